@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs every test: the Rust workspace (the evaluator's shared vectors, the
+# server on SQLite and, when DAYLIGHT_TEST_POSTGRES_URL is set, PostgreSQL).
+# Suites whose service is missing are skipped with a message, except in CI
+# (DAYLIGHT_REQUIRE_SERVICES=1), where they fail.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ -z "${DAYLIGHT_TEST_POSTGRES_URL:-}" ]; then
+  echo "test: SKIPPING the PostgreSQL suites: DAYLIGHT_TEST_POSTGRES_URL is not set (e.g. postgres://postgres@127.0.0.1:5432/test)"
+fi
+command -v node >/dev/null || echo "test: node is missing: the cross-engine regex tests will fail"
+
+cargo test --workspace --locked

@@ -1,0 +1,478 @@
+//! The compiled, ready-to-evaluate form of one environment's rules.
+//!
+//! [`Ruleset::compile`] validates a [`RulesetDocument`] once; evaluation
+//! (in `evaluate.rs`) then only reads. Flags and segments are behind `Arc`s
+//! so that applying a patch copies pointers, not 100,000-key segments.
+
+use std::collections::HashSet as StdHashSet;
+use std::sync::Arc;
+
+use foldhash::{HashMap, HashMapExt, HashSet};
+use serde_json::Value;
+
+use crate::clause::{ClauseScope, CompiledClause, Strictness};
+use crate::context::{AttrName, Context};
+use crate::error::ValidationError;
+use crate::model::{Flag, FlagRules, Rollout, RulesetDocument, SegmentRules, Serve};
+
+pub(crate) type Segments = HashMap<String, Arc<CompiledSegment>>;
+
+/// One environment's flags and segments, validated and indexed.
+#[derive(Debug, Clone, Default)]
+pub struct Ruleset {
+    pub(crate) environment: String,
+    pub(crate) version: u64,
+    pub(crate) flags: HashMap<String, Arc<CompiledFlag>>,
+    pub(crate) segments: Segments,
+}
+
+/// The JSON type shared by a flag's variations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VariationKind {
+    Bool,
+    String,
+    Number,
+    Object,
+}
+
+#[derive(Debug)]
+pub(crate) struct CompiledFlag {
+    pub variations: Box<[Value]>,
+    pub kind: VariationKind,
+    pub client_side: bool,
+    pub on: bool,
+    pub off_variation: Option<usize>,
+    pub prerequisites: Box<[(Box<str>, usize)]>,
+    /// Context key → variation (the first target listing a key wins).
+    pub targets: HashMap<Box<str>, usize>,
+    pub rules: Box<[CompiledRule]>,
+    pub fallthrough: CompiledServe,
+    pub version: u64,
+}
+
+#[derive(Debug)]
+pub(crate) struct CompiledRule {
+    pub id: Box<str>,
+    pub clauses: Box<[CompiledClause]>,
+    pub serve: CompiledServe,
+}
+
+#[derive(Debug)]
+pub(crate) enum CompiledServe {
+    Variation(usize),
+    Rollout(CompiledRollout),
+}
+
+#[derive(Debug)]
+pub(crate) struct CompiledRollout {
+    /// `salt + "."`, ready to be hashed in front of the bucket value.
+    pub prefix: Box<[u8]>,
+    pub bucket_by: AttrName,
+    /// (variation, running sum of weights); zero weights are dropped.
+    pub thresholds: Box<[(usize, u32)]>,
+}
+
+#[derive(Debug)]
+pub(crate) struct CompiledSegment {
+    included: HashSet<Box<str>>,
+    excluded: HashSet<Box<str>>,
+    rules: Box<[Box<[CompiledClause]>]>,
+}
+
+impl CompiledSegment {
+    pub(crate) fn contains(&self, key: &str, ctx: &Context) -> bool {
+        if self.included.contains(key) {
+            return true;
+        }
+        if self.excluded.contains(key) {
+            return false;
+        }
+        let no_segments = Segments::new();
+        self.rules
+            .iter()
+            .any(|rule| rule.iter().all(|c| c.matches(ctx, &no_segments)))
+    }
+}
+
+impl Ruleset {
+    /// Validates and compiles a whole environment. Unknown operators are kept
+    /// as never-matching (an SDK may be older than its server).
+    pub fn compile(doc: &RulesetDocument) -> Result<Ruleset, ValidationError> {
+        let mut segments = Segments::with_capacity(doc.segments.len());
+        for (key, segment) in &doc.segments {
+            let compiled = compile_segment(segment, &format!("segments.{key}"), Strictness::Lenient)?;
+            segments.insert(key.clone(), Arc::new(compiled));
+        }
+        // An SDK tolerates a reference to a segment it does not have (the
+        // clause then never finds the context in it); the server refuses one.
+        let exists = |_: &str| true;
+        let mut flags = HashMap::with_capacity(doc.flags.len());
+        for (key, flag) in &doc.flags {
+            let scope = ClauseScope {
+                strictness: Strictness::Lenient,
+                segment_exists: Some(&exists),
+            };
+            let compiled = compile_flag(key, flag, &format!("flags.{key}"), &scope)?;
+            flags.insert(key.clone(), Arc::new(compiled));
+        }
+        let ruleset = Ruleset {
+            environment: doc.environment.clone(),
+            version: doc.version,
+            flags,
+            segments,
+        };
+        ruleset.check_prerequisites()?;
+        Ok(ruleset)
+    }
+
+    /// A copy with one flag replaced (`Some`) or removed (`None`), at
+    /// `version`. The rest is shared with `self`.
+    pub fn with_flag(&self, key: &str, flag: Option<&FlagRules>, version: u64) -> Result<Ruleset, ValidationError> {
+        let mut next = self.clone();
+        next.version = version;
+        match flag {
+            Some(flag) => {
+                let exists = |_: &str| true;
+                let scope = ClauseScope {
+                    strictness: Strictness::Lenient,
+                    segment_exists: Some(&exists),
+                };
+                let compiled = compile_flag(key, flag, &format!("flags.{key}"), &scope)?;
+                next.flags.insert(key.to_owned(), Arc::new(compiled));
+            }
+            None => {
+                next.flags.remove(key);
+            }
+        }
+        next.check_prerequisites()?;
+        Ok(next)
+    }
+
+    /// A copy with one segment replaced or removed, at `version`.
+    pub fn with_segment(&self, key: &str, segment: Option<&SegmentRules>, version: u64) -> Result<Ruleset, ValidationError> {
+        let mut next = self.clone();
+        next.version = version;
+        match segment {
+            Some(segment) => {
+                let compiled = compile_segment(segment, &format!("segments.{key}"), Strictness::Lenient)?;
+                next.segments.insert(key.to_owned(), Arc::new(compiled));
+            }
+            None => {
+                next.segments.remove(key);
+            }
+        }
+        Ok(next)
+    }
+
+    /// Moves the version without changing contents (a change this version
+    /// does not evaluate, such as a newer kind of record).
+    pub fn set_version(&mut self, version: u64) {
+        self.version = version;
+    }
+
+    pub fn environment(&self) -> &str {
+        &self.environment
+    }
+
+    /// The change-log version this ruleset reflects.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    pub fn flag_keys(&self) -> impl Iterator<Item = &str> {
+        self.flags.keys().map(String::as_str)
+    }
+
+    /// Is `key` a flag a browser (client key) may see?
+    pub fn is_client_side(&self, key: &str) -> bool {
+        self.flags.get(key).is_some_and(|f| f.client_side)
+    }
+
+    /// The version of flag `key`'s config in this environment.
+    pub fn flag_version(&self, key: &str) -> Option<u64> {
+        self.flags.get(key).map(|f| f.version)
+    }
+
+    pub fn variation_kind(&self, key: &str) -> Option<VariationKind> {
+        self.flags.get(key).map(|f| f.kind)
+    }
+
+    /// Segments some flag refers to through `in_segment`.
+    pub fn segments_in_use(&self) -> StdHashSet<&str> {
+        self.flags
+            .values()
+            .flat_map(|f| f.rules.iter())
+            .flat_map(|r| r.clauses.iter())
+            .flat_map(|c| c.segment_refs())
+            .collect()
+    }
+
+    /// Strict reference checks, for the server before it stores a change:
+    /// every prerequisite names an existing flag and one of its variations,
+    /// and every `in_segment` names an existing segment. (An SDK tolerates
+    /// dangling references: they simply never match.)
+    pub fn validate_references(&self) -> Result<(), ValidationError> {
+        for (key, flag) in &self.flags {
+            for (i, (pre, variation)) in flag.prerequisites.iter().enumerate() {
+                let path = format!("flags.{key}.prerequisites[{i}]");
+                let Some(target) = self.flags.get(&**pre) else {
+                    return Err(ValidationError::new(format!("{path}.flag"), format!("unknown flag `{pre}`")));
+                };
+                if *variation >= target.variations.len() {
+                    return Err(ValidationError::new(
+                        format!("{path}.variation"),
+                        format!("flag `{pre}` has {} variations", target.variations.len()),
+                    ));
+                }
+            }
+            for (i, rule) in flag.rules.iter().enumerate() {
+                for (j, clause) in rule.clauses.iter().enumerate() {
+                    if let Some(missing) = clause.segment_refs().find(|s| !self.segments.contains_key(*s)) {
+                        return Err(ValidationError::new(
+                            format!("flags.{key}.rules[{i}].clauses[{j}].values"),
+                            format!("unknown segment `{missing}`"),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Prerequisites must not form a cycle (checked on every compile and
+    /// patch, so evaluation cannot recurse forever).
+    fn check_prerequisites(&self) -> Result<(), ValidationError> {
+        // Depth-first search with colours: 1 = on the stack, 2 = done.
+        let mut state: HashMap<&str, u8> = HashMap::new();
+        for key in self.flags.keys() {
+            self.visit(key, &mut state)?;
+        }
+        Ok(())
+    }
+
+    fn visit<'a>(&'a self, key: &'a str, state: &mut HashMap<&'a str, u8>) -> Result<(), ValidationError> {
+        match state.get(key) {
+            Some(2) => return Ok(()),
+            Some(_) => {
+                return Err(ValidationError::new(
+                    format!("flags.{key}.prerequisites"),
+                    "prerequisites form a cycle",
+                ))
+            }
+            None => {}
+        }
+        state.insert(key, 1);
+        if let Some(flag) = self.flags.get(key) {
+            for (pre, _) in flag.prerequisites.iter() {
+                self.visit(pre, state)?;
+            }
+        }
+        state.insert(key, 2);
+        Ok(())
+    }
+}
+
+/// Validates a flag as the server stores it, for every environment, refusing
+/// unknown operators. `segment_exists(env, key)` says whether a segment
+/// exists in an environment. Paths are relative to the flag document.
+pub fn validate_flag(flag: &Flag, segment_exists: &dyn Fn(&str, &str) -> bool) -> Result<(), ValidationError> {
+    if flag.key.is_empty() || !flag.key.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+        return Err(ValidationError::new(
+            "key",
+            "a flag key is one or more of A-Z a-z 0-9 - _ .",
+        ));
+    }
+    for (env, config) in &flag.environments {
+        let exists = |k: &str| segment_exists(env, k);
+        let scope = ClauseScope {
+            strictness: Strictness::Strict,
+            segment_exists: Some(&exists),
+        };
+        let rules = FlagRules {
+            variations: flag.variations.clone(),
+            client_side: flag.client_side,
+            config: config.clone(),
+        };
+        compile_flag(&flag.key, &rules, &format!("environments.{env}"), &scope).map_err(|mut e| {
+            // Variation errors belong to the shared field, not the environment.
+            if let Some(rest) = e.path.strip_prefix(&format!("environments.{env}.variations")) {
+                e.path = format!("variations{rest}");
+            }
+            e
+        })?;
+    }
+    Ok(())
+}
+
+/// Validates a segment as the server stores it (strict).
+pub fn validate_segment(segment: &SegmentRules) -> Result<(), ValidationError> {
+    compile_segment(segment, "", Strictness::Strict).map(drop).map_err(|mut e| {
+        e.path = e.path.trim_start_matches('.').to_owned();
+        e
+    })
+}
+
+fn compile_flag(key: &str, flag: &FlagRules, path: &str, scope: &ClauseScope<'_>) -> Result<CompiledFlag, ValidationError> {
+    let kind = variation_kind(&flag.variations, path)?;
+    let n = flag.variations.len();
+    let config = &flag.config;
+    let check = |variation: usize, at: String| {
+        if variation < n {
+            Ok(variation)
+        } else {
+            Err(ValidationError::new(at, format!("no variation {variation}: the flag has {n}")))
+        }
+    };
+    if let Some(off) = config.off_variation {
+        check(off, format!("{path}.off_variation"))?;
+    }
+    let mut targets = HashMap::new();
+    for (i, target) in config.targets.iter().enumerate() {
+        check(target.variation, format!("{path}.targets[{i}].variation"))?;
+        for value in &target.values {
+            targets.entry(value.as_str().into()).or_insert(target.variation);
+        }
+    }
+    let mut prerequisites = Vec::with_capacity(config.prerequisites.len());
+    for (i, pre) in config.prerequisites.iter().enumerate() {
+        if pre.flag == key {
+            return Err(ValidationError::new(
+                format!("{path}.prerequisites[{i}].flag"),
+                "a flag cannot be its own prerequisite",
+            ));
+        }
+        prerequisites.push((pre.flag.as_str().into(), pre.variation));
+    }
+    let mut rules = Vec::with_capacity(config.rules.len());
+    for (i, rule) in config.rules.iter().enumerate() {
+        let rule_path = format!("{path}.rules[{i}]");
+        rules.push(CompiledRule {
+            id: rule.id.as_str().into(),
+            clauses: compile_clauses(&rule.clauses, &rule_path, scope)?,
+            serve: compile_serve(&rule.serve, key, n, &format!("{rule_path}.serve"))?,
+        });
+    }
+    Ok(CompiledFlag {
+        variations: flag.variations.clone().into(),
+        kind,
+        client_side: flag.client_side,
+        on: config.on,
+        off_variation: config.off_variation,
+        prerequisites: prerequisites.into(),
+        targets,
+        rules: rules.into(),
+        fallthrough: compile_serve(&config.fallthrough, key, n, &format!("{path}.fallthrough"))?,
+        version: config.version,
+    })
+}
+
+fn compile_clauses(clauses: &[crate::model::Clause], path: &str, scope: &ClauseScope<'_>) -> Result<Box<[CompiledClause]>, ValidationError> {
+    clauses
+        .iter()
+        .enumerate()
+        .map(|(i, c)| CompiledClause::compile(c, &format!("{path}.clauses[{i}]"), scope))
+        .collect()
+}
+
+fn compile_segment(segment: &SegmentRules, path: &str, strictness: Strictness) -> Result<CompiledSegment, ValidationError> {
+    let scope = ClauseScope {
+        strictness,
+        segment_exists: None,
+    };
+    let rules = segment
+        .rules
+        .iter()
+        .enumerate()
+        .map(|(i, rule)| compile_clauses(&rule.clauses, &format!("{path}.rules[{i}]"), &scope))
+        .collect::<Result<_, _>>()?;
+    Ok(CompiledSegment {
+        included: segment.included.iter().map(|k| k.as_str().into()).collect(),
+        excluded: segment.excluded.iter().map(|k| k.as_str().into()).collect(),
+        rules,
+    })
+}
+
+fn compile_serve(serve: &Serve, flag_key: &str, n: usize, path: &str) -> Result<CompiledServe, ValidationError> {
+    match (serve.variation, &serve.rollout) {
+        (Some(v), None) if v < n => Ok(CompiledServe::Variation(v)),
+        (Some(v), None) => Err(ValidationError::new(
+            format!("{path}.variation"),
+            format!("no variation {v}: the flag has {n}"),
+        )),
+        (None, Some(rollout)) => compile_rollout(rollout, flag_key, n, &format!("{path}.rollout")).map(CompiledServe::Rollout),
+        _ => Err(ValidationError::new(path, "serve exactly one of `variation` or `rollout`")),
+    }
+}
+
+fn compile_rollout(rollout: &Rollout, flag_key: &str, n: usize, path: &str) -> Result<CompiledRollout, ValidationError> {
+    if rollout.variations.is_empty() {
+        return Err(ValidationError::new(format!("{path}.variations"), "a rollout needs at least one variation"));
+    }
+    let mut sum: u32 = 0;
+    let mut thresholds = Vec::with_capacity(rollout.variations.len());
+    for (i, wv) in rollout.variations.iter().enumerate() {
+        if wv.variation >= n {
+            return Err(ValidationError::new(
+                format!("{path}.variations[{i}].variation"),
+                format!("no variation {}: the flag has {n}", wv.variation),
+            ));
+        }
+        if wv.weight > crate::bucket::BUCKETS {
+            return Err(ValidationError::new(
+                format!("{path}.variations[{i}].weight"),
+                "a weight is at most 100000 (thousandths of a percent)",
+            ));
+        }
+        sum += wv.weight;
+        if wv.weight > 0 {
+            thresholds.push((wv.variation, sum));
+        }
+    }
+    if sum != crate::bucket::BUCKETS {
+        return Err(ValidationError::new(
+            format!("{path}.variations"),
+            format!("weights sum to {sum}; they must sum to 100000"),
+        ));
+    }
+    let salt = rollout.salt.as_deref().unwrap_or(flag_key);
+    let mut prefix = Vec::with_capacity(salt.len() + 1);
+    prefix.extend_from_slice(salt.as_bytes());
+    prefix.push(b'.');
+    let bucket_by = rollout.bucket_by.as_deref().unwrap_or("key");
+    if bucket_by.is_empty() {
+        return Err(ValidationError::new(format!("{path}.bucket_by"), "an attribute name cannot be empty"));
+    }
+    Ok(CompiledRollout {
+        prefix: prefix.into(),
+        bucket_by: AttrName::new(bucket_by),
+        thresholds: thresholds.into(),
+    })
+}
+
+fn variation_kind(variations: &[Value], path: &str) -> Result<VariationKind, ValidationError> {
+    if variations.len() < 2 {
+        return Err(ValidationError::new(format!("{path}.variations"), "a flag needs at least two variations"));
+    }
+    let kind_of = |v: &Value| match v {
+        Value::Bool(_) => Some(VariationKind::Bool),
+        Value::String(_) => Some(VariationKind::String),
+        Value::Number(_) => Some(VariationKind::Number),
+        Value::Object(_) => Some(VariationKind::Object),
+        Value::Null | Value::Array(_) => None,
+    };
+    let Some(kind) = kind_of(&variations[0]) else {
+        return Err(ValidationError::new(
+            format!("{path}.variations[0]"),
+            "a variation is a boolean, string, number or object",
+        ));
+    };
+    for (i, v) in variations.iter().enumerate().skip(1) {
+        if kind_of(v) != Some(kind) {
+            return Err(ValidationError::new(
+                format!("{path}.variations[{i}]"),
+                format!("all variations must have one type ({kind:?})"),
+            ));
+        }
+    }
+    Ok(kind)
+}

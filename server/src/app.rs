@@ -1,0 +1,112 @@
+//! Building and running the server: `Application::build` connects the
+//! database, runs migrations, loads the live rulesets and binds the listener
+//! (port 0 picks a free one, which the tests use).
+
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio::net::TcpListener;
+
+use crate::auth::{bootstrap_admin, KeyCache};
+use crate::db::Db;
+use crate::live::Live;
+use crate::settings::Settings;
+
+/// What handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub live: Arc<Live>,
+    pub keys: Arc<KeyCache>,
+    pub metrics: PrometheusHandle,
+}
+
+static MAX_BODY_BYTES: AtomicUsize = AtomicUsize::new(8 * 1024 * 1024);
+
+/// The configured body limit, for error messages.
+pub fn max_body_bytes() -> usize {
+    MAX_BODY_BYTES.load(Ordering::Relaxed)
+}
+
+/// The process-wide metrics recorder (installed once, shared by every
+/// server in the process, e.g. in tests).
+fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // Fails only if another recorder is installed; keep ours usable anyway.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("loading rules: {0}")]
+    Load(#[from] crate::error::ApiError),
+    #[error("listening on {0}: {1}")]
+    Listen(std::net::SocketAddr, std::io::Error),
+}
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    max_body_bytes: usize,
+    /// A generated admin token, when this start created one.
+    pub generated_admin_token: Option<String>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Application, StartError> {
+        let db = Db::connect(&settings.database_url).await?;
+        let generated_admin_token = bootstrap_admin(&db, settings.admin_token.as_deref()).await?;
+        let live = Arc::new(Live::load(&db).await?);
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .map_err(|e| StartError::Listen(settings.listen, e))?;
+        MAX_BODY_BYTES.store(settings.max_body_bytes, Ordering::Relaxed);
+        Ok(Application {
+            listener,
+            state: AppState {
+                db,
+                live,
+                keys: Arc::new(KeyCache::default()),
+                metrics: metrics_handle(),
+            },
+            max_body_bytes: settings.max_body_bytes,
+            generated_admin_token,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or_default()
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let router = crate::http::router(self.state, self.max_body_bytes);
+        axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await
+    }
+
+    pub async fn run(self) -> std::io::Result<()> {
+        self.run_until(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+    }
+}

@@ -1,0 +1,227 @@
+//! Credentials: admin tokens (roles) for the admin API, SDK keys (server or
+//! client, per environment) for evaluation and streaming. Only SHA-256
+//! digests are stored; secrets are high-entropy random strings, so a fast
+//! digest is enough, and lookups go by digest, never by comparing secrets.
+
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::header::AUTHORIZATION;
+use foldhash::HashMap;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use tokio::sync::RwLock;
+
+use crate::app::AppState;
+use crate::error::{ApiError, ApiResult};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Viewer,
+    Editor,
+    Admin,
+}
+
+impl Role {
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "viewer" => Some(Role::Viewer),
+            "editor" => Some(Role::Editor),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Editor => "editor",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyKind {
+    /// Full rules, local evaluation (app servers).
+    Server,
+    /// Evaluated values of `client_side` flags only (browsers; public).
+    Client,
+}
+
+impl KeyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyKind::Server => "server",
+            KeyKind::Client => "client",
+        }
+    }
+    pub fn parse(s: &str) -> Option<KeyKind> {
+        match s {
+            "server" => Some(KeyKind::Server),
+            "client" => Some(KeyKind::Client),
+            _ => None,
+        }
+    }
+}
+
+/// A new random secret with a readable prefix, e.g. `dl_admin_3f9c…`.
+pub fn new_secret(prefix: &str) -> String {
+    let mut bytes = [0u8; 24];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("{prefix}_{}", hex::encode(bytes))
+}
+
+pub fn digest(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// What may be shown of a secret after creation: its prefix and last four.
+pub fn hint(secret: &str) -> String {
+    let tail = &secret[secret.len().saturating_sub(4)..];
+    let head = secret.rsplit_once('_').map_or("", |(h, _)| h);
+    format!("{head}_…{tail}")
+}
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
+    value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+}
+
+/// The caller of an admin API request.
+#[derive(Debug, Clone)]
+pub struct Admin {
+    pub name: String,
+    pub role: Role,
+}
+
+impl Admin {
+    pub fn require(&self, role: Role) -> ApiResult<()> {
+        if self.role >= role {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "this needs the {} role; your token has {}",
+                role.as_str(),
+                self.role.as_str()
+            )))
+        }
+    }
+
+    /// The name the audit log records.
+    pub fn actor(&self) -> String {
+        format!("token:{}", self.name)
+    }
+}
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Admin> {
+        let secret = bearer(parts).ok_or(ApiError::Unauthorized)?;
+        let row = sqlx::query("SELECT name, role FROM admin_tokens WHERE token_hash = $1 AND revoked_at IS NULL")
+            .bind(digest(secret))
+            .fetch_optional(&state.db.pool)
+            .await?
+            .ok_or(ApiError::Unauthorized)?;
+        let role: String = row.try_get("role")?;
+        Ok(Admin {
+            name: row.try_get("name")?,
+            role: Role::parse(&role).ok_or_else(|| ApiError::Internal(format!("bad role {role}")))?,
+        })
+    }
+}
+
+/// An SDK key: which environment, and what it may see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SdkKey {
+    pub environment: String,
+    pub kind: KeyKind,
+}
+
+/// SDK keys by digest, so evaluation requests do not query the database.
+/// Misses fall through to the database; revocations remove entries.
+#[derive(Default)]
+pub struct KeyCache {
+    keys: RwLock<HashMap<String, SdkKey>>,
+}
+
+impl KeyCache {
+    pub async fn forget(&self, digest: &str) {
+        self.keys.write().await.remove(digest);
+    }
+
+    async fn lookup(&self, state: &AppState, secret: &str) -> ApiResult<SdkKey> {
+        let digest = digest(secret);
+        if let Some(key) = self.keys.read().await.get(&digest) {
+            return Ok(key.clone());
+        }
+        let row = sqlx::query("SELECT environment, kind FROM sdk_keys WHERE key_hash = $1 AND revoked_at IS NULL")
+            .bind(&digest)
+            .fetch_optional(&state.db.pool)
+            .await?
+            .ok_or(ApiError::Unauthorized)?;
+        let kind: String = row.try_get("kind")?;
+        let key = SdkKey {
+            environment: row.try_get("environment")?,
+            kind: KeyKind::parse(&kind).ok_or_else(|| ApiError::Internal(format!("bad key kind {kind}")))?,
+        };
+        self.keys.write().await.insert(digest, key.clone());
+        Ok(key)
+    }
+}
+
+/// Accepts `Authorization: Bearer KEY` or `X-API-Key: KEY` (OFREP allows both).
+impl FromRequestParts<AppState> for SdkKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<SdkKey> {
+        let secret = bearer(parts)
+            .or_else(|| parts.headers.get("x-api-key").and_then(|v| v.to_str().ok()))
+            .ok_or(ApiError::Unauthorized)?;
+        let cache: Arc<KeyCache> = state.keys.clone();
+        cache.lookup(state, secret).await
+    }
+}
+
+/// Makes sure an admin token exists: the configured one, or (on a fresh
+/// install without one) a generated token printed once.
+pub async fn bootstrap_admin(db: &crate::db::Db, configured: Option<&str>) -> Result<Option<String>, sqlx::Error> {
+    let now = crate::db::now_ms();
+    if let Some(secret) = configured {
+        sqlx::query(
+            "INSERT INTO admin_tokens (name, role, token_hash, hint, created_at) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (token_hash) DO NOTHING",
+        )
+        .bind("bootstrap")
+        .bind("admin")
+        .bind(digest(secret))
+        .bind(hint(secret))
+        .bind(now)
+        .execute(&db.pool)
+        .await?;
+        return Ok(None);
+    }
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM admin_tokens").fetch_one(&db.pool).await?;
+    if count > 0 {
+        return Ok(None);
+    }
+    let secret = new_secret("dl_admin");
+    sqlx::query("INSERT INTO admin_tokens (name, role, token_hash, hint, created_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind("bootstrap")
+        .bind("admin")
+        .bind(digest(&secret))
+        .bind(hint(&secret))
+        .bind(now)
+        .execute(&db.pool)
+        .await?;
+    Ok(Some(secret))
+}

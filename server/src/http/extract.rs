@@ -1,0 +1,168 @@
+//! Request extractors shared by the API handlers: a JSON body that names the
+//! offending field on error and refuses unknown fields, `If-Match`, and the
+//! audit comment header.
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header::{CONTENT_TYPE, IF_MATCH};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::{ApiError, ApiResult};
+
+/// A JSON body of type `T`. Malformed JSON, a wrong type or an unknown field
+/// gets a 400 whose `field` is the path of the offending member.
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Serialize> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> ApiResult<Self> {
+        let is_json = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        if !is_json {
+            return Err(ApiError::bad_request(
+                "unsupported_media_type",
+                "send the body as JSON with Content-Type: application/json",
+            ));
+        }
+        let bytes = read_body(req, state).await?;
+        parse_json(&bytes).map(Body)
+    }
+}
+
+pub(crate) async fn read_body<S: Send + Sync>(req: Request, state: &S) -> ApiResult<Bytes> {
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge(crate::app::max_body_bytes())
+        } else {
+            ApiError::bad_request("bad_body", rejection.body_text())
+        }
+    })
+}
+
+/// Parses `bytes` as a `T`, naming the field of any error.
+pub fn parse_json<T: DeserializeOwned + Serialize>(bytes: &[u8]) -> ApiResult<T> {
+    let value: Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {e}")))?;
+    let parsed: T = serde_path_to_error::deserialize(&value).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { String::new() } else { path };
+        ApiError::invalid(field, e.into_inner().to_string())
+    })?;
+    // Whatever did not survive a round trip was not a field of `T`.
+    let back = serde_json::to_value(&parsed).map_err(|e| ApiError::Internal(e.to_string()))?;
+    if let Some(path) = unknown_field(&value, &back, String::new()) {
+        return Err(ApiError::invalid(path, "unknown field"));
+    }
+    Ok(parsed)
+}
+
+fn unknown_field(input: &Value, parsed: &Value, path: String) -> Option<String> {
+    let join = |k: &str| if path.is_empty() { k.to_owned() } else { format!("{path}.{k}") };
+    match (input, parsed) {
+        (Value::Object(i), Value::Object(p)) => i.iter().find_map(|(k, v)| match p.get(k) {
+            _ if v.is_null() => None,
+            None => Some(join(k)),
+            Some(pv) => unknown_field(v, pv, join(k)),
+        }),
+        (Value::Array(i), Value::Array(p)) => i
+            .iter()
+            .zip(p)
+            .enumerate()
+            .find_map(|(n, (iv, pv))| unknown_field(iv, pv, format!("{path}[{n}]"))),
+        _ => None,
+    }
+}
+
+/// The version from `If-Match` (`"7"`, `7` or `W/"7"`), if any.
+pub struct IfMatch(pub Option<i64>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> ApiResult<Self> {
+        let Some(value) = parts.headers.get(IF_MATCH) else {
+            return Ok(IfMatch(None));
+        };
+        let text = value.to_str().unwrap_or_default().trim();
+        if text == "*" {
+            return Ok(IfMatch(None));
+        }
+        let digits = text.trim_start_matches("W/").trim_matches('"');
+        digits
+            .parse()
+            .map(|v| IfMatch(Some(v)))
+            .map_err(|_| ApiError::invalid("If-Match", "expected the version you read, e.g. \"7\""))
+    }
+}
+
+impl IfMatch {
+    /// For replacing writes, which must say what they replace.
+    pub fn required(self) -> ApiResult<i64> {
+        self.0.ok_or(ApiError::PreconditionRequired)
+    }
+}
+
+/// The optional `X-Audit-Comment` header, recorded in the audit log.
+pub struct Comment(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Comment {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> ApiResult<Self> {
+        Ok(Comment(
+            parts
+                .headers
+                .get("x-audit-comment")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned(),
+        ))
+    }
+}
+
+pub fn etag(version: i64) -> [(axum::http::HeaderName, String); 1] {
+    [(axum::http::header::ETAG, format!("\"{version}\""))]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Serialize, Deserialize)]
+    struct Outer {
+        name: String,
+        #[serde(default)]
+        inner: Vec<Inner>,
+    }
+    #[derive(Debug, Serialize, Deserialize)]
+    struct Inner {
+        n: u32,
+    }
+
+    #[test]
+    fn names_the_field_of_a_type_error() {
+        let err = parse_json::<Outer>(br#"{"name": "a", "inner": [{"n": 1}, {"n": "x"}]}"#).unwrap_err();
+        assert!(matches!(err, ApiError::Invalid { field: Some(f), .. } if f == "inner[1].n"));
+    }
+
+    #[test]
+    fn refuses_unknown_fields_with_their_path() {
+        let err = parse_json::<Outer>(br#"{"name": "a", "inner": [{"n": 1, "m": 2}]}"#).unwrap_err();
+        assert!(matches!(err, ApiError::Invalid { field: Some(f), .. } if f == "inner[0].m"));
+    }
+
+    #[test]
+    fn refuses_malformed_json() {
+        let err = parse_json::<Outer>(b"{\"name\": ").unwrap_err();
+        assert!(matches!(err, ApiError::Invalid { code: "malformed_json", .. }));
+    }
+}

@@ -1,0 +1,286 @@
+//! `/api/v1/flags`: create, read, list, edit, archive, delete; the
+//! per-environment config, the toggle (kill switch) and an "explain" box.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use daylight::model::{Flag, FlagConfig};
+use daylight::Context;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::extract::{etag, Body, Comment, IfMatch};
+use crate::app::AppState;
+use crate::auth::{Admin, Role};
+use crate::error::{ApiError, ApiResult};
+use crate::store::flags::{self, config_for, StoredFlag, WriteMeta};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/flags", get(list).post(create))
+        .route("/api/v1/flags/{key}", get(read).patch(update).delete(remove))
+        .route("/api/v1/flags/{key}/environments/{env}", get(read_config).put(replace_config))
+        .route("/api/v1/flags/{key}/environments/{env}/toggle", post(toggle))
+        .route("/api/v1/flags/{key}/environments/{env}/evaluate", post(explain))
+}
+
+#[derive(Debug, Deserialize, Serialize, Default)]
+pub struct ListQuery {
+    /// Only flags with this tag.
+    pub tag: Option<String>,
+    /// Substring of the key or name (case-insensitive).
+    pub q: Option<String>,
+    /// Include archived flags (default false).
+    #[serde(default)]
+    pub archived: bool,
+}
+
+async fn list(State(state): State<AppState>, admin: Admin, Query(query): Query<ListQuery>) -> ApiResult<Json<Value>> {
+    admin.require(Role::Viewer)?;
+    let needle = query.q.as_deref().map(str::to_lowercase);
+    let flags: Vec<StoredFlag> = flags::list(&state.db)
+        .await?
+        .into_iter()
+        .filter(|f| query.archived || !f.archived)
+        .filter(|f| query.tag.as_ref().is_none_or(|t| f.flag.tags.contains(t)))
+        .filter(|f| {
+            needle.as_ref().is_none_or(|n| {
+                f.flag.key.to_lowercase().contains(n) || f.flag.name.to_lowercase().contains(n)
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "flags": flags })))
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+pub struct CreateFlag {
+    pub key: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Defaults to `[false, true]`.
+    #[serde(default = "bool_variations")]
+    pub variations: Vec<Value>,
+    #[serde(default)]
+    pub client_side: bool,
+}
+
+fn bool_variations() -> Vec<Value> {
+    vec![json!(false), json!(true)]
+}
+
+async fn create(
+    State(state): State<AppState>,
+    admin: Admin,
+    Comment(comment): Comment,
+    Body(req): Body<CreateFlag>,
+) -> ApiResult<impl IntoResponse> {
+    admin.require(Role::Editor)?;
+    let flag = Flag {
+        name: if req.name.is_empty() { req.key.clone() } else { req.name },
+        key: req.key,
+        description: req.description,
+        tags: req.tags,
+        variations: req.variations,
+        client_side: req.client_side,
+        environments: Default::default(),
+    };
+    let actor = admin.actor();
+    let stored = flags::create(&state.db, &state.live, flag, WriteMeta { actor: &actor, comment: &comment }).await?;
+    Ok((StatusCode::CREATED, etag(stored.version), Json(stored)))
+}
+
+async fn read(State(state): State<AppState>, admin: Admin, Path(key): Path<String>) -> ApiResult<impl IntoResponse> {
+    admin.require(Role::Viewer)?;
+    let stored = flags::get(&state.db, &key).await?;
+    Ok((etag(stored.version), Json(stored)))
+}
+
+/// The shared fields of a flag; absent fields stay as they are.
+#[derive(Debug, Deserialize, Serialize, Default)]
+pub struct UpdateFlag {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub tags: Option<Vec<String>>,
+    pub variations: Option<Vec<Value>>,
+    pub client_side: Option<bool>,
+    /// Archived flags disappear from SDKs but keep their history.
+    pub archived: Option<bool>,
+}
+
+async fn update(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(key): Path<String>,
+    if_match: IfMatch,
+    Comment(comment): Comment,
+    Body(req): Body<UpdateFlag>,
+) -> ApiResult<impl IntoResponse> {
+    admin.require(Role::Editor)?;
+    let expected = if_match.required()?;
+    let actor = admin.actor();
+    let action = match req.archived {
+        Some(true) => "flag.archive",
+        Some(false) => "flag.restore",
+        None => "flag.update",
+    };
+    let stored = flags::update(
+        &state.db,
+        &state.live,
+        &key,
+        Some(expected),
+        action,
+        None,
+        WriteMeta { actor: &actor, comment: &comment },
+        |f| {
+            if let Some(name) = &req.name {
+                f.flag.name = name.clone();
+            }
+            if let Some(description) = &req.description {
+                f.flag.description = description.clone();
+            }
+            if let Some(tags) = &req.tags {
+                f.flag.tags = tags.clone();
+            }
+            if let Some(variations) = &req.variations {
+                f.flag.variations = variations.clone();
+            }
+            if let Some(client_side) = req.client_side {
+                f.flag.client_side = client_side;
+            }
+            if let Some(archived) = req.archived {
+                f.archived = archived;
+            }
+            Ok(())
+        },
+    )
+    .await?;
+    Ok((etag(stored.version), Json(stored)))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(key): Path<String>,
+    IfMatch(expected): IfMatch,
+    Comment(comment): Comment,
+) -> ApiResult<StatusCode> {
+    admin.require(Role::Editor)?;
+    let actor = admin.actor();
+    flags::delete(&state.db, &state.live, &key, expected, WriteMeta { actor: &actor, comment: &comment }).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn read_config(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path((key, env)): Path<(String, String)>,
+) -> ApiResult<impl IntoResponse> {
+    admin.require(Role::Viewer)?;
+    crate::store::environments::get(&state.db, &env).await?;
+    let stored = flags::get(&state.db, &key).await?;
+    Ok((etag(stored.version), Json(config_for(&stored.flag, &env))))
+}
+
+async fn replace_config(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path((key, env)): Path<(String, String)>,
+    if_match: IfMatch,
+    Comment(comment): Comment,
+    Body(config): Body<FlagConfig>,
+) -> ApiResult<impl IntoResponse> {
+    admin.require(Role::Editor)?;
+    let expected = if_match.required()?;
+    crate::store::environments::get(&state.db, &env).await?;
+    let actor = admin.actor();
+    let stored = flags::update(
+        &state.db,
+        &state.live,
+        &key,
+        Some(expected),
+        "flag.config",
+        Some(&env),
+        WriteMeta { actor: &actor, comment: &comment },
+        |f| {
+            let mut config = config.clone();
+            // The server owns the version.
+            config.version = config_for(&f.flag, &env).version;
+            f.flag.environments.insert(env.clone(), config);
+            Ok(())
+        },
+    )
+    .await?;
+    Ok((etag(stored.version), Json(config_for(&stored.flag, &env))))
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+pub struct Toggle {
+    pub on: bool,
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+/// Turns a flag on or off in one environment. `If-Match` is optional: a
+/// toggle states the wanted outcome, so it is safe to apply to any version
+/// (this is the one-click kill switch).
+async fn toggle(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path((key, env)): Path<(String, String)>,
+    IfMatch(expected): IfMatch,
+    Comment(header_comment): Comment,
+    Body(req): Body<Toggle>,
+) -> ApiResult<impl IntoResponse> {
+    admin.require(Role::Editor)?;
+    crate::store::environments::get(&state.db, &env).await?;
+    let actor = admin.actor();
+    let comment = req.comment.unwrap_or(header_comment);
+    let action = if req.on { "flag.on" } else { "flag.off" };
+    let stored = flags::update(
+        &state.db,
+        &state.live,
+        &key,
+        expected,
+        action,
+        Some(&env),
+        WriteMeta { actor: &actor, comment: &comment },
+        |f| {
+            let mut config = config_for(&f.flag, &env);
+            config.on = req.on;
+            f.flag.environments.insert(env.clone(), config);
+            Ok(())
+        },
+    )
+    .await?;
+    Ok((etag(stored.version), Json(config_for(&stored.flag, &env))))
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+pub struct ExplainRequest {
+    pub context: Value,
+}
+
+/// Evaluates the flag for a context with the live rules and says why.
+async fn explain(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path((key, env)): Path<(String, String)>,
+    Body(req): Body<ExplainRequest>,
+) -> ApiResult<Json<Value>> {
+    admin.require(Role::Viewer)?;
+    let rules = state.live.get(&env).ok_or_else(|| ApiError::NotFound(format!("environment `{env}`")))?;
+    let ctx = Context::from_json(&req.context).map_err(|e| ApiError::invalid("context", e.to_string()))?;
+    let detail = rules.evaluate(&key, &ctx);
+    Ok(Json(json!({
+        "key": key,
+        "value": detail.value,
+        "variation": detail.variation,
+        "reason": detail.reason,
+    })))
+}

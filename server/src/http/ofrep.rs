@@ -1,0 +1,212 @@
+//! OFREP, the OpenFeature Remote Evaluation Protocol, under `/ofrep/v1/`
+//! (open-feature/protocol `service/openapi.yaml`): any OpenFeature SDK can
+//! evaluate Daylight flags with its stock OFREP provider. Evaluation reads the
+//! in-memory ruleset; it never touches the database.
+
+use std::hash::{BuildHasher, Hasher};
+
+use axum::extract::{Path, Request, State};
+use axum::http::header::{ETAG, IF_NONE_MATCH};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use daylight::{Context, Detail, ErrorKind, Ruleset};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use tower_http::cors::{Any, CorsLayer};
+
+use super::extract::read_body;
+use crate::app::AppState;
+use crate::auth::{KeyKind, SdkKey};
+use crate::error::ApiError;
+
+pub fn router() -> Router<AppState> {
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers(Any)
+        .expose_headers([ETAG]);
+    Router::new()
+        .route("/ofrep/v1/evaluate/flags/{key}", post(single))
+        .route("/ofrep/v1/evaluate/flags", post(bulk))
+        .route("/ofrep/v1/configuration", get(configuration))
+        .layer(cors)
+}
+
+/// One flag's successful evaluation.
+#[derive(Serialize)]
+struct Success<'a> {
+    key: &'a str,
+    value: &'a Value,
+    reason: &'static str,
+    variant: String,
+    metadata: Metadata,
+}
+
+#[derive(Serialize)]
+struct Metadata {
+    version: u64,
+}
+
+/// An OFREP error body: `key` and `errorCode` are what stock clients read.
+fn failure(status: StatusCode, key: Option<&str>, code: &str, details: impl Into<String>) -> Response {
+    let mut body = json!({ "errorCode": code, "errorDetails": details.into() });
+    if let Some(key) = key {
+        body["key"] = json!(key);
+    }
+    (status, Json(body)).into_response()
+}
+
+/// Auth failures carry no body in the spec; we add a short JSON one.
+fn auth_failure(e: ApiError) -> Response {
+    e.into_response()
+}
+
+/// The request context as a Daylight context: `targetingKey` is the key.
+fn read_context(body: &[u8]) -> Result<Context, (&'static str, String)> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Context::anonymous());
+    }
+    let request: Value = serde_json::from_slice(body).map_err(|e| ("PARSE_ERROR", format!("the body is not valid JSON: {e}")))?;
+    let context = match request.get("context") {
+        None | Some(Value::Null) => return Ok(Context::anonymous()),
+        Some(Value::Object(map)) => map,
+        Some(_) => return Err(("INVALID_CONTEXT", "context must be an object".into())),
+    };
+    let mut attributes: Map<String, Value> = context.clone();
+    match attributes.remove("targetingKey") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(key)) => {
+            attributes.insert("key".into(), Value::String(key));
+        }
+        Some(_) => return Err(("INVALID_CONTEXT", "targetingKey must be a string".into())),
+    }
+    Context::from_json(&Value::Object(attributes)).map_err(|e| ("INVALID_CONTEXT", e.to_string()))
+}
+
+fn ruleset_for(state: &AppState, key: &SdkKey) -> Result<std::sync::Arc<Ruleset>, Response> {
+    state
+        .live
+        .get(&key.environment)
+        .ok_or_else(|| failure(StatusCode::INTERNAL_SERVER_ERROR, None, "GENERAL", "environment not loaded"))
+}
+
+fn visible(rules: &Ruleset, key: &SdkKey, flag: &str) -> bool {
+    key.kind == KeyKind::Server || rules.is_client_side(flag)
+}
+
+fn success<'a>(rules: &Ruleset, key: &'a str, detail: &Detail<'a>) -> Option<Success<'a>> {
+    Some(Success {
+        key,
+        value: detail.value?,
+        reason: detail.reason.openfeature_reason(),
+        variant: detail.variation?.to_string(),
+        metadata: Metadata {
+            version: rules.flag_version(key).unwrap_or_default(),
+        },
+    })
+}
+
+async fn single(State(state): State<AppState>, key: Result<SdkKey, ApiError>, Path(flag): Path<String>, req: Request) -> Response {
+    let sdk_key = match key {
+        Ok(k) => k,
+        Err(e) => return auth_failure(e),
+    };
+    let body = match read_body(req, &state).await {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    let ctx = match read_context(&body) {
+        Ok(c) => c,
+        Err((code, details)) => return failure(StatusCode::BAD_REQUEST, Some(&flag), code, details),
+    };
+    let rules = match ruleset_for(&state, &sdk_key) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    if !visible(&rules, &sdk_key, &flag) {
+        return failure(StatusCode::NOT_FOUND, Some(&flag), "FLAG_NOT_FOUND", format!("flag `{flag}` was not found"));
+    }
+    let detail = rules.evaluate(&flag, &ctx);
+    metrics::counter!("daylight_evaluations_total", "api" => "ofrep").increment(1);
+    match detail.reason {
+        daylight::Reason::Error { error_kind: ErrorKind::FlagNotFound } => {
+            failure(StatusCode::NOT_FOUND, Some(&flag), "FLAG_NOT_FOUND", format!("flag `{flag}` was not found"))
+        }
+        _ => match success(&rules, &flag, &detail) {
+            Some(ok) => Json(ok).into_response(),
+            None => failure(StatusCode::BAD_REQUEST, Some(&flag), "GENERAL", "the flag served no value"),
+        },
+    }
+}
+
+async fn bulk(State(state): State<AppState>, key: Result<SdkKey, ApiError>, headers: HeaderMap, req: Request) -> Response {
+    let sdk_key = match key {
+        Ok(k) => k,
+        Err(e) => return auth_failure(e),
+    };
+    let body = match read_body(req, &state).await {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    let ctx = match read_context(&body) {
+        Ok(c) => c,
+        Err((code, details)) => return failure(StatusCode::BAD_REQUEST, None, code, details),
+    };
+    let rules = match ruleset_for(&state, &sdk_key) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    let mut keys: Vec<&str> = rules.flag_keys().filter(|k| visible(&rules, &sdk_key, k)).collect();
+    keys.sort_unstable();
+    let details: Vec<(&str, Detail<'_>)> = keys.iter().map(|k| (*k, rules.evaluate(k, &ctx))).collect();
+    let flags: Vec<Value> = details
+        .iter()
+        .map(|(k, d)| match success(&rules, k, d) {
+            Some(ok) => serde_json::to_value(ok).unwrap_or_default(),
+            None => json!({ "key": k, "errorCode": "GENERAL", "errorDetails": "the flag served no value" }),
+        })
+        .collect();
+    metrics::counter!("daylight_evaluations_total", "api" => "ofrep").increment(flags.len() as u64);
+    let body = match serde_json::to_vec(&json!({ "flags": flags })) {
+        Ok(b) => b,
+        Err(e) => return ApiError::Internal(e.to_string()).into_response(),
+    };
+    let tag = format!("\"{:016x}\"", content_hash(&body));
+    let not_modified = headers
+        .get(IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"));
+    let etag = HeaderValue::from_str(&tag).expect("hex is a valid header value");
+    if not_modified {
+        return (StatusCode::NOT_MODIFIED, [(ETAG, etag)]).into_response();
+    }
+    (
+        StatusCode::OK,
+        [(ETAG, etag), (axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        body,
+    )
+        .into_response()
+}
+
+/// A stable 64-bit hash of the body (the same on every node).
+fn content_hash(bytes: &[u8]) -> u64 {
+    let mut hasher = foldhash::quality::FixedState::with_seed(0x0da7_1147).build_hasher();
+    hasher.write(bytes);
+    hasher.finish()
+}
+
+async fn configuration(key: Result<SdkKey, ApiError>) -> Response {
+    if let Err(e) = key {
+        return auth_failure(e);
+    }
+    Json(json!({
+        "name": "Daylight",
+        "capabilities": {
+            "cacheInvalidation": { "polling": { "enabled": true, "minPollingIntervalMs": 1000 } },
+            "flagEvaluation": { "supportedTypes": ["int", "float", "string", "boolean", "object"] }
+        }
+    }))
+    .into_response()
+}

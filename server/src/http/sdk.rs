@@ -1,0 +1,43 @@
+//! `/sdk/v1/`: what server-key SDKs read over HTTP: the whole ruleset of
+//! their environment, and the change log after a version.
+
+use axum::extract::{Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::app::AppState;
+use crate::auth::{KeyKind, SdkKey};
+use crate::error::{ApiError, ApiResult};
+use crate::live::snapshot;
+use crate::store;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/sdk/v1/ruleset", get(ruleset))
+        .route("/sdk/v1/changes", get(changes))
+}
+
+fn server_only(key: &SdkKey) -> ApiResult<()> {
+    match key.kind {
+        KeyKind::Server => Ok(()),
+        KeyKind::Client => Err(ApiError::Forbidden("client keys cannot read rules; use a server key".into())),
+    }
+}
+
+async fn ruleset(State(state): State<AppState>, key: SdkKey) -> ApiResult<Json<daylight::RulesetDocument>> {
+    server_only(&key)?;
+    Ok(Json(snapshot(&state.db, &key.environment).await?))
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+pub struct ChangesQuery {
+    pub after: i64,
+}
+
+async fn changes(State(state): State<AppState>, key: SdkKey, Query(q): Query<ChangesQuery>) -> ApiResult<Json<Value>> {
+    server_only(&key)?;
+    let changes = store::changes_after(&state.db, &key.environment, q.after, 1000).await?;
+    Ok(Json(json!({ "changes": changes })))
+}

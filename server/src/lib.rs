@@ -1,0 +1,32 @@
+//! # Daylight server
+//!
+//! The central service: stores flags, segments, keys and the audit log;
+//! serves the admin API, OFREP and SDK endpoints; and the CLI that drives
+//! it. Evaluation uses the one evaluator in the `daylight` crate.
+//!
+//! # Layout
+//!
+//! - `app`: `Application::build` / `run`, the shared `AppState`.
+//! - `settings`: configuration (flags and `DAYLIGHT_*` variables).
+//! - `db`: the sqlx pool (SQLite or PostgreSQL) and migrations.
+//! - `store`: every read and write; writes append to the change and audit logs.
+//! - `live`: the in-memory rulesets evaluation reads, kept up to date from
+//!   the change log.
+//! - `auth`: admin tokens with roles, SDK keys.
+//! - `http`: one module per resource (`flags`, `segments`, `environments`,
+//!   `tokens`, `ofrep`, `sdk`, `health`) and shared extractors.
+//! - `error`: the API error type and its JSON shape.
+//! - `cli`: the client subcommands for deploy scripts.
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod live;
+pub mod settings;
+pub mod store;
+
+pub use app::Application;
+pub use settings::Settings;

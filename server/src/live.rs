@@ -1,0 +1,177 @@
+//! The in-memory rulesets, one per environment, that evaluation reads.
+//!
+//! Evaluation never waits for the database: OFREP and the streams read an
+//! `Arc<Ruleset>` swapped atomically. After every commit (and, with several
+//! nodes, on notification or by polling) an environment catches up by
+//! applying the change-log rows after its version; when it cannot (a gap it
+//! cannot bridge, or a corrupt row) it reloads the environment whole.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use daylight::{FlagRules, Ruleset, RulesetDocument, SegmentRules};
+use tokio::sync::{broadcast, Mutex};
+
+use crate::db::Db;
+use crate::error::ApiResult;
+use crate::store::{self, Change};
+
+/// How many change rows one catch-up reads before it reloads instead.
+const CATCH_UP_LIMIT: i64 = 1_000;
+
+pub struct Live {
+    rulesets: ArcSwap<HashMap<String, Arc<Ruleset>>>,
+    /// Serialises catch-ups so two of them never apply the same change twice.
+    catching_up: Mutex<()>,
+    /// Every applied change, for streams (subscribers filter by environment).
+    changes: broadcast::Sender<Arc<Change>>,
+}
+
+impl Live {
+    pub async fn load(db: &Db) -> ApiResult<Live> {
+        let live = Live {
+            rulesets: ArcSwap::from_pointee(HashMap::new()),
+            catching_up: Mutex::new(()),
+            changes: broadcast::channel(1024).0,
+        };
+        for env in store::environments::list(db).await? {
+            live.reload(db, &env.key).await?;
+        }
+        Ok(live)
+    }
+
+    /// The current ruleset of `environment`.
+    pub fn get(&self, environment: &str) -> Option<Arc<Ruleset>> {
+        self.rulesets.load().get(environment).cloned()
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Change>> {
+        self.changes.subscribe()
+    }
+
+    /// Brings each environment up to the database's change log.
+    pub async fn catch_up_all(&self, db: &Db, environments: &[String]) {
+        for env in environments {
+            if let Err(e) = self.catch_up(db, env).await {
+                tracing::warn!(environment = %env, error = %e, "catch-up failed; will retry on the next change");
+            }
+        }
+    }
+
+    pub async fn catch_up(&self, db: &Db, environment: &str) -> ApiResult<()> {
+        let _guard = self.catching_up.lock().await;
+        let Some(mut ruleset) = self.get(environment) else {
+            return self.reload_locked(db, environment).await;
+        };
+        let changes = store::changes_after(db, environment, ruleset.version() as i64, CATCH_UP_LIMIT).await?;
+        if changes.len() as i64 == CATCH_UP_LIMIT {
+            return self.reload_locked(db, environment).await;
+        }
+        for change in changes {
+            match apply(&ruleset, &change) {
+                Some(next) => ruleset = Arc::new(next),
+                None => {
+                    tracing::warn!(environment, version = change.version, "could not apply a change; reloading");
+                    return self.reload_locked(db, environment).await;
+                }
+            }
+            self.publish(environment, ruleset.clone());
+            let _ = self.changes.send(Arc::new(change));
+        }
+        Ok(())
+    }
+
+    async fn reload(&self, db: &Db, environment: &str) -> ApiResult<()> {
+        let _guard = self.catching_up.lock().await;
+        self.reload_locked(db, environment).await
+    }
+
+    async fn reload_locked(&self, db: &Db, environment: &str) -> ApiResult<()> {
+        let doc = snapshot(db, environment).await?;
+        let ruleset = Ruleset::compile(&doc).map_err(|e| crate::error::ApiError::Internal(format!("stored rules of `{environment}` do not compile: {e}")))?;
+        self.publish(environment, Arc::new(ruleset));
+        Ok(())
+    }
+
+    fn publish(&self, environment: &str, ruleset: Arc<Ruleset>) {
+        self.rulesets.rcu(|map| {
+            let mut next = HashMap::clone(map);
+            next.insert(environment.to_owned(), ruleset.clone());
+            next
+        });
+    }
+}
+
+fn apply(ruleset: &Ruleset, change: &Change) -> Option<Ruleset> {
+    if change.version as u64 != ruleset.version() + 1 {
+        return None;
+    }
+    let version = change.version as u64;
+    match change.kind.as_str() {
+        "flag" => {
+            let rules: Option<FlagRules> = change.doc.clone().map(serde_json::from_value).transpose().ok()?;
+            ruleset.with_flag(&change.key, rules.as_ref(), version).ok()
+        }
+        "segment" => {
+            let rules: Option<SegmentRules> = change.doc.clone().map(serde_json::from_value).transpose().ok()?;
+            ruleset.with_segment(&change.key, rules.as_ref(), version).ok()
+        }
+        // A kind this version does not know changes nothing it evaluates.
+        _ => {
+            let mut next = ruleset.clone();
+            next.set_version(version);
+            Some(next)
+        }
+    }
+}
+
+/// The whole environment as an SDK sees it, read in one transaction so the
+/// version matches the contents.
+pub async fn snapshot(db: &Db, environment: &str) -> ApiResult<RulesetDocument> {
+    let mut tx = db.pool.begin().await?;
+    if db.backend == crate::db::Backend::Postgres {
+        // One snapshot for every statement below.
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ").execute(&mut *tx).await?;
+    }
+    let version: i64 = sqlx::query_scalar("SELECT version FROM environments WHERE key = $1")
+        .bind(environment)
+        .fetch_one(&mut *tx)
+        .await?;
+    let flag_rows: Vec<(String, i64, i64, i64, i64)> =
+        sqlx::query_as("SELECT doc, version, archived, created_at, updated_at FROM flags")
+            .fetch_all(&mut *tx)
+            .await?;
+    let segment_rows: Vec<(String, String, i64)> =
+        sqlx::query_as("SELECT key, doc, version FROM segments WHERE environment = $1")
+            .bind(environment)
+            .fetch_all(&mut *tx)
+            .await?;
+    tx.commit().await?;
+    let internal = |e: serde_json::Error| crate::error::ApiError::Internal(e.to_string());
+    let mut flags = BTreeMap::new();
+    for (doc, version, archived, created_at, updated_at) in flag_rows {
+        let stored = store::flags::StoredFlag {
+            flag: serde_json::from_str(&doc).map_err(internal)?,
+            version,
+            archived: archived != 0,
+            created_at,
+            updated_at,
+        };
+        if let Some(rules) = store::flags::rules_for(&stored, environment) {
+            flags.insert(stored.flag.key.clone(), rules);
+        }
+    }
+    let mut segments = BTreeMap::new();
+    for (key, doc, version) in segment_rows {
+        let mut rules: SegmentRules = serde_json::from_str(&doc).map_err(internal)?;
+        rules.version = version as u64;
+        segments.insert(key, rules);
+    }
+    Ok(RulesetDocument {
+        environment: environment.to_owned(),
+        version: version as u64,
+        flags,
+        segments,
+    })
+}

@@ -1,0 +1,68 @@
+//! `daylight`: the server (`daylight serve`) and the CLI for deploy scripts.
+
+use clap::{Parser, Subcommand};
+use daylight_server::cli::{self, Remote};
+use daylight_server::{Application, Settings};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(name = "daylight", version, about = "Feature flags and staged rollouts")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Top>,
+    #[command(flatten)]
+    remote: Remote,
+}
+
+/// Parses the server settings alone (from the environment and defaults),
+/// for a bare `daylight` with no subcommand.
+#[derive(Parser)]
+struct ServeOnly {
+    #[command(flatten)]
+    settings: Settings,
+}
+
+#[derive(Subcommand)]
+enum Top {
+    /// Runs the server (the default with no subcommand).
+    Serve(Settings),
+    #[command(flatten)]
+    Client(cli::Command),
+}
+
+fn main() {
+    let args = Cli::parse();
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    let code = runtime.block_on(async move {
+        match args.command {
+            None => serve(ServeOnly::parse_from(["daylight"]).settings).await,
+            Some(Top::Serve(settings)) => serve(settings).await,
+            Some(Top::Client(command)) => cli::run(args.remote, command).await,
+        }
+    });
+    std::process::exit(code);
+}
+
+async fn serve(settings: Settings) -> i32 {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .init();
+    let app = match Application::build(settings).await {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("daylight: cannot start: {e}");
+            return 1;
+        }
+    };
+    if let Some(token) = &app.generated_admin_token {
+        println!("Generated the first admin token (shown once, keep it safe):\n\n    {token}\n");
+    }
+    tracing::info!(address = %app.local_addr().map(|a| a.to_string()).unwrap_or_default(), "daylight is listening");
+    match app.run().await {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("daylight: {e}");
+            1
+        }
+    }
+}
