@@ -12,3 +12,4 @@ fi
 command -v node >/dev/null || echo "test: node is missing: the cross-engine regex tests will fail"
 
 cargo test --workspace --locked
+npm --prefix tests/ofrep-node ci && npm --prefix tests/ofrep-node test

@@ -66,41 +66,40 @@ fn main() {
     assert!(per_call(1, || vec![1u8; 16]).0 >= 1.0);
 
     let engines = Engines::new();
-    type Row = (&'static str, Vec<(f64, f64)>);
-    let mut rows: Vec<Row> = Vec::new();
-
-    rows.push((
-        "Daylight `bool_variation_detail`",
-        engines
-            .paths
-            .iter()
-            .map(|p| per_call(10_000, || engines.daylight.bool_variation_detail(typical::FLAG, &p.daylight, false).value))
-            .collect(),
-    ));
-    rows.push((
-        "unleash-yggdrasil `is_enabled`",
-        engines
-            .paths
-            .iter()
-            .map(|p| per_call(10_000, || peers::unleash_is_enabled(&engines.unleash, &p.unleash)))
-            .collect(),
-    ));
-    rows.push((
-        "LD `evaluate`, cloning store",
-        engines
-            .paths
-            .iter()
-            .map(|p| per_call(100, || peers::ld_bool_detail(&engines.ld_store, &engines.ld_flag, &p.ld).0))
-            .collect(),
-    ));
-    rows.push((
-        "LD `evaluate`, keys inline (no segment)",
-        engines
-            .paths
-            .iter()
-            .map(|p| per_call(1_000, || peers::ld_bool_detail(&EmptyStore, &engines.ld_flag_inline, &p.ld).0))
-            .collect(),
-    ));
+    let each_path = |n: u64, eval: &dyn Fn(&peers::Path) -> Option<bool>| -> Vec<(f64, f64)> {
+        engines.paths.iter().map(|p| per_call(n, || eval(p))).collect()
+    };
+    let rows = [
+        (
+            "Daylight `bool_variation_detail`",
+            each_path(10_000, &|p| {
+                Some(
+                    engines
+                        .daylight
+                        .bool_variation_detail(typical::FLAG, &p.daylight, false)
+                        .value,
+                )
+            }),
+        ),
+        (
+            "unleash-yggdrasil `is_enabled`",
+            each_path(10_000, &|p| {
+                Some(peers::unleash_is_enabled(&engines.unleash, &p.unleash))
+            }),
+        ),
+        (
+            "LD `evaluate`, cloning store",
+            each_path(100, &|p| {
+                peers::ld_bool_detail(&engines.ld_store, &engines.ld_flag, &p.ld).0
+            }),
+        ),
+        (
+            "LD `evaluate`, keys inline (no segment)",
+            each_path(1_000, &|p| {
+                peers::ld_bool_detail(&EmptyStore, &engines.ld_flag_inline, &p.ld).0
+            }),
+        ),
+    ];
 
     let names: Vec<&str> = engines.paths.iter().map(|p| p.name).collect();
     println!();

@@ -96,11 +96,7 @@ pub(crate) struct ClauseScope<'a> {
 }
 
 impl CompiledClause {
-    pub(crate) fn compile(
-        clause: &Clause,
-        path: &str,
-        scope: &ClauseScope<'_>,
-    ) -> Result<Self, ValidationError> {
+    pub(crate) fn compile(clause: &Clause, path: &str, scope: &ClauseScope<'_>) -> Result<Self, ValidationError> {
         let fail = |suffix: &str, message: String| ValidationError::new(format!("{path}{suffix}"), message);
         if clause.op != Op::InSegment && clause.attribute.is_empty() {
             return Err(fail(".attribute", "a clause needs an attribute".into()));
@@ -161,7 +157,8 @@ impl CompiledClause {
                     None => {
                         return Err(fail(
                             &format!(".values[{i}]"),
-                            "expected an RFC 3339 timestamp such as \"2026-11-22T10:00:00Z\" or Unix milliseconds".into(),
+                            "expected an RFC 3339 timestamp such as \"2026-11-22T10:00:00Z\" or Unix milliseconds"
+                                .into(),
                         ))
                     }
                 }
@@ -229,10 +226,7 @@ impl CompiledClause {
             }
             Op::Unknown => match scope.strictness {
                 Strictness::Strict => {
-                    return Err(fail(
-                        ".op",
-                        format!("unknown operator; expected one of {}", op_names()),
-                    ))
+                    return Err(fail(".op", format!("unknown operator; expected one of {}", op_names())))
                 }
                 Strictness::Lenient => Test::Unknown,
             },
@@ -394,7 +388,13 @@ fn time_of(value: &Value) -> Option<f64> {
 fn op_names() -> String {
     Op::ALL
         .iter()
-        .map(|op| serde_json::to_value(op).unwrap_or_default().as_str().unwrap_or_default().to_owned())
+        .map(|op| {
+            serde_json::to_value(op)
+                .unwrap_or_default()
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }

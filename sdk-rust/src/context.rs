@@ -219,14 +219,8 @@ mod tests {
 
     #[test]
     fn from_json_rejects_non_objects_and_non_string_keys() {
-        assert_eq!(
-            Context::from_json(&json!([1])),
-            Err(ContextError::NotAnObject)
-        );
-        assert_eq!(
-            Context::from_json(&json!({"key": 5})),
-            Err(ContextError::KeyNotAString)
-        );
+        assert_eq!(Context::from_json(&json!([1])), Err(ContextError::NotAnObject));
+        assert_eq!(Context::from_json(&json!({"key": 5})), Err(ContextError::KeyNotAString));
     }
 
     #[test]

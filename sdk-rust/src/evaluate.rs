@@ -148,7 +148,12 @@ impl Ruleset {
         self.string_variation_detail(key, ctx, default).value
     }
 
-    pub fn string_variation_detail<'a>(&'a self, key: &str, ctx: &Context, default: &'a str) -> TypedDetail<'a, &'a str> {
+    pub fn string_variation_detail<'a>(
+        &'a self,
+        key: &str,
+        ctx: &Context,
+        default: &'a str,
+    ) -> TypedDetail<'a, &'a str> {
         self.evaluate(key, ctx).typed(default, Value::as_str)
     }
 
@@ -175,9 +180,10 @@ impl Ruleset {
         }
         for (pre_key, wanted) in flag.prerequisites.iter() {
             let met = depth < MAX_PREREQUISITE_DEPTH
-                && self.flags.get(&**pre_key).is_some_and(|pre| {
-                    pre.on && self.eval_flag(pre, ctx, depth + 1).variation == Some(*wanted)
-                });
+                && self
+                    .flags
+                    .get(&**pre_key)
+                    .is_some_and(|pre| pre.on && self.eval_flag(pre, ctx, depth + 1).variation == Some(*wanted));
             if !met {
                 return off(
                     flag,

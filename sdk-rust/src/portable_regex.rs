@@ -16,10 +16,9 @@ use std::ops::Range;
 
 use regex::{Regex, RegexBuilder};
 use regex_syntax::ast::{
-    self, parse::Parser, Assertion, AssertionKind, Ast, ClassBracketed, ClassPerl, ClassPerlKind,
-    ClassSet, ClassSetBinaryOp, ClassSetItem, ClassUnicode, ClassUnicodeKind, ErrorKind, Group,
-    GroupKind, HexLiteralKind, Literal, LiteralKind, Repetition, RepetitionKind, Span,
-    SpecialLiteralKind,
+    self, parse::Parser, Assertion, AssertionKind, Ast, ClassBracketed, ClassPerl, ClassPerlKind, ClassSet,
+    ClassSetBinaryOp, ClassSetItem, ClassUnicode, ClassUnicodeKind, ErrorKind, Group, GroupKind, HexLiteralKind,
+    Literal, LiteralKind, Repetition, RepetitionKind, Span, SpecialLiteralKind,
 };
 
 /// Why a pattern is not in the portable subset (or is not a regex at all).
@@ -61,11 +60,9 @@ impl PortableRegexError {
 impl fmt::Display for PortableRegexError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.span {
-            Some(span) if !self.fragment.is_empty() => write!(
-                f,
-                "{} (`{}` at byte {})",
-                self.message, self.fragment, span.start
-            ),
+            Some(span) if !self.fragment.is_empty() => {
+                write!(f, "{} (`{}` at byte {})", self.message, self.fragment, span.start)
+            }
             Some(span) => write!(f, "{} (at byte {})", self.message, span.start),
             None => f.write_str(&self.message),
         }
@@ -96,9 +93,7 @@ pub fn compile(pattern: &str, case_insensitive: bool) -> Result<Regex, PortableR
 
 /// Checks `pattern` and returns the equivalent pattern in Rust's syntax.
 fn translate(pattern: &str, case_insensitive: bool) -> Result<String, PortableRegexError> {
-    let ast = Parser::new()
-        .parse(pattern)
-        .map_err(|e| parse_error(pattern, &e))?;
+    let ast = Parser::new().parse(pattern).map_err(|e| parse_error(pattern, &e))?;
     let checker = Checker {
         pattern,
         case_insensitive,
@@ -112,9 +107,7 @@ fn translate(pattern: &str, case_insensitive: bool) -> Result<String, PortableRe
 fn parse_error(pattern: &str, e: &ast::Error) -> PortableRegexError {
     let fragment = pattern.get(e.span().start.offset..e.span().end.offset);
     let message = match e.kind() {
-        ErrorKind::UnsupportedLookAround => {
-            "look-around ((?=, (?!, (?<=, (?<!) is not supported".to_string()
-        }
+        ErrorKind::UnsupportedLookAround => "look-around ((?=, (?!, (?<=, (?<!) is not supported".to_string(),
         ErrorKind::UnsupportedBackreference => {
             "back-references and octal escapes (\\1, \\0) are not supported".to_string()
         }
@@ -166,15 +159,15 @@ const WORD: &str = "[0-9A-Za-z_]";
 const NOT_WORD: &str = "[^0-9A-Za-z_]";
 /// JS `WhiteSpace` and `LineTerminator`: Zs plus tab, VT, FF, BOM, CR, LF, LS, PS.
 const SPACE: &str = r"[\t\n\v\f\r\x20\xA0\u{1680}\u{2000}-\u{200A}\u{2028}\u{2029}\u{202F}\u{205F}\u{3000}\u{FEFF}]";
-const NOT_SPACE: &str = r"[^\t\n\v\f\r\x20\xA0\u{1680}\u{2000}-\u{200A}\u{2028}\u{2029}\u{202F}\u{205F}\u{3000}\u{FEFF}]";
+const NOT_SPACE: &str =
+    r"[^\t\n\v\f\r\x20\xA0\u{1680}\u{2000}-\u{200A}\u{2028}\u{2029}\u{202F}\u{205F}\u{3000}\u{FEFF}]";
 
 /// General categories whose `\p{..}` spelling both engines accept. Unassigned
 /// (`Cn`), surrogates (`Cs`) and `C` are left out: they depend on the engines'
 /// Unicode versions or cannot occur in a Rust string.
 const GENERAL_CATEGORIES: &[&str] = &[
-    "L", "LC", "Lu", "Ll", "Lt", "Lm", "Lo", "M", "Mn", "Mc", "Me", "N", "Nd", "Nl", "No", "P",
-    "Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "Po", "S", "Sm", "Sc", "Sk", "So", "Z", "Zs", "Zl", "Zp",
-    "Cc", "Cf", "Co",
+    "L", "LC", "Lu", "Ll", "Lt", "Lm", "Lo", "M", "Mn", "Mc", "Me", "N", "Nd", "Nl", "No", "P", "Pc", "Pd", "Ps", "Pe",
+    "Pi", "Pf", "Po", "S", "Sm", "Sc", "Sk", "So", "Z", "Zs", "Zl", "Zp", "Cc", "Cf", "Co",
 ];
 
 /// Walks the AST, rejecting what is not portable and recording rewrites.
@@ -207,9 +200,7 @@ impl Checker<'_> {
         match &lit.kind {
             LiteralKind::Verbatim => match c {
                 '{' | '}' | ']' if !in_class => self.reject(
-                    format!(
-                        "a literal `{c}` must be escaped as `\\{c}` (JavaScript rejects it bare)"
-                    ),
+                    format!("a literal `{c}` must be escaped as `\\{c}` (JavaScript rejects it bare)"),
                     &lit.span,
                 ),
                 // Rust reads `[]a]` and `[^]a]` as a class containing `]`;
@@ -236,17 +227,13 @@ impl Checker<'_> {
             LiteralKind::HexBrace(HexLiteralKind::X) => {
                 self.reject("\\x{...} is not portable; use \\xHH or \\u{...}", &lit.span)
             }
-            LiteralKind::HexFixed(HexLiteralKind::UnicodeLong)
-            | LiteralKind::HexBrace(HexLiteralKind::UnicodeLong) => {
+            LiteralKind::HexFixed(HexLiteralKind::UnicodeLong) | LiteralKind::HexBrace(HexLiteralKind::UnicodeLong) => {
                 self.reject("\\U escapes are not portable; use \\u{...}", &lit.span)
             }
-            LiteralKind::Special(SpecialLiteralKind::Bell) => {
-                self.reject("\\a is not portable; use \\x07", &lit.span)
+            LiteralKind::Special(SpecialLiteralKind::Bell) => self.reject("\\a is not portable; use \\x07", &lit.span),
+            LiteralKind::Special(SpecialLiteralKind::Space) => {
+                self.reject("an escaped space is not portable; write the space", &lit.span)
             }
-            LiteralKind::Special(SpecialLiteralKind::Space) => self.reject(
-                "an escaped space is not portable; write the space",
-                &lit.span,
-            ),
             LiteralKind::Special(_) => Ok(()), // \t \n \v \f \r
         }
     }
@@ -270,10 +257,7 @@ impl Checker<'_> {
         let name = match &class.kind {
             ClassUnicodeKind::Named(name) if GENERAL_CATEGORIES.contains(&name.as_str()) => name,
             ClassUnicodeKind::OneLetter(_) => {
-                return self.reject(
-                    "write Unicode classes with braces, e.g. \\p{L}",
-                    &class.span,
-                )
+                return self.reject("write Unicode classes with braces, e.g. \\p{L}", &class.span)
             }
             _ => {
                 return self.reject(
@@ -286,9 +270,7 @@ impl Checker<'_> {
         // /\P{Lu}/iu matches "A"; Rust folds first and never matches it.
         if class.negated && self.case_insensitive {
             return self.reject(
-                format!(
-                    "\\P{{{name}}} is not portable with case_insensitive; use [^\\p{{{name}}}]"
-                ),
+                format!("\\P{{{name}}} is not portable with case_insensitive; use [^\\p{{{name}}}]"),
                 &class.span,
             );
         }
@@ -357,9 +339,7 @@ impl Checker<'_> {
 
     fn repetition(&self, rep: &Repetition) -> Check {
         match &*rep.ast {
-            Ast::Assertion(_) => {
-                return self.reject("a quantifier cannot follow ^ or $", &rep.op.span)
-            }
+            Ast::Assertion(_) => return self.reject("a quantifier cannot follow ^ or $", &rep.op.span),
             Ast::Repetition(_) => {
                 return self.reject(
                     "a quantifier cannot follow another one; use a group, e.g. (?:a+)*",
@@ -371,10 +351,7 @@ impl Checker<'_> {
         if let RepetitionKind::Range(_) = rep.op.kind {
             // Rust allows spaces in `{2, 3}`; JS `u` mode does not.
             let text = self.text(&rep.op.span);
-            let text = text
-                .strip_suffix('?')
-                .filter(|_| !rep.greedy)
-                .unwrap_or(text);
+            let text = text.strip_suffix('?').filter(|_| !rep.greedy).unwrap_or(text);
             if !is_strict_counted_repetition(text) {
                 return self.reject(
                     "write counted repetitions without spaces, like {2} {2,} or {2,5}",
@@ -389,17 +366,12 @@ impl Checker<'_> {
         match &group.kind {
             GroupKind::CaptureIndex(_) => Ok(()),
             GroupKind::CaptureName {
-                starts_with_p: true,
-                ..
-            } => self.reject(
-                "(?P<name>...) is not portable; use (?<name>...)",
-                &group.span,
+                starts_with_p: true, ..
+            } => self.reject("(?P<name>...) is not portable; use (?<name>...)", &group.span),
+            GroupKind::CaptureName { name, .. } if !is_portable_group_name(&name.name) => self.reject(
+                "a group name must be ASCII letters, digits and `_`, not starting with a digit",
+                &name.span,
             ),
-            GroupKind::CaptureName { name, .. } if !is_portable_group_name(&name.name) => self
-                .reject(
-                    "a group name must be ASCII letters, digits and `_`, not starting with a digit",
-                    &name.span,
-                ),
             GroupKind::CaptureName { .. } => Ok(()),
             GroupKind::NonCapturing(flags) if flags.items.is_empty() => Ok(()),
             GroupKind::NonCapturing(flags) => self.reject(INLINE_FLAGS, &flags.span),
@@ -471,9 +443,7 @@ fn is_strict_counted_repetition(text: &str) -> bool {
 /// `.`, `[` and `]`; the safe overlap is ASCII `[A-Za-z_][A-Za-z0-9_]*`.
 fn is_portable_group_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 

@@ -149,7 +149,12 @@ impl Ruleset {
     }
 
     /// A copy with one segment replaced or removed, at `version`.
-    pub fn with_segment(&self, key: &str, segment: Option<&SegmentRules>, version: u64) -> Result<Ruleset, ValidationError> {
+    pub fn with_segment(
+        &self,
+        key: &str,
+        segment: Option<&SegmentRules>,
+        version: u64,
+    ) -> Result<Ruleset, ValidationError> {
         let mut next = self.clone();
         next.version = version;
         match segment {
@@ -216,7 +221,10 @@ impl Ruleset {
             for (i, (pre, variation)) in flag.prerequisites.iter().enumerate() {
                 let path = format!("flags.{key}.prerequisites[{i}]");
                 let Some(target) = self.flags.get(&**pre) else {
-                    return Err(ValidationError::new(format!("{path}.flag"), format!("unknown flag `{pre}`")));
+                    return Err(ValidationError::new(
+                        format!("{path}.flag"),
+                        format!("unknown flag `{pre}`"),
+                    ));
                 };
                 if *variation >= target.variations.len() {
                     return Err(ValidationError::new(
@@ -306,13 +314,20 @@ pub fn validate_flag(flag: &Flag, segment_exists: &dyn Fn(&str, &str) -> bool) -
 
 /// Validates a segment as the server stores it (strict).
 pub fn validate_segment(segment: &SegmentRules) -> Result<(), ValidationError> {
-    compile_segment(segment, "", Strictness::Strict).map(drop).map_err(|mut e| {
-        e.path = e.path.trim_start_matches('.').to_owned();
-        e
-    })
+    compile_segment(segment, "", Strictness::Strict)
+        .map(drop)
+        .map_err(|mut e| {
+            e.path = e.path.trim_start_matches('.').to_owned();
+            e
+        })
 }
 
-fn compile_flag(key: &str, flag: &FlagRules, path: &str, scope: &ClauseScope<'_>) -> Result<CompiledFlag, ValidationError> {
+fn compile_flag(
+    key: &str,
+    flag: &FlagRules,
+    path: &str,
+    scope: &ClauseScope<'_>,
+) -> Result<CompiledFlag, ValidationError> {
     let kind = variation_kind(&flag.variations, path)?;
     let n = flag.variations.len();
     let config = &flag.config;
@@ -320,7 +335,10 @@ fn compile_flag(key: &str, flag: &FlagRules, path: &str, scope: &ClauseScope<'_>
         if variation < n {
             Ok(variation)
         } else {
-            Err(ValidationError::new(at, format!("no variation {variation}: the flag has {n}")))
+            Err(ValidationError::new(
+                at,
+                format!("no variation {variation}: the flag has {n}"),
+            ))
         }
     };
     if let Some(off) = config.off_variation {
@@ -366,7 +384,11 @@ fn compile_flag(key: &str, flag: &FlagRules, path: &str, scope: &ClauseScope<'_>
     })
 }
 
-fn compile_clauses(clauses: &[crate::model::Clause], path: &str, scope: &ClauseScope<'_>) -> Result<Box<[CompiledClause]>, ValidationError> {
+fn compile_clauses(
+    clauses: &[crate::model::Clause],
+    path: &str,
+    scope: &ClauseScope<'_>,
+) -> Result<Box<[CompiledClause]>, ValidationError> {
     clauses
         .iter()
         .enumerate()
@@ -374,7 +396,11 @@ fn compile_clauses(clauses: &[crate::model::Clause], path: &str, scope: &ClauseS
         .collect()
 }
 
-fn compile_segment(segment: &SegmentRules, path: &str, strictness: Strictness) -> Result<CompiledSegment, ValidationError> {
+fn compile_segment(
+    segment: &SegmentRules,
+    path: &str,
+    strictness: Strictness,
+) -> Result<CompiledSegment, ValidationError> {
     let scope = ClauseScope {
         strictness,
         segment_exists: None,
@@ -399,14 +425,27 @@ fn compile_serve(serve: &Serve, flag_key: &str, n: usize, path: &str) -> Result<
             format!("{path}.variation"),
             format!("no variation {v}: the flag has {n}"),
         )),
-        (None, Some(rollout)) => compile_rollout(rollout, flag_key, n, &format!("{path}.rollout")).map(CompiledServe::Rollout),
-        _ => Err(ValidationError::new(path, "serve exactly one of `variation` or `rollout`")),
+        (None, Some(rollout)) => {
+            compile_rollout(rollout, flag_key, n, &format!("{path}.rollout")).map(CompiledServe::Rollout)
+        }
+        _ => Err(ValidationError::new(
+            path,
+            "serve exactly one of `variation` or `rollout`",
+        )),
     }
 }
 
-fn compile_rollout(rollout: &Rollout, flag_key: &str, n: usize, path: &str) -> Result<CompiledRollout, ValidationError> {
+fn compile_rollout(
+    rollout: &Rollout,
+    flag_key: &str,
+    n: usize,
+    path: &str,
+) -> Result<CompiledRollout, ValidationError> {
     if rollout.variations.is_empty() {
-        return Err(ValidationError::new(format!("{path}.variations"), "a rollout needs at least one variation"));
+        return Err(ValidationError::new(
+            format!("{path}.variations"),
+            "a rollout needs at least one variation",
+        ));
     }
     let mut sum: u32 = 0;
     let mut thresholds = Vec::with_capacity(rollout.variations.len());
@@ -440,7 +479,10 @@ fn compile_rollout(rollout: &Rollout, flag_key: &str, n: usize, path: &str) -> R
     prefix.push(b'.');
     let bucket_by = rollout.bucket_by.as_deref().unwrap_or("key");
     if bucket_by.is_empty() {
-        return Err(ValidationError::new(format!("{path}.bucket_by"), "an attribute name cannot be empty"));
+        return Err(ValidationError::new(
+            format!("{path}.bucket_by"),
+            "an attribute name cannot be empty",
+        ));
     }
     Ok(CompiledRollout {
         prefix: prefix.into(),
@@ -451,7 +493,10 @@ fn compile_rollout(rollout: &Rollout, flag_key: &str, n: usize, path: &str) -> R
 
 fn variation_kind(variations: &[Value], path: &str) -> Result<VariationKind, ValidationError> {
     if variations.len() < 2 {
-        return Err(ValidationError::new(format!("{path}.variations"), "a flag needs at least two variations"));
+        return Err(ValidationError::new(
+            format!("{path}.variations"),
+            "a flag needs at least two variations",
+        ));
     }
     let kind_of = |v: &Value| match v {
         Value::Bool(_) => Some(VariationKind::Bool),

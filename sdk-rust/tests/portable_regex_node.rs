@@ -73,9 +73,7 @@ struct Case {
 fn disagreements(cases: &[Case]) -> Vec<String> {
     let request: Vec<Value> = cases
         .iter()
-        .map(|c| {
-            json!({"pattern": c.pattern, "case_insensitive": c.case_insensitive, "inputs": c.inputs})
-        })
+        .map(|c| json!({"pattern": c.pattern, "case_insensitive": c.case_insensitive, "inputs": c.inputs}))
         .collect();
     let results = node(MATCH_SCRIPT, &Value::Array(request));
     let results = results.as_array().expect("an array of results");
@@ -92,9 +90,7 @@ fn disagreements(cases: &[Case]) -> Vec<String> {
             }
         };
         if let Some(error) = js.get("error") {
-            problems.push(format!(
-                "{p:?} (ci={ci}): accepted, but JS rejects it: {error}"
-            ));
+            problems.push(format!("{p:?} (ci={ci}): accepted, but JS rejects it: {error}"));
             continue;
         }
         for (input, js_match) in case.inputs.iter().zip(js["matches"].as_array().unwrap()) {
@@ -354,8 +350,7 @@ process.stdout.write(JSON.stringify(results));
 #[test]
 fn rewritten_shorthands_agree_on_every_code_point() {
     let patterns = [
-        ".", "\\d", "\\D", "\\w", "\\W", "\\s", "\\S", "[\\w]", "[^\\w]", "[\\W]", "[^\\W]",
-        "[\\D\\s]",
+        ".", "\\d", "\\D", "\\w", "\\W", "\\s", "\\S", "[\\w]", "[^\\w]", "[\\W]", "[^\\W]", "[\\D\\s]",
     ];
     // `(?:P)+` finds maximal runs, so each engine reports a few hundred
     // ranges rather than a million single-character matches.
@@ -406,9 +401,7 @@ const INPUT_CHARS: &[char] = &[
 ];
 
 fn pick(options: &'static [&'static str]) -> BoxedStrategy<String> {
-    proptest::sample::select(options)
-        .prop_map(str::to_string)
-        .boxed()
+    proptest::sample::select(options).prop_map(str::to_string).boxed()
 }
 
 fn atom(case_insensitive: bool) -> BoxedStrategy<String> {
@@ -425,20 +418,12 @@ fn class() -> BoxedStrategy<String> {
     let item = pick(CLASS_ITEMS);
     let dash = pick(&["", "", "-"]);
     (any::<bool>(), dash, vec(item, 1..4))
-        .prop_map(|(negated, dash, items)| {
-            format!(
-                "[{}{dash}{}]",
-                if negated { "^" } else { "" },
-                items.concat()
-            )
-        })
+        .prop_map(|(negated, dash, items)| format!("[{}{dash}{}]", if negated { "^" } else { "" }, items.concat()))
         .boxed()
 }
 
 fn quantifier() -> BoxedStrategy<String> {
-    pick(&[
-        "*", "+", "?", "{2}", "{1,}", "{0,2}", "*?", "+?", "??", "{1,2}?",
-    ])
+    pick(&["*", "+", "?", "{2}", "{1,}", "{0,2}", "*?", "+?", "??", "{1,2}?"])
 }
 
 fn pattern(case_insensitive: bool) -> BoxedStrategy<String> {
@@ -461,9 +446,7 @@ fn pattern(case_insensitive: bool) -> BoxedStrategy<String> {
 
 fn input() -> BoxedStrategy<String> {
     let chars = proptest::sample::select(INPUT_CHARS);
-    vec(chars, 0..6)
-        .prop_map(|cs| cs.into_iter().collect())
-        .boxed()
+    vec(chars, 0..6).prop_map(|cs| cs.into_iter().collect()).boxed()
 }
 
 fn case() -> impl Strategy<Value = Case> {

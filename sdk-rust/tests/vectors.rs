@@ -100,7 +100,12 @@ fn every_evaluation_vector_passes() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} of {total} vectors failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {total} vectors failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     assert!(total >= 300, "expected at least 300 evaluation vectors, found {total}");
 }
 

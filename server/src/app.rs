@@ -100,7 +100,9 @@ impl Application {
     /// Serves until `shutdown` resolves.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let router = crate::http::router(self.state, self.max_body_bytes);
-        axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await
+        axum::serve(self.listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
     }
 
     pub async fn run(self) -> std::io::Result<()> {

@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
 use foldhash::HashMap;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -210,7 +210,9 @@ pub async fn bootstrap_admin(db: &crate::db::Db, configured: Option<&str>) -> Re
         .await?;
         return Ok(None);
     }
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM admin_tokens").fetch_one(&db.pool).await?;
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM admin_tokens")
+        .fetch_one(&db.pool)
+        .await?;
     if count > 0 {
         return Ok(None);
     }

@@ -198,8 +198,16 @@ struct Answer {
 }
 
 impl Client {
-    async fn call(&self, method: Method, path: &str, body: Option<Value>, headers: &[(&str, String)]) -> Result<Answer, String> {
-        let mut req = self.http.request(method, format!("{}{path}", self.url.trim_end_matches('/')));
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, String)],
+    ) -> Result<Answer, String> {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.url.trim_end_matches('/')));
         if let Some(token) = &self.token {
             req = req.bearer_auth(token);
         }
@@ -211,30 +219,61 @@ impl Client {
         if let Some(body) = body {
             req = req.json(&body);
         }
-        let resp = req.send().await.map_err(|e| format!("cannot reach {}: {e}", self.url))?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| format!("cannot reach {}: {e}", self.url))?;
         let status = resp.status();
-        let etag = resp.headers().get("etag").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let etag = resp
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let text = resp.text().await.map_err(|e| e.to_string())?;
-        let body: Value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let body: Value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
         if status.is_success() {
             return Ok(Answer { etag, body });
         }
-        let message = body["message"].as_str().unwrap_or(status.canonical_reason().unwrap_or("error"));
-        let field = body["field"].as_str().map(|f| format!(" (field {f})")).unwrap_or_default();
-        let hint = if status == StatusCode::CONFLICT { " [409 conflict]" } else { "" };
+        let message = body["message"]
+            .as_str()
+            .unwrap_or(status.canonical_reason().unwrap_or("error"));
+        let field = body["field"]
+            .as_str()
+            .map(|f| format!(" (field {f})"))
+            .unwrap_or_default();
+        let hint = if status == StatusCode::CONFLICT {
+            " [409 conflict]"
+        } else {
+            ""
+        };
         Err(format!("{} {message}{field}{hint}", status.as_u16()))
     }
 
     /// Read-modify-write of one environment's config, guarded by If-Match so
     /// a concurrent edit fails instead of being overwritten.
-    async fn edit_config(&self, key: &str, env: &str, comment: &str, edit: impl FnOnce(&mut Value)) -> Result<Answer, String> {
+    async fn edit_config(
+        &self,
+        key: &str,
+        env: &str,
+        comment: &str,
+        edit: impl FnOnce(&mut Value),
+    ) -> Result<Answer, String> {
         let path = format!("/api/v1/flags/{key}/environments/{env}");
         let current = self.call(Method::GET, &path, None, &[]).await?;
         let mut config = current.body;
         edit(&mut config);
         let etag = current.etag.unwrap_or_default();
-        self.call(Method::PUT, &path, Some(config), &[("if-match", etag), ("x-audit-comment", comment.to_owned())])
-            .await
+        self.call(
+            Method::PUT,
+            &path,
+            Some(config),
+            &[("if-match", etag), ("x-audit-comment", comment.to_owned())],
+        )
+        .await
     }
 }
 
@@ -273,7 +312,13 @@ async fn execute(c: &Client, command: Command) -> Result<Answer, String> {
     match command {
         Command::Envs(EnvCmd::List) => c.call(M::GET, "/api/v1/environments", None, &[]).await,
         Command::Envs(EnvCmd::Create { key, name }) => {
-            c.call(M::POST, "/api/v1/environments", Some(json!({ "key": key, "name": name })), &[]).await
+            c.call(
+                M::POST,
+                "/api/v1/environments",
+                Some(json!({ "key": key, "name": name })),
+                &[],
+            )
+            .await
         }
         Command::Flags(FlagCmd::List { tag, query }) => {
             let mut path = "/api/v1/flags?".to_owned();
@@ -286,18 +331,43 @@ async fn execute(c: &Client, command: Command) -> Result<Answer, String> {
             c.call(M::GET, &path, None, &[]).await
         }
         Command::Flags(FlagCmd::Get { key }) => c.call(M::GET, &format!("/api/v1/flags/{key}"), None, &[]).await,
-        Command::Flags(FlagCmd::Create { key, name, description, tags, variations, client_side }) => {
+        Command::Flags(FlagCmd::Create {
+            key,
+            name,
+            description,
+            tags,
+            variations,
+            client_side,
+        }) => {
             let mut body = json!({ "key": key, "name": name, "description": description, "tags": tags, "client_side": client_side });
             if let Some(v) = variations {
                 body["variations"] = serde_json::from_str(&v).map_err(|e| format!("--variations is not JSON: {e}"))?;
             }
             c.call(M::POST, "/api/v1/flags", Some(body), &[]).await
         }
-        Command::Flags(FlagCmd::Toggle { key, state, env, comment }) => {
+        Command::Flags(FlagCmd::Toggle {
+            key,
+            state,
+            env,
+            comment,
+        }) => {
             let body = json!({ "on": state == "on", "comment": comment });
-            c.call(M::POST, &format!("/api/v1/flags/{key}/environments/{env}/toggle"), Some(body), &[]).await
+            c.call(
+                M::POST,
+                &format!("/api/v1/flags/{key}/environments/{env}/toggle"),
+                Some(body),
+                &[],
+            )
+            .await
         }
-        Command::Flags(FlagCmd::SetRollout { key, percent, env, bucket_by, salt, comment }) => {
+        Command::Flags(FlagCmd::SetRollout {
+            key,
+            percent,
+            env,
+            bucket_by,
+            salt,
+            comment,
+        }) => {
             if !(0.0..=100.0).contains(&percent) {
                 return Err("PERCENT must be between 0 and 100".into());
             }
@@ -317,7 +387,18 @@ async fn execute(c: &Client, command: Command) -> Result<Answer, String> {
             })
             .await
         }
-        Command::Flags(FlagCmd::SetRule { key, env, id, attribute, op, values, case_insensitive, negate, serve, comment }) => {
+        Command::Flags(FlagCmd::SetRule {
+            key,
+            env,
+            id,
+            attribute,
+            op,
+            values,
+            case_insensitive,
+            negate,
+            serve,
+            comment,
+        }) => {
             let rule = json!({
                 "id": id,
                 "clauses": [{
@@ -338,31 +419,61 @@ async fn execute(c: &Client, command: Command) -> Result<Answer, String> {
             })
             .await
         }
-        Command::Segments(SegmentCmd::List { env }) => c.call(M::GET, &format!("/api/v1/environments/{env}/segments"), None, &[]).await,
+        Command::Segments(SegmentCmd::List { env }) => {
+            c.call(M::GET, &format!("/api/v1/environments/{env}/segments"), None, &[])
+                .await
+        }
         Command::Segments(SegmentCmd::Get { key, env }) => {
-            c.call(M::GET, &format!("/api/v1/environments/{env}/segments/{key}"), None, &[]).await
+            c.call(M::GET, &format!("/api/v1/environments/{env}/segments/{key}"), None, &[])
+                .await
         }
         Command::Segments(SegmentCmd::Create { key, env, name }) => {
-            c.call(M::POST, &format!("/api/v1/environments/{env}/segments"), Some(json!({ "key": key, "name": name })), &[])
-                .await
+            c.call(
+                M::POST,
+                &format!("/api/v1/environments/{env}/segments"),
+                Some(json!({ "key": key, "name": name })),
+                &[],
+            )
+            .await
         }
         Command::Segments(SegmentCmd::Upload { key, file, env }) => {
             let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
             let keys: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-            c.call(M::PUT, &format!("/api/v1/environments/{env}/segments/{key}/included"), Some(json!(keys)), &[]).await
+            c.call(
+                M::PUT,
+                &format!("/api/v1/environments/{env}/segments/{key}/included"),
+                Some(json!(keys)),
+                &[],
+            )
+            .await
         }
         Command::Tokens(TokenCmd::List) => c.call(M::GET, "/api/v1/tokens", None, &[]).await,
         Command::Tokens(TokenCmd::Create { name, role }) => {
-            c.call(M::POST, "/api/v1/tokens", Some(json!({ "name": name, "role": role })), &[]).await
+            c.call(
+                M::POST,
+                "/api/v1/tokens",
+                Some(json!({ "name": name, "role": role })),
+                &[],
+            )
+            .await
         }
         Command::Tokens(TokenCmd::Revoke { id }) => c.call(M::DELETE, &format!("/api/v1/tokens/{id}"), None, &[]).await,
-        Command::Keys(KeyCmd::List { env }) => c.call(M::GET, &format!("/api/v1/environments/{env}/keys"), None, &[]).await,
-        Command::Keys(KeyCmd::Create { env, kind, name }) => {
-            c.call(M::POST, &format!("/api/v1/environments/{env}/keys"), Some(json!({ "kind": kind, "name": name })), &[])
+        Command::Keys(KeyCmd::List { env }) => {
+            c.call(M::GET, &format!("/api/v1/environments/{env}/keys"), None, &[])
                 .await
         }
+        Command::Keys(KeyCmd::Create { env, kind, name }) => {
+            c.call(
+                M::POST,
+                &format!("/api/v1/environments/{env}/keys"),
+                Some(json!({ "kind": kind, "name": name })),
+                &[],
+            )
+            .await
+        }
         Command::Keys(KeyCmd::Revoke { id, env }) => {
-            c.call(M::DELETE, &format!("/api/v1/environments/{env}/keys/{id}"), None, &[]).await
+            c.call(M::DELETE, &format!("/api/v1/environments/{env}/keys/{id}"), None, &[])
+                .await
         }
     }
 }
@@ -381,7 +492,12 @@ fn print_human(body: &Value) {
             for item in items {
                 let key = item.get("key").or_else(|| item.get("id")).map(show).unwrap_or_default();
                 let name = item.get("name").map(show).unwrap_or_default();
-                let extra = item.get("role").or_else(|| item.get("kind")).or_else(|| item.get("version")).map(show).unwrap_or_default();
+                let extra = item
+                    .get("role")
+                    .or_else(|| item.get("kind"))
+                    .or_else(|| item.get("version"))
+                    .map(show)
+                    .unwrap_or_default();
                 println!("{key}\t{name}\t{extra}");
             }
         }

@@ -90,9 +90,7 @@ impl From<daylight::ValidationError> for ApiError {
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
         match &e {
-            sqlx::Error::Database(db) if db.is_unique_violation() => {
-                ApiError::Conflict("it already exists".into())
-            }
+            sqlx::Error::Database(db) if db.is_unique_violation() => ApiError::Conflict("it already exists".into()),
             sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
                 ApiError::Unavailable("the database is unreachable; try again shortly".into())
             }

@@ -72,7 +72,11 @@ impl Live {
             match apply(&ruleset, &change) {
                 Some(next) => ruleset = Arc::new(next),
                 None => {
-                    tracing::warn!(environment, version = change.version, "could not apply a change; reloading");
+                    tracing::warn!(
+                        environment,
+                        version = change.version,
+                        "could not apply a change; reloading"
+                    );
                     return self.reload_locked(db, environment).await;
                 }
             }
@@ -89,7 +93,9 @@ impl Live {
 
     async fn reload_locked(&self, db: &Db, environment: &str) -> ApiResult<()> {
         let doc = snapshot(db, environment).await?;
-        let ruleset = Ruleset::compile(&doc).map_err(|e| crate::error::ApiError::Internal(format!("stored rules of `{environment}` do not compile: {e}")))?;
+        let ruleset = Ruleset::compile(&doc).map_err(|e| {
+            crate::error::ApiError::Internal(format!("stored rules of `{environment}` do not compile: {e}"))
+        })?;
         self.publish(environment, Arc::new(ruleset));
         Ok(())
     }
@@ -132,7 +138,9 @@ pub async fn snapshot(db: &Db, environment: &str) -> ApiResult<RulesetDocument> 
     let mut tx = db.pool.begin().await?;
     if db.backend == crate::db::Backend::Postgres {
         // One snapshot for every statement below.
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ").execute(&mut *tx).await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            .execute(&mut *tx)
+            .await?;
     }
     let version: i64 = sqlx::query_scalar("SELECT version FROM environments WHERE key = $1")
         .bind(environment)

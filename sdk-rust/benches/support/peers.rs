@@ -30,7 +30,11 @@ pub const PATHS: [(&str, &str, &str); 4] = [
 /// The paths must be the ones `typical.rs` evaluates.
 pub fn check_paths_match_typical() {
     for ((name, ctx), (path, key, _)) in typical::contexts().iter().zip(PATHS) {
-        assert_eq!((*name, ctx.key()), (path, Some(key)), "PATHS drifted from typical::contexts()");
+        assert_eq!(
+            (*name, ctx.key()),
+            (path, Some(key)),
+            "PATHS drifted from typical::contexts()"
+        );
     }
 }
 
@@ -272,8 +276,16 @@ impl Engines {
                 "rule" => matches!(reason, ld::Reason::RuleMatch { rule_index: 1, .. }),
                 _ => matches!(reason, ld::Reason::Fallthrough { .. }),
             };
-            assert!(ld_path_ok(&ld_reason), "LD took another path for {}: {ld_reason:?}", p.name);
-            assert!(ld_path_ok(&ldi_reason), "LD (inline) took another path for {}: {ldi_reason:?}", p.name);
+            assert!(
+                ld_path_ok(&ld_reason),
+                "LD took another path for {}: {ld_reason:?}",
+                p.name
+            );
+            assert!(
+                ld_path_ok(&ldi_reason),
+                "LD (inline) took another path for {}: {ldi_reason:?}",
+                p.name
+            );
             assert_eq!(ld_value, ldi_value, "the two LD flags disagree on {}", p.name);
             if p.name != "rollout" {
                 assert!(dl.value, "daylight served false on the {} path", p.name);
@@ -294,10 +306,20 @@ impl Engines {
         for (i, p) in self.paths.iter().enumerate() {
             let on = |n: usize| unleash_is_enabled(&prefixes[n], &p.unleash);
             if i > 0 {
-                assert!(!on(i), "yggdrasil: the {} path matched before strategy {}", p.name, i + 1);
+                assert!(
+                    !on(i),
+                    "yggdrasil: the {} path matched before strategy {}",
+                    p.name,
+                    i + 1
+                );
             }
             if p.name != "rollout" {
-                assert!(on(i + 1), "yggdrasil: strategy {} did not serve the {} path", i + 1, p.name);
+                assert!(
+                    on(i + 1),
+                    "yggdrasil: strategy {} did not serve the {} path",
+                    i + 1,
+                    p.name
+                );
             }
             assert_eq!(on(4), unleash_is_enabled(&self.unleash, &p.unleash));
         }

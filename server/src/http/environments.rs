@@ -45,8 +45,16 @@ async fn create(
     Body(req): Body<CreateEnvironment>,
 ) -> ApiResult<impl IntoResponse> {
     admin.require(Role::Admin)?;
-    if req.key.is_empty() || !req.key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
-        return Err(ApiError::invalid("key", "an environment key is one or more of a-z 0-9 -"));
+    if req.key.is_empty()
+        || !req
+            .key
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        return Err(ApiError::invalid(
+            "key",
+            "an environment key is one or more of a-z 0-9 -",
+        ));
     }
     let name = if req.name.is_empty() { req.key.clone() } else { req.name };
     let env = environments::create(&state.db, &req.key, &name, &admin.actor()).await?;

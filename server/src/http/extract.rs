@@ -65,7 +65,13 @@ pub fn parse_json<T: DeserializeOwned + Serialize>(bytes: &[u8]) -> ApiResult<T>
 }
 
 fn unknown_field(input: &Value, parsed: &Value, path: String) -> Option<String> {
-    let join = |k: &str| if path.is_empty() { k.to_owned() } else { format!("{path}.{k}") };
+    let join = |k: &str| {
+        if path.is_empty() {
+            k.to_owned()
+        } else {
+            format!("{path}.{k}")
+        }
+    };
     match (input, parsed) {
         (Value::Object(i), Value::Object(p)) => i.iter().find_map(|(k, v)| match p.get(k) {
             _ if v.is_null() => None,
@@ -163,6 +169,12 @@ mod tests {
     #[test]
     fn refuses_malformed_json() {
         let err = parse_json::<Outer>(b"{\"name\": ").unwrap_err();
-        assert!(matches!(err, ApiError::Invalid { code: "malformed_json", .. }));
+        assert!(matches!(
+            err,
+            ApiError::Invalid {
+                code: "malformed_json",
+                ..
+            }
+        ));
     }
 }

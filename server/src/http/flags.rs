@@ -15,13 +15,17 @@ use super::extract::{etag, Body, Comment, IfMatch};
 use crate::app::AppState;
 use crate::auth::{Admin, Role};
 use crate::error::{ApiError, ApiResult};
-use crate::store::flags::{self, config_for, StoredFlag, WriteMeta};
+use crate::store::flags::{self, config_for, StoredFlag};
+use crate::store::Writer;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/flags", get(list).post(create))
         .route("/api/v1/flags/{key}", get(read).patch(update).delete(remove))
-        .route("/api/v1/flags/{key}/environments/{env}", get(read_config).put(replace_config))
+        .route(
+            "/api/v1/flags/{key}/environments/{env}",
+            get(read_config).put(replace_config),
+        )
         .route("/api/v1/flags/{key}/environments/{env}/toggle", post(toggle))
         .route("/api/v1/flags/{key}/environments/{env}/evaluate", post(explain))
 }
@@ -46,9 +50,9 @@ async fn list(State(state): State<AppState>, admin: Admin, Query(query): Query<L
         .filter(|f| query.archived || !f.archived)
         .filter(|f| query.tag.as_ref().is_none_or(|t| f.flag.tags.contains(t)))
         .filter(|f| {
-            needle.as_ref().is_none_or(|n| {
-                f.flag.key.to_lowercase().contains(n) || f.flag.name.to_lowercase().contains(n)
-            })
+            needle
+                .as_ref()
+                .is_none_or(|n| f.flag.key.to_lowercase().contains(n) || f.flag.name.to_lowercase().contains(n))
         })
         .collect();
     Ok(Json(json!({ "flags": flags })))
@@ -91,7 +95,16 @@ async fn create(
         environments: Default::default(),
     };
     let actor = admin.actor();
-    let stored = flags::create(&state.db, &state.live, flag, WriteMeta { actor: &actor, comment: &comment }).await?;
+    let stored = flags::create(
+        &Writer {
+            db: &state.db,
+            live: &state.live,
+            actor: &actor,
+            comment: &comment,
+        },
+        flag,
+    )
+    .await?;
     Ok((StatusCode::CREATED, etag(stored.version), Json(stored)))
 }
 
@@ -130,13 +143,16 @@ async fn update(
         None => "flag.update",
     };
     let stored = flags::update(
-        &state.db,
-        &state.live,
+        &Writer {
+            db: &state.db,
+            live: &state.live,
+            actor: &actor,
+            comment: &comment,
+        },
         &key,
         Some(expected),
         action,
         None,
-        WriteMeta { actor: &actor, comment: &comment },
         |f| {
             if let Some(name) = &req.name {
                 f.flag.name = name.clone();
@@ -172,7 +188,17 @@ async fn remove(
 ) -> ApiResult<StatusCode> {
     admin.require(Role::Editor)?;
     let actor = admin.actor();
-    flags::delete(&state.db, &state.live, &key, expected, WriteMeta { actor: &actor, comment: &comment }).await?;
+    flags::delete(
+        &Writer {
+            db: &state.db,
+            live: &state.live,
+            actor: &actor,
+            comment: &comment,
+        },
+        &key,
+        expected,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -200,13 +226,16 @@ async fn replace_config(
     crate::store::environments::get(&state.db, &env).await?;
     let actor = admin.actor();
     let stored = flags::update(
-        &state.db,
-        &state.live,
+        &Writer {
+            db: &state.db,
+            live: &state.live,
+            actor: &actor,
+            comment: &comment,
+        },
         &key,
         Some(expected),
         "flag.config",
         Some(&env),
-        WriteMeta { actor: &actor, comment: &comment },
         |f| {
             let mut config = config.clone();
             // The server owns the version.
@@ -243,13 +272,16 @@ async fn toggle(
     let comment = req.comment.unwrap_or(header_comment);
     let action = if req.on { "flag.on" } else { "flag.off" };
     let stored = flags::update(
-        &state.db,
-        &state.live,
+        &Writer {
+            db: &state.db,
+            live: &state.live,
+            actor: &actor,
+            comment: &comment,
+        },
         &key,
         expected,
         action,
         Some(&env),
-        WriteMeta { actor: &actor, comment: &comment },
         |f| {
             let mut config = config_for(&f.flag, &env);
             config.on = req.on;
@@ -274,7 +306,10 @@ async fn explain(
     Body(req): Body<ExplainRequest>,
 ) -> ApiResult<Json<Value>> {
     admin.require(Role::Viewer)?;
-    let rules = state.live.get(&env).ok_or_else(|| ApiError::NotFound(format!("environment `{env}`")))?;
+    let rules = state
+        .live
+        .get(&env)
+        .ok_or_else(|| ApiError::NotFound(format!("environment `{env}`")))?;
     let ctx = Context::from_json(&req.context).map_err(|e| ApiError::invalid("context", e.to_string()))?;
     let detail = rules.evaluate(&key, &ctx);
     Ok(Json(json!({

@@ -21,7 +21,10 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     if state.db.ping().await {
         (StatusCode::OK, Json(json!({ "status": "ready" })))
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "database unreachable" })))
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "database unreachable" })),
+        )
     }
 }
 

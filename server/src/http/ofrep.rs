@@ -68,7 +68,8 @@ fn read_context(body: &[u8]) -> Result<Context, (&'static str, String)> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Context::anonymous());
     }
-    let request: Value = serde_json::from_slice(body).map_err(|e| ("PARSE_ERROR", format!("the body is not valid JSON: {e}")))?;
+    let request: Value =
+        serde_json::from_slice(body).map_err(|e| ("PARSE_ERROR", format!("the body is not valid JSON: {e}")))?;
     let context = match request.get("context") {
         None | Some(Value::Null) => return Ok(Context::anonymous()),
         Some(Value::Object(map)) => map,
@@ -85,11 +86,15 @@ fn read_context(body: &[u8]) -> Result<Context, (&'static str, String)> {
     Context::from_json(&Value::Object(attributes)).map_err(|e| ("INVALID_CONTEXT", e.to_string()))
 }
 
-fn ruleset_for(state: &AppState, key: &SdkKey) -> Result<std::sync::Arc<Ruleset>, Response> {
-    state
-        .live
-        .get(&key.environment)
-        .ok_or_else(|| failure(StatusCode::INTERNAL_SERVER_ERROR, None, "GENERAL", "environment not loaded"))
+fn ruleset_for(state: &AppState, key: &SdkKey) -> Result<std::sync::Arc<Ruleset>, Box<Response>> {
+    state.live.get(&key.environment).ok_or_else(|| {
+        Box::new(failure(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            None,
+            "GENERAL",
+            "environment not loaded",
+        ))
+    })
 }
 
 fn visible(rules: &Ruleset, key: &SdkKey, flag: &str) -> bool {
@@ -108,7 +113,12 @@ fn success<'a>(rules: &Ruleset, key: &'a str, detail: &Detail<'a>) -> Option<Suc
     })
 }
 
-async fn single(State(state): State<AppState>, key: Result<SdkKey, ApiError>, Path(flag): Path<String>, req: Request) -> Response {
+async fn single(
+    State(state): State<AppState>,
+    key: Result<SdkKey, ApiError>,
+    Path(flag): Path<String>,
+    req: Request,
+) -> Response {
     let sdk_key = match key {
         Ok(k) => k,
         Err(e) => return auth_failure(e),
@@ -123,25 +133,45 @@ async fn single(State(state): State<AppState>, key: Result<SdkKey, ApiError>, Pa
     };
     let rules = match ruleset_for(&state, &sdk_key) {
         Ok(r) => r,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     if !visible(&rules, &sdk_key, &flag) {
-        return failure(StatusCode::NOT_FOUND, Some(&flag), "FLAG_NOT_FOUND", format!("flag `{flag}` was not found"));
+        return failure(
+            StatusCode::NOT_FOUND,
+            Some(&flag),
+            "FLAG_NOT_FOUND",
+            format!("flag `{flag}` was not found"),
+        );
     }
     let detail = rules.evaluate(&flag, &ctx);
     metrics::counter!("daylight_evaluations_total", "api" => "ofrep").increment(1);
     match detail.reason {
-        daylight::Reason::Error { error_kind: ErrorKind::FlagNotFound } => {
-            failure(StatusCode::NOT_FOUND, Some(&flag), "FLAG_NOT_FOUND", format!("flag `{flag}` was not found"))
-        }
+        daylight::Reason::Error {
+            error_kind: ErrorKind::FlagNotFound,
+        } => failure(
+            StatusCode::NOT_FOUND,
+            Some(&flag),
+            "FLAG_NOT_FOUND",
+            format!("flag `{flag}` was not found"),
+        ),
         _ => match success(&rules, &flag, &detail) {
             Some(ok) => Json(ok).into_response(),
-            None => failure(StatusCode::BAD_REQUEST, Some(&flag), "GENERAL", "the flag served no value"),
+            None => failure(
+                StatusCode::BAD_REQUEST,
+                Some(&flag),
+                "GENERAL",
+                "the flag served no value",
+            ),
         },
     }
 }
 
-async fn bulk(State(state): State<AppState>, key: Result<SdkKey, ApiError>, headers: HeaderMap, req: Request) -> Response {
+async fn bulk(
+    State(state): State<AppState>,
+    key: Result<SdkKey, ApiError>,
+    headers: HeaderMap,
+    req: Request,
+) -> Response {
     let sdk_key = match key {
         Ok(k) => k,
         Err(e) => return auth_failure(e),
@@ -156,7 +186,7 @@ async fn bulk(State(state): State<AppState>, key: Result<SdkKey, ApiError>, head
     };
     let rules = match ruleset_for(&state, &sdk_key) {
         Ok(r) => r,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let mut keys: Vec<&str> = rules.flag_keys().filter(|k| visible(&rules, &sdk_key, k)).collect();
     keys.sort_unstable();
@@ -184,7 +214,13 @@ async fn bulk(State(state): State<AppState>, key: Result<SdkKey, ApiError>, head
     }
     (
         StatusCode::OK,
-        [(ETAG, etag), (axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        [
+            (ETAG, etag),
+            (
+                axum::http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+        ],
         body,
     )
         .into_response()

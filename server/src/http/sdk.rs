@@ -22,7 +22,9 @@ pub fn router() -> Router<AppState> {
 fn server_only(key: &SdkKey) -> ApiResult<()> {
     match key.kind {
         KeyKind::Server => Ok(()),
-        KeyKind::Client => Err(ApiError::Forbidden("client keys cannot read rules; use a server key".into())),
+        KeyKind::Client => Err(ApiError::Forbidden(
+            "client keys cannot read rules; use a server key".into(),
+        )),
     }
 }
 

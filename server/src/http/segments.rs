@@ -15,15 +15,24 @@ use super::extract::{etag, parse_json, read_body, Body, Comment, IfMatch};
 use crate::app::AppState;
 use crate::auth::{Admin, Role};
 use crate::error::{ApiError, ApiResult};
-use crate::store::flags::WriteMeta;
 use crate::store::segments::{self, SegmentSummary, StoredSegment};
+use crate::store::Writer;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/environments/{env}/segments", get(list).post(create))
-        .route("/api/v1/environments/{env}/segments/{key}", get(read).patch(update).delete(remove))
-        .route("/api/v1/environments/{env}/segments/{key}/included", put(replace_included))
-        .route("/api/v1/environments/{env}/segments/{key}/excluded", put(replace_excluded))
+        .route(
+            "/api/v1/environments/{env}/segments/{key}",
+            get(read).patch(update).delete(remove),
+        )
+        .route(
+            "/api/v1/environments/{env}/segments/{key}/included",
+            put(replace_included),
+        )
+        .route(
+            "/api/v1/environments/{env}/segments/{key}/excluded",
+            put(replace_excluded),
+        )
 }
 
 async fn list(State(state): State<AppState>, admin: Admin, Path(env): Path<String>) -> ApiResult<Json<Value>> {
@@ -34,7 +43,9 @@ async fn list(State(state): State<AppState>, admin: Admin, Path(env): Path<Strin
         .await?
         .into_iter()
         .map(|s| {
-            let used = in_use.as_ref().is_some_and(|r| r.segments_in_use().contains(s.key.as_str()));
+            let used = in_use
+                .as_ref()
+                .is_some_and(|r| r.segments_in_use().contains(s.key.as_str()));
             let summary = SegmentSummary {
                 included_count: s.rules.included.len(),
                 excluded_count: s.rules.excluded.len(),
@@ -76,7 +87,10 @@ async fn create(
 ) -> ApiResult<impl IntoResponse> {
     admin.require(Role::Editor)?;
     if req.key.is_empty() || !req.key.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-        return Err(ApiError::invalid("key", "a segment key is one or more of A-Z a-z 0-9 - _ ."));
+        return Err(ApiError::invalid(
+            "key",
+            "a segment key is one or more of A-Z a-z 0-9 - _ .",
+        ));
     }
     let segment = StoredSegment {
         environment: env,
@@ -93,7 +107,16 @@ async fn create(
         updated_at: 0,
     };
     let actor = admin.actor();
-    let stored = segments::create(&state.db, &state.live, segment, WriteMeta { actor: &actor, comment: &comment }).await?;
+    let stored = segments::create(
+        &Writer {
+            db: &state.db,
+            live: &state.live,
+            actor: &actor,
+            comment: &comment,
+        },
+        segment,
+    )
+    .await?;
     Ok((StatusCode::CREATED, etag(stored.rules.version as i64), Json(stored)))
 }
 
@@ -128,13 +151,16 @@ async fn update(
     let expected = if_match.required()?;
     let actor = admin.actor();
     let stored = segments::update(
-        &state.db,
-        &state.live,
+        &Writer {
+            db: &state.db,
+            live: &state.live,
+            actor: &actor,
+            comment: &comment,
+        },
         &env,
         &key,
         Some(expected),
         "segment.update",
-        WriteMeta { actor: &actor, comment: &comment },
         |s| {
             if let Some(v) = req.name {
                 s.name = v;
@@ -166,7 +192,17 @@ async fn remove(
 ) -> ApiResult<StatusCode> {
     admin.require(Role::Editor)?;
     let actor = admin.actor();
-    segments::delete(&state.db, &state.live, &env, &key, WriteMeta { actor: &actor, comment: &comment }).await?;
+    segments::delete(
+        &Writer {
+            db: &state.db,
+            live: &state.live,
+            actor: &actor,
+            comment: &comment,
+        },
+        &env,
+        &key,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -198,8 +234,7 @@ async fn key_list(req: Request, state: &AppState) -> ApiResult<Vec<String>> {
 async fn replace_keys(
     state: AppState,
     admin: Admin,
-    env: String,
-    key: String,
+    (env, key): (String, String),
     expected: Option<i64>,
     comment: String,
     req: Request,
@@ -208,15 +243,22 @@ async fn replace_keys(
     admin.require(Role::Editor)?;
     let keys = key_list(req, &state).await?;
     let actor = admin.actor();
-    let action = if included { "segment.included" } else { "segment.excluded" };
+    let action = if included {
+        "segment.included"
+    } else {
+        "segment.excluded"
+    };
     let stored = segments::update(
-        &state.db,
-        &state.live,
+        &Writer {
+            db: &state.db,
+            live: &state.live,
+            actor: &actor,
+            comment: &comment,
+        },
         &env,
         &key,
         expected,
         action,
-        WriteMeta { actor: &actor, comment: &comment },
         |s| {
             if included {
                 s.rules.included = keys;
@@ -245,7 +287,7 @@ async fn replace_included(
     Comment(comment): Comment,
     req: Request,
 ) -> ApiResult<impl IntoResponse> {
-    replace_keys(state, admin, env, key, expected, comment, req, true).await
+    replace_keys(state, admin, (env, key), expected, comment, req, true).await
 }
 
 async fn replace_excluded(
@@ -256,5 +298,5 @@ async fn replace_excluded(
     Comment(comment): Comment,
     req: Request,
 ) -> ApiResult<impl IntoResponse> {
-    replace_keys(state, admin, env, key, expected, comment, req, false).await
+    replace_keys(state, admin, (env, key), expected, comment, req, false).await
 }

@@ -34,13 +34,20 @@ pub struct CreateToken {
     pub role: String,
 }
 
-async fn create(State(state): State<AppState>, admin: Admin, Body(req): Body<CreateToken>) -> ApiResult<impl IntoResponse> {
+async fn create(
+    State(state): State<AppState>,
+    admin: Admin,
+    Body(req): Body<CreateToken>,
+) -> ApiResult<impl IntoResponse> {
     admin.require(Role::Admin)?;
     let role = Role::parse(&req.role).ok_or_else(|| ApiError::invalid("role", "expected viewer, editor or admin"))?;
     if req.name.trim().is_empty() {
         return Err(ApiError::invalid("name", "a token needs a name"));
     }
-    Ok((StatusCode::CREATED, Json(credentials::create_token(&state.db, &req.name, role, &admin.actor()).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(credentials::create_token(&state.db, &req.name, role, &admin.actor()).await?),
+    ))
 }
 
 async fn revoke(State(state): State<AppState>, admin: Admin, Path(id): Path<i64>) -> ApiResult<StatusCode> {
@@ -54,7 +61,11 @@ async fn me(admin: Admin) -> Json<Value> {
     Json(json!({ "name": admin.name, "role": admin.role }))
 }
 
-async fn audit(State(state): State<AppState>, admin: Admin, Query(filter): Query<AuditFilter>) -> ApiResult<Json<Value>> {
+async fn audit(
+    State(state): State<AppState>,
+    admin: Admin,
+    Query(filter): Query<AuditFilter>,
+) -> ApiResult<Json<Value>> {
     admin.require(Role::Viewer)?;
     Ok(Json(json!({ "entries": store::audit(&state.db, &filter).await? })))
 }

@@ -108,7 +108,15 @@ pub async fn create_key(db: &Db, environment: &str, kind: KeyKind, name: &str, a
     .bind(now)
     .fetch_one(&mut *tx)
     .await?;
-    audit(&mut tx, actor, "key.create", &id.to_string(), Some(environment), kind.as_str()).await?;
+    audit(
+        &mut tx,
+        actor,
+        "key.create",
+        &id.to_string(),
+        Some(environment),
+        kind.as_str(),
+    )
+    .await?;
     tx.commit().await?;
     Ok(Credential {
         id,

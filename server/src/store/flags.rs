@@ -7,7 +7,7 @@ use daylight::model::{Flag, FlagConfig, FlagRules};
 use serde::Serialize;
 use sqlx::Row;
 
-use super::{append_audit, append_change, AuditEntry};
+use super::{append_audit, append_change, AuditEntry, Writer};
 use crate::db::{now_ms, Db};
 use crate::error::{ApiError, ApiResult};
 use crate::live::Live;
@@ -69,17 +69,14 @@ pub async fn get(db: &Db, key: &str) -> ApiResult<StoredFlag> {
     from_row(&row)
 }
 
-/// Who writes, and why.
-pub struct WriteMeta<'a> {
-    pub actor: &'a str,
-    pub comment: &'a str,
-}
-
 /// Creates a flag, off (dark) in every environment.
-pub async fn create(db: &Db, live: &Live, mut flag: Flag, meta: WriteMeta<'_>) -> ApiResult<StoredFlag> {
+pub async fn create(w: &Writer<'_>, mut flag: Flag) -> ApiResult<StoredFlag> {
+    let (db, live) = (w.db, w.live);
     let environments = super::environments::list(db).await?;
     for env in &environments {
-        flag.environments.entry(env.key.clone()).or_insert_with(|| FlagConfig::dark(0));
+        flag.environments
+            .entry(env.key.clone())
+            .or_insert_with(|| FlagConfig::dark(0));
     }
     validate(db, live, &flag, &environments.iter().map(|e| e.key.clone()).collect()).await?;
     let now = now_ms();
@@ -92,16 +89,18 @@ pub async fn create(db: &Db, live: &Live, mut flag: Flag, meta: WriteMeta<'_>) -
     };
     let doc = serde_json::to_string(&stored.flag).map_err(|e| ApiError::Internal(e.to_string()))?;
     let mut tx = db.pool.begin().await?;
-    sqlx::query("INSERT INTO flags (key, doc, version, archived, created_at, updated_at) VALUES ($1, $2, 1, 0, $3, $3)")
-        .bind(&stored.flag.key)
-        .bind(&doc)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| match ApiError::from(e) {
-            ApiError::Conflict(_) => ApiError::Conflict(format!("flag `{}` already exists", stored.flag.key)),
-            other => other,
-        })?;
+    sqlx::query(
+        "INSERT INTO flags (key, doc, version, archived, created_at, updated_at) VALUES ($1, $2, 1, 0, $3, $3)",
+    )
+    .bind(&stored.flag.key)
+    .bind(&doc)
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| match ApiError::from(e) {
+        ApiError::Conflict(_) => ApiError::Conflict(format!("flag `{}` already exists", stored.flag.key)),
+        other => other,
+    })?;
     let mut touched = Vec::new();
     for env in &environments {
         let rules = rules_for(&stored, &env.key);
@@ -111,14 +110,14 @@ pub async fn create(db: &Db, live: &Live, mut flag: Flag, meta: WriteMeta<'_>) -
     append_audit(
         &mut tx,
         AuditEntry {
-            actor: meta.actor,
+            actor: w.actor,
             action: "flag.create",
             resource_kind: "flag",
             resource_key: &stored.flag.key,
             environment: None,
             before: None,
             after: Some(doc),
-            comment: meta.comment,
+            comment: w.comment,
         },
     )
     .await?;
@@ -133,15 +132,14 @@ pub async fn create(db: &Db, live: &Live, mut flag: Flag, meta: WriteMeta<'_>) -
 /// write fails with 409. Without it the edit is a server-side
 /// read-modify-write (a toggle, say) and is retried on a concurrent write.
 pub async fn update(
-    db: &Db,
-    live: &Live,
+    w: &Writer<'_>,
     key: &str,
     expected: Option<i64>,
     action: &str,
     environment: Option<&str>,
-    meta: WriteMeta<'_>,
     mut edit: impl FnMut(&mut StoredFlag) -> ApiResult<()>,
 ) -> ApiResult<StoredFlag> {
+    let (db, live) = (w.db, w.live);
     for _attempt in 0..5 {
         let before = get(db, key).await?;
         if let Some(expected) = expected {
@@ -173,16 +171,18 @@ pub async fn update(
         after.updated_at = now_ms();
         let doc = serde_json::to_string(&after.flag).map_err(|e| ApiError::Internal(e.to_string()))?;
         let mut tx = db.pool.begin().await?;
-        let updated = sqlx::query("UPDATE flags SET doc = $1, version = $2, archived = $3, updated_at = $4 WHERE key = $5 AND version = $6")
-            .bind(&doc)
-            .bind(after.version)
-            .bind(i64::from(after.archived))
-            .bind(after.updated_at)
-            .bind(key)
-            .bind(before.version)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let updated = sqlx::query(
+            "UPDATE flags SET doc = $1, version = $2, archived = $3, updated_at = $4 WHERE key = $5 AND version = $6",
+        )
+        .bind(&doc)
+        .bind(after.version)
+        .bind(i64::from(after.archived))
+        .bind(after.updated_at)
+        .bind(key)
+        .bind(before.version)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         if updated == 0 {
             // Someone wrote in between: stale for the caller, or retry.
             tx.rollback().await?;
@@ -197,14 +197,14 @@ pub async fn update(
         append_audit(
             &mut tx,
             AuditEntry {
-                actor: meta.actor,
+                actor: w.actor,
                 action,
                 resource_kind: "flag",
                 resource_key: key,
                 environment,
                 before: serde_json::to_string(&before.flag).ok(),
                 after: Some(doc),
-                comment: meta.comment,
+                comment: w.comment,
             },
         )
         .await?;
@@ -212,12 +212,15 @@ pub async fn update(
         live.catch_up_all(db, &changed).await;
         return Ok(after);
     }
-    Err(ApiError::Conflict(format!("flag `{key}` is being changed by others; try again")))
+    Err(ApiError::Conflict(format!(
+        "flag `{key}` is being changed by others; try again"
+    )))
 }
 
 /// Deletes a flag for good (archive it instead to keep its history easy to
 /// restore). Refused while another flag names it as a prerequisite.
-pub async fn delete(db: &Db, live: &Live, key: &str, expected: Option<i64>, meta: WriteMeta<'_>) -> ApiResult<()> {
+pub async fn delete(w: &Writer<'_>, key: &str, expected: Option<i64>) -> ApiResult<()> {
+    let (db, live) = (w.db, w.live);
     let before = get(db, key).await?;
     if let Some(expected) = expected {
         if expected != before.version {
@@ -228,9 +231,8 @@ pub async fn delete(db: &Db, live: &Live, key: &str, expected: Option<i64>, meta
     for env in &environments {
         if let Some(rules) = live.get(&env.key) {
             let next = rules.with_flag(key, None, rules.version());
-            next.and_then(|next| next.validate_references()).map_err(|e| {
-                ApiError::Conflict(format!("flag `{key}` is still a prerequisite: {e}"))
-            })?;
+            next.and_then(|next| next.validate_references())
+                .map_err(|e| ApiError::Conflict(format!("flag `{key}` is still a prerequisite: {e}")))?;
         }
     }
     let mut tx = db.pool.begin().await?;
@@ -251,14 +253,14 @@ pub async fn delete(db: &Db, live: &Live, key: &str, expected: Option<i64>, meta
     append_audit(
         &mut tx,
         AuditEntry {
-            actor: meta.actor,
+            actor: w.actor,
             action: "flag.delete",
             resource_kind: "flag",
             resource_key: key,
             environment: None,
             before: serde_json::to_string(&before.flag).ok(),
             after: None,
-            comment: meta.comment,
+            comment: w.comment,
         },
     )
     .await?;
@@ -283,7 +285,10 @@ fn json<T: Serialize>(value: &Option<T>) -> Option<String> {
 async fn validate(db: &Db, _live: &Live, flag: &Flag, environments: &BTreeSet<String>) -> ApiResult<()> {
     for (env, config) in &flag.environments {
         if !environments.contains(env) {
-            return Err(ApiError::invalid(format!("environments.{env}"), format!("unknown environment `{env}`")));
+            return Err(ApiError::invalid(
+                format!("environments.{env}"),
+                format!("unknown environment `{env}`"),
+            ));
         }
         if config.off_variation.is_none() {
             return Err(ApiError::invalid(

@@ -13,6 +13,16 @@ use sqlx::{Any, Row, Transaction};
 
 use crate::db::{now_ms, Db};
 use crate::error::ApiResult;
+use crate::live::Live;
+
+/// Everything a write needs: where it goes, who makes it and why.
+pub struct Writer<'a> {
+    pub db: &'a Db,
+    /// Caught up after the commit, so the writer's next read sees the change.
+    pub live: &'a Live,
+    pub actor: &'a str,
+    pub comment: &'a str,
+}
 
 /// One change-log row: the new state of one flag or segment in one
 /// environment (`doc` is `None` when it was removed).
@@ -35,19 +45,22 @@ pub(crate) async fn append_change(
 ) -> ApiResult<i64> {
     // The row lock taken by this UPDATE orders concurrent writers per
     // environment, so versions never interleave or skip.
-    let version: i64 = sqlx::query_scalar("UPDATE environments SET version = version + 1 WHERE key = $1 RETURNING version")
-        .bind(environment)
-        .fetch_one(&mut **tx)
-        .await?;
-    sqlx::query("INSERT INTO changes (environment, version, kind, key, doc, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(environment)
-        .bind(version)
-        .bind(kind)
-        .bind(key)
-        .bind(doc)
-        .bind(now_ms())
-        .execute(&mut **tx)
-        .await?;
+    let version: i64 =
+        sqlx::query_scalar("UPDATE environments SET version = version + 1 WHERE key = $1 RETURNING version")
+            .bind(environment)
+            .fetch_one(&mut **tx)
+            .await?;
+    sqlx::query(
+        "INSERT INTO changes (environment, version, kind, key, doc, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(environment)
+    .bind(version)
+    .bind(kind)
+    .bind(key)
+    .bind(doc)
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?;
     Ok(version)
 }
 
@@ -101,7 +114,10 @@ pub async fn changes_after(db: &Db, environment: &str, after: i64, limit: i64) -
                 version: row.try_get("version")?,
                 kind: row.try_get("kind")?,
                 key: row.try_get("key")?,
-                doc: doc.map(|d| serde_json::from_str(&d)).transpose().map_err(|e| crate::error::ApiError::Internal(e.to_string()))?,
+                doc: doc
+                    .map(|d| serde_json::from_str(&d))
+                    .transpose()
+                    .map_err(|e| crate::error::ApiError::Internal(e.to_string()))?,
             })
         })
         .collect()

@@ -6,11 +6,9 @@ use daylight::SegmentRules;
 use serde::Serialize;
 use sqlx::Row;
 
-use super::{append_audit, append_change, AuditEntry};
+use super::{append_audit, append_change, AuditEntry, Writer};
 use crate::db::{now_ms, Db};
 use crate::error::{ApiError, ApiResult};
-use crate::live::Live;
-use crate::store::flags::WriteMeta;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct StoredSegment {
@@ -39,7 +37,8 @@ pub struct SegmentSummary {
 
 fn from_row(row: &sqlx::any::AnyRow) -> ApiResult<StoredSegment> {
     let doc: String = row.try_get("doc")?;
-    let mut rules: SegmentRules = serde_json::from_str(&doc).map_err(|e| ApiError::Internal(format!("stored segment: {e}")))?;
+    let mut rules: SegmentRules =
+        serde_json::from_str(&doc).map_err(|e| ApiError::Internal(format!("stored segment: {e}")))?;
     rules.version = row.try_get::<i64, _>("version")? as u64;
     Ok(StoredSegment {
         environment: row.try_get("environment")?,
@@ -55,26 +54,32 @@ fn from_row(row: &sqlx::any::AnyRow) -> ApiResult<StoredSegment> {
 const COLUMNS: &str = "environment, key, name, description, doc, version, created_at, updated_at";
 
 pub async fn list(db: &Db, environment: &str) -> ApiResult<Vec<StoredSegment>> {
-    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM segments WHERE environment = $1 ORDER BY key"))
-        .bind(environment)
-        .fetch_all(&db.pool)
-        .await?;
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM segments WHERE environment = $1 ORDER BY key"
+    ))
+    .bind(environment)
+    .fetch_all(&db.pool)
+    .await?;
     rows.iter().map(from_row).collect()
 }
 
 pub async fn get(db: &Db, environment: &str, key: &str) -> ApiResult<StoredSegment> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM segments WHERE environment = $1 AND key = $2"))
-        .bind(environment)
-        .bind(key)
-        .fetch_optional(&db.pool)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("segment `{key}` in `{environment}`")))?;
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM segments WHERE environment = $1 AND key = $2"
+    ))
+    .bind(environment)
+    .bind(key)
+    .fetch_optional(&db.pool)
+    .await?
+    .ok_or_else(|| ApiError::NotFound(format!("segment `{key}` in `{environment}`")))?;
     from_row(&row)
 }
 
 /// Every (environment, segment key) pair, for validating flags.
 pub async fn all_keys(db: &Db) -> ApiResult<HashSet<(String, String)>> {
-    let rows = sqlx::query("SELECT environment, key FROM segments").fetch_all(&db.pool).await?;
+    let rows = sqlx::query("SELECT environment, key FROM segments")
+        .fetch_all(&db.pool)
+        .await?;
     rows.iter()
         .map(|r| Ok((r.try_get("environment")?, r.try_get("key")?)))
         .collect()
@@ -84,7 +89,8 @@ fn doc_of(rules: &SegmentRules) -> ApiResult<String> {
     serde_json::to_string(rules).map_err(|e| ApiError::Internal(e.to_string()))
 }
 
-pub async fn create(db: &Db, live: &Live, mut segment: StoredSegment, meta: WriteMeta<'_>) -> ApiResult<StoredSegment> {
+pub async fn create(w: &Writer<'_>, mut segment: StoredSegment) -> ApiResult<StoredSegment> {
+    let (db, live) = (w.db, w.live);
     super::environments::get(db, &segment.environment).await?;
     daylight::validate_segment(&segment.rules)?;
     let now = now_ms();
@@ -93,31 +99,33 @@ pub async fn create(db: &Db, live: &Live, mut segment: StoredSegment, meta: Writ
     segment.updated_at = now;
     let doc = doc_of(&segment.rules)?;
     let mut tx = db.pool.begin().await?;
-    sqlx::query(&format!("INSERT INTO segments ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, 1, $6, $6)"))
-        .bind(&segment.environment)
-        .bind(&segment.key)
-        .bind(&segment.name)
-        .bind(&segment.description)
-        .bind(&doc)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| match ApiError::from(e) {
-            ApiError::Conflict(_) => ApiError::Conflict(format!("segment `{}` already exists", segment.key)),
-            other => other,
-        })?;
+    sqlx::query(&format!(
+        "INSERT INTO segments ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, 1, $6, $6)"
+    ))
+    .bind(&segment.environment)
+    .bind(&segment.key)
+    .bind(&segment.name)
+    .bind(&segment.description)
+    .bind(&doc)
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| match ApiError::from(e) {
+        ApiError::Conflict(_) => ApiError::Conflict(format!("segment `{}` already exists", segment.key)),
+        other => other,
+    })?;
     append_change(&mut tx, &segment.environment, "segment", &segment.key, Some(doc)).await?;
     append_audit(
         &mut tx,
         AuditEntry {
-            actor: meta.actor,
+            actor: w.actor,
             action: "segment.create",
             resource_kind: "segment",
             resource_key: &segment.key,
             environment: Some(&segment.environment),
             before: None,
             after: serde_json::to_string(&segment).ok(),
-            comment: meta.comment,
+            comment: w.comment,
         },
     )
     .await?;
@@ -128,15 +136,14 @@ pub async fn create(db: &Db, live: &Live, mut segment: StoredSegment, meta: Writ
 
 /// Applies `edit`; `expected` as for flags (409 when stale).
 pub async fn update(
-    db: &Db,
-    live: &Live,
+    w: &Writer<'_>,
     environment: &str,
     key: &str,
     expected: Option<i64>,
     action: &str,
-    meta: WriteMeta<'_>,
     edit: impl FnOnce(&mut StoredSegment) -> ApiResult<()>,
 ) -> ApiResult<StoredSegment> {
+    let (db, live) = (w.db, w.live);
     let before = get(db, environment, key).await?;
     let version = before.rules.version as i64;
     if let Some(expected) = expected {
@@ -171,20 +178,22 @@ pub async fn update(
     .await?
     .rows_affected();
     if updated == 0 {
-        return Err(ApiError::Conflict(format!("segment `{key}` changed while you wrote it; reload and retry")));
+        return Err(ApiError::Conflict(format!(
+            "segment `{key}` changed while you wrote it; reload and retry"
+        )));
     }
     append_change(&mut tx, environment, "segment", key, Some(doc)).await?;
     append_audit(
         &mut tx,
         AuditEntry {
-            actor: meta.actor,
+            actor: w.actor,
             action,
             resource_kind: "segment",
             resource_key: key,
             environment: Some(environment),
             before: serde_json::to_string(&before).ok(),
             after: serde_json::to_string(&after).ok(),
-            comment: meta.comment,
+            comment: w.comment,
         },
     )
     .await?;
@@ -194,10 +203,13 @@ pub async fn update(
 }
 
 /// Deletes a segment no flag uses.
-pub async fn delete(db: &Db, live: &Live, environment: &str, key: &str, meta: WriteMeta<'_>) -> ApiResult<()> {
+pub async fn delete(w: &Writer<'_>, environment: &str, key: &str) -> ApiResult<()> {
+    let (db, live) = (w.db, w.live);
     let before = get(db, environment, key).await?;
     if live.get(environment).is_some_and(|r| r.segments_in_use().contains(key)) {
-        return Err(ApiError::Conflict(format!("segment `{key}` is used by a flag rule; remove those clauses first")));
+        return Err(ApiError::Conflict(format!(
+            "segment `{key}` is used by a flag rule; remove those clauses first"
+        )));
     }
     let mut tx = db.pool.begin().await?;
     sqlx::query("DELETE FROM segments WHERE environment = $1 AND key = $2")
@@ -209,14 +221,14 @@ pub async fn delete(db: &Db, live: &Live, environment: &str, key: &str, meta: Wr
     append_audit(
         &mut tx,
         AuditEntry {
-            actor: meta.actor,
+            actor: w.actor,
             action: "segment.delete",
             resource_kind: "segment",
             resource_key: key,
             environment: Some(environment),
             before: serde_json::to_string(&before).ok(),
             after: None,
-            comment: meta.comment,
+            comment: w.comment,
         },
     )
     .await?;

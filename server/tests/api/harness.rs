@@ -1,0 +1,282 @@
+//! One harness for every API test: `spawn_app(backend)` starts a real
+//! server on an ephemeral port with its own database (a temp SQLite file, or
+//! a fresh PostgreSQL database) and returns typed request helpers.
+
+use std::sync::Once;
+
+use daylight_server::{Application, Settings};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+pub const ADMIN: &str = "dl_admin_test_bootstrap_token";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestApp {
+    pub url: String,
+    #[allow(dead_code)] // for tests that differ per backend
+    pub backend: Backend,
+    /// The PostgreSQL database this test created (dropped with the app).
+    pg_database: Option<(String, String)>,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+/// A response: status, headers, JSON body (Null when empty).
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn etag(&self) -> String {
+        self.headers
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Asserts the status, printing the body when it differs.
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Reply {
+        assert_eq!(self.status.as_u16(), status, "unexpected status; body: {}", self.body);
+        self
+    }
+
+    /// Asserts a 4xx JSON error naming `field`.
+    #[track_caller]
+    pub fn expect_field_error(self, status: u16, field: &str) -> Reply {
+        let r = self.expect(status);
+        assert_eq!(r.body["field"], Value::from(field), "wrong field in {}", r.body);
+        assert!(
+            r.body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "no message in {}",
+            r.body
+        );
+        r
+    }
+}
+
+fn init_logs() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            tracing_subscriber::fmt().with_env_filter("info").init();
+        }
+    });
+}
+
+/// The backends this run covers: SQLite always; PostgreSQL when
+/// `DAYLIGHT_TEST_POSTGRES_URL` is set (required when
+/// `DAYLIGHT_REQUIRE_SERVICES=1`, as in CI).
+pub fn backends() -> Vec<Backend> {
+    let mut list = vec![Backend::Sqlite];
+    if std::env::var("DAYLIGHT_TEST_POSTGRES_URL").is_ok() {
+        list.push(Backend::Postgres);
+    } else if std::env::var("DAYLIGHT_REQUIRE_SERVICES").as_deref() == Ok("1") {
+        panic!("DAYLIGHT_REQUIRE_SERVICES=1 but DAYLIGHT_TEST_POSTGRES_URL is not set");
+    }
+    list
+}
+
+/// Creates an empty database; returns (its URL, the admin URL, its name).
+async fn fresh_postgres_database() -> (String, String, String) {
+    let base = std::env::var("DAYLIGHT_TEST_POSTGRES_URL").expect("checked by backends()");
+    sqlx::any::install_default_drivers();
+    let name = format!("daylight_test_{:016x}", rand::random::<u64>());
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&base)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to PostgreSQL at {base}: {e}"));
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create a test database");
+    let (prefix, _) = base.rsplit_once('/').expect("a database URL ends with /DB");
+    (format!("{prefix}/{name}"), base, name)
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    init_logs();
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let (database_url, pg_database) = match backend {
+        Backend::Sqlite => (format!("sqlite://{}/daylight.db", dir.path().display()), None),
+        Backend::Postgres => {
+            let (url, admin_url, name) = fresh_postgres_database().await;
+            (url, Some((admin_url, name)))
+        }
+    };
+    let app = Application::build(Settings::for_tests(database_url, ADMIN))
+        .await
+        .expect("the server starts");
+    let url = format!("http://127.0.0.1:{}", app.port());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until(async move {
+        let _ = rx.await;
+    }));
+    TestApp {
+        url,
+        backend,
+        pg_database,
+        http: reqwest::Client::new(),
+        _dir: dir,
+        _shutdown: tx,
+    }
+}
+
+impl Drop for TestApp {
+    /// Drops the test's PostgreSQL database so runs do not pile them up.
+    fn drop(&mut self) {
+        let Some((admin_url, name)) = self.pg_database.take() else {
+            return;
+        };
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin_url)
+                    .await
+                    .ok()?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut conn)
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+    }
+}
+
+impl TestApp {
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut req = self.http.request(method, format!("{}{path}", self.url));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.expect("the server answers");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap_or_default();
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Reply { status, headers, body }
+    }
+
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> Reply {
+        let resp = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("the server answers");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap_or_default();
+        Reply {
+            status,
+            headers,
+            body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.request(Method::GET, path, Some(ADMIN), None, &[]).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.request(Method::POST, path, Some(ADMIN), Some(body), &[]).await
+    }
+
+    pub async fn put_if_match(&self, path: &str, etag: &str, body: Value) -> Reply {
+        self.request(Method::PUT, path, Some(ADMIN), Some(body), &[("if-match", etag)])
+            .await
+    }
+
+    /// Creates a flag with the admin token and returns its body.
+    pub async fn create_flag(&self, body: Value) -> Value {
+        self.post("/api/v1/flags", body).await.expect(201).body
+    }
+
+    /// Read-modify-write of a flag's config in `env`.
+    pub async fn edit_config(&self, key: &str, env: &str, edit: impl FnOnce(&mut Value)) -> Reply {
+        let path = format!("/api/v1/flags/{key}/environments/{env}");
+        let current = self.get(&path).await.expect(200);
+        let mut config = current.body.clone();
+        edit(&mut config);
+        self.put_if_match(&path, &current.etag(), config).await
+    }
+
+    pub async fn toggle(&self, key: &str, env: &str, on: bool) -> Reply {
+        self.post(
+            &format!("/api/v1/flags/{key}/environments/{env}/toggle"),
+            serde_json::json!({ "on": on }),
+        )
+        .await
+    }
+
+    /// Creates an SDK key and returns its secret.
+    pub async fn sdk_key(&self, env: &str, kind: &str) -> String {
+        let r = self
+            .post(
+                &format!("/api/v1/environments/{env}/keys"),
+                serde_json::json!({ "kind": kind }),
+            )
+            .await
+            .expect(201);
+        r.body["secret"].as_str().expect("a secret").to_owned()
+    }
+
+    /// Creates an admin token with `role` and returns its secret.
+    pub async fn token(&self, role: &str) -> String {
+        let r = self
+            .post(
+                "/api/v1/tokens",
+                serde_json::json!({ "name": format!("{role}-test"), "role": role }),
+            )
+            .await
+            .expect(201);
+        r.body["secret"].as_str().expect("a secret").to_owned()
+    }
+
+    pub async fn ofrep(&self, key: &str, flag: Option<&str>, body: Value) -> Reply {
+        let path = match flag {
+            Some(flag) => format!("/ofrep/v1/evaluate/flags/{flag}"),
+            None => "/ofrep/v1/evaluate/flags".to_owned(),
+        };
+        self.request(Method::POST, &path, Some(key), Some(body), &[]).await
+    }
+}

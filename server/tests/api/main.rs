@@ -1,0 +1,24 @@
+//! API integration tests: a real server on an ephemeral port, on SQLite and
+//! (when `DAYLIGHT_TEST_POSTGRES_URL` is set) PostgreSQL. One binary, one
+//! harness (`harness.rs`); `TEST_LOG=1` shows the server's logs.
+
+mod harness;
+
+/// Runs a test body once per backend, each on a fresh server and database.
+macro_rules! on_each_backend {
+    ($name:ident, |$app:ident| $body:block) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            for backend in crate::harness::backends() {
+                let $app = crate::harness::spawn_app(backend).await;
+                $body
+            }
+        }
+    };
+}
+
+mod access;
+mod bad_input;
+mod flags;
+mod ofrep;
+mod segments;

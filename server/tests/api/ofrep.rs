@@ -1,0 +1,195 @@
+//! OFREP per open-feature/protocol `service/openapi.yaml`.
+
+use reqwest::Method;
+use serde_json::json;
+
+on_each_backend!(ofrep_single_and_bulk, |app| {
+    app.create_flag(json!({ "key": "public", "client_side": true, "variations": ["blue", "green"] }))
+        .await;
+    app.create_flag(json!({ "key": "secret-algo", "variations": [1, 2.5] }))
+        .await;
+    app.create_flag(json!({ "key": "config", "client_side": true, "variations": [{ "size": 1 }, { "size": 2 }] }))
+        .await;
+    for key in ["public", "secret-algo", "config"] {
+        app.edit_config(key, "production", |c| {
+            c["on"] = json!(true);
+            c["fallthrough"] = json!({ "variation": 1 });
+        })
+        .await
+        .expect(200);
+    }
+    let server = app.sdk_key("production", "server").await;
+    let client = app.sdk_key("production", "client").await;
+    let staging = app.sdk_key("staging", "server").await;
+
+    let r = app
+        .ofrep(
+            &server,
+            Some("secret-algo"),
+            json!({ "context": { "targetingKey": "u1" } }),
+        )
+        .await
+        .expect(200);
+    assert_eq!(r.body["key"], "secret-algo");
+    assert_eq!(r.body["value"], 2.5);
+    assert_eq!(r.body["variant"], "1");
+    assert_eq!(r.body["reason"], "DEFAULT");
+    assert!(r.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/json"));
+    // No targetingKey: still evaluated.
+    app.ofrep(&server, Some("config"), json!({ "context": { "game": "omaha" } }))
+        .await
+        .expect(200);
+    app.ofrep(&server, Some("config"), json!({})).await.expect(200);
+    // Errors carry key and errorCode.
+    let r = app
+        .ofrep(&server, Some("missing"), json!({ "context": {} }))
+        .await
+        .expect(404);
+    assert_eq!(
+        r.body,
+        json!({ "key": "missing", "errorCode": "FLAG_NOT_FOUND", "errorDetails": "flag `missing` was not found" })
+    );
+    let r = app
+        .ofrep(&server, Some("config"), json!({ "context": [1] }))
+        .await
+        .expect(400);
+    assert_eq!(r.body["errorCode"], "INVALID_CONTEXT");
+    assert_eq!(r.body["key"], "config");
+    let r = app
+        .ofrep(&server, Some("config"), json!({ "context": { "targetingKey": 5 } }))
+        .await
+        .expect(400);
+    assert_eq!(r.body["errorCode"], "INVALID_CONTEXT");
+    let r = app
+        .raw(
+            Method::POST,
+            "/ofrep/v1/evaluate/flags/config",
+            &server,
+            "application/json",
+            "{",
+        )
+        .await
+        .expect(400);
+    assert_eq!(r.body["errorCode"], "PARSE_ERROR");
+    // A client key sees client_side flags only; another environment's key sees its own.
+    app.ofrep(&client, Some("secret-algo"), json!({ "context": {} }))
+        .await
+        .expect(404);
+    app.ofrep(&client, Some("public"), json!({ "context": {} }))
+        .await
+        .expect(200);
+    let r = app
+        .ofrep(&staging, Some("public"), json!({ "context": {} }))
+        .await
+        .expect(200);
+    assert_eq!(r.body["value"], "blue", "staging is still off");
+    // Auth: none, wrong, via X-API-Key.
+    app.request(
+        Method::POST,
+        "/ofrep/v1/evaluate/flags/public",
+        None,
+        Some(json!({})),
+        &[],
+    )
+    .await
+    .expect(401);
+    app.ofrep("dl_server_wrong", Some("public"), json!({}))
+        .await
+        .expect(401);
+    app.request(
+        Method::POST,
+        "/ofrep/v1/evaluate/flags/public",
+        None,
+        Some(json!({})),
+        &[("x-api-key", &client)],
+    )
+    .await
+    .expect(200);
+
+    // Bulk: every visible flag, an ETag, 304 when unchanged.
+    let bulk = app
+        .ofrep(&client, None, json!({ "context": { "targetingKey": "u1" } }))
+        .await
+        .expect(200);
+    let keys: Vec<&str> = bulk.body["flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, vec!["config", "public"]);
+    let etag = bulk.etag();
+    assert!(!etag.is_empty());
+    let again = app
+        .request(
+            Method::POST,
+            "/ofrep/v1/evaluate/flags",
+            Some(&client),
+            Some(json!({ "context": { "targetingKey": "u1" } })),
+            &[("if-none-match", &etag)],
+        )
+        .await
+        .expect(304);
+    assert_eq!(again.etag(), etag);
+    app.toggle("public", "production", false).await.expect(200);
+    let changed = app
+        .request(
+            Method::POST,
+            "/ofrep/v1/evaluate/flags",
+            Some(&client),
+            Some(json!({ "context": { "targetingKey": "u1" } })),
+            &[("if-none-match", &etag)],
+        )
+        .await
+        .expect(200);
+    assert_ne!(changed.etag(), etag);
+    let public = changed.body["flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["key"] == "public")
+        .unwrap()
+        .clone();
+    assert_eq!(public["reason"], "DISABLED");
+    assert_eq!(public["value"], "blue");
+    // The server key sees all three.
+    let all = app.ofrep(&server, None, json!({})).await.expect(200);
+    assert_eq!(all.body["flags"].as_array().unwrap().len(), 3);
+});
+
+on_each_backend!(ofrep_cors_for_browsers, |app| {
+    let r = app
+        .request(
+            Method::OPTIONS,
+            "/ofrep/v1/evaluate/flags",
+            None,
+            None,
+            &[
+                ("origin", "https://app.example"),
+                ("access-control-request-method", "POST"),
+                ("access-control-request-headers", "authorization,content-type"),
+            ],
+        )
+        .await;
+    assert!(r.status.is_success(), "preflight: {}", r.status);
+    assert_eq!(r.headers["access-control-allow-origin"], "*");
+    let client = app.sdk_key("production", "client").await;
+    let r = app
+        .request(
+            Method::POST,
+            "/ofrep/v1/evaluate/flags",
+            Some(&client),
+            Some(json!({})),
+            &[("origin", "https://app.example")],
+        )
+        .await
+        .expect(200);
+    let exposed = r.headers["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_lowercase();
+    assert!(exposed.contains("etag"), "exposed: {exposed}");
+});
