@@ -159,7 +159,8 @@ impl KeyCache {
         self.keys.write().await.remove(digest);
     }
 
-    async fn lookup(&self, state: &AppState, secret: &str) -> ApiResult<SdkKey> {
+    /// The key a secret belongs to (cached), or `Unauthorized`.
+    pub async fn lookup(&self, state: &AppState, secret: &str) -> ApiResult<SdkKey> {
         let digest = digest(secret);
         if let Some(key) = self.keys.read().await.get(&digest) {
             return Ok(key.clone());

@@ -10,8 +10,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use axum::extract::ws::Utf8Bytes;
 use daylight::{FlagRules, Ruleset, RulesetDocument, SegmentRules};
-use tokio::sync::{broadcast, Mutex};
+use serde_json::json;
+use tokio::sync::{broadcast, mpsc, Mutex};
 
 use crate::db::Db;
 use crate::error::ApiResult;
@@ -25,15 +27,34 @@ pub struct Live {
     /// Serialises catch-ups so two of them never apply the same change twice.
     catching_up: Mutex<()>,
     /// Every applied change, for streams (subscribers filter by environment).
-    changes: broadcast::Sender<Arc<Change>>,
+    applied: broadcast::Sender<Arc<Applied>>,
+    /// Environments this node wrote to, for other nodes (Redis fan-out).
+    written: std::sync::OnceLock<mpsc::UnboundedSender<String>>,
 }
+
+/// One change as streams need it: the patch message serialised once for
+/// every connection, and the ruleset it produced.
+pub struct Applied {
+    pub environment: String,
+    pub version: u64,
+    /// The protocol's `patch` message, ready to send.
+    pub patch: Utf8Bytes,
+    /// The ruleset after this change (client-key streams re-evaluate on it).
+    pub ruleset: Arc<Ruleset>,
+    /// A reload replaced the ruleset wholesale: streams must resync.
+    pub reloaded: bool,
+}
+
+/// How many changes the stream broadcast holds before slow readers lag.
+const BROADCAST_CAPACITY: usize = 4096;
 
 impl Live {
     pub async fn load(db: &Db) -> ApiResult<Live> {
         let live = Live {
             rulesets: ArcSwap::from_pointee(HashMap::new()),
             catching_up: Mutex::new(()),
-            changes: broadcast::channel(1024).0,
+            applied: broadcast::channel(BROADCAST_CAPACITY).0,
+            written: std::sync::OnceLock::new(),
         };
         for env in store::environments::list(db).await? {
             live.reload(db, &env.key).await?;
@@ -46,8 +67,33 @@ impl Live {
         self.rulesets.load().get(environment).cloned()
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Change>> {
-        self.changes.subscribe()
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Applied>> {
+        self.applied.subscribe()
+    }
+
+    /// Where to report environments this node wrote to (set once by the
+    /// fan-out, which tells the other nodes).
+    pub fn report_writes_to(&self, tx: mpsc::UnboundedSender<String>) {
+        let _ = self.written.set(tx);
+    }
+
+    /// Versions of every loaded environment.
+    pub fn versions(&self) -> HashMap<String, u64> {
+        self.rulesets
+            .load()
+            .iter()
+            .map(|(k, r)| (k.clone(), r.version()))
+            .collect()
+    }
+
+    /// After a commit on this node: catch up, and tell the other nodes.
+    pub async fn committed(&self, db: &Db, environments: &[String]) {
+        self.catch_up_all(db, environments).await;
+        if let Some(tx) = self.written.get() {
+            for env in environments {
+                let _ = tx.send(env.clone());
+            }
+        }
     }
 
     /// Brings each environment up to the database's change log.
@@ -81,7 +127,16 @@ impl Live {
                 }
             }
             self.publish(environment, ruleset.clone());
-            let _ = self.changes.send(Arc::new(change));
+            let patch = json!({
+                "type": "patch", "version": change.version, "kind": change.kind, "key": change.key, "doc": change.doc
+            });
+            let _ = self.applied.send(Arc::new(Applied {
+                environment: environment.to_owned(),
+                version: change.version as u64,
+                patch: Utf8Bytes::from(patch.to_string()),
+                ruleset: ruleset.clone(),
+                reloaded: false,
+            }));
         }
         Ok(())
     }
@@ -93,10 +148,21 @@ impl Live {
 
     async fn reload_locked(&self, db: &Db, environment: &str) -> ApiResult<()> {
         let doc = snapshot(db, environment).await?;
-        let ruleset = Ruleset::compile(&doc).map_err(|e| {
+        let ruleset = Arc::new(Ruleset::compile(&doc).map_err(|e| {
             crate::error::ApiError::Internal(format!("stored rules of `{environment}` do not compile: {e}"))
-        })?;
-        self.publish(environment, Arc::new(ruleset));
+        })?);
+        let had_one = self.get(environment).is_some();
+        self.publish(environment, ruleset.clone());
+        if had_one {
+            // Streams cannot patch across a reload: they resync.
+            let _ = self.applied.send(Arc::new(Applied {
+                environment: environment.to_owned(),
+                version: ruleset.version(),
+                patch: Utf8Bytes::from_static(""),
+                ruleset,
+                reloaded: true,
+            }));
+        }
         Ok(())
     }
 

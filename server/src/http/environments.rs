@@ -58,7 +58,7 @@ async fn create(
     }
     let name = if req.name.is_empty() { req.key.clone() } else { req.name };
     let env = environments::create(&state.db, &req.key, &name, &admin.actor()).await?;
-    state.live.catch_up(&state.db, &env.key).await?;
+    state.live.committed(&state.db, std::slice::from_ref(&env.key)).await;
     Ok((StatusCode::CREATED, Json(env)))
 }
 

@@ -9,6 +9,7 @@ mod health;
 mod ofrep;
 mod sdk;
 mod segments;
+mod stream;
 mod tokens;
 
 use std::time::Instant;
@@ -32,6 +33,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .merge(tokens::router())
         .merge(ofrep::router())
         .merge(sdk::router())
+        .merge(stream::router())
         .merge(health::router())
         .fallback(|| async { ApiError::NotFound("route".into()) })
         .layer(middleware::from_fn(json_errors))

@@ -6,8 +6,8 @@
 use std::hash::{BuildHasher, Hasher};
 
 use axum::extract::{Path, Request, State};
-use axum::http::header::{ETAG, IF_NONE_MATCH};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -25,7 +25,13 @@ pub fn router() -> Router<AppState> {
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
-        .allow_headers(Any)
+        .allow_headers([
+            AUTHORIZATION,
+            CONTENT_TYPE,
+            IF_NONE_MATCH,
+            HeaderName::from_static("x-api-key"),
+        ])
+        .max_age(std::time::Duration::from_secs(600))
         .expose_headers([ETAG]);
     Router::new()
         .route("/ofrep/v1/evaluate/flags/{key}", post(single))
@@ -207,7 +213,12 @@ async fn bulk(
     let not_modified = headers
         .get(IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"));
+        // Weak comparison (RFC 9110 13.1.2): a proxy may have weakened our tag.
+        .is_some_and(|v| {
+            v.split(',')
+                .map(|t| t.trim().trim_start_matches("W/"))
+                .any(|t| t == tag || t == "*")
+        });
     let etag = HeaderValue::from_str(&tag).expect("hex is a valid header value");
     if not_modified {
         return (StatusCode::NOT_MODIFIED, [(ETAG, etag)]).into_response();

@@ -122,7 +122,7 @@ pub async fn create(w: &Writer<'_>, mut flag: Flag) -> ApiResult<StoredFlag> {
     )
     .await?;
     tx.commit().await?;
-    live.catch_up_all(db, &touched).await;
+    live.committed(db, &touched).await;
     Ok(stored)
 }
 
@@ -209,7 +209,7 @@ pub async fn update(
         )
         .await?;
         tx.commit().await?;
-        live.catch_up_all(db, &changed).await;
+        live.committed(db, &changed).await;
         return Ok(after);
     }
     Err(ApiError::Conflict(format!(
@@ -265,7 +265,7 @@ pub async fn delete(w: &Writer<'_>, key: &str, expected: Option<i64>) -> ApiResu
     )
     .await?;
     tx.commit().await?;
-    live.catch_up_all(db, &touched).await;
+    live.committed(db, &touched).await;
     Ok(())
 }
 

@@ -130,7 +130,7 @@ pub async fn create(w: &Writer<'_>, mut segment: StoredSegment) -> ApiResult<Sto
     )
     .await?;
     tx.commit().await?;
-    live.catch_up_all(db, std::slice::from_ref(&segment.environment)).await;
+    live.committed(db, std::slice::from_ref(&segment.environment)).await;
     Ok(segment)
 }
 
@@ -198,7 +198,7 @@ pub async fn update(
     )
     .await?;
     tx.commit().await?;
-    live.catch_up_all(db, &[environment.to_owned()]).await;
+    live.committed(db, &[environment.to_owned()]).await;
     Ok(after)
 }
 
@@ -233,6 +233,6 @@ pub async fn delete(w: &Writer<'_>, environment: &str, key: &str) -> ApiResult<(
     )
     .await?;
     tx.commit().await?;
-    live.catch_up_all(db, &[environment.to_owned()]).await;
+    live.committed(db, &[environment.to_owned()]).await;
     Ok(())
 }

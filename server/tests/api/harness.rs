@@ -280,3 +280,61 @@ impl TestApp {
         self.request(Method::POST, &path, Some(key), Some(body), &[]).await
     }
 }
+
+/// A WebSocket SDK connection for stream tests.
+pub struct Stream {
+    ws: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+}
+
+impl TestApp {
+    /// Opens `/sdk/v1/stream` and sends `hello`.
+    pub async fn stream(&self, hello: Value) -> Stream {
+        let url = format!("{}/sdk/v1/stream", self.url.replacen("http", "ws", 1));
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("the stream upgrades");
+        let mut stream = Stream { ws };
+        stream.send(hello).await;
+        stream
+    }
+}
+
+impl Stream {
+    pub async fn send(&mut self, msg: Value) {
+        use futures_util::SinkExt;
+        self.ws
+            .send(tokio_tungstenite::tungstenite::Message::text(msg.to_string()))
+            .await
+            .expect("send");
+    }
+
+    /// The next JSON message other than a heartbeat (fails after 5 s).
+    pub async fn next(&mut self) -> Value {
+        use futures_util::StreamExt;
+        loop {
+            let msg = tokio::time::timeout(std::time::Duration::from_secs(5), self.ws.next())
+                .await
+                .expect("a message within 5 s")
+                .expect("the stream is open")
+                .expect("a valid frame");
+            if let tokio_tungstenite::tungstenite::Message::Text(text) = msg {
+                let value: Value = serde_json::from_str(&text).expect("JSON");
+                if value["type"] != "heartbeat" {
+                    return value;
+                }
+            }
+        }
+    }
+
+    /// Asserts nothing but heartbeats arrives for `ms` milliseconds.
+    pub async fn quiet_for(&mut self, ms: u64) {
+        use futures_util::StreamExt;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(ms);
+        while let Ok(Some(Ok(msg))) = tokio::time::timeout_at(deadline, self.ws.next()).await {
+            if let tokio_tungstenite::tungstenite::Message::Text(text) = msg {
+                let value: Value = serde_json::from_str(&text).expect("JSON");
+                assert_eq!(value["type"], "heartbeat", "expected silence, got {value}");
+            }
+        }
+    }
+}

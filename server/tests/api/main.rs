@@ -22,3 +22,4 @@ mod bad_input;
 mod flags;
 mod ofrep;
 mod segments;
+mod stream;

@@ -181,10 +181,13 @@ test('polling revalidates with If-None-Match (304) and picks up a change (200, n
     client.addHandler(ProviderEvents.ConfigurationChanged, (details) => resolve(details)),
   );
   await admin(server, 'POST', `/api/v1/flags/poll-flag/environments/${ENV}/toggle`, { body: { on: true }, expect: 200 });
+  let timer;
   const details = await Promise.race([
     changed,
-    new Promise((_, fail) => setTimeout(() => fail(new Error('no ConfigurationChanged within 5 s')), 5000)),
-  ]);
+    new Promise((_, fail) => {
+      timer = setTimeout(() => fail(new Error('no ConfigurationChanged within 5 s')), 5000);
+    }),
+  ]).finally(() => clearTimeout(timer));
   assert.ok(details.flagsChanged.includes('poll-flag'), JSON.stringify(details));
   const fresh = log.find((r) => r.status === 200 && r !== first);
   assert.ok(fresh, JSON.stringify(log));
