@@ -59,6 +59,7 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     max_body_bytes: usize,
+    fanout: crate::fanout::FanoutSettings,
     /// A generated admin token, when this start created one.
     pub generated_admin_token: Option<String>,
 }
@@ -81,6 +82,11 @@ impl Application {
                 metrics: metrics_handle(),
             },
             max_body_bytes: settings.max_body_bytes,
+            fanout: crate::fanout::FanoutSettings {
+                redis_url: settings.redis_url.clone(),
+                channel: settings.redis_channel.clone(),
+                poll: std::time::Duration::from_millis(settings.poll_ms.max(10)),
+            },
             generated_admin_token,
         })
     }
@@ -99,6 +105,7 @@ impl Application {
 
     /// Serves until `shutdown` resolves.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        crate::fanout::spawn(self.state.clone(), self.fanout);
         let router = crate::http::router(self.state, self.max_body_bytes);
         axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)

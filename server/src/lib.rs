@@ -12,6 +12,7 @@
 //! - `store`: every read and write; writes append to the change and audit logs.
 //! - `live`: the in-memory rulesets evaluation reads, kept up to date from
 //!   the change log.
+//! - `fanout`: several nodes in step: Redis notifications plus change-log polling.
 //! - `auth`: admin tokens with roles, SDK keys.
 //! - `http`: one module per resource (`flags`, `segments`, `environments`,
 //!   `tokens`, `ofrep`, `sdk`, `health`) and shared extractors.
@@ -23,6 +24,7 @@ pub mod auth;
 pub mod cli;
 pub mod db;
 pub mod error;
+pub mod fanout;
 pub mod http;
 pub mod live;
 pub mod settings;

@@ -13,6 +13,13 @@ pub struct Settings {
     /// Redis for fan-out between several server nodes (optional).
     #[arg(long, env = "DAYLIGHT_REDIS_URL")]
     pub redis_url: Option<String>,
+    /// The Redis pub/sub channel nodes announce changes on.
+    #[arg(long, env = "DAYLIGHT_REDIS_CHANNEL", default_value = "daylight:changes")]
+    pub redis_channel: String,
+    /// How often a node polls the change log when Redis is not delivering
+    /// notifications (milliseconds; ten times longer while it is).
+    #[arg(long, env = "DAYLIGHT_POLL_MS", default_value_t = 1000)]
+    pub poll_ms: u64,
     /// A bootstrap admin token. Without one, and with no token stored yet, a
     /// token is generated and printed once.
     #[arg(long, env = "DAYLIGHT_ADMIN_TOKEN", hide_env_values = true)]
@@ -29,6 +36,8 @@ impl Settings {
             listen: "127.0.0.1:0".parse().expect("valid address"),
             database_url,
             redis_url: None,
+            redis_channel: "daylight:changes".into(),
+            poll_ms: 1000,
             admin_token: Some(admin_token.to_owned()),
             max_body_bytes: 8 * 1024 * 1024,
         }

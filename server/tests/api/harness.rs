@@ -23,8 +23,8 @@ pub struct TestApp {
     /// The PostgreSQL database this test created (dropped with the app).
     pg_database: Option<(String, String)>,
     http: reqwest::Client,
-    _dir: tempfile::TempDir,
-    _shutdown: tokio::sync::oneshot::Sender<()>,
+    _dir: Option<tempfile::TempDir>,
+    _shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 /// A response: status, headers, JSON body (Null when empty).
@@ -103,7 +103,6 @@ async fn fresh_postgres_database() -> (String, String, String) {
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
-    init_logs();
     let dir = tempfile::tempdir().expect("a temp dir");
     let (database_url, pg_database) = match backend {
         Backend::Sqlite => (format!("sqlite://{}/daylight.db", dir.path().display()), None),
@@ -112,9 +111,47 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
             (url, Some((admin_url, name)))
         }
     };
-    let app = Application::build(Settings::for_tests(database_url, ADMIN))
-        .await
-        .expect("the server starts");
+    let mut app = start(Settings::for_tests(database_url, ADMIN), backend).await;
+    app.pg_database = pg_database;
+    app._dir = Some(dir);
+    app
+}
+
+/// Several nodes on one fresh PostgreSQL database, each configured by
+/// `configure` (Redis URL, channel, poll interval…). The first node owns the
+/// database (dropped with it).
+pub async fn spawn_nodes(n: usize, configure: impl Fn(&mut Settings)) -> Vec<TestApp> {
+    let (url, admin_url, name) = fresh_postgres_database().await;
+    let mut nodes = Vec::new();
+    for i in 0..n {
+        let mut settings = Settings::for_tests(url.clone(), ADMIN);
+        configure(&mut settings);
+        let mut node = start(settings, Backend::Postgres).await;
+        if i == 0 {
+            node.pg_database = Some((admin_url.clone(), name.clone()));
+        }
+        nodes.push(node);
+    }
+    nodes
+}
+
+/// Whether the PostgreSQL + Redis suites can run (they fail instead when
+/// `DAYLIGHT_REQUIRE_SERVICES=1`).
+pub fn services_available(test: &str) -> bool {
+    let ok = std::env::var("DAYLIGHT_TEST_POSTGRES_URL").is_ok() && std::env::var("DAYLIGHT_TEST_REDIS_URL").is_ok();
+    if !ok {
+        assert!(
+            std::env::var("DAYLIGHT_REQUIRE_SERVICES").as_deref() != Ok("1"),
+            "{test} needs DAYLIGHT_TEST_POSTGRES_URL and DAYLIGHT_TEST_REDIS_URL"
+        );
+        eprintln!("SKIPPED {test}: set DAYLIGHT_TEST_POSTGRES_URL and DAYLIGHT_TEST_REDIS_URL to run it");
+    }
+    ok
+}
+
+pub async fn start(settings: Settings, backend: Backend) -> TestApp {
+    init_logs();
+    let app = Application::build(settings).await.expect("the server starts");
     let url = format!("http://127.0.0.1:{}", app.port());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until(async move {
@@ -123,16 +160,25 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     TestApp {
         url,
         backend,
-        pg_database,
+        pg_database: None,
         http: reqwest::Client::new(),
-        _dir: dir,
-        _shutdown: tx,
+        _dir: None,
+        _shutdown: Some(tx),
+    }
+}
+
+impl TestApp {
+    /// Stops this node: its port stops accepting connections.
+    #[allow(dead_code)]
+    pub fn stop(&mut self) {
+        self._shutdown.take();
     }
 }
 
 impl Drop for TestApp {
     /// Drops the test's PostgreSQL database so runs do not pile them up.
     fn drop(&mut self) {
+        self._shutdown.take();
         let Some((admin_url, name)) = self.pg_database.take() else {
             return;
         };
@@ -336,5 +382,67 @@ impl Stream {
                 assert_eq!(value["type"], "heartbeat", "expected silence, got {value}");
             }
         }
+    }
+}
+
+/// A throwaway `redis-server` on a free port, stopped (killed) on drop. Tests
+/// that stop Redis use this, never the shared one.
+pub struct ThrowawayRedis {
+    pub port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl ThrowawayRedis {
+    pub fn start() -> ThrowawayRedis {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut redis = ThrowawayRedis { port, child: None };
+        redis.restart();
+        redis
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub fn restart(&mut self) {
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server is installed");
+        self.child = Some(child);
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        panic!("redis-server did not start on port {}", self.port);
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for ThrowawayRedis {
+    fn drop(&mut self) {
+        self.stop();
     }
 }

@@ -20,6 +20,7 @@ macro_rules! on_each_backend {
 mod access;
 mod bad_input;
 mod flags;
+mod nodes;
 mod ofrep;
 mod segments;
 mod stream;
