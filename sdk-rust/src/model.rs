@@ -14,6 +14,7 @@ use serde_json::Value;
 
 /// A flag as an admin sees it: shared fields plus one config per environment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Flag {
     pub key: String,
     #[serde(default)]
@@ -33,6 +34,7 @@ pub struct Flag {
 
 /// The per-environment part of a flag.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FlagConfig {
     #[serde(default)]
     pub on: bool,
@@ -69,6 +71,7 @@ impl FlagConfig {
 
 /// What an SDK evaluates: one flag in one environment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FlagRules {
     pub variations: Vec<Value>,
     #[serde(default)]
@@ -90,6 +93,7 @@ impl Flag {
 
 /// The flag `flag` must be on and serve `variation` for this flag to go on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Prerequisite {
     pub flag: String,
     pub variation: usize,
@@ -97,6 +101,7 @@ pub struct Prerequisite {
 
 /// Individual targeting: these context keys get `variation`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Target {
     pub variation: usize,
     pub values: Vec<String>,
@@ -104,6 +109,7 @@ pub struct Target {
 
 /// Clauses that must all match, and what to serve when they do.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Rule {
     /// A stable id, reported in the reason (defaults to empty).
     #[serde(default)]
@@ -116,6 +122,7 @@ pub struct Rule {
 
 /// One condition on one context attribute.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Clause {
     /// The context attribute; `key` is the targeting key. Ignored by
     /// `in_segment`, which always looks at the targeting key.
@@ -133,6 +140,7 @@ pub struct Clause {
 /// Clause operators. An operator this version does not know reads as
 /// [`Op::Unknown`] and never matches, so a newer ruleset keeps working.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Op {
     In,
@@ -177,6 +185,7 @@ impl Op {
 /// What a rule or the fallthrough serves: exactly one of a fixed variation
 /// or a rollout.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Serve {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variation: Option<usize>,
@@ -195,6 +204,7 @@ impl Serve {
 
 /// A percentage split, bucketed by the contract in `docs/flag-format.md`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Rollout {
     /// Weights in thousandths of a percent, summing to 100000.
     pub variations: Vec<WeightedVariation>,
@@ -208,6 +218,7 @@ pub struct Rollout {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WeightedVariation {
     pub variation: usize,
     pub weight: u32,
@@ -215,6 +226,7 @@ pub struct WeightedVariation {
 
 /// A reusable cohort in one environment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SegmentRules {
     /// Context keys always in the segment.
     #[serde(default)]
@@ -230,6 +242,7 @@ pub struct SegmentRules {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SegmentRule {
     #[serde(default)]
     pub id: String,
@@ -238,6 +251,7 @@ pub struct SegmentRule {
 
 /// Everything an SDK needs to evaluate one environment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RulesetDocument {
     #[serde(default)]
     pub environment: String,

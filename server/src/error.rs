@@ -35,6 +35,17 @@ pub enum ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// The JSON body of every API error.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// A stable code: `invalid`, `malformed_json`, `unauthorized`, `forbidden`,
+    /// `not_found`, `conflict`, `precondition_required`, `too_large`, …
+    pub error: String,
+    pub message: String,
+    /// The path of the offending field, e.g. `rules[2].clauses[0].values[1]`.
+    pub field: Option<String>,
+}
+
 impl ApiError {
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         ApiError::Invalid {

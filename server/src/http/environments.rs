@@ -3,42 +3,59 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{delete, get};
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::extract::Body;
 use crate::app::AppState;
 use crate::auth::{Admin, KeyKind, Role};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::store::credentials::Credential;
+use crate::store::environments::Environment;
 use crate::store::{credentials, environments};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/environments", get(list).post(create))
-        .route("/api/v1/environments/{env}", get(read))
-        .route("/api/v1/environments/{env}/keys", get(list_keys).post(create_key))
-        .route("/api/v1/environments/{env}/keys/{id}", delete(revoke_key))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(read))
+        .routes(routes!(list_keys, create_key))
+        .routes(routes!(revoke_key))
 }
 
-async fn list(State(state): State<AppState>, admin: Admin) -> ApiResult<Json<Value>> {
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EnvironmentList {
+    pub environments: Vec<Environment>,
+}
+
+#[utoipa::path(operation_id = "environments_list", get, path = "/api/v1/environments", tag = "environments",
+    responses((status = 200, body = EnvironmentList), (status = 401, body = ErrorBody)))]
+async fn list(State(state): State<AppState>, admin: Admin) -> ApiResult<Json<EnvironmentList>> {
     admin.require(Role::Viewer)?;
-    Ok(Json(json!({ "environments": environments::list(&state.db).await? })))
+    Ok(Json(EnvironmentList {
+        environments: environments::list(&state.db).await?,
+    }))
 }
 
-async fn read(State(state): State<AppState>, admin: Admin, Path(env): Path<String>) -> ApiResult<Json<Value>> {
+#[utoipa::path(operation_id = "environments_read", get, path = "/api/v1/environments/{env}", tag = "environments", params(("env" = String, Path)),
+    responses((status = 200, body = Environment), (status = 404, body = ErrorBody)))]
+async fn read(State(state): State<AppState>, admin: Admin, Path(env): Path<String>) -> ApiResult<Json<Environment>> {
     admin.require(Role::Viewer)?;
-    Ok(Json(json!(environments::get(&state.db, &env).await?)))
+    Ok(Json(environments::get(&state.db, &env).await?))
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct CreateEnvironment {
     pub key: String,
     #[serde(default)]
     pub name: String,
 }
 
+/// Creates an environment (admin); existing flags are dark in it.
+#[utoipa::path(operation_id = "environments_create", post, path = "/api/v1/environments", tag = "environments", request_body = CreateEnvironment,
+    responses((status = 201, body = Environment), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn create(
     State(state): State<AppState>,
     admin: Admin,
@@ -62,13 +79,23 @@ async fn create(
     Ok((StatusCode::CREATED, Json(env)))
 }
 
-async fn list_keys(State(state): State<AppState>, admin: Admin, Path(env): Path<String>) -> ApiResult<Json<Value>> {
-    admin.require(Role::Admin)?;
-    environments::get(&state.db, &env).await?;
-    Ok(Json(json!({ "keys": credentials::list_keys(&state.db, &env).await? })))
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyList {
+    pub keys: Vec<Credential>,
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+/// SDK keys of an environment (admin); secrets are never listed.
+#[utoipa::path(operation_id = "environments_list_keys", get, path = "/api/v1/environments/{env}/keys", tag = "keys", params(("env" = String, Path)),
+    responses((status = 200, body = KeyList), (status = 403, body = ErrorBody)))]
+async fn list_keys(State(state): State<AppState>, admin: Admin, Path(env): Path<String>) -> ApiResult<Json<KeyList>> {
+    admin.require(Role::Admin)?;
+    environments::get(&state.db, &env).await?;
+    Ok(Json(KeyList {
+        keys: credentials::list_keys(&state.db, &env).await?,
+    }))
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct CreateKey {
     /// `server` or `client`.
     pub kind: String,
@@ -76,6 +103,10 @@ pub struct CreateKey {
     pub name: String,
 }
 
+/// Creates a server or client key; the response holds the secret, once.
+#[utoipa::path(operation_id = "environments_create_key", post, path = "/api/v1/environments/{env}/keys", tag = "keys", request_body = CreateKey,
+    params(("env" = String, Path)),
+    responses((status = 201, body = Credential), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn create_key(
     State(state): State<AppState>,
     admin: Admin,
@@ -88,6 +119,9 @@ async fn create_key(
     Ok((StatusCode::CREATED, Json(key)))
 }
 
+#[utoipa::path(operation_id = "environments_revoke_key", delete, path = "/api/v1/environments/{env}/keys/{id}", tag = "keys",
+    params(("env" = String, Path), ("id" = i64, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
 async fn revoke_key(
     State(state): State<AppState>,
     admin: Admin,

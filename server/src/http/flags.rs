@@ -4,33 +4,33 @@
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use daylight::model::{Flag, FlagConfig};
 use daylight::Context;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::extract::{etag, Body, Comment, IfMatch};
 use crate::app::AppState;
 use crate::auth::{Admin, Role};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::store::flags::{self, config_for, StoredFlag};
 use crate::store::Writer;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/flags", get(list).post(create))
-        .route("/api/v1/flags/{key}", get(read).patch(update).delete(remove))
-        .route(
-            "/api/v1/flags/{key}/environments/{env}",
-            get(read_config).put(replace_config),
-        )
-        .route("/api/v1/flags/{key}/environments/{env}/toggle", post(toggle))
-        .route("/api/v1/flags/{key}/environments/{env}/evaluate", post(explain))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(read, update, remove))
+        .routes(routes!(read_config, replace_config))
+        .routes(routes!(toggle))
+        .routes(routes!(explain))
 }
 
-#[derive(Debug, Deserialize, Serialize, Default)]
+#[derive(Debug, Deserialize, Serialize, Default, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only flags with this tag.
     pub tag: Option<String>,
@@ -41,7 +41,19 @@ pub struct ListQuery {
     pub archived: bool,
 }
 
-async fn list(State(state): State<AppState>, admin: Admin, Query(query): Query<ListQuery>) -> ApiResult<Json<Value>> {
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FlagList {
+    pub flags: Vec<StoredFlag>,
+}
+
+/// Lists flags, filtered by tag or text.
+#[utoipa::path(operation_id = "flags_list", get, path = "/api/v1/flags", tag = "flags", params(ListQuery),
+    responses((status = 200, body = FlagList), (status = 401, body = ErrorBody)))]
+async fn list(
+    State(state): State<AppState>,
+    admin: Admin,
+    Query(query): Query<ListQuery>,
+) -> ApiResult<Json<FlagList>> {
     admin.require(Role::Viewer)?;
     let needle = query.q.as_deref().map(str::to_lowercase);
     let flags: Vec<StoredFlag> = flags::list(&state.db)
@@ -55,10 +67,10 @@ async fn list(State(state): State<AppState>, admin: Admin, Query(query): Query<L
                 .is_none_or(|n| f.flag.key.to_lowercase().contains(n) || f.flag.name.to_lowercase().contains(n))
         })
         .collect();
-    Ok(Json(json!({ "flags": flags })))
+    Ok(Json(FlagList { flags }))
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct CreateFlag {
     pub key: String,
     #[serde(default)]
@@ -78,6 +90,10 @@ fn bool_variations() -> Vec<Value> {
     vec![json!(false), json!(true)]
 }
 
+/// Creates a flag, off in every environment (it ships dark).
+#[utoipa::path(operation_id = "flags_create", post, path = "/api/v1/flags", tag = "flags", request_body = CreateFlag,
+    params(("X-Audit-Comment" = Option<String>, Header, description = "Recorded in the audit log")),
+    responses((status = 201, body = StoredFlag), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn create(
     State(state): State<AppState>,
     admin: Admin,
@@ -108,6 +124,9 @@ async fn create(
     Ok((StatusCode::CREATED, etag(stored.version), Json(stored)))
 }
 
+/// Reads a flag; its `ETag` is the version to send back in `If-Match`.
+#[utoipa::path(operation_id = "flags_read", get, path = "/api/v1/flags/{key}", tag = "flags", params(("key" = String, Path)),
+    responses((status = 200, body = StoredFlag), (status = 404, body = ErrorBody)))]
 async fn read(State(state): State<AppState>, admin: Admin, Path(key): Path<String>) -> ApiResult<impl IntoResponse> {
     admin.require(Role::Viewer)?;
     let stored = flags::get(&state.db, &key).await?;
@@ -115,7 +134,7 @@ async fn read(State(state): State<AppState>, admin: Admin, Path(key): Path<Strin
 }
 
 /// The shared fields of a flag; absent fields stay as they are.
-#[derive(Debug, Deserialize, Serialize, Default)]
+#[derive(Debug, Deserialize, Serialize, Default, ToSchema)]
 pub struct UpdateFlag {
     pub name: Option<String>,
     pub description: Option<String>,
@@ -126,6 +145,10 @@ pub struct UpdateFlag {
     pub archived: Option<bool>,
 }
 
+/// Edits the shared fields (or archives); needs `If-Match`.
+#[utoipa::path(operation_id = "flags_update", patch, path = "/api/v1/flags/{key}", tag = "flags", request_body = UpdateFlag,
+    params(("key" = String, Path), ("If-Match" = String, Header, description = "The version you read")),
+    responses((status = 200, body = StoredFlag), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 428, body = ErrorBody)))]
 async fn update(
     State(state): State<AppState>,
     admin: Admin,
@@ -179,6 +202,10 @@ async fn update(
     Ok((etag(stored.version), Json(stored)))
 }
 
+/// Deletes a flag (refused while it is another flag's prerequisite).
+#[utoipa::path(operation_id = "flags_remove", delete, path = "/api/v1/flags/{key}", tag = "flags",
+    params(("key" = String, Path), ("If-Match" = Option<String>, Header)),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn remove(
     State(state): State<AppState>,
     admin: Admin,
@@ -202,6 +229,10 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// A flag's config in one environment.
+#[utoipa::path(operation_id = "flags_read_config", get, path = "/api/v1/flags/{key}/environments/{env}", tag = "flags",
+    params(("key" = String, Path), ("env" = String, Path)),
+    responses((status = 200, body = FlagConfig), (status = 404, body = ErrorBody)))]
 async fn read_config(
     State(state): State<AppState>,
     admin: Admin,
@@ -213,6 +244,10 @@ async fn read_config(
     Ok((etag(stored.version), Json(config_for(&stored.flag, &env))))
 }
 
+/// Replaces a flag's config in one environment; needs `If-Match`.
+#[utoipa::path(operation_id = "flags_replace_config", put, path = "/api/v1/flags/{key}/environments/{env}", tag = "flags", request_body = FlagConfig,
+    params(("key" = String, Path), ("env" = String, Path), ("If-Match" = String, Header)),
+    responses((status = 200, body = FlagConfig), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 428, body = ErrorBody)))]
 async fn replace_config(
     State(state): State<AppState>,
     admin: Admin,
@@ -248,7 +283,7 @@ async fn replace_config(
     Ok((etag(stored.version), Json(config_for(&stored.flag, &env))))
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct Toggle {
     pub on: bool,
     #[serde(default)]
@@ -258,6 +293,9 @@ pub struct Toggle {
 /// Turns a flag on or off in one environment. `If-Match` is optional: a
 /// toggle states the wanted outcome, so it is safe to apply to any version
 /// (this is the one-click kill switch).
+#[utoipa::path(operation_id = "flags_toggle", post, path = "/api/v1/flags/{key}/environments/{env}/toggle", tag = "flags", request_body = Toggle,
+    params(("key" = String, Path), ("env" = String, Path), ("If-Match" = Option<String>, Header)),
+    responses((status = 200, body = FlagConfig), (status = 404, body = ErrorBody)))]
 async fn toggle(
     State(state): State<AppState>,
     admin: Admin,
@@ -293,18 +331,30 @@ async fn toggle(
     Ok((etag(stored.version), Json(config_for(&stored.flag, &env))))
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct ExplainRequest {
     pub context: Value,
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Explanation {
+    pub key: String,
+    pub value: Option<Value>,
+    pub variation: Option<usize>,
+    /// As in `docs/flag-format.md`, e.g. `{"kind": "RULE_MATCH", ...}`.
+    pub reason: Value,
+}
+
 /// Evaluates the flag for a context with the live rules and says why.
+#[utoipa::path(operation_id = "flags_explain", post, path = "/api/v1/flags/{key}/environments/{env}/evaluate", tag = "flags", request_body = ExplainRequest,
+    params(("key" = String, Path), ("env" = String, Path)),
+    responses((status = 200, body = Explanation), (status = 400, body = ErrorBody)))]
 async fn explain(
     State(state): State<AppState>,
     admin: Admin,
     Path((key, env)): Path<(String, String)>,
     Body(req): Body<ExplainRequest>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Explanation>> {
     admin.require(Role::Viewer)?;
     let rules = state
         .live
@@ -312,10 +362,10 @@ async fn explain(
         .ok_or_else(|| ApiError::NotFound(format!("environment `{env}`")))?;
     let ctx = Context::from_json(&req.context).map_err(|e| ApiError::invalid("context", e.to_string()))?;
     let detail = rules.evaluate(&key, &ctx);
-    Ok(Json(json!({
-        "key": key,
-        "value": detail.value,
-        "variation": detail.variation,
-        "reason": detail.reason,
-    })))
+    Ok(Json(Explanation {
+        value: detail.value.cloned(),
+        variation: detail.variation,
+        reason: serde_json::to_value(detail.reason).unwrap_or_default(),
+        key,
+    }))
 }

@@ -18,19 +18,59 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::header::CONTENT_TYPE;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::Router;
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::{Json, Router};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::app::AppState;
 use crate::error::ApiError;
 
-pub fn router(state: AppState, max_body_bytes: usize) -> Router {
-    Router::new()
+/// The admin API's OpenAPI document: built from the same route list that
+/// serves the API (`utoipa_axum::routes!`), so the two cannot drift apart.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Daylight admin API", description = "Flags, segments, environments, keys, tokens and the audit log. \
+        Writes that replace a document need `If-Match` with the version you read (409 when stale). \
+        Errors are `{\"error\", \"message\", \"field\"}`. OFREP lives under /ofrep/v1/ (its own spec)."),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+/// The admin API routes and their OpenAPI document.
+pub fn admin_api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(flags::router())
         .merge(segments::router())
         .merge(environments::router())
         .merge(tokens::router())
+        .split_for_parts()
+}
+
+pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+    let (admin, doc) = admin_api();
+    let doc = Arc::new(doc);
+    Router::new()
+        .merge(admin)
+        .route(
+            "/api/v1/openapi.json",
+            get(move || async move { Json(doc.as_ref().clone()) }),
+        )
         .merge(ofrep::router())
         .merge(sdk::router())
         .merge(stream::router())

@@ -4,49 +4,57 @@ use axum::extract::{Path, Request, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{get, put};
-use axum::{Json, Router};
+use axum::Json;
 use daylight::model::SegmentRule;
 use daylight::SegmentRules;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::extract::{etag, parse_json, read_body, Body, Comment, IfMatch};
 use crate::app::AppState;
 use crate::auth::{Admin, Role};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::store::segments::{self, SegmentSummary, StoredSegment};
 use crate::store::Writer;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/environments/{env}/segments", get(list).post(create))
-        .route(
-            "/api/v1/environments/{env}/segments/{key}",
-            get(read).patch(update).delete(remove),
-        )
-        .route(
-            "/api/v1/environments/{env}/segments/{key}/included",
-            put(replace_included),
-        )
-        .route(
-            "/api/v1/environments/{env}/segments/{key}/excluded",
-            put(replace_excluded),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(read, update, remove))
+        .routes(routes!(replace_included))
+        .routes(routes!(replace_excluded))
 }
 
-async fn list(State(state): State<AppState>, admin: Admin, Path(env): Path<String>) -> ApiResult<Json<Value>> {
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SegmentList {
+    pub segments: Vec<SegmentListItem>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SegmentListItem {
+    #[serde(flatten)]
+    pub summary: SegmentSummary,
+    /// Whether a flag rule refers to it (then it cannot be deleted).
+    pub in_use: bool,
+}
+
+/// Segments of an environment, with sizes instead of their key lists.
+#[utoipa::path(operation_id = "segments_list", get, path = "/api/v1/environments/{env}/segments", tag = "segments", params(("env" = String, Path)),
+    responses((status = 200, body = SegmentList), (status = 404, body = ErrorBody)))]
+async fn list(State(state): State<AppState>, admin: Admin, Path(env): Path<String>) -> ApiResult<Json<SegmentList>> {
     admin.require(Role::Viewer)?;
     crate::store::environments::get(&state.db, &env).await?;
     let in_use = state.live.get(&env);
-    let summaries: Vec<Value> = segments::list(&state.db, &env)
+    let segments = segments::list(&state.db, &env)
         .await?
         .into_iter()
-        .map(|s| {
-            let used = in_use
+        .map(|s| SegmentListItem {
+            in_use: in_use
                 .as_ref()
-                .is_some_and(|r| r.segments_in_use().contains(s.key.as_str()));
-            let summary = SegmentSummary {
+                .is_some_and(|r| r.segments_in_use().contains(s.key.as_str())),
+            summary: SegmentSummary {
                 included_count: s.rules.included.len(),
                 excluded_count: s.rules.excluded.len(),
                 rule_count: s.rules.rules.len(),
@@ -54,16 +62,13 @@ async fn list(State(state): State<AppState>, admin: Admin, Path(env): Path<Strin
                 key: s.key,
                 name: s.name,
                 description: s.description,
-            };
-            let mut v = serde_json::to_value(summary).unwrap_or_default();
-            v["in_use"] = json!(used);
-            v
+            },
         })
         .collect();
-    Ok(Json(json!({ "segments": summaries })))
+    Ok(Json(SegmentList { segments }))
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct CreateSegment {
     pub key: String,
     #[serde(default)]
@@ -78,6 +83,9 @@ pub struct CreateSegment {
     pub rules: Vec<SegmentRule>,
 }
 
+#[utoipa::path(operation_id = "segments_create", post, path = "/api/v1/environments/{env}/segments", tag = "segments", request_body = CreateSegment,
+    params(("env" = String, Path)),
+    responses((status = 201, body = StoredSegment), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn create(
     State(state): State<AppState>,
     admin: Admin,
@@ -120,6 +128,9 @@ async fn create(
     Ok((StatusCode::CREATED, etag(stored.rules.version as i64), Json(stored)))
 }
 
+#[utoipa::path(operation_id = "segments_read", get, path = "/api/v1/environments/{env}/segments/{key}", tag = "segments",
+    params(("env" = String, Path), ("key" = String, Path)),
+    responses((status = 200, body = StoredSegment), (status = 404, body = ErrorBody)))]
 async fn read(
     State(state): State<AppState>,
     admin: Admin,
@@ -130,7 +141,7 @@ async fn read(
     Ok((etag(stored.rules.version as i64), Json(stored)))
 }
 
-#[derive(Debug, Deserialize, Serialize, Default)]
+#[derive(Debug, Deserialize, Serialize, Default, ToSchema)]
 pub struct UpdateSegment {
     pub name: Option<String>,
     pub description: Option<String>,
@@ -139,6 +150,10 @@ pub struct UpdateSegment {
     pub rules: Option<Vec<SegmentRule>>,
 }
 
+/// Edits a segment; needs `If-Match`.
+#[utoipa::path(operation_id = "segments_update", patch, path = "/api/v1/environments/{env}/segments/{key}", tag = "segments", request_body = UpdateSegment,
+    params(("env" = String, Path), ("key" = String, Path), ("If-Match" = String, Header)),
+    responses((status = 200, body = StoredSegment), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 428, body = ErrorBody)))]
 async fn update(
     State(state): State<AppState>,
     admin: Admin,
@@ -184,6 +199,10 @@ async fn update(
     Ok((etag(stored.rules.version as i64), Json(stored)))
 }
 
+/// Deletes a segment no flag uses.
+#[utoipa::path(operation_id = "segments_remove", delete, path = "/api/v1/environments/{env}/segments/{key}", tag = "segments",
+    params(("env" = String, Path), ("key" = String, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn remove(
     State(state): State<AppState>,
     admin: Admin,
@@ -204,6 +223,14 @@ async fn remove(
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeysReplaced {
+    pub key: String,
+    pub version: u64,
+    pub included_count: usize,
+    pub excluded_count: usize,
 }
 
 /// A key list: a JSON array of strings, or text with one key per line.
@@ -269,16 +296,21 @@ async fn replace_keys(
         },
     )
     .await?;
-    let summary = json!({
-        "key": stored.key,
-        "version": stored.rules.version,
-        "included_count": stored.rules.included.len(),
-        "excluded_count": stored.rules.excluded.len(),
-    });
+    let summary = KeysReplaced {
+        version: stored.rules.version,
+        included_count: stored.rules.included.len(),
+        excluded_count: stored.rules.excluded.len(),
+        key: stored.key,
+    };
     Ok((etag(stored.rules.version as i64), Json(summary)))
 }
 
-/// Replaces the included keys (bulk upload; 100,000 keys is fine).
+/// Replaces the included keys (bulk upload; 100,000 keys is fine): a JSON
+/// array of strings, or text with one key per line.
+#[utoipa::path(operation_id = "segments_replace_included", put, path = "/api/v1/environments/{env}/segments/{key}/included", tag = "segments",
+    request_body(content = Vec<String>, content_type = "application/json"),
+    params(("env" = String, Path), ("key" = String, Path), ("If-Match" = Option<String>, Header)),
+    responses((status = 200, body = KeysReplaced), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody)))]
 async fn replace_included(
     State(state): State<AppState>,
     admin: Admin,
@@ -290,6 +322,11 @@ async fn replace_included(
     replace_keys(state, admin, (env, key), expected, comment, req, true).await
 }
 
+/// Replaces the excluded keys (same body as `included`).
+#[utoipa::path(operation_id = "segments_replace_excluded", put, path = "/api/v1/environments/{env}/segments/{key}/excluded", tag = "segments",
+    request_body(content = Vec<String>, content_type = "application/json"),
+    params(("env" = String, Path), ("key" = String, Path), ("If-Match" = Option<String>, Header)),
+    responses((status = 200, body = KeysReplaced), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody)))]
 async fn replace_excluded(
     State(state): State<AppState>,
     admin: Admin,

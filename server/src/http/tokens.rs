@@ -3,37 +3,53 @@
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{delete, get};
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::extract::Body;
 use crate::app::AppState;
 use crate::auth::{Admin, Role};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::store::credentials::Credential;
+use crate::store::AuditRecord;
 use crate::store::{self, credentials, AuditFilter};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/tokens", get(list).post(create))
-        .route("/api/v1/tokens/{id}", delete(revoke))
-        .route("/api/v1/me", get(me))
-        .route("/api/v1/audit", get(audit))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(revoke))
+        .routes(routes!(me))
+        .routes(routes!(audit))
 }
 
-async fn list(State(state): State<AppState>, admin: Admin) -> ApiResult<Json<Value>> {
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenList {
+    pub tokens: Vec<Credential>,
+}
+
+/// Admin tokens (admin); secrets are never listed.
+#[utoipa::path(operation_id = "tokens_list", get, path = "/api/v1/tokens", tag = "tokens",
+    responses((status = 200, body = TokenList), (status = 403, body = ErrorBody)))]
+async fn list(State(state): State<AppState>, admin: Admin) -> ApiResult<Json<TokenList>> {
     admin.require(Role::Admin)?;
-    Ok(Json(json!({ "tokens": credentials::list_tokens(&state.db).await? })))
+    Ok(Json(TokenList {
+        tokens: credentials::list_tokens(&state.db).await?,
+    }))
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct CreateToken {
     pub name: String,
     /// `viewer`, `editor` or `admin`.
     pub role: String,
 }
 
+/// Creates a token with a role; the response holds the secret, once.
+#[utoipa::path(operation_id = "tokens_create", post, path = "/api/v1/tokens", tag = "tokens", request_body = CreateToken,
+    responses((status = 201, body = Credential), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn create(
     State(state): State<AppState>,
     admin: Admin,
@@ -50,22 +66,45 @@ async fn create(
     ))
 }
 
+#[utoipa::path(operation_id = "tokens_revoke", delete, path = "/api/v1/tokens/{id}", tag = "tokens", params(("id" = i64, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
 async fn revoke(State(state): State<AppState>, admin: Admin, Path(id): Path<i64>) -> ApiResult<StatusCode> {
     admin.require(Role::Admin)?;
     credentials::revoke_token(&state.db, id, &admin.actor()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Who the token belongs to and what it may do (the console uses this).
-async fn me(admin: Admin) -> Json<Value> {
-    Json(json!({ "name": admin.name, "role": admin.role }))
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    pub name: String,
+    pub role: Role,
 }
 
+/// Who the token belongs to and what it may do (the console uses this).
+#[utoipa::path(operation_id = "tokens_me", get, path = "/api/v1/me", tag = "tokens", responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
+async fn me(admin: Admin) -> Json<Me> {
+    Json(Me {
+        name: admin.name,
+        role: admin.role,
+    })
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditPage {
+    /// Newest first.
+    pub entries: Vec<AuditRecord>,
+}
+
+/// The audit log, newest first, with filters.
+#[utoipa::path(operation_id = "tokens_audit", get, path = "/api/v1/audit", tag = "audit", params(AuditFilter),
+    responses((status = 200, body = AuditPage), (status = 400, body = ErrorBody)))]
 async fn audit(
     State(state): State<AppState>,
     admin: Admin,
     Query(filter): Query<AuditFilter>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AuditPage>> {
     admin.require(Role::Viewer)?;
-    Ok(Json(json!({ "entries": store::audit(&state.db, &filter).await? })))
+    Ok(Json(AuditPage {
+        entries: store::audit(&state.db, &filter).await?,
+    }))
 }

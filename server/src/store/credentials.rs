@@ -8,7 +8,7 @@ use crate::auth::{digest, hint, new_secret, KeyKind, Role};
 use crate::db::{now_ms, Db};
 use crate::error::{ApiError, ApiResult};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Credential {
     pub id: i64,
     pub name: String,

@@ -7,7 +7,7 @@ use super::{append_audit, AuditEntry};
 use crate::db::{now_ms, Db};
 use crate::error::{ApiError, ApiResult};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Environment {
     pub key: String,
     pub name: String,

@@ -13,7 +13,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::live::Live;
 
 /// A flag as stored: the document plus bookkeeping.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StoredFlag {
     #[serde(flatten)]
     pub flag: Flag,

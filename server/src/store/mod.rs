@@ -124,7 +124,7 @@ pub async fn changes_after(db: &Db, environment: &str, after: i64, limit: i64) -
 }
 
 /// One audit-log row as the API returns it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AuditRecord {
     pub id: i64,
     pub at: i64,
@@ -138,8 +138,9 @@ pub struct AuditRecord {
     pub comment: String,
 }
 
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditFilter {
     pub resource_kind: Option<String>,
     pub resource_key: Option<String>,

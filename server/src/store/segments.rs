@@ -10,7 +10,7 @@ use super::{append_audit, append_change, AuditEntry, Writer};
 use crate::db::{now_ms, Db};
 use crate::error::{ApiError, ApiResult};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StoredSegment {
     pub environment: String,
     pub key: String,
@@ -24,7 +24,7 @@ pub struct StoredSegment {
 }
 
 /// A segment in a listing: sizes instead of 100,000 keys.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SegmentSummary {
     pub key: String,
     pub name: String,

@@ -22,5 +22,6 @@ mod bad_input;
 mod flags;
 mod nodes;
 mod ofrep;
+mod openapi;
 mod segments;
 mod stream;

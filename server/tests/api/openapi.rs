@@ -1,0 +1,68 @@
+//! The served OpenAPI document matches the routes that exist.
+
+use reqwest::Method;
+use serde_json::Value;
+
+on_each_backend!(every_documented_operation_exists_and_needs_a_token, |app| {
+    let doc = app
+        .request(Method::GET, "/api/v1/openapi.json", None, None, &[])
+        .await
+        .expect(200)
+        .body;
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{}", doc["openapi"]);
+    let paths = doc["paths"].as_object().expect("paths");
+    for expected in [
+        "/api/v1/flags",
+        "/api/v1/flags/{key}",
+        "/api/v1/flags/{key}/environments/{env}",
+        "/api/v1/flags/{key}/environments/{env}/toggle",
+        "/api/v1/environments/{env}/segments/{key}/included",
+        "/api/v1/environments/{env}/keys",
+        "/api/v1/tokens",
+        "/api/v1/audit",
+    ] {
+        assert!(paths.contains_key(expected), "{expected} is not documented");
+    }
+    let mut operations = 0;
+    for (path, item) in paths {
+        let concrete = path
+            .replace("{key}", "k")
+            .replace("{env}", "production")
+            .replace("{id}", "1");
+        for (method, op) in item.as_object().unwrap() {
+            let Ok(method) = Method::from_bytes(method.to_uppercase().as_bytes()) else {
+                continue;
+            };
+            operations += 1;
+            assert!(
+                op["responses"].as_object().is_some_and(|r| !r.is_empty()),
+                "{method} {path} documents no response"
+            );
+            let body =
+                matches!(method, Method::POST | Method::PUT | Method::PATCH).then(|| Value::Object(Default::default()));
+            let r = app.request(method.clone(), &concrete, None, body, &[]).await;
+            assert_eq!(
+                r.status.as_u16(),
+                401,
+                "{method} {path}: documented but answered {} {}",
+                r.status,
+                r.body
+            );
+        }
+    }
+    assert!(operations >= 25, "only {operations} operations documented");
+    // Schemas the API returns are in the document.
+    let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+    for name in [
+        "StoredFlag",
+        "FlagConfig",
+        "Rule",
+        "Clause",
+        "Op",
+        "ErrorBody",
+        "StoredSegment",
+        "AuditRecord",
+    ] {
+        assert!(schemas.contains_key(name), "schema {name} missing");
+    }
+});
