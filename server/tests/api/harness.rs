@@ -163,7 +163,10 @@ pub async fn start(settings: Settings, backend: Backend) -> TestApp {
         pg_database: None,
         // No idle pooling: a server that closed a connection after an early
         // answer (a 413, say) must not fail the next request.
-        http: reqwest::Client::builder().pool_max_idle_per_host(0).build().expect("a client"),
+        http: reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .expect("a client"),
         _dir: None,
         _shutdown: Some(tx),
     }

@@ -193,3 +193,51 @@ on_each_backend!(ofrep_cors_for_browsers, |app| {
         .to_lowercase();
     assert!(exposed.contains("etag"), "exposed: {exposed}");
 });
+
+on_each_backend!(ofrep_event_streams_tell_browsers_to_refetch, |app| {
+    app.create_flag(json!({ "key": "banner", "client_side": true })).await;
+    let client = app.sdk_key("production", "client").await;
+    let server = app.sdk_key("production", "server").await;
+    let bulk = app
+        .ofrep(&client, None, json!({ "context": { "targetingKey": "u1" } }))
+        .await
+        .expect(200);
+    let streams = bulk.body["eventStreams"]
+        .as_array()
+        .expect("eventStreams for client keys")
+        .clone();
+    assert_eq!(streams[0]["type"], "sse");
+    let url = streams[0]["url"].as_str().unwrap().to_owned();
+    assert!(url.starts_with(&app.url), "{url}");
+    // A server key never travels in a URL.
+    let bulk = app.ofrep(&server, None, json!({})).await.expect(200);
+    assert!(bulk.body.get("eventStreams").is_none());
+
+    let resp = reqwest::get(&url).await.expect("the event stream opens");
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let mut resp = resp;
+    app.toggle("banner", "production", true).await.expect(200);
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !seen.contains("refetchEvaluation") {
+        let chunk = tokio::time::timeout_at(deadline, resp.chunk())
+            .await
+            .expect("a refetch notice within 5 s")
+            .expect("bytes")
+            .expect("the stream stays open");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(
+        seen.contains("id: "),
+        "events carry the environment version as id: {seen}"
+    );
+    // A wrong key is refused.
+    let bad = reqwest::get(format!("{}/ofrep/v1/event-stream?key=nope", app.url))
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 401);
+});
