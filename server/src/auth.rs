@@ -4,6 +4,7 @@
 //! digest is enough, and lookups go by digest, never by comparing secrets.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
@@ -148,11 +149,15 @@ pub struct SdkKey {
 }
 
 /// SDK keys by digest, so evaluation requests do not query the database.
-/// Misses fall through to the database; revocations remove entries.
+/// Misses fall through to the database. Entries expire after `KEY_CACHE_TTL`,
+/// so a key revoked through another node stops working here too; a
+/// revocation through this node removes the entry at once.
 #[derive(Default)]
 pub struct KeyCache {
-    keys: RwLock<HashMap<String, SdkKey>>,
+    keys: RwLock<HashMap<String, (SdkKey, Instant)>>,
 }
+
+const KEY_CACHE_TTL: Duration = Duration::from_secs(30);
 
 impl KeyCache {
     pub async fn forget(&self, digest: &str) {
@@ -162,20 +167,31 @@ impl KeyCache {
     /// The key a secret belongs to (cached), or `Unauthorized`.
     pub async fn lookup(&self, state: &AppState, secret: &str) -> ApiResult<SdkKey> {
         let digest = digest(secret);
-        if let Some(key) = self.keys.read().await.get(&digest) {
-            return Ok(key.clone());
+        let cached = self.keys.read().await.get(&digest).cloned();
+        if let Some((key, at)) = &cached {
+            if at.elapsed() < KEY_CACHE_TTL {
+                return Ok(key.clone());
+            }
         }
-        let row = sqlx::query("SELECT environment, kind FROM sdk_keys WHERE key_hash = $1 AND revoked_at IS NULL")
+        let row = match sqlx::query("SELECT environment, kind FROM sdk_keys WHERE key_hash = $1 AND revoked_at IS NULL")
             .bind(&digest)
             .fetch_optional(&state.db.pool)
-            .await?
-            .ok_or(ApiError::Unauthorized)?;
+            .await
+        {
+            Ok(row) => row,
+            // The database is down: evaluation goes on with what we knew.
+            Err(e) => return cached.map(|(key, _)| key).ok_or_else(|| e.into()),
+        };
+        let Some(row) = row else {
+            self.keys.write().await.remove(&digest);
+            return Err(ApiError::Unauthorized);
+        };
         let kind: String = row.try_get("kind")?;
         let key = SdkKey {
             environment: row.try_get("environment")?,
             kind: KeyKind::parse(&kind).ok_or_else(|| ApiError::Internal(format!("bad key kind {kind}")))?,
         };
-        self.keys.write().await.insert(digest, key.clone());
+        self.keys.write().await.insert(digest, (key.clone(), Instant::now()));
         Ok(key)
     }
 }
