@@ -28,9 +28,12 @@
 //! - `portable_regex`: the regex subset that Rust and JavaScript read alike.
 //! - `timestamp`: strict RFC 3339 parsing for `before` / `after`.
 //! - `error`: [`ValidationError`], which names the offending field's path.
+//! - `client` (features `client`, `openfeature`): the streaming SDK client and OpenFeature provider.
 
 pub mod bucket;
 mod clause;
+#[cfg(feature = "client")]
+pub mod client;
 mod context;
 mod error;
 mod evaluate;

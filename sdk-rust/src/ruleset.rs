@@ -202,6 +202,16 @@ impl Ruleset {
         self.flags.get(key).map(|f| f.kind)
     }
 
+    /// Is `ctx` in segment `key`? (`false` for an unknown segment or a
+    /// context without a key.) For features outside flags that target
+    /// cohorts, such as bundle canaries.
+    pub fn in_segment(&self, key: &str, ctx: &Context) -> bool {
+        let (Some(segment), Some(ctx_key)) = (self.segments.get(key), ctx.key()) else {
+            return false;
+        };
+        segment.contains(ctx_key, ctx)
+    }
+
     /// Segments some flag refers to through `in_segment`.
     pub fn segments_in_use(&self) -> StdHashSet<&str> {
         self.flags

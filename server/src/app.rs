@@ -21,6 +21,10 @@ pub struct AppState {
     pub live: Arc<Live>,
     pub keys: Arc<KeyCache>,
     pub metrics: PrometheusHandle,
+    /// Browsers connected per app and bundle version (this node).
+    pub presence: Arc<crate::bundles::Presence>,
+    /// Pacing of reload notices.
+    pub pacers: Arc<crate::bundles::Pacers>,
 }
 
 static MAX_BODY_BYTES: AtomicUsize = AtomicUsize::new(8 * 1024 * 1024);
@@ -80,6 +84,8 @@ impl Application {
                 live,
                 keys: Arc::new(KeyCache::default()),
                 metrics: metrics_handle(),
+                presence: Arc::default(),
+                pacers: Arc::default(),
             },
             max_body_bytes: settings.max_body_bytes,
             fanout: crate::fanout::FanoutSettings {

@@ -35,6 +35,37 @@ pub enum Command {
     /// SDK keys.
     #[command(subcommand)]
     Keys(KeyCmd),
+    /// Browser bundle versions (stale single-page apps reload).
+    #[command(subcommand)]
+    Bundles(BundleCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BundleCmd {
+    /// Publishes a bundle version: live for everyone, or a canary.
+    Publish {
+        app: String,
+        version: String,
+        #[arg(long)]
+        env: String,
+        /// Serve it to this percentage of contexts only.
+        #[arg(long)]
+        canary: Option<f64>,
+        /// Contexts in this segment always get the canary.
+        #[arg(long)]
+        canary_segment: Option<String>,
+        /// Older versions must reload now.
+        #[arg(long)]
+        min_supported: Option<String>,
+        #[arg(long, default_value = "")]
+        comment: String,
+    },
+    /// Versions, live and canary, and connected browsers per version.
+    Status {
+        app: String,
+        #[arg(long)]
+        env: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -467,6 +498,31 @@ async fn execute(c: &Client, command: Command) -> Result<Answer, String> {
                 M::POST,
                 &format!("/api/v1/environments/{env}/keys"),
                 Some(json!({ "kind": kind, "name": name })),
+                &[],
+            )
+            .await
+        }
+        Command::Bundles(BundleCmd::Publish {
+            app,
+            version,
+            env,
+            canary,
+            canary_segment,
+            min_supported,
+            comment,
+        }) => {
+            let body = json!({
+                "version": version, "canary_percent": canary, "canary_segment": canary_segment, "min_supported": min_supported
+            });
+            let path = format!("/api/v1/environments/{env}/apps/{app}/publish");
+            c.call(M::POST, &path, Some(body), &[("x-audit-comment", comment)])
+                .await
+        }
+        Command::Bundles(BundleCmd::Status { app, env }) => {
+            c.call(
+                M::GET,
+                &format!("/api/v1/environments/{env}/apps/{app}/status"),
+                None,
                 &[],
             )
             .await

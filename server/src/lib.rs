@@ -13,6 +13,7 @@
 //! - `live`: the in-memory rulesets evaluation reads, kept up to date from
 //!   the change log.
 //! - `fanout`: several nodes in step: Redis notifications plus change-log polling.
+//! - `bundles`: client-bundle versions: which version a browser should run.
 //! - `auth`: admin tokens with roles, SDK keys.
 //! - `http`: one module per resource (`flags`, `segments`, `environments`,
 //!   `tokens`, `ofrep`, `sdk`, `health`) and shared extractors.
@@ -21,6 +22,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod bundles;
 pub mod cli;
 pub mod db;
 pub mod error;

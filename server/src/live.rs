@@ -15,6 +15,7 @@ use daylight::{FlagRules, Ruleset, RulesetDocument, SegmentRules};
 use serde_json::json;
 use tokio::sync::{broadcast, mpsc, Mutex};
 
+use crate::bundles::BundleConfig;
 use crate::db::Db;
 use crate::error::ApiResult;
 use crate::store::{self, Change};
@@ -30,6 +31,8 @@ pub struct Live {
     applied: broadcast::Sender<Arc<Applied>>,
     /// Environments this node wrote to, for other nodes (Redis fan-out).
     written: std::sync::OnceLock<mpsc::UnboundedSender<String>>,
+    /// Bundle configs by (environment, app).
+    bundles: ArcSwap<HashMap<(String, String), Arc<BundleConfig>>>,
 }
 
 /// One change as streams need it: the patch message serialised once for
@@ -41,6 +44,10 @@ pub struct Applied {
     pub patch: Utf8Bytes,
     /// The ruleset after this change (client-key streams re-evaluate on it).
     pub ruleset: Arc<Ruleset>,
+    /// `flag`, `segment` or `bundle` (empty for a reload).
+    pub kind: String,
+    /// The flag key, segment key or app.
+    pub key: String,
     /// A reload replaced the ruleset wholesale: streams must resync.
     pub reloaded: bool,
 }
@@ -55,6 +62,7 @@ impl Live {
             catching_up: Mutex::new(()),
             applied: broadcast::channel(BROADCAST_CAPACITY).0,
             written: std::sync::OnceLock::new(),
+            bundles: ArcSwap::from_pointee(HashMap::new()),
         };
         for env in store::environments::list(db).await? {
             live.reload(db, &env.key).await?;
@@ -65,6 +73,27 @@ impl Live {
     /// The current ruleset of `environment`.
     pub fn get(&self, environment: &str) -> Option<Arc<Ruleset>> {
         self.rulesets.load().get(environment).cloned()
+    }
+
+    /// The bundle config of `app` in `environment`.
+    pub fn bundle(&self, environment: &str, app: &str) -> Option<Arc<BundleConfig>> {
+        self.bundles
+            .load()
+            .get(&(environment.to_owned(), app.to_owned()))
+            .cloned()
+    }
+
+    fn set_bundle(&self, environment: &str, app: &str, config: Option<BundleConfig>) {
+        let key = (environment.to_owned(), app.to_owned());
+        let config = config.map(Arc::new);
+        self.bundles.rcu(|map| {
+            let mut next = HashMap::clone(map);
+            match &config {
+                Some(c) => next.insert(key.clone(), c.clone()),
+                None => next.remove(&key),
+            };
+            next
+        });
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Applied>> {
@@ -127,6 +156,10 @@ impl Live {
                 }
             }
             self.publish(environment, ruleset.clone());
+            if change.kind == "bundle" {
+                let config = change.doc.clone().and_then(|d| serde_json::from_value(d).ok());
+                self.set_bundle(environment, &change.key, config);
+            }
             let patch = json!({
                 "type": "patch", "version": change.version, "kind": change.kind, "key": change.key, "doc": change.doc
             });
@@ -136,6 +169,8 @@ impl Live {
                 patch: Utf8Bytes::from(patch.to_string()),
                 ruleset: ruleset.clone(),
                 reloaded: false,
+                kind: change.kind.clone(),
+                key: change.key.clone(),
             }));
         }
         Ok(())
@@ -152,6 +187,9 @@ impl Live {
             crate::error::ApiError::Internal(format!("stored rules of `{environment}` do not compile: {e}"))
         })?);
         let had_one = self.get(environment).is_some();
+        for (app, config) in store::bundles::configs_of(db, environment).await? {
+            self.set_bundle(environment, &app, Some(config));
+        }
         self.publish(environment, ruleset.clone());
         if had_one {
             // Streams cannot patch across a reload: they resync.
@@ -161,6 +199,8 @@ impl Live {
                 patch: Utf8Bytes::from_static(""),
                 ruleset,
                 reloaded: true,
+                kind: String::new(),
+                key: String::new(),
             }));
         }
         Ok(())

@@ -2,6 +2,7 @@
 //! every request goes through (request ids, tracing, metrics, body limit,
 //! JSON errors).
 
+mod bundles;
 mod environments;
 pub mod extract;
 mod flags;
@@ -59,6 +60,7 @@ pub fn admin_api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(segments::router())
         .merge(environments::router())
         .merge(tokens::router())
+        .merge(bundles::router())
         .split_for_parts()
 }
 

@@ -73,6 +73,14 @@ struct Hello {
     key: Option<String>,
     version: Option<u64>,
     context: Option<Value>,
+    /// Client keys: the app and the bundle version this page runs.
+    bundle: Option<RunningBundle>,
+}
+
+#[derive(Deserialize, Clone)]
+struct RunningBundle {
+    app: String,
+    version: String,
 }
 
 #[derive(Deserialize)]
@@ -185,7 +193,10 @@ impl Connection {
         metrics::counter!("daylight_stream_sessions_total", "kind" => key.kind.as_str()).increment(1);
         match context {
             None => self.serve_rules(&key, hello.version, &mut changes, heartbeat).await,
-            Some(context) => self.serve_values(&key, context, &mut changes, heartbeat).await,
+            Some(context) => {
+                self.serve_values(&key, context, hello.bundle, &mut changes, heartbeat)
+                    .await
+            }
         }
     }
 
@@ -278,6 +289,7 @@ impl Connection {
         &mut self,
         key: &SdkKey,
         context: Value,
+        bundle: Option<RunningBundle>,
         changes: &mut tokio::sync::broadcast::Receiver<Arc<Applied>>,
         heartbeat: Duration,
     ) -> Result<(), Close> {
@@ -290,10 +302,53 @@ impl Connection {
         let mut sent = Sent::new();
         let mut version = ruleset.version();
         self.send_values(&ruleset, &ctx, &mut sent, true).await?;
+        // The bundle handshake: the first answer goes out at once; later
+        // reload notices wait for the pacer.
+        let _present = bundle
+            .as_ref()
+            .map(|b| self.state.presence.join(&key.environment, &b.app, &b.version));
+        let mut bundle_sent = None;
+        if let Some(b) = &bundle {
+            let msg = self.bundle_message(&key.environment, b, &ctx, &ruleset);
+            self.send_json(msg.clone()).await?;
+            bundle_sent = Some(msg);
+        }
+        let mut bundle_pending: Option<Value> = None;
+        let mut paced: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>> = None;
         let mut tick = ticker(heartbeat);
         let mut last_heard = Instant::now();
         loop {
+            // A changed bundle answer: current goes out at once, reload notices are paced.
+            if let (Some(b), Some(ruleset)) = (&bundle, self.state.live.get(&key.environment)) {
+                let msg = self.bundle_message(&key.environment, b, &ctx, &ruleset);
+                if Some(&msg) != bundle_sent.as_ref() && Some(&msg) != bundle_pending.as_ref() {
+                    if msg["status"] == "current" {
+                        self.send_json(msg.clone()).await?;
+                        bundle_sent = Some(msg);
+                        bundle_pending = None;
+                        paced = None;
+                    } else {
+                        if paced.is_none() {
+                            let rate = self
+                                .state
+                                .live
+                                .bundle(&key.environment, &b.app)
+                                .map_or(50, |c| c.reload.rate_per_second);
+                            paced = Some(self.state.pacers.wait(&key.environment, &b.app, rate));
+                        }
+                        bundle_pending = Some(msg);
+                    }
+                }
+            }
             tokio::select! {
+                _ = async { paced.as_mut().expect("guarded").await }, if paced.is_some() => {
+                    paced = None;
+                    if let Some(msg) = bundle_pending.take() {
+                        metrics::counter!("daylight_reload_notices_total").increment(1);
+                        self.send_json(msg.clone()).await?;
+                        bundle_sent = Some(msg);
+                    }
+                }
                 change = changes.recv() => {
                     let ruleset = match change {
                         Ok(applied) if applied.environment == key.environment && applied.version > version => applied.ruleset.clone(),
@@ -334,6 +389,17 @@ impl Connection {
                 }
             }
         }
+    }
+
+    /// The `bundle` message for a page running `running` with context `ctx`.
+    fn bundle_message(&self, environment: &str, running: &RunningBundle, ctx: &Context, ruleset: &Ruleset) -> Value {
+        let config = self.state.live.bundle(environment, &running.app).unwrap_or_default();
+        let target = config.target(&running.app, ctx, Some(ruleset));
+        let status = config.status(&running.version, target);
+        json!({
+            "type": "bundle", "app": running.app, "running": running.version, "status": status,
+            "target": target, "reload": { "soft": config.reload.soft, "jitter_ms": config.reload.jitter_ms }
+        })
     }
 
     /// Evaluates every `client_side` flag; sends all (`full`) or only those

@@ -3,6 +3,7 @@
 //! without gaps) and to the audit log, so nothing is half-applied and SDK
 //! streams can ask for "every change after version N".
 
+pub mod bundles;
 pub mod credentials;
 pub mod environments;
 pub mod flags;

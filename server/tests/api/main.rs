@@ -19,6 +19,7 @@ macro_rules! on_each_backend {
 
 mod access;
 mod bad_input;
+mod bundles;
 mod flags;
 mod nodes;
 mod ofrep;

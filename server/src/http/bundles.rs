@@ -1,0 +1,149 @@
+//! `/api/v1/apps` and `/api/v1/environments/{env}/apps/{app}/…`: bundle
+//! versions, publishing (live or canary), and who runs which version.
+
+use axum::extract::{Path, State};
+use axum::response::IntoResponse;
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::extract::{etag, Body, Comment, IfMatch};
+use crate::app::AppState;
+use crate::auth::{Admin, Role};
+use crate::bundles::BundleConfig;
+use crate::error::{ApiResult, ErrorBody};
+use crate::store::bundles::{self, Publish, StoredBundleConfig};
+use crate::store::Writer;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_apps))
+        .routes(routes!(read_config, replace_config))
+        .routes(routes!(publish))
+        .routes(routes!(status))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AppList {
+    pub apps: Vec<AppVersions>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AppVersions {
+    pub key: String,
+    /// Published versions, oldest first.
+    pub versions: Vec<String>,
+}
+
+#[utoipa::path(operation_id = "bundles_list_apps", get, path = "/api/v1/apps", tag = "bundles",
+    responses((status = 200, body = AppList), (status = 401, body = ErrorBody)))]
+async fn list_apps(State(state): State<AppState>, admin: Admin) -> ApiResult<Json<AppList>> {
+    admin.require(Role::Viewer)?;
+    let apps = bundles::list_apps(&state.db)
+        .await?
+        .into_iter()
+        .map(|(key, versions)| AppVersions { key, versions })
+        .collect();
+    Ok(Json(AppList { apps }))
+}
+
+#[utoipa::path(operation_id = "bundles_read_config", get, path = "/api/v1/environments/{env}/apps/{app}/bundle", tag = "bundles",
+    params(("env" = String, Path), ("app" = String, Path)),
+    responses((status = 200, body = StoredBundleConfig), (status = 404, body = ErrorBody)))]
+async fn read_config(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path((env, app)): Path<(String, String)>,
+) -> ApiResult<impl IntoResponse> {
+    admin.require(Role::Viewer)?;
+    let config = bundles::get(&state.db, &app, &env).await?;
+    Ok((etag(config.version), Json(config)))
+}
+
+/// Replaces the live version, canary, minimum supported version and reload
+/// policy; needs `If-Match`.
+#[utoipa::path(operation_id = "bundles_replace_config", put, path = "/api/v1/environments/{env}/apps/{app}/bundle", tag = "bundles",
+    request_body = BundleConfig,
+    params(("env" = String, Path), ("app" = String, Path), ("If-Match" = String, Header)),
+    responses((status = 200, body = StoredBundleConfig), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 428, body = ErrorBody)))]
+async fn replace_config(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path((env, app)): Path<(String, String)>,
+    if_match: IfMatch,
+    Comment(comment): Comment,
+    Body(config): Body<BundleConfig>,
+) -> ApiResult<impl IntoResponse> {
+    admin.require(Role::Editor)?;
+    let expected = if_match.required()?;
+    let actor = admin.actor();
+    let w = Writer {
+        db: &state.db,
+        live: &state.live,
+        actor: &actor,
+        comment: &comment,
+    };
+    let stored = bundles::replace(&w, &app, &env, expected, config).await?;
+    Ok((etag(stored.version), Json(stored)))
+}
+
+/// Publishes a bundle version: live for everyone, or a canary for a share of
+/// contexts (`canary_percent`) or a segment; optionally raises the minimum
+/// supported version. Deploy scripts call this (`daylight bundles publish`).
+#[utoipa::path(operation_id = "bundles_publish", post, path = "/api/v1/environments/{env}/apps/{app}/publish", tag = "bundles",
+    request_body = Publish,
+    params(("env" = String, Path), ("app" = String, Path)),
+    responses((status = 200, body = StoredBundleConfig), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn publish(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path((env, app)): Path<(String, String)>,
+    Comment(comment): Comment,
+    Body(req): Body<Publish>,
+) -> ApiResult<impl IntoResponse> {
+    admin.require(Role::Editor)?;
+    let actor = admin.actor();
+    let w = Writer {
+        db: &state.db,
+        live: &state.live,
+        actor: &actor,
+        comment: &comment,
+    };
+    let stored = bundles::publish(&w, &app, &env, &req).await?;
+    Ok((etag(stored.version), Json(stored)))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BundleStatus {
+    #[serde(flatten)]
+    pub config: StoredBundleConfig,
+    /// Browsers connected to this server node, by the version they run.
+    pub clients: Vec<VersionCount>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VersionCount {
+    pub version: String,
+    pub connected: i64,
+}
+
+#[utoipa::path(operation_id = "bundles_status", get, path = "/api/v1/environments/{env}/apps/{app}/status", tag = "bundles",
+    params(("env" = String, Path), ("app" = String, Path)),
+    responses((status = 200, body = BundleStatus), (status = 404, body = ErrorBody)))]
+async fn status(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path((env, app)): Path<(String, String)>,
+) -> ApiResult<Json<BundleStatus>> {
+    admin.require(Role::Viewer)?;
+    let config = bundles::get(&state.db, &app, &env).await?;
+    let clients = state
+        .presence
+        .counts(&env, &app)
+        .into_iter()
+        .map(|(version, connected)| VersionCount { version, connected })
+        .collect();
+    Ok(Json(BundleStatus { config, clients }))
+}
