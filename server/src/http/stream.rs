@@ -108,8 +108,10 @@ struct Connection {
     state: AppState,
 }
 
-/// What a client-key connection last sent, per flag: (variation, value).
-type Sent = HashMap<String, (Option<usize>, Value)>;
+/// What a client-key connection last sent, per flag: (variation, value,
+/// reason), so a change of reason alone (on → off serving the same value) is
+/// sent too.
+type Sent = HashMap<String, (Option<usize>, Value, Value)>;
 
 impl Connection {
     async fn send(&mut self, text: impl Into<Utf8Bytes>) -> Result<(), Close> {
@@ -174,14 +176,6 @@ impl Connection {
                     format!("this server speaks protocols {PROTOCOLS:?}"),
                 )
             })?;
-        let context = match key.kind {
-            KeyKind::Server => None,
-            KeyKind::Client => Some(
-                hello
-                    .context
-                    .ok_or_else(|| close("bad_message", "a client key's hello needs a context"))?,
-            ),
-        };
         // Subscribe before reading any state, so no change falls in between.
         let mut changes = self.state.live.subscribe();
         let heartbeat = heartbeat_interval();
@@ -191,6 +185,16 @@ impl Connection {
         }))
         .await?;
         metrics::counter!("daylight_stream_sessions_total", "kind" => key.kind.as_str()).increment(1);
+        // After `welcome`, so an SDK holding the wrong kind of key learns
+        // which kind it has (and stops) instead of retrying.
+        let context = match key.kind {
+            KeyKind::Server => None,
+            KeyKind::Client => Some(
+                hello
+                    .context
+                    .ok_or_else(|| close("bad_message", "a client key's hello needs a context"))?,
+            ),
+        };
         match context {
             None => self.serve_rules(&key, hello.version, &mut changes, heartbeat).await,
             Some(context) => {
@@ -257,6 +261,7 @@ impl Connection {
         if let Some(from) = from {
             let current = self.state.live.get(env).map_or(0, |r| r.version());
             if from == current {
+                metrics::counter!("daylight_stream_syncs_total", "mode" => "resume").increment(1);
                 return Ok(from);
             }
             if from < current {
@@ -264,6 +269,7 @@ impl Connection {
                     let complete = changes.len() < RESUME_LIMIT as usize
                         && changes.first().is_none_or(|c| c.version as u64 == from + 1);
                     if complete {
+                        metrics::counter!("daylight_stream_syncs_total", "mode" => "resume").increment(1);
                         let mut version = from;
                         for c in changes {
                             let patch = json!({ "type": "patch", "version": c.version, "kind": c.kind, "key": c.key, "doc": c.doc });
@@ -275,6 +281,7 @@ impl Connection {
                 }
             }
         }
+        metrics::counter!("daylight_stream_syncs_total", "mode" => "snapshot").increment(1);
         let doc = crate::live::snapshot(db, env)
             .await
             .map_err(|_| close("shutting_down", "the database is unreachable; retry"))?;
@@ -416,12 +423,13 @@ impl Connection {
         for flag in ruleset.flag_keys().filter(|k| ruleset.is_client_side(k)) {
             let detail = ruleset.evaluate(flag, ctx);
             let value = detail.value.cloned().unwrap_or(Value::Null);
+            let reason = serde_json::to_value(detail.reason).unwrap_or_default();
             seen.push(flag.to_owned());
-            let now = (detail.variation, value);
+            let now = (detail.variation, value, reason);
             if full || sent.get(flag) != Some(&now) {
                 flags.insert(
                     flag.to_owned(),
-                    json!({ "value": now.1, "variation": now.0, "reason": detail.reason }),
+                    json!({ "value": now.1, "variation": now.0, "reason": now.2 }),
                 );
                 sent.insert(flag.to_owned(), now);
             }

@@ -173,6 +173,21 @@ pub async fn start(settings: Settings, backend: Backend) -> TestApp {
 }
 
 impl TestApp {
+    /// Helpers for a server this test runs in another process.
+    pub fn remote(url: String) -> TestApp {
+        TestApp {
+            url,
+            backend: Backend::Sqlite,
+            pg_database: None,
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
+                .build()
+                .expect("a client"),
+            _dir: None,
+            _shutdown: None,
+        }
+    }
+
     /// Stops this node: its port stops accepting connections.
     #[allow(dead_code)]
     pub fn stop(&mut self) {

@@ -24,5 +24,6 @@ mod flags;
 mod nodes;
 mod ofrep;
 mod openapi;
+mod sdk;
 mod segments;
 mod stream;
