@@ -27,6 +27,18 @@ pub struct AppState {
     pub pacers: Arc<crate::bundles::Pacers>,
 }
 
+impl AppState {
+    /// A writer for one request: the audit log records `actor` and `comment`.
+    pub fn writer<'a>(&'a self, actor: &'a str, comment: &'a str) -> crate::store::Writer<'a> {
+        crate::store::Writer {
+            db: &self.db,
+            live: &self.live,
+            actor,
+            comment,
+        }
+    }
+}
+
 static MAX_BODY_BYTES: AtomicUsize = AtomicUsize::new(8 * 1024 * 1024);
 
 /// The configured body limit, for error messages.

@@ -15,7 +15,6 @@ use crate::auth::{Admin, Role};
 use crate::bundles::BundleConfig;
 use crate::error::{ApiResult, ErrorBody};
 use crate::store::bundles::{self, Publish, StoredBundleConfig};
-use crate::store::Writer;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -79,12 +78,7 @@ async fn replace_config(
     admin.require(Role::Editor)?;
     let expected = if_match.required()?;
     let actor = admin.actor();
-    let w = Writer {
-        db: &state.db,
-        live: &state.live,
-        actor: &actor,
-        comment: &comment,
-    };
+    let w = state.writer(&actor, &comment);
     let stored = bundles::replace(&w, &app, &env, expected, config).await?;
     Ok((etag(stored.version), Json(stored)))
 }
@@ -105,12 +99,7 @@ async fn publish(
 ) -> ApiResult<impl IntoResponse> {
     admin.require(Role::Editor)?;
     let actor = admin.actor();
-    let w = Writer {
-        db: &state.db,
-        live: &state.live,
-        actor: &actor,
-        comment: &comment,
-    };
+    let w = state.writer(&actor, &comment);
     let stored = bundles::publish(&w, &app, &env, &req).await?;
     Ok((etag(stored.version), Json(stored)))
 }

@@ -18,7 +18,6 @@ use crate::app::AppState;
 use crate::auth::{Admin, Role};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::store::flags::{self, config_for, StoredFlag};
-use crate::store::Writer;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -111,16 +110,7 @@ async fn create(
         environments: Default::default(),
     };
     let actor = admin.actor();
-    let stored = flags::create(
-        &Writer {
-            db: &state.db,
-            live: &state.live,
-            actor: &actor,
-            comment: &comment,
-        },
-        flag,
-    )
-    .await?;
+    let stored = flags::create(&state.writer(&actor, &comment), flag).await?;
     Ok((StatusCode::CREATED, etag(stored.version), Json(stored)))
 }
 
@@ -166,12 +156,7 @@ async fn update(
         None => "flag.update",
     };
     let stored = flags::update(
-        &Writer {
-            db: &state.db,
-            live: &state.live,
-            actor: &actor,
-            comment: &comment,
-        },
+        &state.writer(&actor, &comment),
         &key,
         Some(expected),
         action,
@@ -215,17 +200,7 @@ async fn remove(
 ) -> ApiResult<StatusCode> {
     admin.require(Role::Editor)?;
     let actor = admin.actor();
-    flags::delete(
-        &Writer {
-            db: &state.db,
-            live: &state.live,
-            actor: &actor,
-            comment: &comment,
-        },
-        &key,
-        expected,
-    )
-    .await?;
+    flags::delete(&state.writer(&actor, &comment), &key, expected).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -261,12 +236,7 @@ async fn replace_config(
     crate::store::environments::get(&state.db, &env).await?;
     let actor = admin.actor();
     let stored = flags::update(
-        &Writer {
-            db: &state.db,
-            live: &state.live,
-            actor: &actor,
-            comment: &comment,
-        },
+        &state.writer(&actor, &comment),
         &key,
         Some(expected),
         "flag.config",
@@ -310,12 +280,7 @@ async fn toggle(
     let comment = req.comment.unwrap_or(header_comment);
     let action = if req.on { "flag.on" } else { "flag.off" };
     let stored = flags::update(
-        &Writer {
-            db: &state.db,
-            live: &state.live,
-            actor: &actor,
-            comment: &comment,
-        },
+        &state.writer(&actor, &comment),
         &key,
         expected,
         action,

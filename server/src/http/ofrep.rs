@@ -122,47 +122,50 @@ fn success<'a>(rules: &Ruleset, key: &'a str, detail: &Detail<'a>) -> Option<Suc
     })
 }
 
+/// What every evaluation request needs: a valid key, a readable context
+/// and the key's ruleset; or the OFREP error response to send instead.
+async fn prepare(
+    state: &AppState,
+    key: Result<SdkKey, ApiError>,
+    req: Request,
+    flag: Option<&str>,
+) -> Result<(SdkKey, Context, std::sync::Arc<Ruleset>), Box<Response>> {
+    let sdk_key = key.map_err(|e| Box::new(auth_failure(e)))?;
+    let body = read_body(req, state).await.map_err(|e| Box::new(e.into_response()))?;
+    let ctx = read_context(&body)
+        .map_err(|(code, details)| Box::new(failure(StatusCode::BAD_REQUEST, flag, code, details)))?;
+    let rules = ruleset_for(state, &sdk_key)?;
+    Ok((sdk_key, ctx, rules))
+}
+
+fn not_found(flag: &str) -> Response {
+    failure(
+        StatusCode::NOT_FOUND,
+        Some(flag),
+        "FLAG_NOT_FOUND",
+        format!("flag `{flag}` was not found"),
+    )
+}
+
 async fn single(
     State(state): State<AppState>,
     key: Result<SdkKey, ApiError>,
     Path(flag): Path<String>,
     req: Request,
 ) -> Response {
-    let sdk_key = match key {
-        Ok(k) => k,
-        Err(e) => return auth_failure(e),
-    };
-    let body = match read_body(req, &state).await {
-        Ok(b) => b,
-        Err(e) => return e.into_response(),
-    };
-    let ctx = match read_context(&body) {
-        Ok(c) => c,
-        Err((code, details)) => return failure(StatusCode::BAD_REQUEST, Some(&flag), code, details),
-    };
-    let rules = match ruleset_for(&state, &sdk_key) {
-        Ok(r) => r,
-        Err(resp) => return *resp,
+    let (sdk_key, ctx, rules) = match prepare(&state, key, req, Some(&flag)).await {
+        Ok(prepared) => prepared,
+        Err(response) => return *response,
     };
     if !visible(&rules, &sdk_key, &flag) {
-        return failure(
-            StatusCode::NOT_FOUND,
-            Some(&flag),
-            "FLAG_NOT_FOUND",
-            format!("flag `{flag}` was not found"),
-        );
+        return not_found(&flag);
     }
     let detail = rules.evaluate(&flag, &ctx);
     metrics::counter!("daylight_evaluations_total", "api" => "ofrep").increment(1);
     match detail.reason {
         daylight::Reason::Error {
             error_kind: ErrorKind::FlagNotFound,
-        } => failure(
-            StatusCode::NOT_FOUND,
-            Some(&flag),
-            "FLAG_NOT_FOUND",
-            format!("flag `{flag}` was not found"),
-        ),
+        } => not_found(&flag),
         _ => match success(&rules, &flag, &detail) {
             Some(ok) => Json(ok).into_response(),
             None => failure(
@@ -181,21 +184,9 @@ async fn bulk(
     headers: HeaderMap,
     req: Request,
 ) -> Response {
-    let sdk_key = match key {
-        Ok(k) => k,
-        Err(e) => return auth_failure(e),
-    };
-    let body = match read_body(req, &state).await {
-        Ok(b) => b,
-        Err(e) => return e.into_response(),
-    };
-    let ctx = match read_context(&body) {
-        Ok(c) => c,
-        Err((code, details)) => return failure(StatusCode::BAD_REQUEST, None, code, details),
-    };
-    let rules = match ruleset_for(&state, &sdk_key) {
-        Ok(r) => r,
-        Err(resp) => return *resp,
+    let (sdk_key, ctx, rules) = match prepare(&state, key, req, None).await {
+        Ok(prepared) => prepared,
+        Err(response) => return *response,
     };
     let mut keys: Vec<&str> = rules.flag_keys().filter(|k| visible(&rules, &sdk_key, k)).collect();
     keys.sort_unstable();

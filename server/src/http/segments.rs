@@ -17,7 +17,6 @@ use crate::app::AppState;
 use crate::auth::{Admin, Role};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::store::segments::{self, SegmentSummary, StoredSegment};
-use crate::store::Writer;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -115,16 +114,7 @@ async fn create(
         updated_at: 0,
     };
     let actor = admin.actor();
-    let stored = segments::create(
-        &Writer {
-            db: &state.db,
-            live: &state.live,
-            actor: &actor,
-            comment: &comment,
-        },
-        segment,
-    )
-    .await?;
+    let stored = segments::create(&state.writer(&actor, &comment), segment).await?;
     Ok((StatusCode::CREATED, etag(stored.rules.version as i64), Json(stored)))
 }
 
@@ -166,12 +156,7 @@ async fn update(
     let expected = if_match.required()?;
     let actor = admin.actor();
     let stored = segments::update(
-        &Writer {
-            db: &state.db,
-            live: &state.live,
-            actor: &actor,
-            comment: &comment,
-        },
+        &state.writer(&actor, &comment),
         &env,
         &key,
         Some(expected),
@@ -211,17 +196,7 @@ async fn remove(
 ) -> ApiResult<StatusCode> {
     admin.require(Role::Editor)?;
     let actor = admin.actor();
-    segments::delete(
-        &Writer {
-            db: &state.db,
-            live: &state.live,
-            actor: &actor,
-            comment: &comment,
-        },
-        &env,
-        &key,
-    )
-    .await?;
+    segments::delete(&state.writer(&actor, &comment), &env, &key).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -275,26 +250,14 @@ async fn replace_keys(
     } else {
         "segment.excluded"
     };
-    let stored = segments::update(
-        &Writer {
-            db: &state.db,
-            live: &state.live,
-            actor: &actor,
-            comment: &comment,
-        },
-        &env,
-        &key,
-        expected,
-        action,
-        |s| {
-            if included {
-                s.rules.included = keys;
-            } else {
-                s.rules.excluded = keys;
-            }
-            Ok(())
-        },
-    )
+    let stored = segments::update(&state.writer(&actor, &comment), &env, &key, expected, action, |s| {
+        if included {
+            s.rules.included = keys;
+        } else {
+            s.rules.excluded = keys;
+        }
+        Ok(())
+    })
     .await?;
     let summary = KeysReplaced {
         version: stored.rules.version,

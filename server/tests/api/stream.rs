@@ -125,6 +125,10 @@ on_each_backend!(bad_handshakes_get_an_error_and_a_close, |app| {
     let mut s = app
         .stream(json!({ "type": "hello", "protocols": [1], "key": client }))
         .await;
-    assert_eq!(s.next().await["kind"], "client", "welcome first: the SDK learns its key's kind");
+    assert_eq!(
+        s.next().await["kind"],
+        "client",
+        "welcome first: the SDK learns its key's kind"
+    );
     assert_eq!(s.next().await["code"], "bad_message", "a client key needs a context");
 });
