@@ -25,6 +25,7 @@ pub struct AppState {
     pub presence: Arc<crate::bundles::Presence>,
     /// Pacing of reload notices.
     pub pacers: Arc<crate::bundles::Pacers>,
+    pub limits: Arc<crate::limits::RateLimits>,
 }
 
 impl AppState {
@@ -98,6 +99,7 @@ impl Application {
                 metrics: metrics_handle(),
                 presence: Arc::default(),
                 pacers: Arc::default(),
+                limits: Arc::new(crate::limits::RateLimits::new(settings.rate_limit)),
             },
             max_body_bytes: settings.max_body_bytes,
             fanout: crate::fanout::FanoutSettings {

@@ -144,6 +144,8 @@ impl FromRequestParts<AppState> for Admin {
 /// An SDK key: which environment, and what it may see.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SdkKey {
+    /// The key's row id (rate limits count per key).
+    pub id: i64,
     pub environment: String,
     pub kind: KeyKind,
 }
@@ -173,21 +175,23 @@ impl KeyCache {
                 return Ok(key.clone());
             }
         }
-        let row = match sqlx::query("SELECT environment, kind FROM sdk_keys WHERE key_hash = $1 AND revoked_at IS NULL")
-            .bind(&digest)
-            .fetch_optional(&state.db.pool)
-            .await
-        {
-            Ok(row) => row,
-            // The database is down: evaluation goes on with what we knew.
-            Err(e) => return cached.map(|(key, _)| key).ok_or_else(|| e.into()),
-        };
+        let row =
+            match sqlx::query("SELECT id, environment, kind FROM sdk_keys WHERE key_hash = $1 AND revoked_at IS NULL")
+                .bind(&digest)
+                .fetch_optional(&state.db.pool)
+                .await
+            {
+                Ok(row) => row,
+                // The database is down: evaluation goes on with what we knew.
+                Err(e) => return cached.map(|(key, _)| key).ok_or_else(|| e.into()),
+            };
         let Some(row) = row else {
             self.keys.write().await.remove(&digest);
             return Err(ApiError::Unauthorized);
         };
         let kind: String = row.try_get("kind")?;
         let key = SdkKey {
+            id: row.try_get("id")?,
             environment: row.try_get("environment")?,
             kind: KeyKind::parse(&kind).ok_or_else(|| ApiError::Internal(format!("bad key kind {kind}")))?,
         };

@@ -17,6 +17,7 @@
 //! - `auth`: admin tokens with roles, SDK keys.
 //! - `http`: one module per resource (`flags`, `segments`, `environments`,
 //!   `tokens`, `ofrep`, `sdk`, `health`) and shared extractors.
+//! - `limits`: per-key request limits (429 with `Retry-After`).
 //! - `error`: the API error type and its JSON shape.
 //! - `cli`: the client subcommands for deploy scripts.
 
@@ -28,6 +29,7 @@ pub mod db;
 pub mod error;
 pub mod fanout;
 pub mod http;
+pub mod limits;
 pub mod live;
 pub mod settings;
 pub mod store;

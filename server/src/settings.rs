@@ -24,6 +24,10 @@ pub struct Settings {
     /// token is generated and printed once.
     #[arg(long, env = "DAYLIGHT_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+    /// OFREP requests per second per SDK key on each node (0: no limit).
+    /// Over it a key gets 429 with `Retry-After`.
+    #[arg(long, env = "DAYLIGHT_RATE_LIMIT", default_value_t = 0)]
+    pub rate_limit: u32,
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "DAYLIGHT_MAX_BODY_BYTES", default_value_t = 8 * 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -40,6 +44,7 @@ impl Settings {
             poll_ms: 1000,
             admin_token: Some(admin_token.to_owned()),
             max_body_bytes: 8 * 1024 * 1024,
+            rate_limit: 0,
         }
     }
 }

@@ -6,7 +6,7 @@
 use std::hash::{BuildHasher, Hasher};
 
 use axum::extract::{Path, Request, State};
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, ETAG, IF_NONE_MATCH, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -131,6 +131,17 @@ async fn prepare(
     flag: Option<&str>,
 ) -> Result<(SdkKey, Context, std::sync::Arc<Ruleset>), Box<Response>> {
     let sdk_key = key.map_err(|e| Box::new(auth_failure(e)))?;
+    if let Err(wait) = state.limits.check(sdk_key.id) {
+        let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+        let mut response = failure(
+            StatusCode::TOO_MANY_REQUESTS,
+            flag,
+            "GENERAL",
+            format!("rate limit reached for this key; retry in {seconds} s"),
+        );
+        response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds));
+        return Err(Box::new(response));
+    }
     let body = read_body(req, state).await.map_err(|e| Box::new(e.into_response()))?;
     let ctx = read_context(&body)
         .map_err(|(code, details)| Box::new(failure(StatusCode::BAD_REQUEST, flag, code, details)))?;
