@@ -19,3 +19,4 @@ command -v node >/dev/null || echo "test: node is missing: the cross-engine rege
 cargo test --workspace --locked
 npm --prefix tests/ofrep-node ci && npm --prefix tests/ofrep-node test
 npm --prefix sdk-js ci && npm --prefix sdk-js test
+npm --prefix tests/browser ci && npm --prefix tests/browser test

@@ -18,7 +18,7 @@ test('every export resolves, with types', async () => {
   const expected: Record<string, string[]> = {
     '.': ['Ruleset', 'ValidationError', 'murmur3_32', 'bucketOf', 'parseRfc3339Ms', 'parseSemver', 'openFeatureReason'],
     './node': ['createServerClient', 'ServerClient', 'nodeWebSocket'],
-    './browser': ['createBrowserClient', 'BrowserClient', 'browserStorage', 'globalWebSocket'],
+    './browser': ['createBrowserClient', 'BrowserClient', 'browserStorage', 'globalWebSocket', 'jitterDelay', 'onPageHidden'],
     './openfeature/server': ['DaylightServerProvider'],
     './openfeature/web': ['DaylightWebProvider'],
   };

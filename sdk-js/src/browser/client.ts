@@ -16,6 +16,7 @@ import { defaultLogger } from '../internal/logger.js';
 import { waitForReady } from '../internal/ready.js';
 import { Stream, type Message, type StreamEnd } from '../internal/stream.js';
 import { streamUrl } from '../internal/url.js';
+import { BundleWatcher, type BundleAnswer, type BundleOptions } from './bundle.js';
 import { ValuesCache } from './cache.js';
 import { changedFlags, readFlagValues, typedValue, type FlagValue, type FlagValues } from './values.js';
 
@@ -62,6 +63,19 @@ export interface BrowserClientOptions {
   webSocket?: WebSocketFactory;
   /** Name/version sent in `hello.sdk`. */
   sdk?: string;
+  /**
+   * The bundle handshake (`docs/bundles.md`): which app and bundle version
+   * this page runs. The client then emits `bundle` with the server's answer
+   * and reloads the page when it is told to (see `docs/sdk-js.md`).
+   */
+  bundle?: BundleOptions;
+  /**
+   * Calls `fn` whenever the page becomes hidden (the browser entry point
+   * listens to `visibilitychange`); used by the bundle handshake's
+   * `when_hidden` soft reloads.
+   * @internal
+   */
+  onPageHidden?: (fn: () => void) => void;
 }
 
 /** Where the current values came from. */
@@ -87,6 +101,7 @@ export class BrowserClient {
   private identifyWaiters: (() => void)[] = [];
   /** Protocol features beyond `values` / `changed` (see {@link BrowserExtension}). */
   private readonly extensions: BrowserExtension[] = [];
+  private readonly bundleWatcher: BundleWatcher | undefined;
 
   constructor(options: BrowserClientOptions) {
     this.logger = options.logger ?? defaultLogger();
@@ -99,6 +114,22 @@ export class BrowserClient {
     const url = streamUrl(options.url);
     this.contextValue = snapshotContext(options.context);
     this.cache = new ValuesCache(options.storage ?? undefined, options.clientKey, this.logger);
+
+    if (options.bundle !== undefined) {
+      const bundleStorage = options.bundle.storage === undefined ? options.storage : options.bundle.storage;
+      this.bundleWatcher = new BundleWatcher(options.bundle, {
+        context: () => this.contextValue,
+        emit: (event, payload) => this.events.emit(event, payload),
+        logger: this.logger,
+        storage: bundleStorage ?? undefined,
+        now: () => Date.now(),
+        setTimer: (fn, ms) => setTimeout(fn, ms),
+        clearTimer: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+        onHidden: options.onPageHidden,
+        random: Math.random,
+      });
+      this.extensions.push(this.bundleWatcher);
+    }
 
     const cached = this.cache.load(this.contextValue);
     if (cached !== undefined) {
@@ -215,8 +246,34 @@ export class BrowserClient {
     this.extensions.push(extension);
   }
 
+  // ---- the bundle handshake ---------------------------------------------
+
+  /** The server's last answer about this page's bundle (with `options.bundle`). */
+  get bundle(): BundleAnswer | undefined {
+    return this.bundleWatcher?.answer;
+  }
+
+  /**
+   * For a router, before a client-side navigation: `true` when a newer
+   * bundle is waiting; then do a full page load (`location.assign(href)`)
+   * instead of a client-side route change. Counts as a reload attempt for
+   * the loop protection; `false` while it backs off.
+   */
+  shouldReloadOnNavigate(): boolean {
+    return this.bundleWatcher?.shouldReloadOnNavigate() ?? false;
+  }
+
+  /**
+   * Reloads the page now towards the pending bundle (after `onReload`
+   * deferred it). `false` when no update is pending.
+   */
+  reloadNow(): boolean {
+    return this.bundleWatcher?.reloadNow() ?? false;
+  }
+
   /** Closes the connection for good; the getters keep serving the last values. */
   close(): void {
+    this.bundleWatcher?.stop();
     this.stream.close();
   }
 

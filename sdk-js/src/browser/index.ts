@@ -15,9 +15,30 @@ import { BrowserClient, type BrowserClientOptions } from './client.js';
 
 export { BrowserClient, type BrowserClientOptions, type ValuesSource } from './client.js';
 export type { FlagValue, FlagValues } from './values.js';
+export {
+  jitterDelay,
+  type BundleAnswer,
+  type BundleOptions,
+  type BundleReloadFailed,
+  type BundleReloadInfo,
+  type BundleStatus,
+} from './bundle.js';
 export type { ChangeEvent, ClientEvents, ConnectionState, StateEvent, StreamErrorEvent } from '../api/events.js';
 
-type Globals = { WebSocket?: new (url: string) => WebSocketLike; localStorage?: StorageLike };
+type Globals = {
+  WebSocket?: new (url: string) => WebSocketLike;
+  localStorage?: StorageLike;
+  document?: { readonly visibilityState?: string; addEventListener(type: string, listener: () => void): void };
+};
+
+/** Calls `fn` whenever the page becomes hidden (`visibilitychange`); nothing outside browsers. */
+export function onPageHidden(fn: () => void): void {
+  const document = (globalThis as Globals).document;
+  if (document === undefined || typeof document.addEventListener !== 'function') return;
+  document.addEventListener('visibilitychange', () => {
+    if (document.visibilityState === 'hidden') fn();
+  });
+}
 
 /** Opens WebSockets with the platform's global `WebSocket`. */
 export const globalWebSocket: WebSocketFactory = (url) => {
@@ -46,5 +67,6 @@ export function createBrowserClient(options: BrowserClientOptions): BrowserClien
     ...options,
     webSocket: options.webSocket ?? globalWebSocket,
     storage: options.storage === undefined ? browserStorage() : options.storage,
+    onPageHidden: options.onPageHidden ?? onPageHidden,
   });
 }

@@ -1,0 +1,277 @@
+// What the browser tests run on: a private `daylight serve` (temp SQLite, a
+// random admin token, a free loopback port), a tiny static site standing in
+// for the app's CDN (its index.html's bundle version is set by the test; the
+// SDK is served from sdk-js/dist/ as ES modules), and Debian's Chromium
+// driven by playwright-core.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, extname, join, normalize, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { chromium } from 'playwright-core';
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const SDK_DIST = join(REPO_ROOT, 'sdk-js', 'dist');
+export const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `check` (sync or async) every 25 ms until it returns a truthy value; throws after `ms`. */
+export async function until(what, check, ms = 10_000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    let value;
+    try {
+      value = await check();
+    } catch {
+      value = undefined; // e.g. a page in the middle of a navigation
+    }
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+export function freePort() {
+  return new Promise((ok, fail) => {
+    const probe = createNetServer();
+    probe.unref();
+    probe.on('error', fail);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => ok(port));
+    });
+  });
+}
+
+export function daylightBinary() {
+  if (process.env.DAYLIGHT_BIN) return resolve(process.env.DAYLIGHT_BIN);
+  return join(REPO_ROOT, 'target', 'debug', 'daylight');
+}
+
+/** Fails early, with what to do, when something the suite needs is missing. */
+export function checkPrerequisites() {
+  const bin = daylightBinary();
+  try {
+    accessSync(bin, constants.X_OK);
+  } catch {
+    throw new Error(`the Daylight binary ${bin} is missing: run \`cargo build -p daylight-server\` (or set DAYLIGHT_BIN)`);
+  }
+  if (!existsSync(join(SDK_DIST, 'browser', 'bundle.js'))) {
+    throw new Error(`${SDK_DIST} has no browser build: run \`npm --prefix sdk-js ci && npm --prefix sdk-js run build\``);
+  }
+  try {
+    accessSync(CHROMIUM, constants.X_OK);
+  } catch {
+    throw new Error(`no Chromium at ${CHROMIUM}: \`apt-get install -y chromium\` (or set CHROMIUM_BIN)`);
+  }
+}
+
+export class Daylight {
+  adminToken = `dl_admin_${randomBytes(24).toString('hex')}`;
+  dir = mkdtempSync(join(tmpdir(), 'daylight-browser-'));
+  log = '';
+
+  static async start() {
+    const server = new Daylight();
+    server.port = await freePort();
+    const child = spawn(daylightBinary(), ['serve'], {
+      env: {
+        ...process.env,
+        DAYLIGHT_DATABASE_URL: `sqlite://${join(server.dir, 't.db')}`,
+        DAYLIGHT_ADMIN_TOKEN: server.adminToken,
+        DAYLIGHT_LISTEN: `127.0.0.1:${server.port}`,
+        DAYLIGHT_HEARTBEAT_MS: '1000',
+        RUST_LOG: 'warn',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    server.child = child;
+    child.stdout.on('data', (d) => (server.log += d));
+    child.stderr.on('data', (d) => (server.log += d));
+    let dead = false;
+    server.exited = new Promise((r) => child.on('exit', () => ((dead = true), r())));
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      if (dead) throw new Error(`daylight exited before answering /healthz:\n${server.log}`);
+      try {
+        if ((await fetch(`${server.url}/healthz`)).ok) return server;
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > deadline) throw new Error(`daylight did not answer /healthz within 20 s:\n${server.log}`);
+      await sleep(25);
+    }
+  }
+
+  get url() {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async stop() {
+    if (this.child) {
+      const child = this.child;
+      this.child = undefined;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+      await this.exited;
+      clearTimeout(timer);
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** One admin API call; throws with the body unless the status is `expect`. */
+  async admin(method, path, { body, headers = {}, expect } = {}) {
+    const res = await fetch(`${this.url}${path}`, {
+      method,
+      headers: {
+        Authorization: `Bearer ${this.adminToken}`,
+        ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
+        ...headers,
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    if (expect !== undefined && res.status !== expect) {
+      throw new Error(`${method} ${path}: expected ${expect}, got ${res.status}: ${text}`);
+    }
+    return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : null };
+  }
+
+  publish(version, extra = {}) {
+    return this.admin('POST', '/api/v1/environments/production/apps/web/publish', { body: { version, ...extra }, expect: 200 });
+  }
+
+  /** Changes the app's reload settings (GET, then PUT with If-Match). */
+  async setReload(reload) {
+    const current = await this.admin('GET', '/api/v1/environments/production/apps/web/bundle', { expect: 200 });
+    const body = { ...current.body, reload: { ...current.body.reload, ...reload } };
+    for (const field of ['app', 'environment', 'version']) delete body[field];
+    await this.admin('PUT', '/api/v1/environments/production/apps/web/bundle', {
+      body,
+      headers: { 'If-Match': current.headers.get('etag') },
+      expect: 200,
+    });
+  }
+
+  async status() {
+    return (await this.admin('GET', '/api/v1/environments/production/apps/web/status', { expect: 200 })).body;
+  }
+
+  async clientKey() {
+    const res = await this.admin('POST', '/api/v1/environments/production/keys', {
+      body: { kind: 'client', name: 'browser tests' },
+      expect: 201,
+    });
+    return res.body.secret;
+  }
+}
+
+const TYPES = { '.js': 'text/javascript', '.map': 'application/json', '.html': 'text/html' };
+
+/**
+ * The app's "CDN": `/` is an index.html running bundle `version` (what the
+ * test sets), `/sdk/…` is sdk-js/dist/. Every `/` served is logged with the
+ * time and the version served. Query parameters of `/`: `ctx` (the context
+ * key) and `backoff` (the SDK's first loop-protection delay, ms).
+ */
+export class Site {
+  version = '1.0.0';
+  hits = [];
+
+  static async start(daylightUrl, clientKey) {
+    const site = new Site();
+    site.daylightUrl = daylightUrl;
+    site.clientKey = clientKey;
+    site.server = createServer((req, res) => site.serve(req, res));
+    await new Promise((r) => site.server.listen(0, '127.0.0.1', r));
+    site.port = site.server.address().port;
+    return site;
+  }
+
+  get url() {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** Page loads (`/`) since `since` (ms), optionally of one context. */
+  loads(since = 0, ctx) {
+    return this.hits.filter((h) => h.at >= since && (ctx === undefined || h.ctx === ctx));
+  }
+
+  serve(req, res) {
+    const url = new URL(req.url, this.url);
+    if (url.pathname === '/') {
+      const ctx = url.searchParams.get('ctx') ?? 'anonymous';
+      const backoff = Number(url.searchParams.get('backoff') ?? 0) || undefined;
+      this.hits.push({ at: Date.now(), ctx, version: this.version });
+      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' });
+      res.end(this.page(ctx, backoff));
+      return;
+    }
+    if (url.pathname.startsWith('/sdk/')) {
+      const file = normalize(join(SDK_DIST, url.pathname.slice('/sdk/'.length)));
+      if (file.startsWith(SDK_DIST + sep) && existsSync(file)) {
+        res.writeHead(200, { 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream', 'Cache-Control': 'no-store' });
+        res.end(readFileSync(file));
+        return;
+      }
+    }
+    res.writeHead(404).end();
+  }
+
+  page(ctx, backoff) {
+    const config = { url: this.daylightUrl, clientKey: this.clientKey, ctx, backoff };
+    return `<!doctype html>
+<html><head><meta charset="utf-8"><title>web</title>
+<script>window.BUNDLE_VERSION = ${JSON.stringify(this.version)};</script>
+<script type="module">
+import { createBrowserClient } from '/sdk/browser/index.js';
+const config = (window.config = ${JSON.stringify(config)});
+const state = (window.state = {
+  version: window.BUNDLE_VERSION, loadedAt: Date.now(), ready: false,
+  answers: [], failed: [], reloading: [], flags: {}, changes: [],
+});
+const client = (window.client = createBrowserClient({
+  url: config.url,
+  clientKey: config.clientKey,
+  context: { key: config.ctx },
+  backoff: { initialMs: 100, maxMs: 500 },
+  bundle: { app: 'web', version: window.BUNDLE_VERSION, backoff: config.backoff ? { initialMs: config.backoff } : undefined },
+}));
+client.on('bundle', (answer) => state.answers.push({ ...answer, at: Date.now() }));
+client.on('reload_failed', (failed) => state.failed.push({ ...failed, at: Date.now() }));
+client.on('reloading', (r) => state.reloading.push({ ...r, at: Date.now() }));
+client.on('ready', () => { state.ready = true; state.flags = client.allFlags(); });
+client.on('change', (event) => {
+  state.flags = client.allFlags();
+  state.changes.push({ at: Date.now(), flags: event.flags, values: client.allFlags() });
+});
+</script></head><body>web</body></html>`;
+  }
+
+  stop() {
+    this.server.closeAllConnections?.();
+    return new Promise((r) => this.server.close(r));
+  }
+}
+
+export function launchBrowser() {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+}
+
+/** The page's `window.state`, or undefined while it navigates. */
+export async function pageState(page) {
+  try {
+    return await page.evaluate(() => window.state ?? null);
+  } catch {
+    return undefined;
+  }
+}
