@@ -126,6 +126,17 @@ impl Application {
     /// Serves until `shutdown` resolves.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         crate::fanout::spawn(self.state.clone(), self.fanout);
+        // The recorder keeps every histogram sample until upkeep folds it
+        // into the summary; `build_recorder` spawns no upkeep task, so
+        // without this (and without scrapes) memory grows with every request.
+        let handle = self.state.metrics.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                handle.run_upkeep();
+            }
+        });
         let router = crate::http::router(self.state, self.max_body_bytes);
         axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
