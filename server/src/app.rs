@@ -62,6 +62,19 @@ fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
+/// Binds with a listen backlog of 4096 (the kernel caps it at somaxconn):
+/// the default 128 overflows when thousands of SDKs reconnect at once after
+/// a restart, and the dropped ones wait for a SYN retransmit (1 s, then 3 s).
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("database: {0}")]
@@ -86,9 +99,7 @@ impl Application {
         let db = Db::connect(&settings.database_url).await?;
         let generated_admin_token = bootstrap_admin(&db, settings.admin_token.as_deref()).await?;
         let live = Arc::new(Live::load(&db).await?);
-        let listener = TcpListener::bind(settings.listen)
-            .await
-            .map_err(|e| StartError::Listen(settings.listen, e))?;
+        let listener = listen(settings.listen).map_err(|e| StartError::Listen(settings.listen, e))?;
         MAX_BODY_BYTES.store(settings.max_body_bytes, Ordering::Relaxed);
         Ok(Application {
             listener,

@@ -33,6 +33,8 @@ pub struct Live {
     written: std::sync::OnceLock<mpsc::UnboundedSender<String>>,
     /// Bundle configs by (environment, app).
     bundles: ArcSwap<HashMap<(String, String), Arc<BundleConfig>>>,
+    /// The last serialised `snapshot` message per environment.
+    snapshots: std::sync::Mutex<HashMap<String, (u64, Utf8Bytes)>>,
 }
 
 /// One change as streams need it: the patch message serialised once for
@@ -63,6 +65,7 @@ impl Live {
             applied: broadcast::channel(BROADCAST_CAPACITY).0,
             written: std::sync::OnceLock::new(),
             bundles: ArcSwap::from_pointee(HashMap::new()),
+            snapshots: std::sync::Mutex::new(HashMap::new()),
         };
         for env in store::environments::list(db).await? {
             live.reload(db, &env.key).await?;
@@ -94,6 +97,17 @@ impl Live {
             };
             next
         });
+    }
+
+    /// The cached `snapshot` message of `environment`, if it is at `version`.
+    pub fn cached_snapshot(&self, environment: &str, version: Option<u64>) -> Option<(u64, Utf8Bytes)> {
+        let cache = self.snapshots.lock().unwrap_or_else(|e| e.into_inner());
+        cache.get(environment).filter(|(v, _)| Some(*v) == version).cloned()
+    }
+
+    pub fn cache_snapshot(&self, environment: &str, version: u64, message: Utf8Bytes) {
+        let mut cache = self.snapshots.lock().unwrap_or_else(|e| e.into_inner());
+        cache.insert(environment.to_owned(), (version, message));
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Applied>> {

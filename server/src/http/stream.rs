@@ -282,12 +282,8 @@ impl Connection {
             }
         }
         metrics::counter!("daylight_stream_syncs_total", "mode" => "snapshot").increment(1);
-        let doc = crate::live::snapshot(db, env)
-            .await
-            .map_err(|_| close("shutting_down", "the database is unreachable; retry"))?;
-        let version = doc.version;
-        self.send_json(json!({ "type": "snapshot", "version": version, "ruleset": doc }))
-            .await?;
+        let (version, message) = snapshot_message(&self.state, env).await?;
+        self.send(message).await?;
         Ok(version)
     }
 
@@ -419,12 +415,12 @@ impl Connection {
         full: bool,
     ) -> Result<(), Close> {
         let mut flags = serde_json::Map::new();
-        let mut seen = Vec::new();
+        let mut seen = 0usize;
         for flag in ruleset.flag_keys().filter(|k| ruleset.is_client_side(k)) {
             let detail = ruleset.evaluate(flag, ctx);
             let value = detail.value.cloned().unwrap_or(Value::Null);
             let reason = serde_json::to_value(detail.reason).unwrap_or_default();
-            seen.push(flag.to_owned());
+            seen += 1;
             let now = (detail.variation, value, reason);
             if full || sent.get(flag) != Some(&now) {
                 flags.insert(
@@ -434,11 +430,15 @@ impl Connection {
                 sent.insert(flag.to_owned(), now);
             }
         }
-        let removed: Vec<String> = sent.keys().filter(|k| !seen.contains(k)).cloned().collect();
-        for k in &removed {
-            sent.remove(k);
-        }
-        metrics::counter!("daylight_evaluations_total", "api" => "stream").increment(seen.len() as u64);
+        let mut removed = Vec::new();
+        sent.retain(|k, _| {
+            let keep = ruleset.is_client_side(k);
+            if !keep {
+                removed.push(k.clone());
+            }
+            keep
+        });
+        metrics::counter!("daylight_evaluations_total", "api" => "stream").increment(seen as u64);
         if full {
             self.send_json(json!({ "type": "values", "version": ruleset.version(), "flags": flags }))
                 .await
@@ -451,6 +451,22 @@ impl Connection {
             Ok(())
         }
     }
+}
+
+/// The `snapshot` message of `env`, serialised once per version: when a
+/// node restarts, thousands of SDKs ask for the same one at once.
+async fn snapshot_message(state: &AppState, env: &str) -> Result<(u64, Utf8Bytes), Close> {
+    let current = state.live.get(env).map(|r| r.version());
+    if let Some(cached) = state.live.cached_snapshot(env, current) {
+        return Ok(cached);
+    }
+    let doc = crate::live::snapshot(&state.db, env)
+        .await
+        .map_err(|_| close("shutting_down", "the database is unreachable; retry"))?;
+    let version = doc.version;
+    let message = Utf8Bytes::from(json!({ "type": "snapshot", "version": version, "ruleset": doc }).to_string());
+    state.live.cache_snapshot(env, version, message.clone());
+    Ok((version, message))
 }
 
 /// 15 s by default; `DAYLIGHT_HEARTBEAT_MS` shortens it for tests.
