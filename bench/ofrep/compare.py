@@ -117,6 +117,7 @@ def main():
     if len(sys.argv) < 4:
         sys.exit(__doc__)
     sys.path.insert(0, __file__.rsplit("/", 1)[0])
+    sys.dont_write_bytecode = True  # no __pycache__ in the repository
     import setup  # the same translation the loader used
 
     features = json.load(open(sys.argv[1]))["features"]

@@ -12,6 +12,13 @@
 # setup.py, checks both bulk answers agree (compare.py), loads it the same
 # way, stops it. One server at a time, loopback only, bounded durations.
 #
+# Requests (context u1, game omaha): Edge GET /api/frontend?userId=u1&
+# properties[game]=omaha and GET /api/frontend/features/rollout-50 (no
+# context, as Edge's frontend API is usually called for one flag); Daylight
+# POST /ofrep/v1/evaluate/flags and .../flags/rollout-50 with the context as
+# the JSON body (post.lua; client key from setup.py). Results and their
+# reading: docs/benchmarks.md, "OFREP throughput against Unleash Edge".
+#
 # Environment knobs (defaults in brackets):
 #   SIZES ["5 350"]   flag-set sizes (needs $PEERS/unleash-features-N.json)
 #   RUNS [3]          wrk runs per measurement (the median is reported)
