@@ -108,10 +108,32 @@ struct Connection {
     state: AppState,
 }
 
-/// What a client-key connection last sent, per flag: (variation, value,
-/// reason), so a change of reason alone (on → off serving the same value) is
-/// sent too.
-type Sent = HashMap<String, (Option<usize>, Value, Value)>;
+/// What a client-key connection last sent, per flag: the variation, the
+/// value and the reason's identity (a few bytes, not its JSON: there is one
+/// entry per connection per `client_side` flag), so a change of reason alone
+/// (on → off serving the same value) is sent too.
+type Sent = HashMap<String, SentValue>;
+
+#[derive(Debug, Clone, PartialEq)]
+struct SentValue {
+    variation: Option<usize>,
+    value: Value,
+    reason: (u8, usize, bool),
+}
+
+fn reason_identity(reason: &daylight::Reason<'_>) -> (u8, usize, bool) {
+    use daylight::Reason;
+    match reason {
+        Reason::Off => (0, 0, false),
+        Reason::TargetMatch => (1, 0, false),
+        Reason::RuleMatch {
+            rule_index, in_rollout, ..
+        } => (2, *rule_index, *in_rollout),
+        Reason::Fallthrough { in_rollout } => (3, 0, *in_rollout),
+        Reason::PrerequisiteFailed { .. } => (4, 0, false),
+        Reason::Error { error_kind } => (5, *error_kind as usize, false),
+    }
+}
 
 impl Connection {
     async fn send(&mut self, text: impl Into<Utf8Bytes>) -> Result<(), Close> {
@@ -418,14 +440,16 @@ impl Connection {
         let mut seen = 0usize;
         for flag in ruleset.flag_keys().filter(|k| ruleset.is_client_side(k)) {
             let detail = ruleset.evaluate(flag, ctx);
-            let value = detail.value.cloned().unwrap_or(Value::Null);
-            let reason = serde_json::to_value(detail.reason).unwrap_or_default();
             seen += 1;
-            let now = (detail.variation, value, reason);
+            let now = SentValue {
+                variation: detail.variation,
+                value: detail.value.cloned().unwrap_or(Value::Null),
+                reason: reason_identity(&detail.reason),
+            };
             if full || sent.get(flag) != Some(&now) {
                 flags.insert(
                     flag.to_owned(),
-                    json!({ "value": now.1, "variation": now.0, "reason": now.2 }),
+                    json!({ "value": detail.value, "variation": detail.variation, "reason": detail.reason }),
                 );
                 sent.insert(flag.to_owned(), now);
             }
