@@ -193,6 +193,11 @@ impl Ruleset {
         self.flags.get(key).is_some_and(|f| f.client_side)
     }
 
+    /// How many variations flag `key` has (`None` for an unknown flag).
+    pub fn variation_count(&self, key: &str) -> Option<usize> {
+        self.flags.get(key).map(|f| f.variations.len())
+    }
+
     /// The version of flag `key`'s config in this environment.
     pub fn flag_version(&self, key: &str) -> Option<u64> {
         self.flags.get(key).map(|f| f.version)

@@ -26,6 +26,17 @@ pub struct AppState {
     /// Pacing of reload notices.
     pub pacers: Arc<crate::bundles::Pacers>,
     pub limits: Arc<crate::limits::RateLimits>,
+    /// The scheduler's time (a manual clock in tests).
+    pub clock: Arc<dyn crate::clock::Clock>,
+    /// Stream connects per key per second.
+    pub stream_connects: Arc<crate::limits::RateLimits>,
+    /// Open streams per key.
+    pub streams: Arc<crate::limits::StreamCounts>,
+    pub max_ws_message_bytes: usize,
+    /// Origins browsers may call from (streams and OFREP CORS).
+    pub origins: Arc<crate::limits::Origins>,
+    /// SDK usage reports waiting to be written.
+    pub usage: Arc<crate::store::usage::Pending>,
 }
 
 impl AppState {
@@ -89,7 +100,11 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     max_body_bytes: usize,
+    scheduler_tick: std::time::Duration,
     fanout: crate::fanout::FanoutSettings,
+    webhooks: crate::webhooks::WebhookSettings,
+    usage_retention_days: u64,
+    usage_flush: std::time::Duration,
     /// A generated admin token, when this start created one.
     pub generated_admin_token: Option<String>,
 }
@@ -111,13 +126,28 @@ impl Application {
                 presence: Arc::default(),
                 pacers: Arc::default(),
                 limits: Arc::new(crate::limits::RateLimits::new(settings.rate_limit)),
+                clock: Arc::new(crate::clock::SystemClock),
+                stream_connects: Arc::new(crate::limits::RateLimits::new(settings.stream_connect_rate)),
+                streams: Arc::new(crate::limits::StreamCounts::new(settings.max_streams_per_key)),
+                max_ws_message_bytes: settings.max_ws_message_bytes,
+                origins: Arc::new(crate::limits::Origins::new(&settings.allowed_origins)),
+                usage: Arc::default(),
             },
             max_body_bytes: settings.max_body_bytes,
+            scheduler_tick: std::time::Duration::from_millis(settings.scheduler_tick_ms.max(10)),
             fanout: crate::fanout::FanoutSettings {
                 redis_url: settings.redis_url.clone(),
                 channel: settings.redis_channel.clone(),
                 poll: std::time::Duration::from_millis(settings.poll_ms.max(10)),
             },
+            webhooks: crate::webhooks::WebhookSettings {
+                poll: std::time::Duration::from_millis(settings.webhook_poll_ms.max(10)),
+                max_attempts: settings.webhook_max_attempts.max(1),
+                retry_base: std::time::Duration::from_millis(settings.webhook_retry_ms),
+                timeout: std::time::Duration::from_millis(settings.webhook_timeout_ms.max(100)),
+            },
+            usage_retention_days: settings.usage_retention_days,
+            usage_flush: std::time::Duration::from_millis(settings.usage_flush_ms.max(10)),
             generated_admin_token,
         })
     }
@@ -134,9 +164,20 @@ impl Application {
         &self.state
     }
 
+    /// Replaces the scheduler's clock (tests move a manual one by hand).
+    pub fn with_clock(mut self, clock: Arc<dyn crate::clock::Clock>) -> Self {
+        self.state.clock = clock;
+        self
+    }
+
     /// Serves until `shutdown` resolves.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         crate::fanout::spawn(self.state.clone(), self.fanout);
+        let dispatcher = crate::webhooks::spawn(self.state.db.clone(), self.webhooks);
+        let retention = crate::store::usage::spawn_retention(self.state.db.clone(), self.usage_retention_days);
+        let flusher =
+            crate::store::usage::spawn_flusher(self.state.db.clone(), self.state.usage.clone(), self.usage_flush);
+        let (db, pending) = (self.state.db.clone(), self.state.usage.clone());
         // The recorder keeps every histogram sample until upkeep folds it
         // into the summary; `build_recorder` spawns no upkeep task, so
         // without this (and without scrapes) memory grows with every request.
@@ -148,10 +189,27 @@ impl Application {
                 handle.run_upkeep();
             }
         });
+        let scheduler = tokio::spawn(crate::releases::scheduler::run(
+            self.state.clone(),
+            self.state.clock.clone(),
+            self.scheduler_tick,
+        ));
         let router = crate::http::router(self.state, self.max_body_bytes);
-        axum::serve(self.listener, router)
+        let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
-            .await
+            .await;
+        scheduler.abort();
+        // A stopped node sends no more webhooks.
+        dispatcher.abort();
+        if let Some(retention) = retention {
+            retention.abort();
+        }
+        flusher.abort();
+        // Reports received before the stop are written, not lost.
+        if let Err(e) = pending.flush(&db).await {
+            tracing::warn!(error = %e, "cannot write the last SDK usage reports");
+        }
+        served
     }
 
     pub async fn run(self) -> std::io::Result<()> {

@@ -175,6 +175,37 @@ impl KeyCache {
                 return Ok(key.clone());
             }
         }
+        self.fetch(state, digest, cached.map(|(key, _)| key)).await
+    }
+
+    /// Like `lookup`, but once a key is known it never waits for the
+    /// database: an expired entry is served as is while a background task
+    /// refreshes it (a revoked key then stops working). For the routing
+    /// endpoint, which sits in front of every page view.
+    pub async fn lookup_without_waiting(&self, state: &AppState, secret: &str) -> ApiResult<SdkKey> {
+        let digest = digest(secret);
+        let cached = self.keys.read().await.get(&digest).cloned();
+        match cached {
+            None => self.fetch(state, digest, None).await,
+            Some((key, at)) if at.elapsed() < KEY_CACHE_TTL => Ok(key),
+            Some((key, _)) => {
+                // Looks fresh again until the refresh lands: one refresh, not one per request.
+                if let Some(entry) = self.keys.write().await.get_mut(&digest) {
+                    entry.1 = Instant::now();
+                }
+                let state = state.clone();
+                let known = key.clone();
+                tokio::spawn(async move {
+                    let _ = state.keys.fetch(&state, digest, Some(known)).await;
+                });
+                Ok(key)
+            }
+        }
+    }
+
+    /// Reads the key from the database and caches it; when the database is
+    /// down, evaluation goes on with `known`.
+    async fn fetch(&self, state: &AppState, digest: String, known: Option<SdkKey>) -> ApiResult<SdkKey> {
         let row =
             match sqlx::query("SELECT id, environment, kind FROM sdk_keys WHERE key_hash = $1 AND revoked_at IS NULL")
                 .bind(&digest)
@@ -182,8 +213,7 @@ impl KeyCache {
                 .await
             {
                 Ok(row) => row,
-                // The database is down: evaluation goes on with what we knew.
-                Err(e) => return cached.map(|(key, _)| key).ok_or_else(|| e.into()),
+                Err(e) => return known.ok_or_else(|| e.into()),
             };
         let Some(row) = row else {
             self.keys.write().await.remove(&digest);
@@ -247,4 +277,86 @@ pub async fn bootstrap_admin(db: &crate::db::Db, configured: Option<&str>) -> Re
         .execute(&db.pool)
         .await?;
     Ok(Some(secret))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn state() -> (AppState, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let url = format!("sqlite://{}/daylight.db", dir.path().display());
+        let app = crate::Application::build(crate::Settings::for_tests(url, "dl_admin_unit"))
+            .await
+            .expect("the app builds");
+        (app.state().clone(), dir)
+    }
+
+    async fn insert_key(state: &AppState, secret: &str) {
+        sqlx::query(
+            "INSERT INTO sdk_keys (environment, kind, name, key_hash, hint, created_at) VALUES ('production', 'server', 'k', $1, 'h', 0)",
+        )
+        .bind(digest(secret))
+        .execute(&state.db.pool)
+        .await
+        .expect("insert a key");
+    }
+
+    /// Makes every cached entry look older than the TTL.
+    async fn expire(cache: &KeyCache) {
+        let old = Instant::now()
+            .checked_sub(KEY_CACHE_TTL + Duration::from_secs(1))
+            .expect("the clock is past the TTL");
+        for entry in cache.keys.write().await.values_mut() {
+            entry.1 = old;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_expired_key_is_served_at_once_and_refreshed_in_the_background() {
+        let (state, _dir) = state().await;
+        insert_key(&state, "dl_server_a").await;
+        let key = state.keys.lookup_without_waiting(&state, "dl_server_a").await.unwrap();
+        assert_eq!((key.environment.as_str(), key.kind), ("production", KeyKind::Server));
+
+        // Revoked in the database: still known until the entry expires, then
+        // served once more while the refresh learns of the revocation.
+        sqlx::query("UPDATE sdk_keys SET revoked_at = 1")
+            .execute(&state.db.pool)
+            .await
+            .unwrap();
+        assert!(state.keys.lookup_without_waiting(&state, "dl_server_a").await.is_ok());
+        expire(&state.keys).await;
+        assert!(state.keys.lookup_without_waiting(&state, "dl_server_a").await.is_ok());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while state.keys.lookup_without_waiting(&state, "dl_server_a").await.is_ok() {
+            assert!(Instant::now() < deadline, "the refresh never saw the revocation");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn with_the_database_gone_a_known_key_keeps_working_without_waiting() {
+        let (state, _dir) = state().await;
+        insert_key(&state, "dl_server_b").await;
+        state.keys.lookup_without_waiting(&state, "dl_server_b").await.unwrap();
+        state.db.pool.close().await;
+        expire(&state.keys).await;
+        for _ in 0..3 {
+            let started = Instant::now();
+            assert!(state.keys.lookup_without_waiting(&state, "dl_server_b").await.is_ok());
+            assert!(
+                started.elapsed() < Duration::from_millis(100),
+                "waited for the database"
+            );
+            expire(&state.keys).await;
+        }
+        // A key never seen cannot be checked: unavailable, not unauthorized.
+        let err = state
+            .keys
+            .lookup_without_waiting(&state, "dl_server_new")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ApiError::Unavailable(_)), "{err:?}");
+    }
 }

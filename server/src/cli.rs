@@ -38,6 +38,90 @@ pub enum Command {
     /// Browser bundle versions (stale single-page apps reload).
     #[command(subcommand)]
     Bundles(BundleCmd),
+    /// Staged rollouts: release plans advanced by the server on schedule.
+    #[command(subcommand, alias = "rollouts")]
+    Releases(ReleaseCmd),
+    /// Flag changes applied at a given time.
+    #[command(subcommand)]
+    Schedule(ScheduleCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReleaseCmd {
+    /// Creates a plan (pending until `start`), e.g.
+    /// `releases create new-lobby --env production --stages 1,5,25,100 --hold 1h`.
+    Create {
+        flag: String,
+        #[arg(long)]
+        env: String,
+        /// Percentages served the new variation, stage by stage.
+        #[arg(long, value_delimiter = ',', required = true)]
+        stages: Vec<f64>,
+        /// How long each stage lasts (`90s`, `30m`, `2h`, `1d`); without it
+        /// each stage waits for `skip`.
+        #[arg(long)]
+        hold: Option<String>,
+        /// The variation being released.
+        #[arg(long, default_value_t = 1)]
+        variation: usize,
+        /// The variation it replaces (default: what the fallthrough serves).
+        #[arg(long)]
+        from_variation: Option<usize>,
+        #[arg(long)]
+        bucket_by: Option<String>,
+        /// Guard: the app-reported event to watch, e.g. `checkout_error`.
+        #[arg(long)]
+        guard_event: Option<String>,
+        /// Guard: trip above this rate of events per evaluation.
+        #[arg(long)]
+        guard_max_rate: Option<f64>,
+        /// Guard: trip when the new variation's rate is this many times the old one's.
+        #[arg(long)]
+        guard_max_ratio: Option<f64>,
+        #[arg(long, value_parser = ["pause", "rollback"], default_value = "rollback")]
+        guard_action: String,
+        #[arg(long, default_value = "")]
+        comment: String,
+    },
+    List {
+        #[arg(long)]
+        flag: Option<String>,
+        #[arg(long)]
+        env: Option<String>,
+        #[arg(long)]
+        state: Option<String>,
+    },
+    Get {
+        id: i64,
+    },
+    /// start | pause | resume | skip | rollback
+    #[command(external_subcommand)]
+    Act(Vec<String>),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScheduleCmd {
+    /// Schedules turning a flag on or off at a time (RFC 3339).
+    Create {
+        flag: String,
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+        #[arg(long)]
+        env: String,
+        #[arg(long)]
+        at: String,
+        #[arg(long, default_value = "")]
+        comment: String,
+    },
+    List {
+        #[arg(long)]
+        flag: Option<String>,
+        #[arg(long)]
+        env: Option<String>,
+    },
+    Cancel {
+        id: i64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -527,11 +611,132 @@ async fn execute(c: &Client, command: Command) -> Result<Answer, String> {
             )
             .await
         }
+        Command::Releases(cmd) => release(c, cmd).await,
+        Command::Schedule(ScheduleCmd::Create {
+            flag,
+            state,
+            env,
+            at,
+            comment,
+        }) => {
+            let body = json!({ "at": at, "change": { "on": state == "on" } });
+            let path = format!("/api/v1/flags/{flag}/environments/{env}/scheduled-changes");
+            c.call(M::POST, &path, Some(body), &[("x-audit-comment", comment)])
+                .await
+        }
+        Command::Schedule(ScheduleCmd::List { flag, env }) => {
+            let path = format!(
+                "/api/v1/scheduled-changes?{}",
+                query(&[("flag", flag), ("environment", env)])
+            );
+            c.call(M::GET, &path, None, &[]).await
+        }
+        Command::Schedule(ScheduleCmd::Cancel { id }) => {
+            c.call(M::DELETE, &format!("/api/v1/scheduled-changes/{id}"), None, &[])
+                .await
+        }
         Command::Keys(KeyCmd::Revoke { id, env }) => {
             c.call(M::DELETE, &format!("/api/v1/environments/{env}/keys/{id}"), None, &[])
                 .await
         }
     }
+}
+
+async fn release(c: &Client, cmd: ReleaseCmd) -> Result<Answer, String> {
+    use Method as M;
+    match cmd {
+        ReleaseCmd::Create {
+            flag,
+            env,
+            stages,
+            hold,
+            variation,
+            from_variation,
+            bucket_by,
+            guard_event,
+            guard_max_rate,
+            guard_max_ratio,
+            guard_action,
+            comment,
+        } => {
+            let hold_seconds = hold.as_deref().map(parse_duration).transpose()?;
+            let stages: Vec<Value> = stages
+                .iter()
+                .map(|p| {
+                    if !(0.0..=100.0).contains(p) {
+                        return Err(format!("stage {p}%: percentages are 0..=100"));
+                    }
+                    Ok(json!({ "weight": (p * 1000.0).round() as u64, "hold_seconds": hold_seconds }))
+                })
+                .collect::<Result<_, _>>()?;
+            let mut body = json!({ "variation": variation, "from_variation": from_variation, "stages": stages });
+            if let Some(b) = bucket_by {
+                body["bucket_by"] = json!(b);
+            }
+            if let Some(event) = guard_event {
+                body["guard"] = json!({ "event": event, "max_rate": guard_max_rate, "max_ratio": guard_max_ratio, "action": guard_action });
+            }
+            let path = format!("/api/v1/flags/{flag}/environments/{env}/releases");
+            c.call(M::POST, &path, Some(body), &[("x-audit-comment", comment)])
+                .await
+        }
+        ReleaseCmd::List { flag, env, state } => {
+            let path = format!(
+                "/api/v1/releases?{}",
+                query(&[("flag", flag), ("environment", env), ("state", state)])
+            );
+            c.call(M::GET, &path, None, &[]).await
+        }
+        ReleaseCmd::Get { id } => c.call(M::GET, &format!("/api/v1/releases/{id}"), None, &[]).await,
+        ReleaseCmd::Act(args) => {
+            let usage = "usage: releases (start|pause|resume|skip|rollback) ID [--comment TEXT]";
+            let (command, id) = match args.as_slice() {
+                [command, id, ..] => (command.as_str(), id),
+                _ => return Err(usage.into()),
+            };
+            if !["start", "pause", "resume", "skip", "rollback"].contains(&command) {
+                return Err(format!("unknown command `{command}`; {usage}"));
+            }
+            let id: i64 = id.parse().map_err(|_| format!("`{id}` is not a plan id; {usage}"))?;
+            let comment = match &args[2..] {
+                [] => String::new(),
+                [flag, text] if flag == "--comment" => text.clone(),
+                _ => return Err(usage.into()),
+            };
+            c.call(
+                M::POST,
+                &format!("/api/v1/releases/{id}/{command}"),
+                None,
+                &[("x-audit-comment", comment)],
+            )
+            .await
+        }
+    }
+}
+
+/// `90s`, `30m`, `2h`, `1d` (or plain seconds) to seconds.
+fn parse_duration(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (number, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration like 90s, 30m, 2h, 1d"))?;
+    let scale = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("`{s}`: use s, m, h or d")),
+    };
+    Ok(n * scale)
+}
+
+fn query(pairs: &[(&str, Option<String>)]) -> String {
+    pairs
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", urlencode(v))))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 fn urlencode(s: &str) -> String {
@@ -540,16 +745,30 @@ fn urlencode(s: &str) -> String {
 
 /// A compact text rendering: lists one item a line, objects as key: value.
 fn print_human(body: &Value) {
-    let list = ["flags", "environments", "segments", "tokens", "keys", "entries"]
-        .iter()
-        .find_map(|k| body.get(*k).and_then(Value::as_array));
+    let list = [
+        "flags",
+        "environments",
+        "segments",
+        "tokens",
+        "keys",
+        "entries",
+        "plans",
+        "changes",
+    ]
+    .iter()
+    .find_map(|k| body.get(*k).and_then(Value::as_array));
     match (list, body) {
         (Some(items), _) => {
             for item in items {
                 let key = item.get("key").or_else(|| item.get("id")).map(show).unwrap_or_default();
-                let name = item.get("name").map(show).unwrap_or_default();
+                let name = item
+                    .get("name")
+                    .or_else(|| item.get("flag_key"))
+                    .map(show)
+                    .unwrap_or_default();
                 let extra = item
                     .get("role")
+                    .or_else(|| item.get("state"))
                     .or_else(|| item.get("kind"))
                     .or_else(|| item.get("version"))
                     .map(show)

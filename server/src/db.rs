@@ -73,8 +73,12 @@ impl Db {
             .map_err(|e| sqlx::Error::Migrate(Box::new(e)))
     }
 
+    /// Whether the database answers within a second (readiness probes
+    /// time out quickly; the pool would wait its whole acquire timeout).
     pub async fn ping(&self) -> bool {
-        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+        tokio::time::timeout(Duration::from_secs(1), sqlx::query("SELECT 1").execute(&self.pool))
+            .await
+            .is_ok_and(|r| r.is_ok())
     }
 }
 

@@ -78,17 +78,27 @@ async fn poll_loop(state: AppState, poll: Duration, redis_healthy: Arc<AtomicBoo
 async fn publish_loop(client: redis::Client, channel: String, mut rx: mpsc::UnboundedReceiver<String>) {
     let mut conn = None;
     while let Some(env) = rx.recv().await {
-        if conn.is_none() {
-            conn = client.get_multiplexed_async_connection().await.ok();
-        }
-        let Some(c) = conn.as_mut() else {
-            // Other nodes will see the change when they poll.
-            continue;
-        };
-        let published: redis::RedisResult<i64> = redis::cmd("PUBLISH").arg(&channel).arg(&env).query_async(c).await;
-        if let Err(e) = published {
-            tracing::warn!(error = %e, "publishing a change notification failed; other nodes will poll");
-            conn = None;
+        // A connection from before a Redis restart fails on first use; the
+        // other nodes are likely subscribed again by now (and polling only
+        // rarely), so try once more on a fresh connection before giving up.
+        for attempt in 0..2 {
+            if conn.is_none() {
+                conn = client.get_multiplexed_async_connection().await.ok();
+            }
+            let Some(c) = conn.as_mut() else {
+                // Other nodes will see the change when they poll.
+                break;
+            };
+            let published: redis::RedisResult<i64> = redis::cmd("PUBLISH").arg(&channel).arg(&env).query_async(c).await;
+            match published {
+                Ok(_) => break,
+                Err(e) => {
+                    conn = None;
+                    if attempt == 1 {
+                        tracing::warn!(error = %e, "publishing a change notification failed; other nodes will poll");
+                    }
+                }
+            }
         }
     }
 }

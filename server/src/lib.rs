@@ -17,22 +17,31 @@
 //! - `auth`: admin tokens with roles, SDK keys.
 //! - `http`: one module per resource (`flags`, `segments`, `environments`,
 //!   `tokens`, `ofrep`, `sdk`, `health`) and shared extractors.
-//! - `limits`: per-key request limits (429 with `Retry-After`).
+//! - `releases`: staged rollouts (the plan's state machine, guards) and the
+//!   scheduler that advances plans and applies scheduled changes.
+//! - `clock`: the scheduler's clock (injectable for tests).
+//! - `limits`: per-key request and stream limits (429 with `Retry-After`),
+//!   allowed browser origins.
 //! - `error`: the API error type and its JSON shape.
+//! - `frames`: the frames SDKs send on the stream, and their parsing.
 //! - `cli`: the client subcommands for deploy scripts.
 
 pub mod app;
 pub mod auth;
 pub mod bundles;
 pub mod cli;
+pub mod clock;
 pub mod db;
 pub mod error;
 pub mod fanout;
+pub mod frames;
 pub mod http;
 pub mod limits;
 pub mod live;
+pub mod releases;
 pub mod settings;
 pub mod store;
+pub mod webhooks;
 
 pub use app::Application;
 pub use settings::Settings;

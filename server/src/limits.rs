@@ -1,8 +1,12 @@
 //! Per-key request limits: a key over its budget gets 429 with
-//! `Retry-After` (seconds) instead of taking the node down with it.
+//! `Retry-After` (seconds) instead of taking the node down with it; open
+//! streams per key; the origins browsers may call from.
 
 use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use foldhash::HashMap;
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
@@ -29,9 +33,123 @@ impl RateLimits {
     }
 }
 
+/// Open streams per SDK key on this node. A connection holds a
+/// [`StreamPermit`] for its lifetime; dropping it frees the slot.
+pub struct StreamCounts {
+    max_per_key: usize,
+    open: Arc<Mutex<HashMap<i64, usize>>>,
+}
+
+pub struct StreamPermit {
+    key: i64,
+    open: Arc<Mutex<HashMap<i64, usize>>>,
+}
+
+impl StreamCounts {
+    /// `max_per_key` open streams per key; 0 turns the limit off.
+    pub fn new(max_per_key: usize) -> StreamCounts {
+        StreamCounts {
+            max_per_key,
+            open: Arc::default(),
+        }
+    }
+
+    /// A slot for one more stream of key `id`, or `None` when it has
+    /// `max_per_key` open already.
+    pub fn acquire(&self, id: i64) -> Option<StreamPermit> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let count = open.entry(id).or_default();
+        if self.max_per_key > 0 && *count >= self.max_per_key {
+            return None;
+        }
+        *count += 1;
+        Some(StreamPermit {
+            key: id,
+            open: self.open.clone(),
+        })
+    }
+}
+
+impl StreamPermit {
+    pub fn key(&self) -> i64 {
+        self.key
+    }
+}
+
+impl Drop for StreamPermit {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = open.get_mut(&self.key) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// The origins browsers may call from (`DAYLIGHT_ALLOWED_ORIGINS`): the
+/// stream refuses other origins, and OFREP's CORS answers only these.
+/// Empty (or `*`) allows any origin.
+#[derive(Debug, Clone, Default)]
+pub struct Origins {
+    /// Lower-case `scheme://host[:port]`; `None` allows any.
+    list: Option<Vec<String>>,
+}
+
+impl Origins {
+    pub fn new(configured: &[String]) -> Origins {
+        let list: Vec<String> = configured
+            .iter()
+            .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
+            .filter(|o| !o.is_empty())
+            .collect();
+        Origins {
+            list: (!list.is_empty() && !list.iter().any(|o| o == "*")).then_some(list),
+        }
+    }
+
+    pub fn allows_any(&self) -> bool {
+        self.list.is_none()
+    }
+
+    pub fn allows(&self, origin: &[u8]) -> bool {
+        match &self.list {
+            None => true,
+            Some(list) => list.iter().any(|o| o.as_bytes().eq_ignore_ascii_case(origin)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn streams_per_key_are_counted_until_dropped() {
+        let counts = StreamCounts::new(2);
+        let a = counts.acquire(1).unwrap();
+        let _b = counts.acquire(1).unwrap();
+        assert!(counts.acquire(1).is_none());
+        assert!(counts.acquire(2).is_some(), "keys have separate limits");
+        drop(a);
+        assert!(counts.acquire(1).is_some());
+        let unlimited = StreamCounts::new(0);
+        let held: Vec<_> = (0..100).map(|_| unlimited.acquire(1).unwrap()).collect();
+        assert_eq!(held.len(), 100);
+    }
+
+    #[test]
+    fn origins_match_exactly_ignoring_case() {
+        let origins = Origins::new(&["https://App.example.com/".into(), "http://localhost:3000".into()]);
+        assert!(origins.allows(b"https://app.example.com"));
+        assert!(origins.allows(b"http://localhost:3000"));
+        assert!(!origins.allows(b"https://app.example.com.evil.net"));
+        assert!(!origins.allows(b"http://localhost:3001"));
+        assert!(!origins.allows_any());
+        assert!(Origins::new(&[]).allows(b"https://anything"));
+        assert!(Origins::new(&["*".into()]).allows_any());
+    }
 
     #[test]
     fn a_key_over_its_budget_is_told_when_to_retry() {

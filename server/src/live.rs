@@ -13,6 +13,7 @@ use arc_swap::ArcSwap;
 use axum::extract::ws::Utf8Bytes;
 use daylight::{FlagRules, Ruleset, RulesetDocument, SegmentRules};
 use serde_json::json;
+use sqlx::{Any, Transaction};
 use tokio::sync::{broadcast, mpsc, Mutex};
 
 use crate::bundles::BundleConfig;
@@ -150,10 +151,33 @@ impl Live {
 
     pub async fn catch_up(&self, db: &Db, environment: &str) -> ApiResult<()> {
         let _guard = self.catching_up.lock().await;
-        let Some(mut ruleset) = self.get(environment) else {
+        let Some(ruleset) = self.get(environment) else {
             return self.reload_locked(db, environment).await;
         };
         let changes = store::changes_after(db, environment, ruleset.version() as i64, CATCH_UP_LIMIT).await?;
+        self.apply_locked(db, environment, ruleset, changes).await
+    }
+
+    /// [`catch_up`](Self::catch_up), reading the change log inside `tx`
+    /// (a writer holding the environment's row lock).
+    pub async fn catch_up_in(&self, db: &Db, tx: &mut Transaction<'_, Any>, environment: &str) -> ApiResult<()> {
+        let _guard = self.catching_up.lock().await;
+        let Some(ruleset) = self.get(environment) else {
+            return self.reload_locked(db, environment).await;
+        };
+        let changes = store::changes_after_in(tx, environment, ruleset.version() as i64, CATCH_UP_LIMIT).await?;
+        self.apply_locked(db, environment, ruleset, changes).await
+    }
+
+    /// Applies `changes` (read after `ruleset`'s version) and tells the
+    /// streams; reloads when they cannot be applied. Under `catching_up`.
+    async fn apply_locked(
+        &self,
+        db: &Db,
+        environment: &str,
+        mut ruleset: Arc<Ruleset>,
+        changes: Vec<Change>,
+    ) -> ApiResult<()> {
         if changes.len() as i64 == CATCH_UP_LIMIT {
             return self.reload_locked(db, environment).await;
         }

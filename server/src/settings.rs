@@ -31,6 +31,48 @@ pub struct Settings {
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "DAYLIGHT_MAX_BODY_BYTES", default_value_t = 8 * 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// How often the scheduler looks for due release-plan stages, scheduled
+    /// changes and guard trips (milliseconds).
+    #[arg(long, env = "DAYLIGHT_SCHEDULER_TICK_MS", default_value_t = 1000)]
+    pub scheduler_tick_ms: u64,
+    /// Stream connects per second per SDK key on each node (0: no limit).
+    /// Over it: 429 with `Retry-After` when the key is in the upgrade's
+    /// `Authorization` header, else an `error` message `rate_limited`.
+    #[arg(long, env = "DAYLIGHT_STREAM_CONNECT_RATE", default_value_t = 0)]
+    pub stream_connect_rate: u32,
+    /// Open streams per SDK key on each node (0: no limit). Over it: 429, or
+    /// an `error` message `too_many_connections`.
+    #[arg(long, env = "DAYLIGHT_MAX_STREAMS_PER_KEY", default_value_t = 0)]
+    pub max_streams_per_key: usize,
+    /// Largest WebSocket message accepted from an SDK, in bytes.
+    #[arg(long, env = "DAYLIGHT_MAX_WS_MESSAGE_BYTES", default_value_t = 64 * 1024)]
+    pub max_ws_message_bytes: usize,
+    /// Origins browsers may use the stream and OFREP from, comma-separated
+    /// (`https://app.example.com,https://admin.example.com`). Empty or `*`:
+    /// any origin.
+    #[arg(long, env = "DAYLIGHT_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+    /// How often each node scans the audit log for webhook deliveries and
+    /// sends the due ones (milliseconds).
+    #[arg(long, env = "DAYLIGHT_WEBHOOK_POLL_MS", default_value_t = 1000)]
+    pub webhook_poll_ms: u64,
+    /// Attempts per webhook delivery before it is marked failed.
+    #[arg(long, env = "DAYLIGHT_WEBHOOK_MAX_ATTEMPTS", default_value_t = 8)]
+    pub webhook_max_attempts: i64,
+    /// The first retry delay of a failed delivery (milliseconds; doubles
+    /// with each attempt, capped at an hour).
+    #[arg(long, env = "DAYLIGHT_WEBHOOK_RETRY_MS", default_value_t = 5000)]
+    pub webhook_retry_ms: u64,
+    /// Timeout of one webhook request (milliseconds).
+    #[arg(long, env = "DAYLIGHT_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000)]
+    pub webhook_timeout_ms: u64,
+    /// Days of per-minute SDK usage aggregates to keep (0: forever).
+    #[arg(long, env = "DAYLIGHT_USAGE_RETENTION_DAYS", default_value_t = 90)]
+    pub usage_retention_days: u64,
+    /// How often a node writes the SDK usage reports it received
+    /// (milliseconds).
+    #[arg(long, env = "DAYLIGHT_USAGE_FLUSH_MS", default_value_t = 1000)]
+    pub usage_flush_ms: u64,
 }
 
 impl Settings {
@@ -45,6 +87,17 @@ impl Settings {
             admin_token: Some(admin_token.to_owned()),
             max_body_bytes: 8 * 1024 * 1024,
             rate_limit: 0,
+            scheduler_tick_ms: 200,
+            stream_connect_rate: 0,
+            max_streams_per_key: 0,
+            max_ws_message_bytes: 64 * 1024,
+            allowed_origins: Vec::new(),
+            webhook_poll_ms: 100,
+            webhook_max_attempts: 8,
+            webhook_retry_ms: 100,
+            webhook_timeout_ms: 2000,
+            usage_retention_days: 90,
+            usage_flush_ms: 100,
         }
     }
 }

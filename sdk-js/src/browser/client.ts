@@ -19,6 +19,7 @@ import { streamUrl } from '../internal/url.js';
 import { BundleWatcher, type BundleAnswer, type BundleOptions } from './bundle.js';
 import { ValuesCache } from './cache.js';
 import { changedFlags, readFlagValues, typedValue, type FlagValue, type FlagValues } from './values.js';
+import { UsageRecorder, validEventName } from '../internal/usage.js';
 
 export const SDK_NAME = 'daylight-js-browser/0.1.0';
 
@@ -64,6 +65,13 @@ export interface BrowserClientOptions {
   /** Name/version sent in `hello.sdk`. */
   sdk?: string;
   /**
+   * How often evaluation counts and tracked events go to the server
+   * (10000 ms; also on `close()`). See `docs/usage-metrics.md`.
+   */
+  usageIntervalMs?: number;
+  /** Count evaluations and report them, with tracked events (default true). */
+  sendUsage?: boolean;
+  /**
    * The bundle handshake (`docs/bundles.md`): which app and bundle version
    * this page runs. The client then emits `bundle` with the server's answer
    * and reloads the page when it is told to (see `docs/sdk-js.md`).
@@ -86,6 +94,7 @@ export class BrowserClient {
   private readonly events: Emitter<ClientEvents>;
   private readonly cache: ValuesCache;
   private readonly stream: Stream;
+  private readonly usage: UsageRecorder | undefined;
   private readonly initTimeoutMs: number;
   private contextValue: Context;
   private values: FlagValues | undefined;
@@ -166,6 +175,11 @@ export class BrowserClient {
       onError: (error) => this.events.emit('error', error),
     });
     this.stream.start();
+    if (options.sendUsage ?? true) {
+      const stream = this.stream;
+      this.usage = new UsageRecorder(this.logger);
+      this.usage.start(Math.max(10, options.usageIntervalMs ?? 10_000), (report) => stream.send({ ...report }));
+    }
   }
 
   // ---- events and state -------------------------------------------------
@@ -274,6 +288,11 @@ export class BrowserClient {
   /** Closes the connection for good; the getters keep serving the last values. */
   close(): void {
     this.bundleWatcher?.stop();
+    if (this.usage !== undefined) {
+      // What was counted since the last report goes out before the close.
+      this.usage.flush((report) => this.stream.send({ ...report }));
+      this.usage.stop();
+    }
     this.stream.close();
   }
 
@@ -284,7 +303,7 @@ export class BrowserClient {
   }
 
   boolVariationDetail(key: string, defaultValue: boolean): EvaluationDetail<boolean> {
-    return typedValue(this.values, key, defaultValue, (v) => typeof v === 'boolean');
+    return this.counted(key, typedValue(this.values, key, defaultValue, (v) => typeof v === 'boolean'));
   }
 
   stringVariation(key: string, defaultValue: string): string {
@@ -292,7 +311,7 @@ export class BrowserClient {
   }
 
   stringVariationDetail(key: string, defaultValue: string): EvaluationDetail<string> {
-    return typedValue(this.values, key, defaultValue, (v) => typeof v === 'string');
+    return this.counted(key, typedValue(this.values, key, defaultValue, (v) => typeof v === 'string'));
   }
 
   numberVariation(key: string, defaultValue: number): number {
@@ -300,7 +319,7 @@ export class BrowserClient {
   }
 
   numberVariationDetail(key: string, defaultValue: number): EvaluationDetail<number> {
-    return typedValue(this.values, key, defaultValue, (v) => typeof v === 'number');
+    return this.counted(key, typedValue(this.values, key, defaultValue, (v) => typeof v === 'number'));
   }
 
   /** Any variation type; object values are frozen. */
@@ -309,7 +328,32 @@ export class BrowserClient {
   }
 
   jsonVariationDetail<T = JsonValue>(key: string, defaultValue: T): EvaluationDetail<JsonValue | T> {
-    return typedValue<JsonValue | T>(this.values, key, defaultValue, () => true);
+    return this.counted(key, typedValue<JsonValue | T>(this.values, key, defaultValue, () => true));
+  }
+
+  /**
+   * Reports app event `event` (e.g. `checkout_error`), attributed to the
+   * variation this page is served now of each of `flags` (default: every
+   * flag this client has evaluated). Sent with the next usage report. An
+   * invalid name (1 to 100 of `A-Z a-z 0-9 _ - . :`) is ignored with a warning.
+   */
+  track(event: string, flags?: readonly string[]): void {
+    if (this.usage === undefined) return;
+    if (!validEventName(event)) {
+      this.logger.warn(`ignoring event ${JSON.stringify(event)}: a name is 1 to 100 of A-Z a-z 0-9 _ - . :`);
+      return;
+    }
+    const served: [string, number][] = [];
+    for (const flag of flags ?? this.usage.evaluatedFlags()) {
+      const variation = this.values?.[flag]?.variation ?? null;
+      if (variation !== null) served.push([flag, variation]);
+    }
+    this.usage.track(event, served);
+  }
+
+  private counted<T>(key: string, detail: EvaluationDetail<T>): EvaluationDetail<T> {
+    this.usage?.count(key, detail.variation);
+    return detail;
   }
 
   /** Every flag's value (flags serving no variation are left out). */

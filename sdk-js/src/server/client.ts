@@ -16,6 +16,7 @@ import { defaultLogger } from '../internal/logger.js';
 import { RETRY, Stream, type Message, type StreamEnd } from '../internal/stream.js';
 import { waitForReady } from '../internal/ready.js';
 import { streamUrl } from '../internal/url.js';
+import { UsageRecorder, validEventName } from '../internal/usage.js';
 import { Replica } from './replica.js';
 
 export const SDK_NAME = 'daylight-js/0.1.0';
@@ -46,6 +47,13 @@ export interface ServerClientOptions {
   webSocket?: WebSocketFactory;
   /** Name/version sent in `hello.sdk`. */
   sdk?: string;
+  /**
+   * How often evaluation counts and tracked events go to the server
+   * (10000 ms; also on `close()`). See `docs/usage-metrics.md`.
+   */
+  usageIntervalMs?: number;
+  /** Count evaluations and report them, with tracked events (default true). */
+  sendUsage?: boolean;
 }
 
 /** Counters for operators and tests: how the client got its data. */
@@ -65,6 +73,7 @@ export class ServerClient {
   private readonly events: Emitter<ClientEvents>;
   private readonly replica: Replica;
   private readonly stream: Stream | undefined;
+  private readonly usage: UsageRecorder | undefined;
   private readonly initTimeoutMs: number;
   private ready = false;
   private offlineState: ConnectionState | undefined;
@@ -126,6 +135,11 @@ export class ServerClient {
       onError: (error) => this.events.emit('error', error),
     });
     this.stream.start();
+    if (options.sendUsage ?? true) {
+      const stream = this.stream;
+      this.usage = new UsageRecorder(this.logger);
+      this.usage.start(Math.max(10, options.usageIntervalMs ?? 10_000), (report) => stream.send({ ...report }));
+    }
   }
 
   // ---- events and state -------------------------------------------------
@@ -176,7 +190,13 @@ export class ServerClient {
 
   /** Closes the connection for good; evaluations keep serving the last data. */
   close(): void {
-    if (this.stream !== undefined) this.stream.close();
+    const stream = this.stream;
+    if (stream !== undefined && this.usage !== undefined) {
+      // What was counted since the last report goes out before the close.
+      this.usage.flush((report) => stream.send({ ...report }));
+      this.usage.stop();
+    }
+    if (stream !== undefined) stream.close();
     else this.offlineState = 'closed';
   }
 
@@ -188,7 +208,7 @@ export class ServerClient {
 
   boolVariationDetail(key: string, context: Context, defaultValue: boolean): EvaluationDetail<boolean> {
     const rules = this.replica.ruleset;
-    return rules ? rules.boolVariationDetail(key, context, defaultValue) : notReady(defaultValue);
+    return this.counted(key, rules ? rules.boolVariationDetail(key, context, defaultValue) : notReady(defaultValue));
   }
 
   stringVariation(key: string, context: Context, defaultValue: string): string {
@@ -197,7 +217,7 @@ export class ServerClient {
 
   stringVariationDetail(key: string, context: Context, defaultValue: string): EvaluationDetail<string> {
     const rules = this.replica.ruleset;
-    return rules ? rules.stringVariationDetail(key, context, defaultValue) : notReady(defaultValue);
+    return this.counted(key, rules ? rules.stringVariationDetail(key, context, defaultValue) : notReady(defaultValue));
   }
 
   numberVariation(key: string, context: Context, defaultValue: number): number {
@@ -206,7 +226,7 @@ export class ServerClient {
 
   numberVariationDetail(key: string, context: Context, defaultValue: number): EvaluationDetail<number> {
     const rules = this.replica.ruleset;
-    return rules ? rules.numberVariationDetail(key, context, defaultValue) : notReady(defaultValue);
+    return this.counted(key, rules ? rules.numberVariationDetail(key, context, defaultValue) : notReady(defaultValue));
   }
 
   /** Any variation type; object values are frozen. */
@@ -216,7 +236,35 @@ export class ServerClient {
 
   jsonVariationDetail<T = JsonValue>(key: string, context: Context, defaultValue: T): EvaluationDetail<JsonValue | T> {
     const rules = this.replica.ruleset;
-    return rules ? rules.jsonVariationDetail(key, context, defaultValue) : notReady<JsonValue | T>(defaultValue);
+    return this.counted(key, rules ? rules.jsonVariationDetail(key, context, defaultValue) : notReady<JsonValue | T>(defaultValue));
+  }
+
+  /**
+   * Reports app event `event` (e.g. `checkout_error`) for `context`,
+   * attributed to the variation `context` is served now of each of `flags`
+   * (default: every flag this client has evaluated). Counted in memory and
+   * sent with the next usage report; release guards compare these counts per
+   * variation. An invalid name (1 to 100 of `A-Z a-z 0-9 _ - . :`) is ignored
+   * with a warning.
+   */
+  track(event: string, context: Context, flags?: readonly string[]): void {
+    const rules = this.replica.ruleset;
+    if (this.usage === undefined || rules === undefined) return;
+    if (!validEventName(event)) {
+      this.logger.warn(`ignoring event ${JSON.stringify(event)}: a name is 1 to 100 of A-Z a-z 0-9 _ - . :`);
+      return;
+    }
+    const served: [string, number][] = [];
+    for (const flag of flags ?? this.usage.evaluatedFlags()) {
+      const variation = rules.jsonVariationDetail(flag, context, null).variation;
+      if (variation !== null) served.push([flag, variation]);
+    }
+    this.usage.track(event, served);
+  }
+
+  private counted<T>(key: string, detail: EvaluationDetail<T>): EvaluationDetail<T> {
+    this.usage?.count(key, detail.variation);
+    return detail;
   }
 
   // ---- the stream ---------------------------------------------------------

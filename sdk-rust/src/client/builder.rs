@@ -11,6 +11,7 @@ use tracing::warn;
 
 use super::store::{ConnectionState, Replica, Store};
 use super::stream::{self, StreamConfig};
+use super::usage::Usage;
 use super::{Client, Inner};
 use crate::{Ruleset, RulesetDocument, ValidationError};
 
@@ -28,6 +29,8 @@ pub struct ClientBuilder {
     backoff_initial: Duration,
     backoff_max: Duration,
     unauthorized_retry: Duration,
+    usage_interval: Duration,
+    send_usage: bool,
 }
 
 enum Bootstrap {
@@ -73,6 +76,8 @@ impl ClientBuilder {
             backoff_initial: Duration::from_millis(500),
             backoff_max: Duration::from_secs(30),
             unauthorized_retry: Duration::from_secs(300),
+            usage_interval: Duration::from_secs(10),
+            send_usage: true,
         }
     }
 
@@ -121,6 +126,21 @@ impl ClientBuilder {
         self
     }
 
+    /// How often evaluation counts and tracked events are sent to the
+    /// server (default 10 s; also when the client closes). See
+    /// `docs/usage-metrics.md`.
+    pub fn usage_interval(mut self, interval: Duration) -> Self {
+        self.usage_interval = interval.max(Duration::from_millis(10));
+        self
+    }
+
+    /// Whether to count evaluations and send them, with tracked events, to
+    /// the server (default true; an offline client never does).
+    pub fn send_usage(mut self, send: bool) -> Self {
+        self.send_usage = send;
+        self
+    }
+
     /// Starts the client and waits until it has flag data, at most the
     /// [`init_timeout`](Self::init_timeout); it also returns early when the
     /// server refuses the key or speaks no shared protocol version. Check
@@ -157,6 +177,7 @@ impl ClientBuilder {
         };
         let store = Arc::new(Store::new(ruleset, state));
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let usage = (url.is_some() && self.send_usage).then(|| Arc::new(Usage::default()));
         let task = match url {
             Some(url) => {
                 let runtime = tokio::runtime::Handle::try_current().map_err(|_| BuildError::NoRuntime)?;
@@ -168,6 +189,8 @@ impl ClientBuilder {
                     backoff_initial: self.backoff_initial,
                     backoff_max: self.backoff_max,
                     unauthorized_retry: self.unauthorized_retry,
+                    usage: usage.clone(),
+                    usage_interval: self.usage_interval,
                 };
                 let replica = Replica::new(store.clone(), doc.as_ref());
                 Some(runtime.spawn(stream::run(replica, config, shutdown_rx)))
@@ -177,6 +200,7 @@ impl ClientBuilder {
         Ok(Client {
             inner: Arc::new(Inner {
                 store,
+                usage,
                 shutdown,
                 task: Mutex::new(task),
             }),

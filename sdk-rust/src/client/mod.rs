@@ -37,6 +37,7 @@ pub mod openfeature;
 mod protocol;
 mod store;
 mod stream;
+mod usage;
 
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -50,8 +51,10 @@ use tracing::warn;
 pub use builder::{BuildError, ClientBuilder};
 pub use detail::{EvaluationDetail, OwnedReason};
 pub use store::{ChangeEvent, ConnectionState};
+#[doc(hidden)]
+pub use stream::replay_server_frames;
 
-use crate::{Context, Ruleset};
+use crate::{Context, Ruleset, TypedDetail};
 use store::Store;
 
 /// A Daylight client. Cheap to clone (clones share one connection); the
@@ -67,6 +70,8 @@ pub struct Client {
 
 struct Inner {
     store: Arc<Store>,
+    /// Usage counts for the server (`None` offline or when disabled).
+    usage: Option<Arc<usage::Usage>>,
     shutdown: watch::Sender<bool>,
     task: Mutex<Option<JoinHandle<()>>>,
 }
@@ -101,44 +106,56 @@ impl Client {
 
     pub fn bool_variation(&self, key: &str, ctx: &Context, default: bool) -> bool {
         match &*self.inner.store.load() {
-            Some(rules) => rules.bool_variation(key, ctx, default),
+            Some(rules) => self.counted(key, rules.bool_variation_detail(key, ctx, default)).value,
             None => default,
         }
     }
 
     pub fn bool_variation_detail(&self, key: &str, ctx: &Context, default: bool) -> EvaluationDetail<bool> {
         match &*self.inner.store.load() {
-            Some(rules) => EvaluationDetail::from_typed(rules.bool_variation_detail(key, ctx, default), |v| v),
+            Some(rules) => {
+                EvaluationDetail::from_typed(self.counted(key, rules.bool_variation_detail(key, ctx, default)), |v| v)
+            }
             None => EvaluationDetail::not_ready(default),
         }
     }
 
     pub fn string_variation(&self, key: &str, ctx: &Context, default: &str) -> String {
         match &*self.inner.store.load() {
-            Some(rules) => rules.string_variation(key, ctx, default).to_owned(),
+            Some(rules) => self
+                .counted(key, rules.string_variation_detail(key, ctx, default))
+                .value
+                .to_owned(),
             None => default.to_owned(),
         }
     }
 
     pub fn string_variation_detail(&self, key: &str, ctx: &Context, default: &str) -> EvaluationDetail<String> {
         match &*self.inner.store.load() {
-            Some(rules) => {
-                EvaluationDetail::from_typed(rules.string_variation_detail(key, ctx, default), str::to_owned)
-            }
+            Some(rules) => EvaluationDetail::from_typed(
+                self.counted(key, rules.string_variation_detail(key, ctx, default)),
+                str::to_owned,
+            ),
             None => EvaluationDetail::not_ready(default.to_owned()),
         }
     }
 
     pub fn number_variation(&self, key: &str, ctx: &Context, default: f64) -> f64 {
         match &*self.inner.store.load() {
-            Some(rules) => rules.number_variation(key, ctx, default),
+            Some(rules) => {
+                self.counted(key, rules.number_variation_detail(key, ctx, default))
+                    .value
+            }
             None => default,
         }
     }
 
     pub fn number_variation_detail(&self, key: &str, ctx: &Context, default: f64) -> EvaluationDetail<f64> {
         match &*self.inner.store.load() {
-            Some(rules) => EvaluationDetail::from_typed(rules.number_variation_detail(key, ctx, default), |v| v),
+            Some(rules) => EvaluationDetail::from_typed(
+                self.counted(key, rules.number_variation_detail(key, ctx, default)),
+                |v| v,
+            ),
             None => EvaluationDetail::not_ready(default),
         }
     }
@@ -146,16 +163,66 @@ impl Client {
     /// Any variation type (the value is cloned).
     pub fn json_variation(&self, key: &str, ctx: &Context, default: Value) -> Value {
         match &*self.inner.store.load() {
-            Some(rules) => rules.json_variation(key, ctx, default),
+            Some(rules) => self.counted(key, rules.json_variation_detail(key, ctx, default)).value,
             None => default,
         }
     }
 
     pub fn json_variation_detail(&self, key: &str, ctx: &Context, default: Value) -> EvaluationDetail<Value> {
         match &*self.inner.store.load() {
-            Some(rules) => EvaluationDetail::from_typed(rules.json_variation_detail(key, ctx, default), |v| v),
+            Some(rules) => {
+                EvaluationDetail::from_typed(self.counted(key, rules.json_variation_detail(key, ctx, default)), |v| v)
+            }
             None => EvaluationDetail::not_ready(default),
         }
+    }
+
+    /// Counts an evaluation for the usage report.
+    fn counted<'a, T>(&self, key: &str, detail: TypedDetail<'a, T>) -> TypedDetail<'a, T> {
+        if let Some(usage) = &self.inner.usage {
+            usage.count(key, detail.variation);
+        }
+        detail
+    }
+
+    /// Reports app event `event` (e.g. `"checkout_error"`) for `ctx`,
+    /// attributed to the variation `ctx` is served now of every flag this
+    /// client has evaluated so far (see [`track_flags`](Self::track_flags)
+    /// to name the flags). Counted in memory and sent with the next usage
+    /// report; release guards compare these counts per variation. An
+    /// invalid name (1 to 100 of `A-Z a-z 0-9 _ - . :`) is ignored with a
+    /// warning.
+    pub fn track(&self, event: &str, ctx: &Context) {
+        let Some(usage) = &self.inner.usage else {
+            return;
+        };
+        let flags = usage.evaluated_flags();
+        self.track_flags(event, ctx, flags.iter().map(|f| &**f));
+    }
+
+    /// Like [`track`](Self::track), attributed to the given flags only.
+    pub fn track_flags<'a>(&self, event: &str, ctx: &Context, flags: impl IntoIterator<Item = &'a str>) {
+        let (Some(usage), Some(rules)) = (&self.inner.usage, self.ruleset()) else {
+            return;
+        };
+        let valid = !event.is_empty()
+            && event.len() <= 100
+            && event
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'));
+        if !valid {
+            warn!(
+                event,
+                "ignoring an event with an invalid name (1 to 100 of A-Z a-z 0-9 _ - . :)"
+            );
+            return;
+        }
+        usage.track(
+            event,
+            flags
+                .into_iter()
+                .filter_map(|flag| rules.evaluate(flag, ctx).variation.map(|v| (flag, v))),
+        );
     }
 
     /// The current ruleset (`None` before any data), for callers that want

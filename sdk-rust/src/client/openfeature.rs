@@ -83,6 +83,9 @@ impl DaylightProvider {
                 &format!("flag `{key}` has another type"),
             ));
         };
+        if let Some(usage) = &self.client.inner.usage {
+            usage.count(key, detail.variation);
+        }
         Ok(ResolutionDetails {
             value,
             variant: detail.variation.map(|v| v.to_string()),

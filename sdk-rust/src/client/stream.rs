@@ -18,6 +18,8 @@ use tracing::{debug, error, info, warn};
 use super::backoff::Backoff;
 use super::protocol::{ClientMessage, ServerMessage, PROTOCOLS};
 use super::store::{ConnectionState, PatchOutcome, Replica};
+use super::usage::Usage;
+use std::sync::Arc;
 
 /// Used when `welcome` does not say (the protocol's usual interval).
 const DEFAULT_HEARTBEAT: Duration = Duration::from_millis(15_000);
@@ -38,6 +40,9 @@ pub(crate) struct StreamConfig {
     pub backoff_initial: Duration,
     pub backoff_max: Duration,
     pub unauthorized_retry: Duration,
+    /// Counts to report (`None`: usage reporting is off).
+    pub usage: Option<Arc<Usage>>,
+    pub usage_interval: Duration,
 }
 
 impl std::fmt::Debug for StreamConfig {
@@ -99,6 +104,7 @@ enum Event {
     Frame(Option<Result<Message, tungstenite::Error>>),
     Silence,
     Tick,
+    Usage,
 }
 
 /// One connection, from the upgrade to its end.
@@ -145,6 +151,7 @@ async fn connect(replica: &mut Replica, config: &StreamConfig, shutdown: &mut wa
         synced: false,
     };
     let mut ticker: Option<Interval> = None;
+    let mut usage_ticker: Option<Interval> = None;
     let mut last_heard = Instant::now();
     let end = loop {
         // Before `welcome` the connect timeout applies; then three intervals.
@@ -156,9 +163,23 @@ async fn connect(replica: &mut Replica, config: &StreamConfig, shutdown: &mut wa
             frame = frames.next() => Event::Frame(frame),
             _ = tokio::time::sleep_until(last_heard + silence) => Event::Silence,
             _ = tick(&mut ticker) => Event::Tick,
+            _ = tick(&mut usage_ticker) => Event::Usage,
         };
         let end = match event {
-            Event::Shutdown => Some(End::Shutdown),
+            Event::Shutdown => {
+                // Counts since the last report go out before the close.
+                if session.heartbeat.is_some() {
+                    let _ = send_usage(&mut sink, config, CLOSE_TIMEOUT).await;
+                }
+                Some(End::Shutdown)
+            }
+            Event::Usage => match send_usage(&mut sink, config, silence).await {
+                Ok(()) => None,
+                Err(e) => {
+                    warn!(error = %e, "cannot send usage counts: reconnecting");
+                    Some(session.retry())
+                }
+            },
             Event::Silence => {
                 warn!(?silence, "heard nothing from the flag stream: reconnecting");
                 Some(session.retry())
@@ -206,14 +227,54 @@ async fn connect(replica: &mut Replica, config: &StreamConfig, shutdown: &mut wa
             let mut t = tokio::time::interval_at(Instant::now() + interval, interval);
             t.set_missed_tick_behavior(MissedTickBehavior::Delay);
             ticker = Some(t);
+            if config.usage.is_some() {
+                let mut t = tokio::time::interval_at(Instant::now() + config.usage_interval, config.usage_interval);
+                t.set_missed_tick_behavior(MissedTickBehavior::Delay);
+                usage_ticker = Some(t);
+            }
         }
     };
     // Best effort: the server may already be gone.
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.send(Message::Close(None))).await;
+    if end == End::Shutdown {
+        // The server reads in order: once it ends the connection, what was
+        // sent before the close (the last usage report) has been handled.
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
+            while let Some(Ok(frame)) = frames.next().await {
+                if matches!(frame, Message::Close(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
     end
 }
 
-/// The next heartbeat tick, or never before `welcome`.
+/// Sends the usage counts since the last report; on failure they are kept
+/// for the next connection.
+async fn send_usage<S>(sink: &mut S, config: &StreamConfig, timeout: Duration) -> Result<(), String>
+where
+    S: futures_util::Sink<Message, Error = tungstenite::Error> + Unpin,
+{
+    let Some(usage) = &config.usage else {
+        return Ok(());
+    };
+    let mut reports = usage.take().into_iter();
+    while let Some(report) = reports.next() {
+        let sent = tokio::time::timeout(timeout, sink.send(Message::text(report.to_json()))).await;
+        let error = match sent {
+            Ok(Ok(())) => continue,
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "timed out".to_owned(),
+        };
+        usage.restore(std::iter::once(report).chain(reports).collect());
+        return Err(error);
+    }
+    Ok(())
+}
+
+/// The next tick of a timer, or never before it is set (after `welcome`).
 async fn tick(ticker: &mut Option<Interval>) {
     match ticker {
         Some(ticker) => drop(ticker.tick().await),
@@ -347,4 +408,28 @@ impl Session {
             ServerMessage::Unknown => None,
         }
     }
+}
+
+/// Feeds server frames, in order, to a fresh replica exactly as a
+/// connection does ([`Session::handle`]); a frame that ends the connection
+/// starts a new session on the same replica, like a reconnect. Returns the
+/// ruleset the SDK ends up with. For fuzzing and protocol tests.
+#[doc(hidden)]
+pub fn replay_server_frames<'a>(frames: impl IntoIterator<Item = &'a str>) -> Option<std::sync::Arc<crate::Ruleset>> {
+    use super::store::Store;
+    let store = std::sync::Arc::new(Store::new(None, ConnectionState::Connecting));
+    let mut replica = Replica::new(store.clone(), None);
+    let mut session = Session {
+        heartbeat: None,
+        synced: false,
+    };
+    for frame in frames {
+        if session.handle(frame, &mut replica).is_some() {
+            session = Session {
+                heartbeat: None,
+                synced: false,
+            };
+        }
+    }
+    store.load_full()
 }

@@ -127,7 +127,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Comment {
             parts
                 .headers
                 .get("x-audit-comment")
-                .and_then(|v| v.to_str().ok())
+                // UTF-8 bytes, not just ASCII: comments are written by people.
+                .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
                 .unwrap_or_default()
                 .to_owned(),
         ))

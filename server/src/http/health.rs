@@ -23,7 +23,8 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "database unreachable" })),
+            Json(json!({ "status": "database unreachable", "error": "unavailable",
+                "message": "the database is unreachable; evaluation goes on from memory, writes wait" })),
         )
     }
 }

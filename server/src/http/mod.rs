@@ -3,15 +3,20 @@
 //! JSON errors).
 
 mod bundles;
+mod console;
 mod environments;
 pub mod extract;
 mod flags;
 mod health;
 mod ofrep;
+mod releases;
+mod route;
 mod sdk;
 mod segments;
 mod stream;
 mod tokens;
+mod usage;
+mod webhooks;
 
 use std::time::Instant;
 
@@ -55,13 +60,72 @@ impl Modify for BearerAuth {
 
 /// The admin API routes and their OpenAPI document.
 pub fn admin_api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(flags::router())
         .merge(segments::router())
         .merge(environments::router())
         .merge(tokens::router())
         .merge(bundles::router())
-        .split_for_parts()
+        .merge(releases::router())
+        .merge(usage::router())
+        .merge(webhooks::router())
+        .split_for_parts();
+    let mut doc = doc;
+    add_common_errors(&mut doc);
+    (router, doc)
+}
+
+/// Answers every operation may give besides its own: bad input, missing
+/// credentials, a role too weak, an unknown resource, a body too large, the
+/// database unreachable. Documented once here rather than on each route.
+fn add_common_errors(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    const COMMON: [(&str, &str); 7] = [
+        (
+            "400",
+            "The request is malformed or invalid (`field` names the offending part)",
+        ),
+        ("401", "Missing or unknown credentials"),
+        ("403", "The token's role does not allow this"),
+        ("404", "No such resource"),
+        ("413", "The body is larger than the configured limit"),
+        ("415", "The body is not JSON"),
+        ("503", "The database is unreachable; retry shortly"),
+    ];
+    // Writes may also meet a concurrent write (optimistic concurrency).
+    const WRITE: [(&str, &str); 1] = [("409", "A concurrent write changed it first, or it already exists")];
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            (&mut item.get, false),
+            (&mut item.put, true),
+            (&mut item.post, true),
+            (&mut item.delete, true),
+            (&mut item.patch, true),
+        ];
+        for (operation, write) in operations {
+            let Some(operation) = operation else { continue };
+            let extra: &[(&str, &str)] = if write { &WRITE } else { &[] };
+            for &(status, description) in COMMON.iter().chain(extra) {
+                operation
+                    .responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| {
+                        RefOr::T(
+                            ResponseBuilder::new()
+                                .description(description)
+                                .content(
+                                    "application/json",
+                                    ContentBuilder::new()
+                                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                                        .build(),
+                                )
+                                .build(),
+                        )
+                    });
+            }
+        }
+    }
 }
 
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
@@ -73,10 +137,13 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             "/api/v1/openapi.json",
             get(move || async move { Json(doc.as_ref().clone()) }),
         )
-        .merge(ofrep::router())
+        .merge(ofrep::router(state.origins.clone()))
+        .merge(route::router())
         .merge(sdk::router())
+        .merge(usage::sdk_router())
         .merge(stream::router())
         .merge(health::router())
+        .merge(console::router())
         .fallback(|| async { ApiError::NotFound("route".into()) })
         .layer(middleware::from_fn(json_errors))
         .layer(middleware::from_fn(record_metrics))

@@ -16,16 +16,22 @@ use daylight::{Context, Detail, ErrorKind, Ruleset};
 use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
-use tower_http::cors::{Any, CorsLayer};
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
 use super::extract::read_body;
 use crate::app::AppState;
 use crate::auth::{KeyKind, SdkKey};
 use crate::error::ApiError;
 
-pub fn router() -> Router<AppState> {
+/// CORS answers the origins of `DAYLIGHT_ALLOWED_ORIGINS` (any when unset).
+pub fn router(origins: std::sync::Arc<crate::limits::Origins>) -> Router<AppState> {
+    let allow_origin = if origins.allows_any() {
+        AllowOrigin::from(Any)
+    } else {
+        AllowOrigin::predicate(move |origin, _| origins.allows(origin.as_bytes()))
+    };
     let cors = CorsLayer::new()
-        .allow_origin(Any)
+        .allow_origin(allow_origin)
         .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
         .allow_headers([
             AUTHORIZATION,

@@ -14,22 +14,23 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use daylight::{Context, Ruleset};
-use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::{interval, timeout, Instant, MissedTickBehavior};
 
 use crate::app::AppState;
 use crate::auth::{KeyKind, SdkKey};
+use crate::error::ApiError;
+use crate::frames::{self, ClientFrame, RunningBundle};
+use crate::limits::StreamPermit;
 use crate::live::Applied;
 use crate::store;
 
-/// Protocol versions this server speaks, newest last.
-pub const PROTOCOLS: &[u32] = &[1];
+pub use crate::frames::PROTOCOLS;
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// Resume sends at most this many patches; further behind gets a snapshot.
 const RESUME_LIMIT: i64 = 500;
@@ -38,27 +39,45 @@ const RESUME_LIMIT: i64 = 500;
 const READ_BUFFER: usize = 4 * 1024;
 const WRITE_BUFFER: usize = 4 * 1024;
 const MAX_WRITE_BUFFER: usize = 4 * 1024 * 1024;
-const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/sdk/v1/stream", get(upgrade))
 }
 
 async fn upgrade(ws: WebSocketUpgrade, State(state): State<AppState>, headers: HeaderMap) -> Response {
+    // Browsers always send `Origin`; server SDKs send none.
+    if let Some(origin) = headers.get(axum::http::header::ORIGIN) {
+        if !state.origins.allows(origin.as_bytes()) {
+            return ApiError::Forbidden("streams are not allowed from this origin".into()).into_response();
+        }
+    }
     let header_key = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_owned);
+    // A key in the header is known before the upgrade: over its limits the
+    // SDK gets a plain 429 with `Retry-After`. A key in the hello is checked
+    // after it, and refused with an `error` message.
+    let mut admitted = None;
+    if let Some(secret) = &header_key {
+        if let Ok(key) = state.keys.lookup(&state, secret).await {
+            match admit(&state, &key) {
+                Ok(permit) => admitted = Some(permit),
+                Err(refused) => return refused.into_response(),
+            }
+        }
+    }
+    let max_message = state.max_ws_message_bytes;
     ws.read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
         .max_write_buffer_size(MAX_WRITE_BUFFER)
-        .max_message_size(MAX_CLIENT_MESSAGE)
-        .max_frame_size(MAX_CLIENT_MESSAGE)
+        .max_message_size(max_message)
+        .max_frame_size(max_message)
         .on_upgrade(move |socket| async move {
             metrics::gauge!("daylight_stream_connections").increment(1.0);
             let mut conn = Connection { socket, state };
-            let reason = conn.run(header_key).await;
+            let reason = conn.run(header_key, admitted).await;
             if let Err(close) = reason {
                 conn.close(close).await;
             }
@@ -66,28 +85,66 @@ async fn upgrade(ws: WebSocketUpgrade, State(state): State<AppState>, headers: H
         })
 }
 
-#[derive(Deserialize)]
-struct Hello {
-    #[serde(default)]
-    protocols: Vec<u32>,
-    key: Option<String>,
-    version: Option<u64>,
-    context: Option<Value>,
-    /// Client keys: the app and the bundle version this page runs.
-    bundle: Option<RunningBundle>,
+/// Why a stream was refused a slot.
+enum Refused {
+    /// Over the connect rate; retry after this many seconds.
+    RateLimited(u64),
+    /// The key has as many streams open as this node allows.
+    TooManyConnections,
 }
 
-#[derive(Deserialize, Clone)]
-struct RunningBundle {
-    app: String,
-    version: String,
+impl Refused {
+    fn code(&self) -> &'static str {
+        match self {
+            Refused::RateLimited(_) => "rate_limited",
+            Refused::TooManyConnections => "too_many_connections",
+        }
+    }
+
+    fn retry_after_secs(&self) -> u64 {
+        match self {
+            Refused::RateLimited(seconds) => *seconds,
+            Refused::TooManyConnections => 5,
+        }
+    }
+
+    fn message(&self) -> String {
+        let seconds = self.retry_after_secs();
+        match self {
+            Refused::RateLimited(_) => format!("stream connect rate reached for this key; retry in {seconds} s"),
+            Refused::TooManyConnections => {
+                format!("this key has as many streams open as this node allows; retry in {seconds} s")
+            }
+        }
+    }
+
+    /// Before the upgrade: 429 with `Retry-After`.
+    fn into_response(self) -> Response {
+        ApiError::TooManyRequests {
+            message: self.message(),
+            retry_after_secs: self.retry_after_secs(),
+        }
+        .into_response()
+    }
+
+    /// After the hello: the protocol's `error` message.
+    fn into_close(self) -> Close {
+        close(self.code(), self.message())
+    }
 }
 
-#[derive(Deserialize)]
-struct Incoming {
-    #[serde(rename = "type")]
-    kind: String,
-    context: Option<Value>,
+/// A stream slot for `key`, unless it is over its connect rate or has too
+/// many streams open.
+fn admit(state: &AppState, key: &SdkKey) -> Result<StreamPermit, Refused> {
+    let refused = if let Err(wait) = state.stream_connects.check(key.id) {
+        Refused::RateLimited(wait.as_secs_f64().ceil().max(1.0) as u64)
+    } else if let Some(permit) = state.streams.acquire(key.id) {
+        return Ok(permit);
+    } else {
+        Refused::TooManyConnections
+    };
+    metrics::counter!("daylight_stream_refused_total", "reason" => refused.code()).increment(1);
+    Err(refused)
 }
 
 /// Why the server ends a connection: the protocol's error code and message.
@@ -151,9 +208,11 @@ impl Connection {
         if reason.code == "gone" {
             return;
         }
-        let _ = self
-            .send_json(json!({ "type": "error", "code": reason.code, "message": reason.message }))
-            .await;
+        let mut error = json!({ "type": "error", "code": reason.code, "message": reason.message });
+        if reason.code == "unsupported_protocol" {
+            error["supported"] = json!(PROTOCOLS);
+        }
+        let _ = self.send_json(error).await;
         let code = match reason.code {
             "unauthorized" | "unsupported_protocol" | "bad_message" => 1008,
             "shutting_down" => 1001,
@@ -168,10 +227,9 @@ impl Connection {
             .await;
     }
 
-    async fn run(&mut self, header_key: Option<String>) -> Result<(), Close> {
+    async fn run(&mut self, header_key: Option<String>, admitted: Option<StreamPermit>) -> Result<(), Close> {
         let hello = match timeout(HELLO_TIMEOUT, self.socket.recv()).await {
-            Ok(Some(Ok(Message::Text(text)))) => serde_json::from_str::<Hello>(&text)
-                .map_err(|e| close("bad_message", format!("expected hello: {e}")))?,
+            Ok(Some(Ok(Message::Text(text)))) => frames::parse_hello(&text).map_err(|e| close("bad_message", e))?,
             Ok(Some(Ok(_))) => return Err(close("bad_message", "expected a hello text message")),
             Ok(_) => return Err(close("gone", "")),
             Err(_) => return Err(close("bad_message", "no hello within 10 seconds")),
@@ -187,17 +245,17 @@ impl Connection {
             .lookup(&self.state, &secret)
             .await
             .map_err(|_| close("unauthorized", "unknown or revoked key"))?;
-        let protocol = PROTOCOLS
-            .iter()
-            .rev()
-            .find(|p| hello.protocols.contains(p))
-            .copied()
-            .ok_or_else(|| {
-                close(
-                    "unsupported_protocol",
-                    format!("this server speaks protocols {PROTOCOLS:?}"),
-                )
-            })?;
+        // Held until the connection ends.
+        let _permit = match admitted.filter(|p| p.key() == key.id) {
+            Some(permit) => permit,
+            None => admit(&self.state, &key).map_err(Refused::into_close)?,
+        };
+        let protocol = frames::negotiate(&hello.protocols).ok_or_else(|| {
+            close(
+                "unsupported_protocol",
+                format!("this server speaks protocols {PROTOCOLS:?}"),
+            )
+        })?;
         // Subscribe before reading any state, so no change falls in between.
         let mut changes = self.state.live.subscribe();
         let heartbeat = heartbeat_interval();
@@ -260,6 +318,11 @@ impl Connection {
                 incoming = self.socket.recv() => {
                     last_heard = Instant::now();
                     match incoming {
+                        Some(Ok(Message::Text(text))) => {
+                            if let Ok(ClientFrame::Usage) = frames::parse_client_frame(&text) {
+                                report_usage(&self.state, key, &text).await;
+                            }
+                        }
                         Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Ok(()),
                         _ => {}
                     }
@@ -281,7 +344,16 @@ impl Connection {
         let db = &self.state.db;
         let env = &key.environment;
         if let Some(from) = from {
-            let current = self.state.live.get(env).map_or(0, |r| r.version());
+            let mut current = self.state.live.get(env).map_or(0, |r| r.version());
+            if from > current {
+                // The SDK saw a newer version on another node: this one
+                // missed a notification. Catch up rather than send it back
+                // in time (a snapshot older than what it already served).
+                if let Err(e) = self.state.live.catch_up(db, env).await {
+                    tracing::warn!(environment = %env, error = %e, "catch-up for an SDK ahead of this node failed");
+                }
+                current = self.state.live.get(env).map_or(0, |r| r.version());
+            }
             if from == current {
                 metrics::counter!("daylight_stream_syncs_total", "mode" => "resume").increment(1);
                 return Ok(from);
@@ -318,7 +390,7 @@ impl Connection {
         changes: &mut tokio::sync::broadcast::Receiver<Arc<Applied>>,
         heartbeat: Duration,
     ) -> Result<(), Close> {
-        let mut ctx = Context::from_json(&context).map_err(|e| close("bad_message", format!("context: {e}")))?;
+        let mut ctx = frames::parse_context(&context).map_err(|e| close("bad_message", e))?;
         let ruleset = self
             .state
             .live
@@ -392,14 +464,16 @@ impl Connection {
                     last_heard = Instant::now();
                     match incoming {
                         Some(Ok(Message::Text(text))) => {
-                            let msg: Incoming = serde_json::from_str(&text).map_err(|e| close("bad_message", e.to_string()))?;
-                            if msg.kind == "identify" {
-                                let context = msg.context.ok_or_else(|| close("bad_message", "identify needs a context"))?;
-                                ctx = Context::from_json(&context).map_err(|e| close("bad_message", format!("context: {e}")))?;
-                                let ruleset = self.state.live.get(&key.environment).ok_or_else(|| close("shutting_down", "environment not loaded"))?;
-                                version = ruleset.version();
-                                sent.clear();
-                                self.send_values(&ruleset, &ctx, &mut sent, true).await?;
+                            match frames::parse_client_frame(&text).map_err(|e| close("bad_message", e))? {
+                                ClientFrame::Identify(context) => {
+                                    ctx = context;
+                                    let ruleset = self.state.live.get(&key.environment).ok_or_else(|| close("shutting_down", "environment not loaded"))?;
+                                    version = ruleset.version();
+                                    sent.clear();
+                                    self.send_values(&ruleset, &ctx, &mut sent, true).await?;
+                                }
+                                ClientFrame::Usage => report_usage(&self.state, key, &text).await,
+                                ClientFrame::Other => {}
                             }
                         }
                         Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Ok(()),
@@ -506,4 +580,24 @@ fn ticker(period: Duration) -> tokio::time::Interval {
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     tick.reset();
     tick
+}
+
+/// Stores a `usage` message (the body of `POST /sdk/v1/usage` plus
+/// `type`; `frames::parse_client_frame` said which). A bad report is logged
+/// and dropped: metrics never cost an SDK its stream.
+async fn report_usage(state: &AppState, key: &SdkKey, text: &str) {
+    let Ok(mut value) = serde_json::from_str::<Value>(text) else {
+        return;
+    };
+    if let Some(obj) = value.as_object_mut() {
+        obj.remove("type");
+    }
+    let result = match serde_json::from_value::<super::usage::UsageReport>(value) {
+        Ok(report) => super::usage::accept(state, key, &report).await.map(|_| ()),
+        Err(e) => Err(crate::error::ApiError::bad_request("invalid", e.to_string())),
+    };
+    if let Err(e) = result {
+        metrics::counter!("daylight_sdk_usage_rejected_total").increment(1);
+        tracing::warn!(environment = %key.environment, error = %e, "dropping a usage report from the stream");
+    }
 }

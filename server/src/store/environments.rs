@@ -19,7 +19,8 @@ pub async fn list(db: &Db) -> ApiResult<Vec<Environment>> {
     let rows = sqlx::query("SELECT key, name, version FROM environments ORDER BY key")
         .fetch_all(&db.pool)
         .await?;
-    rows.iter()
+    let mut envs = rows
+        .iter()
         .map(|r| {
             Ok(Environment {
                 key: r.try_get("key")?,
@@ -27,7 +28,11 @@ pub async fn list(db: &Db) -> ApiResult<Vec<Environment>> {
                 version: r.try_get("version")?,
             })
         })
-        .collect()
+        .collect::<ApiResult<Vec<_>>>()?;
+    // Byte order, whatever the database's collation: writers lock
+    // environments in this order, and one order for all avoids deadlocks.
+    envs.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(envs)
 }
 
 pub async fn get(db: &Db, key: &str) -> ApiResult<Environment> {

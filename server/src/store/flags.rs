@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use daylight::model::{Flag, FlagConfig, FlagRules};
 use serde::Serialize;
-use sqlx::Row;
+use sqlx::{Any, Row, Transaction};
 
 use super::{append_audit, append_change, AuditEntry, Writer};
 use crate::db::{now_ms, Db};
@@ -139,51 +139,10 @@ pub async fn update(
     environment: Option<&str>,
     mut edit: impl FnMut(&mut StoredFlag) -> ApiResult<()>,
 ) -> ApiResult<StoredFlag> {
-    let (db, live) = (w.db, w.live);
     for _attempt in 0..5 {
-        let before = get(db, key).await?;
-        if let Some(expected) = expected {
-            if expected != before.version {
-                return Err(stale(key, expected, before.version));
-            }
-        }
-        let mut after = before.clone();
-        edit(&mut after)?;
-        after.flag.key = before.flag.key.clone();
-        let environments = super::environments::list(db).await?;
-        let env_keys: BTreeSet<String> = environments.iter().map(|e| e.key.clone()).collect();
-        // Bump the config version of each environment whose rules changed.
-        let mut changed = Vec::new();
-        for env in &env_keys {
-            let (old, new) = (rules_for(&before, env), rules_for(&after, env));
-            if old != new {
-                if let Some(config) = after.flag.environments.get_mut(env) {
-                    config.version = config_for(&before.flag, env).version + 1;
-                }
-                changed.push(env.clone());
-            }
-        }
-        validate(db, live, &after.flag, &env_keys).await?;
-        if !after.archived {
-            check_in_rulesets(live, &after, &changed)?;
-        }
-        after.version = before.version + 1;
-        after.updated_at = now_ms();
-        let doc = serde_json::to_string(&after.flag).map_err(|e| ApiError::Internal(e.to_string()))?;
-        let mut tx = db.pool.begin().await?;
-        let updated = sqlx::query(
-            "UPDATE flags SET doc = $1, version = $2, archived = $3, updated_at = $4 WHERE key = $5 AND version = $6",
-        )
-        .bind(&doc)
-        .bind(after.version)
-        .bind(i64::from(after.archived))
-        .bind(after.updated_at)
-        .bind(key)
-        .bind(before.version)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if updated == 0 {
+        let pending = prepare(w, key, expected, &mut edit).await?;
+        let mut tx = w.db.pool.begin().await?;
+        if !write(&mut tx, w, &pending, action, environment).await? {
             // Someone wrote in between: stale for the caller, or retry.
             tx.rollback().await?;
             if let Some(expected) = expected {
@@ -191,30 +150,119 @@ pub async fn update(
             }
             continue;
         }
-        for env in &changed {
-            append_change(&mut tx, env, "flag", key, json(&rules_for(&after, env))).await?;
-        }
-        append_audit(
-            &mut tx,
-            AuditEntry {
-                actor: w.actor,
-                action,
-                resource_kind: "flag",
-                resource_key: key,
-                environment,
-                before: serde_json::to_string(&before.flag).ok(),
-                after: Some(doc),
-                comment: w.comment,
-            },
-        )
-        .await?;
         tx.commit().await?;
-        live.committed(db, &changed).await;
-        return Ok(after);
+        w.live.committed(w.db, &pending.changed).await;
+        return Ok(pending.after);
     }
-    Err(ApiError::Conflict(format!(
-        "flag `{key}` is being changed by others; try again"
-    )))
+    Err(busy(key))
+}
+
+/// An edit read, applied and validated, not yet written: [`write`] stores it
+/// inside a caller's transaction (the scheduler writes a release-plan
+/// transition and the flag change it makes in one).
+pub struct PendingUpdate {
+    pub before: StoredFlag,
+    pub after: StoredFlag,
+    /// Environments whose rules changed (the change log gets one row each).
+    pub changed: Vec<String>,
+    doc: String,
+}
+
+pub async fn prepare(
+    w: &Writer<'_>,
+    key: &str,
+    expected: Option<i64>,
+    edit: &mut impl FnMut(&mut StoredFlag) -> ApiResult<()>,
+) -> ApiResult<PendingUpdate> {
+    let (db, live) = (w.db, w.live);
+    let before = get(db, key).await?;
+    if let Some(expected) = expected {
+        if expected != before.version {
+            return Err(stale(key, expected, before.version));
+        }
+    }
+    let mut after = before.clone();
+    edit(&mut after)?;
+    after.flag.key = before.flag.key.clone();
+    let environments = super::environments::list(db).await?;
+    let env_keys: BTreeSet<String> = environments.iter().map(|e| e.key.clone()).collect();
+    // Bump the config version of each environment whose rules changed.
+    let mut changed = Vec::new();
+    for env in &env_keys {
+        let (old, new) = (rules_for(&before, env), rules_for(&after, env));
+        if old != new {
+            if let Some(config) = after.flag.environments.get_mut(env) {
+                config.version = config_for(&before.flag, env).version + 1;
+            }
+            changed.push(env.clone());
+        }
+    }
+    validate(db, live, &after.flag, &env_keys).await?;
+    after.version = before.version + 1;
+    after.updated_at = now_ms();
+    let doc = serde_json::to_string(&after.flag).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(PendingUpdate {
+        before,
+        after,
+        changed,
+        doc,
+    })
+}
+
+/// Writes a prepared edit in `tx`: the flag row (only if it is still at the
+/// version read; `false` otherwise), its change-log rows and an audit row.
+/// The caller commits and then calls `live.committed(db, &pending.changed)`.
+pub async fn write(
+    tx: &mut Transaction<'_, Any>,
+    w: &Writer<'_>,
+    pending: &PendingUpdate,
+    action: &str,
+    environment: Option<&str>,
+) -> ApiResult<bool> {
+    let (before, after, key) = (&pending.before, &pending.after, pending.before.flag.key.as_str());
+    // Checked under the environments' locks: a node that missed other
+    // nodes' writes, or a concurrent write, must not let a cycle in.
+    super::lock_environments(tx, w.db, w.live, &pending.changed).await?;
+    if !after.archived {
+        check_in_rulesets(w.live, after, &pending.changed)?;
+    }
+    let updated = sqlx::query(
+        "UPDATE flags SET doc = $1, version = $2, archived = $3, updated_at = $4 WHERE key = $5 AND version = $6",
+    )
+    .bind(&pending.doc)
+    .bind(after.version)
+    .bind(i64::from(after.archived))
+    .bind(after.updated_at)
+    .bind(key)
+    .bind(before.version)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if updated == 0 {
+        return Ok(false);
+    }
+    for env in &pending.changed {
+        append_change(tx, env, "flag", key, json(&rules_for(after, env))).await?;
+    }
+    append_audit(
+        tx,
+        AuditEntry {
+            actor: w.actor,
+            action,
+            resource_kind: "flag",
+            resource_key: key,
+            environment,
+            before: serde_json::to_string(&before.flag).ok(),
+            after: Some(pending.doc.clone()),
+            comment: w.comment,
+        },
+    )
+    .await?;
+    Ok(true)
+}
+
+pub(crate) fn busy(key: &str) -> ApiError {
+    ApiError::Conflict(format!("flag `{key}` is being changed by others; try again"))
 }
 
 /// Deletes a flag for good (archive it instead to keep its history easy to
@@ -228,6 +276,9 @@ pub async fn delete(w: &Writer<'_>, key: &str, expected: Option<i64>) -> ApiResu
         }
     }
     let environments = super::environments::list(db).await?;
+    let mut tx = db.pool.begin().await?;
+    let env_keys: Vec<String> = environments.iter().map(|e| e.key.clone()).collect();
+    super::lock_environments(&mut tx, db, live, &env_keys).await?;
     for env in &environments {
         if let Some(rules) = live.get(&env.key) {
             let next = rules.with_flag(key, None, rules.version());
@@ -235,7 +286,6 @@ pub async fn delete(w: &Writer<'_>, key: &str, expected: Option<i64>) -> ApiResu
                 .map_err(|e| ApiError::Conflict(format!("flag `{key}` is still a prerequisite: {e}")))?;
         }
     }
-    let mut tx = db.pool.begin().await?;
     let deleted = sqlx::query("DELETE FROM flags WHERE key = $1 AND version = $2")
         .bind(key)
         .bind(before.version)

@@ -7,7 +7,11 @@ pub mod bundles;
 pub mod credentials;
 pub mod environments;
 pub mod flags;
+pub mod releases;
+pub mod schedule;
 pub mod segments;
+pub mod usage;
+pub mod webhooks;
 
 use serde::Serialize;
 use sqlx::{Any, Row, Transaction};
@@ -96,8 +100,57 @@ pub(crate) async fn append_audit(tx: &mut Transaction<'_, Any>, e: AuditEntry<'_
     Ok(())
 }
 
+/// Locks the rows of `environments` for the rest of `tx` and brings the
+/// node's memory of them up to the database, read through `tx`.
+///
+/// Writes to one environment queue on its row, so from here until the
+/// commit no other node can change these environments, and every change
+/// committed before is in memory: checks that span flags and segments
+/// (prerequisites, cycles, segments in use) then see exactly the state the
+/// write applies to, even on a node that missed notifications.
+pub(crate) async fn lock_environments(
+    tx: &mut Transaction<'_, Any>,
+    db: &Db,
+    live: &Live,
+    environments: &[String],
+) -> ApiResult<()> {
+    let mut sorted = environments.to_vec();
+    // One order for every writer, so two never wait on each other.
+    sorted.sort();
+    sorted.dedup();
+    for env in &sorted {
+        sqlx::query("UPDATE environments SET version = version WHERE key = $1")
+            .bind(env)
+            .execute(&mut **tx)
+            .await?;
+    }
+    for env in &sorted {
+        live.catch_up_in(db, tx, env).await?;
+    }
+    Ok(())
+}
+
 /// Changes of `environment` after `after`, in order (at most `limit`).
 pub async fn changes_after(db: &Db, environment: &str, after: i64, limit: i64) -> ApiResult<Vec<Change>> {
+    fetch_changes(&db.pool, environment, after, limit).await
+}
+
+/// The same, read inside a transaction.
+pub(crate) async fn changes_after_in(
+    tx: &mut Transaction<'_, Any>,
+    environment: &str,
+    after: i64,
+    limit: i64,
+) -> ApiResult<Vec<Change>> {
+    fetch_changes(&mut **tx, environment, after, limit).await
+}
+
+async fn fetch_changes<'e>(
+    executor: impl sqlx::Executor<'e, Database = Any>,
+    environment: &str,
+    after: i64,
+    limit: i64,
+) -> ApiResult<Vec<Change>> {
     let rows = sqlx::query(
         "SELECT environment, version, kind, key, doc FROM changes
          WHERE environment = $1 AND version > $2 ORDER BY version LIMIT $3",
@@ -105,7 +158,7 @@ pub async fn changes_after(db: &Db, environment: &str, after: i64, limit: i64) -
     .bind(environment)
     .bind(after)
     .bind(limit)
-    .fetch_all(&db.pool)
+    .fetch_all(executor)
     .await?;
     rows.iter()
         .map(|row| {
@@ -149,6 +202,8 @@ pub struct AuditFilter {
     pub actor: Option<String>,
     /// Only entries with an id below this (for paging backwards).
     pub before_id: Option<i64>,
+    /// Only entries with an id above this (for following the log live).
+    pub after_id: Option<i64>,
     pub limit: Option<i64>,
 }
 
@@ -158,13 +213,15 @@ pub async fn audit(db: &Db, f: &AuditFilter) -> ApiResult<Vec<AuditRecord>> {
          FROM audit_log
          WHERE ($1 IS NULL OR resource_kind = $1) AND ($2 IS NULL OR resource_key = $2)
            AND ($3 IS NULL OR environment = $3) AND ($4 IS NULL OR actor = $4) AND ($5 IS NULL OR id < $5)
-         ORDER BY id DESC LIMIT $6",
+           AND ($6 IS NULL OR id > $6)
+         ORDER BY id DESC LIMIT $7",
     )
     .bind(f.resource_kind.as_deref())
     .bind(f.resource_key.as_deref())
     .bind(f.environment.as_deref())
     .bind(f.actor.as_deref())
     .bind(f.before_id)
+    .bind(f.after_id)
     .bind(f.limit.unwrap_or(100).clamp(1, 1000))
     .fetch_all(&db.pool)
     .await?;

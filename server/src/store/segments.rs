@@ -206,12 +206,14 @@ pub async fn update(
 pub async fn delete(w: &Writer<'_>, environment: &str, key: &str) -> ApiResult<()> {
     let (db, live) = (w.db, w.live);
     let before = get(db, environment, key).await?;
+    let mut tx = db.pool.begin().await?;
+    // Under the environment's lock, so no flag starts using it meanwhile.
+    super::lock_environments(&mut tx, db, live, &[environment.to_owned()]).await?;
     if live.get(environment).is_some_and(|r| r.segments_in_use().contains(key)) {
         return Err(ApiError::Conflict(format!(
             "segment `{key}` is used by a flag rule; remove those clauses first"
         )));
     }
-    let mut tx = db.pool.begin().await?;
     sqlx::query("DELETE FROM segments WHERE environment = $1 AND key = $2")
         .bind(environment)
         .bind(key)

@@ -2,8 +2,9 @@
 //! server on an ephemeral port with its own database (a temp SQLite file, or
 //! a fresh PostgreSQL database) and returns typed request helpers.
 
-use std::sync::Once;
+use std::sync::{Arc, Once};
 
+use daylight_server::clock::Clock;
 use daylight_server::{Application, Settings};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -18,6 +19,9 @@ pub enum Backend {
 
 pub struct TestApp {
     pub url: String,
+    /// The server's database, for tests that inspect or age rows.
+    #[allow(dead_code)]
+    pub database_url: String,
     #[allow(dead_code)] // for tests that differ per backend
     pub backend: Backend,
     /// The PostgreSQL database this test created (dropped with the app).
@@ -103,6 +107,24 @@ async fn fresh_postgres_database() -> (String, String, String) {
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_full(backend, |_| {}, None).await
+}
+
+/// [`spawn_app`] whose scheduler reads `clock` (tests move it by hand).
+pub async fn spawn_app_clocked(backend: Backend, clock: Option<Arc<dyn Clock>>) -> TestApp {
+    spawn_app_full(backend, |_| {}, clock).await
+}
+
+/// `spawn_app` with settings changed by `configure` (limits, origins…).
+pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_full(backend, configure, None).await
+}
+
+async fn spawn_app_full(
+    backend: Backend,
+    configure: impl FnOnce(&mut Settings),
+    clock: Option<Arc<dyn Clock>>,
+) -> TestApp {
     let dir = tempfile::tempdir().expect("a temp dir");
     let (database_url, pg_database) = match backend {
         Backend::Sqlite => (format!("sqlite://{}/daylight.db", dir.path().display()), None),
@@ -111,7 +133,9 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
             (url, Some((admin_url, name)))
         }
     };
-    let mut app = start(Settings::for_tests(database_url, ADMIN), backend).await;
+    let mut settings = Settings::for_tests(database_url, ADMIN);
+    configure(&mut settings);
+    let mut app = start_clocked(settings, backend, clock).await;
     app.pg_database = pg_database;
     app._dir = Some(dir);
     app
@@ -121,12 +145,21 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 /// `configure` (Redis URL, channel, poll interval…). The first node owns the
 /// database (dropped with it).
 pub async fn spawn_nodes(n: usize, configure: impl Fn(&mut Settings)) -> Vec<TestApp> {
+    spawn_nodes_clocked(n, configure, None).await
+}
+
+/// [`spawn_nodes`] with one scheduler clock shared by every node.
+pub async fn spawn_nodes_clocked(
+    n: usize,
+    configure: impl Fn(&mut Settings),
+    clock: Option<Arc<dyn Clock>>,
+) -> Vec<TestApp> {
     let (url, admin_url, name) = fresh_postgres_database().await;
     let mut nodes = Vec::new();
     for i in 0..n {
         let mut settings = Settings::for_tests(url.clone(), ADMIN);
         configure(&mut settings);
-        let mut node = start(settings, Backend::Postgres).await;
+        let mut node = start_clocked(settings, Backend::Postgres, clock.clone()).await;
         if i == 0 {
             node.pg_database = Some((admin_url.clone(), name.clone()));
         }
@@ -150,8 +183,16 @@ pub fn services_available(test: &str) -> bool {
 }
 
 pub async fn start(settings: Settings, backend: Backend) -> TestApp {
+    start_clocked(settings, backend, None).await
+}
+
+pub async fn start_clocked(settings: Settings, backend: Backend, clock: Option<Arc<dyn Clock>>) -> TestApp {
     init_logs();
-    let app = Application::build(settings).await.expect("the server starts");
+    let database_url = settings.database_url.clone();
+    let mut app = Application::build(settings).await.expect("the server starts");
+    if let Some(clock) = clock {
+        app = app.with_clock(clock);
+    }
     let url = format!("http://127.0.0.1:{}", app.port());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until(async move {
@@ -159,6 +200,7 @@ pub async fn start(settings: Settings, backend: Backend) -> TestApp {
     }));
     TestApp {
         url,
+        database_url,
         backend,
         pg_database: None,
         // No idle pooling: a server that closed a connection after an early
@@ -177,6 +219,7 @@ impl TestApp {
     pub fn remote(url: String) -> TestApp {
         TestApp {
             url,
+            database_url: String::new(),
             backend: Backend::Sqlite,
             pg_database: None,
             http: reqwest::Client::builder()
@@ -363,9 +406,49 @@ impl TestApp {
         stream.send(hello).await;
         stream
     }
+
+    /// Opens `/sdk/v1/stream` with extra upgrade headers (no hello sent);
+    /// `Err` is the answer of a refused upgrade.
+    pub async fn try_stream(&self, headers: &[(&str, &str)]) -> Result<Stream, Reply> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let url = format!("{}/sdk/v1/stream", self.url.replacen("http", "ws", 1));
+        let mut request = url.into_client_request().expect("a valid URL");
+        for (k, v) in headers {
+            request.headers_mut().insert(
+                reqwest::header::HeaderName::from_bytes(k.as_bytes()).expect("a header name"),
+                v.parse().expect("a header value"),
+            );
+        }
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((ws, _)) => Ok(Stream { ws }),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                let body = response
+                    .body()
+                    .as_deref()
+                    .and_then(|b| serde_json::from_slice(b).ok())
+                    .unwrap_or(Value::Null);
+                Err(Reply {
+                    status: response.status(),
+                    headers: response.headers().clone(),
+                    body,
+                })
+            }
+            Err(e) => panic!("the stream upgrade failed: {e}"),
+        }
+    }
 }
 
 impl Stream {
+    /// Sends a text frame exactly as given.
+    #[allow(dead_code)]
+    pub async fn send_text(&mut self, text: String) {
+        use futures_util::SinkExt;
+        self.ws
+            .send(tokio_tungstenite::tungstenite::Message::text(text))
+            .await
+            .expect("send");
+    }
+
     pub async fn send(&mut self, msg: Value) {
         use futures_util::SinkExt;
         self.ws
@@ -388,6 +471,27 @@ impl Stream {
                 if value["type"] != "heartbeat" {
                     return value;
                 }
+            }
+        }
+    }
+
+    /// The next message other than a heartbeat, or `None` once the server
+    /// has closed the connection (fails after 5 s).
+    pub async fn next_or_closed(&mut self) -> Option<Value> {
+        use futures_util::StreamExt;
+        loop {
+            let msg = tokio::time::timeout(std::time::Duration::from_secs(5), self.ws.next())
+                .await
+                .expect("a message or a close within 5 s");
+            match msg {
+                Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text))) => {
+                    let value: Value = serde_json::from_str(&text).expect("JSON");
+                    if value["type"] != "heartbeat" {
+                        return Some(value);
+                    }
+                }
+                Some(Ok(tokio_tungstenite::tungstenite::Message::Close(_))) | Some(Err(_)) | None => return None,
+                Some(Ok(_)) => {}
             }
         }
     }
@@ -465,4 +569,57 @@ impl Drop for ThrowawayRedis {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// A `daylight serve` process (so a test can kill it), killed when dropped
+/// so a failing test leaves none behind.
+pub struct ServerProcess(std::process::Child);
+
+impl ServerProcess {
+    /// Starts the server binary on `port` with database `db` and waits until
+    /// `/healthz` answers.
+    pub async fn start(db: &str, port: u16) -> ServerProcess {
+        let server = ServerProcess(
+            std::process::Command::new(env!("CARGO_BIN_EXE_daylight"))
+                .arg("serve")
+                .env("DAYLIGHT_DATABASE_URL", db)
+                .env("DAYLIGHT_LISTEN", format!("127.0.0.1:{port}"))
+                .env("DAYLIGHT_ADMIN_TOKEN", ADMIN)
+                .env("DAYLIGHT_HEARTBEAT_MS", "300")
+                .env("RUST_LOG", "warn")
+                .spawn()
+                .expect("the server binary starts"),
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+            .await
+            .map(|r| r.status().is_success())
+            .ok()
+            != Some(true)
+        {
+            assert!(std::time::Instant::now() < deadline, "the server did not come up");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        server
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("a free port")
+        .local_addr()
+        .expect("an address")
+        .port()
 }

@@ -99,3 +99,142 @@ async fn nodes_converge_through_the_change_log_while_redis_is_down() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
+
+/// Two nodes that hear nothing from each other for a long time (no Redis,
+/// polling slowed right down): B's memory stays behind A's writes.
+async fn stale_pair() -> Vec<TestApp> {
+    spawn_nodes(2, |s| {
+        s.redis_url = None;
+        s.poll_ms = 600_000;
+    })
+    .await
+}
+
+fn prerequisite(on: &str, variation: usize) -> serde_json::Value {
+    json!({ "on": true, "off_variation": 0, "prerequisites": [{ "flag": on, "variation": variation }],
+            "targets": [], "rules": [], "fallthrough": { "variation": 1 } })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_behind_the_database_refuses_a_prerequisite_cycle() {
+    if !harness::services_available("cycle through a stale node") {
+        return;
+    }
+    let nodes = stale_pair().await;
+    let (a, b) = (&nodes[0], &nodes[1]);
+    a.create_flag(json!({ "key": "f1" })).await;
+    a.create_flag(json!({ "key": "f2" })).await;
+    // B catches up on its own only every ten minutes: make it read once.
+    let key = a.sdk_key("production", "server").await;
+    let _ = synced_stream(b, &key).await;
+    b.edit_config("f1", "production", |c| *c = prerequisite("f2", 1)).await;
+    // B knows f1 → f2 now (it wrote it); A does not until it polls.
+    let r = a.edit_config("f2", "production", |c| *c = prerequisite("f1", 1)).await;
+    assert_eq!(r.status.as_u16(), 400, "a cycle was stored: {}", r.body);
+    assert!(
+        r.body["message"].as_str().unwrap_or_default().contains("cycle"),
+        "{}",
+        r.body
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_behind_the_database_refuses_to_delete_a_segment_in_use() {
+    if !harness::services_available("segment delete through a stale node") {
+        return;
+    }
+    let nodes = stale_pair().await;
+    let (a, b) = (&nodes[0], &nodes[1]);
+    a.create_flag(json!({ "key": "f" })).await;
+    a.post(
+        "/api/v1/environments/production/segments",
+        json!({ "key": "vip", "included": ["u-1"] }),
+    )
+    .await
+    .expect(201);
+    let key = a.sdk_key("production", "server").await;
+    let _ = synced_stream(b, &key).await;
+    a.edit_config("f", "production", |c| {
+        c["rules"] = json!([{ "id": "vip", "clauses": [{ "attribute": "key", "op": "in_segment", "values": ["vip"] }],
+                              "serve": { "variation": 1 } }]);
+    })
+    .await
+    .expect(200);
+    let r = b
+        .request(
+            reqwest::Method::DELETE,
+            "/api/v1/environments/production/segments/vip",
+            Some(harness::ADMIN),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(r.status.as_u16(), 409, "a segment in use was deleted: {}", r.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sdk_ahead_of_its_node_never_gets_older_data() {
+    if !harness::services_available("resume on a node behind the SDK") {
+        return;
+    }
+    let nodes = stale_pair().await;
+    let (a, b) = (&nodes[0], &nodes[1]);
+    a.create_flag(json!({ "key": "f" })).await;
+    let key = a.sdk_key("production", "server").await;
+    // A write through B brings B's memory up to date.
+    b.create_flag(json!({ "key": "g" })).await;
+    // B serves (and caches) a snapshot, then falls behind A's writes.
+    let (_, behind) = synced_stream(b, &key).await;
+    a.toggle("f", "production", true).await.expect(200);
+    let (_, ahead) = synced_stream(a, &key).await;
+    assert!(ahead > behind);
+    // An SDK that got `ahead` from A fails over to B.
+    let mut s = b
+        .stream(json!({ "type": "hello", "protocols": [1], "key": key, "version": ahead }))
+        .await;
+    assert_eq!(s.next().await["type"], "welcome");
+    let mut msg = s.next().await;
+    while msg["type"] == "patch" || msg["type"] == "snapshot" {
+        assert!(
+            msg["version"].as_u64() >= Some(ahead),
+            "the SDK at version {ahead} was sent older data: {msg}"
+        );
+        msg = s.next().await;
+    }
+    assert_eq!(msg["type"], "synced");
+    assert_eq!(msg["version"].as_u64(), Some(ahead), "{msg}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_change_after_a_redis_restart_is_not_left_to_polling() {
+    if !harness::services_available("publish after a Redis restart") {
+        return;
+    }
+    let mut redis = ThrowawayRedis::start();
+    let url = redis.url();
+    // Polling so slow that only a notification can deliver in time.
+    let nodes = spawn_nodes(2, |s| {
+        s.redis_url = Some(url.clone());
+        s.redis_channel = "daylight-test".into();
+        s.poll_ms = 60_000;
+    })
+    .await;
+    let (a, b) = (&nodes[0], &nodes[1]);
+    a.create_flag(json!({ "key": "f" })).await;
+    let key = a.sdk_key("production", "server").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (mut on_b, _) = synced_stream(b, &key).await;
+    // A's publishing connection is up and used.
+    propagation(a, &mut on_b, true).await;
+
+    redis.stop();
+    redis.restart();
+    // B subscribes again (its back-off starts at 200 ms).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let start = Instant::now();
+    a.toggle("f", "production", false).await.expect(200);
+    // Polling would take a minute; `next` gives up after 5 s.
+    let patch = on_b.next().await;
+    assert_eq!(patch["doc"]["on"], false, "{patch}");
+    eprintln!("first change after the Redis restart: {:?}", start.elapsed());
+}

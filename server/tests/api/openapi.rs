@@ -65,4 +65,27 @@ on_each_backend!(every_documented_operation_exists_and_needs_a_token, |app| {
     ] {
         assert!(schemas.contains_key(name), "schema {name} missing");
     }
+    // Every reference resolves (a type named only in a parameter is easy to
+    // leave out of the components).
+    fn refs(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(map) => {
+                if let Some(Value::String(r)) = map.get("$ref") {
+                    out.push(r.clone());
+                }
+                map.values().for_each(|v| refs(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    assert!(!all.is_empty());
+    for r in all {
+        let name = r
+            .strip_prefix("#/components/schemas/")
+            .unwrap_or_else(|| panic!("unexpected reference {r}"));
+        assert!(schemas.contains_key(name), "{r} does not resolve");
+    }
 });

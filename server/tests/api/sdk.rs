@@ -1,6 +1,5 @@
 //! The Rust SDK against a real server process that is killed and restarted.
 
-use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,63 +8,15 @@ use daylight::client::{Client, ConnectionState};
 use daylight::Context;
 use serde_json::json;
 
-use crate::harness::{TestApp, ADMIN};
-
-/// A server process, killed when dropped (so a failing test leaves none behind).
-struct Server(Child);
-
-impl Server {
-    fn kill(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn start_server(db: &str, port: u16) -> Server {
-    Server(
-        Command::new(env!("CARGO_BIN_EXE_daylight"))
-            .arg("serve")
-            .env("DAYLIGHT_DATABASE_URL", db)
-            .env("DAYLIGHT_LISTEN", format!("127.0.0.1:{port}"))
-            .env("DAYLIGHT_ADMIN_TOKEN", ADMIN)
-            .env("DAYLIGHT_HEARTBEAT_MS", "300")
-            .env("RUST_LOG", "warn")
-            .spawn()
-            .expect("the server binary starts"),
-    )
-}
-
-async fn wait_healthy(url: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while reqwest::get(format!("{url}/healthz"))
-        .await
-        .map(|r| r.status().is_success())
-        .ok()
-        != Some(true)
-    {
-        assert!(Instant::now() < deadline, "the server did not come up");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+use crate::harness::{free_port, ServerProcess, TestApp};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sdk_serves_last_known_values_through_a_server_kill_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}/daylight.db", dir.path().display());
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
-    let mut server = start_server(&db, port);
-    wait_healthy(&url).await;
+    let mut server = ServerProcess::start(&db, port).await;
     let app = TestApp::remote(url.clone());
     app.create_flag(json!({ "key": "new-lobby" })).await;
     app.edit_config("new-lobby", "production", |c| {
@@ -116,8 +67,7 @@ async fn the_sdk_serves_last_known_values_through_a_server_kill_and_resumes() {
         "last known value while the server is down"
     );
 
-    let mut server = start_server(&db, port);
-    wait_healthy(&url).await;
+    let mut server = ServerProcess::start(&db, port).await;
     let deadline = Instant::now() + Duration::from_secs(10);
     while client.connection_state() != ConnectionState::Synced {
         assert!(Instant::now() < deadline, "the client did not reconnect");

@@ -1,0 +1,58 @@
+// The admin API client: the token lives in sessionStorage (gone when the tab
+// closes) and goes out as `Authorization: Bearer`. Errors become ApiError
+// with the server's `{error, message, field}`.
+const KEY = 'daylight.token';
+
+export class ApiError extends Error {
+  constructor(status, body) {
+    super(body?.message || `HTTP ${status}`);
+    this.status = status;
+    this.code = body?.error ?? 'http';
+    this.field = body?.field ?? null;
+  }
+}
+
+export const getToken = () => sessionStorage.getItem(KEY);
+export const setToken = (token) => (token ? sessionStorage.setItem(KEY, token) : sessionStorage.removeItem(KEY));
+
+/** Header values must be bytes: send the comment's UTF-8 bytes (the server reads them as UTF-8). */
+function headerText(text) {
+  return Array.from(new TextEncoder().encode(text.replace(/[\r\n]+/g, ' ')), (b) => String.fromCharCode(b)).join('');
+}
+
+let onUnauthorized = () => {};
+export const whenUnauthorized = (fn) => (onUnauthorized = fn);
+
+/**
+ * One call: `api('PUT', '/flags/x/environments/production', { body, version, comment })`.
+ * `text` sends text/plain (key lists). Resolves to `{ data, version }` (the `ETag` as a number).
+ */
+export async function api(method, path, { body, text, version, comment } = {}) {
+  const headers = { Authorization: `Bearer ${getToken()}` };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (text !== undefined) headers['Content-Type'] = 'text/plain; charset=utf-8';
+  if (version !== undefined && version !== null) headers['If-Match'] = `"${version}"`;
+  if (comment) headers['X-Audit-Comment'] = headerText(comment);
+  const res = await fetch(`/api/v1${path}`, {
+    method,
+    headers,
+    body: body !== undefined ? JSON.stringify(body) : text,
+  });
+  const raw = await res.text();
+  let data = null;
+  try {
+    data = raw ? JSON.parse(raw) : null;
+  } catch {
+    data = { message: raw };
+  }
+  if (!res.ok) {
+    const error = new ApiError(res.status, data);
+    if (res.status === 401) onUnauthorized(error);
+    throw error;
+  }
+  const etag = res.headers.get('ETag');
+  return { data, version: etag ? Number(etag.replace(/^W\//, '').replaceAll('"', '')) : undefined };
+}
+
+export const get = async (path) => (await api('GET', path)).data;
+export const enc = encodeURIComponent;

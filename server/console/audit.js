@@ -1,0 +1,139 @@
+// The audit log: who changed what, when, why, with a readable before/after
+// diff. Filters by kind, key, environment and actor; new entries appear live;
+// "older" pages backwards.
+import { enc, get } from './api.js';
+import { ErrorLine, formatTime, html, show, useEffect, useLive, useState } from './lib.js';
+
+const PAGE = 50;
+
+/** Leaves of a JSON document by path (`rules[0].clauses[1].values`); long lists of plain values stay whole. */
+function flatten(value, path = '', out = new Map()) {
+  const plain = (v) => v === null || typeof v !== 'object';
+  if (Array.isArray(value) && (value.length === 0 || (value.length > 8 && value.every(plain)))) {
+    out.set(path, value);
+  } else if (value !== null && typeof value === 'object') {
+    const entries = Array.isArray(value) ? value.map((v, i) => [`[${i}]`, v]) : Object.entries(value).map(([k, v]) => [path ? `.${k}` : k, v]);
+    if (entries.length === 0) out.set(path, value);
+    for (const [k, v] of entries) flatten(v, `${path}${k}`, out);
+  } else {
+    out.set(path, value);
+  }
+  return out;
+}
+
+/** Rows `{ path, before, after }` for every leaf that differs. */
+export function diff(before, after) {
+  const a = before == null ? new Map() : flatten(before);
+  const b = after == null ? new Map() : flatten(after);
+  const rows = [];
+  for (const path of new Set([...a.keys(), ...b.keys()])) {
+    const x = a.get(path);
+    const y = b.get(path);
+    if (JSON.stringify(x) !== JSON.stringify(y)) rows.push({ path: path || '(document)', before: x, after: y });
+  }
+  // An empty list or object that gained (or lost) members: its members' rows say it all.
+  const empty = (v) => v !== null && typeof v === 'object' && Object.keys(v).length === 0;
+  return rows.filter(
+    (r) => !((empty(r.before) || empty(r.after)) && rows.some((o) => o.path.startsWith(`${r.path}[`) || o.path.startsWith(`${r.path}.`))),
+  );
+}
+
+/** A long key list as "+N / −M" with a few examples, instead of 100,000 keys. */
+function Value({ value, other }) {
+  if (value === undefined) return html`<span class="muted">—</span>`;
+  if (Array.isArray(value) && value.length > 8) {
+    const theirs = new Set(Array.isArray(other) ? other : []);
+    const only = value.filter((v) => !theirs.has(v));
+    return html`<span>${value.length.toLocaleString()} items${only.length ? html`; ${only.length.toLocaleString()} not on the other side, e.g. <code>${only.slice(0, 5).map(show).join(', ')}</code>` : ''}</span>`;
+  }
+  return html`<code>${show(value)}</code>`;
+}
+
+function Entry({ entry }) {
+  const [open, setOpen] = useState(false);
+  const rows = open ? diff(entry.before, entry.after) : [];
+  const shown = rows.slice(0, 200);
+  return html`<li class="entry" data-entry=${entry.id}>
+    <div class="entry-head">
+      <time datetime=${new Date(entry.at).toISOString()}>${formatTime(entry.at)}</time>
+      <strong class="actor">${entry.actor}</strong>
+      <span class="action">${entry.action}</span>
+      <span><code>${entry.resource_kind}</code> ${entry.resource_kind === 'flag'
+        ? html`<a href=${`#/flags/${enc(entry.resource_key)}`}>${entry.resource_key}</a>`
+        : entry.resource_kind === 'segment' && entry.environment
+          ? html`<a href=${`#/segments/${enc(entry.resource_key)}`}>${entry.resource_key}</a>`
+          : entry.resource_key}</span>
+      ${entry.environment ? html`<span class="chip">${entry.environment}</span>` : null}
+      ${entry.before || entry.after
+        ? html`<button type="button" class="link" aria-expanded=${open} onClick=${() => setOpen(!open)}>${open ? 'Hide changes' : 'Show changes'}</button>`
+        : null}
+    </div>
+    ${entry.comment ? html`<p class="comment">“${entry.comment}”</p>` : null}
+    ${open
+      ? rows.length === 0
+        ? html`<p class="muted">No difference in the stored document.</p>`
+        : html`<table class="diff">
+            <thead><tr><th scope="col">Field</th><th scope="col">Before</th><th scope="col">After</th></tr></thead>
+            <tbody>${shown.map((r) => html`<tr><th scope="row"><code>${r.path}</code></th>
+              <td class="before"><${Value} value=${r.before} other=${r.after} /></td>
+              <td class="after"><${Value} value=${r.after} other=${r.before} /></td></tr>`)}</tbody>
+          </table>${rows.length > shown.length ? html`<p class="muted">…and ${rows.length - shown.length} more changed fields.</p>` : null}`
+      : null}
+  </li>`;
+}
+
+export function AuditPage() {
+  const [filters, setFilters] = useState({ resource_kind: '', resource_key: '', environment: '', actor: '' });
+  const [entries, setEntries] = useState([]);
+  const [more, setMore] = useState(false);
+  const [error, setError] = useState(null);
+  const query = (extra) => {
+    const p = new URLSearchParams({ limit: PAGE, ...extra });
+    for (const [k, v] of Object.entries(filters)) if (v.trim()) p.set(k, v.trim());
+    return `/audit?${p}`;
+  };
+  async function load() {
+    try {
+      const page = await get(query({}));
+      setEntries(page.entries);
+      setMore(page.entries.length === PAGE);
+      setError(null);
+    } catch (err) {
+      setError(err);
+    }
+  }
+  useEffect(() => {
+    load();
+  }, [JSON.stringify(filters)]);
+  useLive(async (fresh) => {
+    const newest = entries[0]?.id ?? 0;
+    if (fresh.some((e) => e.id > newest)) {
+      const page = await get(query({ after_id: newest })).catch(() => null);
+      if (page) setEntries((old) => [...page.entries, ...old]);
+    }
+  });
+  async function older() {
+    const last = entries[entries.length - 1];
+    const page = await get(query({ before_id: last.id }));
+    setEntries([...entries, ...page.entries]);
+    setMore(page.entries.length === PAGE);
+  }
+  const set = (k) => (e) => setFilters({ ...filters, [k]: e.target.value });
+  return html`<section>
+    <h1>Audit log</h1>
+    <form class="filters" role="search" onSubmit=${(e) => e.preventDefault()}>
+      <div><label for="au-kind">Kind</label>
+        <select id="au-kind" value=${filters.resource_kind} onChange=${set('resource_kind')}>
+          <option value="">any</option>
+          ${['flag', 'segment', 'bundle', 'environment', 'token', 'key'].map((k) => html`<option value=${k}>${k}</option>`)}
+        </select></div>
+      <div><label for="au-key">Key</label><input id="au-key" value=${filters.resource_key} onChange=${set('resource_key')} /></div>
+      <div><label for="au-env">Environment</label><input id="au-env" value=${filters.environment} onChange=${set('environment')} /></div>
+      <div><label for="au-actor">Who</label><input id="au-actor" value=${filters.actor} onChange=${set('actor')} /></div>
+    </form>
+    <${ErrorLine} error=${error} />
+    <ol class="audit" aria-live="polite">${entries.map((e) => html`<${Entry} key=${e.id} entry=${e} />`)}</ol>
+    ${entries.length === 0 && !error ? html`<p class="muted">No entries.</p>` : null}
+    ${more ? html`<div class="actions left"><button type="button" onClick=${older}>Older entries</button></div>` : null}
+  </section>`;
+}

@@ -1,0 +1,412 @@
+//! Routing for load balancers: `/route/v1/{flag}` answers which upstream pool
+//! a request goes to, for nginx `auth_request` (or any proxy that can make a
+//! sub-request). The flag is a string flag whose variations name the pools
+//! (`blue`, `green`); the answer is `200` with the pool in `X-Daylight-Pool`.
+//!
+//! The context is read from the sub-request: the original request's headers
+//! and cookies (nginx passes them on), `X-Original-URI`, `X-Original-Method`,
+//! `X-Original-Host`, `X-Real-IP`, and the query string, which says where the
+//! targeting key and extra attributes come from (`docs/recipes/blue-green.md`).
+//! Everything is read from memory: the rules from `live`, the key from the
+//! key cache without waiting for the database.
+
+use axum::extract::{Path, State};
+use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, COOKIE};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::Router;
+use daylight::{Context, ErrorKind, Reason};
+
+use crate::app::AppState;
+use crate::auth::KeyKind;
+use crate::error::{ApiError, ApiResult};
+
+pub fn router() -> Router<AppState> {
+    // Any method: a sub-request may carry the original request's method.
+    Router::new().route("/route/v1/{flag}", any(route))
+}
+
+/// Where a value is read from in the sub-request.
+#[derive(Debug, Clone, PartialEq)]
+enum Source {
+    /// A request header (names are case-insensitive).
+    Header(HeaderName),
+    /// A cookie of the original request.
+    Cookie(String),
+    /// A query parameter of the original URI (`X-Original-URI`).
+    Query(String),
+    /// The client address (`X-Real-IP`, else the first `X-Forwarded-For`).
+    Ip,
+    /// The original path (`X-Original-URI` without its query).
+    Path,
+}
+
+impl Source {
+    fn parse(field: &str, text: &str) -> ApiResult<Source> {
+        let bad = |why: &str| ApiError::invalid(field, format!("`{text}`: {why}"));
+        let (kind, name) = text.split_once(':').unwrap_or((text, ""));
+        match (kind, name) {
+            ("ip", "") => Ok(Source::Ip),
+            ("path", "") => Ok(Source::Path),
+            ("header" | "cookie" | "query", "") => Err(bad("needs a name after the colon")),
+            ("header", name) => HeaderName::try_from(name)
+                .map(Source::Header)
+                .map_err(|_| bad("not a valid header name")),
+            ("cookie", name) => Ok(Source::Cookie(name.to_owned())),
+            ("query", name) => Ok(Source::Query(name.to_owned())),
+            _ => Err(bad("a source is header:NAME, cookie:NAME, query:NAME, ip or path")),
+        }
+    }
+}
+
+/// What the query string of the route asks for.
+#[derive(Debug, Default)]
+struct Plan {
+    /// Where the targeting key comes from, in order; the first present wins.
+    key: Vec<Source>,
+    /// Extra attributes and where they come from.
+    attributes: Vec<(String, Source)>,
+    /// The sticky cookie for requests without a key.
+    cookie: Option<String>,
+    cookie_max_age: u64,
+}
+
+/// The default targeting key: the `X-User-Id` header.
+const DEFAULT_KEY_HEADER: &str = "x-user-id";
+/// A sticky cookie lives a year unless the route says otherwise.
+const DEFAULT_COOKIE_MAX_AGE: u64 = 365 * 24 * 3600;
+/// Headers named `X-Daylight-Attr-NAME` become attribute `name`.
+const ATTR_HEADER_PREFIX: &str = "x-daylight-attr-";
+
+fn plan(query: Option<&str>) -> ApiResult<Plan> {
+    let mut plan = Plan {
+        cookie_max_age: DEFAULT_COOKIE_MAX_AGE,
+        ..Plan::default()
+    };
+    for (name, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        match name.as_ref() {
+            "key" => plan.key.push(Source::parse("key", &value)?),
+            "cookie" => {
+                if !is_token(&value) {
+                    return Err(ApiError::invalid(
+                        "cookie",
+                        "a cookie name is letters, digits, `-` and `_`",
+                    ));
+                }
+                plan.cookie = Some(value.into_owned());
+            }
+            "cookie_max_age" => {
+                plan.cookie_max_age = value
+                    .parse()
+                    .map_err(|_| ApiError::invalid("cookie_max_age", "a number of seconds"))?;
+            }
+            other => match other.strip_prefix("attr.") {
+                Some(attr) if !attr.is_empty() && attr != "key" => {
+                    plan.attributes.push((attr.to_owned(), Source::parse(other, &value)?));
+                }
+                _ => {
+                    return Err(ApiError::invalid(
+                        other,
+                        "unknown parameter: use key, attr.NAME, cookie or cookie_max_age",
+                    ))
+                }
+            },
+        }
+    }
+    if plan.key.is_empty() {
+        plan.key
+            .push(Source::Header(HeaderName::from_static(DEFAULT_KEY_HEADER)));
+    }
+    Ok(plan)
+}
+
+/// Cookie names, minted ids and pool names: a safe, small alphabet.
+fn is_token(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The parts of the sub-request a source can read.
+struct Request<'a> {
+    headers: &'a HeaderMap,
+    /// `X-Original-URI` split into path and query.
+    path: Option<&'a str>,
+    query: Option<&'a str>,
+}
+
+impl<'a> Request<'a> {
+    fn new(headers: &'a HeaderMap) -> Self {
+        let original = header(headers, "x-original-uri");
+        let (path, query) = match original.map(|uri| uri.split_once('?')) {
+            Some(Some((path, query))) => (Some(path), Some(query)),
+            Some(None) => (original, None),
+            None => (None, None),
+        };
+        Request { headers, path, query }
+    }
+
+    fn read(&self, source: &Source) -> Option<String> {
+        let value = match source {
+            Source::Header(name) => self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned),
+            Source::Cookie(name) => cookie(self.headers, name).map(str::to_owned),
+            Source::Query(name) => url::form_urlencoded::parse(self.query?.as_bytes())
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned()),
+            Source::Ip => client_ip(self.headers).map(str::to_owned),
+            Source::Path => self.path.map(str::to_owned),
+        }?;
+        let value = value.trim();
+        (!value.is_empty()).then(|| value.to_owned())
+    }
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+fn client_ip(headers: &HeaderMap) -> Option<&str> {
+    header(headers, "x-real-ip").or_else(|| {
+        header(headers, "x-forwarded-for")
+            .and_then(|v| v.split(',').next())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    })
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers.
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim().trim_matches('"'))
+        .filter(|v| !v.is_empty())
+}
+
+/// The evaluation context, and the sticky id to set when one was minted.
+fn context(plan: &Plan, req: &Request<'_>) -> (Context, Option<String>) {
+    let mut ctx = Context::anonymous();
+    if let Some(path) = req.path {
+        ctx.set("path", path);
+    }
+    for (name, attr) in [
+        ("method", header(req.headers, "x-original-method")),
+        (
+            "host",
+            header(req.headers, "x-original-host").or_else(|| header(req.headers, "x-forwarded-host")),
+        ),
+        ("ip", client_ip(req.headers)),
+    ] {
+        if let Some(value) = attr {
+            ctx.set(name, value);
+        }
+    }
+    for (name, value) in req.headers {
+        if let Some(attr) = name.as_str().strip_prefix(ATTR_HEADER_PREFIX) {
+            if let Ok(value) = value.to_str() {
+                if !attr.is_empty() && attr != "key" && !value.trim().is_empty() {
+                    ctx.set(attr, value.trim());
+                }
+            }
+        }
+    }
+    for (name, source) in &plan.attributes {
+        if let Some(value) = req.read(source) {
+            ctx.set(name.as_str(), value);
+        }
+    }
+    let mut minted = None;
+    let key = plan.key.iter().find_map(|s| req.read(s)).or_else(|| {
+        let name = plan.cookie.as_deref()?;
+        match cookie(req.headers, name).filter(|v| is_token(v)) {
+            Some(sticky) => Some(sticky.to_owned()),
+            None => {
+                let id = new_id();
+                minted = Some(id.clone());
+                Some(id)
+            }
+        }
+    });
+    if let Some(key) = key {
+        ctx.set("key", key);
+    }
+    (ctx, minted)
+}
+
+/// A random anonymous id (128 bits, hex).
+fn new_id() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+}
+
+async fn route(State(state): State<AppState>, Path(flag): Path<String>, uri: Uri, headers: HeaderMap) -> Response {
+    match answer(&state, &flag, &uri, &headers).await {
+        Ok(response) => response,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn answer(state: &AppState, flag: &str, uri: &Uri, headers: &HeaderMap) -> ApiResult<Response> {
+    // Only `Authorization`: nginx sets it in the internal location, replacing
+    // whatever the client sent; other headers come from the client as is.
+    let secret = bearer(headers).ok_or(ApiError::Unauthorized)?;
+    let key = state.keys.lookup_without_waiting(state, secret).await?;
+    if key.kind != KeyKind::Server {
+        return Err(ApiError::Forbidden("routing needs a server key".into()));
+    }
+    let plan = plan(uri.query())?;
+    let rules = state
+        .live
+        .get(&key.environment)
+        .ok_or_else(|| ApiError::Internal(format!("environment `{}` is not loaded", key.environment)))?;
+    let (ctx, minted) = context(&plan, &Request::new(headers));
+    let detail = rules.evaluate(flag, &ctx);
+    metrics::counter!("daylight_evaluations_total", "api" => "route").increment(1);
+    if let Reason::Error {
+        error_kind: ErrorKind::FlagNotFound,
+    } = detail.reason
+    {
+        return Err(ApiError::NotFound(format!("flag `{flag}`")));
+    }
+    let pool = match detail.value {
+        Some(serde_json::Value::String(pool)) if is_token(pool) => pool,
+        Some(serde_json::Value::String(_)) => {
+            return Err(ApiError::invalid(
+                "flag",
+                "a pool name is letters, digits, `-` and `_` (at most 128)",
+            ))
+        }
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "flag",
+                format!("flag `{flag}` does not serve strings; its variations must name pools"),
+            ))
+        }
+        None => return Err(ApiError::invalid("flag", format!("flag `{flag}` served no value"))),
+    };
+    let mut response = StatusCode::OK.into_response();
+    let out = response.headers_mut();
+    out.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // Checked by `is_token`: always a valid header value.
+    out.insert("x-daylight-pool", HeaderValue::from_str(pool).expect("a token"));
+    if let Some(variation) = detail.variation {
+        out.insert("x-daylight-variation", HeaderValue::from(variation));
+    }
+    out.insert(
+        "x-daylight-reason",
+        HeaderValue::from_static(detail.reason.openfeature_reason()),
+    );
+    if let (Some(id), Some(name)) = (minted, plan.cookie.as_deref()) {
+        let secure = header(headers, "x-forwarded-proto") == Some("https");
+        let cookie = format!(
+            "{name}={id}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax{}",
+            plan.cookie_max_age,
+            if secure { "; Secure" } else { "" }
+        );
+        out.insert(
+            "x-daylight-set-cookie",
+            HeaderValue::from_str(&cookie).expect("tokens and digits"),
+        );
+    }
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.append(HeaderName::try_from(*k).unwrap(), HeaderValue::from_str(v).unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn sources_parse_and_reject() {
+        assert_eq!(Source::parse("key", "ip").unwrap(), Source::Ip);
+        assert_eq!(
+            Source::parse("key", "cookie:sid").unwrap(),
+            Source::Cookie("sid".into())
+        );
+        for bad in ["header:", "cookie:", "bogus:x", "header:bad name", ""] {
+            let err = Source::parse("key", bad).unwrap_err();
+            assert!(
+                matches!(err, ApiError::Invalid { field: Some(ref f), .. } if f == "key"),
+                "{bad}"
+            );
+        }
+        assert!(plan(Some("nope=1")).is_err());
+        assert!(plan(Some("cookie=a;b")).is_err());
+        assert!(plan(Some("attr.key=ip")).is_err());
+        let p = plan(None).unwrap();
+        assert_eq!(p.key, vec![Source::Header(HeaderName::from_static("x-user-id"))]);
+    }
+
+    #[test]
+    fn the_first_present_source_is_the_key_and_attributes_are_read() {
+        let p = plan(Some(
+            "key=header:x-user-id&key=cookie:uid&key=query:u&attr.country=header:cf-ipcountry&attr.q=query:x",
+        ))
+        .unwrap();
+        let h = headers(&[
+            ("cookie", "a=1; uid=cookie-user"),
+            ("x-original-uri", "/beta/page?u=query-user&x=a%20b"),
+            ("x-original-method", "POST"),
+            ("x-original-host", "shop.example"),
+            ("x-forwarded-for", "10.1.2.3, 10.0.0.1"),
+            ("cf-ipcountry", "AU"),
+            ("x-daylight-attr-platform", "ios"),
+        ]);
+        let (ctx, minted) = context(&p, &Request::new(&h));
+        assert_eq!(ctx.key(), Some("cookie-user"));
+        assert!(minted.is_none());
+        let expect = Context::from_json(&serde_json::json!({
+            "key": "cookie-user", "path": "/beta/page", "method": "POST", "host": "shop.example",
+            "ip": "10.1.2.3", "platform": "ios", "country": "AU", "q": "a b"
+        }))
+        .unwrap();
+        // Contexts keep attributes in insertion order: compare them one by one.
+        for attr in ["path", "method", "host", "ip", "platform", "country", "q"] {
+            let one = |c: &Context| daylight::bucket::context_bucket("s", c, attr);
+            assert_eq!(one(&ctx), one(&expect), "attribute {attr}");
+            assert!(one(&ctx).is_some(), "attribute {attr} is set");
+        }
+        // Without the cookie, the query parameter is next.
+        let h = headers(&[("x-original-uri", "/?u=query-user")]);
+        assert_eq!(context(&p, &Request::new(&h)).0.key(), Some("query-user"));
+    }
+
+    #[test]
+    fn a_sticky_id_is_minted_only_without_a_key_or_a_valid_cookie() {
+        let p = plan(Some("cookie=dl_uid")).unwrap();
+        let (ctx, minted) = context(&p, &Request::new(&headers(&[])));
+        let id = minted.expect("minted");
+        assert_eq!(ctx.key(), Some(id.as_str()));
+        assert_eq!(id.len(), 32);
+        let (ctx, minted) = context(&p, &Request::new(&headers(&[("cookie", "dl_uid=abc123")])));
+        assert_eq!((ctx.key(), minted), (Some("abc123"), None));
+        let (_, minted) = context(&p, &Request::new(&headers(&[("cookie", "dl_uid=<bad>")])));
+        assert!(minted.is_some(), "an invalid cookie is replaced");
+        let (ctx, minted) = context(&p, &Request::new(&headers(&[("x-user-id", "u1")])));
+        assert_eq!((ctx.key(), minted), (Some("u1"), None));
+        // No cookie configured: anonymous.
+        let (ctx, minted) = context(&plan(None).unwrap(), &Request::new(&headers(&[])));
+        assert_eq!((ctx.key(), minted), (None, None));
+    }
+}

@@ -1,0 +1,115 @@
+//! The scheduler every node runs: each tick it advances due release plans,
+//! applies due scheduled changes and judges guarded plans. The work itself
+//! is in the store (`store::releases::act`, `store::schedule::apply`), where
+//! each move is conditional on what was read, so several nodes ticking over
+//! one database still make every move exactly once. State lives only in the
+//! database: a node that restarts (or another that takes over) catches up
+//! on its first tick.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::app::AppState;
+use crate::clock::Clock;
+use crate::error::ApiResult;
+use crate::releases::guard::{self, Counts};
+use crate::releases::plan::Action;
+use crate::store::releases::{self, Outcome};
+use crate::store::schedule;
+
+/// What one tick did (for tests and logs).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Tick {
+    /// Plan transitions this node made.
+    pub advanced: usize,
+    /// Due plans another node moved first.
+    pub lost: usize,
+    pub applied_changes: usize,
+    pub guard_trips: usize,
+}
+
+/// Runs ticks every `every` until the task is dropped.
+pub async fn run(state: AppState, clock: Arc<dyn Clock>, every: Duration) {
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        match tick(&state, clock.as_ref()).await {
+            Ok(t) if t != Tick::default() => tracing::info!(?t, "scheduler"),
+            Ok(_) => {}
+            // The database may be away; the next tick tries again.
+            Err(e) => tracing::warn!(error = %e, "scheduler tick failed"),
+        }
+    }
+}
+
+pub async fn tick(state: &AppState, clock: &dyn Clock) -> ApiResult<Tick> {
+    let mut done = Tick::default();
+    let now = clock.now_ms();
+    let scheduler = state.writer("scheduler", "");
+    for id in releases::due(&state.db, now).await? {
+        match releases::act(&scheduler, id, Action::Advance, None, now).await {
+            Ok(Outcome::Applied(_)) => done.advanced += 1,
+            // Moved by another node, or no longer due: nothing to do.
+            Ok(Outcome::Lost) | Err(crate::error::ApiError::Conflict(_)) => done.lost += 1,
+            Err(e @ crate::error::ApiError::Invalid { .. }) => {
+                // The next stage no longer validates (its segment was
+                // deleted, say): hold the plan rather than retry forever.
+                let why = format!("paused: the next stage cannot be applied: {e}");
+                let w = state.writer("scheduler", &why);
+                releases::act(&w, id, Action::Pause, None, now).await?;
+                tracing::warn!(id, error = %e, "release plan paused");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    for id in schedule::due(&state.db, now).await? {
+        if schedule::apply(&scheduler, id).await? {
+            done.applied_changes += 1;
+        }
+    }
+    for plan in releases::guarded(&state.db).await? {
+        let Some(g) = &plan.spec.guard else { continue };
+        let since = now - (g.window_seconds as i64) * 1000;
+        let new = counts(
+            state,
+            &plan.environment,
+            &plan.flag_key,
+            plan.spec.variation,
+            &g.event,
+            since,
+        )
+        .await?;
+        let old_variation = plan.spec.from_variation.unwrap_or_default();
+        let old = counts(state, &plan.environment, &plan.flag_key, old_variation, &g.event, since).await?;
+        if let Some(why) = guard::verdict(g, new, old) {
+            let w = state.writer("guard", &why);
+            if let Outcome::Applied(_) = releases::act(&w, plan.id, Action::GuardTrip, Some(plan.version), now)
+                .await
+                .or_else(|e| match e {
+                    crate::error::ApiError::Conflict(_) => Ok(Outcome::Lost),
+                    e => Err(e),
+                })?
+            {
+                tracing::warn!(id = plan.id, flag = %plan.flag_key, %why, "release guard tripped");
+                done.guard_trips += 1;
+            }
+        }
+    }
+    Ok(done)
+}
+
+/// Evaluations and events of one variation since `since`, from the per-minute
+/// usage aggregates SDKs report.
+async fn counts(
+    state: &AppState,
+    environment: &str,
+    flag: &str,
+    variation: usize,
+    event: &str,
+    since: i64,
+) -> ApiResult<Counts> {
+    let (evaluations, events) =
+        crate::store::usage::window_counts(&state.db, environment, flag, variation as i64, event, since).await?;
+    Ok(Counts { evaluations, events })
+}

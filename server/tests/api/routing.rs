@@ -1,0 +1,646 @@
+//! The routing endpoint behind a real nginx running the documented config
+//! (`docs/recipes/blue-green.conf`, addresses and key replaced): segment and
+//! rollout routing by the bucketing formula, a switch under load, and
+//! Daylight stopped during traffic. nginx runs on loopback, unprivileged, with
+//! a generated main config in a temp dir. Without nginx the nginx tests are
+//! skipped, except with `DAYLIGHT_REQUIRE_SERVICES=1` (CI), where they fail.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::harness::{free_port, spawn_app, Backend, ServerProcess, TestApp, ADMIN};
+
+const FLAG: &str = "web-pool";
+
+/// The nginx binary, or `None` (after saying so) when the test must skip.
+fn nginx_binary(test: &str) -> Option<PathBuf> {
+    // `NGINX=/path` names the binary (and only it); else the usual places.
+    let candidates: Vec<PathBuf> = match std::env::var_os("NGINX") {
+        Some(path) => vec![PathBuf::from(path)],
+        None => [
+            "/usr/sbin/nginx",
+            "/usr/local/sbin/nginx",
+            "/usr/local/nginx/sbin/nginx",
+        ]
+        .map(PathBuf::from)
+        .into_iter()
+        .chain(
+            std::env::var_os("PATH")
+                .map(|p| std::env::split_paths(&p).map(|d| d.join("nginx")).collect::<Vec<_>>())
+                .unwrap_or_default(),
+        )
+        .collect(),
+    };
+    if let Some(found) = candidates.into_iter().find(|p| p.is_file()) {
+        return Some(found);
+    }
+    assert!(
+        std::env::var("DAYLIGHT_REQUIRE_SERVICES").as_deref() != Ok("1"),
+        "{test} needs nginx (apt-get install -y nginx, or set NGINX=/path/to/nginx)"
+    );
+    eprintln!("SKIPPED {test}: nginx is not installed (apt-get install -y nginx, or set NGINX=/path/to/nginx)");
+    None
+}
+
+/// An nginx process with the recipe config, killed when dropped.
+struct Nginx {
+    child: Child,
+    dir: tempfile::TempDir,
+    url: String,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Replaces `from` (which must occur) in the recipe.
+fn substitute(text: String, from: &str, to: &str) -> String {
+    assert!(text.contains(from), "the recipe no longer contains `{from}`");
+    text.replace(from, to)
+}
+
+impl Nginx {
+    /// Starts nginx with `docs/recipes/blue-green.conf` pointing at the
+    /// Daylight on `daylight_port` with `key`. The pools are two tiny servers
+    /// in the same nginx that answer their name.
+    async fn start(binary: &Path, daylight_port: u16, key: &str) -> Nginx {
+        let recipe = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/recipes/blue-green.conf"))
+            .expect("the recipe");
+        let (port, blue, green) = (free_port(), free_port(), free_port());
+        let mut site = substitute(
+            recipe,
+            "server 127.0.0.1:8080;",
+            &format!("server 127.0.0.1:{daylight_port};"),
+        );
+        for (from, to) in [
+            ("10.0.1.10:8000", blue),
+            ("10.0.1.11:8000", blue),
+            ("10.0.2.10:8000", green),
+            ("10.0.2.11:8000", green),
+        ] {
+            site = substitute(site, from, &format!("127.0.0.1:{to}"));
+        }
+        site = substitute(site, "listen 80;", &format!("listen 127.0.0.1:{port};"));
+        site = substitute(site, "dl_server_REPLACE_ME", key);
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let p = dir.path().display().to_string();
+        std::fs::write(dir.path().join("site.conf"), site).expect("write the site");
+        let main = format!(
+            "daemon off;\nmaster_process off;\npid {p}/nginx.pid;\nerror_log {p}/error.log warn;\n\
+             events {{ worker_connections 4096; }}\n\
+             http {{\n  access_log off;\n\
+               client_body_temp_path {p}/body; proxy_temp_path {p}/proxy; fastcgi_temp_path {p}/fastcgi;\n\
+               uwsgi_temp_path {p}/uwsgi; scgi_temp_path {p}/scgi;\n\
+               server {{ listen 127.0.0.1:{blue}; location / {{ return 200 \"blue\"; }} }}\n\
+               server {{ listen 127.0.0.1:{green}; location / {{ return 200 \"green\"; }} }}\n\
+               include {p}/site.conf;\n}}\n"
+        );
+        std::fs::write(dir.path().join("nginx.conf"), main).expect("write the config");
+        let child = Command::new(binary)
+            .args([
+                "-p",
+                &p,
+                "-c",
+                &format!("{p}/nginx.conf"),
+                "-e",
+                &format!("{p}/error.log"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nginx starts");
+        let mut nginx = Nginx {
+            child,
+            dir,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = nginx.child.try_wait() {
+                panic!("nginx exited ({status}): {}", nginx.error_log());
+            }
+            assert!(Instant::now() < deadline, "nginx did not listen: {}", nginx.error_log());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        nginx
+    }
+
+    fn error_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
+    }
+}
+
+/// One request through nginx: (status, pool body, Set-Cookie).
+async fn visit(
+    http: &reqwest::Client,
+    url: &str,
+    user: Option<&str>,
+    cookie: Option<&str>,
+) -> (u16, String, Option<String>) {
+    let mut req = http.get(url);
+    if let Some(user) = user {
+        req = req.header("x-user-id", user);
+    }
+    if let Some(cookie) = cookie {
+        req = req.header("cookie", cookie);
+    }
+    match req.send().await {
+        Ok(resp) => {
+            let status = resp.status().as_u16();
+            let set_cookie = resp
+                .headers()
+                .get("set-cookie")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            (status, resp.text().await.unwrap_or_default(), set_cookie)
+        }
+        Err(e) => (0, e.to_string(), None),
+    }
+}
+
+fn port_of(url: &str) -> u16 {
+    url.rsplit(':').next().and_then(|p| p.parse().ok()).expect("a port")
+}
+
+/// The pool the bucketing contract puts `user` in when the rollout gives
+/// blue `100_000 - thousandths` and green `thousandths`, in that order: the
+/// first variation whose running sum of weights exceeds the bucket.
+fn expected(user: &str, thousandths: u32) -> &'static str {
+    if daylight::bucket::bucket_of(FLAG, user) >= 100_000 - thousandths {
+        "green"
+    } else {
+        "blue"
+    }
+}
+
+/// `web-pool` (blue, green): on, the `staff` segment and `/beta/` paths go to
+/// green, everyone else by a rollout of `thousandths` green.
+async fn create_pool_flag(app: &TestApp) {
+    app.create_flag(json!({ "key": FLAG, "variations": ["blue", "green"] }))
+        .await;
+    app.edit_config(FLAG, "production", |c| {
+        c["on"] = json!(true);
+        c["rules"] = json!([
+            { "id": "staff", "clauses": [{ "op": "in_segment", "values": ["staff"] }], "serve": { "variation": 1 } },
+            { "id": "beta", "clauses": [{ "attribute": "path", "op": "starts_with", "values": ["/beta/"] }], "serve": { "variation": 1 } }
+        ]);
+        c["fallthrough"] = json!({ "variation": 0 });
+    })
+    .await
+    .expect(200);
+}
+
+async fn set_rollout(app: &TestApp, thousandths: u32) {
+    app.edit_config(FLAG, "production", |c| {
+        c["fallthrough"] = json!({ "rollout": { "variations": [
+            { "variation": 0, "weight": 100_000 - thousandths }, { "variation": 1, "weight": thousandths }
+        ] } });
+    })
+    .await
+    .expect(200);
+}
+
+async fn create_staff(app: &TestApp, keys: &[&str]) {
+    app.post(
+        "/api/v1/environments/production/segments",
+        json!({ "key": "staff", "name": "Staff" }),
+    )
+    .await
+    .expect(201);
+    app.request(
+        Method::PUT,
+        "/api/v1/environments/production/segments/staff/included",
+        Some(ADMIN),
+        Some(json!(keys)),
+        &[],
+    )
+    .await
+    .expect(200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_routes_staff_and_the_rollout_by_the_bucketing_formula() {
+    let Some(binary) = nginx_binary("nginx_routes_staff_and_the_rollout_by_the_bucketing_formula") else {
+        return;
+    };
+    let app = spawn_app(Backend::Sqlite).await;
+    let staff = ["staff-ann", "staff-bo", "staff-cy"];
+    create_staff(&app, &staff).await;
+    create_pool_flag(&app).await;
+    let key = app.sdk_key("production", "server").await;
+    let nginx = Nginx::start(&binary, port_of(&app.url), &key).await;
+    let http = reqwest::Client::new();
+    let page = format!("{}/", nginx.url);
+    let users: Vec<String> = (0..400).map(|i| format!("user-{i}")).collect();
+
+    // Dark launch: staff (and /beta/ pages) on green, everyone else on blue.
+    for user in &staff {
+        assert_eq!(visit(&http, &page, Some(user), None).await.1, "green", "{user}");
+    }
+    for user in &users {
+        assert_eq!(visit(&http, &page, Some(user), None).await.1, "blue", "{user}");
+    }
+    let beta = format!("{}/beta/new-checkout?x=1", nginx.url);
+    assert_eq!(visit(&http, &beta, Some("user-0"), None).await.1, "green");
+
+    // 5 %, then 25 %: exactly the users the formula predicts, and everyone
+    // already on green stays there.
+    let mut green_before: Vec<&String> = Vec::new();
+    for thousandths in [5_000, 25_000] {
+        set_rollout(&app, thousandths).await;
+        let mut green = Vec::new();
+        for user in &users {
+            let pool = visit(&http, &page, Some(user), None).await.1;
+            assert_eq!(pool, expected(user, thousandths), "{user} at {thousandths}");
+            if pool == "green" {
+                green.push(user);
+            }
+        }
+        assert!(
+            green_before.iter().all(|u| green.contains(u)),
+            "a user left green when the rollout grew"
+        );
+        assert!(
+            green.len() > green_before.len(),
+            "raising to {thousandths} moved nobody"
+        );
+        green_before = green;
+        for user in &staff {
+            assert_eq!(visit(&http, &page, Some(user), None).await.1, "green");
+        }
+    }
+
+    // Anonymous visitors: a sticky id once, then bucketed by it.
+    let (status, first_pool, set_cookie) = visit(&http, &page, None, None).await;
+    assert_eq!(status, 200);
+    let set_cookie = set_cookie.expect("a sticky cookie for an anonymous visitor");
+    assert!(
+        set_cookie.contains("HttpOnly") && set_cookie.contains("Path=/"),
+        "{set_cookie}"
+    );
+    let id = set_cookie
+        .strip_prefix("dl_uid=")
+        .and_then(|rest| rest.split(';').next())
+        .expect("dl_uid=ID; ...")
+        .to_owned();
+    assert_eq!(first_pool, expected(&id, 25_000));
+    for _ in 0..5 {
+        let (_, pool, again) = visit(&http, &page, None, Some(&format!("dl_uid={id}"))).await;
+        assert_eq!(pool, first_pool, "the sticky id keeps its pool");
+        assert!(again.is_none(), "no new cookie once one is sent");
+    }
+
+    // The kill switch: everyone back on blue within a second.
+    let sample: Vec<&String> = green_before.iter().copied().take(20).collect();
+    app.toggle(FLAG, "production", false).await.expect(200);
+    let flipped = Instant::now();
+    loop {
+        let mut all_blue = true;
+        for user in &sample {
+            all_blue &= visit(&http, &page, Some(user), None).await.1 == "blue";
+        }
+        if all_blue {
+            break;
+        }
+        assert!(
+            flipped.elapsed() < Duration::from_secs(1),
+            "traffic did not move within a second"
+        );
+    }
+    for user in staff.iter().map(|s| s.to_string()).chain(users.iter().cloned()) {
+        assert_eq!(visit(&http, &page, Some(&user), None).await.1, "blue");
+    }
+}
+
+/// One request as the load loop saw it.
+struct Seen {
+    user: usize,
+    sent: Instant,
+    done: Instant,
+    status: u16,
+    pool: String,
+}
+
+/// Users (each owned by one task, so its requests are in order) requesting
+/// the page as fast as nginx answers until `stop`; `count` counts answers.
+fn load(
+    url: String,
+    users: usize,
+    tasks: usize,
+    stop: Arc<AtomicBool>,
+    count: Arc<AtomicUsize>,
+) -> Vec<tokio::task::JoinHandle<Vec<Seen>>> {
+    let http = reqwest::Client::new();
+    (0..tasks)
+        .map(|t| {
+            let (http, url, stop, count) = (http.clone(), url.clone(), stop.clone(), count.clone());
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                let mine: Vec<usize> = (t..users).step_by(tasks).collect();
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let user = mine[i % mine.len()];
+                    i += 1;
+                    let sent = Instant::now();
+                    let (status, pool, _) = visit(&http, &url, Some(&format!("user-{user}")), None).await;
+                    seen.push(Seen {
+                        user,
+                        sent,
+                        done: Instant::now(),
+                        status,
+                        pool,
+                    });
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
+                seen
+            })
+        })
+        .collect()
+}
+
+/// Waits until `n` more answers arrived (a phase long enough for every user
+/// to be served a few times, however loaded the machine is).
+async fn answers(count: &AtomicUsize, n: usize) {
+    let target = count.load(Ordering::Relaxed) + n;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while count.load(Ordering::Relaxed) < target {
+        assert!(Instant::now() < deadline, "the load made no progress");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn collect(tasks: Vec<tokio::task::JoinHandle<Vec<Seen>>>) -> Vec<Seen> {
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("a load task"));
+    }
+    all
+}
+
+fn assert_no_failures(seen: &[Seen], nginx: &Nginx) {
+    let failed: Vec<_> = seen
+        .iter()
+        .filter(|s| s.status != 200 || !(s.pool == "blue" || s.pool == "green"))
+        .map(|s| format!("{} {}", s.status, s.pool))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} requests failed, e.g. {:?}; nginx log: {}",
+        failed.len(),
+        seen.len(),
+        &failed[..failed.len().min(5)],
+        nginx.error_log()
+    );
+}
+
+/// Every request wholly inside (from, to) landed on `pool`; returns how many.
+fn all_on(seen: &[Seen], from: Instant, to: Instant, pool: &str) -> usize {
+    let inside: Vec<&Seen> = seen.iter().filter(|s| s.sent > from && s.done < to).collect();
+    let wrong = inside.iter().filter(|s| s.pool != pool).count();
+    assert_eq!(wrong, 0, "{wrong} of {} requests missed {pool}", inside.len());
+    inside.len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_switch_under_load_loses_no_request_and_moves_each_user_once() {
+    let Some(binary) = nginx_binary("a_switch_under_load_loses_no_request_and_moves_each_user_once") else {
+        return;
+    };
+    let app = spawn_app(Backend::Sqlite).await;
+    create_staff(&app, &[]).await;
+    create_pool_flag(&app).await;
+    let key = app.sdk_key("production", "server").await;
+    let nginx = Nginx::start(&binary, port_of(&app.url), &key).await;
+    let users = 64;
+    let stop = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let tasks = load(format!("{}/", nginx.url), users, 8, stop.clone(), count.clone());
+    // Each phase: every user served about five times.
+    let phase = users * 5;
+
+    answers(&count, phase).await;
+    let to_green = Instant::now();
+    app.edit_config(FLAG, "production", |c| c["fallthrough"] = json!({ "variation": 1 }))
+        .await
+        .expect(200);
+    let green_done = Instant::now();
+    answers(&count, phase).await;
+    // Back to blue in one click: the kill switch.
+    let to_blue = Instant::now();
+    app.toggle(FLAG, "production", false).await.expect(200);
+    let blue_done = Instant::now();
+    answers(&count, phase).await;
+    stop.store(true, Ordering::Relaxed);
+    let end = Instant::now();
+    let seen = collect(tasks).await;
+
+    assert_no_failures(&seen, &nginx);
+    let before = all_on(&seen, start, to_green, "blue");
+    let during = all_on(&seen, green_done, to_blue, "green");
+    let after = all_on(&seen, blue_done, end, "blue");
+    assert!(
+        before >= users && during >= users && after >= users,
+        "too little traffic: {before} / {during} / {after}"
+    );
+    // Each user: blue…, green…, blue… (at most two moves, in that order).
+    let mut by_user: HashMap<usize, Vec<&str>> = HashMap::new();
+    for s in &seen {
+        let pools = by_user.entry(s.user).or_default();
+        if pools.last() != Some(&s.pool.as_str()) {
+            pools.push(&s.pool);
+        }
+    }
+    assert_eq!(by_user.len(), users, "every user was served");
+    for (user, pools) in by_user {
+        assert_eq!(pools, ["blue", "green", "blue"], "user-{user} moved: {pools:?}");
+    }
+    eprintln!(
+        "switch under load: {} requests, 0 failed ({before} before, {during} on green, {after} after)",
+        seen.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_falls_back_to_the_default_pool_while_daylight_is_stopped() {
+    let Some(binary) = nginx_binary("nginx_falls_back_to_the_default_pool_while_daylight_is_stopped") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/daylight.db", dir.path().display());
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut server = ServerProcess::start(&db, port).await;
+    let app = TestApp::remote(url.clone());
+    create_staff(&app, &[]).await;
+    create_pool_flag(&app).await;
+    // Everyone on green; nginx's default (known-good) pool is blue.
+    app.edit_config(FLAG, "production", |c| c["fallthrough"] = json!({ "variation": 1 }))
+        .await
+        .expect(200);
+    let key = app.sdk_key("production", "server").await;
+    let nginx = Nginx::start(&binary, port, &key).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let tasks = load(format!("{}/", nginx.url), 32, 8, stop.clone(), count.clone());
+    answers(&count, 200).await;
+    let killed = Instant::now();
+    drop(server);
+    let gone = Instant::now();
+    answers(&count, 500).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Back up on the same database: traffic returns to green.
+    let restarting = Instant::now();
+    server = ServerProcess::start(&db, port).await;
+    let back = Instant::now();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    answers(&count, 200).await;
+    stop.store(true, Ordering::Relaxed);
+    let end = Instant::now();
+    let seen = collect(tasks).await;
+    drop(server);
+
+    assert_no_failures(&seen, &nginx);
+    let before = all_on(&seen, start, killed, "green");
+    let down = all_on(&seen, gone, restarting, "blue");
+    let after = all_on(&seen, back + Duration::from_millis(100), end, "green");
+    assert!(
+        before >= 100 && down >= 300 && after >= 100,
+        "too little traffic: {before} / {down} / {after}"
+    );
+    eprintln!(
+        "daylight stopped: {} requests, 0 failed ({before} before on green, {down} on the fallback, {after} after)",
+        seen.len()
+    );
+}
+
+async fn route(app: &TestApp, path: &str, key: Option<&str>, headers: &[(&str, &str)]) -> crate::harness::Reply {
+    app.request(Method::GET, path, key, None, headers).await
+}
+
+/// The endpoint alone: authentication, bad input as JSON errors naming the
+/// field, and answers from memory while the database is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_route_answers_from_memory_and_rejects_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings =
+        daylight_server::Settings::for_tests(format!("sqlite://{}/daylight.db", dir.path().display()), ADMIN);
+    let built = daylight_server::Application::build(settings)
+        .await
+        .expect("the server starts");
+    let state = built.state().clone();
+    let url = format!("http://127.0.0.1:{}", built.port());
+    tokio::spawn(built.run_until(std::future::pending()));
+    let app = TestApp::remote(url);
+    create_staff(&app, &["staff-ann"]).await;
+    create_pool_flag(&app).await;
+    app.create_flag(json!({ "key": "bool-flag" })).await;
+    let server = app.sdk_key("production", "server").await;
+    let client = app.sdk_key("production", "client").await;
+    let r = route(&app, "/route/v1/web-pool", Some(&server), &[("x-user-id", "staff-ann")])
+        .await
+        .expect(200);
+    assert_eq!(r.headers["x-daylight-pool"], "green");
+    assert_eq!(r.headers["x-daylight-variation"], "1");
+    assert_eq!(r.headers["x-daylight-reason"], "TARGETING_MATCH");
+    assert_eq!(r.headers["cache-control"], "no-store");
+    // Key and attributes from the places the query names.
+    let r = route(
+        &app,
+        "/route/v1/web-pool?key=cookie:sid&attr.path=header:x-app-path",
+        Some(&server),
+        &[("cookie", "a=b; sid=staff-ann"), ("x-app-path", "/x")],
+    )
+    .await
+    .expect(200);
+    assert_eq!(r.headers["x-daylight-pool"], "green");
+    let r = route(
+        &app,
+        "/route/v1/web-pool",
+        Some(&server),
+        &[("x-original-uri", "/beta/checkout?step=2")],
+    )
+    .await
+    .expect(200);
+    assert_eq!(r.headers["x-daylight-pool"], "green", "path prefix rule");
+    let r = route(
+        &app,
+        "/route/v1/web-pool",
+        Some(&server),
+        &[("x-original-uri", "/shop")],
+    )
+    .await
+    .expect(200);
+    assert_eq!(r.headers["x-daylight-pool"], "blue");
+    assert!(
+        r.headers.get("x-daylight-set-cookie").is_none(),
+        "no cookie unless asked"
+    );
+
+    // Credentials: none, unknown, a client key (public) are refused.
+    route(&app, "/route/v1/web-pool", None, &[]).await.expect(401);
+    route(&app, "/route/v1/web-pool", Some("dl_server_nope"), &[])
+        .await
+        .expect(401);
+    let r = route(&app, "/route/v1/web-pool", Some(&client), &[]).await.expect(403);
+    assert_eq!(r.body["error"], "forbidden");
+    // Bad input: JSON errors that name the field.
+    route(&app, "/route/v1/nope", Some(&server), &[]).await.expect(404);
+    route(&app, "/route/v1/bool-flag", Some(&server), &[])
+        .await
+        .expect_field_error(400, "flag");
+    route(&app, "/route/v1/web-pool?key=bogus:x", Some(&server), &[])
+        .await
+        .expect_field_error(400, "key");
+    route(&app, "/route/v1/web-pool?key=header:", Some(&server), &[])
+        .await
+        .expect_field_error(400, "key");
+    route(&app, "/route/v1/web-pool?attr.country=nowhere", Some(&server), &[])
+        .await
+        .expect_field_error(400, "attr.country");
+    route(&app, "/route/v1/web-pool?cookie=a%3Bb", Some(&server), &[])
+        .await
+        .expect_field_error(400, "cookie");
+    route(&app, "/route/v1/web-pool?cookie_max_age=-1", Some(&server), &[])
+        .await
+        .expect_field_error(400, "cookie_max_age");
+    route(&app, "/route/v1/web-pool?target=green", Some(&server), &[])
+        .await
+        .expect_field_error(400, "target");
+
+    // The database goes away: routing goes on from memory with the known key;
+    // a key never seen before cannot be checked (503, so nginx falls back).
+    state.db.pool.close().await;
+    for _ in 0..3 {
+        let r = route(&app, "/route/v1/web-pool", Some(&server), &[("x-user-id", "staff-ann")])
+            .await
+            .expect(200);
+        assert_eq!(r.headers["x-daylight-pool"], "green");
+    }
+    let r = route(&app, "/route/v1/web-pool", Some("dl_server_unknown"), &[]).await;
+    assert_eq!(r.status.as_u16(), 503, "{}", r.body);
+}
+
+/// The recipe shows the config the tests run, byte for byte.
+#[test]
+fn the_recipe_shows_the_tested_config() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/recipes/");
+    let conf = std::fs::read_to_string(format!("{dir}blue-green.conf")).expect("the config");
+    let doc = std::fs::read_to_string(format!("{dir}blue-green.md")).expect("the recipe");
+    assert!(
+        doc.contains(&format!("```nginx\n{conf}```")),
+        "docs/recipes/blue-green.md must quote blue-green.conf verbatim"
+    );
+}
