@@ -95,6 +95,23 @@ impl Context {
         Ok(context)
     }
 
+    /// Like `from_json`, but takes the object's members by value, so strings
+    /// move into the context instead of being copied.
+    pub fn from_json_object(object: serde_json::Map<String, Value>) -> Result<Context, ContextError> {
+        let mut context = Context::anonymous();
+        for (name, value) in object {
+            if name == "key" {
+                let Value::String(key) = value else {
+                    return Err(ContextError::KeyNotAString);
+                };
+                context.key = Some(key);
+            } else if let Some(value) = AttrValue::from_json_owned(value) {
+                context.attributes.push((name, value));
+            }
+        }
+        Ok(context)
+    }
+
     /// The attribute called `name`; `key` is the targeting key.
     pub(crate) fn get(&self, name: &str) -> Option<Attr<'_>> {
         self.attributes
@@ -141,6 +158,21 @@ impl AttrValue {
                 .collect::<Option<Vec<_>>>()
                 .map(AttrValue::List),
             Value::Null | Value::Object(_) => None,
+        }
+    }
+
+    fn from_json_owned(value: Value) -> Option<AttrValue> {
+        match value {
+            Value::String(s) => Some(AttrValue::String(s)),
+            Value::Array(items) => items
+                .into_iter()
+                .map(|item| match item {
+                    Value::String(s) => Some(s),
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>()
+                .map(AttrValue::List),
+            other => AttrValue::from_json(&other),
         }
     }
 

@@ -195,9 +195,12 @@ impl Application {
             self.scheduler_tick,
         ));
         let router = crate::http::router(self.state, self.max_body_bytes);
-        let served = axum::serve(self.listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let served = axum::serve(
+            self.listener,
+            axum::ServiceExt::<axum::extract::Request>::into_make_service(router),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
         scheduler.abort();
         // A stopped node sends no more webhooks.
         dispatcher.abort();

@@ -1,8 +1,9 @@
 //! Credentials: admin tokens (roles) for the admin API, SDK keys (server or
 //! client, per environment) for evaluation and streaming. Only SHA-256
 //! digests are stored; secrets are high-entropy random strings, so a fast
-//! digest is enough, and lookups go by digest, never by comparing secrets.
+//! digest is enough. The key cache confirms a secret by a constant-time comparison.
 
+use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,7 +15,6 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
-use tokio::sync::RwLock;
 
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
@@ -146,36 +146,66 @@ impl FromRequestParts<AppState> for Admin {
 pub struct SdkKey {
     /// The key's row id (rate limits count per key).
     pub id: i64,
-    pub environment: String,
+    /// Shared, so handing a cached key to a request allocates nothing.
+    pub environment: Arc<str>,
     pub kind: KeyKind,
 }
 
-/// SDK keys by digest, so evaluation requests do not query the database.
-/// Misses fall through to the database. Entries expire after `KEY_CACHE_TTL`,
-/// so a key revoked through another node stops working here too; a
-/// revocation through this node removes the entry at once.
+/// SDK keys already seen, so evaluation requests neither query the database
+/// nor compute a SHA-256 digest. Entries are found by a keyed 64-bit hash of
+/// the secret (the seed is random per process) and then confirmed by
+/// comparing the secret in constant time. Misses fall through to the
+/// database. Entries expire after `KEY_CACHE_TTL`, so a key revoked through
+/// another node stops working here too; a revocation through this node
+/// removes the entry at once.
 #[derive(Default)]
 pub struct KeyCache {
-    keys: RwLock<HashMap<String, (SdkKey, Instant)>>,
+    hasher: foldhash::fast::RandomState,
+    keys: std::sync::RwLock<HashMap<u64, Cached>>,
+}
+
+struct Cached {
+    secret: Box<str>,
+    /// The stored digest, which revocation goes by.
+    digest: String,
+    key: SdkKey,
+    at: Instant,
 }
 
 const KEY_CACHE_TTL: Duration = Duration::from_secs(30);
 
 impl KeyCache {
+    /// Drops the key whose digest this is (it was revoked).
     pub async fn forget(&self, digest: &str) {
-        self.keys.write().await.remove(digest);
+        self.write().retain(|_, cached| cached.digest != digest);
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<u64, Cached>> {
+        self.keys.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<u64, Cached>> {
+        self.keys.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The cached key for `secret` and when it was read from the database.
+    fn cached(&self, slot: u64, secret: &str) -> Option<(SdkKey, Instant)> {
+        use subtle::ConstantTimeEq;
+        let keys = self.read();
+        let cached = keys.get(&slot)?;
+        bool::from(cached.secret.as_bytes().ct_eq(secret.as_bytes())).then(|| (cached.key.clone(), cached.at))
     }
 
     /// The key a secret belongs to (cached), or `Unauthorized`.
     pub async fn lookup(&self, state: &AppState, secret: &str) -> ApiResult<SdkKey> {
-        let digest = digest(secret);
-        let cached = self.keys.read().await.get(&digest).cloned();
+        let slot = self.hasher.hash_one(secret);
+        let cached = self.cached(slot, secret);
         if let Some((key, at)) = &cached {
             if at.elapsed() < KEY_CACHE_TTL {
                 return Ok(key.clone());
             }
         }
-        self.fetch(state, digest, cached.map(|(key, _)| key)).await
+        self.fetch(state, slot, secret.into(), cached.map(|(key, _)| key)).await
     }
 
     /// Like `lookup`, but once a key is known it never waits for the
@@ -183,20 +213,20 @@ impl KeyCache {
     /// refreshes it (a revoked key then stops working). For the routing
     /// endpoint, which sits in front of every page view.
     pub async fn lookup_without_waiting(&self, state: &AppState, secret: &str) -> ApiResult<SdkKey> {
-        let digest = digest(secret);
-        let cached = self.keys.read().await.get(&digest).cloned();
-        match cached {
-            None => self.fetch(state, digest, None).await,
+        let slot = self.hasher.hash_one(secret);
+        match self.cached(slot, secret) {
+            None => self.fetch(state, slot, secret.into(), None).await,
             Some((key, at)) if at.elapsed() < KEY_CACHE_TTL => Ok(key),
             Some((key, _)) => {
                 // Looks fresh again until the refresh lands: one refresh, not one per request.
-                if let Some(entry) = self.keys.write().await.get_mut(&digest) {
-                    entry.1 = Instant::now();
+                if let Some(entry) = self.write().get_mut(&slot) {
+                    entry.at = Instant::now();
                 }
                 let state = state.clone();
                 let known = key.clone();
+                let secret: Box<str> = secret.into();
                 tokio::spawn(async move {
-                    let _ = state.keys.fetch(&state, digest, Some(known)).await;
+                    let _ = state.keys.fetch(&state, slot, secret, Some(known)).await;
                 });
                 Ok(key)
             }
@@ -205,7 +235,8 @@ impl KeyCache {
 
     /// Reads the key from the database and caches it; when the database is
     /// down, evaluation goes on with `known`.
-    async fn fetch(&self, state: &AppState, digest: String, known: Option<SdkKey>) -> ApiResult<SdkKey> {
+    async fn fetch(&self, state: &AppState, slot: u64, secret: Box<str>, known: Option<SdkKey>) -> ApiResult<SdkKey> {
+        let digest = digest(&secret);
         let row =
             match sqlx::query("SELECT id, environment, kind FROM sdk_keys WHERE key_hash = $1 AND revoked_at IS NULL")
                 .bind(&digest)
@@ -216,16 +247,23 @@ impl KeyCache {
                 Err(e) => return known.ok_or_else(|| e.into()),
             };
         let Some(row) = row else {
-            self.keys.write().await.remove(&digest);
+            self.forget(&digest).await;
             return Err(ApiError::Unauthorized);
         };
         let kind: String = row.try_get("kind")?;
+        let environment: String = row.try_get("environment")?;
         let key = SdkKey {
             id: row.try_get("id")?,
-            environment: row.try_get("environment")?,
+            environment: environment.into(),
             kind: KeyKind::parse(&kind).ok_or_else(|| ApiError::Internal(format!("bad key kind {kind}")))?,
         };
-        self.keys.write().await.insert(digest, (key.clone(), Instant::now()));
+        let cached = Cached {
+            secret,
+            digest,
+            key: key.clone(),
+            at: Instant::now(),
+        };
+        self.write().insert(slot, cached);
         Ok(key)
     }
 }
@@ -307,8 +345,8 @@ mod tests {
         let old = Instant::now()
             .checked_sub(KEY_CACHE_TTL + Duration::from_secs(1))
             .expect("the clock is past the TTL");
-        for entry in cache.keys.write().await.values_mut() {
-            entry.1 = old;
+        for entry in cache.write().values_mut() {
+            entry.at = old;
         }
     }
 
@@ -317,7 +355,7 @@ mod tests {
         let (state, _dir) = state().await;
         insert_key(&state, "dl_server_a").await;
         let key = state.keys.lookup_without_waiting(&state, "dl_server_a").await.unwrap();
-        assert_eq!((key.environment.as_str(), key.kind), ("production", KeyKind::Server));
+        assert_eq!((&*key.environment, key.kind), ("production", KeyKind::Server));
 
         // Revoked in the database: still known until the entry expires, then
         // served once more while the refresh learns of the revocation.

@@ -8,6 +8,7 @@ mod environments;
 pub mod extract;
 mod flags;
 mod health;
+mod observe;
 mod ofrep;
 mod releases;
 mod route;
@@ -18,17 +19,15 @@ mod tokens;
 mod usage;
 mod webhooks;
 
-use std::time::Instant;
-
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
-use axum::http::header::CONTENT_TYPE;
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::middleware;
+use axum::response::Response;
 
 use axum::routing::get;
 use axum::{Json, Router};
-use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -128,10 +127,20 @@ fn add_common_errors(doc: &mut utoipa::openapi::OpenApi) {
     }
 }
 
-pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+/// The whole HTTP surface as one service. Routes first, each labelled with
+/// its template for the metrics; then the layers every request goes through,
+/// wrapped around the router once (see `observe`).
+pub fn router(
+    state: AppState,
+    max_body_bytes: usize,
+) -> impl tower::Service<Request, Response = Response, Error = std::convert::Infallible, Future = impl Send + 'static>
+       + Clone
+       + Send
+       + Sync
+       + 'static {
     let (admin, doc) = admin_api();
     let doc = Arc::new(doc);
-    let mut router = Router::new()
+    let routes = Router::new()
         .merge(admin)
         .route(
             "/api/v1/openapi.json",
@@ -145,154 +154,29 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .merge(health::router())
         .merge(console::router())
         .fallback(|| async { ApiError::NotFound("route".into()) })
-        .layer(middleware::from_fn(json_errors))
-        .layer(middleware::from_fn(record_metrics))
-        .layer(DefaultBodyLimit::max(max_body_bytes));
+        .layer(observe::RouteLabelLayer)
+        .with_state(state);
     // Spans and request events are only built when INFO is enabled: with
     // `RUST_LOG=warn` the layer would do its work for nothing.
-    if tracing::level_filters::LevelFilter::current() >= tracing::Level::INFO {
-        router = router.layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+    let trace = (tracing::level_filters::LevelFilter::current() >= tracing::Level::INFO).then(|| {
+        let trace = TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let id = req
                 .headers()
                 .get("x-request-id")
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("");
             tracing::info_span!("request", method = %req.method(), uri = %req.uri().path(), request_id = %id)
-        }));
-    }
-    router = router
+        });
+        // The same response type with or without the layer.
+        tower::ServiceBuilder::new()
+            .map_response(axum::response::IntoResponse::into_response)
+            .layer(trace)
+    });
+    tower::ServiceBuilder::new()
+        .layer(SetRequestIdLayer::x_request_id(observe::FastRequestId))
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(FastRequestId));
-    router.with_state(state)
-}
-
-/// Framework rejections (a bad path parameter, a wrong method, a malformed
-/// query) come as plain text; clients get the same JSON error shape as for
-/// everything else.
-async fn json_errors(req: Request, next: Next) -> Response {
-    let response = next.run(req).await;
-    let status = response.status();
-    let is_json = response
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !status.is_client_error() || is_json || status == axum::http::StatusCode::NOT_MODIFIED {
-        return response;
-    }
-    let (parts, body) = response.into_parts();
-    let text = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
-    let message = String::from_utf8_lossy(&text).trim().to_owned();
-    let code = match status.as_u16() {
-        401 => "unauthorized",
-        404 => "not_found",
-        405 => "method_not_allowed",
-        413 => "too_large",
-        415 => "unsupported_media_type",
-        _ => "bad_request",
-    };
-    let body = serde_json::json!({ "error": code, "message": if message.is_empty() { status.to_string() } else { message }, "field": null });
-    let mut out = (status, axum::Json(body)).into_response();
-    for (name, value) in parts.headers.iter() {
-        if name != CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {
-            out.headers_mut().insert(name.clone(), value.clone());
-        }
-    }
-    out
-}
-
-async fn record_metrics(req: Request, next: Next) -> Response {
-    let start = Instant::now();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", |p| intern(p.as_str()));
-    let method = method_label(req.method());
-    let response = next.run(req).await;
-    let status = status_label(response.status());
-    metrics::counter!("daylight_http_requests_total", "route" => route, "method" => method, "status" => status)
-        .increment(1);
-    metrics::histogram!("daylight_http_request_duration_seconds", "route" => route)
-        .record(start.elapsed().as_secs_f64());
-    response
-}
-
-/// Route templates as `&'static str` labels, so recording a metric allocates
-/// nothing. The set is bounded: one entry per route of the router.
-fn intern(route: &str) -> &'static str {
-    use std::sync::{OnceLock, RwLock};
-    static ROUTES: OnceLock<RwLock<foldhash::HashMap<String, &'static str>>> = OnceLock::new();
-    let routes = ROUTES.get_or_init(Default::default);
-    if let Some(found) = routes.read().unwrap_or_else(|e| e.into_inner()).get(route) {
-        return found;
-    }
-    let mut write = routes.write().unwrap_or_else(|e| e.into_inner());
-    write
-        .entry(route.to_owned())
-        .or_insert_with(|| Box::leak(route.to_owned().into_boxed_str()))
-}
-
-fn method_label(method: &axum::http::Method) -> metrics::SharedString {
-    use axum::http::Method;
-    let known = [
-        Method::GET,
-        Method::POST,
-        Method::PUT,
-        Method::PATCH,
-        Method::DELETE,
-        Method::HEAD,
-        Method::OPTIONS,
-    ];
-    const NAMES: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
-    match known.iter().position(|m| m == method) {
-        Some(i) => metrics::SharedString::const_str(NAMES[i]),
-        None => metrics::SharedString::from(method.to_string()),
-    }
-}
-
-fn status_label(status: axum::http::StatusCode) -> metrics::SharedString {
-    let name = match status.as_u16() {
-        200 => "200",
-        201 => "201",
-        204 => "204",
-        304 => "304",
-        400 => "400",
-        401 => "401",
-        403 => "403",
-        404 => "404",
-        405 => "405",
-        409 => "409",
-        412 => "412",
-        413 => "413",
-        415 => "415",
-        428 => "428",
-        500 => "500",
-        503 => "503",
-        other => return metrics::SharedString::from(other.to_string()),
-    };
-    metrics::SharedString::const_str(name)
-}
-
-/// `x-request-id` values shaped like UUID v4, from the thread-local RNG:
-/// tower-http's `MakeRequestUuid` asks the kernel (`getrandom`) on every
-/// request.
-#[derive(Clone, Copy, Default)]
-struct FastRequestId;
-
-impl MakeRequestId for FastRequestId {
-    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
-        use rand::Rng;
-        let bits: u128 =
-            rand::rng().random::<u128>() & 0xFFFF_FFFF_FFFF_4FFF_BFFF_FFFF_FFFF_FFFF | 0x4000_8000_0000_0000_0000;
-        let hex = format!("{bits:032x}");
-        let id = format!(
-            "{}-{}-{}-{}-{}",
-            &hex[0..8],
-            &hex[8..12],
-            &hex[12..16],
-            &hex[16..20],
-            &hex[20..32]
-        );
-        axum::http::HeaderValue::from_str(&id).ok().map(RequestId::new)
-    }
+        .option_layer(trace)
+        .layer(middleware::from_fn(observe::observe))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .service(routes)
 }

@@ -15,7 +15,7 @@ use axum::{Json, Router};
 use daylight::{Context, Detail, ErrorKind, Ruleset};
 use futures_util::StreamExt;
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
 use super::extract::read_body;
@@ -25,7 +25,8 @@ use crate::error::ApiError;
 
 /// CORS answers the origins of `DAYLIGHT_ALLOWED_ORIGINS` (any when unset).
 pub fn router(origins: std::sync::Arc<crate::limits::Origins>) -> Router<AppState> {
-    let allow_origin = if origins.allows_any() {
+    let any_origin = origins.allows_any();
+    let allow_origin = if any_origin {
         AllowOrigin::from(Any)
     } else {
         AllowOrigin::predicate(move |origin, _| origins.allows(origin.as_bytes()))
@@ -40,7 +41,14 @@ pub fn router(origins: std::sync::Arc<crate::limits::Origins>) -> Router<AppStat
             HeaderName::from_static("x-api-key"),
         ])
         .max_age(std::time::Duration::from_secs(600))
-        .expose_headers([ETAG]);
+        .expose_headers([ETAG])
+        // Answers vary by origin only when the origin is echoed back; with
+        // `*` they never vary (and an empty list costs nothing per request).
+        .vary(if any_origin {
+            vec![]
+        } else {
+            vec![axum::http::header::ORIGIN]
+        });
     Router::new()
         .route("/ofrep/v1/evaluate/flags/{key}", post(single))
         .route("/ofrep/v1/evaluate/flags", post(bulk))
@@ -128,12 +136,14 @@ fn read_context(body: &[u8]) -> Result<Context, (&'static str, String)> {
     }
     let request: Value =
         serde_json::from_slice(body).map_err(|e| ("PARSE_ERROR", format!("the body is not valid JSON: {e}")))?;
-    let context = match request.get("context") {
+    let Value::Object(mut request) = request else {
+        return Err(("PARSE_ERROR", "the body must be a JSON object".into()));
+    };
+    let mut attributes = match request.remove("context") {
         None | Some(Value::Null) => return Ok(Context::anonymous()),
         Some(Value::Object(map)) => map,
         Some(_) => return Err(("INVALID_CONTEXT", "context must be an object".into())),
     };
-    let mut attributes: Map<String, Value> = context.clone();
     match attributes.remove("targetingKey") {
         None | Some(Value::Null) => {}
         Some(Value::String(key)) => {
@@ -141,7 +151,7 @@ fn read_context(body: &[u8]) -> Result<Context, (&'static str, String)> {
         }
         Some(_) => return Err(("INVALID_CONTEXT", "targetingKey must be a string".into())),
     }
-    Context::from_json(&Value::Object(attributes)).map_err(|e| ("INVALID_CONTEXT", e.to_string()))
+    Context::from_json_object(attributes).map_err(|e| ("INVALID_CONTEXT", e.to_string()))
 }
 
 fn ruleset_for(state: &AppState, key: &SdkKey) -> Result<std::sync::Arc<Ruleset>, Box<Response>> {
@@ -371,7 +381,7 @@ async fn event_stream(
         async move {
             loop {
                 match rx.recv().await {
-                    Ok(applied) if applied.environment == env => return Some((refetch_event(applied.version), rx)),
+                    Ok(applied) if *applied.environment == *env => return Some((refetch_event(applied.version), rx)),
                     Ok(_) => continue,
                     // Missed some: one notice covers them all.
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {

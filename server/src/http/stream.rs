@@ -299,7 +299,7 @@ impl Connection {
         loop {
             tokio::select! {
                 change = changes.recv() => match change {
-                    Ok(applied) if applied.environment == key.environment => {
+                    Ok(applied) if *applied.environment == *key.environment => {
                         if applied.reloaded {
                             version = self.catch_up(key, Some(version)).await?;
                         } else if applied.version == version + 1 {
@@ -448,7 +448,7 @@ impl Connection {
                 }
                 change = changes.recv() => {
                     let ruleset = match change {
-                        Ok(applied) if applied.environment == key.environment && applied.version > version => applied.ruleset.clone(),
+                        Ok(applied) if *applied.environment == *key.environment && applied.version > version => applied.ruleset.clone(),
                         Ok(_) => continue,
                         // Values are state, not a log: skipping ahead to the latest is safe.
                         Err(RecvError::Lagged(_)) => match self.state.live.get(&key.environment) {

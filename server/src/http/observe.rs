@@ -1,0 +1,242 @@
+//! What every request goes through besides its handler: a request id, the
+//! JSON error shape for framework rejections, and the request metrics.
+//!
+//! These wrap the router once (`super::router`), not each route: axum clones
+//! a route's whole layer stack on every request, so per-route layers cost an
+//! allocation each. The one per-route piece is `RouteLabel`, because the
+//! matched route template is only known after routing.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::http::header::CONTENT_TYPE;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tower_http::request_id::{MakeRequestId, RequestId};
+
+/// Framework rejections (a bad path parameter, a wrong method, a malformed
+/// query) come as plain text; clients get the same JSON error shape as for
+/// everything else. Also records the request metrics.
+pub async fn observe(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = method_label(req.method());
+    let response = json_errors(next.run(req).await).await;
+    let route = response.extensions().get::<RouteLabel>().map_or("unmatched", |r| r.0);
+    let status = status_label(response.status());
+    metrics::counter!("daylight_http_requests_total", "route" => route, "method" => method, "status" => status)
+        .increment(1);
+    metrics::histogram!("daylight_http_request_duration_seconds", "route" => route)
+        .record(start.elapsed().as_secs_f64());
+    response
+}
+
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !status.is_client_error() || is_json || status == axum::http::StatusCode::NOT_MODIFIED {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
+    let message = String::from_utf8_lossy(&text).trim().to_owned();
+    let code = match status.as_u16() {
+        401 => "unauthorized",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        413 => "too_large",
+        415 => "unsupported_media_type",
+        _ => "bad_request",
+    };
+    let body = serde_json::json!({ "error": code, "message": if message.is_empty() { status.to_string() } else { message }, "field": null });
+    let mut out = (status, axum::Json(body)).into_response();
+    for (name, value) in parts.headers.iter() {
+        if name != CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {
+            out.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    if let Some(label) = parts.extensions.get::<RouteLabel>() {
+        out.extensions_mut().insert(*label);
+    }
+    out
+}
+
+/// The matched route template, carried on the response to `observe`.
+#[derive(Clone, Copy)]
+pub struct RouteLabel(&'static str);
+
+/// Per-route layer that labels the response with its route template.
+#[derive(Clone, Copy, Default)]
+pub struct RouteLabelLayer;
+
+impl<S> tower::Layer<S> for RouteLabelLayer {
+    type Service = Labelled<S>;
+    fn layer(&self, inner: S) -> Labelled<S> {
+        Labelled(inner)
+    }
+}
+
+#[derive(Clone)]
+pub struct Labelled<S>(S);
+
+impl<S> tower::Service<Request> for Labelled<S>
+where
+    S: tower::Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = LabelledFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let label = req
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or("unmatched", |p| intern(p.as_str()));
+        LabelledFuture {
+            inner: self.0.call(req),
+            label: RouteLabel(label),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    pub struct LabelledFuture<F> {
+        #[pin]
+        inner: F,
+        label: RouteLabel,
+    }
+}
+
+impl<F, E> Future for LabelledFuture<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let label = *this.label;
+        this.inner.poll(cx).map_ok(|mut response| {
+            response.extensions_mut().insert(label);
+            response
+        })
+    }
+}
+
+/// Route templates as `&'static str` labels, so recording a metric allocates
+/// nothing. The set is bounded: one entry per route of the router.
+fn intern(route: &str) -> &'static str {
+    use std::sync::{OnceLock, RwLock};
+    static ROUTES: OnceLock<RwLock<foldhash::HashMap<String, &'static str>>> = OnceLock::new();
+    let routes = ROUTES.get_or_init(Default::default);
+    if let Some(found) = routes.read().unwrap_or_else(|e| e.into_inner()).get(route) {
+        return found;
+    }
+    let mut write = routes.write().unwrap_or_else(|e| e.into_inner());
+    write
+        .entry(route.to_owned())
+        .or_insert_with(|| Box::leak(route.to_owned().into_boxed_str()))
+}
+
+fn method_label(method: &axum::http::Method) -> metrics::SharedString {
+    use axum::http::Method;
+    let known = [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::HEAD,
+        Method::OPTIONS,
+    ];
+    const NAMES: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+    match known.iter().position(|m| m == method) {
+        Some(i) => metrics::SharedString::const_str(NAMES[i]),
+        None => metrics::SharedString::from(method.to_string()),
+    }
+}
+
+fn status_label(status: axum::http::StatusCode) -> metrics::SharedString {
+    let name = match status.as_u16() {
+        200 => "200",
+        201 => "201",
+        204 => "204",
+        304 => "304",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        405 => "405",
+        409 => "409",
+        412 => "412",
+        413 => "413",
+        415 => "415",
+        428 => "428",
+        500 => "500",
+        503 => "503",
+        other => return metrics::SharedString::from(other.to_string()),
+    };
+    metrics::SharedString::const_str(name)
+}
+
+/// `x-request-id` values shaped like UUID v4, from the thread-local RNG:
+/// tower-http's `MakeRequestUuid` asks the kernel (`getrandom`) on every
+/// request. Written into one buffer; no formatting machinery.
+#[derive(Clone, Copy, Default)]
+pub struct FastRequestId;
+
+impl MakeRequestId for FastRequestId {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        use rand::Rng;
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let bits: u128 =
+            rand::rng().random::<u128>() & 0xFFFF_FFFF_FFFF_4FFF_BFFF_FFFF_FFFF_FFFF | 0x4000_8000_0000_0000_0000;
+        let mut id = [0u8; 36];
+        let mut digit = 0;
+        for (i, out) in id.iter_mut().enumerate() {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                *out = b'-';
+            } else {
+                *out = HEX[((bits >> (124 - 4 * digit)) & 0xF) as usize];
+                digit += 1;
+            }
+        }
+        axum::http::HeaderValue::from_bytes(&id).ok().map(RequestId::new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_look_like_uuid_v4() {
+        let req = axum::http::Request::new(());
+        let a = FastRequestId.make_request_id(&req).expect("an id");
+        let b = FastRequestId.make_request_id(&req).expect("an id");
+        let a = a.header_value().to_str().expect("ascii");
+        assert_ne!(a, b.header_value().to_str().unwrap());
+        let groups: Vec<&str> = a.split('-').collect();
+        assert_eq!(
+            groups.iter().map(|g| g.len()).collect::<Vec<_>>(),
+            [8, 4, 4, 4, 12],
+            "{a}"
+        );
+        assert!(a.chars().all(|c| c == '-' || c.is_ascii_hexdigit()), "{a}");
+        assert_eq!(&groups[2][..1], "4", "version nibble in {a}");
+        assert!(
+            matches!(&groups[3][..1], "8" | "9" | "a" | "b"),
+            "variant nibble in {a}"
+        );
+    }
+}
