@@ -50,6 +50,8 @@ for target in "${TARGETS[@]}"; do
   echo "fuzz: $target took $(($(date +%s) - start))s"
   if [ "$status" -ne 0 ]; then
     tail -n 60 "$SCRATCH/$target.log"
+    echo "fuzz: the cause:"
+    grep -m 6 -A 1 -E "panicked at|ERROR: (libFuzzer|AddressSanitizer)" "$SCRATCH/$target.log" || true
     [ "$status" -ne 124 ] || echo "fuzz: $target did not stop ${SECONDS_EACH}s + 120s after it started: a hang"
     echo "fuzz: $target FAILED (status $status); failing input(s) in fuzz/artifacts/$target/:"
     find "artifacts/$target" -type f -newer "$SCRATCH/$target.start" | sed 's|^|  fuzz/|'
