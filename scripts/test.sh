@@ -3,7 +3,8 @@
 # server on SQLite and, when DAYLIGHT_TEST_POSTGRES_URL is set, PostgreSQL;
 # the multi-node suites also need DAYLIGHT_TEST_REDIS_URL), then the OFREP
 # suite with the stock OpenFeature npm packages, the JS SDK, and the browser
-# suites in Chromium (the browser SDK; the web console).
+# suites in Chromium (the browser SDK; the web console), the chaos test, the
+# dependency policy, the fuzz targets and API conformance.
 # Suites whose service is missing are skipped with a message, except in CI
 # (DAYLIGHT_REQUIRE_SERVICES=1), where they fail.
 set -euo pipefail
@@ -42,6 +43,12 @@ elif [ "${DAYLIGHT_REQUIRE_SERVICES:-}" = 1 ]; then
 else
   echo "test: SKIPPING cargo deny: cargo-deny is not installed (cargo install cargo-deny --locked)"
 fi
+
+# Fuzzing (docs/reliability.md, "Fuzzing"): every fuzz target for
+# FUZZ_SECONDS (default 60) each, after a build of a few minutes; a crash
+# leaves its input in fuzz/artifacts/<target>/ and fails. Without cargo-fuzz
+# it is skipped with a message, except in CI, where it fails.
+bash scripts/fuzz.sh
 
 # API conformance: schemathesis against the admin API's OpenAPI document (a
 # few minutes). Exit 3 means python3/pip could not install it: a skip here,
