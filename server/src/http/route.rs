@@ -76,6 +76,19 @@ struct Plan {
 const DEFAULT_KEY_HEADER: &str = "x-user-id";
 /// A sticky cookie lives a year unless the route says otherwise.
 const DEFAULT_COOKIE_MAX_AGE: u64 = 365 * 24 * 3600;
+/// Header names parsed once, not on every request.
+const X_ORIGINAL_URI: HeaderName = HeaderName::from_static("x-original-uri");
+const X_ORIGINAL_METHOD: HeaderName = HeaderName::from_static("x-original-method");
+const X_ORIGINAL_HOST: HeaderName = HeaderName::from_static("x-original-host");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+const X_DAYLIGHT_POOL: HeaderName = HeaderName::from_static("x-daylight-pool");
+const X_DAYLIGHT_VARIATION: HeaderName = HeaderName::from_static("x-daylight-variation");
+const X_DAYLIGHT_REASON: HeaderName = HeaderName::from_static("x-daylight-reason");
+const X_DAYLIGHT_SET_COOKIE: HeaderName = HeaderName::from_static("x-daylight-set-cookie");
+
 /// Headers named `X-Daylight-Attr-NAME` become attribute `name`.
 const ATTR_HEADER_PREFIX: &str = "x-daylight-attr-";
 
@@ -121,6 +134,27 @@ fn plan(query: Option<&str>) -> ApiResult<Plan> {
     Ok(plan)
 }
 
+/// The plan for a query string, parsed once: a proxy sends the same few
+/// query strings (one per `location`) on every request. At most
+/// `PLAN_CACHE_SIZE` are kept; others are parsed each time.
+fn cached_plan(query: Option<&str>) -> ApiResult<std::sync::Arc<Plan>> {
+    use std::sync::{Arc, OnceLock, RwLock};
+    const PLAN_CACHE_SIZE: usize = 64;
+    type Plans = foldhash::HashMap<Box<str>, Arc<Plan>>;
+    static PLANS: OnceLock<RwLock<Plans>> = OnceLock::new();
+    let plans = PLANS.get_or_init(Default::default);
+    let query = query.unwrap_or("");
+    if let Some(found) = plans.read().unwrap_or_else(|e| e.into_inner()).get(query) {
+        return Ok(found.clone());
+    }
+    let parsed = Arc::new(plan(Some(query))?);
+    let mut plans = plans.write().unwrap_or_else(|e| e.into_inner());
+    if plans.len() < PLAN_CACHE_SIZE {
+        plans.insert(query.into(), parsed.clone());
+    }
+    Ok(parsed)
+}
+
 /// Cookie names, minted ids and pool names: a safe, small alphabet.
 fn is_token(s: &str) -> bool {
     !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
@@ -136,7 +170,7 @@ struct Request<'a> {
 
 impl<'a> Request<'a> {
     fn new(headers: &'a HeaderMap) -> Self {
-        let original = header(headers, "x-original-uri");
+        let original = header(headers, &X_ORIGINAL_URI);
         let (path, query) = match original.map(|uri| uri.split_once('?')) {
             Some(Some((path, query))) => (Some(path), Some(query)),
             Some(None) => (original, None),
@@ -146,21 +180,21 @@ impl<'a> Request<'a> {
     }
 
     fn read(&self, source: &Source) -> Option<String> {
-        let value = match source {
-            Source::Header(name) => self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned),
-            Source::Cookie(name) => cookie(self.headers, name).map(str::to_owned),
+        let value: std::borrow::Cow<'_, str> = match source {
+            Source::Header(name) => self.headers.get(name).and_then(|v| v.to_str().ok())?.into(),
+            Source::Cookie(name) => cookie(self.headers, name)?.into(),
             Source::Query(name) => url::form_urlencoded::parse(self.query?.as_bytes())
                 .find(|(k, _)| k == name)
-                .map(|(_, v)| v.into_owned()),
-            Source::Ip => client_ip(self.headers).map(str::to_owned),
-            Source::Path => self.path.map(str::to_owned),
-        }?;
+                .map(|(_, v)| v)?,
+            Source::Ip => client_ip(self.headers)?.into(),
+            Source::Path => self.path?.into(),
+        };
         let value = value.trim();
         (!value.is_empty()).then(|| value.to_owned())
     }
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+fn header<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())
@@ -169,8 +203,8 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 fn client_ip(headers: &HeaderMap) -> Option<&str> {
-    header(headers, "x-real-ip").or_else(|| {
-        header(headers, "x-forwarded-for")
+    header(headers, &X_REAL_IP).or_else(|| {
+        header(headers, &X_FORWARDED_FOR)
             .and_then(|v| v.split(',').next())
             .map(str::trim)
             .filter(|v| !v.is_empty())
@@ -197,10 +231,10 @@ fn context(plan: &Plan, req: &Request<'_>) -> (Context, Option<String>) {
         ctx.set("path", path);
     }
     for (name, attr) in [
-        ("method", header(req.headers, "x-original-method")),
+        ("method", header(req.headers, &X_ORIGINAL_METHOD)),
         (
             "host",
-            header(req.headers, "x-original-host").or_else(|| header(req.headers, "x-forwarded-host")),
+            header(req.headers, &X_ORIGINAL_HOST).or_else(|| header(req.headers, &X_FORWARDED_HOST)),
         ),
         ("ip", client_ip(req.headers)),
     ] {
@@ -253,8 +287,8 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
-async fn route(State(state): State<AppState>, Path(flag): Path<String>, uri: Uri, headers: HeaderMap) -> Response {
-    match answer(&state, &flag, &uri, &headers).await {
+async fn route(State(state): State<AppState>, Path(flag): Path<String>, req: axum::extract::Request) -> Response {
+    match answer(&state, &flag, req.uri(), req.headers()).await {
         Ok(response) => response,
         Err(e) => e.into_response(),
     }
@@ -268,7 +302,7 @@ async fn answer(state: &AppState, flag: &str, uri: &Uri, headers: &HeaderMap) ->
     if key.kind != KeyKind::Server {
         return Err(ApiError::Forbidden("routing needs a server key".into()));
     }
-    let plan = plan(uri.query())?;
+    let plan = cached_plan(uri.query())?;
     let rules = state
         .live
         .get(&key.environment)
@@ -302,23 +336,23 @@ async fn answer(state: &AppState, flag: &str, uri: &Uri, headers: &HeaderMap) ->
     let out = response.headers_mut();
     out.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     // Checked by `is_token`: always a valid header value.
-    out.insert("x-daylight-pool", HeaderValue::from_str(pool).expect("a token"));
+    out.insert(X_DAYLIGHT_POOL, HeaderValue::from_str(pool).expect("a token"));
     if let Some(variation) = detail.variation {
-        out.insert("x-daylight-variation", HeaderValue::from(variation));
+        out.insert(X_DAYLIGHT_VARIATION, HeaderValue::from(variation));
     }
     out.insert(
-        "x-daylight-reason",
+        X_DAYLIGHT_REASON,
         HeaderValue::from_static(detail.reason.openfeature_reason()),
     );
     if let (Some(id), Some(name)) = (minted, plan.cookie.as_deref()) {
-        let secure = header(headers, "x-forwarded-proto") == Some("https");
+        let secure = header(headers, &X_FORWARDED_PROTO) == Some("https");
         let cookie = format!(
             "{name}={id}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax{}",
             plan.cookie_max_age,
             if secure { "; Secure" } else { "" }
         );
         out.insert(
-            "x-daylight-set-cookie",
+            X_DAYLIGHT_SET_COOKIE,
             HeaderValue::from_str(&cookie).expect("tokens and digits"),
         );
     }
