@@ -25,12 +25,42 @@ pub async fn observe(req: Request, next: Next) -> Response {
     let method = method_label(req.method());
     let response = json_errors(next.run(req).await).await;
     let route = response.extensions().get::<RouteLabel>().map_or("unmatched", |r| r.0);
-    let status = status_label(response.status());
-    metrics::counter!("daylight_http_requests_total", "route" => route, "method" => method, "status" => status)
-        .increment(1);
-    metrics::histogram!("daylight_http_request_duration_seconds", "route" => route)
-        .record(start.elapsed().as_secs_f64());
+    let (count, duration) = handles(route, method, response.status());
+    count.increment(1);
+    duration.record(start.elapsed().as_secs_f64());
     response
+}
+
+/// The request counter and latency histogram for one route, method and
+/// status. Registering a metric with labels built at run time allocates its
+/// key on every call; the handles are looked up once per combination (a
+/// bounded set: routes x methods x statuses).
+fn handles(
+    route: &'static str,
+    method: metrics::SharedString,
+    status: axum::http::StatusCode,
+) -> (metrics::Counter, metrics::Histogram) {
+    use std::sync::{OnceLock, RwLock};
+    type Handles =
+        foldhash::HashMap<(&'static str, metrics::SharedString, u16), (metrics::Counter, metrics::Histogram)>;
+    static HANDLES: OnceLock<RwLock<Handles>> = OnceLock::new();
+    let handles = HANDLES.get_or_init(Default::default);
+    let id = (route, method, status.as_u16());
+    if let Some(found) = handles.read().unwrap_or_else(|e| e.into_inner()).get(&id) {
+        return found.clone();
+    }
+    let (route, method, _) = id.clone();
+    let status = status_label(status);
+    let made = (
+        metrics::counter!("daylight_http_requests_total", "route" => route, "method" => method, "status" => status),
+        metrics::histogram!("daylight_http_request_duration_seconds", "route" => route),
+    );
+    handles
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(id)
+        .or_insert(made)
+        .clone()
 }
 
 async fn json_errors(response: Response) -> Response {
