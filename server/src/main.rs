@@ -37,12 +37,22 @@ enum Top {
 
 fn main() {
     let args = Cli::parse();
-    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    let command = args
+        .command
+        .unwrap_or_else(|| Top::Serve(ServeOnly::parse_from(["daylight"]).settings));
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Top::Serve(Settings {
+        worker_threads: Some(threads),
+        ..
+    }) = &command
+    {
+        runtime.worker_threads(usize::from(*threads));
+    }
+    let runtime = runtime.enable_all().build().expect("a tokio runtime");
     let code = runtime.block_on(async move {
-        match args.command {
-            None => serve(ServeOnly::parse_from(["daylight"]).settings).await,
-            Some(Top::Serve(settings)) => serve(settings).await,
-            Some(Top::Client(command)) => cli::run(args.remote, command).await,
+        match command {
+            Top::Serve(settings) => serve(settings).await,
+            Top::Client(command) => cli::run(args.remote, command).await,
         }
     });
     std::process::exit(code);

@@ -28,6 +28,11 @@ pub struct Settings {
     /// Over it a key gets 429 with `Retry-After`.
     #[arg(long, env = "DAYLIGHT_RATE_LIMIT", default_value_t = 0)]
     pub rate_limit: u32,
+    /// Threads that serve requests (default: one per CPU). On a host shared
+    /// with a proxy, fewer threads than CPUs waste fewer wake-ups
+    /// (`docs/recipes/blue-green.md`, "Latency").
+    #[arg(long, env = "DAYLIGHT_WORKER_THREADS", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub worker_threads: Option<u16>,
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "DAYLIGHT_MAX_BODY_BYTES", default_value_t = 8 * 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -98,6 +103,7 @@ impl Settings {
             webhook_timeout_ms: 2000,
             usage_retention_days: 90,
             usage_flush_ms: 100,
+            worker_threads: None,
         }
     }
 }
