@@ -83,20 +83,11 @@ impl Context {
     /// of strings are dropped (they count as missing); `key` must be a string.
     pub fn from_json(value: &Value) -> Result<Context, ContextError> {
         let object = value.as_object().ok_or(ContextError::NotAnObject)?;
-        let mut context = Context::anonymous();
-        for (name, value) in object {
-            if name == "key" {
-                let key = value.as_str().ok_or(ContextError::KeyNotAString)?;
-                context.key = Some(key.to_owned());
-            } else if let Some(value) = AttrValue::from_json(value) {
-                context.attributes.push((name.clone(), value));
-            }
-        }
-        Ok(context)
+        Context::from_json_object(object.clone())
     }
 
     /// Like `from_json`, but takes the object's members by value, so strings
-    /// move into the context instead of being copied.
+    /// move into the context instead of being copied (OFREP requests).
     pub fn from_json_object(object: serde_json::Map<String, Value>) -> Result<Context, ContextError> {
         let mut context = Context::anonymous();
         for (name, value) in object {
@@ -105,7 +96,7 @@ impl Context {
                     return Err(ContextError::KeyNotAString);
                 };
                 context.key = Some(key);
-            } else if let Some(value) = AttrValue::from_json_owned(value) {
+            } else if let Some(value) = AttrValue::from_json(value) {
                 context.attributes.push((name, value));
             }
         }
@@ -147,21 +138,7 @@ impl AttrName {
 }
 
 impl AttrValue {
-    fn from_json(value: &Value) -> Option<AttrValue> {
-        match value {
-            Value::String(s) => Some(AttrValue::String(s.clone())),
-            Value::Number(n) => n.as_f64().map(AttrValue::Number),
-            Value::Bool(b) => Some(AttrValue::Bool(*b)),
-            Value::Array(items) => items
-                .iter()
-                .map(|item| item.as_str().map(str::to_owned))
-                .collect::<Option<Vec<_>>>()
-                .map(AttrValue::List),
-            Value::Null | Value::Object(_) => None,
-        }
-    }
-
-    fn from_json_owned(value: Value) -> Option<AttrValue> {
+    fn from_json(value: Value) -> Option<AttrValue> {
         match value {
             Value::String(s) => Some(AttrValue::String(s)),
             Value::Array(items) => items
@@ -172,7 +149,9 @@ impl AttrValue {
                 })
                 .collect::<Option<Vec<_>>>()
                 .map(AttrValue::List),
-            other => AttrValue::from_json(&other),
+            Value::Number(n) => n.as_f64().map(AttrValue::Number),
+            Value::Bool(b) => Some(AttrValue::Bool(b)),
+            Value::Null | Value::Object(_) => None,
         }
     }
 

@@ -247,7 +247,12 @@ impl KeyCache {
                 Err(e) => return known.ok_or_else(|| e.into()),
             };
         let Some(row) = row else {
-            self.forget(&digest).await;
+            // Only this secret's own entry (one revoked elsewhere) goes; an
+            // unknown secret must not cost a scan of the cache.
+            let mut keys = self.write();
+            if keys.get(&slot).is_some_and(|cached| cached.digest == digest) {
+                keys.remove(&slot);
+            }
             return Err(ApiError::Unauthorized);
         };
         let kind: String = row.try_get("kind")?;
