@@ -3,22 +3,16 @@
 // for the app's CDN (its index.html's bundle version is set by the test; the
 // SDK is served from sdk-js/dist/ as ES modules), and Debian's Chromium
 // driven by playwright-core.
-import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { createServer as createNetServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { dirname, extname, join, normalize, resolve, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { extname, join, normalize, sep } from 'node:path';
 
 import { chromium } from 'playwright-core';
 
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-export const SDK_DIST = join(REPO_ROOT, 'sdk-js', 'dist');
-export const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
+import { CHROMIUM, CHROMIUM_ARGS, Daylight as Server, REPO_ROOT, checkBinaries, sleep } from '../../support/daylight.js';
 
-export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+export { REPO_ROOT, sleep };
+export const SDK_DIST = join(REPO_ROOT, 'sdk-js', 'dist');
 
 /** Polls `check` (sync or async) every 25 ms until it returns a truthy value; throws after `ms`. */
 export async function until(what, check, ms = 10_000) {
@@ -36,110 +30,22 @@ export async function until(what, check, ms = 10_000) {
   }
 }
 
-export function freePort() {
-  return new Promise((ok, fail) => {
-    const probe = createNetServer();
-    probe.unref();
-    probe.on('error', fail);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close(() => ok(port));
-    });
-  });
-}
-
-export function daylightBinary() {
-  if (process.env.DAYLIGHT_BIN) return resolve(process.env.DAYLIGHT_BIN);
-  return join(REPO_ROOT, 'target', 'debug', 'daylight');
-}
-
 /** Fails early, with what to do, when something the suite needs is missing. */
 export function checkPrerequisites() {
-  const bin = daylightBinary();
-  try {
-    accessSync(bin, constants.X_OK);
-  } catch {
-    throw new Error(`the Daylight binary ${bin} is missing: run \`cargo build -p daylight-server\` (or set DAYLIGHT_BIN)`);
-  }
+  checkBinaries();
   if (!existsSync(join(SDK_DIST, 'browser', 'bundle.js'))) {
     throw new Error(`${SDK_DIST} has no browser build: run \`npm --prefix sdk-js ci && npm --prefix sdk-js run build\``);
   }
-  try {
-    accessSync(CHROMIUM, constants.X_OK);
-  } catch {
-    throw new Error(`no Chromium at ${CHROMIUM}: \`apt-get install -y chromium\` (or set CHROMIUM_BIN)`);
-  }
 }
 
-export class Daylight {
-  adminToken = `dl_admin_${randomBytes(24).toString('hex')}`;
-  dir = mkdtempSync(join(tmpdir(), 'daylight-browser-'));
-  log = '';
-
-  static async start() {
-    const server = new Daylight();
-    server.port = await freePort();
-    const child = spawn(daylightBinary(), ['serve'], {
-      env: {
-        ...process.env,
-        DAYLIGHT_DATABASE_URL: `sqlite://${join(server.dir, 't.db')}`,
-        DAYLIGHT_ADMIN_TOKEN: server.adminToken,
-        DAYLIGHT_LISTEN: `127.0.0.1:${server.port}`,
-        DAYLIGHT_HEARTBEAT_MS: '1000',
-        RUST_LOG: 'warn',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    server.child = child;
-    child.stdout.on('data', (d) => (server.log += d));
-    child.stderr.on('data', (d) => (server.log += d));
-    let dead = false;
-    server.exited = new Promise((r) => child.on('exit', () => ((dead = true), r())));
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      if (dead) throw new Error(`daylight exited before answering /healthz:\n${server.log}`);
-      try {
-        if ((await fetch(`${server.url}/healthz`)).ok) return server;
-      } catch {
-        // not listening yet
-      }
-      if (Date.now() > deadline) throw new Error(`daylight did not answer /healthz within 20 s:\n${server.log}`);
-      await sleep(25);
-    }
-  }
-
-  get url() {
-    return `http://127.0.0.1:${this.port}`;
-  }
-
-  async stop() {
-    if (this.child) {
-      const child = this.child;
-      this.child = undefined;
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-      await this.exited;
-      clearTimeout(timer);
-    }
-    rmSync(this.dir, { recursive: true, force: true });
+export class Daylight extends Server {
+  static start() {
+    return super.start({ DAYLIGHT_HEARTBEAT_MS: '1000' });
   }
 
   /** One admin API call; throws with the body unless the status is `expect`. */
-  async admin(method, path, { body, headers = {}, expect } = {}) {
-    const res = await fetch(`${this.url}${path}`, {
-      method,
-      headers: {
-        Authorization: `Bearer ${this.adminToken}`,
-        ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
-        ...headers,
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    if (expect !== undefined && res.status !== expect) {
-      throw new Error(`${method} ${path}: expected ${expect}, got ${res.status}: ${text}`);
-    }
-    return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : null };
+  admin(method, path, options) {
+    return this.call(method, path, options);
   }
 
   publish(version, extra = {}) {
@@ -263,7 +169,7 @@ export function launchBrowser() {
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    args: CHROMIUM_ARGS,
   });
 }
 
