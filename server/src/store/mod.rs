@@ -208,14 +208,14 @@ pub struct AuditFilter {
 }
 
 pub async fn audit(db: &Db, f: &AuditFilter) -> ApiResult<Vec<AuditRecord>> {
-    let rows = sqlx::query(
-        "SELECT id, at, actor, action, resource_kind, resource_key, environment, before_doc, after_doc, comment
+    let rows = sqlx::query(&format!(
+        "SELECT {AUDIT_COLUMNS}
          FROM audit_log
          WHERE ($1 IS NULL OR resource_kind = $1) AND ($2 IS NULL OR resource_key = $2)
            AND ($3 IS NULL OR environment = $3) AND ($4 IS NULL OR actor = $4) AND ($5 IS NULL OR id < $5)
            AND ($6 IS NULL OR id > $6)
-         ORDER BY id DESC LIMIT $7",
-    )
+         ORDER BY id DESC LIMIT $7"
+    ))
     .bind(f.resource_kind.as_deref())
     .bind(f.resource_key.as_deref())
     .bind(f.environment.as_deref())
@@ -225,21 +225,26 @@ pub async fn audit(db: &Db, f: &AuditFilter) -> ApiResult<Vec<AuditRecord>> {
     .bind(f.limit.unwrap_or(100).clamp(1, 1000))
     .fetch_all(&db.pool)
     .await?;
+    rows.iter().map(audit_record).collect()
+}
+
+/// The `audit_log` columns `audit_record` reads.
+pub(crate) const AUDIT_COLUMNS: &str =
+    "id, at, actor, action, resource_kind, resource_key, environment, before_doc, after_doc, comment";
+
+/// An `audit_log` row (`AUDIT_COLUMNS`) as a record.
+pub(crate) fn audit_record(row: &sqlx::any::AnyRow) -> ApiResult<AuditRecord> {
     let json = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
-    rows.iter()
-        .map(|row| {
-            Ok(AuditRecord {
-                id: row.try_get("id")?,
-                at: row.try_get("at")?,
-                actor: row.try_get("actor")?,
-                action: row.try_get("action")?,
-                resource_kind: row.try_get("resource_kind")?,
-                resource_key: row.try_get("resource_key")?,
-                environment: row.try_get("environment")?,
-                before: json(row.try_get("before_doc")?),
-                after: json(row.try_get("after_doc")?),
-                comment: row.try_get("comment")?,
-            })
-        })
-        .collect()
+    Ok(AuditRecord {
+        id: row.try_get("id")?,
+        at: row.try_get("at")?,
+        actor: row.try_get("actor")?,
+        action: row.try_get("action")?,
+        resource_kind: row.try_get("resource_kind")?,
+        resource_key: row.try_get("resource_key")?,
+        environment: row.try_get("environment")?,
+        before: json(row.try_get("before_doc")?),
+        after: json(row.try_get("after_doc")?),
+        comment: row.try_get("comment")?,
+    })
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use utoipa::ToSchema;
 
-use super::{append_audit, AuditEntry, AuditRecord};
+use super::{append_audit, AuditEntry, AUDIT_COLUMNS};
 use crate::db::{now_ms, Db};
 use crate::error::{ApiError, ApiResult};
 
@@ -205,10 +205,9 @@ pub async fn enqueue(db: &Db, cursor: i64) -> ApiResult<i64> {
         return Ok(max.max(cursor));
     };
     let lo = (cursor - LOOKBACK).max(oldest);
-    let rows = sqlx::query(
-        "SELECT id, at, actor, action, resource_kind, resource_key, environment, before_doc, after_doc, comment
-         FROM audit_log WHERE id > $1 ORDER BY id LIMIT $2",
-    )
+    let rows = sqlx::query(&format!(
+        "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE id > $1 ORDER BY id LIMIT $2"
+    ))
     .bind(lo)
     .bind(SCAN_LIMIT)
     .fetch_all(&db.pool)
@@ -221,22 +220,10 @@ pub async fn enqueue(db: &Db, cursor: i64) -> ApiResult<i64> {
             .iter()
             .map(|r| Ok((r.try_get("webhook_id")?, r.try_get("audit_id")?)))
             .collect::<ApiResult<_>>()?;
-    let json = |s: Option<String>| s.and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok());
     let mut high = cursor;
     let now = now_ms();
     for row in &rows {
-        let entry = AuditRecord {
-            id: row.try_get("id")?,
-            at: row.try_get("at")?,
-            actor: row.try_get("actor")?,
-            action: row.try_get("action")?,
-            resource_kind: row.try_get("resource_kind")?,
-            resource_key: row.try_get("resource_key")?,
-            environment: row.try_get("environment")?,
-            before: json(row.try_get("before_doc")?),
-            after: json(row.try_get("after_doc")?),
-            comment: row.try_get("comment")?,
-        };
+        let entry = super::audit_record(row)?;
         high = high.max(entry.id);
         for hook in &hooks {
             if entry.id <= hook.after_audit_id
