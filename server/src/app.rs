@@ -100,6 +100,7 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     max_body_bytes: usize,
+    http_threads: usize,
     scheduler_tick: std::time::Duration,
     fanout: crate::fanout::FanoutSettings,
     webhooks: crate::webhooks::WebhookSettings,
@@ -134,6 +135,10 @@ impl Application {
                 usage: Arc::default(),
             },
             max_body_bytes: settings.max_body_bytes,
+            http_threads: settings
+                .worker_threads
+                .map(usize::from)
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)),
             scheduler_tick: std::time::Duration::from_millis(settings.scheduler_tick_ms.max(10)),
             fanout: crate::fanout::FanoutSettings {
                 redis_url: settings.redis_url.clone(),
@@ -195,12 +200,7 @@ impl Application {
             self.scheduler_tick,
         ));
         let router = crate::http::router(self.state, self.max_body_bytes);
-        let served = axum::serve(
-            self.listener,
-            axum::ServiceExt::<axum::extract::Request>::into_make_service(router),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let served = crate::http::workers::serve(self.listener, router, self.http_threads, shutdown).await;
         scheduler.abort();
         // A stopped node sends no more webhooks.
         dispatcher.abort();
@@ -212,7 +212,9 @@ impl Application {
         if let Err(e) = pending.flush(&db).await {
             tracing::warn!(error = %e, "cannot write the last SDK usage reports");
         }
-        served
+        // The workers' runtimes may own pooled database connections: they
+        // stop only after the last write above.
+        served.map(drop)
     }
 
     pub async fn run(self) -> std::io::Result<()> {

@@ -40,15 +40,13 @@ fn main() {
     let command = args
         .command
         .unwrap_or_else(|| Top::Serve(ServeOnly::parse_from(["daylight"]).settings));
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Top::Serve(Settings {
-        worker_threads: Some(threads),
-        ..
-    }) = &command
-    {
-        runtime.worker_threads(usize::from(*threads));
-    }
-    let runtime = runtime.enable_all().build().expect("a tokio runtime");
+    // Requests are served on threads of their own (`http::workers`); this
+    // runtime accepts connections and runs the background jobs.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
     let code = runtime.block_on(async move {
         match command {
             Top::Serve(settings) => serve(settings).await,

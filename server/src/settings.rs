@@ -28,8 +28,9 @@ pub struct Settings {
     /// Over it a key gets 429 with `Retry-After`.
     #[arg(long, env = "DAYLIGHT_RATE_LIMIT", default_value_t = 0)]
     pub rate_limit: u32,
-    /// Threads that serve requests (default: one per CPU), for a node that
-    /// shares its host with other busy processes (a proxy, the apps).
+    /// Threads that serve requests, each with its own single-threaded
+    /// runtime (default: one per CPU); fewer for a node that shares its host
+    /// with other busy processes (a proxy, the apps).
     #[arg(long, env = "DAYLIGHT_WORKER_THREADS", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub worker_threads: Option<u16>,
     /// Largest accepted request body, in bytes.

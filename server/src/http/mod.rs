@@ -18,6 +18,7 @@ mod stream;
 mod tokens;
 mod usage;
 mod webhooks;
+pub mod workers;
 
 use std::sync::Arc;
 
