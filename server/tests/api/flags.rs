@@ -219,6 +219,10 @@ on_each_backend!(health_readiness_and_metrics, |app| {
     let metrics = app.request(Method::GET, "/metrics", None, None, &[]).await.expect(200);
     let text = metrics.body.as_str().unwrap_or_default().to_owned();
     assert!(text.contains("daylight_http_requests_total"), "metrics: {text}");
+    assert!(
+        text.contains(r#"daylight_http_request_duration_seconds_bucket{route="/api/v1/flags",le="0.005"}"#),
+        "request latency is a histogram with buckets: {text}"
+    );
     let any = app.request(Method::GET, "/healthz", None, None, &[]).await;
     assert!(
         any.headers.contains_key("x-request-id"),
