@@ -14,9 +14,22 @@ use crate::db::Db;
 use crate::live::Live;
 use crate::settings::Settings;
 
-/// What handlers share. Cheap to clone.
+/// What handlers share, behind one `Arc`: axum clones the state a few times
+/// per request, and worker threads cloning a dozen shared reference counts
+/// each time would contend for their cache lines.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+#[derive(Clone)]
+pub struct Shared {
     pub db: Db,
     pub live: Arc<Live>,
     pub keys: Arc<KeyCache>,
@@ -133,7 +146,7 @@ impl Application {
         MAX_BODY_BYTES.store(settings.max_body_bytes, Ordering::Relaxed);
         Ok(Application {
             listener,
-            state: AppState {
+            state: AppState(Arc::new(Shared {
                 db,
                 live,
                 keys: Arc::new(KeyCache::default()),
@@ -147,7 +160,7 @@ impl Application {
                 max_ws_message_bytes: settings.max_ws_message_bytes,
                 origins: Arc::new(crate::limits::Origins::new(&settings.allowed_origins)),
                 usage: Arc::default(),
-            },
+            })),
             max_body_bytes: settings.max_body_bytes,
             http_threads: settings
                 .worker_threads
@@ -185,7 +198,7 @@ impl Application {
 
     /// Replaces the scheduler's clock (tests move a manual one by hand).
     pub fn with_clock(mut self, clock: Arc<dyn crate::clock::Clock>) -> Self {
-        self.state.clock = clock;
+        Arc::make_mut(&mut self.state.0).clock = clock;
         self
     }
 

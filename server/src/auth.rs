@@ -199,13 +199,10 @@ impl KeyCache {
     /// The key a secret belongs to (cached), or `Unauthorized`.
     pub async fn lookup(&self, state: &AppState, secret: &str) -> ApiResult<SdkKey> {
         let slot = self.hasher.hash_one(secret);
-        let cached = self.cached(slot, secret);
-        if let Some((key, at)) = &cached {
-            if at.elapsed() < KEY_CACHE_TTL {
-                return Ok(key.clone());
-            }
+        match self.cached(slot, secret) {
+            Some((key, at)) if at.elapsed() < KEY_CACHE_TTL => Ok(key),
+            cached => self.fetch(state, slot, secret.into(), cached.map(|(key, _)| key)).await,
         }
-        self.fetch(state, slot, secret.into(), cached.map(|(key, _)| key)).await
     }
 
     /// Like `lookup`, but once a key is known it never waits for the
