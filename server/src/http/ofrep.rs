@@ -88,8 +88,18 @@ impl Serialize for VariantName {
 #[derive(Serialize)]
 struct BulkBody<'a> {
     #[serde(rename = "eventStreams", skip_serializing_if = "Option::is_none")]
-    event_streams: Option<Value>,
+    event_streams: Option<[EventStream; 1]>,
     flags: Vec<BulkItem<'a>>,
+}
+
+/// Members in the order the earlier `json!` map wrote them, so answers and
+/// their ETags stay byte for byte the same.
+#[derive(Serialize)]
+struct EventStream {
+    #[serde(rename = "inactivityDelaySec")]
+    inactivity_delay_sec: u32,
+    r#type: &'static str,
+    url: String,
 }
 
 #[derive(Serialize)]
@@ -304,7 +314,7 @@ async fn single(
         return not_found(&flag);
     }
     let detail = rules.evaluate(&flag, &ctx);
-    metrics::counter!("daylight_evaluations_total", "api" => "ofrep").increment(1);
+    evaluations().increment(1);
     match detail.reason {
         daylight::Reason::Error {
             error_kind: ErrorKind::FlagNotFound,
@@ -321,12 +331,11 @@ async fn single(
     }
 }
 
-async fn bulk(
-    State(state): State<AppState>,
-    key: Result<SdkKey, ApiError>,
-    headers: HeaderMap,
-    req: Request,
-) -> Response {
+async fn bulk(State(state): State<AppState>, key: Result<SdkKey, ApiError>, req: Request) -> Response {
+    // Read from the request's headers before `prepare` takes the request
+    // (a `HeaderMap` extractor would copy the whole map).
+    let streams = key.as_ref().ok().and_then(|k| event_streams(req.headers(), k));
+    let if_none_match = req.headers().get(IF_NONE_MATCH).cloned();
     let (sdk_key, ctx, rules) = match prepare(&state, key, req, None).await {
         Ok(prepared) => prepared,
         Err(response) => return *response,
@@ -350,9 +359,9 @@ async fn bulk(
             },
         })
         .collect();
-    metrics::counter!("daylight_evaluations_total", "api" => "ofrep").increment(flags.len() as u64);
+    evaluations().increment(flags.len() as u64);
     let response = BulkBody {
-        event_streams: event_streams(&headers, &sdk_key),
+        event_streams: streams,
         flags,
     };
     // About 100 bytes a flag: one allocation for the whole answer.
@@ -361,8 +370,8 @@ async fn bulk(
         return ApiError::Internal(e.to_string()).into_response();
     }
     let tag = format!("\"{:016x}\"", content_hash(&body));
-    let not_modified = headers
-        .get(IF_NONE_MATCH)
+    let not_modified = if_none_match
+        .as_ref()
         .and_then(|v| v.to_str().ok())
         // Weak comparison (RFC 9110 13.1.2): a proxy may have weakened our tag.
         .is_some_and(|v| {
@@ -391,7 +400,7 @@ async fn bulk(
 /// The `eventStreams` extension: where a browser provider listens for
 /// "re-fetch" notices instead of polling. Offered to client keys, whose key is
 /// public and may travel in the URL (a server key never goes into a URL).
-fn event_streams(headers: &HeaderMap, key: &SdkKey) -> Option<Value> {
+fn event_streams(headers: &HeaderMap, key: &SdkKey) -> Option<[EventStream; 1]> {
     if key.kind != KeyKind::Client {
         return None;
     }
@@ -406,11 +415,18 @@ fn event_streams(headers: &HeaderMap, key: &SdkKey) -> Option<Value> {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("http");
     let key = url::form_urlencoded::byte_serialize(secret.trim().as_bytes()).collect::<String>();
-    Some(json!([{
-        "type": "sse",
-        "url": format!("{scheme}://{host}/ofrep/v1/event-stream?key={key}"),
-        "inactivityDelaySec": 120
-    }]))
+    Some([EventStream {
+        inactivity_delay_sec: 120,
+        r#type: "sse",
+        url: format!("{scheme}://{host}/ofrep/v1/event-stream?key={key}"),
+    }])
+}
+
+/// `daylight_evaluations_total{api="ofrep"}`, registered once: the macro
+/// looks the counter up in the registry on every call.
+fn evaluations() -> &'static metrics::Counter {
+    static COUNTER: std::sync::OnceLock<metrics::Counter> = std::sync::OnceLock::new();
+    COUNTER.get_or_init(|| metrics::counter!("daylight_evaluations_total", "api" => "ofrep"))
 }
 
 #[derive(serde::Deserialize)]
