@@ -204,6 +204,14 @@ impl Connection {
         self.send(value.to_string()).await
     }
 
+    /// Queues a message without flushing it: a catch-up (a snapshot or the
+    /// missed patches) goes out in one write with the `synced` that ends it.
+    async fn feed(&mut self, text: impl Into<Utf8Bytes>) -> Result<(), Close> {
+        futures_util::SinkExt::feed(&mut self.socket, Message::Text(text.into()))
+            .await
+            .map_err(|_| close("gone", "the connection dropped"))
+    }
+
     async fn close(&mut self, reason: Close) {
         if reason.code == "gone" {
             return;
@@ -367,7 +375,7 @@ impl Connection {
                         let mut version = from;
                         for c in changes {
                             let patch = json!({ "type": "patch", "version": c.version, "kind": c.kind, "key": c.key, "doc": c.doc });
-                            self.send_json(patch).await?;
+                            self.feed(patch.to_string()).await?;
                             version = c.version as u64;
                         }
                         return Ok(version);
@@ -377,7 +385,7 @@ impl Connection {
         }
         metrics::counter!("daylight_stream_syncs_total", "mode" => "snapshot").increment(1);
         let (version, message) = snapshot_message(&self.state, env).await?;
-        self.send(message).await?;
+        self.feed(message).await?;
         Ok(version)
     }
 
