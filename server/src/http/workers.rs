@@ -126,6 +126,8 @@ fn worker<S>(
             let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
                 continue;
             };
+            // A stream push is one small write, which Nagle's algorithm would
+            // hold back while an earlier one is still unacknowledged.
             let _ = stream.set_nodelay(true);
             let service = service
                 .clone()
