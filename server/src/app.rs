@@ -127,7 +127,8 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     max_body_bytes: usize,
-    http_threads: usize,
+    /// Worker threads with a thread per core; `None`: tokio's scheduler.
+    http_threads: Option<usize>,
     scheduler_tick: std::time::Duration,
     fanout: crate::fanout::FanoutSettings,
     webhooks: crate::webhooks::WebhookSettings,
@@ -162,10 +163,12 @@ impl Application {
                 usage: Arc::default(),
             })),
             max_body_bytes: settings.max_body_bytes,
-            http_threads: settings
-                .worker_threads
-                .map(usize::from)
-                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)),
+            http_threads: settings.thread_per_core.then(|| {
+                settings
+                    .worker_threads
+                    .map(usize::from)
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+            }),
             scheduler_tick: std::time::Duration::from_millis(settings.scheduler_tick_ms.max(10)),
             fanout: crate::fanout::FanoutSettings {
                 redis_url: settings.redis_url.clone(),
@@ -227,7 +230,18 @@ impl Application {
             self.scheduler_tick,
         ));
         let router = crate::http::router(self.state, self.max_body_bytes);
-        let served = crate::http::workers::serve(self.listener, router, self.http_threads, shutdown).await;
+        let served = match self.http_threads {
+            Some(threads) => crate::http::workers::serve(self.listener, router, threads, shutdown)
+                .await
+                .map(Some),
+            None => axum::serve(
+                self.listener,
+                axum::ServiceExt::<axum::extract::Request>::into_make_service(router),
+            )
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map(|()| None),
+        };
         scheduler.abort();
         // A stopped node sends no more webhooks.
         dispatcher.abort();

@@ -40,13 +40,26 @@ fn main() {
     let command = args
         .command
         .unwrap_or_else(|| Top::Serve(ServeOnly::parse_from(["daylight"]).settings));
-    // Requests are served on threads of their own (`http::workers`); this
-    // runtime accepts connections and runs the background jobs.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
+    // With a thread per core, requests are served on threads of their own
+    // (`http::workers`) and this runtime accepts connections and runs the
+    // background jobs; else it serves requests too.
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    match &command {
+        Top::Serve(Settings {
+            thread_per_core: false,
+            worker_threads: Some(threads),
+            ..
+        }) => {
+            runtime.worker_threads(usize::from(*threads));
+        }
+        Top::Serve(Settings {
+            thread_per_core: false, ..
+        }) => {}
+        _ => {
+            runtime.worker_threads(1);
+        }
+    }
+    let runtime = runtime.enable_all().build().expect("a tokio runtime");
     let code = runtime.block_on(async move {
         match command {
             Top::Serve(settings) => serve(settings).await,

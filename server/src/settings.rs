@@ -33,6 +33,12 @@ pub struct Settings {
     /// with other busy processes (a proxy, the apps).
     #[arg(long, env = "DAYLIGHT_WORKER_THREADS", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub worker_threads: Option<u16>,
+    /// Serve each connection on one thread of its own (`true`, best for a
+    /// host of its own) or on tokio's work-stealing scheduler (`false`: a
+    /// request waits less when other busy processes, such as nginx in front
+    /// of the routing endpoint, share the cores).
+    #[arg(long, env = "DAYLIGHT_THREAD_PER_CORE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub thread_per_core: bool,
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "DAYLIGHT_MAX_BODY_BYTES", default_value_t = 8 * 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -104,6 +110,7 @@ impl Settings {
             usage_retention_days: 90,
             usage_flush_ms: 100,
             worker_threads: None,
+            thread_per_core: true,
         }
     }
 }
