@@ -71,13 +71,13 @@ pub fn max_body_bytes() -> usize {
     MAX_BODY_BYTES.load(Ordering::Relaxed)
 }
 
-/// The process-wide metrics recorder (installed once, shared by every
-/// server in the process, e.g. in tests).
 /// Seconds: 0.5 ms to 10 s, for request latency.
 const LATENCY_BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// The process-wide metrics recorder (installed once, shared by every
+/// server in the process, e.g. in tests).
 fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
