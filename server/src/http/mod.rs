@@ -23,7 +23,6 @@ pub mod workers;
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::middleware;
 use axum::response::Response;
 
 use axum::routing::get;
@@ -177,7 +176,7 @@ pub fn router(
         .layer(SetRequestIdLayer::x_request_id(observe::FastRequestId))
         .layer(PropagateRequestIdLayer::x_request_id())
         .option_layer(trace)
-        .layer(middleware::from_fn(observe::observe))
+        .layer(observe::ObserveLayer)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .service(routes)
 }

@@ -13,22 +13,96 @@ use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
 use axum::http::header::CONTENT_TYPE;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tower_http::request_id::{MakeRequestId, RequestId};
 
-/// Framework rejections (a bad path parameter, a wrong method, a malformed
-/// query) come as plain text; clients get the same JSON error shape as for
-/// everything else. Also records the request metrics.
-pub async fn observe(req: Request, next: Next) -> Response {
-    let start = Instant::now();
-    let method = method_label(req.method());
-    let response = json_errors(next.run(req).await).await;
-    let route = response.extensions().get::<RouteLabel>().map_or("unmatched", |r| r.0);
-    let (count, duration) = handles(route, method, response.status());
-    count.increment(1);
-    duration.record(start.elapsed().as_secs_f64());
-    response
+/// Records the request metrics and gives framework rejections (a bad path
+/// parameter, a wrong method, a malformed query: plain text from axum) the
+/// JSON error shape of everything else. A tower layer rather than
+/// `middleware::from_fn`, which boxes a clone of the whole router per request.
+#[derive(Clone, Copy, Default)]
+pub struct ObserveLayer;
+
+impl<S> tower::Layer<S> for ObserveLayer {
+    type Service = Observe<S>;
+    fn layer(&self, inner: S) -> Observe<S> {
+        Observe(inner)
+    }
+}
+
+#[derive(Clone)]
+pub struct Observe<S>(S);
+
+impl<S> tower::Service<Request> for Observe<S>
+where
+    S: tower::Service<Request, Response = Response, Error = std::convert::Infallible>,
+{
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = ObserveFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        ObserveFuture {
+            start: Instant::now(),
+            method: method_label(req.method()),
+            step: Step::Handler {
+                inner: self.0.call(req),
+            },
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    pub struct ObserveFuture<F> {
+        start: Instant,
+        method: metrics::SharedString,
+        #[pin]
+        step: Step<F>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = StepProj]
+    enum Step<F> {
+        Handler { #[pin] inner: F },
+        // Rare: a plain-text 4xx whose body is read and rewritten as JSON.
+        Rewrite { inner: Pin<Box<dyn Future<Output = Response> + Send>> },
+    }
+}
+
+impl<F> Future for ObserveFuture<F>
+where
+    F: Future<Output = Result<Response, std::convert::Infallible>>,
+{
+    type Output = Result<Response, std::convert::Infallible>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        loop {
+            let this = self.as_mut().project();
+            let response = match this.step.project() {
+                StepProj::Handler { inner } => {
+                    let Ok(response) = std::task::ready!(inner.poll(cx));
+                    if needs_json(&response) {
+                        let rewrite = Box::pin(json_errors(response));
+                        self.as_mut().project().step.set(Step::Rewrite { inner: rewrite });
+                        continue;
+                    }
+                    response
+                }
+                StepProj::Rewrite { inner } => std::task::ready!(inner.as_mut().poll(cx)),
+            };
+            let this = self.as_mut().project();
+            let route = response.extensions().get::<RouteLabel>().map_or("unmatched", |r| r.0);
+            let (count, duration) = handles(route, this.method.clone(), response.status());
+            count.increment(1);
+            duration.record(this.start.elapsed().as_secs_f64());
+            return Poll::Ready(Ok(response));
+        }
+    }
 }
 
 /// The request counter and latency histogram for one route, method and
@@ -63,16 +137,19 @@ fn handles(
         .clone()
 }
 
-async fn json_errors(response: Response) -> Response {
+/// A client error that is not JSON (nor a bodiless 304).
+fn needs_json(response: &Response) -> bool {
     let status = response.status();
     let is_json = response
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
-    if !status.is_client_error() || is_json || status == axum::http::StatusCode::NOT_MODIFIED {
-        return response;
-    }
+    status.is_client_error() && !is_json && status != axum::http::StatusCode::NOT_MODIFIED
+}
+
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
     let (parts, body) = response.into_parts();
     let text = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
     let message = String::from_utf8_lossy(&text).trim().to_owned();
