@@ -154,7 +154,7 @@ pub fn router(
         .merge(health::router())
         .merge(console::router())
         .fallback(|| async { ApiError::NotFound("route".into()) })
-        .layer(observe::RouteLabelLayer)
+        .layer(tower::layer::layer_fn(observe::Labelled))
         .with_state(state);
     // Spans and request events are only built when INFO is enabled: with
     // `RUST_LOG=warn` the layer would do its work for nothing.
@@ -176,7 +176,7 @@ pub fn router(
         .layer(SetRequestIdLayer::x_request_id(observe::FastRequestId))
         .layer(PropagateRequestIdLayer::x_request_id())
         .option_layer(trace)
-        .layer(observe::ObserveLayer)
+        .layer(tower::layer::layer_fn(observe::Observe))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .service(routes)
 }

@@ -20,18 +20,9 @@ use tower_http::request_id::{MakeRequestId, RequestId};
 /// parameter, a wrong method, a malformed query: plain text from axum) the
 /// JSON error shape of everything else. A tower layer rather than
 /// `middleware::from_fn`, which boxes a clone of the whole router per request.
-#[derive(Clone, Copy, Default)]
-pub struct ObserveLayer;
-
-impl<S> tower::Layer<S> for ObserveLayer {
-    type Service = Observe<S>;
-    fn layer(&self, inner: S) -> Observe<S> {
-        Observe(inner)
-    }
-}
-
+/// Applied with `tower::layer::layer_fn(Observe)`.
 #[derive(Clone)]
-pub struct Observe<S>(S);
+pub struct Observe<S>(pub S);
 
 impl<S> tower::Service<Request> for Observe<S>
 where
@@ -178,19 +169,10 @@ async fn json_errors(response: Response) -> Response {
 #[derive(Clone, Copy)]
 pub struct RouteLabel(&'static str);
 
-/// Per-route layer that labels the response with its route template.
-#[derive(Clone, Copy, Default)]
-pub struct RouteLabelLayer;
-
-impl<S> tower::Layer<S> for RouteLabelLayer {
-    type Service = Labelled<S>;
-    fn layer(&self, inner: S) -> Labelled<S> {
-        Labelled(inner)
-    }
-}
-
+/// Per-route service that labels the response with its route template.
+/// Applied with `tower::layer::layer_fn(Labelled)`.
 #[derive(Clone)]
-pub struct Labelled<S>(S);
+pub struct Labelled<S>(pub S);
 
 impl<S> tower::Service<Request> for Labelled<S>
 where
