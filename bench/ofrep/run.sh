@@ -7,10 +7,15 @@
 # builds (an older commit, a proposed change) in the same run, one table each.
 #
 # Builds nothing. For each flag-set size it starts Unleash Edge offline with
-# the peers' file, loads it with wrk (bulk and single flag), stops it; then
-# starts Daylight on a fresh SQLite file, loads the equivalent flags with
-# setup.py, checks both bulk answers agree (compare.py), loads it the same
-# way, stops it. One server at a time, loopback only, bounded durations.
+# the peers' file and each Daylight build on a fresh SQLite file of its own,
+# loads the equivalent flags into Daylight with setup.py and checks both bulk
+# answers agree (compare.py). Then it loads one server at a time with wrk
+# (bulk, then single flag), taking the servers in turn within each round:
+# Edge run 1, Daylight run 1, Edge run 2, ... The others sit idle meanwhile.
+# Interleaving matters on a shared machine: the same build moves 15-20% over
+# a few minutes, and measuring all of one server's runs before the other's
+# turns that drift into a difference between servers. Loopback only,
+# bounded durations.
 #
 # Requests (context u1, game omaha): Edge GET /api/frontend?userId=u1&
 # properties[game]=omaha and GET /api/frontend/features/rollout-50 (no
@@ -26,7 +31,7 @@
 #   CONNS [64]        wrk -c
 #   PIN [0]           1: server on CPU 0 (taskset -c 0), wrk on CPU 1
 #   PEERS [/work/shared/peers]
-#   EDGE_PORT [3063]  DAYLIGHT_PORT [8088]
+#   EDGE_PORT [3063]  DAYLIGHT_PORT [8088] (further builds: the next ports)
 #   QUIET_MAX [10] QUIET_WAIT [600]: before each run wait up to QUIET_WAIT s
 #                     until other processes use under QUIET_MAX % of a core
 #                     (the machine is shared); every run logs the foreign CPU
@@ -49,7 +54,6 @@ QUIET_MAX=${QUIET_MAX:-10}
 QUIET_WAIT=${QUIET_WAIT:-600}
 EDGE_PORT=${EDGE_PORT:-3063}
 DAYLIGHT_PORT=${DAYLIGHT_PORT:-8088}
-DB=/tmp/ofrep-bench.db
 ADMIN_TOKEN=dl_admin_ofrep_bench_$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
 QUERY='userId=u1&properties%5Bgame%5D=omaha'
 BODY='{"context":{"targetingKey":"u1","game":"omaha"}}'
@@ -68,17 +72,20 @@ mkdir -p "$OUT/raw"
 RESULTS=$OUT/results.tsv
 printf 'server\tsize\tendpoint\trun\treq_per_s\tp99_ms\tnon2xx\terrors\tserver_cpu_pct\tforeign_cpu_pct\n' >"$RESULTS"
 
-SERVER_PID=""
-stop_server() {
-  if [ -n "$SERVER_PID" ]; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=""
-  fi
+# Running servers: label -> pid, and label -> wrk arguments per endpoint.
+declare -A PID=() KEY=() BULK=() SINGLE=()
+SERVER_PID=""  # the server being started or measured
+stop_servers() {
+  local pid
+  for pid in "${PID[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PID[@]}"; do
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  PID=()
 }
-trap stop_server EXIT
+trap stop_servers EXIT
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -126,64 +133,63 @@ wait_quiet() {
   done
 }
 
-measure() { # server size endpoint wrk-args...
-  local server=$1 size=$2 endpoint=$3; shift 3
-  local i raw b0 b1 s0 s1 w foreign
-  for i in $(seq "$RUNS"); do
-    wait_quiet
-    raw=$OUT/raw/$server-$size-$endpoint-$i.txt
-    echo "+ ${WRK_CPU[*]} wrk -t2 -c$CONNS -d$DURATION --latency $*" >"$raw"
-    b0=$(busy_jiffies); s0=$(proc_jiffies "$SERVER_PID")
-    /usr/bin/time -f 'wrk cpu %U %S' -a -o "$raw" \
-      "${WRK_CPU[@]}" wrk -t2 -c"$CONNS" -d"$DURATION" --timeout 5s --latency "$@" >>"$raw" 2>&1
-    b1=$(busy_jiffies); s1=$(proc_jiffies "$SERVER_PID")
-    w=$(awk '/^wrk cpu/ {printf "%d", ($3+$4)*100}' "$raw")
-    # CPU used by anything but this server and wrk during the run, in % of
-    # one core (other people's builds and benchmarks make a run unreliable).
-    foreign=$(( (b1 - b0 - (s1 - s0) - w) * 100 / ${DURATION%s} / 100 ))
-    read -r rps p99 non2xx errs < <(parse_wrk "$raw")
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$server" "$size" "$endpoint" "$i" "$rps" "$p99" "$non2xx" "$errs" \
-      "$(( (s1 - s0) / ${DURATION%s} ))" "$foreign" >>"$RESULTS"
-    echo "  $server $size $endpoint run $i: $rps req/s, p99 $p99 ms (non-2xx $non2xx, socket errors $errs)," \
-      "server CPU $(( (s1 - s0) / ${DURATION%s} ))% of a core, foreign CPU ${foreign}%, server RSS $(rss) KiB"
-  done
+measure() { # server size endpoint run wrk-args...
+  local server=$1 size=$2 endpoint=$3 i=$4; shift 4
+  local raw b0 b1 s0 s1 w foreign rps p99 non2xx errs
+  SERVER_PID=${PID[$server]}
+  wait_quiet
+  raw=$OUT/raw/$server-$size-$endpoint-$i.txt
+  echo "+ ${WRK_CPU[*]} wrk -t2 -c$CONNS -d$DURATION --latency $*" >"$raw"
+  b0=$(busy_jiffies); s0=$(proc_jiffies "$SERVER_PID")
+  # post.lua reads the client key from the environment.
+  DAYLIGHT_KEY=${KEY[$server]:-} /usr/bin/time -f 'wrk cpu %U %S' -a -o "$raw" \
+    "${WRK_CPU[@]}" wrk -t2 -c"$CONNS" -d"$DURATION" --timeout 5s --latency "$@" >>"$raw" 2>&1
+  b1=$(busy_jiffies); s1=$(proc_jiffies "$SERVER_PID")
+  w=$(awk '/^wrk cpu/ {printf "%d", ($3+$4)*100}' "$raw")
+  # CPU used by anything but this server and wrk during the run, in % of
+  # one core (other people's builds and benchmarks make a run unreliable).
+  foreign=$(( (b1 - b0 - (s1 - s0) - w) * 100 / ${DURATION%s} / 100 ))
+  read -r rps p99 non2xx errs < <(parse_wrk "$raw")
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$server" "$size" "$endpoint" "$i" "$rps" "$p99" "$non2xx" "$errs" \
+    "$(( (s1 - s0) / ${DURATION%s} ))" "$foreign" >>"$RESULTS"
+  echo "  $server $size $endpoint run $i: $rps req/s, p99 $p99 ms (non-2xx $non2xx, socket errors $errs)," \
+    "server CPU $(( (s1 - s0) / ${DURATION%s} ))% of a core, foreign CPU ${foreign}%, server RSS $(rss) KiB"
 }
 
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$SERVER_PID/status" 2>/dev/null || echo "?"; }
 
-run_daylight() { # name binary size file
-  local name=$1 bin=$2 size=$3 FILE=$4 KEYS DL
-  echo "== Daylight ($name: $bin), $size flags"
-  rm -f "$DB" "$DB-wal" "$DB-shm"
-  DAYLIGHT_DATABASE_URL=sqlite://$DB DAYLIGHT_ADMIN_TOKEN=$ADMIN_TOKEN \
-    DAYLIGHT_LISTEN=127.0.0.1:$DAYLIGHT_PORT RUST_LOG=warn \
+start_daylight() { # name binary size file port
+  local name=$1 bin=$2 size=$3 FILE=$4 port=$5 KEYS DL key db=/tmp/ofrep-bench-$1.db
+  echo "== Daylight ($name: $bin), $size flags, port $port"
+  rm -f "$db" "$db-wal" "$db-shm"
+  DAYLIGHT_DATABASE_URL=sqlite://$db DAYLIGHT_ADMIN_TOKEN=$ADMIN_TOKEN \
+    DAYLIGHT_LISTEN=127.0.0.1:$port RUST_LOG=warn \
     "${SERVER_CPU[@]}" "$bin" >"$OUT/$name-$size.log" 2>&1 &
   SERVER_PID=$!
-  DL=http://127.0.0.1:$DAYLIGHT_PORT
+  PID[$name]=$SERVER_PID
+  DL=http://127.0.0.1:$port
   wait_for "$DL/healthz"
   KEYS=$(python3 "$HERE/setup.py" --url "$DL" --token "$ADMIN_TOKEN" --unleash-file "$FILE")
-  DAYLIGHT_KEY=$(sed -n 's/^CLIENT_KEY=//p' <<<"$KEYS")
-  export DAYLIGHT_KEY
-  curl -sf -X POST "$DL/ofrep/v1/evaluate/flags" -H "Authorization: Bearer $DAYLIGHT_KEY" \
+  key=$(sed -n 's/^CLIENT_KEY=//p' <<<"$KEYS")
+  curl -sf -X POST "$DL/ofrep/v1/evaluate/flags" -H "Authorization: Bearer $key" \
     -H 'Content-Type: application/json' -d "$BODY" >"$OUT/$name-$size-bulk.json"
   curl -s -o "$OUT/$name-$size-single.json" -w '  single flag POST /ofrep/v1/evaluate/flags/rollout-50: HTTP %{http_code}\n' \
-    -X POST "$DL/ofrep/v1/evaluate/flags/rollout-50" -H "Authorization: Bearer $DAYLIGHT_KEY" \
+    -X POST "$DL/ofrep/v1/evaluate/flags/rollout-50" -H "Authorization: Bearer $key" \
     -H 'Content-Type: application/json' -d "$BODY"
   echo "  correctness (u1, game=omaha):"
   python3 "$HERE/compare.py" "$FILE" "$OUT/edge-$size-bulk.json" "$OUT/$name-$size-bulk.json" u1
   printf '  response bytes: Edge bulk %s, Daylight bulk %s\n' \
     "$(wc -c <"$OUT/edge-$size-bulk.json")" "$(wc -c <"$OUT/$name-$size-bulk.json")"
   echo "  server RSS before load: $(rss) KiB"
-  measure "$name" "$size" bulk -s "$HERE/post.lua" "$DL/ofrep/v1/evaluate/flags"
-  measure "$name" "$size" single -s "$HERE/post.lua" "$DL/ofrep/v1/evaluate/flags/rollout-50"
-  stop_server
+  KEY[$name]=$key
+  BULK[$name]="-s|$HERE/post.lua|$DL/ofrep/v1/evaluate/flags"
+  SINGLE[$name]="-s|$HERE/post.lua|$DL/ofrep/v1/evaluate/flags/rollout-50"
 }
 
-echo "# $(date -u +%FT%TZ) $(nproc) CPUs, load: $(cut -d' ' -f1-3 /proc/loadavg), PIN=$PIN, $RUNS x wrk -t2 -c$CONNS -d$DURATION"
+echo "# $(date -u +%FT%TZ) $(nproc) CPUs, load: $(cut -d' ' -f1-3 /proc/loadavg), PIN=$PIN, $RUNS x wrk -t2 -c$CONNS -d$DURATION, servers in turn"
 for size in $SIZES; do
   FILE=$PEERS/unleash-features-$size.json
   port_free "$EDGE_PORT" || { echo "port $EDGE_PORT is busy" >&2; exit 1; }
-  port_free "$DAYLIGHT_PORT" || { echo "port $DAYLIGHT_PORT is busy" >&2; exit 1; }
 
   # ---- Unleash Edge, offline ----
   echo "== Unleash Edge, $size flags"
@@ -192,23 +198,42 @@ for size in $SIZES; do
     --client-tokens '*:development.secret' --frontend-tokens '*:development.frontend' \
     >"$OUT/edge-$size.log" 2>&1 &
   SERVER_PID=$!
+  PID[edge]=$SERVER_PID
   EDGE=http://127.0.0.1:$EDGE_PORT
   wait_for "$EDGE/api/frontend?$QUERY" -H 'Authorization: *:development.frontend'
   curl -sf "$EDGE/api/frontend?$QUERY" -H 'Authorization: *:development.frontend' >"$OUT/edge-$size-bulk.json"
   curl -s -o "$OUT/edge-$size-single.json" -w '  single flag GET /api/frontend/features/rollout-50: HTTP %{http_code}\n' \
     "$EDGE/api/frontend/features/rollout-50" -H 'Authorization: *:development.frontend'
   echo "  server RSS before load: $(rss) KiB"
-  measure edge "$size" bulk -H 'Authorization: *:development.frontend' "$EDGE/api/frontend?$QUERY"
-  measure edge "$size" single -H 'Authorization: *:development.frontend' "$EDGE/api/frontend/features/rollout-50"
-  stop_server
+  BULK[edge]="-H|Authorization: *:development.frontend|$EDGE/api/frontend?$QUERY"
+  SINGLE[edge]="-H|Authorization: *:development.frontend|$EDGE/api/frontend/features/rollout-50"
 
-  run_daylight daylight "$DAYLIGHT_BIN" "$size" "$FILE"
-  for extra in ${ALSO:-}; do
-    run_daylight "${extra%%=*}" "${extra#*=}" "$size" "$FILE"
+  # ---- Daylight builds, each on a port and database of its own ----
+  builds=("daylight=$DAYLIGHT_BIN" ${ALSO:-})
+  port=$DAYLIGHT_PORT
+  for build in "${builds[@]}"; do
+    port_free "$port" || { echo "port $port is busy" >&2; exit 1; }
+    start_daylight "${build%%=*}" "${build#*=}" "$size" "$FILE" "$port"
+    port=$((port + 1))
   done
+
+  # ---- the load, servers in turn ----
+  servers=(edge)
+  for build in "${builds[@]}"; do servers+=("${build%%=*}"); done
+  for endpoint in bulk single; do
+    echo "== $endpoint, $size flags"
+    for i in $(seq "$RUNS"); do
+      for server in "${servers[@]}"; do
+        if [ "$endpoint" = bulk ]; then args=${BULK[$server]}; else args=${SINGLE[$server]}; fi
+        IFS='|' read -r -a argv <<<"$args"
+        measure "$server" "$size" "$endpoint" "$i" "${argv[@]}"
+      done
+    done
+  done
+  stop_servers
 done
 
-# ---- summary: medians of the runs, Daylight / Edge ----
+# ---- summary: medians of the runs, Daylight / Edge, and the rounds paired ----
 python3 - "$RESULTS" <<'PY'
 import csv, statistics, sys
 rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
@@ -222,8 +247,8 @@ for server in servers:
     print()
     print(f"{server}:")
     print()
-    print(f"| endpoint | flags | Edge req/s | Edge p99 (ms) | {server} req/s | {server} p99 (ms) | {server} / Edge req/s | p99 equal or lower? | foreign CPU, max % of a core (Edge / {server}) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print(f"| endpoint | flags | Edge req/s | Edge p99 (ms) | {server} req/s | {server} p99 (ms) | {server} / Edge req/s | p99 equal or lower? | paired: median ratio of a round, rounds with p99 equal or lower | foreign CPU, max % of a core (Edge / {server}) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for size in sorted({k[1] for k in med}, key=int):
         for ep in ("bulk", "single"):
             e, d = ("edge", size, ep), (server, size, ep)
@@ -234,5 +259,11 @@ for server in servers:
             note = " (non-2xx: " + ", ".join(k[0] for k in bad) + ")" if bad else ""
             fe = max(int(r["foreign_cpu_pct"]) for r in med[e])
             fd = max(int(r["foreign_cpu_pct"]) for r in med[d])
-            print(f"| {ep} | {size} | {er:,.0f} | {ep99:.2f} | {dr:,.0f} | {dp99:.2f} | {dr / er:.2f}x | {'yes' if dp99 <= ep99 else 'no'}{note} | {fe} / {fd} |")
+            # Round i measured Edge and this build back to back: compare them
+            # pairwise too (the machine drifts less within a round).
+            runs_e = {r["run"]: r for r in med[e]}
+            pairs = [(runs_e[r["run"]], r) for r in med[d] if r["run"] in runs_e]
+            ratio = statistics.median(float(b["req_per_s"]) / float(a["req_per_s"]) for a, b in pairs)
+            lower = sum(float(b["p99_ms"]) <= float(a["p99_ms"]) for a, b in pairs)
+            print(f"| {ep} | {size} | {er:,.0f} | {ep99:.2f} | {dr:,.0f} | {dp99:.2f} | {dr / er:.2f}x | {'yes' if dp99 <= ep99 else 'no'}{note} | {ratio:.2f}x, {lower} of {len(pairs)} | {fe} / {fd} |")
 PY
