@@ -72,8 +72,8 @@ mkdir -p "$OUT/raw"
 RESULTS=$OUT/results.tsv
 printf 'server\tsize\tendpoint\trun\treq_per_s\tp99_ms\tnon2xx\terrors\tserver_cpu_pct\tforeign_cpu_pct\n' >"$RESULTS"
 
-# Running servers: label -> pid, and label -> wrk arguments per endpoint.
-declare -A PID=() KEY=() BULK=() SINGLE=()
+# Running servers: label -> pid; Daylight builds: label -> URL, client key.
+declare -A PID=() URL=() KEY=()
 SERVER_PID=""  # the server being started or measured
 stop_servers() {
   local pid
@@ -181,9 +181,20 @@ start_daylight() { # name binary size file port
   printf '  response bytes: Edge bulk %s, Daylight bulk %s\n' \
     "$(wc -c <"$OUT/edge-$size-bulk.json")" "$(wc -c <"$OUT/$name-$size-bulk.json")"
   echo "  server RSS before load: $(rss) KiB"
+  URL[$name]=$DL
   KEY[$name]=$key
-  BULK[$name]="-s|$HERE/post.lua|$DL/ofrep/v1/evaluate/flags"
-  SINGLE[$name]="-s|$HERE/post.lua|$DL/ofrep/v1/evaluate/flags/rollout-50"
+}
+
+# The wrk arguments for one server and endpoint, into the array `target`.
+set_target() { # server endpoint
+  if [ "$1" = edge ]; then
+    local auth='Authorization: *:development.frontend'
+    if [ "$2" = bulk ]; then target=(-H "$auth" "$EDGE/api/frontend?$QUERY")
+    else target=(-H "$auth" "$EDGE/api/frontend/features/rollout-50"); fi
+  else
+    if [ "$2" = bulk ]; then target=(-s "$HERE/post.lua" "${URL[$1]}/ofrep/v1/evaluate/flags")
+    else target=(-s "$HERE/post.lua" "${URL[$1]}/ofrep/v1/evaluate/flags/rollout-50"); fi
+  fi
 }
 
 echo "# $(date -u +%FT%TZ) $(nproc) CPUs, load: $(cut -d' ' -f1-3 /proc/loadavg), PIN=$PIN, $RUNS x wrk -t2 -c$CONNS -d$DURATION, servers in turn"
@@ -205,8 +216,6 @@ for size in $SIZES; do
   curl -s -o "$OUT/edge-$size-single.json" -w '  single flag GET /api/frontend/features/rollout-50: HTTP %{http_code}\n' \
     "$EDGE/api/frontend/features/rollout-50" -H 'Authorization: *:development.frontend'
   echo "  server RSS before load: $(rss) KiB"
-  BULK[edge]="-H|Authorization: *:development.frontend|$EDGE/api/frontend?$QUERY"
-  SINGLE[edge]="-H|Authorization: *:development.frontend|$EDGE/api/frontend/features/rollout-50"
 
   # ---- Daylight builds, each on a port and database of its own ----
   builds=("daylight=$DAYLIGHT_BIN" ${ALSO:-})
@@ -224,9 +233,8 @@ for size in $SIZES; do
     echo "== $endpoint, $size flags"
     for i in $(seq "$RUNS"); do
       for server in "${servers[@]}"; do
-        if [ "$endpoint" = bulk ]; then args=${BULK[$server]}; else args=${SINGLE[$server]}; fi
-        IFS='|' read -r -a argv <<<"$args"
-        measure "$server" "$size" "$endpoint" "$i" "${argv[@]}"
+        set_target "$server" "$endpoint"
+        measure "$server" "$size" "$endpoint" "$i" "${target[@]}"
       done
     done
   done
