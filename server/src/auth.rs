@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use axum::http::HeaderMap;
 use foldhash::HashMap;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -89,8 +90,9 @@ pub fn hint(secret: &str) -> String {
     format!("{head}_…{tail}")
 }
 
-fn bearer(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
+/// The credential of `Authorization: Bearer …`.
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
     value
         .strip_prefix("Bearer ")
         .or_else(|| value.strip_prefix("bearer "))
@@ -127,7 +129,7 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Admin> {
-        let secret = bearer(parts).ok_or(ApiError::Unauthorized)?;
+        let secret = bearer(&parts.headers).ok_or(ApiError::Unauthorized)?;
         let row = sqlx::query("SELECT name, role FROM admin_tokens WHERE token_hash = $1 AND revoked_at IS NULL")
             .bind(digest(secret))
             .fetch_optional(&state.db.pool)
@@ -275,11 +277,18 @@ impl FromRequestParts<AppState> for SdkKey {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<SdkKey> {
-        let secret = bearer(parts)
-            .or_else(|| parts.headers.get("x-api-key").and_then(|v| v.to_str().ok()))
+        SdkKey::of(state, &parts.headers).await
+    }
+}
+
+impl SdkKey {
+    /// The key a request carries as `Authorization: Bearer KEY` or
+    /// `X-API-Key: KEY`, or `Unauthorized`.
+    pub async fn of(state: &AppState, headers: &HeaderMap) -> ApiResult<SdkKey> {
+        let secret = bearer(headers)
+            .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()))
             .ok_or(ApiError::Unauthorized)?;
-        let cache: Arc<KeyCache> = state.keys.clone();
-        cache.lookup(state, secret).await
+        state.keys.lookup(state, secret).await
     }
 }
 

@@ -5,7 +5,6 @@
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::{CONTENT_TYPE, IF_MATCH};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -20,7 +19,7 @@ pub struct Body<T>(pub T);
 impl<S: Send + Sync, T: DeserializeOwned + Serialize> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> ApiResult<Self> {
+    async fn from_request(req: Request, _: &S) -> ApiResult<Self> {
         let is_json = req
             .headers()
             .get(CONTENT_TYPE)
@@ -32,19 +31,26 @@ impl<S: Send + Sync, T: DeserializeOwned + Serialize> FromRequest<S> for Body<T>
                 "send the body as JSON with Content-Type: application/json",
             ));
         }
-        let bytes = read_body(req, state).await?;
+        let bytes = read_body(req.into_body()).await?;
         parse_json(&bytes).map(Body)
     }
 }
 
-pub(crate) async fn read_body<S: Send + Sync>(req: Request, state: &S) -> ApiResult<Bytes> {
-    Bytes::from_request(req, state).await.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::TooLarge(crate::app::max_body_bytes())
-        } else {
-            ApiError::bad_request("bad_body", rejection.body_text())
-        }
-    })
+/// The whole request body, up to the configured limit
+/// (`DAYLIGHT_MAX_BODY_BYTES`; 413 beyond it). Read here rather than through
+/// axum's `Bytes` extractor so that the OFREP endpoints, served before the
+/// router (`super::direct`), and every other handler share one reader.
+pub(crate) async fn read_body(body: axum::body::Body) -> ApiResult<Bytes> {
+    use http_body_util::{BodyExt, LengthLimitError, Limited};
+    let limit = crate::app::max_body_bytes();
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<LengthLimitError>() => Err(ApiError::TooLarge(limit)),
+        Err(e) => Err(ApiError::bad_request(
+            "bad_body",
+            format!("the request body could not be read: {e}"),
+        )),
+    }
 }
 
 /// Parses `bytes` as a `T`, naming the field of any error.

@@ -4,6 +4,7 @@
 
 mod bundles;
 mod console;
+mod direct;
 mod environments;
 pub mod extract;
 mod flags;
@@ -27,7 +28,6 @@ use axum::response::Response;
 
 use axum::routing::get;
 use axum::{Json, Router};
-use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -128,8 +128,9 @@ fn add_common_errors(doc: &mut utoipa::openapi::OpenApi) {
 }
 
 /// The whole HTTP surface as one service. Routes first, each labelled with
-/// its template for the metrics; then the layers every request goes through,
-/// wrapped around the router once (see `observe`).
+/// its template for the metrics; the OFREP evaluations answered before them
+/// (`direct`); then the layers every request goes through, wrapped around
+/// both once (see `observe`).
 pub fn router(
     state: AppState,
     max_body_bytes: usize,
@@ -155,7 +156,10 @@ pub fn router(
         .merge(console::router())
         .fallback(|| async { ApiError::NotFound("route".into()) })
         .layer(tower::layer::layer_fn(observe::Labelled))
-        .with_state(state);
+        .with_state(state.clone());
+    let routes = tower::ServiceBuilder::new()
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .service(routes);
     // Spans and request events are only built when INFO is enabled: with
     // `RUST_LOG=warn` the layer would do its work for nothing.
     let trace = (tracing::level_filters::LevelFilter::current() >= tracing::Level::INFO).then(|| {
@@ -173,10 +177,7 @@ pub fn router(
             .layer(trace)
     });
     tower::ServiceBuilder::new()
-        .layer(SetRequestIdLayer::x_request_id(observe::FastRequestId))
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .option_layer(trace)
         .layer(tower::layer::layer_fn(observe::Observe))
-        .layer(DefaultBodyLimit::max(max_body_bytes))
-        .service(routes)
+        .option_layer(trace)
+        .service(direct::Direct::new(state, routes))
 }

@@ -1,5 +1,6 @@
 //! What every request goes through besides its handler: a request id, the
-//! JSON error shape for framework rejections, and the request metrics.
+//! JSON error shape for framework rejections, and the request metrics, in
+//! one layer.
 //!
 //! These wrap the router once (`super::router`), not each route: axum clones
 //! a route's whole layer stack on every request, so per-route layers cost an
@@ -13,14 +14,18 @@ use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
 use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use tower_http::request_id::{MakeRequestId, RequestId};
 
-/// Records the request metrics and gives framework rejections (a bad path
-/// parameter, a wrong method, a malformed query: plain text from axum) the
-/// JSON error shape of everything else. A tower layer rather than
-/// `middleware::from_fn`, which boxes a clone of the whole router per request.
-/// Applied with `tower::layer::layer_fn(Observe)`.
+/// Gives the request an `x-request-id` (the caller's, or a new one) and the
+/// response the same; records the request metrics; and gives framework
+/// rejections (a bad path parameter, a wrong method, a malformed query:
+/// plain text from axum) the JSON error shape of everything else. A tower
+/// layer rather than `middleware::from_fn`, which boxes a clone of the whole
+/// router per request; one layer rather than tower-http's two request-id
+/// layers, which also store the id in the request's extensions (a map
+/// allocated per request) where nothing reads it. Applied with
+/// `tower::layer::layer_fn(Observe)`.
 #[derive(Clone)]
 pub struct Observe<S>(pub S);
 
@@ -36,9 +41,18 @@ where
         self.0.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request) -> Self::Future {
+    fn call(&mut self, mut req: Request) -> Self::Future {
+        let request_id = match req.headers().get(X_REQUEST_ID) {
+            Some(id) => id.clone(),
+            None => {
+                let id = new_request_id();
+                req.headers_mut().insert(X_REQUEST_ID, id.clone());
+                id
+            }
+        };
         ObserveFuture {
             start: Instant::now(),
+            request_id: Some(request_id),
             method: method_label(req.method()),
             step: Step::Handler {
                 inner: self.0.call(req),
@@ -50,6 +64,7 @@ where
 pin_project_lite::pin_project! {
     pub struct ObserveFuture<F> {
         start: Instant,
+        request_id: Option<HeaderValue>,
         method: metrics::SharedString,
         #[pin]
         step: Step<F>,
@@ -87,6 +102,10 @@ where
                 StepProj::Rewrite { inner } => std::task::ready!(inner.as_mut().poll(cx)),
             };
             let this = self.as_mut().project();
+            let mut response = response;
+            if let Some(id) = this.request_id.take() {
+                response.headers_mut().entry(X_REQUEST_ID).or_insert(id);
+            }
             let route = response.extensions().get::<RouteLabel>().map_or("unmatched", |r| r.0);
             let (count, duration) = handles(route, this.method.clone(), response.status());
             count.increment(1);
@@ -167,7 +186,7 @@ async fn json_errors(response: Response) -> Response {
 
 /// The matched route template, carried on the response to `observe`.
 #[derive(Clone, Copy)]
-pub struct RouteLabel(&'static str);
+pub struct RouteLabel(pub &'static str);
 
 /// Per-route service that labels the response with its route template.
 /// Applied with `tower::layer::layer_fn(Labelled)`.
@@ -278,36 +297,33 @@ fn status_label(status: axum::http::StatusCode) -> metrics::SharedString {
     metrics::SharedString::const_str(name)
 }
 
-/// `x-request-id` values shaped like UUID v4, from the thread-local RNG:
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// An `x-request-id` value shaped like a UUID v4, from the thread-local RNG:
 /// tower-http's `MakeRequestUuid` asks the kernel (`getrandom`) on every
 /// request. Written into one buffer; no formatting machinery.
-#[derive(Clone, Copy, Default)]
-pub struct FastRequestId;
-
-impl MakeRequestId for FastRequestId {
-    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
-        use rand::{Rng, SeedableRng};
-        // Ids only correlate logs: a fast generator per thread, seeded from
-        // the OS, is enough (the ChaCha one cost ~700 instructions an id).
-        thread_local! {
-            static RNG: std::cell::RefCell<rand::rngs::SmallRng> =
-                std::cell::RefCell::new(rand::rngs::SmallRng::from_os_rng());
-        }
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let bits: u128 = RNG.with_borrow_mut(|rng| rng.random::<u128>()) & 0xFFFF_FFFF_FFFF_4FFF_BFFF_FFFF_FFFF_FFFF
-            | 0x4000_8000_0000_0000_0000;
-        let mut id = [0u8; 36];
-        let mut digit = 0;
-        for (i, out) in id.iter_mut().enumerate() {
-            if matches!(i, 8 | 13 | 18 | 23) {
-                *out = b'-';
-            } else {
-                *out = HEX[((bits >> (124 - 4 * digit)) & 0xF) as usize];
-                digit += 1;
-            }
-        }
-        axum::http::HeaderValue::from_bytes(&id).ok().map(RequestId::new)
+fn new_request_id() -> HeaderValue {
+    use rand::{Rng, SeedableRng};
+    // Ids only correlate logs: a fast generator per thread, seeded from
+    // the OS, is enough (the ChaCha one cost ~700 instructions an id).
+    thread_local! {
+        static RNG: std::cell::RefCell<rand::rngs::SmallRng> =
+            std::cell::RefCell::new(rand::rngs::SmallRng::from_os_rng());
     }
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let bits: u128 = RNG.with_borrow_mut(|rng| rng.random::<u128>()) & 0xFFFF_FFFF_FFFF_4FFF_BFFF_FFFF_FFFF_FFFF
+        | 0x4000_8000_0000_0000_0000;
+    let mut id = [0u8; 36];
+    let mut digit = 0;
+    for (i, out) in id.iter_mut().enumerate() {
+        if matches!(i, 8 | 13 | 18 | 23) {
+            *out = b'-';
+        } else {
+            *out = HEX[((bits >> (124 - 4 * digit)) & 0xF) as usize];
+            digit += 1;
+        }
+    }
+    HeaderValue::from_bytes(&id).expect("hex digits and dashes are a valid header value")
 }
 
 #[cfg(test)]
@@ -316,11 +332,9 @@ mod tests {
 
     #[test]
     fn request_ids_look_like_uuid_v4() {
-        let req = axum::http::Request::new(());
-        let a = FastRequestId.make_request_id(&req).expect("an id");
-        let b = FastRequestId.make_request_id(&req).expect("an id");
-        let a = a.header_value().to_str().expect("ascii");
-        assert_ne!(a, b.header_value().to_str().unwrap());
+        let (a, b) = (new_request_id(), new_request_id());
+        let a = a.to_str().expect("ascii");
+        assert_ne!(a, b.to_str().unwrap());
         let groups: Vec<&str> = a.split('-').collect();
         assert_eq!(
             groups.iter().map(|g| g.len()).collect::<Vec<_>>(),

@@ -5,7 +5,7 @@
 
 use std::hash::{BuildHasher, Hasher};
 
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, ETAG, IF_NONE_MATCH, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -24,15 +24,27 @@ use crate::app::AppState;
 use crate::auth::{KeyKind, SdkKey};
 use crate::error::ApiError;
 
-/// CORS answers the origins of `DAYLIGHT_ALLOWED_ORIGINS` (any when unset).
+/// The OFREP routes. POSTs to the two evaluation paths are answered before
+/// the router (`super::direct`) by the same [`evaluate`]; here they give the
+/// other methods their 405 and preflights their CORS answer.
 pub fn router(origins: std::sync::Arc<crate::limits::Origins>) -> Router<AppState> {
+    Router::new()
+        .route("/ofrep/v1/evaluate/flags/{key}", post(routed))
+        .route("/ofrep/v1/evaluate/flags", post(routed))
+        .route("/ofrep/v1/configuration", get(configuration))
+        .route("/ofrep/v1/event-stream", get(event_stream))
+        .layer(cors(origins))
+}
+
+/// CORS answers the origins of `DAYLIGHT_ALLOWED_ORIGINS` (any when unset).
+pub fn cors(origins: std::sync::Arc<crate::limits::Origins>) -> CorsLayer {
     let any_origin = origins.allows_any();
     let allow_origin = if any_origin {
         AllowOrigin::from(Any)
     } else {
         AllowOrigin::predicate(move |origin, _| origins.allows(origin.as_bytes()))
     };
-    let cors = CorsLayer::new()
+    CorsLayer::new()
         .allow_origin(allow_origin)
         .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
         .allow_headers([
@@ -49,13 +61,73 @@ pub fn router(origins: std::sync::Arc<crate::limits::Origins>) -> Router<AppStat
             vec![]
         } else {
             vec![axum::http::header::ORIGIN]
-        });
-    Router::new()
-        .route("/ofrep/v1/evaluate/flags/{key}", post(single))
-        .route("/ofrep/v1/evaluate/flags", post(bulk))
-        .route("/ofrep/v1/configuration", get(configuration))
-        .route("/ofrep/v1/event-stream", get(event_stream))
-        .layer(cors)
+        })
+}
+
+/// An evaluation request: every flag, or one flag (its key as it is in the
+/// path, percent-encoded).
+pub enum Evaluation<'a> {
+    Bulk,
+    Single(&'a str),
+}
+
+impl Evaluation<'_> {
+    /// The route template, the label of the request metrics.
+    pub fn route(&self) -> &'static str {
+        match self {
+            Evaluation::Bulk => "/ofrep/v1/evaluate/flags",
+            Evaluation::Single(_) => "/ofrep/v1/evaluate/flags/{key}",
+        }
+    }
+}
+
+/// The evaluation a request asks for; `None` for any other request (which
+/// the router answers). Matches exactly what the two routes above match.
+pub fn evaluation<'a>(method: &Method, path: &'a str) -> Option<Evaluation<'a>> {
+    if method != Method::POST {
+        return None;
+    }
+    let rest = path.strip_prefix("/ofrep/v1/evaluate/flags")?;
+    if rest.is_empty() {
+        return Some(Evaluation::Bulk);
+    }
+    let key = rest.strip_prefix('/')?;
+    (!key.is_empty() && !key.contains('/')).then_some(Evaluation::Single(key))
+}
+
+/// Answers an OFREP evaluation request, single or bulk.
+pub async fn evaluate(state: AppState, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let Some(evaluation) = evaluation(&parts.method, parts.uri.path()) else {
+        return ApiError::NotFound("route".into()).into_response();
+    };
+    let key = SdkKey::of(&state, &parts.headers).await;
+    match evaluation {
+        Evaluation::Single(raw) => {
+            // Decoded as axum's `Path` would (most keys have nothing to decode).
+            let flag = if raw.contains('%') {
+                match percent_encoding::percent_decode_str(raw).decode_utf8() {
+                    Ok(flag) => flag,
+                    Err(_) => {
+                        return failure(
+                            StatusCode::BAD_REQUEST,
+                            None,
+                            "GENERAL",
+                            "the flag key in the path is not UTF-8",
+                        )
+                    }
+                }
+            } else {
+                std::borrow::Cow::Borrowed(raw)
+            };
+            single(&state, key, &flag, body).await
+        }
+        Evaluation::Bulk => bulk(&state, key, &parts.headers, body).await,
+    }
+}
+
+async fn routed(State(state): State<AppState>, req: Request) -> Response {
+    evaluate(state, req).await
 }
 
 /// One flag's successful evaluation.
@@ -269,7 +341,7 @@ fn success<'a>(rules: &Ruleset, key: &'a str, detail: &Detail<'a>) -> Option<Suc
 async fn prepare(
     state: &AppState,
     key: Result<SdkKey, ApiError>,
-    req: Request,
+    body: axum::body::Body,
     flag: Option<&str>,
 ) -> Result<(SdkKey, Context, std::sync::Arc<Ruleset>), Box<Response>> {
     let sdk_key = key.map_err(|e| Box::new(auth_failure(e)))?;
@@ -284,7 +356,7 @@ async fn prepare(
         response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds));
         return Err(Box::new(response));
     }
-    let body = read_body(req, state).await.map_err(|e| Box::new(e.into_response()))?;
+    let body = read_body(body).await.map_err(|e| Box::new(e.into_response()))?;
     let ctx = read_context(&body)
         .map_err(|(code, details)| Box::new(failure(StatusCode::BAD_REQUEST, flag, code, details)))?;
     let rules = ruleset_for(state, &sdk_key)?;
@@ -300,30 +372,25 @@ fn not_found(flag: &str) -> Response {
     )
 }
 
-async fn single(
-    State(state): State<AppState>,
-    key: Result<SdkKey, ApiError>,
-    Path(flag): Path<String>,
-    req: Request,
-) -> Response {
-    let (sdk_key, ctx, rules) = match prepare(&state, key, req, Some(&flag)).await {
+async fn single(state: &AppState, key: Result<SdkKey, ApiError>, flag: &str, body: axum::body::Body) -> Response {
+    let (sdk_key, ctx, rules) = match prepare(state, key, body, Some(flag)).await {
         Ok(prepared) => prepared,
         Err(response) => return *response,
     };
-    if !visible(&rules, &sdk_key, &flag) {
-        return not_found(&flag);
+    if !visible(&rules, &sdk_key, flag) {
+        return not_found(flag);
     }
-    let detail = rules.evaluate(&flag, &ctx);
+    let detail = rules.evaluate(flag, &ctx);
     evaluations().increment(1);
     match detail.reason {
         daylight::Reason::Error {
             error_kind: ErrorKind::FlagNotFound,
-        } => not_found(&flag),
-        _ => match success(&rules, &flag, &detail) {
+        } => not_found(flag),
+        _ => match success(&rules, flag, &detail) {
             Some(ok) => Json(ok).into_response(),
             None => failure(
                 StatusCode::BAD_REQUEST,
-                Some(&flag),
+                Some(flag),
                 "GENERAL",
                 "the flag served no value",
             ),
@@ -331,12 +398,15 @@ async fn single(
     }
 }
 
-async fn bulk(State(state): State<AppState>, key: Result<SdkKey, ApiError>, req: Request) -> Response {
-    // Read from the request's headers before `prepare` takes the request
-    // (a `HeaderMap` extractor would copy the whole map).
-    let streams = key.as_ref().ok().and_then(|k| event_streams(req.headers(), k));
-    let if_none_match = req.headers().get(IF_NONE_MATCH).cloned();
-    let (sdk_key, ctx, rules) = match prepare(&state, key, req, None).await {
+async fn bulk(
+    state: &AppState,
+    key: Result<SdkKey, ApiError>,
+    headers: &HeaderMap,
+    body: axum::body::Body,
+) -> Response {
+    let streams = key.as_ref().ok().and_then(|k| event_streams(headers, k));
+    let if_none_match = headers.get(IF_NONE_MATCH);
+    let (sdk_key, ctx, rules) = match prepare(state, key, body, None).await {
         Ok(prepared) => prepared,
         Err(response) => return *response,
     };
@@ -371,7 +441,6 @@ async fn bulk(State(state): State<AppState>, key: Result<SdkKey, ApiError>, req:
     }
     let tag = format!("\"{:016x}\"", content_hash(&body));
     let not_modified = if_none_match
-        .as_ref()
         .and_then(|v| v.to_str().ok())
         // Weak comparison (RFC 9110 13.1.2): a proxy may have weakened our tag.
         .is_some_and(|v| {

@@ -11,7 +11,7 @@
 //! key cache without waiting for the database.
 
 use axum::extract::{Path, State};
-use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, COOKIE};
+use axum::http::header::{CACHE_CONTROL, COOKIE};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
@@ -279,14 +279,6 @@ fn new_id() -> String {
     format!("{:032x}", rand::random::<u128>())
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
-    value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))
-        .map(str::trim)
-}
-
 async fn route(State(state): State<AppState>, Path(flag): Path<String>, req: axum::extract::Request) -> Response {
     match answer(&state, &flag, req.uri(), req.headers()).await {
         Ok(response) => response,
@@ -297,7 +289,7 @@ async fn route(State(state): State<AppState>, Path(flag): Path<String>, req: axu
 async fn answer(state: &AppState, flag: &str, uri: &Uri, headers: &HeaderMap) -> ApiResult<Response> {
     // Only `Authorization`: nginx sets it in the internal location, replacing
     // whatever the client sent; other headers come from the client as is.
-    let secret = bearer(headers).ok_or(ApiError::Unauthorized)?;
+    let secret = crate::auth::bearer(headers).ok_or(ApiError::Unauthorized)?;
     let key = state.keys.lookup_without_waiting(state, secret).await?;
     if key.kind != KeyKind::Server {
         return Err(ApiError::Forbidden("routing needs a server key".into()));

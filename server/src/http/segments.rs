@@ -209,13 +209,13 @@ pub struct KeysReplaced {
 }
 
 /// A key list: a JSON array of strings, or text with one key per line.
-async fn key_list(req: Request, state: &AppState) -> ApiResult<Vec<String>> {
+async fn key_list(req: Request) -> ApiResult<Vec<String>> {
     let is_json = req
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
-    let bytes = read_body(req, state).await?;
+    let bytes = read_body(req.into_body()).await?;
     let keys: Vec<String> = if is_json {
         parse_json(&bytes)?
     } else {
@@ -243,7 +243,7 @@ async fn replace_keys(
     included: bool,
 ) -> ApiResult<impl IntoResponse> {
     admin.require(Role::Editor)?;
-    let keys = key_list(req, &state).await?;
+    let keys = key_list(req).await?;
     let actor = admin.actor();
     let action = if included {
         "segment.included"

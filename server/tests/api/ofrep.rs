@@ -194,6 +194,80 @@ on_each_backend!(ofrep_cors_for_browsers, |app| {
     assert!(exposed.contains("etag"), "exposed: {exposed}");
 });
 
+// The evaluation routes are answered before the router (`http::direct`):
+// they must keep everything the router and the layers give other routes.
+on_each_backend!(ofrep_evaluations_keep_request_ids_cors_metrics_and_errors, |app| {
+    app.create_flag(json!({ "key": "new-lobby", "client_side": true }))
+        .await;
+    let client = app.sdk_key("production", "client").await;
+    // A percent-encoded key is decoded, as a path parameter is.
+    let r = app
+        .ofrep(&client, Some("new%2Dlobby"), json!({ "context": {} }))
+        .await
+        .expect(200);
+    assert_eq!(r.body["key"], "new-lobby");
+    let r = app
+        .ofrep(&client, Some("new%FFlobby"), json!({ "context": {} }))
+        .await
+        .expect(400);
+    assert_eq!(r.body["errorCode"], "GENERAL");
+    assert_eq!(r.headers["access-control-allow-origin"], "*");
+    assert_eq!(r.headers["access-control-expose-headers"], "etag");
+    let id = r.headers["x-request-id"].to_str().unwrap();
+    assert_eq!(id.len(), 36, "a generated request id: {id}");
+    // The caller's request id is kept.
+    let r = app
+        .request(
+            Method::POST,
+            "/ofrep/v1/evaluate/flags",
+            Some(&client),
+            Some(json!({})),
+            &[("x-request-id", "trace-42")],
+        )
+        .await
+        .expect(200);
+    assert_eq!(r.headers["x-request-id"], "trace-42");
+    // Other methods, an empty key and a deeper path are the router's: JSON errors.
+    let r = app
+        .request(
+            Method::GET,
+            "/ofrep/v1/evaluate/flags/new-lobby",
+            Some(&client),
+            None,
+            &[],
+        )
+        .await
+        .expect(405);
+    assert_eq!(r.body["error"], "method_not_allowed");
+    for path in ["/ofrep/v1/evaluate/flags/", "/ofrep/v1/evaluate/flags/a/b"] {
+        let r = app
+            .request(Method::POST, path, Some(&client), Some(json!({})), &[])
+            .await;
+        assert_eq!(r.status, 404, "{path}");
+        assert_eq!(r.body["error"], "not_found", "{path}");
+    }
+    // The body limit holds here too.
+    let big = format!("{{\"context\": {{\"k\": \"{}\"}}}}", "x".repeat(9 * 1024 * 1024));
+    let r = app
+        .raw(
+            Method::POST,
+            "/ofrep/v1/evaluate/flags/new-lobby",
+            &client,
+            "application/json",
+            big,
+        )
+        .await
+        .expect(413);
+    assert_eq!(r.body["error"], "too_large");
+    // Requests are counted under their route templates.
+    let metrics = app.request(Method::GET, "/metrics", None, None, &[]).await.expect(200);
+    let text = metrics.body.as_str().unwrap_or_default();
+    for route in ["/ofrep/v1/evaluate/flags/{key}", "/ofrep/v1/evaluate/flags"] {
+        let line = format!(r#"daylight_http_requests_total{{route="{route}",method="POST",status="200"}}"#);
+        assert!(text.contains(&line), "{line} in {text}");
+    }
+});
+
 on_each_backend!(ofrep_event_streams_tell_browsers_to_refetch, |app| {
     app.create_flag(json!({ "key": "banner", "client_side": true })).await;
     let client = app.sdk_key("production", "client").await;
