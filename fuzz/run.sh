@@ -25,6 +25,13 @@ export RUSTC_BOOTSTRAP=1
 SCRATCH="$(mktemp -d)"
 trap 'rm -rf "$SCRATCH"' EXIT
 
+# `cargo fuzz build` has no --locked: check first that fuzz/Cargo.lock needs
+# no change, so the fuzzers build the dependency versions that were reviewed.
+if ! cargo metadata --locked --format-version 1 >/dev/null; then
+  echo "fuzz: fuzz/Cargo.lock is out of date (run cargo fetch in fuzz/ and commit the lock file)"
+  exit 1
+fi
+
 start=$(date +%s)
 if ! cargo fuzz build -O >"$SCRATCH/build.log" 2>&1; then
   tail -n 60 "$SCRATCH/build.log"
