@@ -1,9 +1,9 @@
 //! Building and running the server: `Application::build` connects the
 //! database, runs migrations, loads the live rulesets and binds the listener
-//! (port 0 picks a free one, which the tests use).
+//! (port 0 picks a free one, which the tests use). The composition root:
+//! nothing else in the crate imports it.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -11,65 +11,8 @@ use tokio::net::TcpListener;
 
 use crate::auth::{bootstrap_admin, KeyCache};
 use crate::db::Db;
-use crate::live::Live;
 use crate::settings::Settings;
-
-/// What handlers share, behind one `Arc`: axum clones the state a few times
-/// per request, and worker threads cloning a dozen shared reference counts
-/// each time would contend for their cache lines.
-#[derive(Clone)]
-pub struct AppState(Arc<Shared>);
-
-impl std::ops::Deref for AppState {
-    type Target = Shared;
-
-    fn deref(&self) -> &Shared {
-        &self.0
-    }
-}
-
-#[derive(Clone)]
-pub struct Shared {
-    pub db: Db,
-    pub live: Arc<Live>,
-    pub keys: Arc<KeyCache>,
-    pub metrics: PrometheusHandle,
-    /// Browsers connected per app and bundle version (this node).
-    pub presence: Arc<crate::bundles::Presence>,
-    /// Pacing of reload notices.
-    pub pacers: Arc<crate::bundles::Pacers>,
-    pub limits: Arc<crate::limits::RateLimits>,
-    /// The scheduler's time (a manual clock in tests).
-    pub clock: Arc<dyn crate::clock::Clock>,
-    /// Stream connects per key per second.
-    pub stream_connects: Arc<crate::limits::RateLimits>,
-    /// Open streams per key.
-    pub streams: Arc<crate::limits::StreamCounts>,
-    pub max_ws_message_bytes: usize,
-    /// Origins browsers may call from (streams and OFREP CORS).
-    pub origins: Arc<crate::limits::Origins>,
-    /// SDK usage reports waiting to be written.
-    pub usage: Arc<crate::store::usage::Pending>,
-}
-
-impl AppState {
-    /// A writer for one request: the audit log records `actor` and `comment`.
-    pub fn writer<'a>(&'a self, actor: &'a str, comment: &'a str) -> crate::store::Writer<'a> {
-        crate::store::Writer {
-            db: &self.db,
-            live: &self.live,
-            actor,
-            comment,
-        }
-    }
-}
-
-static MAX_BODY_BYTES: AtomicUsize = AtomicUsize::new(8 * 1024 * 1024);
-
-/// The configured body limit, for error messages.
-pub fn max_body_bytes() -> usize {
-    MAX_BODY_BYTES.load(Ordering::Relaxed)
-}
+use crate::state::{AppState, Shared};
 
 /// Seconds: 0.5 ms to 10 s, for request latency.
 const LATENCY_BUCKETS: [f64; 14] = [
@@ -142,12 +85,11 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Application, StartError> {
         let db = Db::connect(&settings.database_url).await?;
         let generated_admin_token = bootstrap_admin(&db, settings.admin_token.as_deref()).await?;
-        let live = Arc::new(Live::load(&db).await?);
+        let live = Arc::new(crate::catch_up::load(&db).await?);
         let listener = listen(settings.listen).map_err(|e| StartError::Listen(settings.listen, e))?;
-        MAX_BODY_BYTES.store(settings.max_body_bytes, Ordering::Relaxed);
         Ok(Application {
             listener,
-            state: AppState(Arc::new(Shared {
+            state: AppState::new(Shared {
                 db,
                 live,
                 keys: Arc::new(KeyCache::default()),
@@ -161,7 +103,8 @@ impl Application {
                 max_ws_message_bytes: settings.max_ws_message_bytes,
                 origins: Arc::new(crate::limits::Origins::new(&settings.allowed_origins)),
                 usage: Arc::default(),
-            })),
+                max_body_bytes: settings.max_body_bytes,
+            }),
             max_body_bytes: settings.max_body_bytes,
             http_threads: settings.thread_per_core.then(|| {
                 settings
@@ -201,7 +144,7 @@ impl Application {
 
     /// Replaces the scheduler's clock (tests move a manual one by hand).
     pub fn with_clock(mut self, clock: Arc<dyn crate::clock::Clock>) -> Self {
-        Arc::make_mut(&mut self.state.0).clock = clock;
+        self.state.set_clock(clock);
         self
     }
 

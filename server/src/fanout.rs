@@ -16,7 +16,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::store;
 
 #[derive(Debug, Clone)]
@@ -55,7 +55,7 @@ async fn poll_once(state: &AppState) {
     let known = state.live.versions();
     for env in envs {
         if known.get(&env.key).copied() != Some(env.version as u64) {
-            if let Err(e) = state.live.catch_up(&state.db, &env.key).await {
+            if let Err(e) = crate::catch_up::catch_up(&state.db, &state.live, &env.key).await {
                 tracing::warn!(environment = %env.key, error = %e, "catch-up from the change log failed");
             }
         }
@@ -117,7 +117,7 @@ async fn subscribe_loop(state: AppState, client: redis::Client, channel: String,
                     let mut messages = pubsub.on_message();
                     while let Some(msg) = messages.next().await {
                         let Ok(env) = msg.get_payload::<String>() else { continue };
-                        if let Err(e) = state.live.catch_up(&state.db, &env).await {
+                        if let Err(e) = crate::catch_up::catch_up(&state.db, &state.live, &env).await {
                             tracing::warn!(environment = %env, error = %e, "catch-up after a notification failed");
                         }
                     }

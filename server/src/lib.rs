@@ -29,6 +29,8 @@
 pub mod app;
 pub mod auth;
 pub mod bundles;
+pub mod catch_up;
+pub mod change;
 pub mod cli;
 pub mod clock;
 pub mod db;
@@ -40,8 +42,10 @@ pub mod limits;
 pub mod live;
 pub mod releases;
 pub mod settings;
+pub mod state;
 pub mod store;
 pub mod webhooks;
+pub mod writes;
 
 pub use app::Application;
 pub use settings::Settings;

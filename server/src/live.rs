@@ -1,28 +1,20 @@
 //! The in-memory rulesets, one per environment, that evaluation reads.
 //!
 //! Evaluation never waits for the database: OFREP and the streams read an
-//! `Arc<Ruleset>` swapped atomically. After every commit (and, with several
-//! nodes, on notification or by polling) an environment catches up by
-//! applying the change-log rows after its version; when it cannot (a gap it
-//! cannot bridge, or a corrupt row) it reloads the environment whole.
+//! `Arc<Ruleset>` swapped atomically. Memory only: `catch_up` reads the
+//! change log and hands the rows here ([`Live::apply`]), or a whole
+//! environment when they cannot be applied ([`Live::replace`]).
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 
 use arc_swap::ArcSwap;
 use axum::extract::ws::Utf8Bytes;
-use daylight::{FlagRules, Ruleset, RulesetDocument, SegmentRules};
-use serde_json::json;
-use sqlx::{Any, Transaction};
-use tokio::sync::{broadcast, mpsc, Mutex};
+use daylight::{FlagRules, Ruleset, SegmentRules};
+use tokio::sync::{broadcast, mpsc, Mutex, MutexGuard};
 
 use crate::bundles::BundleConfig;
-use crate::db::Db;
-use crate::error::ApiResult;
-use crate::store::{self, Change};
-
-/// How many change rows one catch-up reads before it reloads instead.
-const CATCH_UP_LIMIT: i64 = 1_000;
+use crate::change::Change;
 
 pub struct Live {
     rulesets: ArcSwap<HashMap<String, Arc<Ruleset>>>,
@@ -31,47 +23,57 @@ pub struct Live {
     /// Every applied change, for streams (subscribers filter by environment).
     applied: broadcast::Sender<Arc<Applied>>,
     /// Environments this node wrote to, for other nodes (Redis fan-out).
-    written: std::sync::OnceLock<mpsc::UnboundedSender<String>>,
+    written: OnceLock<mpsc::UnboundedSender<String>>,
     /// Bundle configs by (environment, app).
     bundles: ArcSwap<HashMap<(String, String), Arc<BundleConfig>>>,
     /// The last serialised `snapshot` message per environment.
     snapshots: std::sync::Mutex<HashMap<String, (u64, Utf8Bytes)>>,
 }
 
-/// One change as streams need it: the patch message serialised once for
-/// every connection, and the ruleset it produced.
+/// One change as streams need it: the change-log row and the ruleset it
+/// produced.
 pub struct Applied {
     pub environment: String,
     pub version: u64,
-    /// The protocol's `patch` message, ready to send.
-    pub patch: Utf8Bytes,
+    /// The row applied (`None` for a reload).
+    pub change: Option<Change>,
+    /// The stream's message for it, serialised once by the first stream
+    /// that sends it (the stream module owns the wire format).
+    pub message: OnceLock<Utf8Bytes>,
     /// The ruleset after this change (client-key streams re-evaluate on it).
     pub ruleset: Arc<Ruleset>,
-    /// `flag`, `segment` or `bundle` (empty for a reload).
-    pub kind: String,
-    /// The flag key, segment key or app.
-    pub key: String,
     /// A reload replaced the ruleset wholesale: streams must resync.
     pub reloaded: bool,
+}
+
+/// Held while changes are applied, so two catch-ups never apply the same
+/// change twice.
+pub struct CatchingUp<'a>(#[allow(dead_code)] MutexGuard<'a, ()>);
+
+/// A change that could not be applied: the environment must be reloaded.
+#[derive(Debug)]
+pub struct Unapplied {
+    pub version: i64,
 }
 
 /// How many changes the stream broadcast holds before slow readers lag.
 const BROADCAST_CAPACITY: usize = 4096;
 
 impl Live {
-    pub async fn load(db: &Db) -> ApiResult<Live> {
-        let live = Live {
+    pub fn new() -> Live {
+        Live {
             rulesets: ArcSwap::from_pointee(HashMap::new()),
             catching_up: Mutex::new(()),
             applied: broadcast::channel(BROADCAST_CAPACITY).0,
-            written: std::sync::OnceLock::new(),
+            written: OnceLock::new(),
             bundles: ArcSwap::from_pointee(HashMap::new()),
             snapshots: std::sync::Mutex::new(HashMap::new()),
-        };
-        for env in store::environments::list(db).await? {
-            live.reload(db, &env.key).await?;
         }
-        Ok(live)
+    }
+
+    /// Waits for any other catch-up to finish.
+    pub async fn catching_up(&self) -> CatchingUp<'_> {
+        CatchingUp(self.catching_up.lock().await)
     }
 
     /// The current ruleset of `environment`.
@@ -130,9 +132,9 @@ impl Live {
             .collect()
     }
 
-    /// After a commit on this node: catch up, and tell the other nodes.
-    pub async fn committed(&self, db: &Db, environments: &[String]) {
-        self.catch_up_all(db, environments).await;
+    /// Tells the other nodes (through the fan-out) that this node wrote to
+    /// `environments`.
+    pub fn wrote(&self, environments: &[String]) {
         if let Some(tx) = self.written.get() {
             for env in environments {
                 let _ = tx.send(env.clone());
@@ -140,57 +142,20 @@ impl Live {
         }
     }
 
-    /// Brings each environment up to the database's change log.
-    pub async fn catch_up_all(&self, db: &Db, environments: &[String]) {
-        for env in environments {
-            if let Err(e) = self.catch_up(db, env).await {
-                tracing::warn!(environment = %env, error = %e, "catch-up failed; will retry on the next change");
-            }
-        }
-    }
-
-    pub async fn catch_up(&self, db: &Db, environment: &str) -> ApiResult<()> {
-        let _guard = self.catching_up.lock().await;
-        let Some(ruleset) = self.get(environment) else {
-            return self.reload_locked(db, environment).await;
+    /// Applies `changes`, read after the current version of `environment`,
+    /// in order, and tells the streams. On a change it cannot apply (a gap,
+    /// a corrupt row) it stops: the caller reloads the environment.
+    pub fn apply(&self, _: &CatchingUp<'_>, environment: &str, changes: Vec<Change>) -> Result<(), Unapplied> {
+        let Some(mut ruleset) = self.get(environment) else {
+            return Err(Unapplied { version: 0 });
         };
-        let changes = store::changes_after(db, environment, ruleset.version() as i64, CATCH_UP_LIMIT).await?;
-        self.apply_locked(db, environment, ruleset, changes).await
-    }
-
-    /// [`catch_up`](Self::catch_up), reading the change log inside `tx`
-    /// (a writer holding the environment's row lock).
-    pub async fn catch_up_in(&self, db: &Db, tx: &mut Transaction<'_, Any>, environment: &str) -> ApiResult<()> {
-        let _guard = self.catching_up.lock().await;
-        let Some(ruleset) = self.get(environment) else {
-            return self.reload_locked(db, environment).await;
-        };
-        let changes = store::changes_after_in(tx, environment, ruleset.version() as i64, CATCH_UP_LIMIT).await?;
-        self.apply_locked(db, environment, ruleset, changes).await
-    }
-
-    /// Applies `changes` (read after `ruleset`'s version) and tells the
-    /// streams; reloads when they cannot be applied. Under `catching_up`.
-    async fn apply_locked(
-        &self,
-        db: &Db,
-        environment: &str,
-        mut ruleset: Arc<Ruleset>,
-        changes: Vec<Change>,
-    ) -> ApiResult<()> {
-        if changes.len() as i64 == CATCH_UP_LIMIT {
-            return self.reload_locked(db, environment).await;
-        }
         for change in changes {
             match apply(&ruleset, &change) {
                 Some(next) => ruleset = Arc::new(next),
                 None => {
-                    tracing::warn!(
-                        environment,
-                        version = change.version,
-                        "could not apply a change; reloading"
-                    );
-                    return self.reload_locked(db, environment).await;
+                    return Err(Unapplied {
+                        version: change.version,
+                    })
                 }
             }
             self.publish(environment, ruleset.clone());
@@ -198,50 +163,43 @@ impl Live {
                 let config = change.doc.clone().and_then(|d| serde_json::from_value(d).ok());
                 self.set_bundle(environment, &change.key, config);
             }
-            let patch = json!({
-                "type": "patch", "version": change.version, "kind": change.kind, "key": change.key, "doc": change.doc
-            });
             let _ = self.applied.send(Arc::new(Applied {
                 environment: environment.to_owned(),
                 version: change.version as u64,
-                patch: Utf8Bytes::from(patch.to_string()),
+                change: Some(change),
+                message: OnceLock::new(),
                 ruleset: ruleset.clone(),
                 reloaded: false,
-                kind: change.kind.clone(),
-                key: change.key.clone(),
             }));
         }
         Ok(())
     }
 
-    async fn reload(&self, db: &Db, environment: &str) -> ApiResult<()> {
-        let _guard = self.catching_up.lock().await;
-        self.reload_locked(db, environment).await
-    }
-
-    async fn reload_locked(&self, db: &Db, environment: &str) -> ApiResult<()> {
-        let doc = snapshot(db, environment).await?;
-        let ruleset = Arc::new(Ruleset::compile(&doc).map_err(|e| {
-            crate::error::ApiError::Internal(format!("stored rules of `{environment}` do not compile: {e}"))
-        })?);
+    /// Replaces `environment` wholesale (at start, or when changes could
+    /// not be applied); streams that had the old one resync.
+    pub fn replace(
+        &self,
+        _: &CatchingUp<'_>,
+        environment: &str,
+        ruleset: Ruleset,
+        bundles: Vec<(String, BundleConfig)>,
+    ) {
+        let ruleset = Arc::new(ruleset);
         let had_one = self.get(environment).is_some();
-        for (app, config) in store::bundles::configs_of(db, environment).await? {
+        for (app, config) in bundles {
             self.set_bundle(environment, &app, Some(config));
         }
         self.publish(environment, ruleset.clone());
         if had_one {
-            // Streams cannot patch across a reload: they resync.
             let _ = self.applied.send(Arc::new(Applied {
                 environment: environment.to_owned(),
                 version: ruleset.version(),
-                patch: Utf8Bytes::from_static(""),
+                change: None,
+                message: OnceLock::new(),
                 ruleset,
                 reloaded: true,
-                kind: String::new(),
-                key: String::new(),
             }));
         }
-        Ok(())
     }
 
     fn publish(&self, environment: &str, ruleset: Arc<Ruleset>) {
@@ -274,56 +232,4 @@ fn apply(ruleset: &Ruleset, change: &Change) -> Option<Ruleset> {
             Some(next)
         }
     }
-}
-
-/// The whole environment as an SDK sees it, read in one transaction so the
-/// version matches the contents.
-pub async fn snapshot(db: &Db, environment: &str) -> ApiResult<RulesetDocument> {
-    let mut tx = db.pool.begin().await?;
-    if db.backend == crate::db::Backend::Postgres {
-        // One snapshot for every statement below.
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            .execute(&mut *tx)
-            .await?;
-    }
-    let version: i64 = sqlx::query_scalar("SELECT version FROM environments WHERE key = $1")
-        .bind(environment)
-        .fetch_one(&mut *tx)
-        .await?;
-    let flag_rows: Vec<(String, i64, i64, i64, i64)> =
-        sqlx::query_as("SELECT doc, version, archived, created_at, updated_at FROM flags")
-            .fetch_all(&mut *tx)
-            .await?;
-    let segment_rows: Vec<(String, String, i64)> =
-        sqlx::query_as("SELECT key, doc, version FROM segments WHERE environment = $1")
-            .bind(environment)
-            .fetch_all(&mut *tx)
-            .await?;
-    tx.commit().await?;
-    let internal = |e: serde_json::Error| crate::error::ApiError::Internal(e.to_string());
-    let mut flags = BTreeMap::new();
-    for (doc, version, archived, created_at, updated_at) in flag_rows {
-        let stored = store::flags::StoredFlag {
-            flag: serde_json::from_str(&doc).map_err(internal)?,
-            version,
-            archived: archived != 0,
-            created_at,
-            updated_at,
-        };
-        if let Some(rules) = store::flags::rules_for(&stored, environment) {
-            flags.insert(stored.flag.key.clone(), rules);
-        }
-    }
-    let mut segments = BTreeMap::new();
-    for (key, doc, version) in segment_rows {
-        let mut rules: SegmentRules = serde_json::from_str(&doc).map_err(internal)?;
-        rules.version = version as u64;
-        segments.insert(key, rules);
-    }
-    Ok(RulesetDocument {
-        environment: environment.to_owned(),
-        version: version as u64,
-        flags,
-        segments,
-    })
 }

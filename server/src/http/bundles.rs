@@ -10,10 +10,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{etag, Body, Comment, IfMatch};
-use crate::app::AppState;
 use crate::auth::{Admin, Role};
 use crate::bundles::BundleConfig;
 use crate::error::{ApiResult, ErrorBody};
+use crate::state::AppState;
 use crate::store::bundles::{self, Publish, StoredBundleConfig};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -79,7 +79,7 @@ async fn replace_config(
     let expected = if_match.required()?;
     let actor = admin.actor();
     let w = state.writer(&actor, &comment);
-    let stored = bundles::replace(&w, &app, &env, expected, config).await?;
+    let stored = crate::writes::bundles::replace(&w, &app, &env, expected, config).await?;
     Ok((etag(stored.version), Json(stored)))
 }
 
@@ -100,7 +100,7 @@ async fn publish(
     admin.require(Role::Editor)?;
     let actor = admin.actor();
     let w = state.writer(&actor, &comment);
-    let stored = bundles::publish(&w, &app, &env, &req).await?;
+    let stored = crate::writes::bundles::publish(&w, &app, &env, &req).await?;
     Ok((etag(stored.version), Json(stored)))
 }
 

@@ -13,8 +13,8 @@ use axum::routing::get;
 use axum::Router;
 use sha2::{Digest, Sha256};
 
-use crate::app::AppState;
 use crate::error::ApiError;
+use crate::state::AppState;
 
 pub struct Asset {
     pub path: &'static str,

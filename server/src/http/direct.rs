@@ -24,7 +24,7 @@ use tower_http::cors::{self, Cors};
 
 use super::observe::RouteLabel;
 use super::ofrep;
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// Evaluations first, then `router` for everything else.
 #[derive(Clone)]

@@ -10,9 +10,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::Body;
-use crate::app::AppState;
 use crate::auth::{Admin, KeyKind, Role};
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::state::AppState;
 use crate::store::credentials::Credential;
 use crate::store::environments::Environment;
 use crate::store::{credentials, environments};
@@ -62,20 +62,8 @@ async fn create(
     Body(req): Body<CreateEnvironment>,
 ) -> ApiResult<impl IntoResponse> {
     admin.require(Role::Admin)?;
-    if req.key.is_empty()
-        || !req
-            .key
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-    {
-        return Err(ApiError::invalid(
-            "key",
-            "an environment key is one or more of a-z 0-9 -",
-        ));
-    }
-    let name = if req.name.is_empty() { req.key.clone() } else { req.name };
-    let env = environments::create(&state.db, &req.key, &name, &admin.actor()).await?;
-    state.live.committed(&state.db, std::slice::from_ref(&env.key)).await;
+    let actor = admin.actor();
+    let env = crate::writes::environments::create(&state.writer(&actor, ""), &req.key, &req.name).await?;
     Ok((StatusCode::CREATED, Json(env)))
 }
 

@@ -2,7 +2,7 @@
 //! offending field on error and refuses unknown fields, `If-Match`, and the
 //! audit comment header.
 
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
 use axum::http::header::{CONTENT_TYPE, IF_MATCH};
 use axum::http::request::Parts;
 use bytes::Bytes;
@@ -11,15 +11,21 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::{ApiError, ApiResult};
+use crate::state::BodyLimit;
 
 /// A JSON body of type `T`. Malformed JSON, a wrong type or an unknown field
 /// gets a 400 whose `field` is the path of the offending member.
 pub struct Body<T>(pub T);
 
-impl<S: Send + Sync, T: DeserializeOwned + Serialize> FromRequest<S> for Body<T> {
+impl<S, T> FromRequest<S> for Body<T>
+where
+    S: Send + Sync,
+    BodyLimit: FromRef<S>,
+    T: DeserializeOwned + Serialize,
+{
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, _: &S) -> ApiResult<Self> {
+    async fn from_request(req: Request, state: &S) -> ApiResult<Self> {
         let is_json = req
             .headers()
             .get(CONTENT_TYPE)
@@ -31,7 +37,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Serialize> FromRequest<S> for Body<T>
                 "send the body as JSON with Content-Type: application/json",
             ));
         }
-        let bytes = read_body(req.into_body()).await?;
+        let bytes = read_body(req.into_body(), BodyLimit::from_ref(state)).await?;
         parse_json(&bytes).map(Body)
     }
 }
@@ -40,9 +46,8 @@ impl<S: Send + Sync, T: DeserializeOwned + Serialize> FromRequest<S> for Body<T>
 /// (`DAYLIGHT_MAX_BODY_BYTES`; 413 beyond it). Read here rather than through
 /// axum's `Bytes` extractor so that the OFREP endpoints, served before the
 /// router (`super::direct`), and every other handler share one reader.
-pub(crate) async fn read_body(body: axum::body::Body) -> ApiResult<Bytes> {
+pub(crate) async fn read_body(body: axum::body::Body, BodyLimit(limit): BodyLimit) -> ApiResult<Bytes> {
     use http_body_util::{BodyExt, LengthLimitError, Limited};
-    let limit = crate::app::max_body_bytes();
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<LengthLimitError>() => Err(ApiError::TooLarge(limit)),

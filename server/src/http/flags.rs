@@ -14,9 +14,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{etag, Body, Comment, IfMatch};
-use crate::app::AppState;
 use crate::auth::{Admin, Role};
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::state::AppState;
 use crate::store::flags::{self, config_for, StoredFlag};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -110,7 +110,7 @@ async fn create(
         environments: Default::default(),
     };
     let actor = admin.actor();
-    let stored = flags::create(&state.writer(&actor, &comment), flag).await?;
+    let stored = crate::writes::flags::create(&state.writer(&actor, &comment), flag).await?;
     Ok((StatusCode::CREATED, etag(stored.version), Json(stored)))
 }
 
@@ -155,7 +155,7 @@ async fn update(
         Some(false) => "flag.restore",
         None => "flag.update",
     };
-    let stored = flags::update(
+    let stored = crate::writes::flags::update(
         &state.writer(&actor, &comment),
         &key,
         Some(expected),
@@ -200,7 +200,7 @@ async fn remove(
 ) -> ApiResult<StatusCode> {
     admin.require(Role::Editor)?;
     let actor = admin.actor();
-    flags::delete(&state.writer(&actor, &comment), &key, expected).await?;
+    crate::writes::flags::delete(&state.writer(&actor, &comment), &key, expected).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -235,7 +235,7 @@ async fn replace_config(
     let expected = if_match.required()?;
     crate::store::environments::get(&state.db, &env).await?;
     let actor = admin.actor();
-    let stored = flags::update(
+    let stored = crate::writes::flags::update(
         &state.writer(&actor, &comment),
         &key,
         Some(expected),
@@ -279,7 +279,7 @@ async fn toggle(
     let actor = admin.actor();
     let comment = req.comment.unwrap_or(header_comment);
     let action = if req.on { "flag.on" } else { "flag.off" };
-    let stored = flags::update(
+    let stored = crate::writes::flags::update(
         &state.writer(&actor, &comment),
         &key,
         expected,

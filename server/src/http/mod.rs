@@ -33,8 +33,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::app::AppState;
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// The admin API's OpenAPI document: built from the same route list that
 /// serves the API (`utoipa_axum::routes!`), so the two cannot drift apart.

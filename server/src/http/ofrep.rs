@@ -20,9 +20,9 @@ use serde_json::{json, Value};
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
 use super::extract::read_body;
-use crate::app::AppState;
 use crate::auth::{KeyKind, SdkKey};
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// The OFREP routes. POSTs to the two evaluation paths are answered before
 /// the router (`super::direct`) by the same [`evaluate`]; here they give the
@@ -356,7 +356,9 @@ async fn prepare(
         response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds));
         return Err(Box::new(response));
     }
-    let body = read_body(body).await.map_err(|e| Box::new(e.into_response()))?;
+    let body = read_body(body, crate::state::BodyLimit(state.max_body_bytes))
+        .await
+        .map_err(|e| Box::new(e.into_response()))?;
     let ctx = read_context(&body)
         .map_err(|(code, details)| Box::new(failure(StatusCode::BAD_REQUEST, flag, code, details)))?;
     let rules = ruleset_for(state, &sdk_key)?;

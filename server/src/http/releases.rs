@@ -12,12 +12,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{etag, Body, Comment, IfMatch};
-use crate::app::AppState;
 use crate::auth::{Admin, Role};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::releases::plan::{Action, PlanSpec};
-use crate::store::releases::{self, Outcome, ReleasePlan};
+use crate::state::AppState;
+use crate::store::releases::{self, ReleasePlan};
 use crate::store::schedule::{self, Change, ScheduledChange};
+use crate::writes::releases::Outcome;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -89,7 +90,7 @@ async fn create(
 ) -> ApiResult<impl IntoResponse> {
     admin.require(Role::Editor)?;
     let actor = admin.actor();
-    let plan = releases::create(&state.writer(&actor, &comment), &key, &env, spec).await?;
+    let plan = crate::writes::releases::create(&state.writer(&actor, &comment), &key, &env, spec).await?;
     Ok((StatusCode::CREATED, etag(plan.version), Json(plan)))
 }
 
@@ -139,7 +140,7 @@ async fn act(
     };
     let actor = admin.actor();
     let now = state.clock.now_ms();
-    match releases::act(&state.writer(&actor, &comment), id, action, expected, now).await? {
+    match crate::writes::releases::act(&state.writer(&actor, &comment), id, action, expected, now).await? {
         Outcome::Applied(plan) => Ok((etag(plan.version), Json(plan))),
         Outcome::Lost => Err(ApiError::Conflict(format!(
             "release plan {id} moved meanwhile; reload and retry"
@@ -190,7 +191,7 @@ async fn schedule_change(
     admin.require(Role::Editor)?;
     let at = daylight::parse_rfc3339_ms(&req.at).ok_or_else(|| ApiError::invalid("at", "not an RFC 3339 time"))?;
     let actor = admin.actor();
-    let change = schedule::create(&state.writer(&actor, &comment), &key, &env, at, req.change).await?;
+    let change = crate::writes::schedule::create(&state.writer(&actor, &comment), &key, &env, at, req.change).await?;
     Ok((StatusCode::CREATED, Json(change)))
 }
 
@@ -225,5 +226,7 @@ async fn cancel_change(
 ) -> ApiResult<Json<ScheduledChange>> {
     admin.require(Role::Editor)?;
     let actor = admin.actor();
-    Ok(Json(schedule::cancel(&state.writer(&actor, &comment), id).await?))
+    Ok(Json(
+        crate::writes::schedule::cancel(&state.writer(&actor, &comment), id).await?,
+    ))
 }

@@ -18,9 +18,9 @@ use axum::routing::any;
 use axum::Router;
 use daylight::{Context, ErrorKind, Reason};
 
-use crate::app::AppState;
 use crate::auth::KeyKind;
 use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     // Any method: a sub-request may carry the original request's method.

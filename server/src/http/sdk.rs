@@ -7,11 +7,11 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::app::AppState;
 use crate::auth::{KeyKind, SdkKey};
 use crate::error::{ApiError, ApiResult};
-use crate::live::snapshot;
+use crate::state::AppState;
 use crate::store;
+use crate::store::snapshot::read as snapshot;
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -13,9 +13,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{etag, parse_json, read_body, Body, Comment, IfMatch};
-use crate::app::AppState;
 use crate::auth::{Admin, Role};
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::state::AppState;
 use crate::store::segments::{self, SegmentSummary, StoredSegment};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -114,7 +114,7 @@ async fn create(
         updated_at: 0,
     };
     let actor = admin.actor();
-    let stored = segments::create(&state.writer(&actor, &comment), segment).await?;
+    let stored = crate::writes::segments::create(&state.writer(&actor, &comment), segment).await?;
     Ok((StatusCode::CREATED, etag(stored.rules.version as i64), Json(stored)))
 }
 
@@ -155,7 +155,7 @@ async fn update(
     admin.require(Role::Editor)?;
     let expected = if_match.required()?;
     let actor = admin.actor();
-    let stored = segments::update(
+    let stored = crate::writes::segments::update(
         &state.writer(&actor, &comment),
         &env,
         &key,
@@ -196,7 +196,7 @@ async fn remove(
 ) -> ApiResult<StatusCode> {
     admin.require(Role::Editor)?;
     let actor = admin.actor();
-    segments::delete(&state.writer(&actor, &comment), &env, &key).await?;
+    crate::writes::segments::delete(&state.writer(&actor, &comment), &env, &key).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -209,13 +209,13 @@ pub struct KeysReplaced {
 }
 
 /// A key list: a JSON array of strings, or text with one key per line.
-async fn key_list(req: Request) -> ApiResult<Vec<String>> {
+async fn key_list(req: Request, limit: crate::state::BodyLimit) -> ApiResult<Vec<String>> {
     let is_json = req
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
-    let bytes = read_body(req.into_body()).await?;
+    let bytes = read_body(req.into_body(), limit).await?;
     let keys: Vec<String> = if is_json {
         parse_json(&bytes)?
     } else {
@@ -243,14 +243,14 @@ async fn replace_keys(
     included: bool,
 ) -> ApiResult<impl IntoResponse> {
     admin.require(Role::Editor)?;
-    let keys = key_list(req).await?;
+    let keys = key_list(req, crate::state::BodyLimit(state.max_body_bytes)).await?;
     let actor = admin.actor();
     let action = if included {
         "segment.included"
     } else {
         "segment.excluded"
     };
-    let stored = segments::update(&state.writer(&actor, &comment), &env, &key, expected, action, |s| {
+    let stored = crate::writes::segments::update(&state.writer(&actor, &comment), &env, &key, expected, action, |s| {
         if included {
             s.rules.included = keys;
         } else {

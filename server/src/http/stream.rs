@@ -22,12 +22,12 @@ use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::{interval, timeout, Instant, MissedTickBehavior};
 
-use crate::app::AppState;
 use crate::auth::{KeyKind, SdkKey};
 use crate::error::ApiError;
 use crate::frames::{self, ClientFrame, RunningBundle};
 use crate::limits::StreamPermit;
 use crate::live::Applied;
+use crate::state::AppState;
 use crate::store;
 
 pub use crate::frames::PROTOCOLS;
@@ -311,7 +311,7 @@ impl Connection {
                         if applied.reloaded {
                             version = self.catch_up(key, Some(version)).await?;
                         } else if applied.version == version + 1 {
-                            self.send(applied.patch.clone()).await?;
+                            self.send(patch_message(&applied)).await?;
                             version = applied.version;
                         } else if applied.version > version + 1 {
                             version = self.catch_up(key, Some(version)).await?;
@@ -357,7 +357,7 @@ impl Connection {
                 // The SDK saw a newer version on another node: this one
                 // missed a notification. Catch up rather than send it back
                 // in time (a snapshot older than what it already served).
-                if let Err(e) = self.state.live.catch_up(db, env).await {
+                if let Err(e) = crate::catch_up::catch_up(db, &self.state.live, env).await {
                     tracing::warn!(environment = %env, error = %e, "catch-up for an SDK ahead of this node failed");
                 }
                 current = self.state.live.get(env).map_or(0, |r| r.version());
@@ -566,7 +566,7 @@ async fn snapshot_message(state: &AppState, env: &str) -> Result<(u64, Utf8Bytes
     if let Some(cached) = state.live.cached_snapshot(env, current) {
         return Ok(cached);
     }
-    let doc = crate::live::snapshot(&state.db, env)
+    let doc = crate::store::snapshot::read(&state.db, env)
         .await
         .map_err(|_| close("shutting_down", "the database is unreachable; retry"))?;
     let version = doc.version;
@@ -608,4 +608,23 @@ async fn report_usage(state: &AppState, key: &SdkKey, text: &str) {
         metrics::counter!("daylight_sdk_usage_rejected_total").increment(1);
         tracing::warn!(environment = %key.environment, error = %e, "dropping a usage report from the stream");
     }
+}
+
+/// The `patch` message of an applied change, serialised once for every
+/// stream that sends it.
+fn patch_message(applied: &Applied) -> Utf8Bytes {
+    applied
+        .message
+        .get_or_init(|| {
+            let change = applied.change.as_ref();
+            let patch = json!({
+                "type": "patch",
+                "version": applied.version,
+                "kind": change.map(|c| c.kind.as_str()),
+                "key": change.map(|c| c.key.as_str()),
+                "doc": change.and_then(|c| c.doc.as_ref()),
+            });
+            Utf8Bytes::from(patch.to_string())
+        })
+        .clone()
 }

@@ -10,9 +10,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::Body;
-use crate::app::AppState;
 use crate::auth::{Admin, Role};
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::state::AppState;
 use crate::store::credentials::Credential;
 use crate::store::AuditRecord;
 use crate::store::{self, credentials, AuditFilter};

@@ -17,10 +17,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::Body;
-use crate::app::AppState;
 use crate::auth::{Admin, KeyKind, Role, SdkKey};
 use crate::db::now_ms;
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::state::AppState;
 use crate::store::usage::{self, Batch, EventMinuteCount, MinuteCount};
 use crate::store::{environments, flags};
 

@@ -11,9 +11,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::Body;
-use crate::app::AppState;
 use crate::auth::{new_secret, Admin, Role};
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::state::AppState;
 use crate::store::webhooks::{self, Delivery, NewWebhook, Webhook};
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -1,6 +1,6 @@
 //! The scheduler every node runs: each tick it advances due release plans,
 //! applies due scheduled changes and judges guarded plans. The work itself
-//! is in the store (`store::releases::act`, `store::schedule::apply`), where
+//! is in the writes layer (`writes::releases::act`, `writes::schedule::apply`), where
 //! each move is conditional on what was read, so several nodes ticking over
 //! one database still make every move exactly once. State lives only in the
 //! database: a node that restarts (or another that takes over) catches up
@@ -9,13 +9,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::app::AppState;
 use crate::clock::Clock;
 use crate::error::ApiResult;
 use crate::releases::guard::{self, Counts};
 use crate::releases::plan::Action;
-use crate::store::releases::{self, Outcome};
-use crate::store::schedule;
+use crate::state::AppState;
+use crate::store;
+use crate::writes::releases::{self, Outcome};
+use crate::writes::schedule;
 
 /// What one tick did (for tests and logs).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +48,7 @@ pub async fn tick(state: &AppState, clock: &dyn Clock) -> ApiResult<Tick> {
     let mut done = Tick::default();
     let now = clock.now_ms();
     let scheduler = state.writer("scheduler", "");
-    for id in releases::due(&state.db, now).await? {
+    for id in store::releases::due(&state.db, now).await? {
         match releases::act(&scheduler, id, Action::Advance, None, now).await {
             Ok(Outcome::Applied(_)) => done.advanced += 1,
             // Moved by another node, or no longer due: nothing to do.
@@ -63,12 +64,12 @@ pub async fn tick(state: &AppState, clock: &dyn Clock) -> ApiResult<Tick> {
             Err(e) => return Err(e),
         }
     }
-    for id in schedule::due(&state.db, now).await? {
+    for id in store::schedule::due(&state.db, now).await? {
         if schedule::apply(&scheduler, id).await? {
             done.applied_changes += 1;
         }
     }
-    for plan in releases::guarded(&state.db).await? {
+    for plan in store::releases::guarded(&state.db).await? {
         let Some(g) = &plan.spec.guard else { continue };
         let since = now - (g.window_seconds as i64) * 1000;
         let new = counts(

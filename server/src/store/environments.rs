@@ -1,9 +1,8 @@
 //! Environments (`production`, `staging`, …).
 
 use serde::Serialize;
-use sqlx::Row;
+use sqlx::{Any, Row, Transaction};
 
-use super::{append_audit, AuditEntry};
 use crate::db::{now_ms, Db};
 use crate::error::{ApiError, ApiResult};
 
@@ -43,37 +42,18 @@ pub async fn get(db: &Db, key: &str) -> ApiResult<Environment> {
         .ok_or_else(|| ApiError::NotFound(format!("environment `{key}`")))
 }
 
-pub async fn create(db: &Db, key: &str, name: &str, actor: &str) -> ApiResult<Environment> {
-    let mut tx = db.pool.begin().await?;
-    sqlx::query("INSERT INTO environments (key, name, version, created_at) VALUES ($1, $2, 0, $3)")
-        .bind(key)
-        .bind(name)
+/// Inserts a new environment at version 0 (409 when the key exists).
+pub async fn insert(tx: &mut Transaction<'_, Any>, env: &Environment) -> ApiResult<()> {
+    sqlx::query("INSERT INTO environments (key, name, version, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(&env.key)
+        .bind(&env.name)
+        .bind(env.version)
         .bind(now_ms())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(|e| match ApiError::from(e) {
-            ApiError::Conflict(_) => ApiError::Conflict(format!("environment `{key}` already exists")),
+            ApiError::Conflict(_) => ApiError::Conflict(format!("environment `{}` already exists", env.key)),
             other => other,
         })?;
-    let env = Environment {
-        key: key.to_owned(),
-        name: name.to_owned(),
-        version: 0,
-    };
-    append_audit(
-        &mut tx,
-        AuditEntry {
-            actor,
-            action: "environment.create",
-            resource_kind: "environment",
-            resource_key: key,
-            environment: Some(key),
-            before: None,
-            after: serde_json::to_string(&env).ok(),
-            comment: "",
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(env)
+    Ok(())
 }

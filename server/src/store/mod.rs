@@ -10,6 +10,7 @@ pub mod flags;
 pub mod releases;
 pub mod schedule;
 pub mod segments;
+pub mod snapshot;
 pub mod usage;
 pub mod webhooks;
 
@@ -18,27 +19,8 @@ use sqlx::{Any, Row, Transaction};
 
 use crate::db::{now_ms, Db};
 use crate::error::ApiResult;
-use crate::live::Live;
 
-/// Everything a write needs: where it goes, who makes it and why.
-pub struct Writer<'a> {
-    pub db: &'a Db,
-    /// Caught up after the commit, so the writer's next read sees the change.
-    pub live: &'a Live,
-    pub actor: &'a str,
-    pub comment: &'a str,
-}
-
-/// One change-log row: the new state of one flag or segment in one
-/// environment (`doc` is `None` when it was removed).
-#[derive(Debug, Clone, Serialize)]
-pub struct Change {
-    pub environment: String,
-    pub version: i64,
-    pub kind: String,
-    pub key: String,
-    pub doc: Option<serde_json::Value>,
-}
+pub use crate::change::Change;
 
 /// Appends one change for `environment` and returns its version.
 pub(crate) async fn append_change(
@@ -100,32 +82,14 @@ pub(crate) async fn append_audit(tx: &mut Transaction<'_, Any>, e: AuditEntry<'_
     Ok(())
 }
 
-/// Locks the rows of `environments` for the rest of `tx` and brings the
-/// node's memory of them up to the database, read through `tx`.
-///
-/// Writes to one environment queue on its row, so from here until the
-/// commit no other node can change these environments, and every change
-/// committed before is in memory: checks that span flags and segments
-/// (prerequisites, cycles, segments in use) then see exactly the state the
-/// write applies to, even on a node that missed notifications.
-pub(crate) async fn lock_environments(
-    tx: &mut Transaction<'_, Any>,
-    db: &Db,
-    live: &Live,
-    environments: &[String],
-) -> ApiResult<()> {
-    let mut sorted = environments.to_vec();
-    // One order for every writer, so two never wait on each other.
-    sorted.sort();
-    sorted.dedup();
-    for env in &sorted {
+/// Locks the rows of `environments` (sorted, no duplicates) for the rest
+/// of `tx`: writes to one environment queue here.
+pub(crate) async fn lock_environments(tx: &mut Transaction<'_, Any>, sorted: &[String]) -> ApiResult<()> {
+    for env in sorted {
         sqlx::query("UPDATE environments SET version = version WHERE key = $1")
             .bind(env)
             .execute(&mut **tx)
             .await?;
-    }
-    for env in &sorted {
-        live.catch_up_in(db, tx, env).await?;
     }
     Ok(())
 }

@@ -4,10 +4,9 @@ use std::collections::HashSet;
 
 use daylight::SegmentRules;
 use serde::Serialize;
-use sqlx::Row;
+use sqlx::{Any, Row, Transaction};
 
-use super::{append_audit, append_change, AuditEntry, Writer};
-use crate::db::{now_ms, Db};
+use crate::db::Db;
 use crate::error::{ApiError, ApiResult};
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -85,156 +84,61 @@ pub async fn all_keys(db: &Db) -> ApiResult<HashSet<(String, String)>> {
         .collect()
 }
 
-fn doc_of(rules: &SegmentRules) -> ApiResult<String> {
+pub(crate) fn doc_of(rules: &SegmentRules) -> ApiResult<String> {
     serde_json::to_string(rules).map_err(|e| ApiError::Internal(e.to_string()))
 }
 
-pub async fn create(w: &Writer<'_>, mut segment: StoredSegment) -> ApiResult<StoredSegment> {
-    let (db, live) = (w.db, w.live);
-    super::environments::get(db, &segment.environment).await?;
-    daylight::validate_segment(&segment.rules)?;
-    let now = now_ms();
-    segment.rules.version = 1;
-    segment.created_at = now;
-    segment.updated_at = now;
-    let doc = doc_of(&segment.rules)?;
-    let mut tx = db.pool.begin().await?;
+/// Inserts a new segment at version 1 (409 when the key exists).
+pub async fn insert(tx: &mut Transaction<'_, Any>, segment: &StoredSegment, doc: &str) -> ApiResult<()> {
     sqlx::query(&format!(
-        "INSERT INTO segments ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, 1, $6, $6)"
+        "INSERT INTO segments ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, 1, $6, $7)"
     ))
     .bind(&segment.environment)
     .bind(&segment.key)
     .bind(&segment.name)
     .bind(&segment.description)
-    .bind(&doc)
-    .bind(now)
-    .execute(&mut *tx)
+    .bind(doc)
+    .bind(segment.created_at)
+    .bind(segment.updated_at)
+    .execute(&mut **tx)
     .await
     .map_err(|e| match ApiError::from(e) {
         ApiError::Conflict(_) => ApiError::Conflict(format!("segment `{}` already exists", segment.key)),
         other => other,
     })?;
-    append_change(&mut tx, &segment.environment, "segment", &segment.key, Some(doc)).await?;
-    append_audit(
-        &mut tx,
-        AuditEntry {
-            actor: w.actor,
-            action: "segment.create",
-            resource_kind: "segment",
-            resource_key: &segment.key,
-            environment: Some(&segment.environment),
-            before: None,
-            after: serde_json::to_string(&segment).ok(),
-            comment: w.comment,
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    live.committed(db, std::slice::from_ref(&segment.environment)).await;
-    Ok(segment)
+    Ok(())
 }
 
-/// Applies `edit`; `expected` as for flags (409 when stale).
-pub async fn update(
-    w: &Writer<'_>,
-    environment: &str,
-    key: &str,
-    expected: Option<i64>,
-    action: &str,
-    edit: impl FnOnce(&mut StoredSegment) -> ApiResult<()>,
-) -> ApiResult<StoredSegment> {
-    let (db, live) = (w.db, w.live);
-    let before = get(db, environment, key).await?;
-    let version = before.rules.version as i64;
-    if let Some(expected) = expected {
-        if expected != version {
-            return Err(ApiError::Conflict(format!(
-                "segment `{key}` changed since you read it (you sent version {expected}, it is now at {version}); reload and retry"
-            )));
-        }
-    }
-    let mut after = before.clone();
-    edit(&mut after)?;
-    after.key = before.key.clone();
-    after.environment = before.environment.clone();
-    daylight::validate_segment(&after.rules)?;
-    after.rules.version = before.rules.version + 1;
-    after.updated_at = now_ms();
-    let doc = doc_of(&after.rules)?;
-    let mut tx = db.pool.begin().await?;
+/// Replaces the row of `after` if it is still at `read_version`.
+pub async fn update_if(
+    tx: &mut Transaction<'_, Any>,
+    after: &StoredSegment,
+    doc: &str,
+    read_version: i64,
+) -> ApiResult<bool> {
     let updated = sqlx::query(
         "UPDATE segments SET name = $1, description = $2, doc = $3, version = $4, updated_at = $5
          WHERE environment = $6 AND key = $7 AND version = $8",
     )
     .bind(&after.name)
     .bind(&after.description)
-    .bind(&doc)
+    .bind(doc)
     .bind(after.rules.version as i64)
     .bind(after.updated_at)
-    .bind(environment)
-    .bind(key)
-    .bind(version)
-    .execute(&mut *tx)
+    .bind(&after.environment)
+    .bind(&after.key)
+    .bind(read_version)
+    .execute(&mut **tx)
     .await?
     .rows_affected();
-    if updated == 0 {
-        return Err(ApiError::Conflict(format!(
-            "segment `{key}` changed while you wrote it; reload and retry"
-        )));
-    }
-    append_change(&mut tx, environment, "segment", key, Some(doc)).await?;
-    append_audit(
-        &mut tx,
-        AuditEntry {
-            actor: w.actor,
-            action,
-            resource_kind: "segment",
-            resource_key: key,
-            environment: Some(environment),
-            before: serde_json::to_string(&before).ok(),
-            after: serde_json::to_string(&after).ok(),
-            comment: w.comment,
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    live.committed(db, &[environment.to_owned()]).await;
-    Ok(after)
+    Ok(updated > 0)
 }
 
-/// Deletes a segment no flag uses.
-pub async fn delete(w: &Writer<'_>, environment: &str, key: &str) -> ApiResult<()> {
-    let (db, live) = (w.db, w.live);
-    let before = get(db, environment, key).await?;
-    let mut tx = db.pool.begin().await?;
-    // Under the environment's lock, so no flag starts using it meanwhile.
-    super::lock_environments(&mut tx, db, live, &[environment.to_owned()]).await?;
-    if live.get(environment).is_some_and(|r| r.segments_in_use().contains(key)) {
-        return Err(ApiError::Conflict(format!(
-            "segment `{key}` is used by a flag rule; remove those clauses first"
-        )));
-    }
+pub async fn delete(tx: &mut Transaction<'_, Any>, environment: &str, key: &str) -> ApiResult<()> {
     sqlx::query("DELETE FROM segments WHERE environment = $1 AND key = $2")
         .bind(environment)
         .bind(key)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-    append_change(&mut tx, environment, "segment", key, None).await?;
-    append_audit(
-        &mut tx,
-        AuditEntry {
-            actor: w.actor,
-            action: "segment.delete",
-            resource_kind: "segment",
-            resource_key: key,
-            environment: Some(environment),
-            before: serde_json::to_string(&before).ok(),
-            after: None,
-            comment: w.comment,
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    live.committed(db, &[environment.to_owned()]).await;
     Ok(())
 }

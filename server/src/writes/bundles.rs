@@ -1,0 +1,134 @@
+//! Bundle writes: publish a version (live or canary) and replace a config.
+//! A config change is a change-log entry (`kind = "bundle"`, `key` = app),
+//! so it reaches every node and every stream like a flag change.
+
+use super::Writer;
+use crate::bundles::{BundleConfig, Canary};
+use crate::error::{ApiError, ApiResult};
+use crate::store::bundles::{self as rows, get, valid_app_key, Publish, StoredBundleConfig};
+use crate::store::{append_audit, append_change, environments, segments, AuditEntry};
+
+/// Records `version` for `app` (creating the app on first publish) and makes
+/// it live, or the canary, in `environment`.
+pub async fn publish(w: &Writer<'_>, app: &str, environment: &str, req: &Publish) -> ApiResult<StoredBundleConfig> {
+    if !valid_app_key(app) {
+        return Err(ApiError::invalid("app", "an app key is 1–64 of A-Z a-z 0-9 - _ ."));
+    }
+    if req.version.trim().is_empty() || req.version.len() > 128 {
+        return Err(ApiError::invalid("version", "a version is 1–128 characters"));
+    }
+    if let Some(p) = req.canary_percent {
+        if !(0.0..=100.0).contains(&p) {
+            return Err(ApiError::invalid("canary_percent", "between 0 and 100"));
+        }
+    }
+    environments::get(w.db, environment).await?;
+    let mut tx = w.begin().await?;
+    rows::record_version(&mut tx, app, &req.version).await?;
+    tx.commit().await?;
+    let before = get(w.db, app, environment).await?;
+    let mut config = before.config.clone();
+    match req.canary_percent {
+        Some(percent) => {
+            config.canary = Some(Canary {
+                version: req.version.clone(),
+                weight: (percent * 1000.0).round() as u32,
+                segment: req.canary_segment.clone(),
+                bucket_by: None,
+            })
+        }
+        None => {
+            config.live = Some(req.version.clone());
+            config.canary = None;
+        }
+    }
+    if let Some(min) = &req.min_supported {
+        config.min_supported = Some(min.clone());
+    }
+    store(w, before, config, "bundle.publish").await
+}
+
+/// Replaces a config (`expected` from `If-Match`; 409 when stale).
+pub async fn replace(
+    w: &Writer<'_>,
+    app: &str,
+    environment: &str,
+    expected: i64,
+    config: BundleConfig,
+) -> ApiResult<StoredBundleConfig> {
+    let before = get(w.db, app, environment).await?;
+    if before.version != expected {
+        return Err(ApiError::Conflict(format!(
+            "the bundle config of `{app}` in `{environment}` changed since you read it (you sent {expected}, it is at {}); reload and retry",
+            before.version
+        )));
+    }
+    store(w, before, config, "bundle.config").await
+}
+
+async fn store(
+    w: &Writer<'_>,
+    before: StoredBundleConfig,
+    mut config: BundleConfig,
+    action: &str,
+) -> ApiResult<StoredBundleConfig> {
+    let (app, environment) = (before.app.as_str(), before.environment.as_str());
+    config.versions = before.config.versions.clone();
+    let known = |field: &str, v: &Option<String>| match v {
+        Some(v) if !config.versions.contains(v) => Err(ApiError::invalid(
+            field,
+            format!("`{v}` is not a published version of `{app}`"),
+        )),
+        _ => Ok(()),
+    };
+    known("live", &config.live)?;
+    known("min_supported", &config.min_supported)?;
+    known("canary.version", &config.canary.as_ref().map(|c| c.version.clone()))?;
+    if config.canary.as_ref().is_some_and(|c| c.weight > 100_000) {
+        return Err(ApiError::invalid(
+            "canary.weight",
+            "at most 100000 (thousandths of a percent)",
+        ));
+    }
+    if config.reload.rate_per_second == 0 {
+        return Err(ApiError::invalid("reload.rate_per_second", "at least 1"));
+    }
+    if !["next_navigation", "when_hidden"].contains(&config.reload.soft.as_str()) {
+        return Err(ApiError::invalid("reload.soft", "`next_navigation` or `when_hidden`"));
+    }
+    if let Some(segment) = config.canary.as_ref().and_then(|c| c.segment.as_deref()) {
+        if !segments::all_keys(w.db)
+            .await?
+            .contains(&(environment.to_owned(), segment.to_owned()))
+        {
+            return Err(ApiError::invalid(
+                "canary.segment",
+                format!("unknown segment `{segment}`"),
+            ));
+        }
+    }
+    let doc = serde_json::to_string(&config).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut tx = w.begin().await?;
+    if !rows::write_config_if(&mut tx, app, environment, &doc, before.version).await? {
+        return Err(ApiError::Conflict(format!(
+            "the bundle config of `{app}` in `{environment}` changed while you wrote it; retry"
+        )));
+    }
+    append_change(&mut tx, environment, "bundle", app, Some(doc.clone())).await?;
+    append_audit(
+        &mut tx,
+        AuditEntry {
+            before: serde_json::to_string(&before.config).ok(),
+            after: Some(doc),
+            ..w.audit(action, "bundle", app, Some(environment))
+        },
+    )
+    .await?;
+    w.commit(tx, &[environment.to_owned()]).await?;
+    Ok(StoredBundleConfig {
+        app: app.to_owned(),
+        environment: environment.to_owned(),
+        config,
+        version: before.version + 1,
+    })
+}

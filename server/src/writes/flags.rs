@@ -1,0 +1,263 @@
+//! Flag writes: create, edit (with a retry for server-side
+//! read-modify-writes), delete. An edit is prepared (read, applied,
+//! validated) outside the transaction and written inside one, so the
+//! scheduler and release plans can write it together with their own rows.
+
+use std::collections::BTreeSet;
+
+use daylight::model::{Flag, FlagConfig};
+use serde::Serialize;
+use sqlx::{Any, Transaction};
+
+use super::Writer;
+use crate::db::{now_ms, Db};
+use crate::error::{ApiError, ApiResult};
+use crate::live::Live;
+use crate::store::flags::{self as rows, config_for, rules_for, StoredFlag};
+use crate::store::{append_audit, append_change, environments, segments, AuditEntry};
+
+/// Creates a flag, off (dark) in every environment.
+pub async fn create(w: &Writer<'_>, mut flag: Flag) -> ApiResult<StoredFlag> {
+    let env_keys: Vec<String> = environments::list(w.db).await?.into_iter().map(|e| e.key).collect();
+    for env in &env_keys {
+        flag.environments
+            .entry(env.clone())
+            .or_insert_with(|| FlagConfig::dark(0));
+    }
+    validate(w.db, &flag, &env_keys.iter().cloned().collect()).await?;
+    let now = now_ms();
+    let stored = StoredFlag {
+        flag,
+        version: 1,
+        archived: false,
+        created_at: now,
+        updated_at: now,
+    };
+    let doc = to_json(&stored.flag)?;
+    let mut tx = w.begin().await?;
+    rows::insert(&mut tx, &stored, &doc).await?;
+    for env in &env_keys {
+        append_change(&mut tx, env, "flag", &stored.flag.key, json(&rules_for(&stored, env))).await?;
+    }
+    append_audit(
+        &mut tx,
+        AuditEntry {
+            after: Some(doc),
+            ..w.audit("flag.create", "flag", &stored.flag.key, None)
+        },
+    )
+    .await?;
+    w.commit(tx, &env_keys).await?;
+    Ok(stored)
+}
+
+/// Applies `edit` to flag `key` and stores the result in one transaction.
+///
+/// With `expected` (the version the caller read, from `If-Match`) a stale
+/// write fails with 409. Without it the edit is a server-side
+/// read-modify-write (a toggle, say) and is retried on a concurrent write.
+pub async fn update(
+    w: &Writer<'_>,
+    key: &str,
+    expected: Option<i64>,
+    action: &str,
+    environment: Option<&str>,
+    mut edit: impl FnMut(&mut StoredFlag) -> ApiResult<()>,
+) -> ApiResult<StoredFlag> {
+    for _attempt in 0..5 {
+        let pending = prepare(w, key, expected, &mut edit).await?;
+        let mut tx = w.begin().await?;
+        if !write(&mut tx, w, &pending, action, environment).await? {
+            // Someone wrote in between: stale for the caller, or retry.
+            tx.rollback().await?;
+            if let Some(expected) = expected {
+                return Err(stale(key, expected, expected + 1));
+            }
+            continue;
+        }
+        w.commit(tx, &pending.changed).await?;
+        return Ok(pending.after);
+    }
+    Err(busy(key))
+}
+
+/// An edit read, applied and validated, not yet written: [`write`] stores it
+/// inside a caller's transaction (the scheduler writes a release-plan
+/// transition and the flag change it makes in one).
+pub struct PendingUpdate {
+    pub before: StoredFlag,
+    pub after: StoredFlag,
+    /// Environments whose rules changed (the change log gets one row each).
+    pub changed: Vec<String>,
+    doc: String,
+}
+
+pub async fn prepare(
+    w: &Writer<'_>,
+    key: &str,
+    expected: Option<i64>,
+    edit: &mut impl FnMut(&mut StoredFlag) -> ApiResult<()>,
+) -> ApiResult<PendingUpdate> {
+    let before = rows::get(w.db, key).await?;
+    if let Some(expected) = expected {
+        if expected != before.version {
+            return Err(stale(key, expected, before.version));
+        }
+    }
+    let mut after = before.clone();
+    edit(&mut after)?;
+    after.flag.key = before.flag.key.clone();
+    let env_keys: BTreeSet<String> = environments::list(w.db).await?.into_iter().map(|e| e.key).collect();
+    // Bump the config version of each environment whose rules changed.
+    let mut changed = Vec::new();
+    for env in &env_keys {
+        let (old, new) = (rules_for(&before, env), rules_for(&after, env));
+        if old != new {
+            if let Some(config) = after.flag.environments.get_mut(env) {
+                config.version = config_for(&before.flag, env).version + 1;
+            }
+            changed.push(env.clone());
+        }
+    }
+    validate(w.db, &after.flag, &env_keys).await?;
+    after.version = before.version + 1;
+    after.updated_at = now_ms();
+    let doc = to_json(&after.flag)?;
+    Ok(PendingUpdate {
+        before,
+        after,
+        changed,
+        doc,
+    })
+}
+
+/// Writes a prepared edit in `tx`: the flag row (only if it is still at the
+/// version read; `false` otherwise), its change-log rows and an audit row.
+/// The caller commits with [`Writer::commit`]`(tx, &pending.changed)`.
+pub async fn write(
+    tx: &mut Transaction<'_, Any>,
+    w: &Writer<'_>,
+    pending: &PendingUpdate,
+    action: &str,
+    environment: Option<&str>,
+) -> ApiResult<bool> {
+    let (before, after, key) = (&pending.before, &pending.after, pending.before.flag.key.as_str());
+    // Checked under the environments' locks: a node that missed other
+    // nodes' writes, or a concurrent write, must not let a cycle in.
+    w.lock(tx, &pending.changed).await?;
+    if !after.archived {
+        check_in_rulesets(w.live, after, &pending.changed)?;
+    }
+    if !rows::update_if(tx, after, &pending.doc, before.version).await? {
+        return Ok(false);
+    }
+    for env in &pending.changed {
+        append_change(tx, env, "flag", key, json(&rules_for(after, env))).await?;
+    }
+    append_audit(
+        tx,
+        AuditEntry {
+            before: serde_json::to_string(&before.flag).ok(),
+            after: Some(pending.doc.clone()),
+            ..w.audit(action, "flag", key, environment)
+        },
+    )
+    .await?;
+    Ok(true)
+}
+
+pub(crate) fn busy(key: &str) -> ApiError {
+    ApiError::Conflict(format!("flag `{key}` is being changed by others; try again"))
+}
+
+/// Deletes a flag for good (archive it instead to keep its history easy to
+/// restore). Refused while another flag names it as a prerequisite.
+pub async fn delete(w: &Writer<'_>, key: &str, expected: Option<i64>) -> ApiResult<()> {
+    let before = rows::get(w.db, key).await?;
+    if let Some(expected) = expected {
+        if expected != before.version {
+            return Err(stale(key, expected, before.version));
+        }
+    }
+    let env_keys: Vec<String> = environments::list(w.db).await?.into_iter().map(|e| e.key).collect();
+    let mut tx = w.begin().await?;
+    w.lock(&mut tx, &env_keys).await?;
+    for env in &env_keys {
+        if let Some(rules) = w.live.get(env) {
+            let next = rules.with_flag(key, None, rules.version());
+            next.and_then(|next| next.validate_references())
+                .map_err(|e| ApiError::Conflict(format!("flag `{key}` is still a prerequisite: {e}")))?;
+        }
+    }
+    if !rows::delete_if(&mut tx, key, before.version).await? {
+        return Err(stale(key, before.version, before.version + 1));
+    }
+    for env in &env_keys {
+        append_change(&mut tx, env, "flag", key, None).await?;
+    }
+    append_audit(
+        &mut tx,
+        AuditEntry {
+            before: serde_json::to_string(&before.flag).ok(),
+            ..w.audit("flag.delete", "flag", key, None)
+        },
+    )
+    .await?;
+    w.commit(tx, &env_keys).await
+}
+
+fn stale(key: &str, expected: i64, current: i64) -> ApiError {
+    ApiError::Conflict(format!(
+        "flag `{key}` changed since you read it (you sent version {expected}, it is now at {current}); reload and retry"
+    ))
+}
+
+fn to_json(flag: &Flag) -> ApiResult<String> {
+    serde_json::to_string(flag).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+fn json<T: Serialize>(value: &Option<T>) -> Option<String> {
+    value.as_ref().and_then(|v| serde_json::to_string(v).ok())
+}
+
+/// The document checks: the engine's strict validation, known environments,
+/// a server-side rule that every config names an off variation (so OFREP
+/// always has a value to return).
+async fn validate(db: &Db, flag: &Flag, environments: &BTreeSet<String>) -> ApiResult<()> {
+    for (env, config) in &flag.environments {
+        if !environments.contains(env) {
+            return Err(ApiError::invalid(
+                format!("environments.{env}"),
+                format!("unknown environment `{env}`"),
+            ));
+        }
+        if config.off_variation.is_none() {
+            return Err(ApiError::invalid(
+                format!("environments.{env}.off_variation"),
+                "an off variation is required",
+            ));
+        }
+    }
+    let segments = segments::all_keys(db).await?;
+    daylight::validate_flag(flag, &|env, key| segments.contains(&(env.to_owned(), key.to_owned())))?;
+    Ok(())
+}
+
+/// Cross-flag checks (prerequisites exist, no cycles) against the live
+/// rulesets of the environments this write changes.
+fn check_in_rulesets(live: &Live, stored: &StoredFlag, changed: &[String]) -> ApiResult<()> {
+    let key = &stored.flag.key;
+    for env in changed {
+        let (Some(ruleset), Some(rules)) = (live.get(env), rules_for(stored, env)) else {
+            continue;
+        };
+        let next = ruleset.with_flag(key, Some(&rules), ruleset.version());
+        next.and_then(|next| next.validate_references()).map_err(|mut e| {
+            if let Some(rest) = e.path.strip_prefix(&format!("flags.{key}.")) {
+                e.path = format!("environments.{env}.{rest}");
+            }
+            ApiError::from(e)
+        })?;
+    }
+    Ok(())
+}

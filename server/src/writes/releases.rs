@@ -1,0 +1,145 @@
+//! Release-plan writes: [`act`] writes the plan's transition and the flag
+//! change it makes in one transaction, conditional on the plan's version,
+//! so with several nodes each transition happens exactly once.
+
+use super::flags;
+use super::Writer;
+use crate::error::{ApiError, ApiResult};
+use crate::releases::plan::{self, Action, PlanSpec, Progress, State};
+use crate::store::flags::{config_for, get as get_flag, StoredFlag};
+use crate::store::releases::{self as rows, get, ReleasePlan};
+use crate::store::{append_audit, environments, segments, AuditEntry};
+
+/// Stores a new plan, pending. Checks it against the flag: the variations
+/// exist, the segments exist in the environment, and which variation it
+/// replaces (`from_variation`, by default what the fallthrough serves).
+pub async fn create(w: &Writer<'_>, flag_key: &str, environment: &str, mut spec: PlanSpec) -> ApiResult<ReleasePlan> {
+    spec.validate()?;
+    let stored = get_flag(w.db, flag_key).await?;
+    environments::get(w.db, environment).await?;
+    let count = stored.flag.variations.len();
+    if spec.variation >= count {
+        return Err(ApiError::invalid(
+            "variation",
+            format!("the flag has {count} variations"),
+        ));
+    }
+    let config = config_for(&stored.flag, environment);
+    let from = match spec.from_variation {
+        Some(v) => v,
+        None => config.fallthrough.variation.ok_or_else(|| {
+            ApiError::invalid(
+                "from_variation",
+                "the fallthrough is a rollout; name the variation this plan replaces",
+            )
+        })?,
+    };
+    if from >= count {
+        return Err(ApiError::invalid(
+            "from_variation",
+            format!("the flag has {count} variations"),
+        ));
+    }
+    if from == spec.variation {
+        return Err(ApiError::invalid(
+            "from_variation",
+            "the plan must release a different variation",
+        ));
+    }
+    spec.from_variation = Some(from);
+    let segments = segments::all_keys(w.db).await?;
+    for (i, stage) in spec.stages.iter().enumerate() {
+        if let Some(segment) = &stage.segment {
+            if !segments.contains(&(environment.to_owned(), segment.clone())) {
+                return Err(ApiError::invalid(
+                    format!("stages[{i}].segment"),
+                    format!("no segment `{segment}` in `{environment}`"),
+                ));
+            }
+        }
+    }
+    let spec_doc = serde_json::to_string(&spec).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let progress = serde_json::to_string(&Progress::pending()).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut tx = w.begin().await?;
+    let id = rows::insert(&mut tx, flag_key, environment, &spec_doc, &progress, w.actor).await?;
+    append_audit(
+        &mut tx,
+        AuditEntry {
+            after: Some(spec_doc),
+            ..w.audit("release.create", "release", flag_key, Some(environment))
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    get(w.db, id).await
+}
+
+/// What became of an attempted transition.
+#[derive(Debug)]
+pub enum Outcome {
+    Applied(Box<ReleasePlan>),
+    /// Another node (or request) moved the plan first; nothing was written.
+    Lost,
+}
+
+/// Applies `action` to plan `id` at `now`: the plan's new state and the
+/// flag config it implies are written in one transaction, only if the plan
+/// is still at the version read (`expected`, when the caller states it,
+/// must match too). The audit log gets one `release.*` row per transition.
+pub async fn act(w: &Writer<'_>, id: i64, action: Action, expected: Option<i64>, now: i64) -> ApiResult<Outcome> {
+    for _attempt in 0..5 {
+        let plan = get(w.db, id).await?;
+        if let Some(expected) = expected {
+            if expected != plan.version {
+                return Err(ApiError::Conflict(format!(
+                    "release plan {id} changed since you read it (you sent version {expected}, it is now at {}); reload and retry",
+                    plan.version
+                )));
+            }
+        }
+        let mut next = plan::transition(&plan.spec, &plan.progress, action, now)?;
+        let env = plan.environment.as_str();
+        let mut edit = |stored: &mut StoredFlag| {
+            let base = config_for(&stored.flag, env);
+            if plan.progress.state == State::Pending {
+                // Remember what to return to on roll back.
+                next.original_on = Some(base.on);
+                next.original_fallthrough = Some(base.fallthrough.clone());
+            }
+            let config = plan::apply(&plan.spec, &next, &base);
+            stored.flag.environments.insert(env.to_owned(), config);
+            Ok(())
+        };
+        let pending = flags::prepare(w, &plan.flag_key, None, &mut edit).await?;
+        let progress = serde_json::to_string(&next).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let mut tx = w.begin().await?;
+        if !rows::advance_if(&mut tx, id, &next, &progress, plan.version).await? {
+            tx.rollback().await?;
+            return match expected {
+                Some(_) => Err(ApiError::Conflict(format!(
+                    "release plan {id} changed meanwhile; reload and retry"
+                ))),
+                None => Ok(Outcome::Lost),
+            };
+        }
+        let flag_action = format!("flag.{}", action.audit_name());
+        if !pending.changed.is_empty() && !flags::write(&mut tx, w, &pending, &flag_action, Some(env)).await? {
+            // The flag was edited in between: read it again.
+            tx.rollback().await?;
+            continue;
+        }
+        append_audit(
+            &mut tx,
+            AuditEntry {
+                before: serde_json::to_string(&plan.progress).ok(),
+                after: Some(progress),
+                ..w.audit(action.audit_name(), "release", &plan.flag_key, Some(env))
+            },
+        )
+        .await?;
+        w.commit(tx, &pending.changed).await?;
+        return Ok(Outcome::Applied(Box::new(get(w.db, id).await?)));
+    }
+    let flag_key = get(w.db, id).await.map(|p| p.flag_key).unwrap_or_default();
+    Err(flags::busy(&flag_key))
+}

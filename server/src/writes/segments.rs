@@ -1,0 +1,103 @@
+//! Segment writes: create, edit, delete (refused while a flag uses it).
+
+use super::Writer;
+use crate::db::now_ms;
+use crate::error::{ApiError, ApiResult};
+use crate::store::segments::{self as rows, doc_of, StoredSegment};
+use crate::store::{append_audit, append_change, environments, AuditEntry};
+
+pub async fn create(w: &Writer<'_>, mut segment: StoredSegment) -> ApiResult<StoredSegment> {
+    environments::get(w.db, &segment.environment).await?;
+    daylight::validate_segment(&segment.rules)?;
+    let now = now_ms();
+    segment.rules.version = 1;
+    segment.created_at = now;
+    segment.updated_at = now;
+    let doc = doc_of(&segment.rules)?;
+    let mut tx = w.begin().await?;
+    rows::insert(&mut tx, &segment, &doc).await?;
+    append_change(&mut tx, &segment.environment, "segment", &segment.key, Some(doc)).await?;
+    append_audit(
+        &mut tx,
+        AuditEntry {
+            after: serde_json::to_string(&segment).ok(),
+            ..w.audit("segment.create", "segment", &segment.key, Some(&segment.environment))
+        },
+    )
+    .await?;
+    w.commit(tx, std::slice::from_ref(&segment.environment)).await?;
+    Ok(segment)
+}
+
+/// Applies `edit`; `expected` as for flags (409 when stale).
+pub async fn update(
+    w: &Writer<'_>,
+    environment: &str,
+    key: &str,
+    expected: Option<i64>,
+    action: &str,
+    edit: impl FnOnce(&mut StoredSegment) -> ApiResult<()>,
+) -> ApiResult<StoredSegment> {
+    let before = rows::get(w.db, environment, key).await?;
+    let version = before.rules.version as i64;
+    if let Some(expected) = expected {
+        if expected != version {
+            return Err(ApiError::Conflict(format!(
+                "segment `{key}` changed since you read it (you sent version {expected}, it is now at {version}); reload and retry"
+            )));
+        }
+    }
+    let mut after = before.clone();
+    edit(&mut after)?;
+    after.key = before.key.clone();
+    after.environment = before.environment.clone();
+    daylight::validate_segment(&after.rules)?;
+    after.rules.version = before.rules.version + 1;
+    after.updated_at = now_ms();
+    let doc = doc_of(&after.rules)?;
+    let mut tx = w.begin().await?;
+    if !rows::update_if(&mut tx, &after, &doc, version).await? {
+        return Err(ApiError::Conflict(format!(
+            "segment `{key}` changed while you wrote it; reload and retry"
+        )));
+    }
+    append_change(&mut tx, environment, "segment", key, Some(doc)).await?;
+    append_audit(
+        &mut tx,
+        AuditEntry {
+            before: serde_json::to_string(&before).ok(),
+            after: serde_json::to_string(&after).ok(),
+            ..w.audit(action, "segment", key, Some(environment))
+        },
+    )
+    .await?;
+    w.commit(tx, &[environment.to_owned()]).await?;
+    Ok(after)
+}
+
+/// Deletes a segment no flag uses.
+pub async fn delete(w: &Writer<'_>, environment: &str, key: &str) -> ApiResult<()> {
+    let before = rows::get(w.db, environment, key).await?;
+    let mut tx = w.begin().await?;
+    // Under the environment's lock, so no flag starts using it meanwhile.
+    w.lock(&mut tx, &[environment.to_owned()]).await?;
+    if w.live
+        .get(environment)
+        .is_some_and(|r| r.segments_in_use().contains(key))
+    {
+        return Err(ApiError::Conflict(format!(
+            "segment `{key}` is used by a flag rule; remove those clauses first"
+        )));
+    }
+    rows::delete(&mut tx, environment, key).await?;
+    append_change(&mut tx, environment, "segment", key, None).await?;
+    append_audit(
+        &mut tx,
+        AuditEntry {
+            before: serde_json::to_string(&before).ok(),
+            ..w.audit("segment.delete", "segment", key, Some(environment))
+        },
+    )
+    .await?;
+    w.commit(tx, &[environment.to_owned()]).await
+}
