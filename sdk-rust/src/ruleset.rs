@@ -232,26 +232,37 @@ impl Ruleset {
     /// and every `in_segment` names an existing segment. (An SDK tolerates
     /// dangling references: they simply never match.)
     pub fn validate_references(&self) -> Result<(), ValidationError> {
+        match self.reference_errors().into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Every dangling reference: a prerequisite naming a missing flag or
+    /// variation, a clause naming a missing segment. The server compares
+    /// these before and after a write, so a write is refused only for the
+    /// errors it introduces, never for another flag's.
+    pub fn reference_errors(&self) -> Vec<ValidationError> {
+        let mut errors = Vec::new();
         for (key, flag) in &self.flags {
             for (i, (pre, variation)) in flag.prerequisites.iter().enumerate() {
                 let path = format!("flags.{key}.prerequisites[{i}]");
-                let Some(target) = self.flags.get(&**pre) else {
-                    return Err(ValidationError::new(
+                match self.flags.get(&**pre) {
+                    None => errors.push(ValidationError::new(
                         format!("{path}.flag"),
                         format!("unknown flag `{pre}`"),
-                    ));
-                };
-                if *variation >= target.variations.len() {
-                    return Err(ValidationError::new(
+                    )),
+                    Some(target) if *variation >= target.variations.len() => errors.push(ValidationError::new(
                         format!("{path}.variation"),
                         format!("flag `{pre}` has {} variations", target.variations.len()),
-                    ));
+                    )),
+                    Some(_) => {}
                 }
             }
             for (i, rule) in flag.rules.iter().enumerate() {
                 for (j, clause) in rule.clauses.iter().enumerate() {
                     if let Some(missing) = clause.segment_refs().find(|s| !self.segments.contains_key(*s)) {
-                        return Err(ValidationError::new(
+                        errors.push(ValidationError::new(
                             format!("flags.{key}.rules[{i}].clauses[{j}].values"),
                             format!("unknown segment `{missing}`"),
                         ));
@@ -259,7 +270,7 @@ impl Ruleset {
                 }
             }
         }
-        Ok(())
+        errors
     }
 
     /// Prerequisites must not form a cycle (checked on every compile and

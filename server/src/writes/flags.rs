@@ -89,6 +89,9 @@ pub struct PendingUpdate {
     pub after: StoredFlag,
     /// Environments whose rules changed (the change log gets one row each).
     pub changed: Vec<String>,
+    /// The edit only turns the flag off somewhere: it skips validation,
+    /// which it cannot make worse, so a kill switch always goes through.
+    pub kill_switch: bool,
     doc: String,
 }
 
@@ -119,7 +122,10 @@ pub async fn prepare(
             changed.push(env.clone());
         }
     }
-    validate(w.db, &after.flag, &env_keys).await?;
+    let kill_switch = only_turns_off(&before, &after);
+    if !kill_switch {
+        validate(w.db, &after.flag, &env_keys).await?;
+    }
     after.version = before.version + 1;
     after.updated_at = now_ms();
     let doc = to_json(&after.flag)?;
@@ -127,6 +133,7 @@ pub async fn prepare(
         before,
         after,
         changed,
+        kill_switch,
         doc,
     })
 }
@@ -145,8 +152,8 @@ pub async fn write(
     // Checked under the environments' locks: a node that missed other
     // nodes' writes, or a concurrent write, must not let a cycle in.
     w.lock(tx, &pending.changed).await?;
-    if !after.archived {
-        check_in_rulesets(w.live, after, &pending.changed)?;
+    if !pending.kill_switch {
+        check_in_rulesets(w.live, key, |env| rules_for(after, env), &pending.changed)?;
     }
     if !rows::update_if(tx, after, &pending.doc, before.version).await? {
         return Ok(false);
@@ -182,13 +189,7 @@ pub async fn delete(w: &Writer<'_>, key: &str, expected: Option<i64>) -> ApiResu
     let env_keys: Vec<String> = environments::list(w.db).await?.into_iter().map(|e| e.key).collect();
     let mut tx = w.begin().await?;
     w.lock(&mut tx, &env_keys).await?;
-    for env in &env_keys {
-        if let Some(rules) = w.live.get(env) {
-            let next = rules.with_flag(key, None, rules.version());
-            next.and_then(|next| next.validate_references())
-                .map_err(|e| ApiError::Conflict(format!("flag `{key}` is still a prerequisite: {e}")))?;
-        }
-    }
+    check_in_rulesets(w.live, key, |_| None, &env_keys)?;
     if !rows::delete_if(&mut tx, key, before.version).await? {
         return Err(stale(key, before.version, before.version + 1));
     }
@@ -243,21 +244,87 @@ async fn validate(db: &Db, flag: &Flag, environments: &BTreeSet<String>) -> ApiR
     Ok(())
 }
 
+/// Whether `after` differs from `before` only by configs turned off (and
+/// their config versions).
+fn only_turns_off(before: &StoredFlag, after: &StoredFlag) -> bool {
+    if before.archived != after.archived {
+        return false;
+    }
+    let mut restored = after.flag.clone();
+    for (env, config) in &mut restored.environments {
+        let Some(old) = before.flag.environments.get(env) else {
+            return false;
+        };
+        if config.on && !old.on {
+            return false;
+        }
+        config.on = old.on;
+        config.version = old.version;
+    }
+    restored == before.flag
+}
+
 /// Cross-flag checks (prerequisites exist, no cycles) against the live
-/// rulesets of the environments this write changes.
-fn check_in_rulesets(live: &Live, stored: &StoredFlag, changed: &[String]) -> ApiResult<()> {
-    let key = &stored.flag.key;
+/// rulesets of the environments this write changes, with `rules` the
+/// flag's rules after it (`None`: archived or deleted).
+///
+/// Only the dangling references the write introduces are refused: another
+/// flag's problem never blocks this one. Removing a flag that others still
+/// name as a prerequisite is a conflict that lists them.
+fn check_in_rulesets(
+    live: &Live,
+    key: &str,
+    rules: impl Fn(&str) -> Option<daylight::FlagRules>,
+    changed: &[String],
+) -> ApiResult<()> {
     for env in changed {
-        let (Some(ruleset), Some(rules)) = (live.get(env), rules_for(stored, env)) else {
+        let Some(ruleset) = live.get(env) else {
             continue;
         };
-        let next = ruleset.with_flag(key, Some(&rules), ruleset.version());
-        next.and_then(|next| next.validate_references()).map_err(|mut e| {
-            if let Some(rest) = e.path.strip_prefix(&format!("flags.{key}.")) {
-                e.path = format!("environments.{env}.{rest}");
-            }
-            ApiError::from(e)
-        })?;
+        let rules = rules(env);
+        let next = ruleset
+            .with_flag(key, rules.as_ref(), ruleset.version())
+            .map_err(|mut e| {
+                if let Some(rest) = e.path.strip_prefix(&format!("flags.{key}.")) {
+                    e.path = format!("environments.{env}.{rest}");
+                }
+                ApiError::from(e)
+            })?;
+        let known = ruleset.reference_errors();
+        let introduced: Vec<_> = next
+            .reference_errors()
+            .into_iter()
+            .filter(|e| !known.contains(e))
+            .collect();
+        let Some(first) = introduced.first() else {
+            continue;
+        };
+        if rules.is_none() {
+            let mut dependents: Vec<&str> = introduced
+                .iter()
+                .filter_map(|e| {
+                    let path = e.path.strip_prefix("flags.")?;
+                    let (dependent, _) = path
+                        .split_once(".prerequisites[")
+                        .or_else(|| path.split_once(".rules["))?;
+                    Some(dependent)
+                })
+                .collect();
+            dependents.dedup();
+            return Err(ApiError::Conflict(format!(
+                "flag `{key}` is a prerequisite of {} in `{env}`; remove those prerequisites first",
+                dependents
+                    .iter()
+                    .map(|d| format!("`{d}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        let mut e = first.clone();
+        if let Some(rest) = e.path.strip_prefix(&format!("flags.{key}.")) {
+            e.path = format!("environments.{env}.{rest}");
+        }
+        return Err(ApiError::from(e));
     }
     Ok(())
 }

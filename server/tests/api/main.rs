@@ -22,6 +22,7 @@ mod bad_input;
 mod bundles;
 mod console;
 mod flags;
+mod kill_switch;
 mod logs;
 mod nodes;
 mod ofrep;
