@@ -59,6 +59,12 @@ pub struct Unapplied {
 /// How many changes the stream broadcast holds before slow readers lag.
 const BROADCAST_CAPACITY: usize = 4096;
 
+impl Default for Live {
+    fn default() -> Live {
+        Live::new()
+    }
+}
+
 impl Live {
     pub fn new() -> Live {
         Live {
