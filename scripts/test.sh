@@ -68,13 +68,17 @@ as_root() {
 # /usr/sbin/policy-rc.d, and exit status 101 means "do not start".
 apt_install() {
   local policy=/usr/sbin/policy-rc.d created="" status=0
-  if [ ! -e "$policy" ]; then
-    as_root sh -c "printf '#!/bin/sh\nexit 101\n' >$policy && chmod +x $policy" && created=1
+  if [ ! -e "$policy" ] && as_root sh -c "printf '#!/bin/sh\nexit 101\n' >$policy && chmod +x $policy"; then
+    created=1
+    trap 'as_root rm -f /usr/sbin/policy-rc.d' EXIT # also when interrupted
   fi
   as_root env DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=600 update &&
     as_root env DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=600 install -y "$@" ||
     status=$?
-  if [ -n "$created" ]; then as_root rm -f "$policy"; fi
+  if [ -n "$created" ]; then
+    as_root rm -f "$policy"
+    trap - EXIT
+  fi
   return "$status"
 }
 
@@ -120,13 +124,13 @@ if [ -z "${DAYLIGHT_TEST_POSTGRES_URL:-}" ]; then
   url=postgres://postgres@127.0.0.1:5432/test
   if ! tcp_answers 127.0.0.1 5432; then
     no_postgres="nothing answers at 127.0.0.1:5432 and DAYLIGHT_TEST_POSTGRES_URL is not set"
-  elif ! command -v psql >/dev/null || psql "$url" -Atqc 'select 1' >/dev/null 2>&1; then
+  elif ! command -v psql >/dev/null || psql -w "$url" -Atqc 'select 1' >/dev/null 2>&1; then
     export DAYLIGHT_TEST_POSTGRES_URL=$url
-  elif psql "${url%/test}/postgres" -qc 'CREATE DATABASE test' >/dev/null 2>&1; then
+  elif psql -w "${url%/test}/postgres" -qc 'CREATE DATABASE test' >/dev/null 2>&1; then
     echo "test: created the database test in the PostgreSQL at 127.0.0.1:5432"
     export DAYLIGHT_TEST_POSTGRES_URL=$url
   else
-    no_postgres="PostgreSQL answers at 127.0.0.1:5432 but psql cannot use $url: $(psql "$url" -c '' 2>&1 | head -n 1)"
+    no_postgres="PostgreSQL answers at 127.0.0.1:5432 but psql cannot use $url: $(psql -w "$url" -c '' 2>&1 | head -n 1)"
   fi
 fi
 if [ -z "${DAYLIGHT_TEST_REDIS_URL:-}" ]; then
