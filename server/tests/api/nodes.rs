@@ -30,7 +30,7 @@ async fn propagation(writer: &TestApp, reader: &mut Stream, on: bool) -> Duratio
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_on_one_node_reaches_sdks_on_another_over_redis() {
-    if !harness::services_available("two-node fan-out") {
+    if !harness::services_available() {
         return;
     }
     let redis = std::env::var("DAYLIGHT_TEST_REDIS_URL").unwrap();
@@ -58,7 +58,7 @@ async fn a_change_on_one_node_reaches_sdks_on_another_over_redis() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_converge_through_the_change_log_while_redis_is_down() {
-    if !harness::services_available("fan-out without Redis") {
+    if !harness::services_available() {
         return;
     }
     let mut redis = ThrowawayRedis::start();
@@ -117,7 +117,7 @@ fn prerequisite(on: &str, variation: usize) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_behind_the_database_refuses_a_prerequisite_cycle() {
-    if !harness::services_available("cycle through a stale node") {
+    if !harness::services_available() {
         return;
     }
     let nodes = stale_pair().await;
@@ -140,7 +140,7 @@ async fn a_node_behind_the_database_refuses_a_prerequisite_cycle() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_behind_the_database_refuses_to_delete_a_segment_in_use() {
-    if !harness::services_available("segment delete through a stale node") {
+    if !harness::services_available() {
         return;
     }
     let nodes = stale_pair().await;
@@ -174,7 +174,7 @@ async fn a_node_behind_the_database_refuses_to_delete_a_segment_in_use() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_sdk_ahead_of_its_node_never_gets_older_data() {
-    if !harness::services_available("resume on a node behind the SDK") {
+    if !harness::services_available() {
         return;
     }
     let nodes = stale_pair().await;
@@ -207,7 +207,7 @@ async fn an_sdk_ahead_of_its_node_never_gets_older_data() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_first_change_after_a_redis_restart_is_not_left_to_polling() {
-    if !harness::services_available("publish after a Redis restart") {
+    if !harness::services_available() {
         return;
     }
     let mut redis = ThrowawayRedis::start();

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::json;
 
-use crate::harness::{start, Backend, ADMIN};
+use crate::harness::{skip, start, Backend, ADMIN};
 
 /// A PostgreSQL cluster of this test's own, stopped and deleted on drop.
 struct ThrowawayPostgres {
@@ -143,11 +143,7 @@ impl Drop for ThrowawayPostgres {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn evaluation_goes_on_through_a_postgres_outage_and_writes_recover() {
     let Some(bin) = postgres_bin() else {
-        assert!(
-            std::env::var("DAYLIGHT_REQUIRE_SERVICES").as_deref() != Ok("1"),
-            "the PostgreSQL outage test needs initdb and pg_ctl in /usr/lib/postgresql/*/bin"
-        );
-        eprintln!("SKIPPED the PostgreSQL outage test: PostgreSQL's server binaries are not installed");
+        skip("PostgreSQL's server binaries (initdb, pg_ctl in /usr/lib/postgresql/*/bin) are not installed");
         return;
     };
     let pg = ThrowawayPostgres::start(bin);

@@ -391,7 +391,7 @@ fn civil(days: i64) -> (i64, i64, i64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_advance_each_stage_exactly_once() {
-    if !harness::services_available("two-node scheduler") {
+    if !harness::services_available() {
         return;
     }
     let clock = clock();

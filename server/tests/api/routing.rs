@@ -15,12 +15,12 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::json;
 
-use crate::harness::{free_port, spawn_app, spawn_app_with, Backend, ServerProcess, TestApp, ADMIN};
+use crate::harness::{free_port, skip, spawn_app, spawn_app_with, Backend, ServerProcess, TestApp, ADMIN};
 
 const FLAG: &str = "web-pool";
 
-/// The nginx binary, or `None` (after saying so) when the test must skip.
-fn nginx_binary(test: &str) -> Option<PathBuf> {
+/// The nginx binary, or `None` (after a [`skip`]) when the test must skip.
+fn nginx_binary() -> Option<PathBuf> {
     // `NGINX=/path` names the binary (and only it); else the usual places.
     let candidates: Vec<PathBuf> = match std::env::var_os("NGINX") {
         Some(path) => vec![PathBuf::from(path)],
@@ -41,11 +41,7 @@ fn nginx_binary(test: &str) -> Option<PathBuf> {
     if let Some(found) = candidates.into_iter().find(|p| p.is_file()) {
         return Some(found);
     }
-    assert!(
-        std::env::var("DAYLIGHT_REQUIRE_SERVICES").as_deref() != Ok("1"),
-        "{test} needs nginx (apt-get install -y nginx, or set NGINX=/path/to/nginx)"
-    );
-    eprintln!("SKIPPED {test}: nginx is not installed (apt-get install -y nginx, or set NGINX=/path/to/nginx)");
+    skip("nginx is not installed (apt-get install -y nginx, or set NGINX=/path/to/nginx)");
     None
 }
 
@@ -230,7 +226,7 @@ async fn create_staff(app: &TestApp, keys: &[&str]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nginx_routes_staff_and_the_rollout_by_the_bucketing_formula() {
-    let Some(binary) = nginx_binary("nginx_routes_staff_and_the_rollout_by_the_bucketing_formula") else {
+    let Some(binary) = nginx_binary() else {
         return;
     };
     let app = spawn_app(Backend::Sqlite).await;
@@ -413,7 +409,7 @@ fn all_on(seen: &[Seen], from: Instant, to: Instant, pool: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_switch_under_load_loses_no_request_and_moves_each_user_once() {
-    let Some(binary) = nginx_binary("a_switch_under_load_loses_no_request_and_moves_each_user_once") else {
+    let Some(binary) = nginx_binary() else {
         return;
     };
     // Beside a proxy on shared cores the work-stealing scheduler is the
@@ -475,7 +471,7 @@ async fn a_switch_under_load_loses_no_request_and_moves_each_user_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nginx_falls_back_to_the_default_pool_while_daylight_is_stopped() {
-    let Some(binary) = nginx_binary("nginx_falls_back_to_the_default_pool_while_daylight_is_stopped") else {
+    let Some(binary) = nginx_binary() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

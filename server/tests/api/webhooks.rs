@@ -264,7 +264,7 @@ async fn a_delivery_gives_up_after_the_last_attempt() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn several_nodes_deliver_each_entry_once() {
-    if !harness::services_available("several_nodes_deliver_each_entry_once") {
+    if !harness::services_available() {
         return;
     }
     let nodes = harness::spawn_nodes(3, |_| {}).await;
