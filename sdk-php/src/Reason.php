@@ -18,6 +18,7 @@ final class Reason
     public const ERROR = 'ERROR';
 
     private function __construct(
+        /** One of the constants above; for an OFREP answer, the OpenFeature reason it carried. */
         public readonly string $kind,
         public readonly ?int $ruleIndex = null,
         public readonly ?string $ruleId = null,
@@ -55,6 +56,15 @@ final class Reason
     public static function error(ErrorKind $kind): self
     {
         return new self(self::ERROR, errorKind: $kind);
+    }
+
+    /**
+     * An OFREP answer's reason. OFREP carries only OpenFeature's reasons
+     * (`TARGETING_MATCH`, `SPLIT`, …), so the kind is that reason.
+     */
+    public static function openFeature(string $reason): self
+    {
+        return new self($reason);
     }
 
     /**
@@ -111,7 +121,8 @@ final class Reason
             self::RULE_MATCH => $this->inRollout ? 'SPLIT' : 'TARGETING_MATCH',
             self::FALLTHROUGH => $this->inRollout ? 'SPLIT' : 'DEFAULT',
             self::PREREQUISITE_FAILED => 'DEFAULT',
-            default => 'ERROR',
+            self::ERROR => 'ERROR',
+            default => $this->kind, // an OFREP answer's own reason
         };
     }
 }
