@@ -17,7 +17,7 @@ use Daylight\Log\NullLogger;
  * if ($flags->boolVariation('new-lobby', ['key' => $user->id, 'game' => 'omaha'], false)) { … }
  * ```
  */
-final class Client
+final class Client implements FlagEvaluator
 {
     private readonly Logger $logger;
 

@@ -7,6 +7,7 @@ namespace Daylight\Ofrep;
 use Daylight\Context;
 use Daylight\ErrorKind;
 use Daylight\EvaluationDetail;
+use Daylight\FlagEvaluator;
 use Daylight\Log\Logger;
 use Daylight\Log\NullLogger;
 use Daylight\Reason;
@@ -21,7 +22,7 @@ use Daylight\Reason;
  * A remote detail's reason is the OpenFeature reason the server sent
  * (`TARGETING_MATCH`, `SPLIT`, `DISABLED`, `DEFAULT`) or `ERROR`.
  */
-final class OfrepClient
+final class OfrepClient implements FlagEvaluator
 {
     private readonly string $baseUrl;
     private readonly Logger $logger;
