@@ -22,6 +22,7 @@ command -v node >/dev/null || echo "test: node is missing: the cross-engine rege
 cargo test --workspace --locked
 npm --prefix tests/ofrep-node ci && npm --prefix tests/ofrep-node test
 npm --prefix sdk-js ci && npm --prefix sdk-js test
+phpunit -c sdk-php/phpunit.xml
 npm --prefix tests/browser ci && npm --prefix tests/browser test
 npm --prefix tests/console ci && npm --prefix tests/console test
 
