@@ -35,7 +35,8 @@ final class Segment
             $value = $o[$name];
             // The PHP snapshot holds the keys as a set (key => true), which
             // OPcache keeps in shared memory: no flip of 100,000 keys per request.
-            if (is_array($value) && reset($value) === true) {
+            // (`reset()` would take the array by reference and copy it.)
+            if (is_array($value) && $value !== [] && $value[array_key_first($value)] === true) {
                 return $value;
             }
             return array_flip(Read::strings($value, "{$path}.{$name}"));
