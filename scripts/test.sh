@@ -234,6 +234,8 @@ conformance() {
 
 no_node="" no_chromium=""
 { command -v node && command -v npm; } >/dev/null || no_node="no node and npm (apt-get install -y nodejs npm)"
+no_php=""
+command -v phpunit >/dev/null || no_php="no phpunit (apt-get install -y php-cli php-apcu phpunit php-laravel-framework)"
 [ -x "$chromium" ] || no_chromium="no Chromium at $chromium (apt-get install -y chromium, or set CHROMIUM_BIN)"
 no_deny="" no_fuzz=""
 command -v cargo-deny >/dev/null || no_deny="cargo-deny is not installed (cargo install cargo-deny --locked)"
@@ -242,6 +244,7 @@ command -v cargo-fuzz >/dev/null || no_fuzz="cargo-fuzz is not installed (cargo 
 suite "Rust workspace" "" rust_workspace
 suite "OFREP with the OpenFeature npm packages" "$no_node" npm_suite tests/ofrep-node
 suite "JS SDK" "$no_node" npm_suite sdk-js
+suite "PHP SDK" "$no_php" phpunit -c sdk-php/phpunit.xml
 suite "browser SDK in Chromium" "${no_node:-$no_chromium}" npm_suite tests/browser
 suite "web console in Chromium" "${no_node:-$no_chromium}" npm_suite tests/console
 suite "chaos" "" chaos

@@ -1,0 +1,32 @@
+<?php
+
+// Daylight feature flags (docs/sdk-php.md). Publish with
+// `php artisan vendor:publish --tag=daylight-config`.
+
+return [
+    // The snapshot `daylight sync` keeps (a .php or .json file). When set,
+    // flags are evaluated in this process: no network call per request.
+    'snapshot' => env('DAYLIGHT_SNAPSHOT'),
+
+    // The Daylight server, and a server key for OFREP evaluation when no
+    // snapshot is configured (one HTTP call per evaluation).
+    'url' => env('DAYLIGHT_URL'),
+    'key' => env('DAYLIGHT_KEY'),
+    'timeout' => (float) env('DAYLIGHT_TIMEOUT', 1.0),
+
+    // For the browser SDK (@daylightBootstrap): its public client key and
+    // server URL (defaults to `url`), and the bundle this release serves.
+    'client_key' => env('DAYLIGHT_CLIENT_KEY'),
+    'browser_url' => env('DAYLIGHT_BROWSER_URL'),
+    'bundle' => [
+        'app' => env('DAYLIGHT_BUNDLE_APP', 'web'),
+        'version' => env('DAYLIGHT_BUNDLE_VERSION'),
+    ],
+    // The global variable @daylightBootstrap assigns.
+    'bootstrap_global' => '__DAYLIGHT__',
+
+    // Attributes of the signed-in user copied into the evaluation context
+    // (the context key is the user's auth identifier). For anything more,
+    // bind your own Daylight\Laravel\ContextResolver.
+    'user_attributes' => [],
+];
