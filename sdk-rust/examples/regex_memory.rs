@@ -16,7 +16,11 @@ use serde_json::{json, Map, Value};
 fn rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
     let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS");
-    let kib: f64 = line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).expect("VmRSS in kB");
+    let kib: f64 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .expect("VmRSS in kB");
     kib / 1024.0
 }
 
