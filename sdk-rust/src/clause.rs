@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 
 use foldhash::HashSet;
-use regex::Regex;
+use regex_automata::meta::Regex;
 use semver::Version;
 use serde_json::Value;
 
@@ -191,14 +191,24 @@ impl CompiledClause {
             Op::Contains => text(TextOp::Contains)?,
             Op::Matches => {
                 let mut regexes = Vec::with_capacity(values.len());
+                let mut size = 0;
                 for (i, v) in values.iter().enumerate() {
                     let Some(pattern) = v.as_str() else {
                         return Err(fail(&format!(".values[{i}]"), "expected a string".into()));
                     };
-                    match portable_regex::compile(pattern, ci) {
-                        Ok(regex) => regexes.push(regex),
-                        Err(e) => return Err(fail(&format!(".values[{i}]"), format!("invalid regex: {e}"))),
+                    let regex = portable_regex::compile(pattern, ci)
+                        .map_err(|e| fail(&format!(".values[{i}]"), format!("invalid regex: {e}")))?;
+                    size += regex.memory_usage();
+                    if size > portable_regex::CLAUSE_BUDGET {
+                        return Err(fail(
+                            &format!(".values[{i}]"),
+                            format!(
+                                "the clause's patterns are too large once compiled: over the {} KiB a clause may take",
+                                portable_regex::CLAUSE_BUDGET / 1024
+                            ),
+                        ));
                     }
+                    regexes.push(regex);
                 }
                 Test::Matches(regexes.into())
             }
@@ -260,6 +270,14 @@ impl CompiledClause {
             scalar => self.test.matches(scalar),
         };
         found != self.negate
+    }
+
+    /// Heap bytes of the compiled patterns (0 for other operators).
+    pub(crate) fn regex_bytes(&self) -> usize {
+        match &self.test {
+            Test::Matches(regexes) => regexes.iter().map(Regex::memory_usage).sum(),
+            _ => 0,
+        }
     }
 
     pub(crate) fn segment_refs(&self) -> impl Iterator<Item = &str> {

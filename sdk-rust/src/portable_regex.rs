@@ -14,11 +14,13 @@
 use std::fmt;
 use std::ops::Range;
 
-use regex::{Regex, RegexBuilder};
+use regex_automata::meta::{self, Regex};
+use regex_automata::nfa::thompson::WhichCaptures;
+use regex_automata::util::syntax;
 use regex_syntax::ast::{
     self, parse::Parser, Assertion, AssertionKind, Ast, ClassBracketed, ClassPerl, ClassPerlKind, ClassSet,
     ClassSetBinaryOp, ClassSetItem, ClassUnicode, ClassUnicodeKind, ErrorKind, Group, GroupKind, HexLiteralKind,
-    Literal, LiteralKind, Repetition, RepetitionKind, Span, SpecialLiteralKind,
+    Literal, LiteralKind, Repetition, RepetitionKind, RepetitionRange, Span, SpecialLiteralKind,
 };
 
 /// Why a pattern is not in the portable subset (or is not a regex at all).
@@ -71,24 +73,55 @@ impl fmt::Display for PortableRegexError {
 
 impl std::error::Error for PortableRegexError {}
 
-/// Compiles `pattern` for the `matches` operator if it lies in the portable subset.
+// Budgets for compiled patterns, in bytes of `Regex::memory_usage`. A
+// pattern's compiled size grows with its counted repetitions and the size of
+// its classes in UTF-8 (`.{1000}` takes 1.3 MiB, `\p{L}` 49 KiB), and every
+// server node and Rust SDK holds the compiled form of every rule in memory.
+
+/// The patterns of one clause.
+pub const CLAUSE_BUDGET: usize = 1 << 20;
+/// The patterns of one flag's rules in one environment, or of one segment.
+pub const FLAG_BUDGET: usize = 4 << 20;
+/// The patterns of all flags and segments of one environment.
+pub const ENVIRONMENT_BUDGET: usize = 32 << 20;
+
+/// Compiles `pattern` for the `matches` operator if it lies in the portable
+/// subset and compiles within [`CLAUSE_BUDGET`].
 ///
 /// # Errors
 ///
-/// If `pattern` is not a valid regex, or uses syntax outside the portable
-/// subset; the error says which part and why.
+/// If `pattern` is not a valid regex, uses syntax outside the portable
+/// subset, or is too large once compiled; the error says which part and why.
 pub fn compile(pattern: &str, case_insensitive: bool) -> Result<Regex, PortableRegexError> {
     let rust_pattern = translate(pattern, case_insensitive)?;
-    RegexBuilder::new(&rust_pattern)
-        .case_insensitive(case_insensitive)
-        .build()
-        .map_err(|e| {
-            let message = match e {
-                regex::Error::CompiledTooBig(_) => "pattern is too large once compiled".to_string(),
-                other => other.to_string(),
-            };
-            PortableRegexError::new(message, pattern, None)
-        })
+    let too_large = |size: Option<usize>| {
+        let size = size.map(|s| format!("{} KiB, ", s.div_ceil(1024))).unwrap_or_default();
+        let message = format!(
+            "pattern is too large once compiled: {size}over the {} KiB a clause's patterns may take",
+            CLAUSE_BUDGET / 1024
+        );
+        PortableRegexError::new(message, pattern, None)
+    };
+    // What `regex::Regex` sets, except that only the overall match is kept
+    // (no capture group is ever read). The NFA limit stops a huge pattern
+    // early, before it has taken the memory.
+    let regex = meta::Builder::new()
+        .configure(
+            meta::Config::new()
+                .utf8_empty(true)
+                .which_captures(WhichCaptures::Implicit)
+                .nfa_size_limit(Some(CLAUSE_BUDGET)),
+        )
+        .syntax(syntax::Config::new().case_insensitive(case_insensitive))
+        .build(&rust_pattern)
+        .map_err(|e| match e.size_limit() {
+            Some(_) => too_large(None),
+            None => PortableRegexError::new(e.to_string(), pattern, None),
+        })?;
+    match regex.memory_usage() {
+        size if size > CLAUSE_BUDGET => Err(too_large(Some(size))),
+        _ => Ok(regex),
+    }
 }
 
 /// Checks `pattern` and returns the equivalent pattern in Rust's syntax.
@@ -98,6 +131,8 @@ fn translate(pattern: &str, case_insensitive: bool) -> Result<String, PortableRe
         pattern,
         case_insensitive,
         edits: Vec::new(),
+        loops: 0,
+        groups: 0,
     };
     let edits = ast::visit(&ast, checker)?;
     Ok(apply_edits(pattern, edits))
@@ -170,11 +205,24 @@ const GENERAL_CATEGORIES: &[&str] = &[
     "Pi", "Pf", "Po", "S", "Sm", "Sc", "Sk", "So", "Z", "Zs", "Zl", "Zp", "Cc", "Cf", "Co",
 ];
 
+/// The largest count a counted repetition may name: `a{1000}` is the
+/// longest, so a short pattern cannot expand into a huge program.
+pub const MAX_REPEAT: u32 = 1000;
+
+/// How deeply groups may nest: deep enough for any real pattern, and shallow
+/// enough that Rust's own nesting limit (which counts more than groups)
+/// never decides instead, so JavaScript can apply the same rule.
+pub const MAX_GROUP_DEPTH: u32 = 32;
+
 /// Walks the AST, rejecting what is not portable and recording rewrites.
 struct Checker<'p> {
     pattern: &'p str,
     case_insensitive: bool,
     edits: Vec<Edit>,
+    /// How many repetitions that can repeat more than once enclose the node.
+    loops: u32,
+    /// How many groups enclose the node.
+    groups: u32,
 }
 
 type Check = Result<(), PortableRegexError>;
@@ -348,7 +396,7 @@ impl Checker<'_> {
             }
             _ => {}
         }
-        if let RepetitionKind::Range(_) = rep.op.kind {
+        if let RepetitionKind::Range(range) = &rep.op.kind {
             // Rust allows spaces in `{2, 3}`; JS `u` mode does not.
             let text = self.text(&rep.op.span);
             let text = text.strip_suffix('?').filter(|_| !rep.greedy).unwrap_or(text);
@@ -358,11 +406,38 @@ impl Checker<'_> {
                     &rep.op.span,
                 );
             }
+            let (RepetitionRange::Exactly(n) | RepetitionRange::AtLeast(n) | RepetitionRange::Bounded(_, n)) = *range;
+            if n > MAX_REPEAT {
+                return self.reject(
+                    format!("a counted repetition may not exceed {MAX_REPEAT}"),
+                    &rep.op.span,
+                );
+            }
         }
-        Ok(())
+        self.inside_loop(&rep.op.span)
+    }
+
+    /// JavaScript's and PHP's engines backtrack: inside a loop, a second
+    /// quantifier or an alternation lets the same text be matched in many
+    /// ways (`(a+)+`, `(a|a)*`), and a failing match then tries them all,
+    /// doubling the time with each character. A loop over a piece without
+    /// either has one way to match, so it stays cheap.
+    fn inside_loop(&self, span: &Span) -> Check {
+        if self.loops == 0 {
+            return Ok(());
+        }
+        self.reject(
+            "a repeated group cannot contain another quantifier or `|` \
+             (backtracking engines could take exponential time); \
+             use a class such as [ab]+ or spell the repetition out",
+            span,
+        )
     }
 
     fn group(&self, group: &Group) -> Check {
+        if self.groups >= MAX_GROUP_DEPTH {
+            return self.reject(format!("groups may nest at most {MAX_GROUP_DEPTH} deep"), &group.span);
+        }
         match &group.kind {
             GroupKind::CaptureIndex(_) => Ok(()),
             GroupKind::CaptureName {
@@ -391,7 +466,8 @@ impl ast::Visitor for Checker<'_> {
 
     fn visit_pre(&mut self, ast: &Ast) -> Check {
         match ast {
-            Ast::Empty(_) | Ast::Alternation(_) | Ast::Concat(_) => Ok(()),
+            Ast::Empty(_) | Ast::Concat(_) => Ok(()),
+            Ast::Alternation(alt) => self.inside_loop(&alt.span),
             Ast::Flags(flags) => self.reject(INLINE_FLAGS, &flags.span),
             Ast::Literal(lit) => self.literal(lit, false),
             Ast::Dot(span) => {
@@ -402,9 +478,26 @@ impl ast::Visitor for Checker<'_> {
             Ast::ClassUnicode(class) => self.unicode_class(class),
             Ast::ClassPerl(class) => self.perl_class(class),
             Ast::ClassBracketed(class) => self.bracket_class(class),
-            Ast::Repetition(rep) => self.repetition(rep),
-            Ast::Group(group) => self.group(group),
+            Ast::Repetition(rep) => {
+                self.repetition(rep)?;
+                self.loops += u32::from(repeats(rep));
+                Ok(())
+            }
+            Ast::Group(group) => {
+                self.group(group)?;
+                self.groups += 1;
+                Ok(())
+            }
         }
+    }
+
+    fn visit_post(&mut self, ast: &Ast) -> Check {
+        match ast {
+            Ast::Repetition(rep) => self.loops -= u32::from(repeats(rep)),
+            Ast::Group(_) => self.groups -= 1,
+            _ => {}
+        }
+        Ok(())
     }
 
     fn visit_class_set_item_pre(&mut self, item: &ClassSetItem) -> Check {
@@ -427,6 +520,16 @@ fn is_js_identity_escape(c: char, in_class: bool) -> bool {
 
 fn is_bare_dash(lit: &Literal) -> bool {
     lit.c == '-' && lit.kind == LiteralKind::Verbatim
+}
+
+/// Can `rep` match its operand more than once? (`?`, `{0,1}` or `{1}` cannot.)
+fn repeats(rep: &Repetition) -> bool {
+    match &rep.op.kind {
+        RepetitionKind::ZeroOrOne => false,
+        RepetitionKind::ZeroOrMore | RepetitionKind::OneOrMore => true,
+        RepetitionKind::Range(RepetitionRange::Exactly(n) | RepetitionRange::Bounded(_, n)) => *n > 1,
+        RepetitionKind::Range(RepetitionRange::AtLeast(_)) => true,
+    }
 }
 
 /// `{n}`, `{n,}` or `{n,m}` with ASCII digits and nothing else.
@@ -472,7 +575,6 @@ mod tests {
             "(a)(?:b)(?<name_1>c)",
             "a*b+c?d{2}e{2,}f{2,5}",
             "a*?b+?c??d{2}?e{2,}?f{2,5}?",
-            "(?:a+)*",
             "a{01}",
             "\\^\\$\\\\\\.\\*\\+\\?\\(\\)\\[\\]\\{\\}\\|\\/",
             "[\\-\\]\\[\\\\/]",
@@ -560,15 +662,70 @@ mod tests {
             ("[\\b]", "invalid escape sequence"),
             ("(", "unclosed group"),
             ("(?<n>a)|(?<n>b)", "duplicate"),
-            ("(?:a{1000}){1000}", "too large"),
+            ("(?:a{1000}){1000}", "cannot contain another quantifier"),
+            ("^(a+)+$", "cannot contain another quantifier or `|`"),
+            ("^(a|a)*$", "cannot contain another quantifier or `|`"),
+            ("a{1001}", "may not exceed 1000"),
+            ("a{2,1001}", "may not exceed 1000"),
+            ("a{1001,}", "may not exceed 1000"),
+            (&format!("{}a{}", "(".repeat(33), ")".repeat(33)), "at most 32 deep"),
+            (".{800}", "too large once compiled"),
         ];
-        for (pattern, fragment) in cases {
+        for &(pattern, fragment) in cases {
             let message = rejection(pattern, false);
             assert!(
                 message.contains(fragment),
                 "{pattern:?}: expected {fragment:?} in {message:?}"
             );
         }
+    }
+
+    /// The cases every evaluator runs (`tests/vectors/regex/subset.json`).
+    #[test]
+    fn shared_cases() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/vectors/regex/subset.json");
+        let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let cases = doc["cases"].as_array().unwrap();
+        let mut wrong = Vec::new();
+        for case in cases {
+            let pattern = case["pattern"].as_str().unwrap();
+            let accepted = case["accepted"].as_bool().unwrap();
+            let modes = match case["case_insensitive"].as_bool() {
+                Some(ci) => vec![ci],
+                None => vec![false, true],
+            };
+            for ci in modes {
+                match compile(pattern, ci) {
+                    Ok(_) if !accepted => wrong.push(format!("{pattern:?} (ci={ci}) was accepted")),
+                    Err(e) if accepted => wrong.push(format!("{pattern:?} (ci={ci}) was refused: {e}")),
+                    _ => {}
+                }
+            }
+        }
+        assert!(cases.len() > 150, "{} cases", cases.len());
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+
+    #[test]
+    fn repetition_counts_are_capped() {
+        accepts("^a{1000}$", false);
+        accepts("^a{0,1000}$", false);
+        assert!(rejection("a{1001}", false).contains("(`{1001}` at byte 1)"));
+    }
+
+    /// The compiled size is measured, not guessed: the same count of a
+    /// bigger class costs more, and a pattern over the budget is refused
+    /// whatever its length in characters.
+    #[test]
+    fn compiled_size_is_within_the_clause_budget() {
+        let small = accepts(".{100}", false).memory_usage();
+        let large = accepts(".{700}", false).memory_usage();
+        assert!(small < large && large <= CLAUSE_BUDGET, "{small} {large}");
+        assert!(rejection(".{1000}", false).contains("too large once compiled"));
+        assert!(rejection("\\p{L}{100}", false).contains("too large once compiled"));
+        // A single \p{L} is about 49 KiB: 20 of them fit, 100 do not.
+        accepts(&"\\p{L}".repeat(20), false);
+        assert!(rejection(&"\\p{L}".repeat(100), false).contains("too large"));
     }
 
     #[test]

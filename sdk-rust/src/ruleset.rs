@@ -14,6 +14,7 @@ use crate::clause::{ClauseScope, CompiledClause, Strictness};
 use crate::context::{AttrName, Context};
 use crate::error::ValidationError;
 use crate::model::{Flag, FlagRules, Rollout, RulesetDocument, SegmentRules, Serve};
+use crate::portable_regex::{ENVIRONMENT_BUDGET, FLAG_BUDGET};
 
 pub(crate) type Segments = HashMap<String, Arc<CompiledSegment>>;
 
@@ -24,6 +25,8 @@ pub struct Ruleset {
     pub(crate) version: u64,
     pub(crate) flags: HashMap<String, Arc<CompiledFlag>>,
     pub(crate) segments: Segments,
+    /// Heap bytes of all compiled patterns (see `ENVIRONMENT_BUDGET`).
+    regex_bytes: usize,
 }
 
 /// The JSON type shared by a flag's variations.
@@ -48,6 +51,7 @@ pub(crate) struct CompiledFlag {
     pub rules: Box<[CompiledRule]>,
     pub fallthrough: CompiledServe,
     pub version: u64,
+    pub regex_bytes: usize,
 }
 
 #[derive(Debug)]
@@ -77,6 +81,7 @@ pub(crate) struct CompiledSegment {
     included: HashSet<Box<str>>,
     excluded: HashSet<Box<str>>,
     rules: Box<[Box<[CompiledClause]>]>,
+    regex_bytes: usize,
 }
 
 impl CompiledSegment {
@@ -98,9 +103,12 @@ impl Ruleset {
     /// Validates and compiles a whole environment. Unknown operators are kept
     /// as never-matching (an SDK may be older than its server).
     pub fn compile(doc: &RulesetDocument) -> Result<Ruleset, ValidationError> {
+        let mut regex_bytes = 0;
         let mut segments = Segments::with_capacity(doc.segments.len());
         for (key, segment) in &doc.segments {
-            let compiled = compile_segment(segment, &format!("segments.{key}"), Strictness::Lenient)?;
+            let path = format!("segments.{key}");
+            let compiled = compile_segment(segment, &path, Strictness::Lenient)?;
+            regex_bytes = within_environment_budget(0, regex_bytes + compiled.regex_bytes, &path)?;
             segments.insert(key.clone(), Arc::new(compiled));
         }
         // An SDK tolerates a reference to a segment it does not have (the
@@ -112,7 +120,9 @@ impl Ruleset {
                 strictness: Strictness::Lenient,
                 segment_exists: Some(&exists),
             };
-            let compiled = compile_flag(key, flag, &format!("flags.{key}"), &scope)?;
+            let path = format!("flags.{key}");
+            let compiled = compile_flag(key, flag, &path, &scope)?;
+            regex_bytes = within_environment_budget(0, regex_bytes + compiled.regex_bytes, &path)?;
             flags.insert(key.clone(), Arc::new(compiled));
         }
         let ruleset = Ruleset {
@@ -120,6 +130,7 @@ impl Ruleset {
             version: doc.version,
             flags,
             segments,
+            regex_bytes,
         };
         ruleset.check_prerequisites()?;
         Ok(ruleset)
@@ -137,11 +148,20 @@ impl Ruleset {
                     strictness: Strictness::Lenient,
                     segment_exists: Some(&exists),
                 };
-                let compiled = compile_flag(key, flag, &format!("flags.{key}"), &scope)?;
+                let path = format!("flags.{key}");
+                let compiled = compile_flag(key, flag, &path, &scope)?;
+                let before = self.flags.get(key).map_or(0, |f| f.regex_bytes);
+                next.regex_bytes = within_environment_budget(
+                    self.regex_bytes,
+                    self.regex_bytes - before + compiled.regex_bytes,
+                    &path,
+                )?;
                 next.flags.insert(key.to_owned(), Arc::new(compiled));
             }
             None => {
-                next.flags.remove(key);
+                if let Some(old) = next.flags.remove(key) {
+                    next.regex_bytes -= old.regex_bytes;
+                }
             }
         }
         next.check_prerequisites()?;
@@ -159,11 +179,20 @@ impl Ruleset {
         next.version = version;
         match segment {
             Some(segment) => {
-                let compiled = compile_segment(segment, &format!("segments.{key}"), Strictness::Lenient)?;
+                let path = format!("segments.{key}");
+                let compiled = compile_segment(segment, &path, Strictness::Lenient)?;
+                let before = self.segments.get(key).map_or(0, |s| s.regex_bytes);
+                next.regex_bytes = within_environment_budget(
+                    self.regex_bytes,
+                    self.regex_bytes - before + compiled.regex_bytes,
+                    &path,
+                )?;
                 next.segments.insert(key.to_owned(), Arc::new(compiled));
             }
             None => {
-                next.segments.remove(key);
+                if let Some(old) = next.segments.remove(key) {
+                    next.regex_bytes -= old.regex_bytes;
+                }
             }
         }
         Ok(next)
@@ -306,6 +335,23 @@ impl Ruleset {
     }
 }
 
+/// `after`, the environment's compiled pattern bytes after a change, if it is
+/// within `ENVIRONMENT_BUDGET` or no larger than `before`: a change that does
+/// not grow the patterns (turning a flag off, deleting a rule) is never
+/// refused, even in an environment stored before the budget existed.
+fn within_environment_budget(before: usize, after: usize, path: &str) -> Result<usize, ValidationError> {
+    if after <= ENVIRONMENT_BUDGET || after <= before {
+        return Ok(after);
+    }
+    Err(ValidationError::new(
+        format!("{path}.rules"),
+        format!(
+            "the environment's patterns are too large once compiled: over the {} MiB an environment may take",
+            ENVIRONMENT_BUDGET >> 20
+        ),
+    ))
+}
+
 /// Validates a flag as the server stores it, for every environment, refusing
 /// unknown operators. `segment_exists(env, key)` says whether a segment
 /// exists in an environment. Paths are relative to the flag document.
@@ -388,11 +434,12 @@ fn compile_flag(
         prerequisites.push((pre.flag.as_str().into(), pre.variation));
     }
     let mut rules = Vec::with_capacity(config.rules.len());
+    let mut regex_bytes = 0;
     for (i, rule) in config.rules.iter().enumerate() {
         let rule_path = format!("{path}.rules[{i}]");
         rules.push(CompiledRule {
             id: rule.id.as_str().into(),
-            clauses: compile_clauses(&rule.clauses, &rule_path, scope)?,
+            clauses: compile_clauses(&rule.clauses, &rule_path, scope, &mut regex_bytes)?,
             serve: compile_serve(&rule.serve, key, n, &format!("{rule_path}.serve"))?,
         });
     }
@@ -407,19 +454,35 @@ fn compile_flag(
         rules: rules.into(),
         fallthrough: compile_serve(&config.fallthrough, key, n, &format!("{path}.fallthrough"))?,
         version: config.version,
+        regex_bytes,
     })
 }
 
+/// Compiles a rule's clauses, adding their patterns' bytes to `regex_bytes`,
+/// the running total of one flag or segment (at most `FLAG_BUDGET`).
 fn compile_clauses(
     clauses: &[crate::model::Clause],
     path: &str,
     scope: &ClauseScope<'_>,
+    regex_bytes: &mut usize,
 ) -> Result<Box<[CompiledClause]>, ValidationError> {
-    clauses
-        .iter()
-        .enumerate()
-        .map(|(i, c)| CompiledClause::compile(c, &format!("{path}.clauses[{i}]"), scope))
-        .collect()
+    let mut compiled = Vec::with_capacity(clauses.len());
+    for (i, clause) in clauses.iter().enumerate() {
+        let path = format!("{path}.clauses[{i}]");
+        let clause = CompiledClause::compile(clause, &path, scope)?;
+        *regex_bytes += clause.regex_bytes();
+        if *regex_bytes > FLAG_BUDGET {
+            return Err(ValidationError::new(
+                format!("{path}.values"),
+                format!(
+                    "the rules' patterns are too large once compiled: over the {} MiB a flag or segment may take",
+                    FLAG_BUDGET >> 20
+                ),
+            ));
+        }
+        compiled.push(clause);
+    }
+    Ok(compiled.into())
 }
 
 fn compile_segment(
@@ -431,16 +494,18 @@ fn compile_segment(
         strictness,
         segment_exists: None,
     };
+    let mut regex_bytes = 0;
     let rules = segment
         .rules
         .iter()
         .enumerate()
-        .map(|(i, rule)| compile_clauses(&rule.clauses, &format!("{path}.rules[{i}]"), &scope))
+        .map(|(i, rule)| compile_clauses(&rule.clauses, &format!("{path}.rules[{i}]"), &scope, &mut regex_bytes))
         .collect::<Result<_, _>>()?;
     Ok(CompiledSegment {
         included: segment.included.iter().map(|k| k.as_str().into()).collect(),
         excluded: segment.excluded.iter().map(|k| k.as_str().into()).collect(),
         rules,
+        regex_bytes,
     })
 }
 
@@ -546,4 +611,137 @@ fn variation_kind(variations: &[Value], path: &str) -> Result<VariationKind, Val
         }
     }
     Ok(kind)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::portable_regex::{self, CLAUSE_BUDGET};
+
+    /// A pattern of about 0.9 MiB compiled: the largest kind a clause takes.
+    const BIG: &str = ".{650}";
+
+    fn big_bytes() -> usize {
+        portable_regex::compile(BIG, false).unwrap().memory_usage()
+    }
+
+    fn flag_rules(rules: usize, pattern: &str) -> FlagRules {
+        let rules: Vec<Value> = (0..rules)
+            .map(|i| json!({"id": format!("r{i}"), "clauses": [{"attribute": "a", "op": "matches", "values": [pattern]}], "serve": {"variation": 1}}))
+            .collect();
+        serde_json::from_value(json!({
+            "variations": [false, true], "on": true, "off_variation": 0,
+            "rules": rules, "fallthrough": {"variation": 0}
+        }))
+        .unwrap()
+    }
+
+    fn document(flags: usize, rules_per_flag: usize) -> RulesetDocument {
+        let flags: serde_json::Map<String, Value> = (0..flags)
+            .map(|i| {
+                (
+                    format!("f{i:02}"),
+                    serde_json::to_value(flag_rules(rules_per_flag, BIG)).unwrap(),
+                )
+            })
+            .collect();
+        serde_json::from_value(json!({"environment": "test", "version": 1, "flags": flags})).unwrap()
+    }
+
+    /// How many `BIG` rules fill `budget`, and one more.
+    fn over(budget: usize) -> usize {
+        budget / big_bytes() + 1
+    }
+
+    #[test]
+    fn a_clause_has_a_budget() {
+        let size = big_bytes();
+        assert!(size > CLAUSE_BUDGET / 2 && size <= CLAUSE_BUDGET, "{size}");
+        let mut rules = flag_rules(1, BIG);
+        rules.config.rules[0].clauses[0].values.push(json!(BIG));
+        let e = Ruleset::default().with_flag("f", Some(&rules), 1).unwrap_err();
+        assert_eq!(e.path, "flags.f.rules[0].clauses[0].values[1]");
+        assert!(e.message.contains("over the 1024 KiB a clause may take"), "{e}");
+    }
+
+    #[test]
+    fn a_flag_has_a_budget() {
+        let n = over(FLAG_BUDGET);
+        Ruleset::default()
+            .with_flag("f", Some(&flag_rules(n - 1, BIG)), 1)
+            .unwrap();
+        let e = Ruleset::default()
+            .with_flag("f", Some(&flag_rules(n, BIG)), 1)
+            .unwrap_err();
+        assert_eq!(e.path, format!("flags.f.rules[{}].clauses[0].values", n - 1));
+        assert!(e.message.contains("over the 4 MiB a flag or segment may take"), "{e}");
+    }
+
+    #[test]
+    fn a_segment_has_a_budget() {
+        let n = over(FLAG_BUDGET);
+        let rules: Vec<Value> = (0..n)
+            .map(|_| json!({"clauses": [{"attribute": "a", "op": "matches", "values": [BIG]}]}))
+            .collect();
+        let segment: SegmentRules = serde_json::from_value(json!({"rules": rules})).unwrap();
+        let e = validate_segment(&segment).unwrap_err();
+        assert_eq!(e.path, format!("rules[{}].clauses[0].values", n - 1));
+    }
+
+    #[test]
+    fn the_server_names_the_field_at_save() {
+        let flag: Flag = serde_json::from_value(json!({
+            "key": "b", "variations": [false, true],
+            "environments": {"production": serde_json::to_value(flag_rules(1, ".{5000}")).unwrap()}
+        }))
+        .unwrap();
+        let e = validate_flag(&flag, &|_, _| true).unwrap_err();
+        assert_eq!(e.path, "environments.production.rules[0].clauses[0].values[0]");
+        assert!(e.message.contains("may not exceed 1000"), "{e}");
+    }
+
+    /// 150 rules of the largest accepted pattern over 38 flags: the budget
+    /// stops the environment at 32 MiB, whichever way it is built.
+    #[test]
+    fn an_environment_has_a_budget() {
+        let per_flag = over(FLAG_BUDGET) - 1;
+        let flags = over(ENVIRONMENT_BUDGET).div_ceil(per_flag);
+        let e = Ruleset::compile(&document(flags, per_flag)).unwrap_err();
+        assert!(e.path.starts_with("flags.f") && e.path.ends_with(".rules"), "{e}");
+        assert!(e.message.contains("over the 32 MiB an environment may take"), "{e}");
+
+        let full = Ruleset::compile(&document(flags - 1, per_flag)).unwrap();
+        let extra = flag_rules(per_flag, BIG);
+        let e = full.with_flag("new", Some(&extra), 2).unwrap_err();
+        assert_eq!(e.path, "flags.new.rules");
+        let segment: SegmentRules = serde_json::from_value(json!({
+            "rules": (0..per_flag).map(|_| json!({"clauses": [{"attribute": "a", "op": "matches", "values": [BIG]}]})).collect::<Vec<_>>()
+        }))
+        .unwrap();
+        let e = full.with_segment("s", Some(&segment), 2).unwrap_err();
+        assert_eq!(e.path, "segments.s.rules");
+
+        // Room made by removing a flag is room again.
+        let smaller = full.with_flag("f00", None, 2).unwrap();
+        smaller.with_flag("new", Some(&extra), 3).unwrap();
+    }
+
+    /// A change that does not grow the patterns always applies: the kill
+    /// switch works even in an environment already over the budget (stored
+    /// before the budget existed, or under a larger one).
+    #[test]
+    fn a_change_that_does_not_grow_is_never_refused() {
+        let per_flag = over(FLAG_BUDGET) - 1;
+        let flags = over(ENVIRONMENT_BUDGET).div_ceil(per_flag);
+        let mut ruleset = Ruleset::compile(&document(flags - 1, per_flag)).unwrap();
+        // Over the budget by construction, as an old store could be.
+        ruleset.regex_bytes += ENVIRONMENT_BUDGET;
+        let mut off = flag_rules(per_flag, BIG);
+        off.config.on = false;
+        let next = ruleset.with_flag("f00", Some(&off), 2).unwrap();
+        assert_eq!(next.regex_bytes, ruleset.regex_bytes);
+        assert!(next.with_flag("f00", Some(&flag_rules(per_flag + 1, BIG)), 3).is_err());
+    }
 }

@@ -201,7 +201,7 @@ const TABLE: &[&str] = &[
     "a.b",
     "^.*$",
     "^.{3}$",
-    "^(?:.|\\n)*$",
+    "^[\\s\\S]*$",
     "\\d",
     "^\\d+$",
     "^\\D$",
@@ -279,7 +279,7 @@ const TABLE: &[&str] = &[
     "^a{01}$",
     "^(?:ab)*$",
     "^a+?$",
-    "^(?:a|)+$",
+    "^(?:a|)?$",
     "(?:)*",
     "\\.\\*\\+\\?\\(\\)\\[\\]\\{\\}\\|\\/\\^\\$\\\\",
     "^[.*+?()|{}$^/]$",
@@ -305,10 +305,24 @@ const TABLE: &[&str] = &[
     "^[\\w.+-]+@[\\w-]+\\.[\\w.-]+$",
 ];
 
+/// The accepted patterns of the shared cases (`tests/vectors/regex/subset.json`).
+fn shared_accepted_patterns() -> Vec<String> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/vectors/regex/subset.json");
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    doc["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["accepted"] == true && c["case_insensitive"] != true)
+        .map(|c| c["pattern"].as_str().unwrap().to_string())
+        .collect()
+}
+
 #[test]
 fn table_patterns_agree_with_javascript() {
+    let shared = shared_accepted_patterns();
     let mut cases = Vec::new();
-    for pattern in TABLE {
+    for pattern in TABLE.iter().copied().chain(shared.iter().map(String::as_str)) {
         if let Err(e) = compile(pattern, false) {
             panic!("table pattern {pattern:?} should be accepted: {e}");
         }
@@ -365,7 +379,7 @@ fn rewritten_shorthands_agree_on_every_code_point() {
             .unwrap()
             .find_iter(&all)
             .map(|m| {
-                let s = m.as_str();
+                let s = &all[m.range()];
                 [s.chars().next(), s.chars().next_back()].map(|c| c.unwrap() as u32)
             })
             .collect();
@@ -426,18 +440,27 @@ fn quantifier() -> BoxedStrategy<String> {
     pick(&["*", "+", "?", "{2}", "{1,}", "{0,2}", "*?", "+?", "??", "{1,2}?"])
 }
 
+/// A few atoms in a row: what a repeated group may hold.
+fn plain(case_insensitive: bool) -> BoxedStrategy<String> {
+    vec(atom(case_insensitive), 1..4).prop_map(|v| v.concat()).boxed()
+}
+
 fn pattern(case_insensitive: bool) -> BoxedStrategy<String> {
     let quantified = (atom(case_insensitive), quantifier()).prop_map(|(a, q)| a + &q);
+    let repeated_group = (plain(case_insensitive), quantifier()).prop_map(|(r, q)| format!("(?:{r}){q}"));
     let leaf = prop_oneof![
         4 => atom(case_insensitive),
         2 => quantified,
+        1 => repeated_group,
         1 => pick(&["^", "$"]),
     ];
     leaf.prop_recursive(3, 16, 4, |inner| {
         prop_oneof![
             3 => vec(inner.clone(), 1..4).prop_map(|v| v.concat()),
             1 => vec(inner.clone(), 2..4).prop_map(|v| format!("(?:{})", v.join("|"))),
-            1 => (inner.clone(), quantifier()).prop_map(|(r, q)| format!("(?:{r}){q}")),
+            // Only `?` may hold quantifiers and alternations (a repeated
+            // group may not: docs/regex-subset.md).
+            1 => inner.clone().prop_map(|r| format!("(?:{r})?")),
             1 => inner.prop_map(|r| format!("({r})")),
         ]
     })

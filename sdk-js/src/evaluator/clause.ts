@@ -8,6 +8,7 @@
  */
 import { ValidationError } from '../api/errors.js';
 import type { AttrValue, EvalContext } from './context.js';
+import { compilePortableRegex } from './portable-regex.js';
 import { array, field, flag, object, optional, string } from './read.js';
 import { compareSemver, parseSemver, type SemVer } from './semver.js';
 import { parseRfc3339Ms } from './timestamp.js';
@@ -145,8 +146,8 @@ export function compileClause(raw: unknown, path: string, scope: ClauseScope): C
       if (typeof v !== 'string') throw new ValidationError(`${path}.values[${i}]`, 'expected a string');
       try {
         // The portable subset of `docs/regex-subset.md` means the same here
-        // and in the Rust SDK; the server refuses anything outside it.
-        return new RegExp(v, ci ? 'iu' : 'u');
+        // and in the Rust SDK, which refuse the same patterns.
+        return compilePortableRegex(v, ci);
       } catch (e) {
         throw new ValidationError(`${path}.values[${i}]`, `invalid regex: ${(e as Error).message}`);
       }
