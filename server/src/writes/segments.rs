@@ -1,5 +1,7 @@
 //! Segment writes: create, edit, delete (refused while a flag uses it).
 
+use sqlx::{Any, Transaction};
+
 use super::Writer;
 use crate::db::now_ms;
 use crate::error::{ApiError, ApiResult};
@@ -15,6 +17,7 @@ pub async fn create(w: &Writer<'_>, mut segment: StoredSegment) -> ApiResult<Sto
     segment.updated_at = now;
     let doc = doc_of(&segment.rules)?;
     let mut tx = w.begin().await?;
+    fits(w, &mut tx, &segment).await?;
     rows::insert(&mut tx, &segment, &doc).await?;
     append_change(&mut tx, &segment.environment, "segment", &segment.key, Some(doc)).await?;
     append_audit(
@@ -56,6 +59,7 @@ pub async fn update(
     after.updated_at = now_ms();
     let doc = doc_of(&after.rules)?;
     let mut tx = w.begin().await?;
+    fits(w, &mut tx, &after).await?;
     if !rows::update_if(&mut tx, &after, &doc, version).await? {
         return Err(ApiError::Conflict(format!(
             "segment `{key}` changed while you wrote it; reload and retry"
@@ -73,6 +77,24 @@ pub async fn update(
     .await?;
     w.commit(tx, &[environment.to_owned()]).await?;
     Ok(after)
+}
+
+/// Under the environment's lock: the environment with this segment still
+/// compiles within its budgets (the segment alone is checked by
+/// `validate_segment`; the environment's regex budget spans every rule).
+async fn fits(w: &Writer<'_>, tx: &mut Transaction<'_, Any>, segment: &StoredSegment) -> ApiResult<()> {
+    w.lock(tx, std::slice::from_ref(&segment.environment)).await?;
+    if let Some(ruleset) = w.live.get(&segment.environment) {
+        ruleset
+            .with_segment(&segment.key, Some(&segment.rules), ruleset.version())
+            .map_err(|mut e| {
+                if let Some(rest) = e.path.strip_prefix(&format!("segments.{}.", segment.key)) {
+                    e.path = rest.to_owned();
+                }
+                ApiError::from(e)
+            })?;
+    }
+    Ok(())
 }
 
 /// Deletes a segment no flag uses.
