@@ -6,12 +6,17 @@
 //!
 //! # Layout
 //!
-//! - `app`: `Application::build` / `run`, the shared `AppState`.
+//! - `app`: the composition root: `Application::build` / `run` (nothing
+//!   imports it).
+//! - `state`: what handlers share (`AppState`).
 //! - `settings`: configuration (flags and `DAYLIGHT_*` variables).
 //! - `db`: the sqlx pool (SQLite or PostgreSQL) and migrations.
-//! - `store`: every read and write; writes append to the change and audit logs.
-//! - `live`: the in-memory rulesets evaluation reads, kept up to date from
-//!   the change log.
+//! - `writes`: every write, one shape: validate, lock, catch up, check,
+//!   store, commit, tell `live` and the other nodes.
+//! - `store`: SQL only: rows, the change log, the audit log.
+//! - `change`: one change-log row.
+//! - `live`: the in-memory rulesets evaluation reads (memory only).
+//! - `catch_up`: keeps `live` up to the change log (apply rows, or reload).
 //! - `fanout`: several nodes in step: Redis notifications plus change-log polling.
 //! - `bundles`: client-bundle versions: which version a browser should run.
 //! - `auth`: admin tokens with roles, SDK keys.
