@@ -39,6 +39,7 @@ mod error;
 mod evaluate;
 pub mod model;
 pub mod portable_regex;
+pub mod protocol;
 mod ruleset;
 mod timestamp;
 
@@ -47,5 +48,5 @@ pub use context::{AttrValue, Context, ContextError, ContextReader};
 pub use error::ValidationError;
 pub use evaluate::{Detail, ErrorKind, Reason, TypedDetail};
 pub use model::{Flag, FlagConfig, FlagRules, RulesetDocument, SegmentRules};
-pub use ruleset::{validate_flag, validate_segment, Ruleset, VariationKind};
+pub use ruleset::{validate_flag, validate_segment, Entry, Ruleset, VariationKind};
 pub use timestamp::parse_rfc3339_ms;

@@ -99,6 +99,15 @@ impl CompiledSegment {
     }
 }
 
+/// The entry one change replaces (`kind` of a change-log row or `patch`).
+#[derive(Debug, Clone, Copy)]
+pub enum Entry<'a> {
+    Flag(Option<&'a FlagRules>),
+    Segment(Option<&'a SegmentRules>),
+    /// A kind this version does not know.
+    Unknown,
+}
+
 impl Ruleset {
     /// Validates and compiles a whole environment. Unknown operators are kept
     /// as never-matching (an SDK may be older than its server).
@@ -200,6 +209,23 @@ impl Ruleset {
 
     /// Moves the version without changing contents (a change this version
     /// does not evaluate, such as a newer kind of record).
+    /// Applies one change of the change log or the stream's `patch` (the
+    /// entry after it, `None` when removed) at `version`. A kind this
+    /// version does not know changes nothing it evaluates: only the
+    /// version moves. The server's memory and the SDKs apply changes
+    /// through this one function.
+    pub fn apply_change(&self, key: &str, entry: Entry<'_>, version: u64) -> Result<Ruleset, ValidationError> {
+        match entry {
+            Entry::Flag(rules) => self.with_flag(key, rules, version),
+            Entry::Segment(rules) => self.with_segment(key, rules, version),
+            Entry::Unknown => {
+                let mut next = self.clone();
+                next.version = version;
+                Ok(next)
+            }
+        }
+    }
+
     pub fn set_version(&mut self, version: u64) {
         self.version = version;
     }

@@ -10,7 +10,7 @@ use std::sync::{Arc, OnceLock};
 
 use arc_swap::ArcSwap;
 use axum::extract::ws::Utf8Bytes;
-use daylight::{FlagRules, Ruleset, SegmentRules};
+use daylight::{Entry, FlagRules, Ruleset, SegmentRules};
 use tokio::sync::{broadcast, mpsc, Mutex, MutexGuard};
 
 use crate::bundles::BundleConfig;
@@ -217,25 +217,26 @@ impl Live {
     }
 }
 
+/// The ruleset after `change`, if it is the next version and applies.
 fn apply(ruleset: &Ruleset, change: &Change) -> Option<Ruleset> {
     if change.version as u64 != ruleset.version() + 1 {
         return None;
     }
     let version = change.version as u64;
+    let doc = change.doc.clone();
     match change.kind.as_str() {
         "flag" => {
-            let rules: Option<FlagRules> = change.doc.clone().map(serde_json::from_value).transpose().ok()?;
-            ruleset.with_flag(&change.key, rules.as_ref(), version).ok()
+            let rules: Option<FlagRules> = doc.map(serde_json::from_value).transpose().ok()?;
+            ruleset
+                .apply_change(&change.key, Entry::Flag(rules.as_ref()), version)
+                .ok()
         }
         "segment" => {
-            let rules: Option<SegmentRules> = change.doc.clone().map(serde_json::from_value).transpose().ok()?;
-            ruleset.with_segment(&change.key, rules.as_ref(), version).ok()
+            let rules: Option<SegmentRules> = doc.map(serde_json::from_value).transpose().ok()?;
+            ruleset
+                .apply_change(&change.key, Entry::Segment(rules.as_ref()), version)
+                .ok()
         }
-        // A kind this version does not know changes nothing it evaluates.
-        _ => {
-            let mut next = ruleset.clone();
-            next.set_version(version);
-            Some(next)
-        }
+        _ => ruleset.apply_change(&change.key, Entry::Unknown, version).ok(),
     }
 }

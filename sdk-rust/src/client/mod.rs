@@ -34,7 +34,6 @@ mod builder;
 mod detail;
 #[cfg(feature = "openfeature")]
 pub mod openfeature;
-mod protocol;
 mod store;
 mod stream;
 mod usage;

@@ -18,7 +18,7 @@ use serde_json::Value;
 use tokio::sync::{broadcast, watch};
 use tracing::{debug, error};
 
-use crate::{FlagRules, Ruleset, RulesetDocument, SegmentRules, ValidationError};
+use crate::{Entry, FlagRules, Ruleset, RulesetDocument, SegmentRules, ValidationError};
 
 /// Events a change listener may fall behind by before it is told
 /// "everything changed" instead (see [`crate::client::Client::on_change`]).
@@ -230,47 +230,52 @@ impl Replica {
         }
         let mut flags = BTreeSet::new();
         let mut segments = HashSet::new();
-        let next =
-            match kind {
-                "flag" => {
-                    let rules: Option<FlagRules> = read_entry(doc, "flag", key);
-                    flags.insert(key.to_owned());
-                    let next = current.with_flag(key, rules.as_ref(), version).unwrap_or_else(|e| {
+        let next = match kind {
+            "flag" => {
+                let rules: Option<FlagRules> = read_entry(doc, "flag", key);
+                flags.insert(key.to_owned());
+                let next = current
+                    .apply_change(key, Entry::Flag(rules.as_ref()), version)
+                    .unwrap_or_else(|e| {
                         error!(flag = key, version, error = %e, "a patched flag this SDK cannot compile: removed");
                         current
-                            .with_flag(key, None, version)
+                            .apply_change(key, Entry::Flag(None), version)
                             .unwrap_or_else(|_| at_version(&current, version))
                     });
-                    // A flag that did not compile is gone.
-                    record(
-                        &mut self.prints.flags,
-                        key,
-                        rules.as_ref().filter(|_| next.flags.contains_key(key)),
-                    );
-                    next
-                }
-                "segment" => {
-                    let rules: Option<SegmentRules> = read_entry(doc, "segment", key);
-                    segments.insert(key.to_owned());
-                    let next = current.with_segment(key, rules.as_ref(), version).unwrap_or_else(|e| {
-                    error!(segment = key, version, error = %e, "a patched segment this SDK cannot compile: removed");
-                    current.with_segment(key, None, version).unwrap_or_else(|_| at_version(&current, version))
-                });
-                    record(
-                        &mut self.prints.segments,
-                        key,
-                        rules.as_ref().filter(|_| next.segments.contains_key(key)),
-                    );
-                    next
-                }
-                other => {
-                    debug!(
-                        kind = other,
-                        key, version, "a patch of a kind this SDK does not know: version advanced"
-                    );
-                    at_version(&current, version)
-                }
-            };
+                // A flag that did not compile is gone.
+                record(
+                    &mut self.prints.flags,
+                    key,
+                    rules.as_ref().filter(|_| next.flags.contains_key(key)),
+                );
+                next
+            }
+            "segment" => {
+                let rules: Option<SegmentRules> = read_entry(doc, "segment", key);
+                segments.insert(key.to_owned());
+                let next = current
+                        .apply_change(key, Entry::Segment(rules.as_ref()), version)
+                        .unwrap_or_else(|e| {
+                            error!(segment = key, version, error = %e, "a patched segment this SDK cannot compile: removed");
+                            current
+                                .apply_change(key, Entry::Segment(None), version)
+                                .unwrap_or_else(|_| at_version(&current, version))
+                        });
+                record(
+                    &mut self.prints.segments,
+                    key,
+                    rules.as_ref().filter(|_| next.segments.contains_key(key)),
+                );
+                next
+            }
+            other => {
+                debug!(
+                    kind = other,
+                    key, version, "a patch of a kind this SDK does not know: version advanced"
+                );
+                at_version(&current, version)
+            }
+        };
         let changed = affected(&next, flags, &segments);
         self.store.publish(next, changed);
         PatchOutcome::Applied

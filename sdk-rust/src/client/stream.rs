@@ -16,9 +16,9 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tracing::{debug, error, info, warn};
 
 use super::backoff::Backoff;
-use super::protocol::{ClientMessage, ServerMessage, PROTOCOLS};
 use super::store::{ConnectionState, PatchOutcome, Replica};
 use super::usage::Usage;
+use crate::protocol::{ClientMessage, ServerMessage, PROTOCOLS};
 use std::sync::Arc;
 
 /// Used when `welcome` does not say (the protocol's usual interval).
@@ -136,10 +136,12 @@ async fn connect(replica: &mut Replica, config: &StreamConfig, shutdown: &mut wa
     };
     let (mut sink, mut frames) = socket.split();
     let hello = ClientMessage::Hello {
-        protocols: PROTOCOLS,
-        key: &config.key,
-        sdk: &config.sdk,
+        protocols: PROTOCOLS.to_vec(),
+        key: Some(config.key.clone()),
+        sdk: Some(config.sdk.clone()),
         version: replica.resume_version(),
+        context: None,
+        bundle: None,
     };
     if let Err(e) = sink.send(Message::text(hello.to_json())).await {
         warn!(error = %e, "the flag stream closed during the handshake");
@@ -389,7 +391,7 @@ impl Session {
                 }
                 None
             }
-            ServerMessage::Error { code, message } => match code.as_str() {
+            ServerMessage::Error { code, message, .. } => match code.as_str() {
                 "unauthorized" => {
                     error!(message, "the server refused the key; retrying after a long back-off");
                     Some(End::Unauthorized)
@@ -405,7 +407,12 @@ impl Session {
                     Some(self.retry())
                 }
             },
-            ServerMessage::Unknown => None,
+            // Client-key messages never reach a server-key stream; a kind
+            // this SDK does not know is ignored.
+            ServerMessage::Values { .. }
+            | ServerMessage::Changed { .. }
+            | ServerMessage::Bundle { .. }
+            | ServerMessage::Unknown => None,
         }
     }
 }
