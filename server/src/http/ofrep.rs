@@ -33,10 +33,12 @@ pub fn router(origins: std::sync::Arc<crate::limits::Origins>) -> Router<AppStat
         .route("/ofrep/v1/evaluate/flags", post(routed))
         .route("/ofrep/v1/configuration", get(configuration))
         .route("/ofrep/v1/event-stream", get(event_stream))
-        .layer(cors(origins))
+        .layer(cors(origins.clone()))
+        .layer(super::origin::guard(origins))
 }
 
-/// CORS answers the origins of `DAYLIGHT_ALLOWED_ORIGINS` (any when unset).
+/// CORS answers the origins of `DAYLIGHT_ALLOWED_ORIGINS` (any when unset);
+/// `super::origin` refuses the others before they get here.
 pub fn cors(origins: std::sync::Arc<crate::limits::Origins>) -> CorsLayer {
     let any_origin = origins.allows_any();
     let allow_origin = if any_origin {
@@ -54,7 +56,8 @@ pub fn cors(origins: std::sync::Arc<crate::limits::Origins>) -> CorsLayer {
             HeaderName::from_static("x-api-key"),
         ])
         .max_age(std::time::Duration::from_secs(600))
-        .expose_headers([ETAG])
+        // `Retry-After`, so a browser provider can back off on a 429.
+        .expose_headers([ETAG, RETRY_AFTER])
         // Answers vary by origin only when the origin is echoed back; with
         // `*` they never vary (and an empty list costs nothing per request).
         .vary(if any_origin {

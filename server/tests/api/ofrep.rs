@@ -212,7 +212,7 @@ on_each_backend!(ofrep_evaluations_keep_request_ids_cors_metrics_and_errors, |ap
         .expect(400);
     assert_eq!(r.body["errorCode"], "GENERAL");
     assert_eq!(r.headers["access-control-allow-origin"], "*");
-    assert_eq!(r.headers["access-control-expose-headers"], "etag");
+    assert_eq!(r.headers["access-control-expose-headers"], "etag,retry-after");
     let id = r.headers["x-request-id"].to_str().unwrap();
     assert_eq!(id.len(), 36, "a generated request id: {id}");
     // The caller's request id is kept.
@@ -341,4 +341,61 @@ async fn a_key_over_its_rate_limit_gets_429_with_retry_after() {
     app.ofrep(&b, None, json!({})).await.expect(200);
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     app.ofrep(&a, Some("f"), json!({})).await.expect(200);
+}
+
+/// With `DAYLIGHT_ALLOWED_ORIGINS` set, other origins get 403 (single, bulk,
+/// and their preflights), as the README says; allowed origins and
+/// requests without `Origin` (servers) are answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ofrep_refuses_origins_outside_the_allowed_list() {
+    let app = crate::harness::spawn_app_with(crate::harness::Backend::Sqlite, |s| {
+        s.allowed_origins = vec!["https://app.example".into()]
+    })
+    .await;
+    app.create_flag(json!({ "key": "public", "client_side": true })).await;
+    let client = app.sdk_key("production", "client").await;
+    for path in ["/ofrep/v1/evaluate/flags", "/ofrep/v1/evaluate/flags/public"] {
+        let preflight = |origin: &'static str| {
+            let app = &app;
+            async move {
+                app.request(
+                    Method::OPTIONS,
+                    path,
+                    None,
+                    None,
+                    &[
+                        ("origin", origin),
+                        ("access-control-request-method", "POST"),
+                        ("access-control-request-headers", "authorization,content-type"),
+                    ],
+                )
+                .await
+            }
+        };
+        let refused = preflight("https://evil.example").await.expect(403);
+        assert!(refused.headers.get("access-control-allow-origin").is_none());
+        let ok = preflight("https://app.example").await;
+        assert!(ok.status.is_success(), "{path}: {}", ok.status);
+        assert_eq!(ok.headers["access-control-allow-origin"], "https://app.example");
+
+        let evaluate = |origin: Option<&'static str>| {
+            let (app, client) = (&app, &client);
+            async move {
+                let headers: Vec<(&str, &str)> = origin.map(|o| ("origin", o)).into_iter().collect();
+                app.request(Method::POST, path, Some(client), Some(json!({})), &headers)
+                    .await
+            }
+        };
+        let refused = evaluate(Some("https://evil.example")).await.expect(403);
+        assert_eq!(refused.body["error"], "forbidden", "{path}");
+        assert!(refused.headers.get("access-control-allow-origin").is_none());
+        let ok = evaluate(Some("https://app.example")).await.expect(200);
+        assert_eq!(ok.headers["access-control-allow-origin"], "https://app.example");
+        let exposed = ok.headers["access-control-expose-headers"]
+            .to_str()
+            .unwrap()
+            .to_lowercase();
+        assert!(exposed.contains("retry-after"), "exposed: {exposed}");
+        evaluate(None).await.expect(200);
+    }
 }
