@@ -140,7 +140,7 @@ struct Success<'a> {
     value: &'a Value,
     reason: &'static str,
     variant: VariantName,
-    metadata: Metadata,
+    metadata: Metadata<'a>,
 }
 
 /// A variation index written as a JSON string (`"1"`) without allocating.
@@ -182,7 +182,7 @@ struct EventStream {
 enum BulkItem<'a> {
     Ok {
         key: &'a str,
-        metadata: Metadata,
+        metadata: Metadata<'a>,
         reason: &'static str,
         value: &'a Value,
         variant: VariantName,
@@ -196,9 +196,43 @@ enum BulkItem<'a> {
     },
 }
 
+/// `flagMetadata` for OpenFeature: which rule matched (or which
+/// prerequisite failed), borrowed from the ruleset, and the flag's version.
+/// Members in alphabetical order, like the rest of the bulk answer.
 #[derive(Serialize)]
-struct Metadata {
+struct Metadata<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prerequisite_key: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rule_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rule_index: Option<usize>,
     version: u64,
+}
+
+impl<'a> Metadata<'a> {
+    /// A client key is public: it is not told the keys of prerequisite
+    /// flags, which may be server-only.
+    fn new(rules: &Ruleset, key: &str, reason: &daylight::Reason<'a>, kind: KeyKind) -> Self {
+        let (rule_index, rule_id) = match *reason {
+            daylight::Reason::RuleMatch {
+                rule_index, rule_id, ..
+            } => (Some(rule_index), Some(rule_id)),
+            _ => (None, None),
+        };
+        let prerequisite_key = match *reason {
+            daylight::Reason::PrerequisiteFailed { prerequisite_key } if kind == KeyKind::Server => {
+                Some(prerequisite_key)
+            }
+            _ => None,
+        };
+        Metadata {
+            prerequisite_key,
+            rule_id,
+            rule_index,
+            version: rules.flag_version(key).unwrap_or_default(),
+        }
+    }
 }
 
 /// An OFREP error body: `key` and `errorCode` are what stock clients read.
@@ -327,15 +361,13 @@ fn visible(rules: &Ruleset, key: &SdkKey, flag: &str) -> bool {
     key.kind == KeyKind::Server || rules.is_client_side(flag)
 }
 
-fn success<'a>(rules: &Ruleset, key: &'a str, detail: &Detail<'a>) -> Option<Success<'a>> {
+fn success<'a>(rules: &Ruleset, key: &'a str, detail: &Detail<'a>, kind: KeyKind) -> Option<Success<'a>> {
     Some(Success {
         key,
         value: detail.value?,
         reason: detail.reason.openfeature_reason(),
         variant: VariantName(detail.variation?),
-        metadata: Metadata {
-            version: rules.flag_version(key).unwrap_or_default(),
-        },
+        metadata: Metadata::new(rules, key, &detail.reason, kind),
     })
 }
 
@@ -391,7 +423,7 @@ async fn single(state: &AppState, key: Result<SdkKey, ApiError>, flag: &str, bod
         daylight::Reason::Error {
             error_kind: ErrorKind::FlagNotFound,
         } => not_found(flag),
-        _ => match success(&rules, flag, &detail) {
+        _ => match success(&rules, flag, &detail, sdk_key.kind) {
             Some(ok) => Json(ok).into_response(),
             None => failure(
                 StatusCode::BAD_REQUEST,
@@ -419,7 +451,7 @@ async fn bulk(
     keys.sort_unstable();
     let flags: Vec<BulkItem<'_>> = keys
         .iter()
-        .map(|&k| match success(&rules, k, &rules.evaluate(k, &ctx)) {
+        .map(|&k| match success(&rules, k, &rules.evaluate(k, &ctx), sdk_key.kind) {
             Some(ok) => BulkItem::Ok {
                 key: ok.key,
                 metadata: ok.metadata,

@@ -399,3 +399,83 @@ async fn ofrep_refuses_origins_outside_the_allowed_list() {
         evaluate(None).await.expect(200);
     }
 }
+
+/// `metadata` (OpenFeature's `flagMetadata`) says which rule matched, as
+/// docs/sdk-js.md promises; a failed prerequisite is named to server keys
+/// only (a client key is public, the prerequisite may be server-only).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ofrep_metadata_names_the_matched_rule() {
+    let app = crate::harness::spawn_app(crate::harness::Backend::Sqlite).await;
+    app.create_flag(json!({ "key": "lobby", "client_side": true })).await;
+    app.create_flag(json!({ "key": "secret-gate" })).await;
+    app.create_flag(json!({ "key": "gated", "client_side": true })).await;
+    app.edit_config("lobby", "production", |c| {
+        c["on"] = json!(true);
+        c["rules"] = json!([
+            { "id": "poker", "clauses": [{ "attribute": "game", "op": "in", "values": ["poker"] }], "serve": { "variation": 0 } },
+            { "id": "omaha", "clauses": [{ "attribute": "game", "op": "in", "values": ["omaha"] }], "serve": { "variation": 1 } }
+        ]);
+    })
+    .await
+    .expect(200);
+    app.edit_config("gated", "production", |c| {
+        c["on"] = json!(true);
+        c["prerequisites"] = json!([{ "flag": "secret-gate", "variation": 1 }]);
+    })
+    .await
+    .expect(200);
+    let server = app.sdk_key("production", "server").await;
+    let client = app.sdk_key("production", "client").await;
+    let omaha = json!({ "context": { "targetingKey": "u1", "game": "omaha" } });
+
+    let r = app.ofrep(&client, Some("lobby"), omaha.clone()).await.expect(200);
+    assert_eq!(r.body["reason"], "TARGETING_MATCH");
+    assert_eq!(r.body["metadata"]["rule_id"], "omaha");
+    assert_eq!(r.body["metadata"]["rule_index"], 1);
+    assert!(r.body["metadata"]["version"].is_u64());
+    let bulk = app.ofrep(&client, None, omaha.clone()).await.expect(200);
+    let lobby = bulk.body["flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["key"] == "lobby")
+        .unwrap()
+        .clone();
+    assert_eq!(lobby["metadata"]["rule_id"], "omaha");
+    assert_eq!(lobby["metadata"]["rule_index"], 1);
+    // No rule matched: no rule in the metadata.
+    let r = app.ofrep(&client, Some("lobby"), json!({})).await.expect(200);
+    assert!(r.body["metadata"].get("rule_id").is_none(), "{}", r.body);
+
+    let r = app.ofrep(&server, Some("gated"), omaha.clone()).await.expect(200);
+    assert_eq!(r.body["metadata"]["prerequisite_key"], "secret-gate");
+    for answer in [
+        app.ofrep(&client, Some("gated"), omaha.clone()).await.expect(200).body,
+        app.ofrep(&client, None, omaha).await.expect(200).body,
+    ] {
+        assert!(!answer.to_string().contains("secret-gate"), "{answer}");
+    }
+}
+
+/// docs/api.md: 401 for no or unknown credentials, 403 for a valid one of
+/// the wrong kind (an admin token as an OFREP key, a client key on the admin
+/// API).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ofrep_and_the_admin_api_refuse_the_wrong_kind_of_credential_with_403() {
+    let app = crate::harness::spawn_app(crate::harness::Backend::Sqlite).await;
+    app.create_flag(json!({ "key": "f", "client_side": true })).await;
+    let admin = crate::harness::ADMIN;
+    let r = app.ofrep(admin, Some("f"), json!({})).await.expect(403);
+    assert_eq!(r.body["error"], "forbidden");
+    app.ofrep(admin, None, json!({})).await.expect(403);
+    app.ofrep("dl_admin_unknown", Some("f"), json!({})).await.expect(401);
+    let client = app.sdk_key("production", "client").await;
+    let r = app
+        .request(Method::GET, "/api/v1/flags", Some(&client), None, &[])
+        .await
+        .expect(403);
+    assert_eq!(r.body["error"], "forbidden");
+    app.request(Method::GET, "/api/v1/flags", Some("dl_client_unknown"), None, &[])
+        .await
+        .expect(401);
+}
