@@ -71,7 +71,8 @@ pub async fn tick(state: &AppState, clock: &dyn Clock) -> ApiResult<Tick> {
     }
     for plan in store::releases::guarded(&state.db).await? {
         let Some(g) = &plan.spec.guard else { continue };
-        let since = now - (g.window_seconds as i64) * 1000;
+        let window_ms = i64::try_from(g.window_seconds).unwrap_or(i64::MAX).saturating_mul(1000);
+        let since = now.saturating_sub(window_ms);
         let new = counts(
             state,
             &plan.environment,
