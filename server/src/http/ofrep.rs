@@ -515,17 +515,35 @@ fn event_streams(headers: &HeaderMap, key: &SdkKey) -> Option<[EventStream; 1]> 
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()))?;
-    let host = headers.get(axum::http::header::HOST).and_then(|v| v.to_str().ok())?;
-    let scheme = headers
-        .get("x-forwarded-proto")
+    // Both come from the client (or a proxy passing them on): a URL built
+    // from them must not be able to point anywhere but a host of ours, so
+    // anything unexpected gets no `eventStreams` (the provider polls).
+    let host = headers
+        .get(axum::http::header::HOST)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("http");
+        .filter(|h| is_host(h))?;
+    let scheme = match headers.get("x-forwarded-proto").map(HeaderValue::as_bytes) {
+        None => "http",
+        Some(proto) => ["http", "https", "ws", "wss"]
+            .into_iter()
+            .find(|s| s.as_bytes().eq_ignore_ascii_case(proto))?,
+    };
     let key = url::form_urlencoded::byte_serialize(secret.trim().as_bytes()).collect::<String>();
     Some([EventStream {
         inactivity_delay_sec: 120,
         r#type: "sse",
         url: format!("{scheme}://{host}/ofrep/v1/event-stream?key={key}"),
     }])
+}
+
+/// `host[:port]` as a `Host` header may carry it: a name, an IPv4 address
+/// or a bracketed IPv6 address; no user info, path, query or fragment.
+fn is_host(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 261
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':' | b'[' | b']'))
 }
 
 /// `daylight_evaluations_total{api="ofrep"}`, registered once: the macro

@@ -479,3 +479,44 @@ async fn ofrep_and_the_admin_api_refuse_the_wrong_kind_of_credential_with_403() 
         .await
         .expect(401);
 }
+
+/// `eventStreams.url` is built from `Host` and `X-Forwarded-Proto`: values a
+/// browser could be handed a hostile URL from get no `eventStreams`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_stream_urls_come_only_from_a_valid_host_and_scheme() {
+    let app = crate::harness::spawn_app(crate::harness::Backend::Sqlite).await;
+    app.create_flag(json!({ "key": "banner", "client_side": true })).await;
+    let client = app.sdk_key("production", "client").await;
+    let streams = |headers: Vec<(&'static str, &'static str)>| {
+        let (app, client) = (&app, &client);
+        async move {
+            let r = app
+                .request(
+                    Method::POST,
+                    "/ofrep/v1/evaluate/flags",
+                    Some(client),
+                    Some(json!({})),
+                    &headers,
+                )
+                .await
+                .expect(200);
+            r.body["eventStreams"][0]["url"].as_str().map(str::to_owned)
+        }
+    };
+    let url = streams(vec![("x-forwarded-proto", "https"), ("host", "flags.example:8443")])
+        .await
+        .expect("a valid host and scheme");
+    assert!(
+        url.starts_with("https://flags.example:8443/ofrep/v1/event-stream?key="),
+        "{url}"
+    );
+    for headers in [
+        vec![("x-forwarded-proto", "javascript")],
+        vec![("x-forwarded-proto", "javascript://evil.example/")],
+        vec![("host", "evil.example/x?")],
+        vec![("host", "user@evil.example")],
+        vec![("host", "evil.example#")],
+    ] {
+        assert_eq!(streams(headers.clone()).await, None, "{headers:?}");
+    }
+}
