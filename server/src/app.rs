@@ -87,6 +87,9 @@ impl Application {
         let generated_admin_token = bootstrap_admin(&db, settings.admin_token.as_deref()).await?;
         let live = Arc::new(crate::catch_up::load(&db).await?);
         let listener = listen(settings.listen).map_err(|e| StartError::Listen(settings.listen, e))?;
+        let webhook_destinations = Arc::new(crate::webhooks::Destinations::new(
+            settings.webhook_allowed_networks.clone(),
+        ));
         Ok(Application {
             listener,
             state: AppState::new(Shared {
@@ -104,6 +107,7 @@ impl Application {
                 origins: Arc::new(crate::limits::Origins::new(&settings.allowed_origins)),
                 usage: Arc::default(),
                 max_body_bytes: settings.max_body_bytes,
+                webhook_destinations: webhook_destinations.clone(),
             }),
             max_body_bytes: settings.max_body_bytes,
             http_threads: settings.thread_per_core.then(|| {
@@ -123,6 +127,7 @@ impl Application {
                 max_attempts: settings.webhook_max_attempts.max(1),
                 retry_base: std::time::Duration::from_millis(settings.webhook_retry_ms),
                 timeout: std::time::Duration::from_millis(settings.webhook_timeout_ms.max(100)),
+                destinations: webhook_destinations,
             },
             usage_retention_days: settings.usage_retention_days,
             usage_flush: std::time::Duration::from_millis(settings.usage_flush_ms.max(10)),

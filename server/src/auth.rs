@@ -130,11 +130,14 @@ impl FromRequestParts<AppState> for Admin {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Admin> {
         let secret = bearer(&parts.headers).ok_or(ApiError::Unauthorized)?;
-        let row = sqlx::query("SELECT name, role FROM admin_tokens WHERE token_hash = $1 AND revoked_at IS NULL")
-            .bind(digest(secret))
+        let digest = digest(secret);
+        let Some(row) = sqlx::query("SELECT name, role FROM admin_tokens WHERE token_hash = $1 AND revoked_at IS NULL")
+            .bind(&digest)
             .fetch_optional(&state.db.pool)
             .await?
-            .ok_or(ApiError::Unauthorized)?;
+        else {
+            return Err(other_kind(&state.db, OtherKind::SdkKey, &digest).await);
+        };
         let role: String = row.try_get("role")?;
         Ok(Admin {
             name: row.try_get("name")?,
@@ -248,11 +251,13 @@ impl KeyCache {
         let Some(row) = row else {
             // Only this secret's own entry (one revoked elsewhere) goes; an
             // unknown secret must not cost a scan of the cache.
-            let mut keys = self.write();
-            if keys.get(&slot).is_some_and(|cached| cached.digest == digest) {
-                keys.remove(&slot);
+            {
+                let mut keys = self.write();
+                if keys.get(&slot).is_some_and(|cached| cached.digest == digest) {
+                    keys.remove(&slot);
+                }
             }
-            return Err(ApiError::Unauthorized);
+            return Err(other_kind(&state.db, OtherKind::AdminToken, &digest).await);
         };
         let kind: String = row.try_get("kind")?;
         let environment: String = row.try_get("environment")?;
@@ -269,6 +274,37 @@ impl KeyCache {
         };
         self.write().insert(slot, cached);
         Ok(key)
+    }
+}
+
+/// The kind of credential a refused secret may be instead.
+enum OtherKind {
+    AdminToken,
+    SdkKey,
+}
+
+/// Why a secret that is not the credential asked for is refused: 403 when
+/// it is a valid credential of the other kind (an admin token as an SDK key,
+/// an SDK key on the admin API), 401 otherwise (docs/api.md). Only unknown
+/// secrets pay for this second query.
+async fn other_kind(db: &crate::db::Db, kind: OtherKind, digest: &str) -> ApiError {
+    let (query, message) = match kind {
+        OtherKind::AdminToken => (
+            "SELECT COUNT(*) FROM admin_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+            "this is an admin token; evaluation and streams need a server or client key",
+        ),
+        OtherKind::SdkKey => (
+            "SELECT COUNT(*) FROM sdk_keys WHERE key_hash = $1 AND revoked_at IS NULL",
+            "this is an SDK key; the admin API needs an admin token",
+        ),
+    };
+    match sqlx::query_scalar::<_, i64>(query)
+        .bind(digest)
+        .fetch_one(&db.pool)
+        .await
+    {
+        Ok(n) if n > 0 => ApiError::Forbidden(message.into()),
+        _ => ApiError::Unauthorized,
     }
 }
 

@@ -77,6 +77,11 @@ pub struct Settings {
     /// Timeout of one webhook request (milliseconds).
     #[arg(long, env = "DAYLIGHT_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000)]
     pub webhook_timeout_ms: u64,
+    /// Networks webhooks may deliver to although they are not public, as
+    /// CIDRs, comma-separated (`10.0.0.0/8,127.0.0.1/32`). By default
+    /// loopback, private and link-local addresses are refused.
+    #[arg(long, env = "DAYLIGHT_WEBHOOK_ALLOWED_NETWORKS", value_delimiter = ',')]
+    pub webhook_allowed_networks: Vec<ipnet::IpNet>,
     /// Days of per-minute SDK usage aggregates to keep (0: forever).
     #[arg(long, env = "DAYLIGHT_USAGE_RETENTION_DAYS", default_value_t = 90)]
     pub usage_retention_days: u64,
@@ -107,6 +112,7 @@ impl Settings {
             webhook_max_attempts: 8,
             webhook_retry_ms: 100,
             webhook_timeout_ms: 2000,
+            webhook_allowed_networks: Vec::new(),
             usage_retention_days: 90,
             usage_flush_ms: 100,
             worker_threads: None,

@@ -49,6 +49,8 @@ pub struct Shared {
     pub usage: Arc<crate::store::usage::Pending>,
     /// The largest request body read (`DAYLIGHT_MAX_BODY_BYTES`).
     pub max_body_bytes: usize,
+    /// Where webhooks may deliver.
+    pub webhook_destinations: Arc<crate::webhooks::Destinations>,
 }
 
 impl AppState {

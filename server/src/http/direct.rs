@@ -17,7 +17,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use axum::extract::Request;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use futures_util::future::Either;
 use tower::{Layer, Service};
 use tower_http::cors::{self, Cors};
@@ -69,6 +69,7 @@ type EvaluationFuture = Pin<Box<dyn Future<Output = Result<Response, Infallible>
 
 /// Answers the requests `ofrep::evaluation` recognises, labelled with their
 /// route template for the request metrics (as the router's routes are).
+/// Browser origins outside the allowed list get 403, as on the OFREP routes.
 #[derive(Clone)]
 struct Evaluations(AppState);
 
@@ -85,7 +86,10 @@ impl Service<Request> for Evaluations {
         let state = self.0.clone();
         Box::pin(async move {
             let label = ofrep::evaluation(req.method(), req.uri().path()).map(|e| RouteLabel(e.route()));
-            let mut response = ofrep::evaluate(state, req).await;
+            let mut response = match super::origin::check_origin(&state.origins, req.headers()) {
+                Ok(()) => ofrep::evaluate(state, req).await,
+                Err(refused) => refused.into_response(),
+            };
             if let Some(label) = label {
                 response.extensions_mut().insert(label);
             }

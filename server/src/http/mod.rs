@@ -11,6 +11,7 @@ mod flags;
 mod health;
 mod observe;
 mod ofrep;
+pub mod origin;
 mod releases;
 mod route;
 mod sdk;

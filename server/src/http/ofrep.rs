@@ -33,10 +33,12 @@ pub fn router(origins: std::sync::Arc<crate::limits::Origins>) -> Router<AppStat
         .route("/ofrep/v1/evaluate/flags", post(routed))
         .route("/ofrep/v1/configuration", get(configuration))
         .route("/ofrep/v1/event-stream", get(event_stream))
-        .layer(cors(origins))
+        .layer(cors(origins.clone()))
+        .layer(super::origin::guard(origins))
 }
 
-/// CORS answers the origins of `DAYLIGHT_ALLOWED_ORIGINS` (any when unset).
+/// CORS answers the origins of `DAYLIGHT_ALLOWED_ORIGINS` (any when unset);
+/// `super::origin` refuses the others before they get here.
 pub fn cors(origins: std::sync::Arc<crate::limits::Origins>) -> CorsLayer {
     let any_origin = origins.allows_any();
     let allow_origin = if any_origin {
@@ -54,7 +56,8 @@ pub fn cors(origins: std::sync::Arc<crate::limits::Origins>) -> CorsLayer {
             HeaderName::from_static("x-api-key"),
         ])
         .max_age(std::time::Duration::from_secs(600))
-        .expose_headers([ETAG])
+        // `Retry-After`, so a browser provider can back off on a 429.
+        .expose_headers([ETAG, RETRY_AFTER])
         // Answers vary by origin only when the origin is echoed back; with
         // `*` they never vary (and an empty list costs nothing per request).
         .vary(if any_origin {
@@ -137,7 +140,7 @@ struct Success<'a> {
     value: &'a Value,
     reason: &'static str,
     variant: VariantName,
-    metadata: Metadata,
+    metadata: Metadata<'a>,
 }
 
 /// A variation index written as a JSON string (`"1"`) without allocating.
@@ -179,7 +182,7 @@ struct EventStream {
 enum BulkItem<'a> {
     Ok {
         key: &'a str,
-        metadata: Metadata,
+        metadata: Metadata<'a>,
         reason: &'static str,
         value: &'a Value,
         variant: VariantName,
@@ -193,9 +196,43 @@ enum BulkItem<'a> {
     },
 }
 
+/// `flagMetadata` for OpenFeature: which rule matched (or which
+/// prerequisite failed), borrowed from the ruleset, and the flag's version.
+/// Members in alphabetical order, like the rest of the bulk answer.
 #[derive(Serialize)]
-struct Metadata {
+struct Metadata<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prerequisite_key: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rule_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rule_index: Option<usize>,
     version: u64,
+}
+
+impl<'a> Metadata<'a> {
+    /// A client key is public: it is not told the keys of prerequisite
+    /// flags, which may be server-only.
+    fn new(rules: &Ruleset, key: &str, reason: &daylight::Reason<'a>, kind: KeyKind) -> Self {
+        let (rule_index, rule_id) = match *reason {
+            daylight::Reason::RuleMatch {
+                rule_index, rule_id, ..
+            } => (Some(rule_index), Some(rule_id)),
+            _ => (None, None),
+        };
+        let prerequisite_key = match *reason {
+            daylight::Reason::PrerequisiteFailed { prerequisite_key } if kind == KeyKind::Server => {
+                Some(prerequisite_key)
+            }
+            _ => None,
+        };
+        Metadata {
+            prerequisite_key,
+            rule_id,
+            rule_index,
+            version: rules.flag_version(key).unwrap_or_default(),
+        }
+    }
 }
 
 /// An OFREP error body: `key` and `errorCode` are what stock clients read.
@@ -324,15 +361,13 @@ fn visible(rules: &Ruleset, key: &SdkKey, flag: &str) -> bool {
     key.kind == KeyKind::Server || rules.is_client_side(flag)
 }
 
-fn success<'a>(rules: &Ruleset, key: &'a str, detail: &Detail<'a>) -> Option<Success<'a>> {
+fn success<'a>(rules: &Ruleset, key: &'a str, detail: &Detail<'a>, kind: KeyKind) -> Option<Success<'a>> {
     Some(Success {
         key,
         value: detail.value?,
         reason: detail.reason.openfeature_reason(),
         variant: VariantName(detail.variation?),
-        metadata: Metadata {
-            version: rules.flag_version(key).unwrap_or_default(),
-        },
+        metadata: Metadata::new(rules, key, &detail.reason, kind),
     })
 }
 
@@ -388,7 +423,7 @@ async fn single(state: &AppState, key: Result<SdkKey, ApiError>, flag: &str, bod
         daylight::Reason::Error {
             error_kind: ErrorKind::FlagNotFound,
         } => not_found(flag),
-        _ => match success(&rules, flag, &detail) {
+        _ => match success(&rules, flag, &detail, sdk_key.kind) {
             Some(ok) => Json(ok).into_response(),
             None => failure(
                 StatusCode::BAD_REQUEST,
@@ -416,7 +451,7 @@ async fn bulk(
     keys.sort_unstable();
     let flags: Vec<BulkItem<'_>> = keys
         .iter()
-        .map(|&k| match success(&rules, k, &rules.evaluate(k, &ctx)) {
+        .map(|&k| match success(&rules, k, &rules.evaluate(k, &ctx), sdk_key.kind) {
             Some(ok) => BulkItem::Ok {
                 key: ok.key,
                 metadata: ok.metadata,
@@ -480,17 +515,35 @@ fn event_streams(headers: &HeaderMap, key: &SdkKey) -> Option<[EventStream; 1]> 
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()))?;
-    let host = headers.get(axum::http::header::HOST).and_then(|v| v.to_str().ok())?;
-    let scheme = headers
-        .get("x-forwarded-proto")
+    // Both come from the client (or a proxy passing them on): a URL built
+    // from them must not be able to point anywhere but a host of ours, so
+    // anything unexpected gets no `eventStreams` (the provider polls).
+    let host = headers
+        .get(axum::http::header::HOST)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("http");
+        .filter(|h| is_host(h))?;
+    let scheme = match headers.get("x-forwarded-proto").map(HeaderValue::as_bytes) {
+        None => "http",
+        Some(proto) => ["http", "https", "ws", "wss"]
+            .into_iter()
+            .find(|s| s.as_bytes().eq_ignore_ascii_case(proto))?,
+    };
     let key = url::form_urlencoded::byte_serialize(secret.trim().as_bytes()).collect::<String>();
     Some([EventStream {
         inactivity_delay_sec: 120,
         r#type: "sse",
         url: format!("{scheme}://{host}/ofrep/v1/event-stream?key={key}"),
     }])
+}
+
+/// `host[:port]` as a `Host` header may carry it: a name, an IPv4 address
+/// or a bracketed IPv6 address; no user info, path, query or fragment.
+fn is_host(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 261
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':' | b'[' | b']'))
 }
 
 /// `daylight_evaluations_total{api="ofrep"}`, registered once: the macro

@@ -227,6 +227,18 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// The evaluation context, and the sticky id to set when one was minted.
 fn context(plan: &Plan, req: &Request<'_>) -> (Context, Option<String>) {
     let mut ctx = Context::anonymous();
+    // `X-Daylight-Attr-*` first: the client may have sent them, so what the
+    // proxy sets (`X-Original-*`, `X-Real-IP`) and what the route's query
+    // names, set after, replace them.
+    for (name, value) in req.headers {
+        if let Some(attr) = name.as_str().strip_prefix(ATTR_HEADER_PREFIX) {
+            if let Ok(value) = value.to_str() {
+                if !attr.is_empty() && attr != "key" && !value.trim().is_empty() {
+                    ctx.set(attr, value.trim());
+                }
+            }
+        }
+    }
     if let Some(path) = req.path {
         ctx.set("path", path);
     }
@@ -240,15 +252,6 @@ fn context(plan: &Plan, req: &Request<'_>) -> (Context, Option<String>) {
     ] {
         if let Some(value) = attr {
             ctx.set(name, value);
-        }
-    }
-    for (name, value) in req.headers {
-        if let Some(attr) = name.as_str().strip_prefix(ATTR_HEADER_PREFIX) {
-            if let Ok(value) = value.to_str() {
-                if !attr.is_empty() && attr != "key" && !value.trim().is_empty() {
-                    ctx.set(attr, value.trim());
-                }
-            }
         }
     }
     for (name, source) in &plan.attributes {

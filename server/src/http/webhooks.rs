@@ -77,6 +77,11 @@ async fn create(
     if url.host_str().is_none_or(str::is_empty) {
         return Err(ApiError::invalid("url", "no host"));
     }
+    state
+        .webhook_destinations
+        .check(&url)
+        .await
+        .map_err(|why| ApiError::invalid("url", why))?;
     let secret = match req.secret {
         Some(s) if s.len() < 16 || s.len() > 256 => {
             return Err(ApiError::invalid("secret", "a secret is 16 to 256 characters"))

@@ -21,6 +21,14 @@ use crate::error::ApiError;
 /// The id of the rule a plan adds for its segment stages.
 pub const RELEASE_RULE_ID: &str = "daylight-release";
 
+/// The longest `hold_seconds` (a year). Far beyond any release, and far
+/// from overflowing the millisecond arithmetic; a stage that should wait
+/// longer waits for `skip` (no hold).
+pub const MAX_HOLD_SECONDS: u64 = 365 * 24 * 3600;
+
+/// The longest guard window (30 days).
+pub const MAX_WINDOW_SECONDS: u64 = 30 * 24 * 3600;
+
 /// What the user asks for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -244,6 +252,12 @@ impl PlanSpec {
                 }
                 (None, Some(_)) => {}
             }
+            if stage.hold_seconds.is_some_and(|h| h > MAX_HOLD_SECONDS) {
+                return Err(ApiError::invalid(
+                    field("hold_seconds"),
+                    format!("at most {MAX_HOLD_SECONDS} (a year); leave it out to wait for a skip"),
+                ));
+            }
             if let Some(t) = &stage.start_at {
                 if daylight::parse_rfc3339_ms(t).is_none() {
                     return Err(ApiError::invalid(field("start_at"), "not an RFC 3339 time"));
@@ -262,8 +276,11 @@ impl PlanSpec {
                     return Err(ApiError::invalid(format!("guard.{name}"), "a non-negative number"));
                 }
             }
-            if guard.window_seconds == 0 {
-                return Err(ApiError::invalid("guard.window_seconds", "must be at least 1"));
+            if guard.window_seconds == 0 || guard.window_seconds > MAX_WINDOW_SECONDS {
+                return Err(ApiError::invalid(
+                    "guard.window_seconds",
+                    format!("1 to {MAX_WINDOW_SECONDS} (30 days)"),
+                ));
             }
         }
         Ok(())
@@ -278,9 +295,13 @@ impl PlanSpec {
 
     /// When a stage that started at `started` gives way to the next one.
     fn due(&self, stage: usize, started: i64) -> Option<i64> {
-        let hold = self.stages[stage]
-            .hold_seconds
-            .map(|s| started.saturating_add(s.saturating_mul(1000) as i64));
+        // Saturating, never wrapping: a hold too long for an i64 of
+        // milliseconds (stored before the cap) means "not in our lifetime",
+        // not a time in the past.
+        let hold = self.stages[stage].hold_seconds.map(|s| {
+            let ms = i64::try_from(s).unwrap_or(i64::MAX).saturating_mul(1000);
+            started.saturating_add(ms)
+        });
         match (hold, self.start_at(stage + 1)) {
             (Some(h), Some(t)) => Some(h.max(t)),
             (h, t) => h.or(t),
@@ -315,12 +336,12 @@ pub fn transition(spec: &PlanSpec, p: &Progress, action: Action, now: i64) -> Re
         }
         (Action::Pause, State::Running) => {
             next.state = State::Paused;
-            next.paused_remaining_ms = p.next_at.map(|t| (t - now).max(0));
+            next.paused_remaining_ms = p.next_at.map(|t| t.saturating_sub(now).max(0));
             next.next_at = None;
         }
         (Action::Resume, State::Paused) => {
             next.state = State::Running;
-            next.next_at = p.paused_remaining_ms.map(|r| now + r);
+            next.next_at = p.paused_remaining_ms.map(|r| now.saturating_add(r));
             next.paused_remaining_ms = None;
         }
         (Action::Rollback, State::Pending | State::Running | State::Paused) => {
@@ -335,7 +356,7 @@ pub fn transition(spec: &PlanSpec, p: &Progress, action: Action, now: i64) -> Re
             if next.state != State::Completed {
                 // Still paused, now on the next stage with its full hold left.
                 next.state = State::Paused;
-                next.paused_remaining_ms = next.next_at.map(|t| (t - now).max(0));
+                next.paused_remaining_ms = next.next_at.map(|t| t.saturating_sub(now).max(0));
                 next.next_at = None;
             }
         }
@@ -524,6 +545,45 @@ mod tests {
             );
         }
         assert_eq!(apply(&s, &p, &FlagConfig::dark(0)).fallthrough, Serve::variation(1));
+    }
+
+    #[test]
+    fn huge_holds_are_refused_and_never_wrap_into_the_past() {
+        let mut s = spec();
+        s.stages[0].hold_seconds = Some(10u64.pow(16));
+        let err = s.validate().unwrap_err();
+        assert!(
+            matches!(&err, ApiError::Invalid { field: Some(f), .. } if f == "stages[0].hold_seconds"),
+            "{err:?}"
+        );
+        s.stages[0].hold_seconds = Some(MAX_HOLD_SECONDS);
+        assert!(s.validate().is_ok());
+        // A plan stored before the cap: its stage is not due a second later.
+        let now = 1_800_000_000_000;
+        for hold in [10u64.pow(16), i64::MAX as u64, u64::MAX] {
+            s.stages[0].hold_seconds = Some(hold);
+            let p = started(&s, now);
+            assert!(
+                p.next_at.is_some_and(|t| t > now + 1000),
+                "hold {hold}: {:?}",
+                p.next_at
+            );
+            assert!(transition(&s, &p, Action::Advance, now + 1000).is_err(), "hold {hold}");
+            // Pausing and resuming keep it far away.
+            let paused = transition(&s, &p, Action::Pause, now + 1000).unwrap();
+            let resumed = transition(&s, &paused, Action::Resume, now + 2000).unwrap();
+            assert!(resumed.next_at.is_some_and(|t| t > now + 2000), "hold {hold}");
+        }
+        s.stages[0].hold_seconds = Some(60);
+        s.guard = Some(Guard {
+            event: "checkout_error".into(),
+            window_seconds: u64::MAX,
+            max_rate: Some(0.1),
+            max_ratio: None,
+            min_evaluations: 100,
+            action: GuardAction::Pause,
+        });
+        assert!(s.validate().is_err(), "a guard window beyond the cap");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::Clock;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::releases::guard::{self, Counts};
 use crate::releases::plan::Action;
 use crate::state::AppState;
@@ -44,6 +44,9 @@ pub async fn run(state: AppState, clock: Arc<dyn Clock>, every: Duration) {
     }
 }
 
+/// One pass over due plans, due changes and guards. A database that is away
+/// fails the tick; any other error is about one plan or change, which is
+/// logged and left for the next tick while the others go ahead.
 pub async fn tick(state: &AppState, clock: &dyn Clock) -> ApiResult<Tick> {
     let mut done = Tick::default();
     let now = clock.now_ms();
@@ -52,26 +55,31 @@ pub async fn tick(state: &AppState, clock: &dyn Clock) -> ApiResult<Tick> {
         match releases::act(&scheduler, id, Action::Advance, None, now).await {
             Ok(Outcome::Applied(_)) => done.advanced += 1,
             // Moved by another node, or no longer due: nothing to do.
-            Ok(Outcome::Lost) | Err(crate::error::ApiError::Conflict(_)) => done.lost += 1,
-            Err(e @ crate::error::ApiError::Invalid { .. }) => {
+            Ok(Outcome::Lost) | Err(ApiError::Conflict(_)) => done.lost += 1,
+            Err(e @ ApiError::Invalid { .. }) => {
                 // The next stage no longer validates (its segment was
                 // deleted, say): hold the plan rather than retry forever.
                 let why = format!("paused: the next stage cannot be applied: {e}");
                 let w = state.writer("scheduler", &why);
-                releases::act(&w, id, Action::Pause, None, now).await?;
-                tracing::warn!(id, error = %e, "release plan paused");
+                match releases::act(&w, id, Action::Pause, None, now).await {
+                    Ok(_) => tracing::warn!(id, error = %e, "release plan paused"),
+                    Err(e) => skip(e, "release plan", id)?,
+                }
             }
-            Err(e) => return Err(e),
+            Err(e) => skip(e, "release plan", id)?,
         }
     }
     for id in store::schedule::due(&state.db, now).await? {
-        if schedule::apply(&scheduler, id).await? {
-            done.applied_changes += 1;
+        match schedule::apply(&scheduler, id).await {
+            Ok(true) => done.applied_changes += 1,
+            Ok(false) => {}
+            Err(e) => skip(e, "scheduled change", id)?,
         }
     }
     for plan in store::releases::guarded(&state.db).await? {
         let Some(g) = &plan.spec.guard else { continue };
-        let since = now - (g.window_seconds as i64) * 1000;
+        let window_ms = i64::try_from(g.window_seconds).unwrap_or(i64::MAX).saturating_mul(1000);
+        let since = now.saturating_sub(window_ms);
         let new = counts(
             state,
             &plan.environment,
@@ -88,7 +96,7 @@ pub async fn tick(state: &AppState, clock: &dyn Clock) -> ApiResult<Tick> {
             if let Outcome::Applied(_) = releases::act(&w, plan.id, Action::GuardTrip, Some(plan.version), now)
                 .await
                 .or_else(|e| match e {
-                    crate::error::ApiError::Conflict(_) => Ok(Outcome::Lost),
+                    ApiError::Conflict(_) => Ok(Outcome::Lost),
                     e => Err(e),
                 })?
             {
@@ -98,6 +106,18 @@ pub async fn tick(state: &AppState, clock: &dyn Clock) -> ApiResult<Tick> {
         }
     }
     Ok(done)
+}
+
+/// `Err` when the database is away (the whole tick waits for the next one);
+/// otherwise logs the error of one plan or change and lets the tick go on.
+fn skip(e: ApiError, what: &str, id: i64) -> ApiResult<()> {
+    match e {
+        ApiError::Unavailable(_) => Err(e),
+        e => {
+            tracing::warn!(id, error = %e, "{what} not moved; trying again next tick");
+            Ok(())
+        }
+    }
 }
 
 /// Evaluations and events of one variation since `since`, from the per-minute

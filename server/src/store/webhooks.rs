@@ -122,7 +122,12 @@ pub async fn create(db: &Db, w: NewWebhook<'_>, actor: &str) -> ApiResult<Webhoo
     .bind(now_ms())
     .fetch_one(&mut *tx)
     .await?;
-    let shown = serde_json::json!({ "id": id, "url": w.url, "events": w.events, "environments": w.environments });
+    let shown = serde_json::json!({
+        "id": id,
+        "url": crate::webhooks::redact_userinfo(w.url),
+        "events": w.events,
+        "environments": w.environments,
+    });
     append_audit(
         &mut tx,
         AuditEntry {

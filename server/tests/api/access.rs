@@ -84,9 +84,9 @@ on_each_backend!(roles_limit_what_a_token_may_do, |app| {
     .await
     .expect(204);
     req(&viewer, Method::GET, "/api/v1/flags", None).await.expect(401);
-    // An SDK key is not an admin token.
+    // An SDK key is not an admin token: valid, but of the wrong kind (403).
     let key = app.sdk_key("staging", "server").await;
-    req(&key, Method::GET, "/api/v1/flags", None).await.expect(401);
+    req(&key, Method::GET, "/api/v1/flags", None).await.expect(403);
 });
 
 on_each_backend!(environments_can_be_added, |app| {

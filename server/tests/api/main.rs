@@ -4,13 +4,23 @@
 
 mod harness;
 
-/// Runs a test body once per backend, each on a fresh server and database.
+/// Runs a test body once per backend, each on a fresh server and database
+/// (with a second argument, `|s: &mut Settings| …`: with settings changed).
 macro_rules! on_each_backend {
     ($name:ident, |$app:ident| $body:block) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $name() {
             for backend in crate::harness::backends() {
                 let $app = crate::harness::spawn_app(backend).await;
+                $body
+            }
+        }
+    };
+    ($name:ident, $configure:expr, |$app:ident| $body:block) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            for backend in crate::harness::backends() {
+                let $app = crate::harness::spawn_app_with(backend, $configure).await;
                 $body
             }
         }

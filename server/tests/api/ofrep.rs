@@ -212,7 +212,7 @@ on_each_backend!(ofrep_evaluations_keep_request_ids_cors_metrics_and_errors, |ap
         .expect(400);
     assert_eq!(r.body["errorCode"], "GENERAL");
     assert_eq!(r.headers["access-control-allow-origin"], "*");
-    assert_eq!(r.headers["access-control-expose-headers"], "etag");
+    assert_eq!(r.headers["access-control-expose-headers"], "etag,retry-after");
     let id = r.headers["x-request-id"].to_str().unwrap();
     assert_eq!(id.len(), 36, "a generated request id: {id}");
     // The caller's request id is kept.
@@ -341,4 +341,182 @@ async fn a_key_over_its_rate_limit_gets_429_with_retry_after() {
     app.ofrep(&b, None, json!({})).await.expect(200);
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     app.ofrep(&a, Some("f"), json!({})).await.expect(200);
+}
+
+/// With `DAYLIGHT_ALLOWED_ORIGINS` set, other origins get 403 (single, bulk,
+/// and their preflights), as the README says; allowed origins and
+/// requests without `Origin` (servers) are answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ofrep_refuses_origins_outside_the_allowed_list() {
+    let app = crate::harness::spawn_app_with(crate::harness::Backend::Sqlite, |s| {
+        s.allowed_origins = vec!["https://app.example".into()]
+    })
+    .await;
+    app.create_flag(json!({ "key": "public", "client_side": true })).await;
+    let client = app.sdk_key("production", "client").await;
+    for path in ["/ofrep/v1/evaluate/flags", "/ofrep/v1/evaluate/flags/public"] {
+        let preflight = |origin: &'static str| {
+            let app = &app;
+            async move {
+                app.request(
+                    Method::OPTIONS,
+                    path,
+                    None,
+                    None,
+                    &[
+                        ("origin", origin),
+                        ("access-control-request-method", "POST"),
+                        ("access-control-request-headers", "authorization,content-type"),
+                    ],
+                )
+                .await
+            }
+        };
+        let refused = preflight("https://evil.example").await.expect(403);
+        assert!(refused.headers.get("access-control-allow-origin").is_none());
+        let ok = preflight("https://app.example").await;
+        assert!(ok.status.is_success(), "{path}: {}", ok.status);
+        assert_eq!(ok.headers["access-control-allow-origin"], "https://app.example");
+
+        let evaluate = |origin: Option<&'static str>| {
+            let (app, client) = (&app, &client);
+            async move {
+                let headers: Vec<(&str, &str)> = origin.map(|o| ("origin", o)).into_iter().collect();
+                app.request(Method::POST, path, Some(client), Some(json!({})), &headers)
+                    .await
+            }
+        };
+        let refused = evaluate(Some("https://evil.example")).await.expect(403);
+        assert_eq!(refused.body["error"], "forbidden", "{path}");
+        assert!(refused.headers.get("access-control-allow-origin").is_none());
+        let ok = evaluate(Some("https://app.example")).await.expect(200);
+        assert_eq!(ok.headers["access-control-allow-origin"], "https://app.example");
+        let exposed = ok.headers["access-control-expose-headers"]
+            .to_str()
+            .unwrap()
+            .to_lowercase();
+        assert!(exposed.contains("retry-after"), "exposed: {exposed}");
+        evaluate(None).await.expect(200);
+    }
+}
+
+/// `metadata` (OpenFeature's `flagMetadata`) says which rule matched, as
+/// docs/sdk-js.md promises; a failed prerequisite is named to server keys
+/// only (a client key is public, the prerequisite may be server-only).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ofrep_metadata_names_the_matched_rule() {
+    let app = crate::harness::spawn_app(crate::harness::Backend::Sqlite).await;
+    app.create_flag(json!({ "key": "lobby", "client_side": true })).await;
+    app.create_flag(json!({ "key": "secret-gate" })).await;
+    app.create_flag(json!({ "key": "gated", "client_side": true })).await;
+    app.edit_config("lobby", "production", |c| {
+        c["on"] = json!(true);
+        c["rules"] = json!([
+            { "id": "poker", "clauses": [{ "attribute": "game", "op": "in", "values": ["poker"] }], "serve": { "variation": 0 } },
+            { "id": "omaha", "clauses": [{ "attribute": "game", "op": "in", "values": ["omaha"] }], "serve": { "variation": 1 } }
+        ]);
+    })
+    .await
+    .expect(200);
+    app.edit_config("gated", "production", |c| {
+        c["on"] = json!(true);
+        c["prerequisites"] = json!([{ "flag": "secret-gate", "variation": 1 }]);
+    })
+    .await
+    .expect(200);
+    let server = app.sdk_key("production", "server").await;
+    let client = app.sdk_key("production", "client").await;
+    let omaha = json!({ "context": { "targetingKey": "u1", "game": "omaha" } });
+
+    let r = app.ofrep(&client, Some("lobby"), omaha.clone()).await.expect(200);
+    assert_eq!(r.body["reason"], "TARGETING_MATCH");
+    assert_eq!(r.body["metadata"]["rule_id"], "omaha");
+    assert_eq!(r.body["metadata"]["rule_index"], 1);
+    assert!(r.body["metadata"]["version"].is_u64());
+    let bulk = app.ofrep(&client, None, omaha.clone()).await.expect(200);
+    let lobby = bulk.body["flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["key"] == "lobby")
+        .unwrap()
+        .clone();
+    assert_eq!(lobby["metadata"]["rule_id"], "omaha");
+    assert_eq!(lobby["metadata"]["rule_index"], 1);
+    // No rule matched: no rule in the metadata.
+    let r = app.ofrep(&client, Some("lobby"), json!({})).await.expect(200);
+    assert!(r.body["metadata"].get("rule_id").is_none(), "{}", r.body);
+
+    let r = app.ofrep(&server, Some("gated"), omaha.clone()).await.expect(200);
+    assert_eq!(r.body["metadata"]["prerequisite_key"], "secret-gate");
+    for answer in [
+        app.ofrep(&client, Some("gated"), omaha.clone()).await.expect(200).body,
+        app.ofrep(&client, None, omaha).await.expect(200).body,
+    ] {
+        assert!(!answer.to_string().contains("secret-gate"), "{answer}");
+    }
+}
+
+/// docs/api.md: 401 for no or unknown credentials, 403 for a valid one of
+/// the wrong kind (an admin token as an OFREP key, a client key on the admin
+/// API).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ofrep_and_the_admin_api_refuse_the_wrong_kind_of_credential_with_403() {
+    let app = crate::harness::spawn_app(crate::harness::Backend::Sqlite).await;
+    app.create_flag(json!({ "key": "f", "client_side": true })).await;
+    let admin = crate::harness::ADMIN;
+    let r = app.ofrep(admin, Some("f"), json!({})).await.expect(403);
+    assert_eq!(r.body["error"], "forbidden");
+    app.ofrep(admin, None, json!({})).await.expect(403);
+    app.ofrep("dl_admin_unknown", Some("f"), json!({})).await.expect(401);
+    let client = app.sdk_key("production", "client").await;
+    let r = app
+        .request(Method::GET, "/api/v1/flags", Some(&client), None, &[])
+        .await
+        .expect(403);
+    assert_eq!(r.body["error"], "forbidden");
+    app.request(Method::GET, "/api/v1/flags", Some("dl_client_unknown"), None, &[])
+        .await
+        .expect(401);
+}
+
+/// `eventStreams.url` is built from `Host` and `X-Forwarded-Proto`: values a
+/// browser could be handed a hostile URL from get no `eventStreams`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_stream_urls_come_only_from_a_valid_host_and_scheme() {
+    let app = crate::harness::spawn_app(crate::harness::Backend::Sqlite).await;
+    app.create_flag(json!({ "key": "banner", "client_side": true })).await;
+    let client = app.sdk_key("production", "client").await;
+    let streams = |headers: Vec<(&'static str, &'static str)>| {
+        let (app, client) = (&app, &client);
+        async move {
+            let r = app
+                .request(
+                    Method::POST,
+                    "/ofrep/v1/evaluate/flags",
+                    Some(client),
+                    Some(json!({})),
+                    &headers,
+                )
+                .await
+                .expect(200);
+            r.body["eventStreams"][0]["url"].as_str().map(str::to_owned)
+        }
+    };
+    let url = streams(vec![("x-forwarded-proto", "https"), ("host", "flags.example:8443")])
+        .await
+        .expect("a valid host and scheme");
+    assert!(
+        url.starts_with("https://flags.example:8443/ofrep/v1/event-stream?key="),
+        "{url}"
+    );
+    for headers in [
+        vec![("x-forwarded-proto", "javascript")],
+        vec![("x-forwarded-proto", "javascript://evil.example/")],
+        vec![("host", "evil.example/x?")],
+        vec![("host", "user@evil.example")],
+        vec![("host", "evil.example#")],
+    ] {
+        assert_eq!(streams(headers.clone()).await, None, "{headers:?}");
+    }
 }

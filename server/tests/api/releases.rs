@@ -376,6 +376,93 @@ async fn scheduled_changes_apply_once_on_time_and_can_be_cancelled() {
     }
 }
 
+/// A scheduled change that became invalid after it was scheduled (here: it
+/// would close a prerequisite cycle made meanwhile) is marked `failed` with
+/// its error, and the other due changes are applied in the same tick. The
+/// tick is driven by hand with the manual clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_that_no_longer_validates_fails_alone_and_the_others_apply() {
+    let clock = clock();
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings =
+        daylight_server::Settings::for_tests(format!("sqlite://{}/daylight.db", dir.path().display()), harness::ADMIN);
+    // The background scheduler ticks once at start; this test ticks itself.
+    settings.scheduler_tick_ms = 24 * HOUR as u64;
+    let built = daylight_server::Application::build(settings)
+        .await
+        .expect("the server starts")
+        .with_clock(clock.clone());
+    let state = built.state().clone();
+    let url = format!("http://127.0.0.1:{}", built.port());
+    tokio::spawn(built.run_until(std::future::pending()));
+    let app = TestApp::remote(url);
+    for key in ["a", "b", "c"] {
+        app.create_flag(json!({ "key": key })).await;
+    }
+    let at = {
+        let secs = (clock.now_ms() + HOUR) / 1000;
+        let (days, rem) = (secs / 86_400, secs % 86_400);
+        let (y, m, d) = civil(days);
+        format!(
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+            rem / 3600,
+            rem % 3600 / 60,
+            rem % 60
+        )
+    };
+    let schedule = |flag: &'static str, change: Value| {
+        let (app, at) = (&app, at.clone());
+        async move {
+            app.post(
+                &format!("/api/v1/flags/{flag}/environments/production/scheduled-changes"),
+                json!({ "at": at, "change": change }),
+            )
+            .await
+            .expect(201)
+            .body
+        }
+    };
+    let config = |prerequisite: &str| {
+        json!({ "on": true, "off_variation": 0, "fallthrough": { "variation": 1 },
+                "prerequisites": [{ "flag": prerequisite, "variation": 1 }] })
+    };
+    // a will need b; then b is made to need a: a's change now closes a cycle.
+    let poisoned = schedule("a", json!({ "config": config("b") })).await;
+    app.edit_config("b", "production", |c| {
+        c["prerequisites"] = json!([{ "flag": "a", "variation": 1 }]);
+    })
+    .await
+    .expect(200);
+    let fine = schedule("c", json!({ "on": true })).await;
+
+    clock.advance(HOUR);
+    let tick = daylight_server::releases::scheduler::tick(&state, clock.as_ref())
+        .await
+        .expect("one bad change does not fail the tick");
+    assert!(tick.applied_changes >= 1, "{tick:?}");
+    let change = |id: &Value| {
+        let app = &app;
+        let path = format!("/api/v1/scheduled-changes?flag={}", id["flag_key"].as_str().unwrap());
+        async move { app.get(&path).await.expect(200).body["changes"][0].clone() }
+    };
+    let failed = change(&poisoned).await;
+    assert_eq!(failed["state"], "failed", "{failed}");
+    assert!(
+        failed["error"].as_str().is_some_and(|e| e.contains("cycle")),
+        "{failed}"
+    );
+    assert_eq!(change(&fine).await["state"], "applied");
+    assert_eq!(
+        app.get("/api/v1/flags/c/environments/production").await.body["on"],
+        true
+    );
+    // The next tick has nothing left to do, and fails nothing.
+    let tick = daylight_server::releases::scheduler::tick(&state, clock.as_ref())
+        .await
+        .expect("a quiet tick");
+    assert_eq!(tick, Default::default());
+}
+
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.
 fn civil(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;

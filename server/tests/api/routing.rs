@@ -631,6 +631,55 @@ async fn the_route_answers_from_memory_and_rejects_bad_input() {
     assert_eq!(r.status.as_u16(), 503, "{}", r.body);
 }
 
+/// What the proxy sets (`X-Real-IP`, `X-Original-*`, and the route's
+/// `attr.NAME`) wins over `X-Daylight-Attr-*` headers, which the client may
+/// have sent: a visitor cannot claim an internal address or a beta path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attributes_set_by_the_proxy_win_over_client_headers() {
+    let app = spawn_app(Backend::Sqlite).await;
+    app.create_flag(json!({ "key": "office", "variations": ["public", "internal"] }))
+        .await;
+    app.edit_config("office", "production", |c| {
+        c["on"] = json!(true);
+        c["rules"] = json!([
+            { "id": "lan", "clauses": [{ "attribute": "ip", "op": "starts_with", "values": ["10."] }], "serve": { "variation": 1 } },
+            { "id": "beta", "clauses": [{ "attribute": "path", "op": "starts_with", "values": ["/beta/"] }], "serve": { "variation": 1 } },
+            { "id": "country", "clauses": [{ "attribute": "country", "op": "in", "values": ["XX"] }], "serve": { "variation": 1 } }
+        ]);
+    })
+    .await
+    .expect(200);
+    let server = app.sdk_key("production", "server").await;
+    let pool = |path: &'static str, headers: Vec<(&'static str, &'static str)>| {
+        let (app, server) = (&app, &server);
+        async move {
+            let r = route(app, path, Some(server), &headers).await.expect(200);
+            r.headers["x-daylight-pool"].to_str().unwrap().to_owned()
+        }
+    };
+    let outside = ("x-real-ip", "203.0.113.9");
+    assert_eq!(
+        pool("/route/v1/office", vec![("x-real-ip", "10.0.0.1")]).await,
+        "internal"
+    );
+    assert_eq!(pool("/route/v1/office", vec![outside]).await, "public");
+    let forged = vec![
+        outside,
+        ("x-original-uri", "/shop"),
+        ("x-daylight-attr-ip", "10.0.0.1"),
+        ("x-daylight-attr-path", "/beta/x"),
+    ];
+    assert_eq!(pool("/route/v1/office", forged).await, "public");
+    // The route's own attributes win too.
+    let country = vec![outside, ("cf-ipcountry", "AU"), ("x-daylight-attr-country", "XX")];
+    assert_eq!(
+        pool("/route/v1/office?attr.country=header:cf-ipcountry", country.clone()).await,
+        "public"
+    );
+    // Without anything from the proxy, the header still provides the attribute.
+    assert_eq!(pool("/route/v1/office", country).await, "internal");
+}
+
 /// The recipe shows the config the tests run, byte for byte.
 #[test]
 fn the_recipe_shows_the_tested_config() {

@@ -17,6 +17,12 @@ use crate::harness::{self, TestApp};
 
 const SECRET: &str = "whsec-test-0123456789";
 
+/// The receivers here listen on loopback, which webhooks may reach only
+/// when allowed.
+fn allow_loopback(s: &mut daylight_server::Settings) {
+    s.webhook_allowed_networks = vec!["127.0.0.0/8".parse().unwrap()];
+}
+
 /// One request the receiver got: headers, raw body, and what it answered.
 #[derive(Clone)]
 struct Received {
@@ -111,7 +117,7 @@ fn verify(r: &Received) {
     assert_eq!(body["event"], body["entry"]["action"]);
 }
 
-on_each_backend!(webhooks_deliver_signed_audit_entries_and_retry, |app| {
+on_each_backend!(webhooks_deliver_signed_audit_entries_and_retry, allow_loopback, |app| {
     let receiver = Receiver::start(2).await;
     let hook = app
         .post(
@@ -190,7 +196,7 @@ on_each_backend!(webhooks_deliver_signed_audit_entries_and_retry, |app| {
     app.get(&format!("/api/v1/webhooks/{id}/deliveries")).await.expect(404);
 });
 
-on_each_backend!(bad_webhooks_get_a_4xx_naming_the_field, |app| {
+on_each_backend!(bad_webhooks_get_a_4xx_naming_the_field, allow_loopback, |app| {
     let bad = [
         (json!({ "url": "ftp://example.com/x" }), "url"),
         (json!({ "url": "not a url" }), "url"),
@@ -239,6 +245,7 @@ async fn a_delivery_gives_up_after_the_last_attempt() {
     let mut settings =
         daylight_server::Settings::for_tests(format!("sqlite://{}/daylight.db", dir.path().display()), harness::ADMIN);
     settings.webhook_max_attempts = 3;
+    allow_loopback(&mut settings);
     let app = harness::start(settings, harness::Backend::Sqlite).await;
     let receiver = Receiver::start(usize::MAX).await;
     let hook = app
@@ -267,7 +274,7 @@ async fn several_nodes_deliver_each_entry_once() {
     if !harness::services_available() {
         return;
     }
-    let nodes = harness::spawn_nodes(3, |_| {}).await;
+    let nodes = harness::spawn_nodes(3, allow_loopback).await;
     let receiver = Receiver::start(0).await;
     nodes[0]
         .post(
@@ -308,4 +315,87 @@ async fn several_nodes_deliver_each_entry_once() {
         "delivered more than once: {per_entry:?}"
     );
     receiver.received().iter().for_each(verify);
+}
+
+// Without an allowed network, webhooks may not target loopback, private or
+// link-local addresses, however they are written; a name is checked by what
+// it resolves to. Userinfo in the URL stays out of the audit log.
+on_each_backend!(webhooks_refuse_non_public_destinations, |app| {
+    for url in [
+        "http://127.0.0.1:9/x",
+        "http://[::1]:9/x",
+        "http://2130706433:9/x",
+        "http://0x7f000001:9/x",
+        "http://0177.0.0.1:9/x",
+        "http://[::ffff:127.0.0.1]:9/x",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[fe80::1]/x",
+        "http://10.0.0.1/x",
+        "http://192.168.1.1/x",
+        "http://localhost:9/x",
+    ] {
+        let r = app
+            .post("/api/v1/webhooks", json!({ "url": url }))
+            .await
+            .expect_field_error(400, "url");
+        assert!(
+            r.body["message"].as_str().unwrap().contains("public"),
+            "{url}: {}",
+            r.body
+        );
+    }
+    // A public address is fine; its password never reaches the audit log.
+    app.post(
+        "/api/v1/webhooks",
+        json!({ "url": "http://bot:s3cret-pass@93.184.216.34:9/x", "events": ["nothing.matches"] }),
+    )
+    .await
+    .expect(201);
+    let viewer = app.token("viewer").await;
+    let audit = app
+        .request(
+            reqwest::Method::GET,
+            "/api/v1/audit?resource_kind=webhook",
+            Some(&viewer),
+            None,
+            &[],
+        )
+        .await
+        .expect(200);
+    let text = audit.body.to_string();
+    assert!(text.contains("93.184.216.34"), "{text}");
+    assert!(!text.contains("s3cret-pass") && !text.contains("bot:"), "{text}");
+});
+
+/// The destination is checked again at delivery: a webhook whose address is
+/// no longer allowed (a name re-pointed at loopback, say; here the row is
+/// changed by hand) fails without a request, for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_to_a_destination_no_longer_allowed_fails_without_a_request() {
+    let app = harness::spawn_app(harness::Backend::Sqlite).await;
+    let receiver = Receiver::start(0).await;
+    let hook = app
+        .post(
+            "/api/v1/webhooks",
+            json!({ "url": "http://93.184.216.34:9/hook", "secret": SECRET, "events": ["flag.create"] }),
+        )
+        .await
+        .expect(201)
+        .body;
+    let db = daylight_server::db::Db::connect(&app.database_url).await.unwrap();
+    sqlx::query("UPDATE webhooks SET url = $1")
+        .bind(&receiver.url)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    app.create_flag(json!({ "key": "f" })).await;
+    let path = format!("/api/v1/webhooks/{}/deliveries", hook["id"]);
+    eventually("the delivery to fail", async || {
+        app.get(&path).await.body["deliveries"][0]["status"] == "failed"
+    })
+    .await;
+    let d = app.get(&path).await.body["deliveries"][0].clone();
+    assert_eq!(d["attempts"], 1, "refused for good: {d}");
+    assert!(d["last_error"].as_str().unwrap().contains("public"), "{d}");
+    assert!(receiver.received().is_empty());
 }
