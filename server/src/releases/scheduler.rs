@@ -16,7 +16,7 @@ use crate::releases::plan::Action;
 use crate::state::AppState;
 use crate::store;
 use crate::writes::releases::{self, Outcome};
-use crate::writes::schedule;
+use crate::writes::schedule::{self, Settled};
 
 /// What one tick did (for tests and logs).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +26,8 @@ pub struct Tick {
     /// Due plans another node moved first.
     pub lost: usize,
     pub applied_changes: usize,
+    /// Due changes that no longer validate, marked `failed`.
+    pub failed_changes: usize,
     pub guard_trips: usize,
 }
 
@@ -71,8 +73,9 @@ pub async fn tick(state: &AppState, clock: &dyn Clock) -> ApiResult<Tick> {
     }
     for id in store::schedule::due(&state.db, now).await? {
         match schedule::apply(&scheduler, id).await {
-            Ok(true) => done.applied_changes += 1,
-            Ok(false) => {}
+            Ok(Settled::Applied) => done.applied_changes += 1,
+            Ok(Settled::Failed) => done.failed_changes += 1,
+            Ok(Settled::Elsewhere) => {}
             Err(e) => skip(e, "scheduled change", id)?,
         }
     }

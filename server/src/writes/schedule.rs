@@ -88,16 +88,25 @@ fn is_refusal(e: &ApiError) -> bool {
     )
 }
 
-/// Applies change `id` if it is still pending; `Ok(false)` when another node
-/// did (or it was cancelled). A change that no longer validates, whether
-/// found when it is prepared or under the environment's lock, is marked
+/// What became of a due change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    Applied,
+    /// It no longer validates: marked `failed` with the reason.
+    Failed,
+    /// Another node settled it first (or it was cancelled).
+    Elsewhere,
+}
+
+/// Applies change `id` if it is still pending. A change that no longer
+/// validates, whether found when it is prepared or under the environment's lock, is marked
 /// `failed` with the reason and the audit log says so; it never blocks
 /// the changes due after it.
-pub async fn apply(w: &Writer<'_>, id: i64) -> ApiResult<bool> {
+pub async fn apply(w: &Writer<'_>, id: i64) -> ApiResult<Settled> {
     for _attempt in 0..5 {
         let scheduled = get(w.db, id).await?;
         if scheduled.state != "pending" {
-            return Ok(false);
+            return Ok(Settled::Elsewhere);
         }
         let env = scheduled.environment.as_str();
         let pending = match flags::prepare(w, &scheduled.flag_key, None, &mut edit(&scheduled.change, env)).await {
@@ -108,7 +117,7 @@ pub async fn apply(w: &Writer<'_>, id: i64) -> ApiResult<bool> {
         let mut tx = w.begin().await?;
         if !rows::settle(&mut tx, id, "applied", None).await? {
             tx.rollback().await?;
-            return Ok(false);
+            return Ok(Settled::Elsewhere);
         }
         if !pending.changed.is_empty() {
             match flags::write(&mut tx, w, &pending, "flag.scheduled_change", Some(env)).await {
@@ -134,15 +143,15 @@ pub async fn apply(w: &Writer<'_>, id: i64) -> ApiResult<bool> {
         )
         .await?;
         w.commit(tx, &pending.changed).await?;
-        return Ok(true);
+        return Ok(Settled::Applied);
     }
     Err(flags::busy(&get(w.db, id).await?.flag_key))
 }
 
-async fn fail(w: &Writer<'_>, scheduled: &ScheduledChange, error: &str) -> ApiResult<bool> {
+async fn fail(w: &Writer<'_>, scheduled: &ScheduledChange, error: &str) -> ApiResult<Settled> {
     let mut tx = w.begin().await?;
     if !rows::settle(&mut tx, scheduled.id, "failed", Some(error)).await? {
-        return Ok(false);
+        return Ok(Settled::Elsewhere);
     }
     append_audit(
         &mut tx,
@@ -160,5 +169,5 @@ async fn fail(w: &Writer<'_>, scheduled: &ScheduledChange, error: &str) -> ApiRe
     .await?;
     tx.commit().await?;
     tracing::warn!(id = scheduled.id, flag = %scheduled.flag_key, %error, "scheduled change failed");
-    Ok(true)
+    Ok(Settled::Failed)
 }
