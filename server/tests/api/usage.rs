@@ -140,8 +140,8 @@ on_each_backend!(bad_usage_reports_get_a_4xx_naming_the_field, |app| {
         .raw(Method::POST, "/sdk/v1/usage", &server, "application/json", "{")
         .await;
     assert_eq!(malformed.status.as_u16(), 400);
-    // An admin token is not an SDK key.
-    report(&app, crate::harness::ADMIN, json!({})).await.expect(401);
+    // An admin token is a valid credential of the wrong kind.
+    report(&app, crate::harness::ADMIN, json!({})).await.expect(403);
     let r = app.get("/api/v1/environments/production/stale-flags?days=0").await;
     r.expect_field_error(400, "days");
     let r = app
