@@ -106,6 +106,11 @@ impl Application {
                 max_ws_message_bytes: settings.max_ws_message_bytes,
                 origins: Arc::new(crate::limits::Origins::new(&settings.allowed_origins)),
                 usage: Arc::default(),
+                usage_limits: Arc::new(crate::limits::UsageLimits::new(
+                    settings.usage_rate_limit,
+                    settings.usage_max_events_per_key,
+                    settings.usage_max_events_per_flag,
+                )),
                 max_body_bytes: settings.max_body_bytes,
                 webhook_destinations: webhook_destinations.clone(),
             }),

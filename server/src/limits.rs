@@ -33,6 +33,84 @@ impl RateLimits {
     }
 }
 
+/// What SDK usage reports may cost (`POST /sdk/v1/usage` and stream `usage`
+/// messages; `docs/usage-metrics.md`): reports per second per key, and the
+/// distinct event names a key, and a flag in an environment, may add. Client
+/// keys are public, and every new name is a new row per minute kept for the
+/// usage retention; names over a cap are dropped (counted as `dropped`).
+/// Counted per node.
+pub struct UsageLimits {
+    reports: RateLimits,
+    max_events_per_key: usize,
+    max_events_per_flag: usize,
+    names: Mutex<EventNames>,
+}
+
+#[derive(Default)]
+struct EventNames {
+    /// Key id → the event names it reported.
+    per_key: HashMap<i64, foldhash::HashSet<Box<str>>>,
+    /// (environment, flag) → the event names attributed to it.
+    per_flag: HashMap<(Box<str>, Box<str>), foldhash::HashSet<Box<str>>>,
+}
+
+impl UsageLimits {
+    /// `reports_per_second` per key (0: no limit); at most
+    /// `max_events_per_key` distinct event names per key and
+    /// `max_events_per_flag` per flag and environment (0: no cap).
+    pub fn new(reports_per_second: u32, max_events_per_key: usize, max_events_per_flag: usize) -> UsageLimits {
+        UsageLimits {
+            reports: RateLimits::new(reports_per_second),
+            max_events_per_key,
+            max_events_per_flag,
+            names: Mutex::default(),
+        }
+    }
+
+    /// `Err(wait)` when key `id` is over its report budget.
+    pub fn check_report(&self, id: i64) -> Result<(), Duration> {
+        self.reports.check(id)
+    }
+
+    /// Keeps the events (`(event, flag)` of each entry) whose names fit the
+    /// caps, in order; returns how many were dropped. A name already known
+    /// for the key and the flag always fits.
+    pub fn admit_events<T>(
+        &self,
+        key: i64,
+        environment: &str,
+        entries: &mut Vec<T>,
+        names: impl Fn(&T) -> (&str, &str),
+    ) -> usize {
+        if self.max_events_per_key == 0 && self.max_events_per_flag == 0 {
+            return 0;
+        }
+        let before = entries.len();
+        let mut guard = self.names.lock().unwrap_or_else(|e| e.into_inner());
+        let EventNames { per_key, per_flag } = &mut *guard;
+        let of_key = per_key.entry(key).or_default();
+        entries.retain(|entry| {
+            let (event, flag) = names(entry);
+            let of_flag = per_flag.entry((environment.into(), flag.into())).or_default();
+            let key_knows = of_key.contains(event);
+            let flag_knows = of_flag.contains(event);
+            if (!key_knows && self.max_events_per_key > 0 && of_key.len() >= self.max_events_per_key)
+                || (!flag_knows && self.max_events_per_flag > 0 && of_flag.len() >= self.max_events_per_flag)
+            {
+                return false;
+            }
+            if !key_knows {
+                of_key.insert(event.into());
+            }
+            if !flag_knows {
+                of_flag.insert(event.into());
+            }
+            true
+        });
+        before - entries.len()
+    }
+}
+
 /// Open streams per SDK key on this node. A connection holds a
 /// [`StreamPermit`] for its lifetime; dropping it frees the slot.
 pub struct StreamCounts {
@@ -149,6 +227,27 @@ mod tests {
         assert!(!origins.allows_any());
         assert!(Origins::new(&[]).allows(b"https://anything"));
         assert!(Origins::new(&["*".into()]).allows_any());
+    }
+
+    #[test]
+    fn event_names_are_capped_per_key_and_per_flag() {
+        let limits = UsageLimits::new(0, 3, 2);
+        let mut entries = vec![("a", "f"), ("b", "f"), ("c", "f"), ("a", "g"), ("c", "g"), ("d", "g")];
+        // f takes a and b (c is over f's two); g takes a, then c (the key's
+        // third); d is over the key's three.
+        assert_eq!(limits.admit_events(1, "prod", &mut entries, |e| (e.0, e.1)), 2);
+        assert_eq!(entries, vec![("a", "f"), ("b", "f"), ("a", "g"), ("c", "g")]);
+        // Known names keep fitting; another key has its own budget but
+        // shares the flag's.
+        let mut again = vec![("a", "f"), ("b", "f"), ("c", "g")];
+        assert_eq!(limits.admit_events(1, "prod", &mut again, |e| (e.0, e.1)), 0);
+        let mut other = vec![("x", "f"), ("x", "h")];
+        assert_eq!(limits.admit_events(2, "prod", &mut other, |e| (e.0, e.1)), 1);
+        assert_eq!(other, vec![("x", "h")]);
+        // Other environments have their own flags.
+        let mut staging = vec![("z", "f")];
+        assert_eq!(limits.admit_events(3, "staging", &mut staging, |e| (e.0, e.1)), 0);
+        assert!(UsageLimits::new(1, 0, 0).check_report(1).is_ok());
     }
 
     #[test]

@@ -89,6 +89,20 @@ pub struct Settings {
     /// (milliseconds).
     #[arg(long, env = "DAYLIGHT_USAGE_FLUSH_MS", default_value_t = 1000)]
     pub usage_flush_ms: u64,
+    /// SDK usage reports per second per key on each node (0: no limit).
+    /// Over it: 429 with `Retry-After` (HTTP), or the stream report is
+    /// dropped. SDKs report every 10 s, so 1000 covers 10,000 SDKs sharing
+    /// one key on one node.
+    #[arg(long, env = "DAYLIGHT_USAGE_RATE_LIMIT", default_value_t = 1000)]
+    pub usage_rate_limit: u32,
+    /// Distinct event names one SDK key may report (per node; 0: no cap).
+    /// Events with further names are dropped.
+    #[arg(long, env = "DAYLIGHT_USAGE_MAX_EVENTS_PER_KEY", default_value_t = 500)]
+    pub usage_max_events_per_key: usize,
+    /// Distinct event names attributed to one flag in one environment (per
+    /// node; 0: no cap). Events with further names are dropped.
+    #[arg(long, env = "DAYLIGHT_USAGE_MAX_EVENTS_PER_FLAG", default_value_t = 100)]
+    pub usage_max_events_per_flag: usize,
 }
 
 impl Settings {
@@ -115,6 +129,9 @@ impl Settings {
             webhook_allowed_networks: Vec::new(),
             usage_retention_days: 90,
             usage_flush_ms: 100,
+            usage_rate_limit: 1000,
+            usage_max_events_per_key: 500,
+            usage_max_events_per_flag: 100,
             worker_threads: None,
             thread_per_core: true,
         }

@@ -47,6 +47,8 @@ pub struct Shared {
     pub origins: Arc<crate::limits::Origins>,
     /// SDK usage reports waiting to be written.
     pub usage: Arc<crate::store::usage::Pending>,
+    /// What SDK usage reports may cost per key (rate, event names).
+    pub usage_limits: Arc<crate::limits::UsageLimits>,
     /// The largest request body read (`DAYLIGHT_MAX_BODY_BYTES`).
     pub max_body_bytes: usize,
     /// Where webhooks may deliver.

@@ -26,8 +26,12 @@ use crate::store::{environments, flags};
 
 /// The most entries of each kind one report may hold.
 const MAX_ENTRIES: usize = 10_000;
-/// The largest count one entry may carry.
-const MAX_COUNT: i64 = 1_000_000_000_000;
+/// The largest count one entry may carry with a server key (an app server
+/// evaluating one flag 10^8 times a second between two 10 s reports).
+pub const MAX_COUNT: i64 = 1_000_000_000;
+/// The largest count one entry may carry with a client key (one browser
+/// between two reports, or held through an outage).
+pub const MAX_CLIENT_COUNT: i64 = 100_000;
 const MAX_EVENT_LEN: usize = 100;
 /// Distinct event names labelled in Prometheus; later ones count as `other`.
 const MAX_EVENT_LABELS: usize = 200;
@@ -76,7 +80,8 @@ pub struct IngestResult {
     /// Entries stored.
     pub accepted: usize,
     /// Entries about flags this key cannot see or variations they do not
-    /// have (e.g. a flag deleted since it was evaluated).
+    /// have (e.g. a flag deleted since it was evaluated), and events whose
+    /// names are over the caps (distinct names per key, per flag).
     pub dropped: usize,
 }
 
@@ -101,6 +106,10 @@ pub fn validate(report: &UsageReport, ruleset: Option<&Ruleset>, kind: KeyKind) 
                 && (kind == KeyKind::Server || r.is_client_side(flag))
         })
     };
+    let max_count = match kind {
+        KeyKind::Server => MAX_COUNT,
+        KeyKind::Client => MAX_CLIENT_COUNT,
+    };
     let check = |path: String, flag: &str, variation: i64, count: i64| -> ApiResult<()> {
         if flag.is_empty() || flag.len() > 256 {
             return Err(ApiError::invalid(
@@ -114,16 +123,17 @@ pub fn validate(report: &UsageReport, ruleset: Option<&Ruleset>, kind: KeyKind) 
                 "a variation index is 0 or more",
             ));
         }
-        if !(1..=MAX_COUNT).contains(&count) {
+        if !(1..=max_count).contains(&count) {
             return Err(ApiError::invalid(
                 format!("{path}.count"),
-                format!("a count from 1 to {MAX_COUNT}"),
+                format!("a count from 1 to {max_count} (with a {} key)", kind.as_str()),
             ));
         }
         Ok(())
     };
     let mut batch = Batch {
         minute: usage::minute_of(now_ms()),
+        from_server: kind == KeyKind::Server,
         ..Batch::default()
     };
     let mut dropped = 0;
@@ -189,10 +199,23 @@ fn merge<T, K: Ord>(items: Vec<T>, key: impl Fn(&T) -> K, count: impl Fn(&mut T)
 }
 
 /// Validates one report of `key`, queues it for the next write (see
-/// `store::usage::Pending`) and counts it in Prometheus.
+/// `store::usage::Pending`) and counts it in Prometheus. A key over its
+/// report rate gets 429; events with names over the caps are dropped.
 pub async fn accept(state: &AppState, key: &SdkKey, report: &UsageReport) -> ApiResult<IngestResult> {
+    if let Err(wait) = state.usage_limits.check_report(key.id) {
+        let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+        return Err(ApiError::TooManyRequests {
+            message: format!("usage report rate reached for this key; retry in {seconds} s"),
+            retry_after_secs: seconds,
+        });
+    }
     let ruleset = state.live.get(&key.environment);
-    let (batch, dropped) = validate(report, ruleset.as_deref(), key.kind)?;
+    let (mut batch, mut dropped) = validate(report, ruleset.as_deref(), key.kind)?;
+    dropped += state
+        .usage_limits
+        .admit_events(key.id, &key.environment, &mut batch.events, |(event, flag, _, _)| {
+            (event.as_str(), flag.as_str())
+        });
     state.usage.add(&key.environment, &batch);
     let env = key.environment.clone();
     for (flag, _, count) in &batch.evaluations {

@@ -25,6 +25,9 @@ pub fn minute_of(ms: i64) -> i64 {
 #[derive(Debug, Default)]
 pub struct Batch {
     pub minute: i64,
+    /// Reported with a server key: counted in `server_count` too, the only
+    /// counts release guards read (client keys are public).
+    pub from_server: bool,
     /// (flag, variation, count)
     pub evaluations: Vec<(String, i64, i64)>,
     /// (event, flag, variation, count)
@@ -36,18 +39,22 @@ pub async fn record(db: &Db, environment: &str, batch: &Batch) -> ApiResult<()> 
     if batch.evaluations.is_empty() && batch.events.is_empty() {
         return Ok(());
     }
+    let server = |count: i64| if batch.from_server { count } else { 0 };
     let mut tx = db.pool.begin().await?;
     for (flag, variation, count) in &batch.evaluations {
         sqlx::query(
-            "INSERT INTO usage_evaluations (environment, flag_key, variation, minute, count) VALUES ($1, $2, $3, $4, $5)
+            "INSERT INTO usage_evaluations (environment, flag_key, variation, minute, count, server_count)
+             VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (environment, flag_key, variation, minute)
-             DO UPDATE SET count = usage_evaluations.count + excluded.count",
+             DO UPDATE SET count = usage_evaluations.count + excluded.count,
+                           server_count = usage_evaluations.server_count + excluded.server_count",
         )
         .bind(environment)
         .bind(flag)
         .bind(variation)
         .bind(batch.minute)
         .bind(count)
+        .bind(server(*count))
         .execute(&mut *tx)
         .await?;
     }
@@ -69,9 +76,11 @@ pub async fn record(db: &Db, environment: &str, batch: &Batch) -> ApiResult<()> 
     }
     for (event, flag, variation, count) in &batch.events {
         sqlx::query(
-            "INSERT INTO usage_events (environment, event, flag_key, variation, minute, count) VALUES ($1, $2, $3, $4, $5, $6)
+            "INSERT INTO usage_events (environment, event, flag_key, variation, minute, count, server_count)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT (environment, event, flag_key, variation, minute)
-             DO UPDATE SET count = usage_events.count + excluded.count",
+             DO UPDATE SET count = usage_events.count + excluded.count,
+                           server_count = usage_events.server_count + excluded.server_count",
         )
         .bind(environment)
         .bind(event)
@@ -79,6 +88,7 @@ pub async fn record(db: &Db, environment: &str, batch: &Batch) -> ApiResult<()> 
         .bind(variation)
         .bind(batch.minute)
         .bind(count)
+        .bind(server(*count))
         .execute(&mut *tx)
         .await?;
     }
@@ -92,7 +102,8 @@ pub async fn record(db: &Db, environment: &str, batch: &Batch) -> ApiResult<()> 
 /// minute) per interval, and a slow database never stalls a stream.
 #[derive(Default)]
 pub struct Pending {
-    by_minute: Mutex<HashMap<(String, i64), Sums>>,
+    /// (environment, minute, from a server key) → sums.
+    by_minute: Mutex<HashMap<(String, i64, bool), Sums>>,
 }
 
 #[derive(Default)]
@@ -104,7 +115,9 @@ struct Sums {
 impl Pending {
     pub fn add(&self, environment: &str, batch: &Batch) {
         let mut map = self.by_minute.lock().unwrap_or_else(|e| e.into_inner());
-        let sums = map.entry((environment.to_owned(), batch.minute)).or_default();
+        let sums = map
+            .entry((environment.to_owned(), batch.minute, batch.from_server))
+            .or_default();
         for (flag, variation, count) in &batch.evaluations {
             let c = sums.evaluations.entry((flag.clone(), *variation)).or_default();
             *c = c.saturating_add(*count);
@@ -121,9 +134,10 @@ impl Pending {
     fn take(&self) -> Vec<(String, Batch)> {
         let map = std::mem::take(&mut *self.by_minute.lock().unwrap_or_else(|e| e.into_inner()));
         map.into_iter()
-            .map(|((environment, minute), sums)| {
+            .map(|((environment, minute, from_server), sums)| {
                 let batch = Batch {
                     minute,
+                    from_server,
                     evaluations: sums.evaluations.into_iter().map(|((f, v), c)| (f, v, c)).collect(),
                     events: sums.events.into_iter().map(|((e, f, v), c)| (e, f, v, c)).collect(),
                 };
@@ -171,7 +185,8 @@ pub fn spawn_flusher(
 /// the minutes from the one holding `since_ms` on (so a window that started
 /// seconds ago already sees the current minute; the first minute may hold
 /// counts from just before `since_ms`). For release guards: error count per
-/// variation, and the evaluations to relate it to.
+/// variation, and the evaluations to relate it to. Only counts reported
+/// with server keys: a public client key must not trip or hide a guard.
 pub async fn window_counts(
     db: &Db,
     environment: &str,
@@ -182,7 +197,7 @@ pub async fn window_counts(
 ) -> Result<(i64, i64), sqlx::Error> {
     let from = minute_of(since_ms);
     let evaluations: Option<i64> = sqlx::query_scalar(
-        "SELECT CAST(SUM(count) AS BIGINT) FROM usage_evaluations
+        "SELECT CAST(SUM(server_count) AS BIGINT) FROM usage_evaluations
          WHERE environment = $1 AND flag_key = $2 AND variation = $3 AND minute >= $4",
     )
     .bind(environment)
@@ -192,7 +207,7 @@ pub async fn window_counts(
     .fetch_one(&db.pool)
     .await?;
     let events: Option<i64> = sqlx::query_scalar(
-        "SELECT CAST(SUM(count) AS BIGINT) FROM usage_events
+        "SELECT CAST(SUM(server_count) AS BIGINT) FROM usage_events
          WHERE environment = $1 AND event = $2 AND flag_key = $3 AND variation = $4 AND minute >= $5",
     )
     .bind(environment)

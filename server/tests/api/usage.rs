@@ -269,6 +269,7 @@ async fn window_counts_sums_the_window() {
         let this_minute = usage::minute_of(now);
         let batch = |minute: i64, evals: i64, errors: i64| Batch {
             minute,
+            from_server: true,
             evaluations: vec![("f".into(), 1, evals), ("f".into(), 0, 1000)],
             events: vec![
                 ("err".into(), "f".into(), 1, errors),
@@ -313,6 +314,13 @@ async fn window_counts_sums_the_window() {
             window_counts(&db, "production", "g", 1, "err", 0).await.unwrap(),
             (0, 0)
         );
+        assert_eq!(window_counts(&db, "staging", "f", 1, "err", now).await.unwrap(), (7, 7));
+        // Counts reported with client keys are not the guards' to read.
+        let forged = Batch {
+            from_server: false,
+            ..batch(this_minute, 1_000, 1_000_000)
+        };
+        usage::record(&db, "staging", &forged).await.unwrap();
         assert_eq!(window_counts(&db, "staging", "f", 1, "err", now).await.unwrap(), (7, 7));
 
         // Retention drops whole minutes older than the cut-off.
@@ -433,3 +441,203 @@ on_each_backend!(
             .expect(200);
     }
 );
+
+/// The state of release plan `id`.
+async fn plan_state(app: &TestApp, id: i64) -> Value {
+    app.get(&format!("/api/v1/releases/{id}")).await.expect(200).body["state"].clone()
+}
+
+/// Starts a guarded 50% release of `flag` (variation 1 against 0).
+async fn guarded_release(app: &TestApp, flag: &str) -> i64 {
+    app.create_flag(json!({ "key": flag, "client_side": true })).await;
+    let id = app
+        .post(
+            &format!("/api/v1/flags/{flag}/environments/production/releases"),
+            json!({
+                "variation": 1,
+                "stages": [{ "weight": 50000, "hold_seconds": 3600 }, { "weight": 100000 }],
+                "guard": { "event": "checkout_error", "window_seconds": 600, "max_ratio": 2.0,
+                           "min_evaluations": 50, "action": "rollback" }
+            }),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    app.post(&format!("/api/v1/releases/{id}/start"), json!(null))
+        .await
+        .expect(200);
+    id
+}
+
+// Issue 26, item 5: a public client key forged a million errors and rolled a
+// guarded plan back, or inflated the old variation's errors to hide harm.
+on_each_backend!(client_key_reports_neither_trip_nor_hide_a_release_guard, |app| {
+    let trip = guarded_release(&app, "trip").await;
+    let hide = guarded_release(&app, "hide").await;
+    let client = app.sdk_key("production", "client").await;
+    let server = app.sdk_key("production", "server").await;
+    // Forged: errors on the new variation of `trip`, and on the old
+    // variation of `hide` (which would make its real harm look relative).
+    report(
+        &app,
+        &client,
+        json!({
+            "evaluations": [
+                { "flag": "trip", "variation": 1, "count": 1000 },
+                { "flag": "trip", "variation": 0, "count": 1000 },
+                { "flag": "hide", "variation": 0, "count": 100 }
+            ],
+            "events": [
+                { "event": "checkout_error", "flag": "trip", "variation": 1, "count": 100000 },
+                { "event": "checkout_error", "flag": "hide", "variation": 0, "count": 100000 }
+            ]
+        }),
+    )
+    .await
+    .expect(200);
+    // The usage views show what client keys report; wait until it is stored.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while event_count(&app, "hide", "checkout_error", 0).await != 100000
+        || event_count(&app, "trip", "checkout_error", 1).await != 100000
+    {
+        assert!(std::time::Instant::now() < deadline, "the forged report was not stored");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // The app servers (server key) see real harm on `hide`'s new variation.
+    report(
+        &app,
+        &server,
+        json!({
+            "evaluations": [
+                { "flag": "hide", "variation": 1, "count": 1000 },
+                { "flag": "hide", "variation": 0, "count": 1000 }
+            ],
+            "events": [
+                { "event": "checkout_error", "flag": "hide", "variation": 1, "count": 500 },
+                { "event": "checkout_error", "flag": "hide", "variation": 0, "count": 1 }
+            ]
+        }),
+    )
+    .await
+    .expect(200);
+    // The guard of `hide` trips on the server-key counts despite the forged
+    // old-variation errors...
+    while plan_state(&app, hide).await != "rolled_back" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "forged client reports hid real harm from the guard"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // ...and the tick that judged it, after the forged errors were stored,
+    // left `trip` running.
+    assert_eq!(plan_state(&app, trip).await, "running", "a client key tripped a guard");
+});
+
+on_each_backend!(usage_counts_are_capped_per_entry, |app| {
+    app.create_flag(json!({ "key": "checkout", "client_side": true })).await;
+    let server = app.sdk_key("production", "server").await;
+    let client = app.sdk_key("production", "client").await;
+    let eval = |count: i64| json!({ "evaluations": [{ "flag": "checkout", "variation": 0, "count": count }] });
+    let event =
+        |count: i64| json!({ "events": [{ "event": "e", "flag": "checkout", "variation": 0, "count": count }] });
+    // Server keys: at most 10^9 per entry; client keys: at most 100,000.
+    report(&app, &server, eval(1_000_000_000)).await.expect(200);
+    report(&app, &server, eval(1_000_000_001))
+        .await
+        .expect_field_error(400, "evaluations[0].count");
+    report(&app, &server, event(1_000_000_000_000))
+        .await
+        .expect_field_error(400, "events[0].count");
+    report(&app, &client, eval(100_000)).await.expect(200);
+    report(&app, &client, eval(100_001))
+        .await
+        .expect_field_error(400, "evaluations[0].count");
+    report(&app, &client, event(1_000_000))
+        .await
+        .expect_field_error(400, "events[0].count");
+});
+
+// Issue 26, item 12: a client key added 6,000 made-up event names in 60 s,
+// each a row kept for the retention.
+on_each_backend!(distinct_event_names_are_capped_per_key_and_per_flag, |app| {
+    for i in 0..6 {
+        app.create_flag(json!({ "key": format!("f{i}"), "client_side": true }))
+            .await;
+    }
+    let client = app.sdk_key("production", "client").await;
+    // 120 new names on each of six flags: at most 100 per flag and 500 per
+    // key (the defaults) are kept.
+    let events: Vec<Value> = (0..6)
+        .flat_map(|f| {
+            (0..120).map(move |n| json!({ "event": format!("made-up-{f}-{n}"), "flag": format!("f{f}"), "variation": 0, "count": 1 }))
+        })
+        .collect();
+    let r = report(&app, &client, json!({ "events": events })).await.expect(200);
+    assert_eq!(r.body, json!({ "accepted": 500, "dropped": 220 }));
+    // Names already kept still count; new ones do not.
+    let known: Vec<Value> = events.iter().take(120).cloned().collect();
+    let r = report(&app, &client, json!({ "events": known })).await.expect(200);
+    let accepted = r.body["accepted"].as_i64().unwrap();
+    assert!((1..=100).contains(&accepted), "{}", r.body);
+    let r = report(
+        &app,
+        &client,
+        json!({ "events": [{ "event": "one-more", "flag": "f5", "variation": 0, "count": 1 }] }),
+    )
+    .await
+    .expect(200);
+    assert_eq!(r.body, json!({ "accepted": 0, "dropped": 1 }));
+    // Another key has its own budget, within the flags' caps.
+    let other = app.sdk_key("production", "server").await;
+    let r = report(
+        &app,
+        &other,
+        json!({ "events": [{ "event": "checkout_error", "flag": "f5", "variation": 0, "count": 1 }] }),
+    )
+    .await
+    .expect(200);
+    assert_eq!(r.body["accepted"], 1);
+});
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_reports_over_the_rate_get_429_with_retry_after() {
+    for backend in crate::harness::backends() {
+        let app = crate::harness::spawn_app_with(backend, |s| s.usage_rate_limit = 2).await;
+        app.create_flag(json!({ "key": "checkout", "client_side": true })).await;
+        let client = app.sdk_key("production", "client").await;
+        let other = app.sdk_key("production", "client").await;
+        let body = json!({ "evaluations": [{ "flag": "checkout", "variation": 0, "count": 1 }] });
+        let mut limited = None;
+        for _ in 0..10 {
+            let r = report(&app, &client, body.clone()).await;
+            if r.status.as_u16() == 429 {
+                limited = Some(r);
+                break;
+            }
+            r.expect(200);
+        }
+        let r = limited.expect("ten reports in a row, none limited");
+        assert_eq!(r.body["error"], "rate_limited");
+        let retry: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!(retry >= 1);
+        // Keys have separate budgets.
+        report(&app, &other, body.clone()).await.expect(200);
+    }
+}
+
+#[test]
+fn usage_reports_are_rate_limited_by_default() {
+    use clap::Parser;
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        settings: daylight_server::Settings,
+    }
+    let cli = Cli::try_parse_from(["daylight"]).unwrap();
+    assert!(cli.settings.usage_rate_limit > 0);
+    assert!(cli.settings.usage_max_events_per_key > 0);
+    assert!(cli.settings.usage_max_events_per_flag > 0);
+}
