@@ -111,6 +111,11 @@ impl Application {
                     settings.usage_max_events_per_key,
                     settings.usage_max_events_per_flag,
                 )),
+                metrics_token: settings
+                    .metrics_token
+                    .as_deref()
+                    .filter(|t| !t.is_empty())
+                    .map(Arc::from),
                 max_body_bytes: settings.max_body_bytes,
                 webhook_destinations: webhook_destinations.clone(),
             }),

@@ -205,8 +205,19 @@ mod tests {
     }
 }
 
+/// The presence label of pages running a version that was never published
+/// (or has been removed): made-up versions from public client keys never
+/// become labels of their own.
+pub const OTHER_VERSION: &str = "other";
+
 /// Connected browsers per (environment, app, running version) on this node,
-/// for the status API and the `daylight_bundle_clients` gauge.
+/// for the status API and the `daylight_bundle_clients` gauge. Only apps that
+/// have bundle settings are counted, and only their published versions have
+/// a label of their own (others count as [`OTHER_VERSION`]), so the label set
+/// is bounded by what admins publish. Entries go when their count reaches
+/// zero, and the gauge is rendered from this map at each scrape
+/// ([`Presence::render`]), so a version nobody runs any more leaves
+/// `/metrics`.
 #[derive(Default)]
 pub struct Presence {
     counts: std::sync::Mutex<std::collections::BTreeMap<(String, String, String), i64>>,
@@ -219,25 +230,37 @@ pub struct Present {
 }
 
 impl Presence {
-    pub fn join(self: &std::sync::Arc<Self>, environment: &str, app: &str, version: &str) -> Present {
-        let key = (environment.to_owned(), app.to_owned(), version.to_owned());
+    /// Counts a page of `app` running `version` until the returned guard
+    /// drops; `None` (not counted) when `app` has no bundle settings in
+    /// `environment`.
+    pub fn join(
+        self: &std::sync::Arc<Self>,
+        live: &crate::live::Live,
+        environment: &str,
+        app: &str,
+        version: &str,
+    ) -> Option<Present> {
+        let config = live.bundle(environment, app)?;
+        let label = if config.versions.iter().any(|v| v == version) {
+            version
+        } else {
+            OTHER_VERSION
+        };
+        let key = (environment.to_owned(), app.to_owned(), label.to_owned());
         self.add(&key, 1);
-        Present {
+        Some(Present {
             presence: self.clone(),
             key,
-        }
+        })
     }
 
     fn add(&self, key: &(String, String, String), delta: i64) {
         let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
         let n = counts.entry(key.clone()).or_default();
         *n += delta;
-        let value = *n;
-        if value == 0 {
+        if *n <= 0 {
             counts.remove(key);
         }
-        metrics::gauge!("daylight_bundle_clients", "environment" => key.0.clone(), "app" => key.1.clone(), "version" => key.2.clone())
-            .set(value as f64);
     }
 
     /// Connected browsers of `app` in `environment`, by running version.
@@ -249,6 +272,28 @@ impl Presence {
             .map(|((_, _, v), n)| (v.clone(), *n))
             .collect()
     }
+
+    /// Appends the `daylight_bundle_clients` gauge in Prometheus text format:
+    /// one series per (environment, app, version) with pages connected now.
+    pub fn render(&self, out: &mut String) {
+        use std::fmt::Write;
+        let counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        out.push_str("# TYPE daylight_bundle_clients gauge\n");
+        for ((environment, app, version), n) in counts.iter() {
+            let _ = writeln!(
+                out,
+                "daylight_bundle_clients{{environment=\"{}\",app=\"{}\",version=\"{}\"}} {n}",
+                escape_label(environment),
+                escape_label(app),
+                escape_label(version)
+            );
+        }
+    }
+}
+
+/// A Prometheus label value: backslash, double quote and newline escaped.
+fn escape_label(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
 impl Drop for Present {

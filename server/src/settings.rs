@@ -103,6 +103,10 @@ pub struct Settings {
     /// node; 0: no cap). Events with further names are dropped.
     #[arg(long, env = "DAYLIGHT_USAGE_MAX_EVENTS_PER_FLAG", default_value_t = 100)]
     pub usage_max_events_per_flag: usize,
+    /// When set, `/metrics` answers only requests with `Authorization:
+    /// Bearer <this token>` (it names flags, including server-only ones).
+    #[arg(long, env = "DAYLIGHT_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
 }
 
 impl Settings {
@@ -132,6 +136,7 @@ impl Settings {
             usage_rate_limit: 1000,
             usage_max_events_per_key: 500,
             usage_max_events_per_flag: 100,
+            metrics_token: None,
             worker_threads: None,
             thread_per_core: true,
         }

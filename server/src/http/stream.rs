@@ -409,9 +409,11 @@ impl Connection {
         self.send_values(&ruleset, &ctx, &mut sent, true).await?;
         // The bundle handshake: the first answer goes out at once; later
         // reload notices wait for the pacer.
-        let _present = bundle
-            .as_ref()
-            .map(|b| self.state.presence.join(&key.environment, &b.app, &b.version));
+        let _present = bundle.as_ref().and_then(|b| {
+            self.state
+                .presence
+                .join(&self.state.live, &key.environment, &b.app, &b.version)
+        });
         let mut bundle_sent = None;
         if let Some(b) = &bundle {
             let msg = self.bundle_message(&key.environment, b, &ctx, &ruleset);
