@@ -77,6 +77,8 @@ pub struct Application {
     webhooks: crate::webhooks::WebhookSettings,
     usage_retention_days: u64,
     usage_flush: std::time::Duration,
+    change_log_keep: u64,
+    audit_retention_days: u64,
     /// A generated admin token, when this start created one.
     pub generated_admin_token: Option<String>,
 }
@@ -141,6 +143,8 @@ impl Application {
             },
             usage_retention_days: settings.usage_retention_days,
             usage_flush: std::time::Duration::from_millis(settings.usage_flush_ms.max(10)),
+            change_log_keep: settings.change_log_keep,
+            audit_retention_days: settings.audit_retention_days,
             generated_admin_token,
         })
     }
@@ -168,6 +172,8 @@ impl Application {
         crate::fanout::spawn(self.state.clone(), self.fanout);
         let dispatcher = crate::webhooks::spawn(self.state.db.clone(), self.webhooks);
         let retention = crate::store::usage::spawn_retention(self.state.db.clone(), self.usage_retention_days);
+        let history =
+            crate::store::retention::spawn(self.state.db.clone(), self.change_log_keep, self.audit_retention_days);
         let flusher =
             crate::store::usage::spawn_flusher(self.state.db.clone(), self.state.usage.clone(), self.usage_flush);
         let (db, pending) = (self.state.db.clone(), self.state.usage.clone());
@@ -205,6 +211,9 @@ impl Application {
         dispatcher.abort();
         if let Some(retention) = retention {
             retention.abort();
+        }
+        if let Some(history) = history {
+            history.abort();
         }
         flusher.abort();
         // Reports received before the stop are written, not lost.

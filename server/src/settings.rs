@@ -107,6 +107,13 @@ pub struct Settings {
     /// Bearer <this token>` (it names flags, including server-only ones).
     #[arg(long, env = "DAYLIGHT_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
+    /// Change-log versions kept per environment (0: all). Older rows are
+    /// deleted once an hour; an SDK further behind gets a snapshot.
+    #[arg(long, env = "DAYLIGHT_CHANGE_LOG_KEEP", default_value_t = 10_000)]
+    pub change_log_keep: u64,
+    /// Days of audit-log entries to keep (0: forever, the default).
+    #[arg(long, env = "DAYLIGHT_AUDIT_RETENTION_DAYS", default_value_t = 0)]
+    pub audit_retention_days: u64,
 }
 
 impl Settings {
@@ -137,6 +144,8 @@ impl Settings {
             usage_max_events_per_key: 500,
             usage_max_events_per_flag: 100,
             metrics_token: None,
+            change_log_keep: 10_000,
+            audit_retention_days: 0,
             worker_threads: None,
             thread_per_core: true,
         }

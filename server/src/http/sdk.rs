@@ -41,5 +41,19 @@ pub struct ChangesQuery {
 async fn changes(State(state): State<AppState>, key: SdkKey, Query(q): Query<ChangesQuery>) -> ApiResult<Json<Value>> {
     server_only(&key)?;
     let changes = store::changes_after(&state.db, &key.environment, q.after, 1000).await?;
+    // The log is compacted (`DAYLIGHT_CHANGE_LOG_KEEP`): when it no longer
+    // holds the version after `after`, a partial answer would be a silent
+    // gap. 410 tells the SDK to read the ruleset instead.
+    let current = state.live.get(&key.environment).map_or(0, |r| r.version() as i64);
+    let gap = match changes.first() {
+        Some(first) => first.version != q.after.saturating_add(1),
+        None => q.after < current,
+    };
+    if gap {
+        return Err(ApiError::Gone(format!(
+            "the change log no longer holds version {}; read /sdk/v1/ruleset",
+            q.after.saturating_add(1)
+        )));
+    }
     Ok(Json(json!({ "changes": changes })))
 }

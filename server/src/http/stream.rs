@@ -369,7 +369,7 @@ impl Connection {
             if from < current {
                 if let Ok(changes) = store::changes_after(db, env, from as i64, RESUME_LIMIT).await {
                     let complete = changes.len() < RESUME_LIMIT as usize
-                        && changes.first().is_none_or(|c| c.version as u64 == from + 1);
+                        && changes.first().is_some_and(|c| c.version as u64 == from + 1);
                     if complete {
                         metrics::counter!("daylight_stream_syncs_total", "mode" => "resume").increment(1);
                         let mut version = from;

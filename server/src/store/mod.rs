@@ -8,6 +8,7 @@ pub mod credentials;
 pub mod environments;
 pub mod flags;
 pub mod releases;
+pub mod retention;
 pub mod schedule;
 pub mod segments;
 pub mod snapshot;
@@ -48,6 +49,19 @@ pub(crate) async fn append_change(
     .bind(now_ms())
     .execute(&mut **tx)
     .await?;
+    if kind == "flag" {
+        // "Config unchanged since" for the stale-flag report, which must not
+        // depend on how much of the change log is kept.
+        sqlx::query(
+            "INSERT INTO flag_last_changes (environment, flag_key, at) VALUES ($1, $2, $3)
+             ON CONFLICT (environment, flag_key) DO UPDATE SET at = excluded.at",
+        )
+        .bind(environment)
+        .bind(key)
+        .bind(now_ms())
+        .execute(&mut **tx)
+        .await?;
+    }
     Ok(version)
 }
 

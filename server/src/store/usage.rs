@@ -297,16 +297,17 @@ pub async fn last_evaluated(db: &Db, environment: &str) -> ApiResult<std::collec
         .collect()
 }
 
-/// When the config of each flag in `environment` last changed (flag → ms),
-/// from the change log.
+/// When the config of each flag in `environment` last changed (flag → ms):
+/// one row per flag, kept by every change-log append (`store::append_change`),
+/// so the cost does not grow with history and compaction loses nothing.
 pub async fn last_config_change(db: &Db, environment: &str) -> ApiResult<std::collections::BTreeMap<String, i64>> {
-    let rows = sqlx::query(
-        "SELECT key, MAX(created_at) AS at FROM changes WHERE environment = $1 AND kind = 'flag' GROUP BY key",
-    )
-    .bind(environment)
-    .fetch_all(&db.pool)
-    .await?;
-    rows.iter().map(|r| Ok((r.try_get("key")?, r.try_get("at")?))).collect()
+    let rows = sqlx::query("SELECT flag_key, at FROM flag_last_changes WHERE environment = $1")
+        .bind(environment)
+        .fetch_all(&db.pool)
+        .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("flag_key")?, r.try_get("at")?)))
+        .collect()
 }
 
 /// Deletes per-minute aggregates older than `before_ms` (retention);

@@ -32,6 +32,7 @@ mod bad_input;
 mod bundles;
 mod console;
 mod flags;
+mod history;
 mod kill_switch;
 mod logs;
 mod nodes;

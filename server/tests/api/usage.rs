@@ -211,7 +211,7 @@ on_each_backend!(the_stale_report_finds_unused_and_single_variation_flags, |app|
         .body;
     assert_eq!(r["flags"], json!([]));
 
-    // Age the flags and the change log by 40 days ("used" was evaluated just now).
+    // Age the flags and their last config changes by 40 days ("used" was evaluated just now).
     let old = now_ms() - 40 * 86_400_000;
     let db = Db::connect(&app.database_url).await.unwrap();
     sqlx::query("UPDATE flags SET created_at = $1")
@@ -219,7 +219,7 @@ on_each_backend!(the_stale_report_finds_unused_and_single_variation_flags, |app|
         .execute(&db.pool)
         .await
         .unwrap();
-    sqlx::query("UPDATE changes SET created_at = $1")
+    sqlx::query("UPDATE flag_last_changes SET at = $1")
         .bind(old)
         .execute(&db.pool)
         .await
