@@ -46,12 +46,14 @@ pub struct UsageLimits {
     names: Mutex<EventNames>,
 }
 
+type Names = foldhash::HashSet<Box<str>>;
+
 #[derive(Default)]
 struct EventNames {
     /// Key id → the event names it reported.
-    per_key: HashMap<i64, foldhash::HashSet<Box<str>>>,
+    per_key: HashMap<i64, Names>,
     /// (environment, flag) → the event names attributed to it.
-    per_flag: HashMap<(Box<str>, Box<str>), foldhash::HashSet<Box<str>>>,
+    per_flag: HashMap<(Box<str>, Box<str>), Names>,
 }
 
 impl UsageLimits {
