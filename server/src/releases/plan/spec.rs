@@ -81,6 +81,21 @@ pub struct Guard {
     pub action: GuardAction,
 }
 
+impl Guard {
+    /// A guard on `event` with the default window and minimum evaluations,
+    /// rolling back; it still needs `max_rate` or `max_ratio`.
+    pub fn new(event: String) -> Guard {
+        Guard {
+            event,
+            window_seconds: default_window(),
+            max_rate: None,
+            max_ratio: None,
+            min_evaluations: default_min_evaluations(),
+            action: GuardAction::default(),
+        }
+    }
+}
+
 fn default_window() -> u64 {
     300
 }
