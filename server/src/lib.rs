@@ -22,14 +22,17 @@
 //! - `auth`: admin tokens with roles, SDK keys.
 //! - `http`: one module per resource (`flags`, `segments`, `environments`,
 //!   `tokens`, `ofrep`, `sdk`, `health`) and shared extractors.
-//! - `releases`: staged rollouts (the plan's state machine, guards) and the
-//!   scheduler that advances plans and applies scheduled changes.
+//! - `releases`: staged rollouts (`plan`: the spec, the state machine and
+//!   its effect on the flag; `guard`) and the scheduler that advances plans
+//!   and applies scheduled changes.
 //! - `clock`: the scheduler's clock (injectable for tests).
 //! - `limits`: per-key request and stream limits (429 with `Retry-After`),
 //!   allowed browser origins.
 //! - `error`: the API error type and its JSON shape.
 //! - `frames`: the frames SDKs send on the stream, and their parsing.
-//! - `cli`: the client subcommands for deploy scripts.
+//! - `cli`: the client subcommands for people and deploy scripts, one module
+//!   per resource on the HTTP handlers' own request and response types, a
+//!   shared HTTP client, and the output (tables, readable times, `--json`).
 
 pub mod app;
 pub mod auth;

@@ -4,7 +4,7 @@
 use axum::extract::{Path, State};
 use axum::response::IntoResponse;
 use axum::Json;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -104,7 +104,7 @@ async fn publish(
     Ok((etag(stored.version), Json(stored)))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct BundleStatus {
     #[serde(flatten)]
     pub config: StoredBundleConfig,
@@ -112,7 +112,7 @@ pub struct BundleStatus {
     pub clients: Vec<VersionCount>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct VersionCount {
     pub version: String,
     pub connected: i64,

@@ -25,7 +25,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(revoke_key))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct EnvironmentList {
     pub environments: Vec<Environment>,
 }
@@ -67,7 +67,7 @@ async fn create(
     Ok((StatusCode::CREATED, Json(env)))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct KeyList {
     pub keys: Vec<Credential>,
 }

@@ -40,7 +40,7 @@ pub struct ListQuery {
     pub archived: bool,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct FlagList {
     pub flags: Vec<StoredFlag>,
 }
@@ -85,7 +85,8 @@ pub struct CreateFlag {
     pub client_side: bool,
 }
 
-fn bool_variations() -> Vec<Value> {
+/// What a flag created without variations has (the CLI sends it too).
+pub(crate) fn bool_variations() -> Vec<Value> {
     vec![json!(false), json!(true)]
 }
 

@@ -2,22 +2,22 @@
 //! every request goes through (request ids, tracing, metrics, body limit,
 //! JSON errors).
 
-mod bundles;
+pub(crate) mod bundles;
 mod console;
 mod direct;
-mod environments;
+pub(crate) mod environments;
 pub mod extract;
-mod flags;
+pub(crate) mod flags;
 mod health;
 mod observe;
 mod ofrep;
 pub mod origin;
-mod releases;
+pub(crate) mod releases;
 mod route;
 mod sdk;
-mod segments;
+pub(crate) mod segments;
 mod stream;
-mod tokens;
+pub(crate) mod tokens;
 mod usage;
 mod webhooks;
 pub mod workers;

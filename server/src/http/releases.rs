@@ -41,7 +41,7 @@ pub struct Filter {
     pub state: Option<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct PlanList {
     pub plans: Vec<ReleasePlan>,
 }
@@ -148,7 +148,7 @@ async fn act(
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct ScheduledChangeList {
     pub changes: Vec<ScheduledChange>,
 }

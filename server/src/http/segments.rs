@@ -26,12 +26,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(replace_excluded))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct SegmentList {
     pub segments: Vec<SegmentListItem>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct SegmentListItem {
     #[serde(flatten)]
     pub summary: SegmentSummary,
@@ -200,7 +200,7 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct KeysReplaced {
     pub key: String,
     pub version: u64,

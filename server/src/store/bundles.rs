@@ -2,14 +2,14 @@
 //! A config change is a change-log entry (`kind = "bundle"`, `key` = app), so
 //! it reaches every node and every stream like a flag change.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::{Any, Row, Transaction};
 
 use crate::bundles::BundleConfig;
 use crate::db::{now_ms, Db};
 use crate::error::{ApiError, ApiResult};
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct StoredBundleConfig {
     pub app: String,
     pub environment: String,

@@ -1,6 +1,6 @@
 //! Admin tokens and SDK keys. Secrets are returned once, at creation.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::{append_audit, AuditEntry};
@@ -8,7 +8,7 @@ use crate::auth::{digest, hint, new_secret, KeyKind, Role};
 use crate::db::{now_ms, Db};
 use crate::error::{ApiError, ApiResult};
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct Credential {
     pub id: i64,
     pub name: String,

@@ -1,12 +1,12 @@
 //! Environments (`production`, `staging`, …).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::{Any, Row, Transaction};
 
 use crate::db::{now_ms, Db};
 use crate::error::{ApiError, ApiResult};
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct Environment {
     pub key: String,
     pub name: String,

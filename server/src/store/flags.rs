@@ -1,14 +1,14 @@
 //! Flags: the admin document, its per-environment configs, and their rows.
 
 use daylight::model::{Flag, FlagConfig, FlagRules};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::{Any, Row, Transaction};
 
 use crate::db::Db;
 use crate::error::{ApiError, ApiResult};
 
 /// A flag as stored: the document plus bookkeeping.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct StoredFlag {
     #[serde(flatten)]
     pub flag: Flag,

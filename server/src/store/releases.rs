@@ -2,7 +2,7 @@
 //! plan's version (`advance_if`), so with several nodes each happens
 //! exactly once (`writes::releases::act`).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::{Any, Row, Transaction};
 use utoipa::ToSchema;
 
@@ -11,7 +11,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::releases::plan::{PlanSpec, Progress};
 
 /// A plan as the API returns it.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 pub struct ReleasePlan {
     pub id: i64,
     pub flag_key: String,

@@ -21,7 +21,7 @@ pub struct Change {
     pub config: Option<FlagConfig>,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 pub struct ScheduledChange {
     pub id: i64,
     pub flag_key: String,

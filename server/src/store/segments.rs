@@ -3,13 +3,13 @@
 use std::collections::HashSet;
 
 use daylight::SegmentRules;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::{Any, Row, Transaction};
 
 use crate::db::Db;
 use crate::error::{ApiError, ApiResult};
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct StoredSegment {
     pub environment: String,
     pub key: String,
@@ -23,7 +23,7 @@ pub struct StoredSegment {
 }
 
 /// A segment in a listing: sizes instead of 100,000 keys.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct SegmentSummary {
     pub key: String,
     pub name: String,

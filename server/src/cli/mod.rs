@@ -1,0 +1,103 @@
+//! The client subcommands for people and deploy scripts: they call the admin
+//! API with a token, print a table or `field: value` lines with readable
+//! times, or the API's JSON as sent with `--json`, and exit non-zero on
+//! failure.
+//!
+//! One module per resource, each with its clap subcommands and a `run`.
+//! Requests and answers are the HTTP handlers' own types, so a change to the
+//! API breaks the CLI when it is compiled rather than when it runs.
+//!
+//! - `client`: the HTTP client (base URL, token, error display);
+//! - `output`: tables, records, times, and `--json`.
+
+mod bundles;
+mod client;
+mod credentials;
+mod environments;
+mod flags;
+mod output;
+mod releases;
+mod schedule;
+mod segments;
+
+use clap::{Args, Subcommand};
+
+use self::bundles::BundleCmd;
+use self::client::Client;
+use self::credentials::{KeyCmd, TokenCmd};
+use self::environments::EnvCmd;
+use self::flags::FlagCmd;
+use self::output::Reply;
+use self::releases::ReleaseCmd;
+use self::schedule::ScheduleCmd;
+use self::segments::SegmentCmd;
+
+#[derive(Debug, Args)]
+pub struct Remote {
+    /// Base URL of the Daylight server.
+    #[arg(long, env = "DAYLIGHT_URL", default_value = "http://127.0.0.1:8080", global = true)]
+    pub url: String,
+    /// Admin token.
+    #[arg(long, env = "DAYLIGHT_TOKEN", hide_env_values = true, global = true)]
+    pub token: Option<String>,
+    /// Print the API's JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Environments.
+    #[command(subcommand)]
+    Envs(EnvCmd),
+    /// Flags.
+    #[command(subcommand)]
+    Flags(FlagCmd),
+    /// Segments (cohorts).
+    #[command(subcommand)]
+    Segments(SegmentCmd),
+    /// Admin tokens.
+    #[command(subcommand)]
+    Tokens(TokenCmd),
+    /// SDK keys.
+    #[command(subcommand)]
+    Keys(KeyCmd),
+    /// Browser bundle versions (stale single-page apps reload).
+    #[command(subcommand)]
+    Bundles(BundleCmd),
+    /// Staged rollouts: release plans advanced by the server on schedule.
+    #[command(subcommand, alias = "rollouts")]
+    Releases(ReleaseCmd),
+    /// Flag changes applied at a given time.
+    #[command(subcommand)]
+    Schedule(ScheduleCmd),
+}
+
+/// Runs one client command; returns the process exit code.
+pub async fn run(remote: Remote, command: Command) -> i32 {
+    let client = Client::new(&remote.url, remote.token);
+    let printed = match execute(&client, command).await {
+        Ok(reply) => reply.print(remote.json),
+        Err(message) => Err(message),
+    };
+    match printed {
+        Ok(()) => 0,
+        Err(message) => {
+            eprintln!("error: {message}");
+            1
+        }
+    }
+}
+
+async fn execute(c: &Client, command: Command) -> Result<Reply, String> {
+    match command {
+        Command::Envs(cmd) => environments::run(c, cmd).await,
+        Command::Flags(cmd) => flags::run(c, cmd).await,
+        Command::Segments(cmd) => segments::run(c, cmd).await,
+        Command::Tokens(cmd) => credentials::tokens(c, cmd).await,
+        Command::Keys(cmd) => credentials::keys(c, cmd).await,
+        Command::Bundles(cmd) => bundles::run(c, cmd).await,
+        Command::Releases(cmd) => releases::run(c, cmd).await,
+        Command::Schedule(cmd) => schedule::run(c, cmd).await,
+    }
+}
