@@ -452,6 +452,19 @@ async fn every_sdk_converges_on_the_database_through_node_kills_redis_restarts_a
         "Node evaluations failed: {}",
         node_report.failure_samples
     );
+    // docs/reliability.md: no SDK ever goes back to older data than it
+    // already served.
+    assert_eq!(
+        rust_regressions,
+        0,
+        "Rust SDKs went back to older data: {:?}",
+        rust.counters.samples.lock().unwrap()
+    );
+    assert_eq!(
+        node_report.regressions, 0,
+        "Node SDKs went back to older data: {}",
+        node_report.failure_samples
+    );
     assert_eq!(
         node_report.sdk_errors, 0,
         "the Node SDKs logged errors (unreadable snapshots or patches)"
