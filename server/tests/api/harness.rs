@@ -5,6 +5,7 @@
 use std::sync::{Arc, Once};
 
 use daylight_server::clock::Clock;
+pub use daylight_server::releases::scheduler::Tick;
 use daylight_server::{Application, Settings};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -31,6 +32,8 @@ pub struct TestApp {
     /// The PostgreSQL database this test created (dropped with the app).
     pg_database: Option<(String, String)>,
     http: reqwest::Client,
+    /// The in-process server's state (`None` for a server in another process).
+    state: Option<daylight_server::state::AppState>,
     _dir: Option<tempfile::TempDir>,
     _shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -114,9 +117,11 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_full(backend, |_| {}, None).await
 }
 
-/// [`spawn_app`] whose scheduler reads `clock` (tests move it by hand).
+/// [`spawn_app`] whose scheduler reads `clock` and runs only when the test
+/// calls [`TestApp::tick`] (its timer fires once at start, then not for a
+/// day): the test moves the clock, ticks, and sees exactly what that tick did.
 pub async fn spawn_app_clocked(backend: Backend, clock: Option<Arc<dyn Clock>>) -> TestApp {
-    spawn_app_full(backend, |_| {}, clock).await
+    spawn_app_full(backend, |s| s.scheduler_tick_ms = 24 * 3_600_000, clock).await
 }
 
 /// `spawn_app` with settings changed by `configure` (limits, origins…).
@@ -200,6 +205,7 @@ pub async fn start_clocked(settings: Settings, backend: Backend, clock: Option<A
         app = app.with_clock(clock);
     }
     let url = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state().clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until(async move {
         let _ = rx.await;
@@ -215,6 +221,7 @@ pub async fn start_clocked(settings: Settings, backend: Backend, clock: Option<A
             .pool_max_idle_per_host(0)
             .build()
             .expect("a client"),
+        state: Some(state),
         _dir: None,
         _shutdown: Some(tx),
     }
@@ -232,9 +239,21 @@ impl TestApp {
                 .pool_max_idle_per_host(0)
                 .build()
                 .expect("a client"),
+            state: None,
             _dir: None,
             _shutdown: None,
         }
+    }
+
+    /// Runs one scheduler tick on this node now, on its clock, and returns
+    /// what it did: tests drive the scheduler with this instead of waiting
+    /// for its timer.
+    #[allow(dead_code)]
+    pub async fn tick(&self) -> Tick {
+        let state = self.state.as_ref().expect("an in-process server");
+        daylight_server::releases::scheduler::tick(state, state.clock.as_ref())
+            .await
+            .expect("the scheduler tick")
     }
 
     /// Stops this node: its port stops accepting connections.
@@ -498,18 +517,6 @@ impl Stream {
                 }
                 Some(Ok(tokio_tungstenite::tungstenite::Message::Close(_))) | Some(Err(_)) | None => return None,
                 Some(Ok(_)) => {}
-            }
-        }
-    }
-
-    /// Asserts nothing but heartbeats arrives for `ms` milliseconds.
-    pub async fn quiet_for(&mut self, ms: u64) {
-        use futures_util::StreamExt;
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(ms);
-        while let Ok(Some(Ok(msg))) = tokio::time::timeout_at(deadline, self.ws.next()).await {
-            if let tokio_tungstenite::tungstenite::Message::Text(text) = msg {
-                let value: Value = serde_json::from_str(&text).expect("JSON");
-                assert_eq!(value["type"], "heartbeat", "expected silence, got {value}");
             }
         }
     }

@@ -8,7 +8,7 @@ use daylight_server::clock::{Clock, ManualClock};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::harness::{self, spawn_app_clocked, TestApp};
+use crate::harness::{self, spawn_app_clocked, TestApp, Tick};
 
 const HOUR: i64 = 3_600_000;
 
@@ -136,12 +136,13 @@ async fn a_plan_runs_its_stages_on_schedule_pauses_and_rolls_back() {
         let at_1 = served_new(&app, 0..400).await;
         assert!(at_1.len() < 20, "about 1% of 400 tables: {}", at_1.len());
 
-        // Not due yet: the scheduler leaves it alone.
+        // Not due yet: a tick leaves it alone.
         clock.advance(HOUR - 1000);
-        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(app.tick().await, Tick::default());
         assert_eq!(app.get(&format!("/api/v1/releases/{id}")).await.body["stage"], 0);
         clock.advance(1000);
-        wait_for(&app, id, "stage 1", |p| p["stage"] == 1).await;
+        assert_eq!(app.tick().await.advanced, 1);
+        assert_eq!(app.get(&format!("/api/v1/releases/{id}")).await.body["stage"], 1);
         let at_5 = served_new(&app, 0..400).await;
         assert!(
             at_1.iter().all(|t| at_5.contains(t)),
@@ -157,7 +158,7 @@ async fn a_plan_runs_its_stages_on_schedule_pauses_and_rolls_back() {
             .body;
         assert_eq!(paused["paused_remaining_ms"], HOUR);
         clock.advance(10 * HOUR);
-        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(app.tick().await, Tick::default());
         let still = app.get(&format!("/api/v1/releases/{id}")).await.body;
         assert_eq!(
             (still["state"].as_str(), still["stage"].as_i64()),
@@ -266,9 +267,14 @@ async fn a_plan_completes_and_bad_plans_name_the_field() {
             .await
             .expect(200);
         clock.advance(60_000);
-        wait_for(&app, id, "stage 1", |p| p["stage"] == 1).await;
+        assert_eq!(app.tick().await.advanced, 1);
+        assert_eq!(app.get(&format!("/api/v1/releases/{id}")).await.body["stage"], 1);
         clock.advance(60_000);
-        wait_for(&app, id, "completion", |p| p["state"] == "completed").await;
+        assert_eq!(app.tick().await.advanced, 1);
+        assert_eq!(
+            app.get(&format!("/api/v1/releases/{id}")).await.body["state"],
+            "completed"
+        );
         let config = app.get("/api/v1/flags/new-lobby/environments/staging").await.body;
         assert_eq!(
             (config["on"].clone(), config["fallthrough"].clone()),
@@ -318,17 +324,19 @@ async fn scheduled_changes_apply_once_on_time_and_can_be_cancelled() {
             .await
             .expect(400);
 
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // Not due yet: a tick applies nothing.
+        assert_eq!(app.tick().await, Tick::default());
         assert_eq!(
             app.get("/api/v1/flags/tournament/environments/production").await.body["on"],
             false
         );
         clock.advance(HOUR);
-        let start = Instant::now();
-        while app.get("/api/v1/flags/tournament/environments/production").await.body["on"] != true {
-            assert!(start.elapsed() < Duration::from_secs(10), "the change was not applied");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        assert_eq!(app.tick().await.applied_changes, 1);
+        assert_eq!(
+            app.get("/api/v1/flags/tournament/environments/production").await.body["on"],
+            true,
+            "the change was not applied"
+        );
         let cancelled = app
             .request(
                 Method::DELETE,
@@ -350,7 +358,7 @@ async fn scheduled_changes_apply_once_on_time_and_can_be_cancelled() {
         .await
         .expect(409);
         clock.advance(2 * HOUR);
-        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(app.tick().await, Tick::default(), "cancelled changes never apply");
         assert_eq!(
             app.get("/api/v1/flags/tournament/environments/production").await.body["on"],
             true,
@@ -500,8 +508,11 @@ async fn two_nodes_advance_each_stage_exactly_once() {
     for stage in 1..4 {
         clock.advance(HOUR);
         wait_for(&nodes[0], id, "the next stage", |p| p["stage"] == stage).await;
-        // Let both nodes tick many times over the moved plan.
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // Once moved, the stage is not due on either node: their next ticks
+        // move nothing.
+        for node in &nodes {
+            assert_eq!(node.tick().await.advanced, 0);
+        }
     }
     // A node dies; the other carries the plan to the end.
     nodes[1].stop();
@@ -557,7 +568,8 @@ async fn a_restarted_server_catches_up_one_stage() {
     let second = harness::start_clocked(settings(), harness::Backend::Sqlite, dyn_clock(&clock)).await;
     let plan = wait_for(&second, id, "catch-up", |p| p["stage"] == 1).await;
     assert_eq!(plan["next_at"].as_i64(), Some(clock.now_ms() + HOUR));
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    // One stage, not four: the next tick finds nothing due.
+    assert_eq!(second.tick().await.advanced, 0);
     assert_eq!(second.get(&format!("/api/v1/releases/{id}")).await.body["stage"], 1);
 }
 
