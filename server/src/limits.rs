@@ -9,18 +9,31 @@ use std::time::Duration;
 use foldhash::HashMap;
 
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota};
+use governor::middleware::NoOpMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
 
-pub struct RateLimits {
-    per_key: Option<DefaultKeyedRateLimiter<i64>>,
+/// Per-key budgets on clock `C` (the monotonic clock; tests pass a fake one).
+pub struct RateLimits<C: Clock = DefaultClock> {
+    per_key: Option<RateLimiter<i64, DefaultKeyedStateStore<i64>, C, NoOpMiddleware<C::Instant>>>,
+    clock: C,
 }
 
 impl RateLimits {
     /// `per_second` requests per SDK key per node (a burst of one second's
     /// worth); 0 turns the limit off.
     pub fn new(per_second: u32) -> RateLimits {
+        RateLimits::with_clock(per_second, DefaultClock::default())
+    }
+}
+
+impl<C: Clock + Clone> RateLimits<C> {
+    /// [`RateLimits::new`] on `clock`.
+    pub fn with_clock(per_second: u32, clock: C) -> RateLimits<C> {
         RateLimits {
-            per_key: NonZeroU32::new(per_second).map(|n| DefaultKeyedRateLimiter::keyed(Quota::per_second(n))),
+            per_key: NonZeroU32::new(per_second)
+                .map(|n| RateLimiter::new(Quota::per_second(n), DefaultKeyedStateStore::default(), clock.clone())),
+            clock,
         }
     }
 
@@ -29,7 +42,7 @@ impl RateLimits {
         let Some(limiter) = &self.per_key else { return Ok(()) };
         limiter
             .check_key(&id)
-            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+            .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
     }
 }
 
@@ -253,13 +266,24 @@ mod tests {
     }
 
     #[test]
-    fn a_key_over_its_budget_is_told_when_to_retry() {
-        let limits = RateLimits::new(2);
+    fn a_key_over_its_budget_is_told_when_to_retry_and_refills() {
+        let clock = governor::clock::FakeRelativeClock::default();
+        let limits = RateLimits::with_clock(2, clock.clone());
+        // A burst of one second's worth, then a wait for the next slot.
         assert!(limits.check(1).is_ok());
         assert!(limits.check(1).is_ok());
-        let wait = limits.check(1).unwrap_err();
-        assert!(wait <= Duration::from_secs(1));
+        assert_eq!(limits.check(1), Err(Duration::from_millis(500)));
         assert!(limits.check(2).is_ok(), "keys have separate budgets");
+        clock.advance(Duration::from_millis(200));
+        assert_eq!(limits.check(1), Err(Duration::from_millis(300)), "still waiting");
+        // One slot refills every 1/rate seconds.
+        clock.advance(Duration::from_millis(300));
+        assert!(limits.check(1).is_ok(), "refilled after the wait");
+        assert!(limits.check(1).is_err(), "one slot, not the whole burst");
+        clock.advance(Duration::from_secs(1));
+        assert!(limits.check(1).is_ok());
+        assert!(limits.check(1).is_ok());
+        assert!(limits.check(1).is_err(), "the budget refills to the burst, no more");
         assert!(RateLimits::new(0).check(1).is_ok());
     }
 }

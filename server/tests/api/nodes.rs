@@ -36,11 +36,12 @@ async fn a_change_on_one_node_reaches_sdks_on_another_over_redis() {
     let redis = std::env::var("DAYLIGHT_TEST_REDIS_URL").unwrap();
     // Each test run uses its own channel on the shared Redis.
     let channel = format!("daylight-test:{:x}", rand::random::<u64>());
-    // Polling is slowed right down, so only Redis can be this fast.
+    // Polling is slowed right down (its first poll is ten minutes away,
+    // `next` gives up after 5 s), so only Redis can deliver a change.
     let nodes = spawn_nodes(2, |s| {
         s.redis_url = Some(redis.clone());
         s.redis_channel = channel.clone();
-        s.poll_ms = 30_000;
+        s.poll_ms = 600_000;
     })
     .await;
     let (a, b) = (&nodes[0], &nodes[1]);
@@ -51,7 +52,6 @@ async fn a_change_on_one_node_reaches_sdks_on_another_over_redis() {
     let (mut on_b, _) = synced_stream(b, &key).await;
     for round in 0..5 {
         let took = propagation(a, &mut on_b, round % 2 == 0).await;
-        assert!(took < Duration::from_secs(2), "round {round}: {took:?}");
         eprintln!("redis fan-out, round {round}: {took:?}");
     }
 }
