@@ -6,7 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
-import { Ruleset, type Context, type EvaluationDetail } from '../src/index.js';
+import { Ruleset, ValidationError, type Context, type EvaluationDetail } from '../src/index.js';
 import { VECTORS_DIR } from './support/paths.js';
 
 interface VectorCase {
@@ -73,4 +73,19 @@ test('vectors: every evaluation case ran', () => {
   assert.ok(files.length >= 7, `expected the 7 vector files, found ${files.join(', ')}`);
   // 626 cases when this suite was written; more may be added, never fewer.
   assert.ok(total >= 626, `ran ${total} cases`);
+});
+
+// Rulesets every evaluator refuses (`tests/vectors/refused/`), at the field named.
+test('vectors: refused rulesets are refused at their field', () => {
+  const doc = JSON.parse(readFileSync(join(VECTORS_DIR, 'refused', 'clauses.json'), 'utf8')) as {
+    cases: { name: string; ruleset: unknown; path: string }[];
+  };
+  assert.ok(doc.cases.length >= 5, `${doc.cases.length} refusal cases`);
+  for (const c of doc.cases) {
+    assert.throws(
+      () => Ruleset.compile(c.ruleset),
+      (e: unknown) => e instanceof ValidationError && e.path === c.path,
+      `${c.name}: expected a refusal at ${c.path}`,
+    );
+  }
 });

@@ -137,3 +137,28 @@ fn every_bucketing_vector_passes() {
     }
     assert!(total >= 60, "expected at least 60 bucketing vectors, found {total}");
 }
+
+#[derive(Deserialize)]
+struct RefusedFile {
+    cases: Vec<RefusedCase>,
+}
+
+#[derive(Deserialize)]
+struct RefusedCase {
+    name: String,
+    ruleset: RulesetDocument,
+    path: String,
+}
+
+#[test]
+fn every_refused_ruleset_is_refused_at_its_field() {
+    let path = vectors_dir().join("refused/clauses.json");
+    let file: RefusedFile = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert!(file.cases.len() >= 5, "expected at least 5 refusal vectors");
+    for case in &file.cases {
+        match Ruleset::compile(&case.ruleset) {
+            Ok(_) => panic!("{}: compiled, expected a refusal at {}", case.name, case.path),
+            Err(e) => assert_eq!(e.path, case.path, "{}: {e}", case.name),
+        }
+    }
+}

@@ -24,7 +24,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.dont_write_bytecode = True  # keep tests/vectors free of __pycache__
 
-from reference import Evaluator, bucket, node_regex_table, timestamp_ms  # noqa: E402
+from reference import Evaluator, bucket, node_regex_table, refusal, timestamp_ms  # noqa: E402
 
 MISSING = object()  # a context attribute that is absent
 
@@ -709,6 +709,13 @@ def operators() -> VectorFile:
         ("2.0", T, "present but invalid semver, negated"),
         (MISSING, F, "a missing attribute never matches, even negated"),
     ])
+    op_cases(vf, "op-semver-lt-partial", clause("appVersion", "semver_lt", ["1.3.0"]), [
+        ("1.2", F, "invalid: a version needs all three parts, so 1.2 is not read as 1.2.0"),
+        ("1.2.0", T, "the full version is less"),
+    ])
+    op_cases(vf, "op-semver-lt-partial-negated", clause("appVersion", "semver_lt", ["1.3.0"], negate=True), [
+        ("1.2", T, "present but invalid semver does not match, so the negation matches"),
+    ])
     op_cases(vf, "op-semver-gt-minor", clause("appVersion", "semver_gt", ["1.9.0"]), [
         ("1.10.0", T, "numeric comparison, not lexical"),
         ("1.9.1", T, "greater patch"),
@@ -769,6 +776,7 @@ def operators() -> VectorFile:
         ("2026-02-30T00:00:00Z", F, "invalid: no February 30"),
         ("2026-02-29T00:00:00Z", F, "invalid: 2026 is not a leap year"),
         ("2026-11-22T24:00:00Z", F, "invalid: hour 24"),
+        ("2016-12-31T23:59:60Z", F, "invalid: second 60 (a leap second) is refused"),
         ("2026-11-22T09:00:00.Z", F, "invalid: empty fraction"),
         (T0_MS - 1, T, "a number of Unix ms, one earlier"),
         (T0_MS, F, "a number of Unix ms, equal"),
@@ -783,6 +791,7 @@ def operators() -> VectorFile:
         (T0, T, "equal, negated"),
         ("not a date", T, "a present invalid timestamp does not match, so the negation matches"),
         ("2026-02-30T00:00:00Z", T, "a present invalid date, negated"),
+        ("2016-12-31T23:59:60Z", T, "a present leap second (invalid), negated"),
         (MISSING, F, "a missing attribute never matches, even negated"),
     ])
     op_cases(vf, "op-after-offset-fraction", clause("signup", "after", [T1]), [
@@ -899,6 +908,14 @@ def targets_and_rules() -> VectorFile:
             {"value": "red", "kind": "FALLTHROUGH"})
     vf.case("an attribute named like a target key is not the key", C, {"name": "alice"}, S, D,
             {"kind": "FALLTHROUGH"})
+
+    vf.add_flag("tr-empty-key", flag(["other", "empty"], targets=[target(1, [""])], fallthrough=var(0)))
+    vf.case("an empty-string key is a key: it matches a target listing \"\"", "tr-empty-key", {"key": ""}, S, D,
+            {"value": "empty", "kind": "TARGET_MATCH"})
+    vf.case("a context without key does not match a target listing \"\"", "tr-empty-key", {}, S, D,
+            {"value": "other", "kind": "FALLTHROUGH"})
+    vf.case("a key of one space is not the empty key", "tr-empty-key", {"key": " "}, S, D,
+            {"value": "other", "kind": "FALLTHROUGH"})
 
     vf.add_flag("tr-target-order", flag(
         ["a", "b", "c"], targets=[target(2, ["x"]), target(1, ["x", "y"])], fallthrough=var(0)))
@@ -1030,6 +1047,7 @@ def segments() -> VectorFile:
                                                      clause("game", "in", ["omaha"])])]),
         "not-nz": segment(rules=[seg_rule("not-nz", [clause("country", "in", ["NZ"], negate=True)])]),
         "employees": segment(rules=[seg_rule("emp", [clause("key", "starts_with", ["emp-"])])]),
+        "empty-key": segment(included=[""]),
     })
 
     def seg_flag(key: str, segs: list[str], negate: bool = False) -> None:
@@ -1054,6 +1072,10 @@ def segments() -> VectorFile:
     in_case("context without key is in no segment, even when a segment rule would match", "seg-vip",
             {"country": "AU"}, False)
     in_case("included keys compare exactly: U-1 is not u-1", "seg-vip", {"key": "U-1"}, False)
+
+    seg_flag("seg-empty-key", ["empty-key"])
+    in_case("an empty-string key is a key: in a segment that includes \"\"", "seg-empty-key", {"key": ""}, True)
+    in_case("a context without key is not in a segment that includes \"\"", "seg-empty-key", {}, False)
 
     seg_flag("seg-staff", ["staff"])
     in_case("first segment rule matches (email suffix)", "seg-staff", {"key": "e-1", "email": "ann@daylight.dev"}, True)
@@ -1307,6 +1329,8 @@ def rollouts() -> VectorFile:
     for b_, want in [(0, False), (49999, False), (50000, True), (99999, True)]:
         rc(f"50/50: {bk[('ro-50', b_)]} has bucket {b_}, gets {str(want).lower()}", "ro-50",
            {"key": bk[("ro-50", b_)]}, {"value": want, "in_rollout": True})
+    rc(f"50/50: an empty-string key is a present key, bucketed from \"ro-50.\" (bucket {bucket('ro-50', '')}), "
+       "in_rollout true", "ro-50", {"key": ""}, {"value": bucket("ro-50", "") >= 50000, "in_rollout": True})
     for k in pick_keys("ro-50", [False, True, False, True, True, False], 50000, prefix="user-"):
         rc(f"50/50: {k} (bucket {bucket('ro-50', k)})", "ro-50", {"key": k}, {"in_rollout": True})
     rc("50/50, no key: bucket 0, false, in_rollout false", "ro-50", {}, {"value": False, "in_rollout": False})
@@ -1638,10 +1662,54 @@ def bucketing_triples() -> list[dict]:
     return [{"salt": s, "value": v} for s, v in rows]
 
 
+# ---------------------------------------------------------------------------
+# refused/clauses.json
+# ---------------------------------------------------------------------------
+
+
+def refused_clauses() -> dict:
+    """Rulesets every evaluator refuses to compile, each with the path of the
+    refused field. The author's expected path is checked against the
+    reference's."""
+    cases = []
+
+    def refused(name: str, path: str, flags: dict | None = None, segments: dict | None = None) -> None:
+        ruleset = {"environment": "test", "version": 1, "flags": flags or {}, "segments": segments or {}}
+        ruleset = json.loads(json.dumps(ruleset))
+        got = refusal(ruleset)
+        if got != path:
+            raise SystemExit(f"refusal mismatch in {name!r}: expected {path!r}, reference says {got!r}")
+        cases.append({"name": name, "ruleset": ruleset, "path": path})
+
+    def one_clause(c: dict) -> dict:
+        return {"f": flag([False, True], rules=[rule("r0", [c], var(1))])}
+
+    refused("a clause with an empty values list (in)", "flags.f.rules[0].clauses[0].values",
+            one_clause(clause("game", "in", [])))
+    refused("a clause with an empty values list (negated semver_lt)", "flags.f.rules[0].clauses[0].values",
+            one_clause(clause("appVersion", "semver_lt", [], negate=True)))
+    refused("a segment rule clause with an empty values list", "segments.s.rules[0].clauses[0].values",
+            segments={"s": segment(rules=[seg_rule("r0", [clause("country", "in", [])])])})
+    refused("a before value with second 60 (a leap second)", "flags.f.rules[0].clauses[0].values[0]",
+            one_clause(clause("signup", "before", ["2016-12-31T23:59:60Z"])))
+    refused("an after value with second 60 after a valid value", "flags.f.rules[0].clauses[0].values[1]",
+            one_clause(clause("signup", "after", [T0, "2016-12-31T23:59:60+01:00"])))
+    return {
+        "description": "Rulesets every evaluator refuses to compile (and the server refuses at save): "
+        "`path` is the refused field. A known operator needs at least one value; a before / after "
+        "value must be a valid timestamp, and second 60 (a leap second) is not one.",
+        "cases": cases,
+    }
+
+
 def main() -> None:
     files = [operators(), targets_and_rules(), segments(), prerequisites(), rollouts(),
              reasons_and_errors(), typical_flag()]
     write_all(files, bucketing_triples())
+    doc = refused_clauses()
+    (HERE / "refused").mkdir(exist_ok=True)
+    (HERE / "refused" / "clauses.json").write_text(dump(doc), encoding="utf-8")
+    print(f"refused/clauses.json: {len(doc['cases'])} cases")
     print(f"total: {sum(len(f.cases) for f in files)} cases")
 
 

@@ -316,6 +316,43 @@ def _compare_numbers(op: str, a: Any, b: Any) -> bool:
     return {"lt": a < b, "lte": a <= b, "gt": a > b, "gte": a >= b}[op]
 
 
+# ---------------------------------------------------------------------------
+# Refusals at save and at load (only the clause rules the refusal vectors
+# pin; every SDK validates more than this)
+# ---------------------------------------------------------------------------
+
+
+def clause_refusal(clause: dict, path: str) -> str | None:
+    """The path of the field that makes `clause` (at `path`) refused, or None.
+
+    A known operator needs at least one value; `before` / `after` values must
+    be RFC 3339 strings or numbers that `timestamp_ms` accepts (second 60, a
+    leap second, is not).
+    """
+    op, values = clause.get("op"), clause.get("values", [])
+    if op not in KNOWN_OPS:
+        return None
+    if not values:
+        return f"{path}.values"
+    if op in ("before", "after"):
+        for i, v in enumerate(values):
+            if timestamp_ms(v) is None:
+                return f"{path}.values[{i}]"
+    return None
+
+
+def refusal(ruleset: dict) -> str | None:
+    """The path of the first refused clause in flag and segment rules, or None."""
+    for kind in ("flags", "segments"):
+        for key, doc in ruleset.get(kind, {}).items():
+            for r, rule in enumerate(doc.get("rules", [])):
+                for c, clause in enumerate(rule.get("clauses", [])):
+                    path = clause_refusal(clause, f"{kind}.{key}.rules[{r}].clauses[{c}]")
+                    if path is not None:
+                        return path
+    return None
+
+
 class Evaluator:
     def __init__(self, ruleset: dict, regex_search: RegexSearch | None = None):
         self.flags: dict = ruleset.get("flags", {})
