@@ -36,6 +36,7 @@ mod flags;
 mod history;
 mod kill_switch;
 mod logs;
+mod migrations;
 mod nodes;
 mod ofrep;
 mod openapi;
