@@ -111,15 +111,21 @@ test('B: a stale CDN does not cause a reload loop: reload_failed, then back-off'
   const record = JSON.parse(await slow.evaluate(() => localStorage.getItem('daylight:bundle:web')));
   assert.deepEqual({ ...record, at: 0 }, { app: 'web', from: '1.0.0', target: '1.0.1', at: 0, attempts: 1 });
 
-  // 1 s first delay: reloads at the jitter moment, +1 s, +2 s (+4 s is past the window): bounded, and the gaps double.
-  // (Gaps are measured between requests for index.html; the SDK counts from the reload call, a few ms earlier.)
+  // 1 s first delay: reloads at the jitter moment (within 1 s), +1 s, +2 s; the next, +4 s, is past the 6 s
+  // window. Bounded: without the back-off, or without its doubling, there would be 4 to 6 reloads in 6 s.
+  // At least 2: the first retry is due about 2 s in, which leaves 4 s for a busy machine.
+  // No bound on the gaps themselves: on two busy cores a reload's request can arrive late, and the
+  // doubling is checked exactly below, from the SDK's own record.
   assert.ok(fastLoads.length >= 2 && fastLoads.length <= 3, `carol reloaded ${fastLoads.length} times`);
-  const gaps = fastLoads.slice(1).map((h, i) => h.at - fastLoads[i].at);
-  assert.ok(gaps[0] >= 900 && gaps[0] < 1800, `first gap ${gaps[0]} ms`);
-  if (gaps.length > 1) assert.ok(gaps[1] >= 1900 && gaps[1] < 2800, `second gap ${gaps[1]} ms`);
-  const fastState = await pageState(fast);
-  assert.equal(fastState.failed.at(-1).attempts, fastLoads.length);
-  assert.ok(fastState.failed.at(-1).nextRetryAt > Date.now() - 500);
+  const [fastState, fastRecord] = await fast.evaluate(() => [window.state, localStorage.getItem('daylight:bundle:web')]);
+  const lastFailed = fastState.failed.at(-1);
+  assert.equal(lastFailed.attempts, fastLoads.length);
+  // The next try is one back-off after the last reload, the back-off doubling with each failed attempt
+  // (1 s, 2 s, 4 s): `at` is when the SDK reloaded, between the two last page requests.
+  const last = JSON.parse(fastRecord);
+  assert.equal(last.attempts, lastFailed.attempts);
+  assert.ok(last.at >= fastLoads.at(-2).at && last.at <= fastLoads.at(-1).at, JSON.stringify({ last, fastLoads }));
+  assert.equal(lastFailed.nextRetryAt, last.at + 1000 * 2 ** (lastFailed.attempts - 1), JSON.stringify(lastFailed));
 
   // Once the CDN serves the new bundle the next retry works and clears the record.
   site.version = '1.0.1';
