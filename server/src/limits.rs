@@ -13,9 +13,11 @@ use governor::middleware::NoOpMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 
+type KeyedLimiter<C> = RateLimiter<i64, DefaultKeyedStateStore<i64>, C, NoOpMiddleware<<C as Clock>::Instant>>;
+
 /// Per-key budgets on clock `C` (the monotonic clock; tests pass a fake one).
 pub struct RateLimits<C: Clock = DefaultClock> {
-    per_key: Option<RateLimiter<i64, DefaultKeyedStateStore<i64>, C, NoOpMiddleware<C::Instant>>>,
+    per_key: Option<KeyedLimiter<C>>,
     clock: C,
 }
 

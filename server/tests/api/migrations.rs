@@ -43,9 +43,16 @@ async fn sqlite_and_postgres_migrations_define_the_same_tables_and_columns() {
     }
     let sqlite = tables(Backend::Sqlite).await;
     let postgres = tables(Backend::Postgres).await;
-    assert!(sqlite.contains_key("flags") && sqlite.contains_key("changes"), "{sqlite:?}");
+    assert!(
+        sqlite.contains_key("flags") && sqlite.contains_key("changes"),
+        "{sqlite:?}"
+    );
     let names = |t: &Tables| t.keys().cloned().collect::<Vec<_>>();
-    assert_eq!(names(&sqlite), names(&postgres), "tables: SQLite (left) and PostgreSQL (right)");
+    assert_eq!(
+        names(&sqlite),
+        names(&postgres),
+        "tables: SQLite (left) and PostgreSQL (right)"
+    );
     for (table, columns) in &sqlite {
         assert_eq!(
             columns, &postgres[table],
