@@ -44,7 +44,7 @@ mod ruleset;
 mod timestamp;
 
 pub use clause::Strictness;
-pub use context::{AttrValue, Context, ContextError, ContextReader};
+pub use context::{AttrValue, Context, ContextError, ContextLimits, ContextReader};
 pub use error::ValidationError;
 pub use evaluate::{Detail, ErrorKind, Reason, TypedDetail};
 pub use model::{Flag, FlagConfig, FlagRules, RulesetDocument, SegmentRules};
