@@ -1,6 +1,7 @@
 //! Per-key request limits: a key over its budget gets 429 with
 //! `Retry-After` (seconds) instead of taking the node down with it; open
-//! streams per key; the origins browsers may call from.
+//! streams per key; the origins browsers may call from; what a context a
+//! client sends may hold (`docs/reliability.md`, "Limits").
 
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
@@ -12,6 +13,8 @@ use governor::clock::{Clock, DefaultClock};
 use governor::middleware::NoOpMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
+
+use crate::error::ApiError;
 
 type KeyedLimiter<C> = RateLimiter<i64, DefaultKeyedStateStore<i64>, C, NoOpMiddleware<<C as Clock>::Instant>>;
 
@@ -214,6 +217,16 @@ impl Origins {
             Some(list) => list.iter().any(|o| o.as_bytes().eq_ignore_ascii_case(origin)),
         }
     }
+}
+
+/// A client's context refused by the reader (`daylight::ContextLimits`): a
+/// 400 naming `context.<attribute>`, or `context` for the whole.
+pub fn context_error(e: daylight::ContextError) -> ApiError {
+    let field = match e.attribute() {
+        Some(attribute) => format!("context.{attribute}"),
+        None => "context".to_owned(),
+    };
+    ApiError::invalid(field, e.to_string())
 }
 
 #[cfg(test)]

@@ -326,7 +326,7 @@ async fn explain(
         .live
         .get(&env)
         .ok_or_else(|| ApiError::NotFound(format!("environment `{env}`")))?;
-    let ctx = Context::from_json(&req.context).map_err(|e| ApiError::invalid("context", e.to_string()))?;
+    let ctx = Context::from_json(&req.context).map_err(crate::limits::context_error)?;
     let detail = rules.evaluate(&key, &ctx);
     Ok(Json(Explanation {
         value: detail.value.cloned(),

@@ -260,9 +260,11 @@ fn read_context(body: &[u8]) -> Result<Context, (&'static str, String)> {
         serde_json::error::Category::Data => ("PARSE_ERROR", "the body must be a JSON object".into()),
         _ => ("PARSE_ERROR", format!("the body is not valid JSON: {e}")),
     })?;
+    // Over-limit contexts (`ContextLimits::DEFAULT`) land here too, their
+    // message naming the attribute.
     context.0.map_err(|e| match e {
         ContextError::NotAnObject => ("INVALID_CONTEXT", "context must be an object".into()),
-        e => ("INVALID_CONTEXT", e.to_string()),
+        e => ("INVALID_CONTEXT", format!("context: {e}")),
     })
 }
 
@@ -340,6 +342,7 @@ impl<'de> Deserialize<'de> for WithTargetingKey {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         ContextReader {
             targeting_key: Some("targetingKey"),
+            ..ContextReader::default()
         }
         .deserialize(deserializer)
         .map(WithTargetingKey)

@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
-use daylight::{Context, ErrorKind, Reason};
+use daylight::{Context, ContextLimits, ErrorKind, Reason};
 
 use crate::auth::KeyKind;
 use crate::error::{ApiError, ApiResult};
@@ -303,6 +303,9 @@ async fn answer(state: &AppState, flag: &str, uri: &Uri, headers: &HeaderMap) ->
         .get(&key.environment)
         .ok_or_else(|| ApiError::Internal(format!("environment `{}` is not loaded", key.environment)))?;
     let (ctx, minted) = context(&plan, &Request::new(headers));
+    // Headers, cookies and the URI are the client's: bounded as OFREP's are.
+    ctx.check(&ContextLimits::DEFAULT)
+        .map_err(crate::limits::context_error)?;
     let detail = rules.evaluate(flag, &ctx);
     metrics::counter!("daylight_evaluations_total", "api" => "route").increment(1);
     if let Reason::Error {

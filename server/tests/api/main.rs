@@ -35,6 +35,7 @@ mod console;
 mod flags;
 mod history;
 mod kill_switch;
+mod limits;
 mod logs;
 mod migrations;
 mod nodes;
