@@ -1,7 +1,7 @@
 //! Per-key request limits: a key over its budget gets 429 with
 //! `Retry-After` (seconds) instead of taking the node down with it; open
-//! streams per key; the origins browsers may call from; what a context a
-//! client sends may hold (`docs/reliability.md`, "Limits").
+//! streams per key; the origins browsers may call from; the sizes of what
+//! clients and the admin API may send (`docs/reliability.md`, "Limits").
 
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
@@ -14,7 +14,7 @@ use governor::middleware::NoOpMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
 
 type KeyedLimiter<C> = RateLimiter<i64, DefaultKeyedStateStore<i64>, C, NoOpMiddleware<<C as Clock>::Instant>>;
 
@@ -219,6 +219,24 @@ impl Origins {
     }
 }
 
+/// The longest flag, segment and environment key, in characters (what
+/// LaunchDarkly and Unleash allow). Keep the `max_length` of the request
+/// types in step: the OpenAPI document states these limits.
+pub const KEY_CHARS: usize = 100;
+/// The longest name (of a flag, segment, environment or SDK key).
+pub const NAME_CHARS: usize = 200;
+/// The longest description.
+pub const DESCRIPTION_CHARS: usize = 2000;
+
+/// A 400 naming `field` when `value` has more than `max` characters.
+pub fn check_length(field: &str, value: &str, max: usize) -> ApiResult<()> {
+    // A string of at most `max` bytes has at most `max` characters.
+    if value.len() <= max || value.chars().count() <= max {
+        return Ok(());
+    }
+    Err(ApiError::invalid(field, format!("at most {max} characters")))
+}
+
 /// A client's context refused by the reader (`daylight::ContextLimits`): a
 /// 400 naming `context.<attribute>`, or `context` for the whole.
 pub fn context_error(e: daylight::ContextError) -> ApiError {
@@ -232,6 +250,13 @@ pub fn context_error(e: daylight::ContextError) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lengths_count_characters_not_bytes() {
+        assert!(check_length("name", &"é".repeat(NAME_CHARS), NAME_CHARS).is_ok());
+        let err = check_length("name", &"e".repeat(NAME_CHARS + 1), NAME_CHARS).unwrap_err();
+        assert!(matches!(err, ApiError::Invalid { field: Some(ref f), .. } if f == "name"));
+    }
 
     #[test]
     fn streams_per_key_are_counted_until_dropped() {

@@ -12,6 +12,7 @@ use utoipa_axum::routes;
 use super::extract::Body;
 use crate::auth::{Admin, KeyKind, Role};
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::limits::{check_length, KEY_CHARS, NAME_CHARS};
 use crate::state::AppState;
 use crate::store::credentials::Credential;
 use crate::store::environments::Environment;
@@ -48,8 +49,10 @@ async fn read(State(state): State<AppState>, admin: Admin, Path(env): Path<Strin
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct CreateEnvironment {
+    #[schema(max_length = 100)]
     pub key: String,
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub name: String,
 }
 
@@ -62,6 +65,8 @@ async fn create(
     Body(req): Body<CreateEnvironment>,
 ) -> ApiResult<impl IntoResponse> {
     admin.require(Role::Admin)?;
+    check_length("key", &req.key, KEY_CHARS)?;
+    check_length("name", &req.name, NAME_CHARS)?;
     let actor = admin.actor();
     let env = crate::writes::environments::create(&state.writer(&actor, ""), &req.key, &req.name).await?;
     Ok((StatusCode::CREATED, Json(env)))
@@ -88,6 +93,7 @@ pub struct CreateKey {
     /// `server` or `client`.
     pub kind: String,
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub name: String,
 }
 
@@ -103,6 +109,7 @@ async fn create_key(
 ) -> ApiResult<impl IntoResponse> {
     admin.require(Role::Admin)?;
     let kind = KeyKind::parse(&req.kind).ok_or_else(|| ApiError::invalid("kind", "expected `server` or `client`"))?;
+    check_length("name", &req.name, NAME_CHARS)?;
     let key = credentials::create_key(&state.db, &env, kind, &req.name, &admin.actor()).await?;
     Ok((StatusCode::CREATED, Json(key)))
 }

@@ -16,6 +16,7 @@ use utoipa_axum::routes;
 use super::extract::{etag, Body, Comment, IfMatch};
 use crate::auth::{Admin, Role};
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::limits::{check_length, DESCRIPTION_CHARS, KEY_CHARS, NAME_CHARS};
 use crate::state::AppState;
 use crate::store::flags::{self, config_for, StoredFlag};
 
@@ -71,10 +72,13 @@ async fn list(
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct CreateFlag {
+    #[schema(max_length = 100)]
     pub key: String,
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub name: String,
     #[serde(default)]
+    #[schema(max_length = 2000)]
     pub description: String,
     #[serde(default)]
     pub tags: Vec<String>,
@@ -101,6 +105,9 @@ async fn create(
     Body(req): Body<CreateFlag>,
 ) -> ApiResult<impl IntoResponse> {
     admin.require(Role::Editor)?;
+    check_length("key", &req.key, KEY_CHARS)?;
+    check_length("name", &req.name, NAME_CHARS)?;
+    check_length("description", &req.description, DESCRIPTION_CHARS)?;
     let flag = Flag {
         name: if req.name.is_empty() { req.key.clone() } else { req.name },
         key: req.key,
@@ -127,7 +134,9 @@ async fn read(State(state): State<AppState>, admin: Admin, Path(key): Path<Strin
 /// The shared fields of a flag; absent fields stay as they are.
 #[derive(Debug, Deserialize, Serialize, Default, ToSchema)]
 pub struct UpdateFlag {
+    #[schema(max_length = 200)]
     pub name: Option<String>,
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
     pub tags: Option<Vec<String>>,
     pub variations: Option<Vec<Value>>,
@@ -150,6 +159,12 @@ async fn update(
 ) -> ApiResult<impl IntoResponse> {
     admin.require(Role::Editor)?;
     let expected = if_match.required()?;
+    if let Some(name) = &req.name {
+        check_length("name", name, NAME_CHARS)?;
+    }
+    if let Some(description) = &req.description {
+        check_length("description", description, DESCRIPTION_CHARS)?;
+    }
     let actor = admin.actor();
     let action = match req.archived {
         Some(true) => "flag.archive",

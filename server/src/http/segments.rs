@@ -15,6 +15,7 @@ use utoipa_axum::routes;
 use super::extract::{etag, parse_json, read_body, Body, Comment, IfMatch};
 use crate::auth::{Admin, Role};
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::limits::{check_length, DESCRIPTION_CHARS, KEY_CHARS, NAME_CHARS};
 use crate::state::AppState;
 use crate::store::segments::{self, SegmentSummary, StoredSegment};
 
@@ -69,10 +70,13 @@ async fn list(State(state): State<AppState>, admin: Admin, Path(env): Path<Strin
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct CreateSegment {
+    #[schema(max_length = 100)]
     pub key: String,
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub name: String,
     #[serde(default)]
+    #[schema(max_length = 2000)]
     pub description: String,
     #[serde(default)]
     pub included: Vec<String>,
@@ -93,6 +97,9 @@ async fn create(
     Body(req): Body<CreateSegment>,
 ) -> ApiResult<impl IntoResponse> {
     admin.require(Role::Editor)?;
+    check_length("key", &req.key, KEY_CHARS)?;
+    check_length("name", &req.name, NAME_CHARS)?;
+    check_length("description", &req.description, DESCRIPTION_CHARS)?;
     if req.key.is_empty() || !req.key.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
         return Err(ApiError::invalid(
             "key",
@@ -133,7 +140,9 @@ async fn read(
 
 #[derive(Debug, Deserialize, Serialize, Default, ToSchema)]
 pub struct UpdateSegment {
+    #[schema(max_length = 200)]
     pub name: Option<String>,
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
     pub included: Option<Vec<String>>,
     pub excluded: Option<Vec<String>>,
@@ -154,6 +163,12 @@ async fn update(
 ) -> ApiResult<impl IntoResponse> {
     admin.require(Role::Editor)?;
     let expected = if_match.required()?;
+    if let Some(name) = &req.name {
+        check_length("name", name, NAME_CHARS)?;
+    }
+    if let Some(description) = &req.description {
+        check_length("description", description, DESCRIPTION_CHARS)?;
+    }
     let actor = admin.actor();
     let stored = crate::writes::segments::update(
         &state.writer(&actor, &comment),

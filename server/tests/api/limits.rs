@@ -1,11 +1,12 @@
 //! The limits of `docs/reliability.md` ("Limits"): contexts over their
 //! bounds get a 4xx naming the field on every path a client sends one by
-//! (OFREP, the stream, the routing endpoint, the explain endpoint).
+//! (OFREP, the stream, the routing endpoint, the explain endpoint), and the
+//! admin API bounds keys, names and descriptions.
 
 use reqwest::Method;
 use serde_json::{json, Map, Value};
 
-use crate::harness::TestApp;
+use crate::harness::{TestApp, ADMIN};
 
 /// Attributes `a0`, `a1`, … with the value `"x"`.
 fn attributes(n: usize) -> Map<String, Value> {
@@ -161,4 +162,108 @@ on_each_backend!(routing_and_explain_refuse_contexts_over_the_limits, |app| {
     explain(Value::Object(attributes(257)))
         .await
         .expect_field_error(400, "context");
+});
+
+on_each_backend!(keys_names_and_descriptions_have_length_limits, |app| {
+    let app = &app;
+    let patch = |path: String, etag: String, body: Value| async move {
+        app.request(Method::PATCH, &path, Some(ADMIN), Some(body), &[("if-match", &etag)])
+            .await
+    };
+    // Flags: 100-character keys, 200-character names (characters, not
+    // bytes), 2,000-character descriptions.
+    app.post("/api/v1/flags", json!({ "key": "k".repeat(101) }))
+        .await
+        .expect_field_error(400, "key");
+    let flag = app
+        .post(
+            "/api/v1/flags",
+            json!({ "key": "k".repeat(100), "name": "é".repeat(200), "description": "d".repeat(2000) }),
+        )
+        .await
+        .expect(201);
+    app.post("/api/v1/flags", json!({ "key": "g", "name": "n".repeat(201) }))
+        .await
+        .expect_field_error(400, "name");
+    app.post("/api/v1/flags", json!({ "key": "g", "description": "d".repeat(2001) }))
+        .await
+        .expect_field_error(400, "description");
+    // The 7.9 MB name, under the 8 MiB body limit.
+    app.post("/api/v1/flags", json!({ "key": "g", "name": "n".repeat(7_900_000) }))
+        .await
+        .expect_field_error(400, "name");
+    let path = format!("/api/v1/flags/{}", "k".repeat(100));
+    patch(path.clone(), flag.etag(), json!({ "name": "n".repeat(201) }))
+        .await
+        .expect_field_error(400, "name");
+    patch(path.clone(), flag.etag(), json!({ "description": "d".repeat(2001) }))
+        .await
+        .expect_field_error(400, "description");
+    patch(path, flag.etag(), json!({ "name": "n".repeat(200) }))
+        .await
+        .expect(200);
+
+    // Segments.
+    let segments = "/api/v1/environments/production/segments";
+    app.post(segments, json!({ "key": "s".repeat(101) }))
+        .await
+        .expect_field_error(400, "key");
+    app.post(segments, json!({ "key": "s", "name": "n".repeat(201) }))
+        .await
+        .expect_field_error(400, "name");
+    app.post(segments, json!({ "key": "s", "description": "d".repeat(2001) }))
+        .await
+        .expect_field_error(400, "description");
+    let segment = app.post(segments, json!({ "key": "s".repeat(100) })).await.expect(201);
+    let path = format!("{segments}/{}", "s".repeat(100));
+    patch(path.clone(), segment.etag(), json!({ "name": "n".repeat(201) }))
+        .await
+        .expect_field_error(400, "name");
+    patch(path, segment.etag(), json!({ "description": "d".repeat(2001) }))
+        .await
+        .expect_field_error(400, "description");
+
+    // Environments and SDK key names.
+    app.post("/api/v1/environments", json!({ "key": "e".repeat(101) }))
+        .await
+        .expect_field_error(400, "key");
+    app.post("/api/v1/environments", json!({ "key": "e", "name": "n".repeat(201) }))
+        .await
+        .expect_field_error(400, "name");
+    app.post("/api/v1/environments", json!({ "key": "e".repeat(100) }))
+        .await
+        .expect(201);
+    app.post(
+        "/api/v1/environments/production/keys",
+        json!({ "kind": "server", "name": "n".repeat(201) }),
+    )
+    .await
+    .expect_field_error(400, "name");
+});
+
+on_each_backend!(the_openapi_document_states_the_length_limits, |app| {
+    let doc = app.get("/api/v1/openapi.json").await.expect(200).body;
+    let schemas = &doc["components"]["schemas"];
+    for (schema, field, max) in [
+        ("CreateFlag", "key", 100),
+        ("CreateFlag", "name", 200),
+        ("CreateFlag", "description", 2000),
+        ("UpdateFlag", "name", 200),
+        ("UpdateFlag", "description", 2000),
+        ("CreateSegment", "key", 100),
+        ("CreateSegment", "name", 200),
+        ("CreateSegment", "description", 2000),
+        ("UpdateSegment", "name", 200),
+        ("UpdateSegment", "description", 2000),
+        ("CreateEnvironment", "key", 100),
+        ("CreateEnvironment", "name", 200),
+        ("CreateKey", "name", 200),
+    ] {
+        assert_eq!(
+            schemas[schema]["properties"][field]["maxLength"],
+            json!(max),
+            "{schema}.{field}: {}",
+            schemas[schema]["properties"][field]
+        );
+    }
 });
