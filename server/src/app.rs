@@ -106,6 +106,7 @@ impl Application {
                 stream_connects: Arc::new(crate::limits::RateLimits::new(settings.stream_connect_rate)),
                 streams: Arc::new(crate::limits::StreamCounts::new(settings.max_streams_per_key)),
                 max_ws_message_bytes: settings.max_ws_message_bytes,
+                stream: settings.stream(),
                 origins: Arc::new(crate::limits::Origins::new(&settings.allowed_origins)),
                 usage: Arc::default(),
                 usage_limits: Arc::new(crate::limits::UsageLimits::new(

@@ -43,6 +43,7 @@ pub struct Shared {
     /// Open streams per key.
     pub streams: Arc<crate::limits::StreamCounts>,
     pub max_ws_message_bytes: usize,
+    pub stream: crate::settings::StreamSettings,
     /// Origins browsers may call from (streams and OFREP CORS).
     pub origins: Arc<crate::limits::Origins>,
     /// SDK usage reports waiting to be written.

@@ -3,9 +3,12 @@
 //! Server keys get a snapshot (or the changes after their version), then
 //! every patch; client keys get the evaluated values of `client_side` flags
 //! for their context, then only what changed. Each connection is one task
-//! that selects over the socket, the change broadcast and a heartbeat timer;
-//! a reader too slow to keep up with the broadcast is dropped (it resumes
-//! from its version on reconnect) instead of being buffered without bound.
+//! that selects over the socket, the change broadcast, a heartbeat timer and
+//! its own writes ([`outbox`]); an SDK that reads too slowly is dropped with
+//! `slow_consumer` (it resumes from its version on reconnect) instead of
+//! being buffered without bound.
+
+mod outbox;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,9 +21,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use daylight::{Context, Ruleset};
+use futures_util::stream::SplitStream;
+use futures_util::StreamExt;
 use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
-use tokio::time::{interval, timeout, Instant, MissedTickBehavior};
+use tokio::time::{interval, sleep_until, timeout, Instant, MissedTickBehavior};
 
 use crate::auth::{KeyKind, SdkKey};
 use crate::error::ApiError;
@@ -29,9 +34,12 @@ use crate::limits::StreamPermit;
 use crate::live::Applied;
 use crate::state::AppState;
 use crate::store;
+use outbox::Outbox;
 
 pub use crate::frames::PROTOCOLS;
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the last frames (`error`, close) may take to go out.
+const CLOSING_WAIT: Duration = Duration::from_secs(2);
 /// Resume sends at most this many patches; further behind gets a snapshot.
 const RESUME_LIMIT: i64 = 500;
 /// Small buffers keep idle connections cheap (tungstenite's read buffer is
@@ -76,7 +84,9 @@ async fn upgrade(ws: WebSocketUpgrade, State(state): State<AppState>, headers: H
         .max_frame_size(max_message)
         .on_upgrade(move |socket| async move {
             metrics::gauge!("daylight_stream_connections").increment(1.0);
-            let mut conn = Connection { socket, state };
+            let (sink, incoming) = socket.split();
+            let out = Outbox::new(sink, state.stream.max_queued_bytes, state.stream.write_timeout);
+            let mut conn = Connection { out, incoming, state };
             let reason = conn.run(header_key, admitted).await;
             if let Err(close) = reason {
                 conn.close(close).await;
@@ -160,8 +170,18 @@ fn close(code: &'static str, message: impl Into<String>) -> Close {
     }
 }
 
+/// The SDK went away (or stopped talking): nothing to tell it.
+fn gone() -> Close {
+    close("gone", "")
+}
+
+fn slow_consumer() -> Close {
+    close("slow_consumer", "too far behind; reconnect with your version")
+}
+
 struct Connection {
-    socket: WebSocket,
+    out: Outbox,
+    incoming: SplitStream<WebSocket>,
     state: AppState,
 }
 
@@ -193,53 +213,49 @@ fn reason_identity(reason: &daylight::Reason<'_>) -> (u8, usize, bool) {
 }
 
 impl Connection {
-    async fn send(&mut self, text: impl Into<Utf8Bytes>) -> Result<(), Close> {
-        self.socket
-            .send(Message::Text(text.into()))
-            .await
-            .map_err(|_| close("gone", "the connection dropped"))
+    /// Queues a message; the connection's loop writes it.
+    fn send(&mut self, text: impl Into<Utf8Bytes>) -> Result<(), Close> {
+        self.out.push(Message::Text(text.into())).map_err(|_| slow_consumer())
     }
 
-    async fn send_json(&mut self, value: Value) -> Result<(), Close> {
-        self.send(value.to_string()).await
+    fn send_json(&mut self, value: Value) -> Result<(), Close> {
+        self.send(value.to_string())
     }
 
-    /// Queues a message without flushing it: a catch-up (a snapshot or the
-    /// missed patches) goes out in one write with the `synced` that ends it.
-    async fn feed(&mut self, text: impl Into<Utf8Bytes>) -> Result<(), Close> {
-        futures_util::SinkExt::feed(&mut self.socket, Message::Text(text.into()))
-            .await
-            .map_err(|_| close("gone", "the connection dropped"))
-    }
-
+    /// Sends the `error` message and a close frame, giving them
+    /// [`CLOSING_WAIT`] to go out.
     async fn close(&mut self, reason: Close) {
         if reason.code == "gone" {
             return;
+        }
+        metrics::counter!("daylight_stream_closed_total", "code" => reason.code).increment(1);
+        if reason.code == "slow_consumer" {
+            // What it could not read: it resumes from its version instead.
+            self.out.clear();
         }
         let mut error = json!({ "type": "error", "code": reason.code, "message": reason.message });
         if reason.code == "unsupported_protocol" {
             error["supported"] = json!(PROTOCOLS);
         }
-        let _ = self.send_json(error).await;
         let code = match reason.code {
             "unauthorized" | "unsupported_protocol" | "bad_message" => 1008,
             "shutting_down" => 1001,
             _ => 1013,
         };
-        let _ = self
-            .socket
-            .send(Message::Close(Some(CloseFrame {
-                code,
-                reason: Utf8Bytes::from_static(""),
-            })))
-            .await;
+        let frame = Message::Close(Some(CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(""),
+        }));
+        if self.send_json(error).is_ok() && self.out.push(frame).is_ok() {
+            let _ = timeout(CLOSING_WAIT, self.out.write()).await;
+        }
     }
 
     async fn run(&mut self, header_key: Option<String>, admitted: Option<StreamPermit>) -> Result<(), Close> {
-        let hello = match timeout(HELLO_TIMEOUT, self.socket.recv()).await {
+        let hello = match timeout(HELLO_TIMEOUT, self.incoming.next()).await {
             Ok(Some(Ok(Message::Text(text)))) => frames::parse_hello(&text).map_err(|e| close("bad_message", e))?,
             Ok(Some(Ok(_))) => return Err(close("bad_message", "expected a hello text message")),
-            Ok(_) => return Err(close("gone", "")),
+            Ok(_) => return Err(gone()),
             Err(_) => return Err(close("bad_message", "no hello within 10 seconds")),
         };
         let secret = hello
@@ -270,8 +286,7 @@ impl Connection {
         self.send_json(json!({
             "type": "welcome", "protocol": protocol, "environment": key.environment,
             "kind": key.kind.as_str(), "heartbeat_ms": heartbeat.as_millis() as u64
-        }))
-        .await?;
+        }))?;
         metrics::counter!("daylight_stream_sessions_total", "kind" => key.kind.as_str()).increment(1);
         // After `welcome`, so an SDK holding the wrong kind of key learns
         // which kind it has (and stops) instead of retrying.
@@ -301,29 +316,32 @@ impl Connection {
         heartbeat: Duration,
     ) -> Result<(), Close> {
         let mut version = self.catch_up(key, from).await?;
-        self.send_json(json!({ "type": "synced", "version": version })).await?;
+        self.send_json(json!({ "type": "synced", "version": version }))?;
         let mut tick = ticker(heartbeat);
         let mut last_heard = Instant::now();
         loop {
+            let stalled_at = self.out.stalled_at();
             tokio::select! {
+                written = self.out.write(), if stalled_at.is_some() => written.map_err(|_| gone())?,
+                _ = sleep_until(stalled_at.unwrap_or_else(Instant::now)), if stalled_at.is_some() => {
+                    return Err(slow_consumer());
+                }
                 change = changes.recv() => match change {
                     Ok(applied) if *applied.environment == *key.environment => {
                         if applied.reloaded {
                             version = self.catch_up(key, Some(version)).await?;
                         } else if applied.version == version + 1 {
-                            self.send(patch_message(&applied)).await?;
+                            self.send(patch_message(&applied))?;
                             version = applied.version;
                         } else if applied.version > version + 1 {
                             version = self.catch_up(key, Some(version)).await?;
                         }
                     }
                     Ok(_) => {}
-                    Err(RecvError::Lagged(_)) => {
-                        return Err(close("slow_consumer", "too far behind; reconnect with your version"))
-                    }
+                    Err(RecvError::Lagged(_)) => return Err(slow_consumer()),
                     Err(RecvError::Closed) => return Err(close("shutting_down", "the server is stopping")),
                 },
-                incoming = self.socket.recv() => {
+                incoming = self.incoming.next() => {
                     last_heard = Instant::now();
                     match incoming {
                         Some(Ok(Message::Text(text))) => {
@@ -337,17 +355,18 @@ impl Connection {
                 }
                 _ = tick.tick() => {
                     if last_heard.elapsed() > heartbeat * 3 {
-                        return Err(close("gone", ""));
+                        return Err(gone());
                     }
-                    self.send_json(json!({ "type": "heartbeat", "version": version })).await?;
+                    self.send_json(json!({ "type": "heartbeat", "version": version }))?;
                 }
             }
         }
     }
 
-    /// Sends what a server-key SDK at version `from` misses: the changes
-    /// after it when the log has them all, else a snapshot. Returns the
-    /// version the SDK is at afterwards.
+    /// Queues what a server-key SDK at version `from` misses: the changes
+    /// after it when the log has them all and they fit in the stream's
+    /// byte bound, else a snapshot. Returns the version the SDK is at
+    /// afterwards.
     async fn catch_up(&mut self, key: &SdkKey, from: Option<u64>) -> Result<u64, Close> {
         let db = &self.state.db;
         let env = &key.environment;
@@ -370,13 +389,21 @@ impl Connection {
                 if let Ok(changes) = store::changes_after(db, env, from as i64, RESUME_LIMIT).await {
                     let complete = changes.len() < RESUME_LIMIT as usize
                         && changes.first().is_some_and(|c| c.version as u64 == from + 1);
-                    if complete {
+                    let patches: Vec<(u64, String)> = changes
+                        .into_iter()
+                        .map(|c| {
+                            let patch = json!({ "type": "patch", "version": c.version, "kind": c.kind, "key": c.key, "doc": c.doc });
+                            (c.version as u64, patch.to_string())
+                        })
+                        .collect();
+                    // Big patches (segments of many keys) cost more than the snapshot.
+                    let bytes: usize = patches.iter().map(|(_, p)| p.len()).sum();
+                    if complete && bytes <= self.out.max_bytes() {
                         metrics::counter!("daylight_stream_syncs_total", "mode" => "resume").increment(1);
                         let mut version = from;
-                        for c in changes {
-                            let patch = json!({ "type": "patch", "version": c.version, "kind": c.kind, "key": c.key, "doc": c.doc });
-                            self.feed(patch.to_string()).await?;
-                            version = c.version as u64;
+                        for (v, patch) in patches {
+                            self.send(patch)?;
+                            version = v;
                         }
                         return Ok(version);
                     }
@@ -385,7 +412,7 @@ impl Connection {
         }
         metrics::counter!("daylight_stream_syncs_total", "mode" => "snapshot").increment(1);
         let (version, message) = snapshot_message(&self.state, env).await?;
-        self.feed(message).await?;
+        self.send(message)?;
         Ok(version)
     }
 
@@ -406,7 +433,7 @@ impl Connection {
             .ok_or_else(|| close("shutting_down", "environment not loaded"))?;
         let mut sent = Sent::new();
         let mut version = ruleset.version();
-        self.send_values(&ruleset, &ctx, &mut sent, true).await?;
+        self.send_values(&ruleset, &ctx, &mut sent, true)?;
         // The bundle handshake: the first answer goes out at once; later
         // reload notices wait for the pacer.
         let _present = bundle.as_ref().and_then(|b| {
@@ -417,7 +444,7 @@ impl Connection {
         let mut bundle_sent = None;
         if let Some(b) = &bundle {
             let msg = self.bundle_message(&key.environment, b, &ctx, &ruleset);
-            self.send_json(msg.clone()).await?;
+            self.send_json(msg.clone())?;
             bundle_sent = Some(msg);
         }
         let mut bundle_pending: Option<Value> = None;
@@ -430,7 +457,7 @@ impl Connection {
                 let msg = self.bundle_message(&key.environment, b, &ctx, &ruleset);
                 if Some(&msg) != bundle_sent.as_ref() && Some(&msg) != bundle_pending.as_ref() {
                     if msg["status"] == "current" {
-                        self.send_json(msg.clone()).await?;
+                        self.send_json(msg.clone())?;
                         bundle_sent = Some(msg);
                         bundle_pending = None;
                         paced = None;
@@ -447,12 +474,17 @@ impl Connection {
                     }
                 }
             }
+            let stalled_at = self.out.stalled_at();
             tokio::select! {
+                written = self.out.write(), if stalled_at.is_some() => written.map_err(|_| gone())?,
+                _ = sleep_until(stalled_at.unwrap_or_else(Instant::now)), if stalled_at.is_some() => {
+                    return Err(slow_consumer());
+                }
                 _ = async { paced.as_mut().expect("guarded").await }, if paced.is_some() => {
                     paced = None;
                     if let Some(msg) = bundle_pending.take() {
                         metrics::counter!("daylight_reload_notices_total").increment(1);
-                        self.send_json(msg.clone()).await?;
+                        self.send_json(msg.clone())?;
                         bundle_sent = Some(msg);
                     }
                 }
@@ -468,9 +500,9 @@ impl Connection {
                         Err(RecvError::Closed) => return Err(close("shutting_down", "the server is stopping")),
                     };
                     version = ruleset.version();
-                    self.send_values(&ruleset, &ctx, &mut sent, false).await?;
+                    self.send_values(&ruleset, &ctx, &mut sent, false)?;
                 }
-                incoming = self.socket.recv() => {
+                incoming = self.incoming.next() => {
                     last_heard = Instant::now();
                     match incoming {
                         Some(Ok(Message::Text(text))) => {
@@ -480,7 +512,7 @@ impl Connection {
                                     let ruleset = self.state.live.get(&key.environment).ok_or_else(|| close("shutting_down", "environment not loaded"))?;
                                     version = ruleset.version();
                                     sent.clear();
-                                    self.send_values(&ruleset, &ctx, &mut sent, true).await?;
+                                    self.send_values(&ruleset, &ctx, &mut sent, true)?;
                                 }
                                 ClientFrame::Usage => report_usage(&self.state, key, &text).await,
                                 ClientFrame::Other => {}
@@ -492,9 +524,9 @@ impl Connection {
                 }
                 _ = tick.tick() => {
                     if last_heard.elapsed() > heartbeat * 3 {
-                        return Err(close("gone", ""));
+                        return Err(gone());
                     }
-                    self.send_json(json!({ "type": "heartbeat", "version": version })).await?;
+                    self.send_json(json!({ "type": "heartbeat", "version": version }))?;
                 }
             }
         }
@@ -513,7 +545,7 @@ impl Connection {
 
     /// Evaluates every `client_side` flag; sends all (`full`) or only those
     /// that differ from what was sent before.
-    async fn send_values(
+    fn send_values(
         &mut self,
         ruleset: &Ruleset,
         ctx: &Context,
@@ -549,12 +581,10 @@ impl Connection {
         metrics::counter!("daylight_evaluations_total", "api" => "stream").increment(seen as u64);
         if full {
             self.send_json(json!({ "type": "values", "version": ruleset.version(), "flags": flags }))
-                .await
         } else if !flags.is_empty() || !removed.is_empty() {
             self.send_json(
                 json!({ "type": "changed", "version": ruleset.version(), "flags": flags, "removed": removed }),
             )
-            .await
         } else {
             Ok(())
         }
