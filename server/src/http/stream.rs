@@ -9,6 +9,9 @@
 //! being buffered without bound.
 
 mod outbox;
+mod sse;
+
+pub use sse::event_stream;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,8 +27,8 @@ use daylight::{Context, Ruleset};
 use futures_util::stream::SplitStream;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
-use tokio::sync::broadcast::error::RecvError;
-use tokio::time::{interval, sleep_until, timeout, Instant, MissedTickBehavior};
+use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::time::{interval, sleep_until, timeout, Instant, Interval, MissedTickBehavior};
 
 use crate::auth::{KeyKind, SdkKey};
 use crate::error::ApiError;
@@ -83,7 +86,7 @@ async fn upgrade(ws: WebSocketUpgrade, State(state): State<AppState>, headers: H
         .max_message_size(max_message)
         .max_frame_size(max_message)
         .on_upgrade(move |socket| async move {
-            metrics::gauge!("daylight_stream_connections").increment(1.0);
+            let _connected = Connected::new("websocket");
             let (sink, incoming) = socket.split();
             let out = Outbox::new(sink, state.stream.max_queued_bytes, state.stream.write_timeout);
             let mut conn = Connection { out, incoming, state };
@@ -91,8 +94,24 @@ async fn upgrade(ws: WebSocketUpgrade, State(state): State<AppState>, headers: H
             if let Err(close) = reason {
                 conn.close(close).await;
             }
-            metrics::gauge!("daylight_stream_connections").decrement(1.0);
         })
+}
+
+/// Counts an open stream in `daylight_stream_connections` while it lives.
+struct Connected(metrics::Gauge);
+
+impl Connected {
+    fn new(transport: &'static str) -> Connected {
+        let gauge = metrics::gauge!("daylight_stream_connections", "transport" => transport);
+        gauge.increment(1.0);
+        Connected(gauge)
+    }
+}
+
+impl Drop for Connected {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
+    }
 }
 
 /// Why a stream was refused a slot.
@@ -179,11 +198,44 @@ fn slow_consumer() -> Close {
     close("slow_consumer", "too far behind; reconnect with your version")
 }
 
+fn revoked() -> Close {
+    close("revoked", "this key was revoked")
+}
+
 struct Connection {
     out: Outbox,
     incoming: SplitStream<WebSocket>,
     state: AppState,
 }
+
+/// An SDK's session after a successful hello: what its serving loop waits
+/// on besides the socket.
+struct Session {
+    key: SdkKey,
+    /// Kept for the heartbeat re-check of the key.
+    secret: String,
+    changes: broadcast::Receiver<Arc<Applied>>,
+    revocations: broadcast::Receiver<i64>,
+    heartbeat: Duration,
+    tick: Interval,
+    /// When the SDK last sent anything.
+    last_heard: Instant,
+}
+
+/// What a serving loop acts on.
+enum Event {
+    /// A change was applied (to any environment), or the broadcast lagged.
+    Change(Result<Arc<Applied>, RecvError>),
+    /// A text message from the SDK.
+    Text(Utf8Bytes),
+    /// Time to send a heartbeat.
+    Heartbeat,
+    /// The reload pacer let a bundle notice go.
+    Paced,
+}
+
+/// A paced bundle notice waiting for its turn.
+type Paced = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 /// What a client-key connection last sent, per flag: the variation, the
 /// value and the reason's identity (a few bytes, not its JSON: there is one
@@ -238,7 +290,7 @@ impl Connection {
             error["supported"] = json!(PROTOCOLS);
         }
         let code = match reason.code {
-            "unauthorized" | "unsupported_protocol" | "bad_message" => 1008,
+            "unauthorized" | "revoked" | "unsupported_protocol" | "bad_message" => 1008,
             "shutting_down" => 1001,
             _ => 1013,
         };
@@ -281,8 +333,9 @@ impl Connection {
             )
         })?;
         // Subscribe before reading any state, so no change falls in between.
-        let mut changes = self.state.live.subscribe();
-        let heartbeat = heartbeat_interval();
+        let changes = self.state.live.subscribe();
+        let revocations = self.state.keys.revocations();
+        let heartbeat = self.state.stream.heartbeat;
         self.send_json(json!({
             "type": "welcome", "protocol": protocol, "environment": key.environment,
             "kind": key.kind.as_str(), "heartbeat_ms": heartbeat.as_millis() as u64
@@ -298,27 +351,25 @@ impl Connection {
                     .ok_or_else(|| close("bad_message", "a client key's hello needs a context"))?,
             ),
         };
+        let mut session = Session {
+            key,
+            secret,
+            changes,
+            revocations,
+            heartbeat,
+            tick: ticker(heartbeat),
+            last_heard: Instant::now(),
+        };
         match context {
-            None => self.serve_rules(&key, hello.version, &mut changes, heartbeat).await,
-            Some(context) => {
-                self.serve_values(&key, context, hello.bundle, &mut changes, heartbeat)
-                    .await
-            }
+            None => self.serve_rules(&mut session, hello.version).await,
+            Some(context) => self.serve_values(&mut session, context, hello.bundle).await,
         }
     }
 
-    /// Server keys: resume or snapshot, then patches.
-    async fn serve_rules(
-        &mut self,
-        key: &SdkKey,
-        from: Option<u64>,
-        changes: &mut tokio::sync::broadcast::Receiver<Arc<Applied>>,
-        heartbeat: Duration,
-    ) -> Result<(), Close> {
-        let mut version = self.catch_up(key, from).await?;
-        self.send_json(json!({ "type": "synced", "version": version }))?;
-        let mut tick = ticker(heartbeat);
-        let mut last_heard = Instant::now();
+    /// Waits for the next thing a serving loop acts on, meanwhile writing
+    /// what is queued. Ends the session when the SDK stalls, goes silent
+    /// for three heartbeats, closes, or its key is revoked.
+    async fn next_event(&mut self, session: &mut Session, mut paced: Option<&mut Paced>) -> Result<Event, Close> {
         loop {
             let stalled_at = self.out.stalled_at();
             tokio::select! {
@@ -326,39 +377,79 @@ impl Connection {
                 _ = sleep_until(stalled_at.unwrap_or_else(Instant::now)), if stalled_at.is_some() => {
                     return Err(slow_consumer());
                 }
-                change = changes.recv() => match change {
+                _ = async { paced.as_mut().expect("guarded").await }, if paced.is_some() => return Ok(Event::Paced),
+                change = session.changes.recv() => return Ok(Event::Change(change)),
+                revocation = session.revocations.recv() => match revocation {
+                    Ok(id) if id == session.key.id => return Err(revoked()),
+                    Ok(_) | Err(RecvError::Closed) => {}
+                    // Missed some: ask the cache.
+                    Err(RecvError::Lagged(_)) => self.check_key(session).await?,
+                },
+                incoming = self.incoming.next() => {
+                    session.last_heard = Instant::now();
+                    match incoming {
+                        Some(Ok(Message::Text(text))) => return Ok(Event::Text(text)),
+                        Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Err(gone()),
+                        Some(Ok(_)) => {}
+                    }
+                }
+                _ = session.tick.tick() => {
+                    if session.last_heard.elapsed() > session.heartbeat * 3 {
+                        return Err(gone());
+                    }
+                    // The safety net under revocation notices (a lost Redis
+                    // message): the key cache re-reads a key at least every
+                    // 30 s, in the background.
+                    self.check_key(session).await?;
+                    return Ok(Event::Heartbeat);
+                }
+            }
+        }
+    }
+
+    /// Ends the session if its key is no longer valid. When the database
+    /// cannot say, the key stays valid (streams go on through an outage).
+    async fn check_key(&self, session: &Session) -> Result<(), Close> {
+        match self
+            .state
+            .keys
+            .lookup_without_waiting(&self.state, &session.secret)
+            .await
+        {
+            Err(ApiError::Unauthorized) => Err(revoked()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Server keys: resume or snapshot, then patches.
+    async fn serve_rules(&mut self, session: &mut Session, from: Option<u64>) -> Result<(), Close> {
+        let key = session.key.clone();
+        let mut version = self.catch_up(&key, from).await?;
+        self.send_json(json!({ "type": "synced", "version": version }))?;
+        loop {
+            match self.next_event(session, None).await? {
+                Event::Change(change) => match change {
                     Ok(applied) if *applied.environment == *key.environment => {
                         if applied.reloaded {
-                            version = self.catch_up(key, Some(version)).await?;
+                            version = self.catch_up(&key, Some(version)).await?;
                         } else if applied.version == version + 1 {
                             self.send(patch_message(&applied))?;
                             version = applied.version;
                         } else if applied.version > version + 1 {
-                            version = self.catch_up(key, Some(version)).await?;
+                            version = self.catch_up(&key, Some(version)).await?;
                         }
                     }
                     Ok(_) => {}
                     Err(RecvError::Lagged(_)) => return Err(slow_consumer()),
                     Err(RecvError::Closed) => return Err(close("shutting_down", "the server is stopping")),
                 },
-                incoming = self.incoming.next() => {
-                    last_heard = Instant::now();
-                    match incoming {
-                        Some(Ok(Message::Text(text))) => {
-                            if let Ok(ClientFrame::Usage) = frames::parse_client_frame(&text) {
-                                report_usage(&self.state, key, &text).await;
-                            }
-                        }
-                        Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Ok(()),
-                        _ => {}
+                Event::Text(text) => {
+                    if let Ok(ClientFrame::Usage) = frames::parse_client_frame(&text) {
+                        report_usage(&self.state, &key, &text).await;
                     }
                 }
-                _ = tick.tick() => {
-                    if last_heard.elapsed() > heartbeat * 3 {
-                        return Err(gone());
-                    }
-                    self.send_json(json!({ "type": "heartbeat", "version": version }))?;
-                }
+                Event::Heartbeat => self.send_json(json!({ "type": "heartbeat", "version": version }))?,
+                Event::Paced => {}
             }
         }
     }
@@ -419,12 +510,11 @@ impl Connection {
     /// Client keys: evaluated values of `client_side` flags, then changes.
     async fn serve_values(
         &mut self,
-        key: &SdkKey,
+        session: &mut Session,
         context: Value,
         bundle: Option<RunningBundle>,
-        changes: &mut tokio::sync::broadcast::Receiver<Arc<Applied>>,
-        heartbeat: Duration,
     ) -> Result<(), Close> {
+        let key = session.key.clone();
         let mut ctx = frames::parse_context(&context).map_err(|e| close("bad_message", e))?;
         let ruleset = self
             .state
@@ -448,9 +538,7 @@ impl Connection {
             bundle_sent = Some(msg);
         }
         let mut bundle_pending: Option<Value> = None;
-        let mut paced: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>> = None;
-        let mut tick = ticker(heartbeat);
-        let mut last_heard = Instant::now();
+        let mut paced: Option<Paced> = None;
         loop {
             // A changed bundle answer: current goes out at once, reload notices are paced.
             if let (Some(b), Some(ruleset)) = (&bundle, self.state.live.get(&key.environment)) {
@@ -474,13 +562,8 @@ impl Connection {
                     }
                 }
             }
-            let stalled_at = self.out.stalled_at();
-            tokio::select! {
-                written = self.out.write(), if stalled_at.is_some() => written.map_err(|_| gone())?,
-                _ = sleep_until(stalled_at.unwrap_or_else(Instant::now)), if stalled_at.is_some() => {
-                    return Err(slow_consumer());
-                }
-                _ = async { paced.as_mut().expect("guarded").await }, if paced.is_some() => {
+            match self.next_event(session, paced.as_mut()).await? {
+                Event::Paced => {
                     paced = None;
                     if let Some(msg) = bundle_pending.take() {
                         metrics::counter!("daylight_reload_notices_total").increment(1);
@@ -488,9 +571,11 @@ impl Connection {
                         bundle_sent = Some(msg);
                     }
                 }
-                change = changes.recv() => {
+                Event::Change(change) => {
                     let ruleset = match change {
-                        Ok(applied) if *applied.environment == *key.environment && applied.version > version => applied.ruleset.clone(),
+                        Ok(applied) if *applied.environment == *key.environment && applied.version > version => {
+                            applied.ruleset.clone()
+                        }
                         Ok(_) => continue,
                         // Values are state, not a log: skipping ahead to the latest is safe.
                         Err(RecvError::Lagged(_)) => match self.state.live.get(&key.environment) {
@@ -502,32 +587,22 @@ impl Connection {
                     version = ruleset.version();
                     self.send_values(&ruleset, &ctx, &mut sent, false)?;
                 }
-                incoming = self.incoming.next() => {
-                    last_heard = Instant::now();
-                    match incoming {
-                        Some(Ok(Message::Text(text))) => {
-                            match frames::parse_client_frame(&text).map_err(|e| close("bad_message", e))? {
-                                ClientFrame::Identify(context) => {
-                                    ctx = context;
-                                    let ruleset = self.state.live.get(&key.environment).ok_or_else(|| close("shutting_down", "environment not loaded"))?;
-                                    version = ruleset.version();
-                                    sent.clear();
-                                    self.send_values(&ruleset, &ctx, &mut sent, true)?;
-                                }
-                                ClientFrame::Usage => report_usage(&self.state, key, &text).await,
-                                ClientFrame::Other => {}
-                            }
-                        }
-                        Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Ok(()),
-                        _ => {}
+                Event::Text(text) => match frames::parse_client_frame(&text).map_err(|e| close("bad_message", e))? {
+                    ClientFrame::Identify(context) => {
+                        ctx = context;
+                        let ruleset = self
+                            .state
+                            .live
+                            .get(&key.environment)
+                            .ok_or_else(|| close("shutting_down", "environment not loaded"))?;
+                        version = ruleset.version();
+                        sent.clear();
+                        self.send_values(&ruleset, &ctx, &mut sent, true)?;
                     }
-                }
-                _ = tick.tick() => {
-                    if last_heard.elapsed() > heartbeat * 3 {
-                        return Err(gone());
-                    }
-                    self.send_json(json!({ "type": "heartbeat", "version": version }))?;
-                }
+                    ClientFrame::Usage => report_usage(&self.state, &key, &text).await,
+                    ClientFrame::Other => {}
+                },
+                Event::Heartbeat => self.send_json(json!({ "type": "heartbeat", "version": version }))?,
             }
         }
     }
@@ -545,13 +620,7 @@ impl Connection {
 
     /// Evaluates every `client_side` flag; sends all (`full`) or only those
     /// that differ from what was sent before.
-    fn send_values(
-        &mut self,
-        ruleset: &Ruleset,
-        ctx: &Context,
-        sent: &mut Sent,
-        full: bool,
-    ) -> Result<(), Close> {
+    fn send_values(&mut self, ruleset: &Ruleset, ctx: &Context, sent: &mut Sent, full: bool) -> Result<(), Close> {
         let mut flags = serde_json::Map::new();
         let mut seen = 0usize;
         for flag in ruleset.flag_keys().filter(|k| ruleset.is_client_side(k)) {
@@ -605,14 +674,6 @@ async fn snapshot_message(state: &AppState, env: &str) -> Result<(u64, Utf8Bytes
     let message = Utf8Bytes::from(json!({ "type": "snapshot", "version": version, "ruleset": doc }).to_string());
     state.live.cache_snapshot(env, version, message.clone());
     Ok((version, message))
-}
-
-/// 15 s by default; `DAYLIGHT_HEARTBEAT_MS` shortens it for tests.
-fn heartbeat_interval() -> Duration {
-    std::env::var("DAYLIGHT_HEARTBEAT_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .map_or(Duration::from_secs(15), Duration::from_millis)
 }
 
 fn ticker(period: Duration) -> tokio::time::Interval {

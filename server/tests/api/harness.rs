@@ -394,6 +394,36 @@ impl TestApp {
         r.body["secret"].as_str().expect("a secret").to_owned()
     }
 
+    /// Creates an SDK key and returns its id and secret.
+    #[allow(dead_code)]
+    pub async fn sdk_key_with_id(&self, env: &str, kind: &str) -> (i64, String) {
+        let r = self
+            .post(
+                &format!("/api/v1/environments/{env}/keys"),
+                serde_json::json!({ "kind": kind }),
+            )
+            .await
+            .expect(201);
+        (
+            r.body["id"].as_i64().expect("an id"),
+            r.body["secret"].as_str().expect("a secret").to_owned(),
+        )
+    }
+
+    /// Revokes SDK key `id` of `env`.
+    #[allow(dead_code)]
+    pub async fn revoke_key(&self, env: &str, id: i64) {
+        self.request(
+            Method::DELETE,
+            &format!("/api/v1/environments/{env}/keys/{id}"),
+            Some(ADMIN),
+            None,
+            &[],
+        )
+        .await
+        .expect(204);
+    }
+
     /// Creates an admin token with `role` and returns its secret.
     pub async fn token(&self, role: &str) -> String {
         let r = self

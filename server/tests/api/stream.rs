@@ -232,3 +232,68 @@ async fn a_stream_whose_writes_stall_is_closed_after_the_write_timeout() {
     .await;
     a_stalled_stream_is_closed(app).await;
 }
+
+/// Reads an event stream until its text contains `needle` (`None`: until it
+/// ends); fails after 5 s.
+pub async fn read_sse_until(resp: &mut reqwest::Response, needle: Option<&str>) -> String {
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let chunk = tokio::time::timeout_at(deadline, resp.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("within 5 s: {needle:?}; got {seen}"));
+        match chunk {
+            Ok(Some(bytes)) => seen.push_str(&String::from_utf8_lossy(&bytes)),
+            Ok(None) | Err(_) if needle.is_none() => return seen,
+            Ok(None) | Err(_) => panic!("the event stream ended before {needle:?}: {seen}"),
+        }
+        if needle.is_some_and(|n| seen.contains(n)) {
+            return seen;
+        }
+    }
+}
+
+on_each_backend!(revoking_a_key_ends_its_open_streams, |app| {
+    app.create_flag(json!({ "key": "f", "client_side": true })).await;
+    let (server_id, server) = app.sdk_key_with_id("production", "server").await;
+    let (client_id, client) = app.sdk_key_with_id("production", "client").await;
+    let other = app.sdk_key("production", "server").await;
+    let mut rules = app
+        .stream(json!({ "type": "hello", "protocols": [1], "key": server }))
+        .await;
+    let mut values = app
+        .stream(json!({ "type": "hello", "protocols": [1], "key": client, "context": { "key": "u" } }))
+        .await;
+    let mut kept = app
+        .stream(json!({ "type": "hello", "protocols": [1], "key": other }))
+        .await;
+    for s in [&mut rules, &mut kept] {
+        assert_eq!(s.next().await["type"], "welcome");
+        assert_eq!(s.next().await["type"], "snapshot");
+        assert_eq!(s.next().await["type"], "synced");
+    }
+    assert_eq!(values.next().await["type"], "welcome");
+    assert_eq!(values.next().await["type"], "values");
+    let mut sse = reqwest::get(format!("{}/ofrep/v1/event-stream?key={client}", app.url))
+        .await
+        .expect("the event stream opens");
+    assert_eq!(sse.status(), 200);
+    app.toggle("f", "production", true).await.expect(200);
+    read_sse_until(&mut sse, Some("refetchEvaluation")).await;
+
+    app.revoke_key("production", server_id).await;
+    app.revoke_key("production", client_id).await;
+    for s in [&mut rules, &mut values] {
+        let mut error = s.next_or_closed().await.expect("an error message");
+        if error["type"] == "patch" || error["type"] == "changed" {
+            error = s.next_or_closed().await.expect("an error message");
+        }
+        assert_eq!(error["type"], "error", "{error}");
+        assert_eq!(error["code"], "revoked", "{error}");
+        assert!(s.next_or_closed().await.is_none(), "then the server closes");
+    }
+    read_sse_until(&mut sse, None).await;
+    // Another key's stream goes on.
+    app.toggle("f", "production", false).await.expect(200);
+    assert_eq!(kept.next().await["type"], "patch");
+});
