@@ -64,8 +64,9 @@ pub async fn event_stream(
         .and_then(|v| v.parse::<u64>().ok())
         .is_some_and(|seen| seen < current);
     let first = behind.then(|| refetch_event(current));
+    let heartbeat = state.stream.heartbeat;
     let watch = Watch {
-        tick: ticker(state.stream.heartbeat),
+        tick: ticker(heartbeat),
         state,
         key,
         secret,
@@ -80,7 +81,9 @@ pub async fn event_stream(
     let stream = futures_util::stream::iter(first)
         .chain(rest)
         .map(Ok::<_, std::convert::Infallible>);
-    Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
+    // Keep-alive comments also tell the server when the client has gone.
+    let keep_alive = KeepAlive::new().interval(heartbeat);
+    Sse::new(stream).keep_alive(keep_alive).into_response()
 }
 
 /// One open event stream: what it waits on, and its slot and gauge (freed
