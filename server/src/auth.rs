@@ -465,6 +465,26 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refresh_that_finds_a_key_revoked_tells_the_streams() {
+        // The safety net under lost revocation notices: streams re-check
+        // their key at each heartbeat, and the refresh announces it.
+        let (state, _dir) = state().await;
+        insert_key(&state, "dl_server_c").await;
+        let key = state.keys.lookup_without_waiting(&state, "dl_server_c").await.unwrap();
+        let mut revocations = state.keys.revocations();
+        sqlx::query("UPDATE sdk_keys SET revoked_at = 1")
+            .execute(&state.db.pool)
+            .await
+            .unwrap();
+        expire(&state.keys).await;
+        assert!(state.keys.lookup_without_waiting(&state, "dl_server_c").await.is_ok());
+        let revoked = tokio::time::timeout(Duration::from_secs(5), revocations.recv())
+            .await
+            .expect("a revocation within 5 s");
+        assert_eq!(revoked.unwrap(), key.id);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn with_the_database_gone_a_known_key_keeps_working_without_waiting() {
         use futures_util::FutureExt;
         let (state, _dir) = state().await;
