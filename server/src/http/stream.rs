@@ -28,6 +28,7 @@ use futures_util::stream::SplitStream;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::watch;
 use tokio::time::{interval, sleep_until, timeout, Instant, Interval, MissedTickBehavior};
 
 use crate::auth::{KeyKind, SdkKey};
@@ -89,12 +90,54 @@ async fn upgrade(ws: WebSocketUpgrade, State(state): State<AppState>, headers: H
             let _connected = Connected::new("websocket");
             let (sink, incoming) = socket.split();
             let out = Outbox::new(sink, state.stream.max_queued_bytes, state.stream.write_timeout);
-            let mut conn = Connection { out, incoming, state };
+            let stopping = state.stopping.watch();
+            let mut conn = Connection {
+                out,
+                incoming,
+                state,
+                stopping,
+            };
             let reason = conn.run(header_key, admitted).await;
             if let Err(close) = reason {
                 conn.close(close).await;
             }
         })
+}
+
+/// Tells open streams that the node is stopping: WebSocket streams say
+/// `shutting_down` and close, event streams end, so SDKs reconnect (to
+/// another node) at once instead of waiting for a dead connection.
+pub struct Stopping(watch::Sender<bool>);
+
+impl Default for Stopping {
+    fn default() -> Stopping {
+        Stopping(watch::channel(false).0)
+    }
+}
+
+impl Stopping {
+    fn watch(&self) -> watch::Receiver<bool> {
+        self.0.subscribe()
+    }
+
+    /// Tells every open stream, then waits until they have all ended (each
+    /// holds a receiver), at most `wait`.
+    pub async fn stop_streams(&self, wait: Duration) {
+        self.0.send_replace(true);
+        let _ = timeout(wait, self.0.closed()).await;
+    }
+}
+
+/// Ends a stream when the node stops.
+async fn stopped(stopping: &mut watch::Receiver<bool>) {
+    if stopping.wait_for(|stopping| *stopping).await.is_err() {
+        // The sender is gone with the state: nothing will tell us.
+        std::future::pending::<()>().await;
+    }
+}
+
+fn shutting_down() -> Close {
+    close("shutting_down", "the server is stopping")
 }
 
 /// Counts an open stream in `daylight_stream_connections` while it lives.
@@ -206,6 +249,7 @@ struct Connection {
     out: Outbox,
     incoming: SplitStream<WebSocket>,
     state: AppState,
+    stopping: watch::Receiver<bool>,
 }
 
 /// An SDK's session after a successful hello: what its serving loop waits
@@ -304,7 +348,11 @@ impl Connection {
     }
 
     async fn run(&mut self, header_key: Option<String>, admitted: Option<StreamPermit>) -> Result<(), Close> {
-        let hello = match timeout(HELLO_TIMEOUT, self.incoming.next()).await {
+        let first = tokio::select! {
+            first = timeout(HELLO_TIMEOUT, self.incoming.next()) => first,
+            _ = stopped(&mut self.stopping) => return Err(shutting_down()),
+        };
+        let hello = match first {
             Ok(Some(Ok(Message::Text(text)))) => frames::parse_hello(&text).map_err(|e| close("bad_message", e))?,
             Ok(Some(Ok(_))) => return Err(close("bad_message", "expected a hello text message")),
             Ok(_) => return Err(gone()),
@@ -378,6 +426,7 @@ impl Connection {
                     return Err(slow_consumer());
                 }
                 _ = async { paced.as_mut().expect("guarded").await }, if paced.is_some() => return Ok(Event::Paced),
+                _ = stopped(&mut self.stopping) => return Err(shutting_down()),
                 change = session.changes.recv() => return Ok(Event::Change(change)),
                 revocation = session.revocations.recv() => match revocation {
                     Ok(id) if id == session.key.id => return Err(revoked()),
@@ -441,7 +490,7 @@ impl Connection {
                     }
                     Ok(_) => {}
                     Err(RecvError::Lagged(_)) => return Err(slow_consumer()),
-                    Err(RecvError::Closed) => return Err(close("shutting_down", "the server is stopping")),
+                    Err(RecvError::Closed) => return Err(shutting_down()),
                 },
                 Event::Text(text) => {
                     if let Ok(ClientFrame::Usage) = frames::parse_client_frame(&text) {
@@ -582,7 +631,7 @@ impl Connection {
                             Some(r) => r,
                             None => continue,
                         },
-                        Err(RecvError::Closed) => return Err(close("shutting_down", "the server is stopping")),
+                        Err(RecvError::Closed) => return Err(shutting_down()),
                     };
                     version = ruleset.version();
                     self.send_values(&ruleset, &ctx, &mut sent, false)?;

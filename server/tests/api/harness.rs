@@ -622,6 +622,11 @@ impl ServerProcess {
     /// Starts the server binary on `port` with database `db` and waits until
     /// `/healthz` answers.
     pub async fn start(db: &str, port: u16) -> ServerProcess {
+        ServerProcess::start_with(db, port, &[]).await
+    }
+
+    /// [`ServerProcess::start`] with more environment variables.
+    pub async fn start_with(db: &str, port: u16, env: &[(&str, &str)]) -> ServerProcess {
         let server = ServerProcess(
             std::process::Command::new(env!("CARGO_BIN_EXE_daylight"))
                 .arg("serve")
@@ -630,6 +635,7 @@ impl ServerProcess {
                 .env("DAYLIGHT_ADMIN_TOKEN", ADMIN)
                 .env("DAYLIGHT_HEARTBEAT_MS", "300")
                 .env("RUST_LOG", "warn")
+                .envs(env.iter().copied())
                 .spawn()
                 .expect("the server binary starts"),
         );
@@ -649,6 +655,30 @@ impl ServerProcess {
     pub fn kill(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+
+    /// Sends a signal (`TERM`, `INT`) as `kill -SIGNAL` would.
+    #[allow(dead_code)]
+    pub fn signal(&self, name: &str) {
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.0.id().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// The exit status, once the process has ended (fails after `secs`).
+    #[allow(dead_code)]
+    pub async fn exited_within(&mut self, secs: u64) -> std::process::ExitStatus {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            if let Some(status) = self.0.try_wait().expect("the process can be waited for") {
+                return status;
+            }
+            assert!(std::time::Instant::now() < deadline, "still running after {secs} s");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 }
 

@@ -15,9 +15,10 @@ use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use serde_json::json;
 use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::watch;
 use tokio::time::Interval;
 
-use super::{admit, ticker, Connected};
+use super::{admit, stopped, ticker, Connected};
 use crate::auth::{KeyKind, SdkKey};
 use crate::error::ApiError;
 use crate::limits::StreamPermit;
@@ -67,6 +68,7 @@ pub async fn event_stream(
     let heartbeat = state.stream.heartbeat;
     let watch = Watch {
         tick: ticker(heartbeat),
+        stopping: state.stopping.watch(),
         state,
         key,
         secret,
@@ -95,6 +97,7 @@ struct Watch {
     changes: broadcast::Receiver<Arc<Applied>>,
     revocations: broadcast::Receiver<i64>,
     tick: Interval,
+    stopping: watch::Receiver<bool>,
     _permit: StreamPermit,
     _connected: Connected,
 }
@@ -123,6 +126,7 @@ impl Watch {
                         }
                     }
                 },
+                _ = stopped(&mut self.stopping) => return None,
                 // The safety net under revocation notices, as on the WebSocket.
                 _ = self.tick.tick() => {
                     if !self.key_is_valid().await {
