@@ -241,6 +241,18 @@ fn slow_consumer() -> Close {
     close("slow_consumer", "too far behind; reconnect with your version")
 }
 
+/// What a failed read tells the SDK: an oversized message gets `too_large`
+/// (and a close, rather than a reset), a broken frame `bad_message`; a
+/// dropped connection nothing.
+fn read_error(error: axum::Error) -> Close {
+    match error.into_inner().downcast::<tungstenite::Error>().map(|e| *e) {
+        Ok(tungstenite::Error::Capacity(e)) => close("too_large", e.to_string()),
+        Ok(tungstenite::Error::Protocol(e)) => close("bad_message", e.to_string()),
+        Ok(tungstenite::Error::Utf8(e)) => close("bad_message", e),
+        _ => gone(),
+    }
+}
+
 fn revoked() -> Close {
     close("revoked", "this key was revoked")
 }
@@ -335,6 +347,7 @@ impl Connection {
         }
         let code = match reason.code {
             "unauthorized" | "revoked" | "unsupported_protocol" | "bad_message" => 1008,
+            "too_large" => 1009,
             "shutting_down" => 1001,
             _ => 1013,
         };
@@ -355,7 +368,8 @@ impl Connection {
         let hello = match first {
             Ok(Some(Ok(Message::Text(text)))) => frames::parse_hello(&text).map_err(|e| close("bad_message", e))?,
             Ok(Some(Ok(_))) => return Err(close("bad_message", "expected a hello text message")),
-            Ok(_) => return Err(gone()),
+            Ok(Some(Err(e))) => return Err(read_error(e)),
+            Ok(None) => return Err(gone()),
             Err(_) => return Err(close("bad_message", "no hello within 10 seconds")),
         };
         let secret = hello
@@ -438,7 +452,10 @@ impl Connection {
                     session.last_heard = Instant::now();
                     match incoming {
                         Some(Ok(Message::Text(text))) => return Ok(Event::Text(text)),
-                        Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Err(gone()),
+                        Some(Err(e)) => return Err(read_error(e)),
+                        Some(Ok(Message::Close(_))) | None => return Err(gone()),
+                        // Binary frames are not JSON text.
+                        Some(Ok(Message::Binary(_))) => return Err(close("bad_message", "expected JSON text messages")),
                         Some(Ok(_)) => {}
                     }
                 }
@@ -493,7 +510,11 @@ impl Connection {
                     Err(RecvError::Closed) => return Err(shutting_down()),
                 },
                 Event::Text(text) => {
-                    if let Ok(ClientFrame::Usage) = frames::parse_client_frame(&text) {
+                    // Server keys send heartbeats and usage; types this
+                    // server does not know are ignored, malformed frames not.
+                    if let ClientFrame::Usage =
+                        frames::parse_client_frame(&text).map_err(|e| close("bad_message", e))?
+                    {
                         report_usage(&self.state, &key, &text).await;
                     }
                 }
@@ -520,6 +541,14 @@ impl Connection {
                     tracing::warn!(environment = %env, error = %e, "catch-up for an SDK ahead of this node failed");
                 }
                 current = self.state.live.get(env).map_or(0, |r| r.version());
+                if from > current {
+                    // No SDK goes back: it keeps what it has and retries
+                    // (here or elsewhere) until a node has its version.
+                    return Err(close(
+                        "version_ahead",
+                        format!("this node is at version {current}, behind your {from}; retry later"),
+                    ));
+                }
             }
             if from == current {
                 metrics::counter!("daylight_stream_syncs_total", "mode" => "resume").increment(1);

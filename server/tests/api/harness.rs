@@ -530,6 +530,25 @@ impl Stream {
         }
     }
 
+    /// The next heartbeat (fails after 5 s).
+    #[allow(dead_code)]
+    pub async fn next_heartbeat(&mut self) -> Value {
+        use futures_util::StreamExt;
+        loop {
+            let msg = tokio::time::timeout(std::time::Duration::from_secs(5), self.ws.next())
+                .await
+                .expect("a heartbeat within 5 s")
+                .expect("the stream is open")
+                .expect("a valid frame");
+            if let tokio_tungstenite::tungstenite::Message::Text(text) = msg {
+                let value: Value = serde_json::from_str(&text).expect("JSON");
+                if value["type"] == "heartbeat" {
+                    return value;
+                }
+            }
+        }
+    }
+
     /// The next message other than a heartbeat, or `None` once the server
     /// has closed the connection (fails after 5 s).
     pub async fn next_or_closed(&mut self) -> Option<Value> {

@@ -156,9 +156,11 @@ async fn oversized_websocket_messages_end_the_connection() {
     s.send(json!({ "type": "identify", "context": { "key": "u2", "pad": "x".repeat(3000) } }))
         .await;
     assert_eq!(s.next().await["type"], "values");
-    // Over it: the connection ends.
+    // Over it: an `error` message, then the connection ends (a close, not a reset).
     s.send(json!({ "type": "identify", "context": { "key": "u3", "pad": "x".repeat(5000) } }))
         .await;
+    let error = s.next_or_closed().await.expect("an error message");
+    assert_eq!(error["code"], "too_large", "{error}");
     assert!(
         s.next_or_closed().await.is_none(),
         "an oversized message closes the stream"
@@ -167,6 +169,10 @@ async fn oversized_websocket_messages_end_the_connection() {
     let mut big = app
         .stream(json!({ "type": "hello", "protocols": [1], "key": key, "context": { "pad": "x".repeat(5000) } }))
         .await;
+    assert_eq!(
+        big.next_or_closed().await.expect("an error message")["code"],
+        "too_large"
+    );
     assert!(big.next_or_closed().await.is_none());
 }
 

@@ -297,3 +297,17 @@ on_each_backend!(revoking_a_key_ends_its_open_streams, |app| {
     app.toggle("f", "production", false).await.expect(200);
     assert_eq!(kept.next().await["type"], "patch");
 });
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_heartbeat_interval_is_a_setting() {
+    let app = crate::harness::spawn_app_with(crate::harness::Backend::Sqlite, |s| s.heartbeat_ms = 250).await;
+    let key = app.sdk_key("production", "server").await;
+    let mut s = app
+        .stream(json!({ "type": "hello", "protocols": [1], "key": key }))
+        .await;
+    assert_eq!(s.next().await["heartbeat_ms"], 250);
+    s.next().await;
+    let synced = s.next().await;
+    assert_eq!(synced["type"], "synced");
+    assert_eq!(s.next_heartbeat().await["version"], synced["version"]);
+}
