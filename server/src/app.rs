@@ -106,6 +106,8 @@ impl Application {
                 stream_connects: Arc::new(crate::limits::RateLimits::new(settings.stream_connect_rate)),
                 streams: Arc::new(crate::limits::StreamCounts::new(settings.max_streams_per_key)),
                 max_ws_message_bytes: settings.max_ws_message_bytes,
+                stream: settings.stream(),
+                stopping: Arc::default(),
                 origins: Arc::new(crate::limits::Origins::new(&settings.allowed_origins)),
                 usage: Arc::default(),
                 usage_limits: Arc::new(crate::limits::UsageLimits::new(
@@ -193,6 +195,13 @@ impl Application {
             self.state.clock.clone(),
             self.scheduler_tick,
         ));
+        // On the stop signal, streams say `shutting_down` (their SDKs move to
+        // another node) before the connections drain.
+        let stopping = self.state.stopping.clone();
+        let shutdown = async move {
+            shutdown.await;
+            stopping.stop_streams(STREAMS_STOPPING).await;
+        };
         let router = crate::http::router(self.state, self.max_body_bytes);
         let served = match self.http_threads {
             Some(threads) => crate::http::workers::serve(self.listener, router, threads, shutdown)
@@ -220,15 +229,38 @@ impl Application {
         if let Err(e) = pending.flush(&db).await {
             tracing::warn!(error = %e, "cannot write the last SDK usage reports");
         }
-        // The workers' runtimes may own pooled database connections: they
-        // stop only after the last write above.
+        // Closing the pool checkpoints SQLite's WAL into the database file
+        // and removes it. The workers' runtimes may own pooled database
+        // connections: they stop only after this.
+        db.close().await;
         served.map(drop)
     }
 
+    /// Serves until Ctrl-C (SIGINT) or SIGTERM, which systemd, Docker and
+    /// Kubernetes send to stop a process.
     pub async fn run(self) -> std::io::Result<()> {
-        self.run_until(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
+        self.run_until(stop_signal()).await
     }
+}
+
+/// How long a stop waits for streams to say `shutting_down`.
+const STREAMS_STOPPING: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// SIGINT or SIGTERM.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+                return;
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot listen for SIGTERM; stopping on Ctrl-C only"),
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }

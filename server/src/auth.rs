@@ -4,7 +4,7 @@
 //! digest is enough. The key cache confirms a secret by a constant-time comparison.
 
 use std::hash::BuildHasher;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::FromRequestParts;
@@ -16,6 +16,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
+use tokio::sync::{broadcast, mpsc};
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -161,12 +162,30 @@ pub struct SdkKey {
 /// the secret (the seed is random per process) and then confirmed by
 /// comparing the secret in constant time. Misses fall through to the
 /// database. Entries expire after `KEY_CACHE_TTL`, so a key revoked through
-/// another node stops working here too; a revocation through this node
-/// removes the entry at once.
-#[derive(Default)]
+/// another node stops working here too; a revocation through this node (or
+/// announced by another over the fan-out) removes the entry at once.
+///
+/// Revocations are also broadcast to this node's open streams, which end
+/// when their key is revoked.
 pub struct KeyCache {
     hasher: foldhash::fast::RandomState,
     keys: std::sync::RwLock<HashMap<u64, Cached>>,
+    /// Ids of keys found revoked, for the streams.
+    revoked: broadcast::Sender<i64>,
+    /// Where revocations through this node go for the other nodes (set
+    /// once by the fan-out).
+    announce: OnceLock<mpsc::UnboundedSender<i64>>,
+}
+
+impl Default for KeyCache {
+    fn default() -> KeyCache {
+        KeyCache {
+            hasher: Default::default(),
+            keys: Default::default(),
+            revoked: broadcast::channel(64).0,
+            announce: OnceLock::new(),
+        }
+    }
 }
 
 struct Cached {
@@ -180,9 +199,31 @@ struct Cached {
 const KEY_CACHE_TTL: Duration = Duration::from_secs(30);
 
 impl KeyCache {
-    /// Drops the key whose digest this is (it was revoked).
-    pub async fn forget(&self, digest: &str) {
-        self.write().retain(|_, cached| cached.digest != digest);
+    /// Key `id` was revoked through this node: forget it, end its streams,
+    /// and tell the other nodes.
+    pub fn revoke(&self, id: i64) {
+        self.forget_revoked(id);
+        if let Some(announce) = self.announce.get() {
+            let _ = announce.send(id);
+        }
+    }
+
+    /// Key `id` was revoked (here or on another node): forget it and end its
+    /// streams on this node.
+    pub fn forget_revoked(&self, id: i64) {
+        self.write().retain(|_, cached| cached.key.id != id);
+        let _ = self.revoked.send(id);
+    }
+
+    /// Ids of revoked keys, as they are revoked.
+    pub fn revocations(&self) -> broadcast::Receiver<i64> {
+        self.revoked.subscribe()
+    }
+
+    /// Where to send the ids of keys revoked through this node (the
+    /// fan-out tells the other nodes).
+    pub fn announce_revocations_to(&self, tx: mpsc::UnboundedSender<i64>) {
+        let _ = self.announce.set(tx);
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<u64, Cached>> {
@@ -254,7 +295,10 @@ impl KeyCache {
             {
                 let mut keys = self.write();
                 if keys.get(&slot).is_some_and(|cached| cached.digest == digest) {
-                    keys.remove(&slot);
+                    if let Some(gone) = keys.remove(&slot) {
+                        // Its streams on this node end too.
+                        let _ = self.revoked.send(gone.key.id);
+                    }
                 }
             }
             return Err(other_kind(&state.db, OtherKind::AdminToken, &digest).await);
@@ -418,6 +462,26 @@ mod tests {
             assert!(Instant::now() < deadline, "the refresh never saw the revocation");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refresh_that_finds_a_key_revoked_tells_the_streams() {
+        // The safety net under lost revocation notices: streams re-check
+        // their key at each heartbeat, and the refresh announces it.
+        let (state, _dir) = state().await;
+        insert_key(&state, "dl_server_c").await;
+        let key = state.keys.lookup_without_waiting(&state, "dl_server_c").await.unwrap();
+        let mut revocations = state.keys.revocations();
+        sqlx::query("UPDATE sdk_keys SET revoked_at = 1")
+            .execute(&state.db.pool)
+            .await
+            .unwrap();
+        expire(&state.keys).await;
+        assert!(state.keys.lookup_without_waiting(&state, "dl_server_c").await.is_ok());
+        let revoked = tokio::time::timeout(Duration::from_secs(5), revocations.recv())
+            .await
+            .expect("a revocation within 5 s");
+        assert_eq!(revoked.unwrap(), key.id);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

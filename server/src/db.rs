@@ -82,6 +82,43 @@ impl Db {
     }
 }
 
+impl Db {
+    /// Closes the pool at a stop. SQLite folds the WAL into the database
+    /// file and removes it only when the last connection closes, which pool
+    /// connections closing side by side can each miss. So one more
+    /// connection switches the file back to a rollback journal, which
+    /// removes the WAL, once it is the only one left (the next start sets
+    /// WAL again).
+    pub async fn close(&self) {
+        self.pool.close().await;
+        if self.backend != Backend::Sqlite {
+            return;
+        }
+        use sqlx::{ConnectOptions, Connection};
+        let Ok(mut conn) = self.pool.connect_options().connect().await else {
+            return;
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+        loop {
+            // Answers the mode it is in: still `wal` while others are open.
+            let mode: Result<String, _> = sqlx::query_scalar("PRAGMA journal_mode = DELETE")
+                .fetch_one(&mut conn)
+                .await;
+            match mode {
+                Ok(mode) if mode.eq_ignore_ascii_case("delete") => break,
+                Ok(_) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                _ => {
+                    tracing::warn!("the SQLite WAL file stays: the database is still open elsewhere");
+                    break;
+                }
+            }
+        }
+        let _ = conn.close().await;
+    }
+}
+
 /// Milliseconds since the Unix epoch, the time unit of every table.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()

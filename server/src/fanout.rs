@@ -8,6 +8,11 @@
 //! unavailable or not configured, rarely as a safety net while it is
 //! healthy. Catching up applies every change after the node's version, so a
 //! missed notification never leaves a gap.
+//!
+//! Key revocations travel on a second channel (`<channel>:revoked`, the
+//! key's id), so every node ends that key's open streams at once. A lost
+//! revocation notice is caught by the streams' heartbeat re-check of their
+//! key (`http::stream`), within the key cache's lifetime.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -44,7 +49,15 @@ pub fn spawn(state: AppState, settings: FanoutSettings) {
     let (tx, rx) = mpsc::unbounded_channel();
     state.live.report_writes_to(tx);
     tokio::spawn(publish_loop(client.clone(), settings.channel.clone(), rx));
+    let (tx, rx) = mpsc::unbounded_channel();
+    state.keys.announce_revocations_to(tx);
+    tokio::spawn(publish_loop(client.clone(), revoked_channel(&settings.channel), rx));
     tokio::spawn(subscribe_loop(state, client, settings.channel, redis_healthy));
+}
+
+/// Where nodes announce revoked SDK keys (by id).
+fn revoked_channel(channel: &str) -> String {
+    format!("{channel}:revoked")
 }
 
 /// Catches up every environment whose head moved (and loads new ones).
@@ -74,10 +87,14 @@ async fn poll_loop(state: AppState, poll: Duration, redis_healthy: Arc<AtomicBoo
     }
 }
 
-/// Publishes the environments this node wrote to.
-async fn publish_loop(client: redis::Client, channel: String, mut rx: mpsc::UnboundedReceiver<String>) {
+/// Publishes the environments this node wrote to (or the keys it revoked).
+async fn publish_loop<T: redis::ToRedisArgs + Send + Sync>(
+    client: redis::Client,
+    channel: String,
+    mut rx: mpsc::UnboundedReceiver<T>,
+) {
     let mut conn = None;
-    while let Some(env) = rx.recv().await {
+    while let Some(message) = rx.recv().await {
         // A connection from before a Redis restart fails on first use; the
         // other nodes are likely subscribed again by now (and polling only
         // rarely), so try once more on a fresh connection before giving up.
@@ -89,7 +106,8 @@ async fn publish_loop(client: redis::Client, channel: String, mut rx: mpsc::Unbo
                 // Other nodes will see the change when they poll.
                 break;
             };
-            let published: redis::RedisResult<i64> = redis::cmd("PUBLISH").arg(&channel).arg(&env).query_async(c).await;
+            let published: redis::RedisResult<i64> =
+                redis::cmd("PUBLISH").arg(&channel).arg(&message).query_async(c).await;
             match published {
                 Ok(_) => break,
                 Err(e) => {
@@ -104,11 +122,12 @@ async fn publish_loop(client: redis::Client, channel: String, mut rx: mpsc::Unbo
 }
 
 async fn subscribe_loop(state: AppState, client: redis::Client, channel: String, healthy: Arc<AtomicBool>) {
+    let revoked = revoked_channel(&channel);
     let mut backoff = Duration::from_millis(200);
     loop {
         match client.get_async_pubsub().await {
             Ok(mut pubsub) => {
-                if pubsub.subscribe(&channel).await.is_ok() {
+                if pubsub.subscribe(&[&channel, &revoked]).await.is_ok() {
                     healthy.store(true, Ordering::Relaxed);
                     backoff = Duration::from_millis(200);
                     tracing::info!(%channel, "listening for changes from other nodes");
@@ -116,6 +135,12 @@ async fn subscribe_loop(state: AppState, client: redis::Client, channel: String,
                     poll_once(&state).await;
                     let mut messages = pubsub.on_message();
                     while let Some(msg) = messages.next().await {
+                        if msg.get_channel_name() == revoked {
+                            if let Ok(id) = msg.get_payload::<i64>() {
+                                state.keys.forget_revoked(id);
+                            }
+                            continue;
+                        }
                         let Ok(env) = msg.get_payload::<String>() else { continue };
                         if let Err(e) = crate::catch_up::catch_up(&state.db, &state.live, &env).await {
                             tracing::warn!(environment = %env, error = %e, "catch-up after a notification failed");

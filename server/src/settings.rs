@@ -1,6 +1,7 @@
 //! Server configuration: flags and environment variables (clap).
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Settings {
@@ -58,6 +59,18 @@ pub struct Settings {
     /// Largest WebSocket message accepted from an SDK, in bytes.
     #[arg(long, env = "DAYLIGHT_MAX_WS_MESSAGE_BYTES", default_value_t = 64 * 1024)]
     pub max_ws_message_bytes: usize,
+    /// How often streams send a heartbeat (milliseconds); either side
+    /// treats three silent intervals as a dead connection.
+    #[arg(long, env = "DAYLIGHT_HEARTBEAT_MS", default_value_t = 15_000)]
+    pub heartbeat_ms: u64,
+    /// Bytes a stream may have waiting for an SDK that reads too slowly;
+    /// past them the server closes it with `slow_consumer`.
+    #[arg(long, env = "DAYLIGHT_STREAM_MAX_QUEUED_BYTES", default_value_t = 8 * 1024 * 1024)]
+    pub stream_max_queued_bytes: usize,
+    /// A stream write that makes no progress for this long closes the
+    /// connection with `slow_consumer` (milliseconds).
+    #[arg(long, env = "DAYLIGHT_STREAM_WRITE_TIMEOUT_MS", default_value_t = 30_000)]
+    pub stream_write_timeout_ms: u64,
     /// Origins browsers may use the stream and OFREP from, comma-separated
     /// (`https://app.example.com,https://admin.example.com`). Empty or `*`:
     /// any origin.
@@ -116,7 +129,23 @@ pub struct Settings {
     pub audit_retention_days: u64,
 }
 
+/// What each stream connection goes by (`docs/protocol.md`).
+#[derive(Debug, Clone, Copy)]
+pub struct StreamSettings {
+    pub heartbeat: Duration,
+    pub max_queued_bytes: usize,
+    pub write_timeout: Duration,
+}
+
 impl Settings {
+    pub fn stream(&self) -> StreamSettings {
+        StreamSettings {
+            heartbeat: Duration::from_millis(self.heartbeat_ms.max(10)),
+            max_queued_bytes: self.stream_max_queued_bytes,
+            write_timeout: Duration::from_millis(self.stream_write_timeout_ms.max(1)),
+        }
+    }
+
     /// Settings for tests: an ephemeral port and the given database.
     pub fn for_tests(database_url: String, admin_token: &str) -> Settings {
         Settings {
@@ -132,6 +161,9 @@ impl Settings {
             stream_connect_rate: 0,
             max_streams_per_key: 0,
             max_ws_message_bytes: 64 * 1024,
+            heartbeat_ms: 15_000,
+            stream_max_queued_bytes: 8 * 1024 * 1024,
+            stream_write_timeout_ms: 30_000,
             allowed_origins: Vec::new(),
             webhook_poll_ms: 100,
             webhook_max_attempts: 8,

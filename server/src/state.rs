@@ -43,6 +43,9 @@ pub struct Shared {
     /// Open streams per key.
     pub streams: Arc<crate::limits::StreamCounts>,
     pub max_ws_message_bytes: usize,
+    pub stream: crate::settings::StreamSettings,
+    /// Tells open streams the node is stopping.
+    pub stopping: Arc<crate::http::stream::Stopping>,
     /// Origins browsers may call from (streams and OFREP CORS).
     pub origins: Arc<crate::limits::Origins>,
     /// SDK usage reports waiting to be written.

@@ -123,7 +123,8 @@ async fn revoke_key(
     Path((env, id)): Path<(String, i64)>,
 ) -> ApiResult<StatusCode> {
     admin.require(Role::Admin)?;
-    let digest = credentials::revoke_key(&state.db, &env, id, &admin.actor()).await?;
-    state.keys.forget(&digest).await;
+    credentials::revoke_key(&state.db, &env, id, &admin.actor()).await?;
+    // Its open streams end, on every node.
+    state.keys.revoke(id);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -16,7 +16,7 @@ pub(crate) mod releases;
 mod route;
 mod sdk;
 pub(crate) mod segments;
-mod stream;
+pub(crate) mod stream;
 pub(crate) mod tokens;
 mod usage;
 mod webhooks;

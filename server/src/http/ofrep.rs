@@ -8,12 +8,10 @@ use std::hash::{BuildHasher, Hasher};
 use axum::extract::{Request, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, ETAG, IF_NONE_MATCH, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use daylight::{Context, ContextError, ContextReader, Detail, ErrorKind, Ruleset};
-use futures_util::StreamExt;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -32,7 +30,7 @@ pub fn router(origins: std::sync::Arc<crate::limits::Origins>) -> Router<AppStat
         .route("/ofrep/v1/evaluate/flags/{key}", post(routed))
         .route("/ofrep/v1/evaluate/flags", post(routed))
         .route("/ofrep/v1/configuration", get(configuration))
-        .route("/ofrep/v1/event-stream", get(event_stream))
+        .route("/ofrep/v1/event-stream", get(super::stream::event_stream))
         .layer(cors(origins.clone()))
         .layer(super::origin::guard(origins))
 }
@@ -554,77 +552,6 @@ fn is_host(host: &str) -> bool {
 fn evaluations() -> &'static metrics::Counter {
     static COUNTER: std::sync::OnceLock<metrics::Counter> = std::sync::OnceLock::new();
     COUNTER.get_or_init(|| metrics::counter!("daylight_evaluations_total", "api" => "ofrep"))
-}
-
-#[derive(serde::Deserialize)]
-struct EventStreamQuery {
-    key: Option<String>,
-}
-
-/// Server-sent events: `refetchEvaluation` whenever the key's environment
-/// changes. The event id is the environment's version, so a reconnect with
-/// `Last-Event-ID` behind the current version gets a notice at once.
-async fn event_stream(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    axum::extract::Query(query): axum::extract::Query<EventStreamQuery>,
-) -> Response {
-    let secret = query.key.or_else(|| {
-        headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::to_owned)
-    });
-    let Some(secret) = secret else {
-        return auth_failure(ApiError::Unauthorized);
-    };
-    let key = match state.keys.lookup(&state, &secret).await {
-        Ok(k) => k,
-        Err(e) => return auth_failure(e),
-    };
-    let changes = state.live.subscribe();
-    let current = state.live.get(&key.environment).map_or(0, |r| r.version());
-    let behind = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        .is_some_and(|seen| seen < current);
-    let first = behind.then(|| refetch_event(current));
-    let env = key.environment;
-    let rest = futures_util::stream::unfold(changes, move |mut rx| {
-        let env = env.clone();
-        async move {
-            loop {
-                match rx.recv().await {
-                    Ok(applied) if *applied.environment == *env => return Some((refetch_event(applied.version), rx)),
-                    Ok(_) => continue,
-                    // Missed some: one notice covers them all.
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                        return Some((refetch_event(0), rx));
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
-                }
-            }
-        }
-    });
-    let stream =
-        futures_util::StreamExt::chain(futures_util::stream::iter(first), rest).map(Ok::<_, std::convert::Infallible>);
-    Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
-}
-
-fn refetch_event(version: u64) -> Event {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let event = Event::default()
-        .event("message")
-        .data(json!({ "type": "refetchEvaluation", "lastModified": now }).to_string());
-    if version > 0 {
-        event.id(version.to_string())
-    } else {
-        event
-    }
 }
 
 /// A stable 64-bit hash of the body (the same on every node).

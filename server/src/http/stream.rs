@@ -3,9 +3,15 @@
 //! Server keys get a snapshot (or the changes after their version), then
 //! every patch; client keys get the evaluated values of `client_side` flags
 //! for their context, then only what changed. Each connection is one task
-//! that selects over the socket, the change broadcast and a heartbeat timer;
-//! a reader too slow to keep up with the broadcast is dropped (it resumes
-//! from its version on reconnect) instead of being buffered without bound.
+//! that selects over the socket, the change broadcast, a heartbeat timer and
+//! its own writes ([`outbox`]); an SDK that reads too slowly is dropped with
+//! `slow_consumer` (it resumes from its version on reconnect) instead of
+//! being buffered without bound.
+
+mod outbox;
+mod sse;
+
+pub use sse::event_stream;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,9 +24,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use daylight::{Context, Ruleset};
+use futures_util::stream::SplitStream;
+use futures_util::StreamExt;
 use serde_json::{json, Value};
-use tokio::sync::broadcast::error::RecvError;
-use tokio::time::{interval, timeout, Instant, MissedTickBehavior};
+use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::watch;
+use tokio::time::{interval, sleep_until, timeout, Instant, Interval, MissedTickBehavior};
 
 use crate::auth::{KeyKind, SdkKey};
 use crate::error::ApiError;
@@ -29,9 +38,12 @@ use crate::limits::StreamPermit;
 use crate::live::Applied;
 use crate::state::AppState;
 use crate::store;
+use outbox::Outbox;
 
 pub use crate::frames::PROTOCOLS;
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the last frames (`error`, close) may take to go out.
+const CLOSING_WAIT: Duration = Duration::from_secs(2);
 /// Resume sends at most this many patches; further behind gets a snapshot.
 const RESUME_LIMIT: i64 = 500;
 /// Small buffers keep idle connections cheap (tungstenite's read buffer is
@@ -75,14 +87,74 @@ async fn upgrade(ws: WebSocketUpgrade, State(state): State<AppState>, headers: H
         .max_message_size(max_message)
         .max_frame_size(max_message)
         .on_upgrade(move |socket| async move {
-            metrics::gauge!("daylight_stream_connections").increment(1.0);
-            let mut conn = Connection { socket, state };
+            let _connected = Connected::new("websocket");
+            let (sink, incoming) = socket.split();
+            let out = Outbox::new(sink, state.stream.max_queued_bytes, state.stream.write_timeout);
+            let stopping = state.stopping.watch();
+            let mut conn = Connection {
+                out,
+                incoming,
+                state,
+                stopping,
+            };
             let reason = conn.run(header_key, admitted).await;
             if let Err(close) = reason {
                 conn.close(close).await;
             }
-            metrics::gauge!("daylight_stream_connections").decrement(1.0);
         })
+}
+
+/// Tells open streams that the node is stopping: WebSocket streams say
+/// `shutting_down` and close, event streams end, so SDKs reconnect (to
+/// another node) at once instead of waiting for a dead connection.
+pub struct Stopping(watch::Sender<bool>);
+
+impl Default for Stopping {
+    fn default() -> Stopping {
+        Stopping(watch::channel(false).0)
+    }
+}
+
+impl Stopping {
+    fn watch(&self) -> watch::Receiver<bool> {
+        self.0.subscribe()
+    }
+
+    /// Tells every open stream, then waits until they have all ended (each
+    /// holds a receiver), at most `wait`.
+    pub async fn stop_streams(&self, wait: Duration) {
+        self.0.send_replace(true);
+        let _ = timeout(wait, self.0.closed()).await;
+    }
+}
+
+/// Ends a stream when the node stops.
+async fn stopped(stopping: &mut watch::Receiver<bool>) {
+    if stopping.wait_for(|stopping| *stopping).await.is_err() {
+        // The sender is gone with the state: nothing will tell us.
+        std::future::pending::<()>().await;
+    }
+}
+
+fn shutting_down() -> Close {
+    close("shutting_down", "the server is stopping")
+}
+
+/// Counts an open stream in `daylight_stream_connections` while it lives.
+struct Connected(metrics::Gauge);
+
+impl Connected {
+    fn new(transport: &'static str) -> Connected {
+        let gauge = metrics::gauge!("daylight_stream_connections", "transport" => transport);
+        gauge.increment(1.0);
+        Connected(gauge)
+    }
+}
+
+impl Drop for Connected {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
+    }
 }
 
 /// Why a stream was refused a slot.
@@ -160,10 +232,66 @@ fn close(code: &'static str, message: impl Into<String>) -> Close {
     }
 }
 
-struct Connection {
-    socket: WebSocket,
-    state: AppState,
+/// The SDK went away (or stopped talking): nothing to tell it.
+fn gone() -> Close {
+    close("gone", "")
 }
+
+fn slow_consumer() -> Close {
+    close("slow_consumer", "too far behind; reconnect with your version")
+}
+
+/// What a failed read tells the SDK: an oversized message gets `too_large`
+/// (and a close, rather than a reset), a broken frame `bad_message`; a
+/// dropped connection nothing.
+fn read_error(error: axum::Error) -> Close {
+    match error.into_inner().downcast::<tungstenite::Error>().map(|e| *e) {
+        Ok(tungstenite::Error::Capacity(e)) => close("too_large", e.to_string()),
+        Ok(tungstenite::Error::Protocol(e)) => close("bad_message", e.to_string()),
+        Ok(tungstenite::Error::Utf8(e)) => close("bad_message", e),
+        _ => gone(),
+    }
+}
+
+fn revoked() -> Close {
+    close("revoked", "this key was revoked")
+}
+
+struct Connection {
+    out: Outbox,
+    incoming: SplitStream<WebSocket>,
+    state: AppState,
+    stopping: watch::Receiver<bool>,
+}
+
+/// An SDK's session after a successful hello: what its serving loop waits
+/// on besides the socket.
+struct Session {
+    key: SdkKey,
+    /// Kept for the heartbeat re-check of the key.
+    secret: String,
+    changes: broadcast::Receiver<Arc<Applied>>,
+    revocations: broadcast::Receiver<i64>,
+    heartbeat: Duration,
+    tick: Interval,
+    /// When the SDK last sent anything.
+    last_heard: Instant,
+}
+
+/// What a serving loop acts on.
+enum Event {
+    /// A change was applied (to any environment), or the broadcast lagged.
+    Change(Result<Arc<Applied>, RecvError>),
+    /// A text message from the SDK.
+    Text(Utf8Bytes),
+    /// Time to send a heartbeat.
+    Heartbeat,
+    /// The reload pacer let a bundle notice go.
+    Paced,
+}
+
+/// A paced bundle notice waiting for its turn.
+type Paced = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 /// What a client-key connection last sent, per flag: the variation, the
 /// value and the reason's identity (a few bytes, not its JSON: there is one
@@ -193,53 +321,55 @@ fn reason_identity(reason: &daylight::Reason<'_>) -> (u8, usize, bool) {
 }
 
 impl Connection {
-    async fn send(&mut self, text: impl Into<Utf8Bytes>) -> Result<(), Close> {
-        self.socket
-            .send(Message::Text(text.into()))
-            .await
-            .map_err(|_| close("gone", "the connection dropped"))
+    /// Queues a message; the connection's loop writes it.
+    fn send(&mut self, text: impl Into<Utf8Bytes>) -> Result<(), Close> {
+        self.out.push(Message::Text(text.into())).map_err(|_| slow_consumer())
     }
 
-    async fn send_json(&mut self, value: Value) -> Result<(), Close> {
-        self.send(value.to_string()).await
+    fn send_json(&mut self, value: Value) -> Result<(), Close> {
+        self.send(value.to_string())
     }
 
-    /// Queues a message without flushing it: a catch-up (a snapshot or the
-    /// missed patches) goes out in one write with the `synced` that ends it.
-    async fn feed(&mut self, text: impl Into<Utf8Bytes>) -> Result<(), Close> {
-        futures_util::SinkExt::feed(&mut self.socket, Message::Text(text.into()))
-            .await
-            .map_err(|_| close("gone", "the connection dropped"))
-    }
-
+    /// Sends the `error` message and a close frame, giving them
+    /// [`CLOSING_WAIT`] to go out.
     async fn close(&mut self, reason: Close) {
         if reason.code == "gone" {
             return;
+        }
+        metrics::counter!("daylight_stream_closed_total", "code" => reason.code).increment(1);
+        if reason.code == "slow_consumer" {
+            // What it could not read: it resumes from its version instead.
+            self.out.clear();
         }
         let mut error = json!({ "type": "error", "code": reason.code, "message": reason.message });
         if reason.code == "unsupported_protocol" {
             error["supported"] = json!(PROTOCOLS);
         }
-        let _ = self.send_json(error).await;
         let code = match reason.code {
-            "unauthorized" | "unsupported_protocol" | "bad_message" => 1008,
+            "unauthorized" | "revoked" | "unsupported_protocol" | "bad_message" => 1008,
+            "too_large" => 1009,
             "shutting_down" => 1001,
             _ => 1013,
         };
-        let _ = self
-            .socket
-            .send(Message::Close(Some(CloseFrame {
-                code,
-                reason: Utf8Bytes::from_static(""),
-            })))
-            .await;
+        let frame = Message::Close(Some(CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(""),
+        }));
+        if self.send_json(error).is_ok() && self.out.push(frame).is_ok() {
+            let _ = timeout(CLOSING_WAIT, self.out.write()).await;
+        }
     }
 
     async fn run(&mut self, header_key: Option<String>, admitted: Option<StreamPermit>) -> Result<(), Close> {
-        let hello = match timeout(HELLO_TIMEOUT, self.socket.recv()).await {
+        let first = tokio::select! {
+            first = timeout(HELLO_TIMEOUT, self.incoming.next()) => first,
+            _ = stopped(&mut self.stopping) => return Err(shutting_down()),
+        };
+        let hello = match first {
             Ok(Some(Ok(Message::Text(text)))) => frames::parse_hello(&text).map_err(|e| close("bad_message", e))?,
             Ok(Some(Ok(_))) => return Err(close("bad_message", "expected a hello text message")),
-            Ok(_) => return Err(close("gone", "")),
+            Ok(Some(Err(e))) => return Err(read_error(e)),
+            Ok(None) => return Err(gone()),
             Err(_) => return Err(close("bad_message", "no hello within 10 seconds")),
         };
         let secret = hello
@@ -265,13 +395,13 @@ impl Connection {
             )
         })?;
         // Subscribe before reading any state, so no change falls in between.
-        let mut changes = self.state.live.subscribe();
-        let heartbeat = heartbeat_interval();
+        let changes = self.state.live.subscribe();
+        let revocations = self.state.keys.revocations();
+        let heartbeat = self.state.stream.heartbeat;
         self.send_json(json!({
             "type": "welcome", "protocol": protocol, "environment": key.environment,
             "kind": key.kind.as_str(), "heartbeat_ms": heartbeat.as_millis() as u64
-        }))
-        .await?;
+        }))?;
         metrics::counter!("daylight_stream_sessions_total", "kind" => key.kind.as_str()).increment(1);
         // After `welcome`, so an SDK holding the wrong kind of key learns
         // which kind it has (and stops) instead of retrying.
@@ -283,71 +413,121 @@ impl Connection {
                     .ok_or_else(|| close("bad_message", "a client key's hello needs a context"))?,
             ),
         };
+        let mut session = Session {
+            key,
+            secret,
+            changes,
+            revocations,
+            heartbeat,
+            tick: ticker(heartbeat),
+            last_heard: Instant::now(),
+        };
         match context {
-            None => self.serve_rules(&key, hello.version, &mut changes, heartbeat).await,
-            Some(context) => {
-                self.serve_values(&key, context, hello.bundle, &mut changes, heartbeat)
-                    .await
+            None => self.serve_rules(&mut session, hello.version).await,
+            Some(context) => self.serve_values(&mut session, context, hello.bundle).await,
+        }
+    }
+
+    /// Waits for the next thing a serving loop acts on, meanwhile writing
+    /// what is queued. Ends the session when the SDK stalls, goes silent
+    /// for three heartbeats, closes, or its key is revoked.
+    async fn next_event(&mut self, session: &mut Session, mut paced: Option<&mut Paced>) -> Result<Event, Close> {
+        loop {
+            let stalled_at = self.out.stalled_at();
+            tokio::select! {
+                written = self.out.write(), if stalled_at.is_some() => written.map_err(|_| gone())?,
+                _ = sleep_until(stalled_at.unwrap_or_else(Instant::now)), if stalled_at.is_some() => {
+                    return Err(slow_consumer());
+                }
+                _ = async { paced.as_mut().expect("guarded").await }, if paced.is_some() => return Ok(Event::Paced),
+                _ = stopped(&mut self.stopping) => return Err(shutting_down()),
+                change = session.changes.recv() => return Ok(Event::Change(change)),
+                revocation = session.revocations.recv() => match revocation {
+                    Ok(id) if id == session.key.id => return Err(revoked()),
+                    Ok(_) | Err(RecvError::Closed) => {}
+                    // Missed some: ask the cache.
+                    Err(RecvError::Lagged(_)) => self.check_key(session).await?,
+                },
+                incoming = self.incoming.next() => {
+                    session.last_heard = Instant::now();
+                    match incoming {
+                        Some(Ok(Message::Text(text))) => return Ok(Event::Text(text)),
+                        Some(Err(e)) => return Err(read_error(e)),
+                        Some(Ok(Message::Close(_))) | None => return Err(gone()),
+                        // Binary frames are not JSON text.
+                        Some(Ok(Message::Binary(_))) => return Err(close("bad_message", "expected JSON text messages")),
+                        Some(Ok(_)) => {}
+                    }
+                }
+                _ = session.tick.tick() => {
+                    if session.last_heard.elapsed() > session.heartbeat * 3 {
+                        return Err(gone());
+                    }
+                    // The safety net under revocation notices (a lost Redis
+                    // message): the key cache re-reads a key at least every
+                    // 30 s, in the background.
+                    self.check_key(session).await?;
+                    return Ok(Event::Heartbeat);
+                }
             }
+        }
+    }
+
+    /// Ends the session if its key is no longer valid. When the database
+    /// cannot say, the key stays valid (streams go on through an outage).
+    async fn check_key(&self, session: &Session) -> Result<(), Close> {
+        match self
+            .state
+            .keys
+            .lookup_without_waiting(&self.state, &session.secret)
+            .await
+        {
+            Err(ApiError::Unauthorized) => Err(revoked()),
+            _ => Ok(()),
         }
     }
 
     /// Server keys: resume or snapshot, then patches.
-    async fn serve_rules(
-        &mut self,
-        key: &SdkKey,
-        from: Option<u64>,
-        changes: &mut tokio::sync::broadcast::Receiver<Arc<Applied>>,
-        heartbeat: Duration,
-    ) -> Result<(), Close> {
-        let mut version = self.catch_up(key, from).await?;
-        self.send_json(json!({ "type": "synced", "version": version })).await?;
-        let mut tick = ticker(heartbeat);
-        let mut last_heard = Instant::now();
+    async fn serve_rules(&mut self, session: &mut Session, from: Option<u64>) -> Result<(), Close> {
+        let key = session.key.clone();
+        let mut version = self.catch_up(&key, from).await?;
+        self.send_json(json!({ "type": "synced", "version": version }))?;
         loop {
-            tokio::select! {
-                change = changes.recv() => match change {
+            match self.next_event(session, None).await? {
+                Event::Change(change) => match change {
                     Ok(applied) if *applied.environment == *key.environment => {
                         if applied.reloaded {
-                            version = self.catch_up(key, Some(version)).await?;
+                            version = self.catch_up(&key, Some(version)).await?;
                         } else if applied.version == version + 1 {
-                            self.send(patch_message(&applied)).await?;
+                            self.send(patch_message(&applied))?;
                             version = applied.version;
                         } else if applied.version > version + 1 {
-                            version = self.catch_up(key, Some(version)).await?;
+                            version = self.catch_up(&key, Some(version)).await?;
                         }
                     }
                     Ok(_) => {}
-                    Err(RecvError::Lagged(_)) => {
-                        return Err(close("slow_consumer", "too far behind; reconnect with your version"))
-                    }
-                    Err(RecvError::Closed) => return Err(close("shutting_down", "the server is stopping")),
+                    Err(RecvError::Lagged(_)) => return Err(slow_consumer()),
+                    Err(RecvError::Closed) => return Err(shutting_down()),
                 },
-                incoming = self.socket.recv() => {
-                    last_heard = Instant::now();
-                    match incoming {
-                        Some(Ok(Message::Text(text))) => {
-                            if let Ok(ClientFrame::Usage) = frames::parse_client_frame(&text) {
-                                report_usage(&self.state, key, &text).await;
-                            }
-                        }
-                        Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Ok(()),
-                        _ => {}
+                Event::Text(text) => {
+                    // Server keys send heartbeats and usage; types this
+                    // server does not know are ignored, malformed frames not.
+                    if let ClientFrame::Usage =
+                        frames::parse_client_frame(&text).map_err(|e| close("bad_message", e))?
+                    {
+                        report_usage(&self.state, &key, &text).await;
                     }
                 }
-                _ = tick.tick() => {
-                    if last_heard.elapsed() > heartbeat * 3 {
-                        return Err(close("gone", ""));
-                    }
-                    self.send_json(json!({ "type": "heartbeat", "version": version })).await?;
-                }
+                Event::Heartbeat => self.send_json(json!({ "type": "heartbeat", "version": version }))?,
+                Event::Paced => {}
             }
         }
     }
 
-    /// Sends what a server-key SDK at version `from` misses: the changes
-    /// after it when the log has them all, else a snapshot. Returns the
-    /// version the SDK is at afterwards.
+    /// Queues what a server-key SDK at version `from` misses: the changes
+    /// after it when the log has them all and they fit in the stream's
+    /// byte bound, else a snapshot. Returns the version the SDK is at
+    /// afterwards.
     async fn catch_up(&mut self, key: &SdkKey, from: Option<u64>) -> Result<u64, Close> {
         let db = &self.state.db;
         let env = &key.environment;
@@ -361,6 +541,14 @@ impl Connection {
                     tracing::warn!(environment = %env, error = %e, "catch-up for an SDK ahead of this node failed");
                 }
                 current = self.state.live.get(env).map_or(0, |r| r.version());
+                if from > current {
+                    // No SDK goes back: it keeps what it has and retries
+                    // (here or elsewhere) until a node has its version.
+                    return Err(close(
+                        "version_ahead",
+                        format!("this node is at version {current}, behind your {from}; retry later"),
+                    ));
+                }
             }
             if from == current {
                 metrics::counter!("daylight_stream_syncs_total", "mode" => "resume").increment(1);
@@ -370,13 +558,21 @@ impl Connection {
                 if let Ok(changes) = store::changes_after(db, env, from as i64, RESUME_LIMIT).await {
                     let complete = changes.len() < RESUME_LIMIT as usize
                         && changes.first().is_some_and(|c| c.version as u64 == from + 1);
-                    if complete {
+                    let patches: Vec<(u64, String)> = changes
+                        .into_iter()
+                        .map(|c| {
+                            let patch = json!({ "type": "patch", "version": c.version, "kind": c.kind, "key": c.key, "doc": c.doc });
+                            (c.version as u64, patch.to_string())
+                        })
+                        .collect();
+                    // Big patches (segments of many keys) cost more than the snapshot.
+                    let bytes: usize = patches.iter().map(|(_, p)| p.len()).sum();
+                    if complete && bytes <= self.out.max_bytes() {
                         metrics::counter!("daylight_stream_syncs_total", "mode" => "resume").increment(1);
                         let mut version = from;
-                        for c in changes {
-                            let patch = json!({ "type": "patch", "version": c.version, "kind": c.kind, "key": c.key, "doc": c.doc });
-                            self.feed(patch.to_string()).await?;
-                            version = c.version as u64;
+                        for (v, patch) in patches {
+                            self.send(patch)?;
+                            version = v;
                         }
                         return Ok(version);
                     }
@@ -385,19 +581,18 @@ impl Connection {
         }
         metrics::counter!("daylight_stream_syncs_total", "mode" => "snapshot").increment(1);
         let (version, message) = snapshot_message(&self.state, env).await?;
-        self.feed(message).await?;
+        self.send(message)?;
         Ok(version)
     }
 
     /// Client keys: evaluated values of `client_side` flags, then changes.
     async fn serve_values(
         &mut self,
-        key: &SdkKey,
+        session: &mut Session,
         context: Value,
         bundle: Option<RunningBundle>,
-        changes: &mut tokio::sync::broadcast::Receiver<Arc<Applied>>,
-        heartbeat: Duration,
     ) -> Result<(), Close> {
+        let key = session.key.clone();
         let mut ctx = frames::parse_context(&context).map_err(|e| close("bad_message", e))?;
         let ruleset = self
             .state
@@ -406,7 +601,7 @@ impl Connection {
             .ok_or_else(|| close("shutting_down", "environment not loaded"))?;
         let mut sent = Sent::new();
         let mut version = ruleset.version();
-        self.send_values(&ruleset, &ctx, &mut sent, true).await?;
+        self.send_values(&ruleset, &ctx, &mut sent, true)?;
         // The bundle handshake: the first answer goes out at once; later
         // reload notices wait for the pacer.
         let _present = bundle.as_ref().and_then(|b| {
@@ -417,20 +612,18 @@ impl Connection {
         let mut bundle_sent = None;
         if let Some(b) = &bundle {
             let msg = self.bundle_message(&key.environment, b, &ctx, &ruleset);
-            self.send_json(msg.clone()).await?;
+            self.send_json(msg.clone())?;
             bundle_sent = Some(msg);
         }
         let mut bundle_pending: Option<Value> = None;
-        let mut paced: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>> = None;
-        let mut tick = ticker(heartbeat);
-        let mut last_heard = Instant::now();
+        let mut paced: Option<Paced> = None;
         loop {
             // A changed bundle answer: current goes out at once, reload notices are paced.
             if let (Some(b), Some(ruleset)) = (&bundle, self.state.live.get(&key.environment)) {
                 let msg = self.bundle_message(&key.environment, b, &ctx, &ruleset);
                 if Some(&msg) != bundle_sent.as_ref() && Some(&msg) != bundle_pending.as_ref() {
                     if msg["status"] == "current" {
-                        self.send_json(msg.clone()).await?;
+                        self.send_json(msg.clone())?;
                         bundle_sent = Some(msg);
                         bundle_pending = None;
                         paced = None;
@@ -447,55 +640,47 @@ impl Connection {
                     }
                 }
             }
-            tokio::select! {
-                _ = async { paced.as_mut().expect("guarded").await }, if paced.is_some() => {
+            match self.next_event(session, paced.as_mut()).await? {
+                Event::Paced => {
                     paced = None;
                     if let Some(msg) = bundle_pending.take() {
                         metrics::counter!("daylight_reload_notices_total").increment(1);
-                        self.send_json(msg.clone()).await?;
+                        self.send_json(msg.clone())?;
                         bundle_sent = Some(msg);
                     }
                 }
-                change = changes.recv() => {
+                Event::Change(change) => {
                     let ruleset = match change {
-                        Ok(applied) if *applied.environment == *key.environment && applied.version > version => applied.ruleset.clone(),
+                        Ok(applied) if *applied.environment == *key.environment && applied.version > version => {
+                            applied.ruleset.clone()
+                        }
                         Ok(_) => continue,
                         // Values are state, not a log: skipping ahead to the latest is safe.
                         Err(RecvError::Lagged(_)) => match self.state.live.get(&key.environment) {
                             Some(r) => r,
                             None => continue,
                         },
-                        Err(RecvError::Closed) => return Err(close("shutting_down", "the server is stopping")),
+                        Err(RecvError::Closed) => return Err(shutting_down()),
                     };
                     version = ruleset.version();
-                    self.send_values(&ruleset, &ctx, &mut sent, false).await?;
+                    self.send_values(&ruleset, &ctx, &mut sent, false)?;
                 }
-                incoming = self.socket.recv() => {
-                    last_heard = Instant::now();
-                    match incoming {
-                        Some(Ok(Message::Text(text))) => {
-                            match frames::parse_client_frame(&text).map_err(|e| close("bad_message", e))? {
-                                ClientFrame::Identify(context) => {
-                                    ctx = context;
-                                    let ruleset = self.state.live.get(&key.environment).ok_or_else(|| close("shutting_down", "environment not loaded"))?;
-                                    version = ruleset.version();
-                                    sent.clear();
-                                    self.send_values(&ruleset, &ctx, &mut sent, true).await?;
-                                }
-                                ClientFrame::Usage => report_usage(&self.state, key, &text).await,
-                                ClientFrame::Other => {}
-                            }
-                        }
-                        Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Ok(()),
-                        _ => {}
+                Event::Text(text) => match frames::parse_client_frame(&text).map_err(|e| close("bad_message", e))? {
+                    ClientFrame::Identify(context) => {
+                        ctx = context;
+                        let ruleset = self
+                            .state
+                            .live
+                            .get(&key.environment)
+                            .ok_or_else(|| close("shutting_down", "environment not loaded"))?;
+                        version = ruleset.version();
+                        sent.clear();
+                        self.send_values(&ruleset, &ctx, &mut sent, true)?;
                     }
-                }
-                _ = tick.tick() => {
-                    if last_heard.elapsed() > heartbeat * 3 {
-                        return Err(close("gone", ""));
-                    }
-                    self.send_json(json!({ "type": "heartbeat", "version": version })).await?;
-                }
+                    ClientFrame::Usage => report_usage(&self.state, &key, &text).await,
+                    ClientFrame::Other => {}
+                },
+                Event::Heartbeat => self.send_json(json!({ "type": "heartbeat", "version": version }))?,
             }
         }
     }
@@ -513,13 +698,7 @@ impl Connection {
 
     /// Evaluates every `client_side` flag; sends all (`full`) or only those
     /// that differ from what was sent before.
-    async fn send_values(
-        &mut self,
-        ruleset: &Ruleset,
-        ctx: &Context,
-        sent: &mut Sent,
-        full: bool,
-    ) -> Result<(), Close> {
+    fn send_values(&mut self, ruleset: &Ruleset, ctx: &Context, sent: &mut Sent, full: bool) -> Result<(), Close> {
         let mut flags = serde_json::Map::new();
         let mut seen = 0usize;
         for flag in ruleset.flag_keys().filter(|k| ruleset.is_client_side(k)) {
@@ -549,12 +728,10 @@ impl Connection {
         metrics::counter!("daylight_evaluations_total", "api" => "stream").increment(seen as u64);
         if full {
             self.send_json(json!({ "type": "values", "version": ruleset.version(), "flags": flags }))
-                .await
         } else if !flags.is_empty() || !removed.is_empty() {
             self.send_json(
                 json!({ "type": "changed", "version": ruleset.version(), "flags": flags, "removed": removed }),
             )
-            .await
         } else {
             Ok(())
         }
@@ -575,14 +752,6 @@ async fn snapshot_message(state: &AppState, env: &str) -> Result<(u64, Utf8Bytes
     let message = Utf8Bytes::from(json!({ "type": "snapshot", "version": version, "ruleset": doc }).to_string());
     state.live.cache_snapshot(env, version, message.clone());
     Ok((version, message))
-}
-
-/// 15 s by default; `DAYLIGHT_HEARTBEAT_MS` shortens it for tests.
-fn heartbeat_interval() -> Duration {
-    std::env::var("DAYLIGHT_HEARTBEAT_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .map_or(Duration::from_secs(15), Duration::from_millis)
 }
 
 fn ticker(period: Duration) -> tokio::time::Interval {

@@ -394,6 +394,36 @@ impl TestApp {
         r.body["secret"].as_str().expect("a secret").to_owned()
     }
 
+    /// Creates an SDK key and returns its id and secret.
+    #[allow(dead_code)]
+    pub async fn sdk_key_with_id(&self, env: &str, kind: &str) -> (i64, String) {
+        let r = self
+            .post(
+                &format!("/api/v1/environments/{env}/keys"),
+                serde_json::json!({ "kind": kind }),
+            )
+            .await
+            .expect(201);
+        (
+            r.body["id"].as_i64().expect("an id"),
+            r.body["secret"].as_str().expect("a secret").to_owned(),
+        )
+    }
+
+    /// Revokes SDK key `id` of `env`.
+    #[allow(dead_code)]
+    pub async fn revoke_key(&self, env: &str, id: i64) {
+        self.request(
+            Method::DELETE,
+            &format!("/api/v1/environments/{env}/keys/{id}"),
+            Some(ADMIN),
+            None,
+            &[],
+        )
+        .await
+        .expect(204);
+    }
+
     /// Creates an admin token with `role` and returns its secret.
     pub async fn token(&self, role: &str) -> String {
         let r = self
@@ -500,6 +530,25 @@ impl Stream {
         }
     }
 
+    /// The next heartbeat (fails after 5 s).
+    #[allow(dead_code)]
+    pub async fn next_heartbeat(&mut self) -> Value {
+        use futures_util::StreamExt;
+        loop {
+            let msg = tokio::time::timeout(std::time::Duration::from_secs(5), self.ws.next())
+                .await
+                .expect("a heartbeat within 5 s")
+                .expect("the stream is open")
+                .expect("a valid frame");
+            if let tokio_tungstenite::tungstenite::Message::Text(text) = msg {
+                let value: Value = serde_json::from_str(&text).expect("JSON");
+                if value["type"] == "heartbeat" {
+                    return value;
+                }
+            }
+        }
+    }
+
     /// The next message other than a heartbeat, or `None` once the server
     /// has closed the connection (fails after 5 s).
     pub async fn next_or_closed(&mut self) -> Option<Value> {
@@ -592,6 +641,11 @@ impl ServerProcess {
     /// Starts the server binary on `port` with database `db` and waits until
     /// `/healthz` answers.
     pub async fn start(db: &str, port: u16) -> ServerProcess {
+        ServerProcess::start_with(db, port, &[]).await
+    }
+
+    /// [`ServerProcess::start`] with more environment variables.
+    pub async fn start_with(db: &str, port: u16, env: &[(&str, &str)]) -> ServerProcess {
         let server = ServerProcess(
             std::process::Command::new(env!("CARGO_BIN_EXE_daylight"))
                 .arg("serve")
@@ -600,6 +654,7 @@ impl ServerProcess {
                 .env("DAYLIGHT_ADMIN_TOKEN", ADMIN)
                 .env("DAYLIGHT_HEARTBEAT_MS", "300")
                 .env("RUST_LOG", "warn")
+                .envs(env.iter().copied())
                 .spawn()
                 .expect("the server binary starts"),
         );
@@ -619,6 +674,30 @@ impl ServerProcess {
     pub fn kill(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+
+    /// Sends a signal (`TERM`, `INT`) as `kill -SIGNAL` would.
+    #[allow(dead_code)]
+    pub fn signal(&self, name: &str) {
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.0.id().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// The exit status, once the process has ended (fails after `secs`).
+    #[allow(dead_code)]
+    pub async fn exited_within(&mut self, secs: u64) -> std::process::ExitStatus {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            if let Some(status) = self.0.try_wait().expect("the process can be waited for") {
+                return status;
+            }
+            assert!(std::time::Instant::now() < deadline, "still running after {secs} s");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 }
 

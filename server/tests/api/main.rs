@@ -48,6 +48,7 @@ mod routing;
 mod sdk;
 mod security;
 mod segments;
+mod shutdown;
 mod stream;
 mod usage;
 mod webhooks;

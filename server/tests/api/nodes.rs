@@ -238,3 +238,35 @@ async fn the_first_change_after_a_redis_restart_is_not_left_to_polling() {
     assert_eq!(patch["doc"]["on"], false, "{patch}");
     eprintln!("first change after the Redis restart: {:?}", start.elapsed());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_revoked_on_one_node_ends_its_streams_on_another() {
+    if !harness::services_available() {
+        return;
+    }
+    let redis = std::env::var("DAYLIGHT_TEST_REDIS_URL").unwrap();
+    let channel = format!("daylight-test:{:x}", rand::random::<u64>());
+    // Polling is slowed right down: the notice travels over Redis.
+    let nodes = spawn_nodes(2, |s| {
+        s.redis_url = Some(redis.clone());
+        s.redis_channel = channel.clone();
+        s.poll_ms = 60_000;
+    })
+    .await;
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let (server_id, server) = a.sdk_key_with_id("production", "server").await;
+    let (client_id, client) = a.sdk_key_with_id("production", "client").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (mut rules, _) = synced_stream(b, &server).await;
+    let mut sse = reqwest::get(format!("{}/ofrep/v1/event-stream?key={client}", b.url))
+        .await
+        .expect("the event stream opens");
+    assert_eq!(sse.status(), 200);
+
+    a.revoke_key("production", server_id).await;
+    a.revoke_key("production", client_id).await;
+    let error = rules.next_or_closed().await.expect("an error message");
+    assert_eq!(error["code"], "revoked", "{error}");
+    assert!(rules.next_or_closed().await.is_none(), "then the server closes");
+    crate::stream::read_sse_until(&mut sse, None).await;
+}

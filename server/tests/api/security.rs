@@ -83,6 +83,66 @@ async fn streams_per_key_are_limited_and_freed_on_close() {
     drop(second);
 }
 
+/// The `daylight_stream_connections` gauge of `transport` (0 when absent).
+async fn open_streams(app: &crate::harness::TestApp, transport: &str) -> f64 {
+    let metrics = app.request(Method::GET, "/metrics", None, None, &[]).await.expect(200);
+    let line = format!("daylight_stream_connections{{transport=\"{transport}\"}} ");
+    metrics
+        .body
+        .as_str()
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(&line))
+        .map_or(0.0, |v| v.trim().parse().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_stream_is_limited_and_counted_like_the_websocket_and_takes_no_server_key_in_its_url() {
+    let app = spawn_app_with(Backend::Sqlite, |s| {
+        s.max_streams_per_key = 2;
+        // Keep-alive comments at this interval notice a client that left.
+        s.heartbeat_ms = 200;
+    })
+    .await;
+    let client = app.sdk_key("production", "client").await;
+    let server = app.sdk_key("production", "server").await;
+    let url = format!("{}/ofrep/v1/event-stream", app.url);
+    let http = reqwest::Client::new();
+    // A server key never goes into a URL; in the header it may listen.
+    let r = http.get(format!("{url}?key={server}")).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    let r = http.get(&url).bearer_auth(&server).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    drop(r);
+
+    let open = |key: String| {
+        let (http, url) = (http.clone(), url.clone());
+        async move { http.get(format!("{url}?key={key}")).send().await.unwrap() }
+    };
+    let first = open(client.clone()).await;
+    let second = open(client.clone()).await;
+    assert_eq!((first.status().as_u16(), second.status().as_u16()), (200, 200));
+    assert!(open_streams(&app, "sse").await >= 2.0, "event streams are counted");
+    let third = open(client.clone()).await;
+    assert_eq!(third.status(), 429, "the key has two streams open");
+    assert!(third.headers().contains_key("retry-after"));
+    // The WebSocket shares the key's slots.
+    let refused = app
+        .try_stream(&[("authorization", &format!("Bearer {client}"))])
+        .await
+        .err()
+        .expect("over the limit");
+    assert_eq!(refused.status.as_u16(), 429);
+    // Closing one frees its slot.
+    drop(first);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while open(client.clone()).await.status() != 200 {
+        assert!(tokio::time::Instant::now() < deadline, "the slot was not freed");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    drop(second);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_websocket_messages_end_the_connection() {
     let app = spawn_app_with(Backend::Sqlite, |s| s.max_ws_message_bytes = 4096).await;
@@ -96,9 +156,11 @@ async fn oversized_websocket_messages_end_the_connection() {
     s.send(json!({ "type": "identify", "context": { "key": "u2", "pad": "x".repeat(3000) } }))
         .await;
     assert_eq!(s.next().await["type"], "values");
-    // Over it: the connection ends.
+    // Over it: an `error` message, then the connection ends (a close, not a reset).
     s.send(json!({ "type": "identify", "context": { "key": "u3", "pad": "x".repeat(5000) } }))
         .await;
+    let error = s.next_or_closed().await.expect("an error message");
+    assert_eq!(error["code"], "too_large", "{error}");
     assert!(
         s.next_or_closed().await.is_none(),
         "an oversized message closes the stream"
@@ -107,6 +169,10 @@ async fn oversized_websocket_messages_end_the_connection() {
     let mut big = app
         .stream(json!({ "type": "hello", "protocols": [1], "key": key, "context": { "pad": "x".repeat(5000) } }))
         .await;
+    assert_eq!(
+        big.next_or_closed().await.expect("an error message")["code"],
+        "too_large"
+    );
     assert!(big.next_or_closed().await.is_none());
 }
 

@@ -134,3 +134,180 @@ on_each_backend!(bad_handshakes_get_an_error_and_a_close, |app| {
     );
     assert_eq!(s.next().await["code"], "bad_message", "a client key needs a context");
 });
+
+/// A stream that sends its hello and then never reads: its receive buffer
+/// is small, so the server's writes soon stall. The key travels in the
+/// upgrade's header, so the stream holds one of the key's slots.
+async fn stalled_stream(
+    app: &crate::harness::TestApp,
+    key: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio::net::TcpStream> {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let addr = app.url.trim_start_matches("http://").to_owned();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let tcp = socket.connect(addr.parse().unwrap()).await.unwrap();
+    let mut request = format!("ws://{addr}/sdk/v1/stream").into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {key}").parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::client_async(request, tcp)
+        .await
+        .expect("the stream upgrades");
+    ws.send(tokio_tungstenite::tungstenite::Message::text(
+        json!({ "type": "hello", "protocols": [1] }).to_string(),
+    ))
+    .await
+    .unwrap();
+    ws
+}
+
+/// Writes ~100 KB segment patches until the server lets go of a stalled
+/// stream, which holds the key's only slot (`max_streams_per_key = 1`):
+/// the slot is free again once the server has dropped the connection.
+async fn a_stalled_stream_is_closed(app: crate::harness::TestApp) {
+    use futures_util::StreamExt;
+    let key = app.sdk_key("production", "server").await;
+    app.post("/api/v1/environments/production/segments", json!({ "key": "big" }))
+        .await
+        .expect(201);
+    let mut stalled = stalled_stream(&app, &key).await;
+    let bearer = format!("Bearer {key}");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut patches = 0;
+    loop {
+        match app.try_stream(&[("authorization", &bearer)]).await {
+            Ok(_) => break,
+            Err(refused) => assert_eq!(refused.status, 429, "{}", refused.body),
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "a stream that reads nothing was still open after {patches} patches of 100 KB"
+        );
+        let keys: String = (0..5_000).map(|i| format!("user-{patches}-{i}-padding\n")).collect();
+        app.raw(
+            reqwest::Method::PUT,
+            "/api/v1/environments/production/segments/big/included",
+            crate::harness::ADMIN,
+            "text/plain",
+            keys,
+        )
+        .await
+        .expect(200);
+        patches += 1;
+    }
+    // The connection is gone: what the kernel buffered ends in a close.
+    let drained = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        while let Some(Ok(msg)) = stalled.next().await {
+            if msg.is_close() {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(drained.is_ok(), "the stalled stream did not end");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_that_stops_reading_is_closed_past_its_byte_bound() {
+    // Only the byte bound can end it: no write timeout within the test.
+    let app = crate::harness::spawn_app_with(crate::harness::Backend::Sqlite, |s| {
+        s.max_streams_per_key = 1;
+        s.stream_max_queued_bytes = 64 * 1024;
+        s.stream_write_timeout_ms = 600_000;
+    })
+    .await;
+    a_stalled_stream_is_closed(app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_whose_writes_stall_is_closed_after_the_write_timeout() {
+    // Only the write timeout can end it: the byte bound is far away.
+    let app = crate::harness::spawn_app_with(crate::harness::Backend::Sqlite, |s| {
+        s.max_streams_per_key = 1;
+        s.stream_max_queued_bytes = 1 << 30;
+        s.stream_write_timeout_ms = 1_000;
+    })
+    .await;
+    a_stalled_stream_is_closed(app).await;
+}
+
+/// Reads an event stream until its text contains `needle` (`None`: until it
+/// ends); fails after 5 s.
+pub async fn read_sse_until(resp: &mut reqwest::Response, needle: Option<&str>) -> String {
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let chunk = tokio::time::timeout_at(deadline, resp.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("within 5 s: {needle:?}; got {seen}"));
+        match chunk {
+            Ok(Some(bytes)) => seen.push_str(&String::from_utf8_lossy(&bytes)),
+            Ok(None) | Err(_) if needle.is_none() => return seen,
+            Ok(None) | Err(_) => panic!("the event stream ended before {needle:?}: {seen}"),
+        }
+        if needle.is_some_and(|n| seen.contains(n)) {
+            return seen;
+        }
+    }
+}
+
+on_each_backend!(revoking_a_key_ends_its_open_streams, |app| {
+    app.create_flag(json!({ "key": "f", "client_side": true })).await;
+    let (server_id, server) = app.sdk_key_with_id("production", "server").await;
+    let (client_id, client) = app.sdk_key_with_id("production", "client").await;
+    let other = app.sdk_key("production", "server").await;
+    let mut rules = app
+        .stream(json!({ "type": "hello", "protocols": [1], "key": server }))
+        .await;
+    let mut values = app
+        .stream(json!({ "type": "hello", "protocols": [1], "key": client, "context": { "key": "u" } }))
+        .await;
+    let mut kept = app
+        .stream(json!({ "type": "hello", "protocols": [1], "key": other }))
+        .await;
+    for s in [&mut rules, &mut kept] {
+        assert_eq!(s.next().await["type"], "welcome");
+        assert_eq!(s.next().await["type"], "snapshot");
+        assert_eq!(s.next().await["type"], "synced");
+    }
+    assert_eq!(values.next().await["type"], "welcome");
+    assert_eq!(values.next().await["type"], "values");
+    let mut sse = reqwest::get(format!("{}/ofrep/v1/event-stream?key={client}", app.url))
+        .await
+        .expect("the event stream opens");
+    assert_eq!(sse.status(), 200);
+    app.toggle("f", "production", true).await.expect(200);
+    read_sse_until(&mut sse, Some("refetchEvaluation")).await;
+
+    app.revoke_key("production", server_id).await;
+    app.revoke_key("production", client_id).await;
+    for s in [&mut rules, &mut values] {
+        let mut error = s.next_or_closed().await.expect("an error message");
+        if error["type"] == "patch" || error["type"] == "changed" {
+            error = s.next_or_closed().await.expect("an error message");
+        }
+        assert_eq!(error["type"], "error", "{error}");
+        assert_eq!(error["code"], "revoked", "{error}");
+        assert!(s.next_or_closed().await.is_none(), "then the server closes");
+    }
+    read_sse_until(&mut sse, None).await;
+    // Another key's stream goes on.
+    app.toggle("f", "production", false).await.expect(200);
+    assert_eq!(kept.next().await["type"], "patch");
+});
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_heartbeat_interval_is_a_setting() {
+    let app = crate::harness::spawn_app_with(crate::harness::Backend::Sqlite, |s| s.heartbeat_ms = 250).await;
+    let key = app.sdk_key("production", "server").await;
+    let mut s = app
+        .stream(json!({ "type": "hello", "protocols": [1], "key": key }))
+        .await;
+    assert_eq!(s.next().await["heartbeat_ms"], 250);
+    s.next().await;
+    let synced = s.next().await;
+    assert_eq!(synced["type"], "synced");
+    assert_eq!(s.next_heartbeat().await["version"], synced["version"]);
+}
