@@ -8,6 +8,10 @@ return [
     // flags are evaluated in this process: no network call per request.
     'snapshot' => env('DAYLIGHT_SNAPSHOT'),
 
+    // A directory where evaluation counts are spooled for `daylight sync
+    // --usage-spool` to send (usage metrics, stale flags, release guards).
+    'usage_spool' => env('DAYLIGHT_USAGE_SPOOL'),
+
     // The Daylight server, and a server key for OFREP evaluation when no
     // snapshot is configured (one HTTP call per evaluation).
     'url' => env('DAYLIGHT_URL'),

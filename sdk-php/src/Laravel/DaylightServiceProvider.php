@@ -11,6 +11,7 @@ use Daylight\Log\CallableLogger;
 use Daylight\Log\Logger;
 use Daylight\Ofrep\OfrepClient;
 use Daylight\Snapshot\SnapshotLoader;
+use Daylight\Usage\UsageSpool;
 use Illuminate\Routing\Router;
 use Illuminate\Support\ServiceProvider;
 
@@ -67,7 +68,9 @@ final class DaylightServiceProvider extends ServiceProvider
     private function evaluator(array $config, Logger $logger): FlagEvaluator
     {
         if (is_string($config['snapshot'] ?? null) && $config['snapshot'] !== '') {
-            return new Client(new SnapshotLoader($config['snapshot'], $logger), $logger);
+            $spool = $config['usage_spool'] ?? null;
+            $usage = is_string($spool) && $spool !== '' ? new UsageSpool($spool) : null;
+            return new Client(new SnapshotLoader($config['snapshot'], $logger), $logger, $usage);
         }
         if (is_string($config['url'] ?? null) && is_string($config['key'] ?? null)) {
             return new OfrepClient($config['url'], $config['key'], (float) ($config['timeout'] ?? 1.0), $logger);

@@ -6,6 +6,7 @@
 
 mod output;
 pub mod php;
+mod usage;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -38,6 +39,13 @@ pub struct SyncArgs {
     /// `daylight:snapshot:ENVIRONMENT`.
     #[arg(long, value_name = "KEY")]
     pub redis_key: Option<String>,
+    /// A directory where the PHP SDK spools evaluation counts
+    /// (`DAYLIGHT_USAGE_SPOOL`): they are sent to the usage metrics.
+    #[arg(long, value_name = "DIR")]
+    pub usage_spool: Option<PathBuf>,
+    /// How often spooled counts are sent (seconds).
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+    pub usage_interval: f64,
     /// How long to wait for the first snapshot before giving up (seconds).
     #[arg(long, default_value_t = 15.0, value_name = "SECONDS")]
     pub start_timeout: f64,
@@ -61,6 +69,9 @@ async fn sync(url: &str, args: SyncArgs) -> Result<(), String> {
     if args.php_file.is_none() && args.json_file.is_none() && args.redis_url.is_none() {
         return Err("nothing to write: give --php-file, --json-file or --redis-url".to_owned());
     }
+    if let Some(dir) = args.usage_spool.as_ref().filter(|dir| !dir.is_dir()) {
+        return Err(format!("--usage-spool {}: no such directory", dir.display()));
+    }
     let mut outputs = Outputs::open(&args).await?;
     let client = Client::builder(url, &args.key)
         .keep_document(true)
@@ -70,6 +81,11 @@ async fn sync(url: &str, args: SyncArgs) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let mut changes = client.subscribe();
     started(&client, url, Duration::from_secs_f64(args.start_timeout.max(0.0))).await?;
+
+    let shipper = args.usage_spool.clone().map(|dir| {
+        let interval = Duration::from_secs_f64(args.usage_interval.max(0.01));
+        tokio::spawn(usage::Shipper::new(dir, url, &args.key).run(interval))
+    });
 
     let mut terminate = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
@@ -89,6 +105,10 @@ async fn sync(url: &str, args: SyncArgs) -> Result<(), String> {
         }
     }
     info!("stopping");
+    if let Some(shipper) = shipper {
+        // Spooled counts stay on disk for the next start.
+        shipper.abort();
+    }
     client.close().await;
     Ok(())
 }

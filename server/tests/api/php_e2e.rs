@@ -113,7 +113,7 @@ struct Site {
 }
 
 impl Site {
-    async fn start(fpm: &Path, nginx: &Path, dir: &Path, snapshot: &Path) -> Site {
+    async fn start(fpm: &Path, nginx: &Path, dir: &Path, snapshot: &Path, spool: &Path) -> Site {
         let app = dir.join("app");
         copy_dir(&Path::new(SDK_PHP).join("tests/e2e"), &app);
         for sub in ["storage/views", "bootstrap/cache"] {
@@ -159,7 +159,7 @@ impl Site {
         }
 
         let port = free_port();
-        let (a, s, sdk) = (app.display(), snapshot.display(), SDK_PHP);
+        let (a, s, u, sdk) = (app.display(), snapshot.display(), spool.display(), SDK_PHP);
         let nginx_conf = format!(
             "daemon off;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/nginx-error.log warn;\n\
              events {{ worker_connections 256; }}\n\
@@ -179,7 +179,8 @@ impl Site {
                    fastcgi_param REMOTE_ADDR $remote_addr;\n\
                    fastcgi_param HTTP_HOST $host;\n\
                    fastcgi_param DAYLIGHT_SDK_DIR {sdk};\n\
-                   fastcgi_param DAYLIGHT_SNAPSHOT {s};\n    }}\n  }}\n}}\n"
+                   fastcgi_param DAYLIGHT_SNAPSHOT {s};\n\
+                   fastcgi_param DAYLIGHT_USAGE_SPOOL {u};\n    }}\n  }}\n}}\n"
         );
         std::fs::write(dir.join("nginx.conf"), nginx_conf).unwrap();
         let mut nginx = Proc(
@@ -237,14 +238,27 @@ fn snapshot_etag(path: &Path) -> Option<String> {
     )
 }
 
-fn sync(url: &str, key: &str, php: &Path, json: &Path, log: &Path) -> Proc {
+/// `daylight sync` writing `production.php` and `.json` in `dir`, and
+/// sending the counts spooled in `dir/spool`.
+fn sync(url: &str, key: &str, dir: &Path, log: &Path) -> Proc {
     let log = std::fs::File::create(log).unwrap();
     Proc(
         Command::new(DAYLIGHT)
-            .args(["sync", "--url", url, "--key", key, "--php-file"])
-            .arg(php)
+            .args([
+                "sync",
+                "--url",
+                url,
+                "--key",
+                key,
+                "--usage-interval",
+                "0.2",
+                "--php-file",
+            ])
+            .arg(dir.join("production.php"))
             .arg("--json-file")
-            .arg(json)
+            .arg(dir.join("production.json"))
+            .arg("--usage-spool")
+            .arg(dir.join("spool"))
             .env("RUST_LOG", "info")
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -336,6 +350,7 @@ async fn laravel_on_php_fpm_serves_flags_kept_by_daylight_sync() {
     let app = TestApp::remote(url.clone());
     app.create_flag(json!({ "key": "new-lobby", "client_side": true }))
         .await;
+    app.create_flag(json!({ "key": "probe" })).await;
     app.edit_config("new-lobby", "production", |c| {
         c["fallthrough"] = json!({ "variation": 1 })
     })
@@ -358,10 +373,12 @@ async fn laravel_on_php_fpm_serves_flags_kept_by_daylight_sync() {
     assert!(!php.exists(), "a failed start writes nothing");
 
     let json = dir.path().join("production.json");
+    let spool = dir.path().join("spool");
+    std::fs::create_dir(&spool).unwrap();
     let sync_log = dir.path().join("sync.log");
-    let mut syncing = sync(&url, &key, &php, &json, &sync_log);
+    let mut syncing = sync(&url, &key, dir.path(), &sync_log);
     let etag = wait_for_file(&php, &sync_log).await;
-    let site = Site::start(&fpm, &nginx, dir.path(), &php).await;
+    let site = Site::start(&fpm, &nginx, dir.path(), &php, &spool).await;
     assert_eq!(
         site.get("/lobby?user=u-1").await,
         (200, "old lobby |off\n".to_owned()),
@@ -399,8 +416,30 @@ async fn laravel_on_php_fpm_serves_flags_kept_by_daylight_sync() {
     syncing.kill();
     let etag = snapshot_etag(&php).unwrap();
     cli_toggle(&url, "on");
-    let _syncing = sync(&url, &key, &php, &json, &sync_log);
+    let _syncing = sync(&url, &key, dir.path(), &sync_log);
     served_within(&site, &php, &etag, "new lobby |on", Duration::from_secs(15)).await;
+
+    // Usage: each request's counts reach the server through the spool.
+    for _ in 0..7 {
+        assert_eq!(site.get("/probe?user=u-1").await, (200, "off".to_owned()));
+    }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let usage = app
+            .get("/api/v1/environments/production/flags/probe/usage")
+            .await
+            .expect(200)
+            .body;
+        if usage["totals"] == json!({ "0": 7 }) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "usage not reported: {usage}\n{}",
+            read(&sync_log)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     drop(server);
 }
 

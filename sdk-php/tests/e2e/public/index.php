@@ -27,6 +27,8 @@ $app->booted(static function ($app): void {
     $router = $app['router'];
     $router->get('/lobby', fn () => view('lobby'));
     $router->get('/new-lobby', fn () => 'the new lobby')->middleware('flag:new-lobby');
+    // One evaluation of `probe` per request, for counting usage.
+    $router->get('/probe', fn () => Daylight\Laravel\Facades\Daylight::enabled('probe') ? 'on' : 'off');
 });
 
 $kernel = $app->make(Illuminate\Contracts\Http\Kernel::class);
