@@ -8,6 +8,12 @@ return [
     // flags are evaluated in this process: no network call per request.
     'snapshot' => env('DAYLIGHT_SNAPSHOT'),
 
+    // No `daylight sync` on this host: fetch the snapshot from DAYLIGHT_URL
+    // with DAYLIGHT_KEY into the file above, at most every `refresh`
+    // seconds, after the response (needs APCu).
+    'fetch_snapshot' => (bool) env('DAYLIGHT_FETCH_SNAPSHOT', false),
+    'refresh' => (float) env('DAYLIGHT_REFRESH', 5.0),
+
     // A directory where evaluation counts are spooled for `daylight sync
     // --usage-spool` to send (usage metrics, stale flags, release guards).
     'usage_spool' => env('DAYLIGHT_USAGE_SPOOL'),

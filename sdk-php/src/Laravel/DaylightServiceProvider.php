@@ -10,6 +10,7 @@ use Daylight\FlagEvaluator;
 use Daylight\Log\CallableLogger;
 use Daylight\Log\Logger;
 use Daylight\Ofrep\OfrepClient;
+use Daylight\Snapshot\HttpSnapshot;
 use Daylight\Snapshot\SnapshotLoader;
 use Daylight\Usage\UsageSpool;
 use Illuminate\Routing\Router;
@@ -70,7 +71,11 @@ final class DaylightServiceProvider extends ServiceProvider
         if (is_string($config['snapshot'] ?? null) && $config['snapshot'] !== '') {
             $spool = $config['usage_spool'] ?? null;
             $usage = is_string($spool) && $spool !== '' ? new UsageSpool($spool) : null;
-            return new Client(new SnapshotLoader($config['snapshot'], $logger), $logger, $usage);
+            $source = ($config['fetch_snapshot'] ?? false) && is_string($config['url'] ?? null) && is_string($config['key'] ?? null)
+                ? new HttpSnapshot($config['url'], $config['key'], $config['snapshot'], (float) ($config['refresh'] ?? 5.0),
+                    (float) ($config['timeout'] ?? 1.0), $logger)
+                : new SnapshotLoader($config['snapshot'], $logger);
+            return new Client($source, $logger, $usage);
         }
         if (is_string($config['url'] ?? null) && is_string($config['key'] ?? null)) {
             return new OfrepClient($config['url'], $config['key'], (float) ($config['timeout'] ?? 1.0), $logger);

@@ -484,3 +484,30 @@ fn the_php_snapshot_is_what_the_php_writer_writes() {
     let rust = daylight_server::sync::php::snapshot(&doc, "7-0123abcd");
     assert_eq!(rust, php_writer(&path, "7-0123abcd"));
 }
+
+/// `GET /sdk/v1/ruleset` answers its ETag with a bodiless 304 until the
+/// environment changes (what `HttpSnapshot` polls).
+#[tokio::test]
+async fn the_ruleset_answers_304_until_something_changes() {
+    let app = crate::harness::spawn_app(crate::harness::Backend::Sqlite).await;
+    app.create_flag(json!({ "key": "f" })).await;
+    let key = app.sdk_key("production", "server").await;
+    let get = |etag: String| {
+        let (app, key) = (&app, key.clone());
+        async move {
+            let headers = [("If-None-Match", etag.as_str())];
+            app.request(reqwest::Method::GET, "/sdk/v1/ruleset", Some(&key), None, &headers)
+                .await
+        }
+    };
+    let first = get(String::new()).await.expect(200);
+    let etag = first.etag();
+    assert!(etag.starts_with("\"production-"), "{etag}");
+    let unchanged = get(etag.clone()).await.expect(304);
+    assert_eq!(unchanged.body, serde_json::Value::Null);
+    assert_eq!(get(format!("W/{etag}, \"other\"")).await.status.as_u16(), 304);
+    app.toggle("f", "production", true).await.expect(200);
+    let changed = get(etag.clone()).await.expect(200);
+    assert_ne!(changed.etag(), etag);
+    assert_eq!(changed.body["flags"]["f"]["on"], true);
+}
