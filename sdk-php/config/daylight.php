@@ -8,6 +8,11 @@ return [
     // flags are evaluated in this process: no network call per request.
     'snapshot' => env('DAYLIGHT_SNAPSHOT'),
 
+    // The snapshot in Redis instead (`daylight sync --redis-url`), e.g.
+    // redis://10.0.0.5:6379 and daylight:snapshot:production.
+    'redis_url' => env('DAYLIGHT_REDIS_URL'),
+    'redis_key' => env('DAYLIGHT_REDIS_KEY'),
+
     // No `daylight sync` on this host: fetch the snapshot from DAYLIGHT_URL
     // with DAYLIGHT_KEY into the file above, at most every `refresh`
     // seconds, after the response (needs APCu).
