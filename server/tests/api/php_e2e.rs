@@ -21,7 +21,17 @@ const LARAVEL: &str = "/usr/share/php/Illuminate/autoload.php";
 struct Proc(Child);
 
 impl Proc {
+    /// SIGTERM first: php-fpm's master stops its workers then (SIGKILL
+    /// would orphan them); SIGKILL if it is still there after 5 s.
     fn kill(&mut self) {
+        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
