@@ -54,7 +54,7 @@ $contexts = [
 ];
 $client = new Client(new SnapshotLoader("{$dir}/typical.php"));
 foreach ($contexts as $path => $ctx) {
-    $out['eval_ns'][$path] = per_call(200000, fn () => $client->boolVariation('typical', $ctx, false));
+    $out['eval_ns'][$path] = per_call(100000, fn () => $client->boolVariation('typical', $ctx, false));
 }
 // The first evaluation of a flag in a request also compiles it.
 $out['first_eval_us'] = per_call(2000, function () use ($dir, $contexts) {
@@ -63,7 +63,7 @@ $out['first_eval_us'] = per_call(2000, function () use ($dir, $contexts) {
 
 // 2. Picking up the snapshot, per request, per storage option.
 foreach ([50, 1000] as $n) {
-    $out['pickup_us'][$n]['php_opcache'] = per_call(5000, fn () => (new SnapshotLoader("{$dir}/flags-{$n}.php"))->ruleset(), true) / 1000;
+    $out['pickup_us'][$n]['php_opcache'] = per_call(2000, fn () => (new SnapshotLoader("{$dir}/flags-{$n}.php"))->ruleset(), true) / 1000;
     $out['pickup_us'][$n]['json'] = per_call(200, function () use ($dir, $n, $freshRequest) {
         $freshRequest();
         (new SnapshotLoader("{$dir}/flags-{$n}.json"))->ruleset();
