@@ -24,7 +24,13 @@ impl Proc {
     /// SIGTERM first: php-fpm's master stops its workers then (SIGKILL
     /// would orphan them); SIGKILL if it is still there after 5 s.
     fn kill(&mut self) {
-        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
+        if let Ok(Some(_)) = self.0.try_wait() {
+            return;
+        }
+        let _ = Command::new("kill")
+            .arg(self.0.id().to_string())
+            .stderr(Stdio::null())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.0.try_wait() {
