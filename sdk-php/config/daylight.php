@@ -8,6 +8,21 @@ return [
     // flags are evaluated in this process: no network call per request.
     'snapshot' => env('DAYLIGHT_SNAPSHOT'),
 
+    // The snapshot in Redis instead (`daylight sync --redis-url`), e.g.
+    // redis://10.0.0.5:6379 and daylight:snapshot:production.
+    'redis_url' => env('DAYLIGHT_REDIS_URL'),
+    'redis_key' => env('DAYLIGHT_REDIS_KEY'),
+
+    // No `daylight sync` on this host: fetch the snapshot from DAYLIGHT_URL
+    // with DAYLIGHT_KEY into the file above, at most every `refresh`
+    // seconds, after the response (needs APCu).
+    'fetch_snapshot' => (bool) env('DAYLIGHT_FETCH_SNAPSHOT', false),
+    'refresh' => (float) env('DAYLIGHT_REFRESH', 5.0),
+
+    // A directory where evaluation counts are spooled for `daylight sync
+    // --usage-spool` to send (usage metrics, stale flags, release guards).
+    'usage_spool' => env('DAYLIGHT_USAGE_SPOOL'),
+
     // The Daylight server, and a server key for OFREP evaluation when no
     // snapshot is configured (one HTTP call per evaluation).
     'url' => env('DAYLIGHT_URL'),

@@ -6,6 +6,7 @@ namespace Daylight;
 
 use Daylight\Log\Logger;
 use Daylight\Log\NullLogger;
+use Daylight\Usage\UsageSpool;
 
 /**
  * The getters an app calls: typed values with the caller's default on every
@@ -21,8 +22,12 @@ final class Client implements FlagEvaluator
 {
     private readonly Logger $logger;
 
-    public function __construct(private readonly RulesetSource $source, ?Logger $logger = null)
-    {
+    /** @param ?UsageSpool $usage where evaluation counts go (none: not counted) */
+    public function __construct(
+        private readonly RulesetSource $source,
+        ?Logger $logger = null,
+        private readonly ?UsageSpool $usage = null,
+    ) {
         $this->logger = $logger ?? new NullLogger();
     }
 
@@ -51,7 +56,7 @@ final class Client implements FlagEvaluator
     /** @return EvaluationDetail<bool> */
     public function boolVariationDetail(string $key, array|Context $context, bool $default): EvaluationDetail
     {
-        return $this->detail($default, fn (Ruleset $r) => $r->boolVariationDetail($key, $context, $default));
+        return $this->detail($key, $default, fn (Ruleset $r) => $r->boolVariationDetail($key, $context, $default));
     }
 
     public function stringVariation(string $key, array|Context $context, string $default): string
@@ -62,7 +67,7 @@ final class Client implements FlagEvaluator
     /** @return EvaluationDetail<string> */
     public function stringVariationDetail(string $key, array|Context $context, string $default): EvaluationDetail
     {
-        return $this->detail($default, fn (Ruleset $r) => $r->stringVariationDetail($key, $context, $default));
+        return $this->detail($key, $default, fn (Ruleset $r) => $r->stringVariationDetail($key, $context, $default));
     }
 
     public function numberVariation(string $key, array|Context $context, float|int $default): float
@@ -73,7 +78,7 @@ final class Client implements FlagEvaluator
     /** @return EvaluationDetail<float> */
     public function numberVariationDetail(string $key, array|Context $context, float|int $default): EvaluationDetail
     {
-        return $this->detail((float) $default, fn (Ruleset $r) => $r->numberVariationDetail($key, $context, $default));
+        return $this->detail($key, (float) $default, fn (Ruleset $r) => $r->numberVariationDetail($key, $context, $default));
     }
 
     /** Any variation type; JSON objects as PHP arrays. */
@@ -84,7 +89,7 @@ final class Client implements FlagEvaluator
 
     public function jsonVariationDetail(string $key, array|Context $context, mixed $default): EvaluationDetail
     {
-        return $this->detail($default, fn (Ruleset $r) => $r->jsonVariationDetail($key, $context, $default));
+        return $this->detail($key, $default, fn (Ruleset $r) => $r->jsonVariationDetail($key, $context, $default));
     }
 
     /**
@@ -112,14 +117,19 @@ final class Client implements FlagEvaluator
         return $out;
     }
 
-    private function detail(mixed $default, \Closure $evaluate): EvaluationDetail
+    private function detail(string $key, mixed $default, \Closure $evaluate): EvaluationDetail
     {
         try {
             $ruleset = $this->source->ruleset();
             if ($ruleset === null) {
                 return EvaluationDetail::error($default, ErrorKind::ProviderNotReady);
             }
-            return $evaluate($ruleset);
+            $detail = $evaluate($ruleset);
+            // The caller's default (variation null) is not counted.
+            if ($this->usage !== null && $detail->variation !== null) {
+                $this->usage->count($key, $detail->variation);
+            }
+            return $detail;
         } catch (\Throwable $e) {
             // A bug must not take the page down: the caller's default, logged.
             $this->logger->log('error', 'evaluation failed', ['error' => $e->getMessage()]);

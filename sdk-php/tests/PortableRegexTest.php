@@ -20,7 +20,7 @@ final class PortableRegexTest extends TestCase
     {
         $patterns = [
             '', 'abc', '^a.c$', 'a|b|', '(a)(?:b)(?<name_1>c)', 'a*b+c?d{2}e{2,}f{2,5}',
-            'a*?b+?c??d{2}?e{2,}?f{2,5}?', '(?:a+)*', 'a{01}',
+            'a*?b+?c??d{2}?e{2,}?f{2,5}?', 'a{01}',
             '\^\$\\\\\.\*\+\?\(\)\[\]\{\}\|\/', '[\-\]\[\\\\/]',
             '\t\n\v\f\r\x41\u0041\u{1F600}\u{0000000041}', '[-a][a-][-][--][^-a][a-z0-9_]',
             '[{}()|$^.*+?/&~]', '\d\D\w\W\s\S[\d\D\w\W\s\S]', '\p{L}\P{Lu}[\p{Nd}\P{Zs}]', 'é😀', '(?:)*',
@@ -64,7 +64,8 @@ final class PortableRegexTest extends TestCase
             ['^*', 'cannot follow ^ or $'], ['$+', 'cannot follow ^ or $'], ['[a-b-c]', 'first or last'],
             ['[--a]', 'first or last'], ['[\d-z]', 'invalid range boundary'], ['\uD83D\uDE00', 'surrogate'],
             ['\cA', 'unrecognized escape'], ['[\b]', 'invalid escape sequence'], ['(', 'unclosed group'],
-            ['(?<n>a)|(?<n>b)', 'duplicate'], ['(?:a{1000}){1000}', 'too large'], [')', 'unopened group'],
+            ['(?<n>a)|(?<n>b)', 'duplicate'], ['(?:a{1000}){1000}', 'repeated group'], ['(a+)+', 'repeated group'],
+            ['a{1001}', 'may not exceed 1000'], [str_repeat('(', 33) . str_repeat(')', 33), 'nest at most 32'], [')', 'unopened group'],
             ['[z-a]', 'invalid range'], ['a{3,2}', 'invalid repetition range'], ['[a', 'unclosed'],
         ];
         $out = [];
@@ -82,6 +83,38 @@ final class PortableRegexTest extends TestCase
             $this->fail("{$pattern} was accepted");
         } catch (PortableRegexError $e) {
             $this->assertStringContainsString($fragment, $e->getMessage());
+        }
+    }
+
+    /** @return array<string, array{string, bool, bool}> */
+    public static function sharedCases(): array
+    {
+        $file = dirname(__DIR__, 2) . '/tests/vectors/regex/subset.json';
+        $doc = json_decode(file_get_contents($file), true, 512, JSON_THROW_ON_ERROR);
+        $out = [];
+        foreach ($doc['cases'] as $n => $case) {
+            // Without `case_insensitive` the verdict holds either way.
+            foreach (isset($case['case_insensitive']) ? [$case['case_insensitive']] : [false, true] as $ci) {
+                $out["#{$n} " . json_encode($case['pattern'], JSON_UNESCAPED_UNICODE) . ($ci ? ' ci' : '')]
+                    = [$case['pattern'], $ci, $case['accepted']];
+            }
+        }
+        return $out;
+    }
+
+    /**
+     * tests/vectors/regex/subset.json, read unchanged: every SDK accepts and
+     * refuses the same patterns.
+     *
+     * @dataProvider sharedCases
+     */
+    public function testTheSharedCases(string $pattern, bool $caseInsensitive, bool $accepted): void
+    {
+        try {
+            PortableRegex::compile($pattern, $caseInsensitive);
+            $this->assertTrue($accepted, 'accepted, but the shared cases refuse it');
+        } catch (PortableRegexError $e) {
+            $this->assertFalse($accepted, 'refused, but the shared cases accept it: ' . $e->getMessage());
         }
     }
 

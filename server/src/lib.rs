@@ -33,6 +33,8 @@
 //! - `cli`: the client subcommands for people and deploy scripts, one module
 //!   per resource on the HTTP handlers' own request and response types, a
 //!   shared HTTP client, and the output (tables, readable times, `--json`).
+//! - `sync`: `daylight sync`, one environment's flags kept in local files
+//!   (a PHP file for the PHP SDK, JSON) and optionally Redis.
 
 pub mod app;
 pub mod auth;
@@ -52,6 +54,7 @@ pub mod releases;
 pub mod settings;
 pub mod state;
 pub mod store;
+pub mod sync;
 pub mod webhooks;
 pub mod writes;
 

@@ -31,6 +31,9 @@ struct ServeOnly {
 enum Top {
     /// Runs the server (the default with no subcommand).
     Serve(Settings),
+    /// Keeps one environment's flags in a local file (and optionally Redis)
+    /// for apps that cannot hold a stream, e.g. PHP (docs/sdk-php.md).
+    Sync(daylight_server::sync::SyncArgs),
     #[command(flatten)]
     Client(cli::Command),
 }
@@ -63,6 +66,7 @@ fn main() {
     let code = runtime.block_on(async move {
         match command {
             Top::Serve(settings) => serve(settings).await,
+            Top::Sync(sync) => daylight_server::sync::run(&args.remote.url, sync).await,
             Top::Client(command) => cli::run(args.remote, command).await,
         }
     });

@@ -42,8 +42,11 @@ final class PortableRegex
     private const LINE_TERMINATORS = '\n\r\x{2028}\x{2029}';
     private const ANY = '[\x{0}-\x{10FFFF}]';
 
-    /** PCRE refuses larger counts in `{n,m}`. */
-    private const MAX_COUNT = 65535;
+    /** The largest count a counted repetition may name (the Rust SDK's `MAX_REPEAT`). */
+    private const MAX_COUNT = 1000;
+
+    /** How deeply groups may nest (the Rust SDK's `MAX_GROUP_DEPTH`). */
+    private const MAX_GROUP_DEPTH = 32;
 
     /**
      * Rust refuses patterns whose compiled form passes a size limit; this
@@ -59,6 +62,8 @@ final class PortableRegex
     private int $i = 0;
     /** @var array<string, true> */
     private array $groupNames = [];
+    /** How many groups enclose the current position. */
+    private int $depth = 0;
 
     private function __construct(private readonly string $pattern, private readonly bool $caseInsensitive)
     {
@@ -98,32 +103,41 @@ final class PortableRegex
         return $pcre;
     }
 
-    /** @return array{string, int} the PCRE text and its estimated size */
+    /**
+     * @return array{string, int, ?int} the PCRE text, its estimated size and
+     *     where its first quantifier or `|` is (null: none)
+     */
     private function alternation(): array
     {
-        [$out, $size] = $this->concat();
+        [$out, $size, $branching] = $this->concat();
         while ($this->peek() === '|') {
+            $branching ??= $this->i;
             $this->i++;
-            [$branch, $branchSize] = $this->concat();
+            [$branch, $branchSize, $inner] = $this->concat();
+            $branching ??= $inner;
             $out .= '|' . $branch;
             $size += $branchSize;
         }
-        return [$out, $size];
+        return [$out, $size, $branching];
     }
 
     /**
      * A sequence of atoms, each maybe quantified.
      *
-     * @return array{string, int} the PCRE text and its estimated size
+     * @return array{string, int, ?int} the PCRE text, its estimated size and
+     *     where its first quantifier or `|` is (null: none)
      */
     private function concat(): array
     {
         $out = '';
         $size = 0;
         $atomSize = 0;
+        $atomBranching = null; // the first quantifier or `|` inside the last atom
+        $branching = null;
         $last = null; // null: nothing yet; 'anchor', 'atom' or 'repeated'
         while (($c = $this->peek()) !== null && $c !== '|' && $c !== ')') {
             if ($c === '*' || $c === '+' || $c === '?' || $c === '{') {
+                $at = $this->i;
                 if ($last === null) {
                     $this->reject('quantifier has nothing to repeat (escape a literal `{`, `*`, `+` or `?`)', 1);
                 }
@@ -133,7 +147,15 @@ final class PortableRegex
                 if ($last === 'repeated') {
                     $this->reject('a quantifier cannot follow another one; use a group, e.g. (?:a+)*', 1);
                 }
-                [$quantifier, $times] = $this->quantifier();
+                [$quantifier, $times, $repeats] = $this->quantifier();
+                if ($repeats && $atomBranching !== null) {
+                    // A backtracking engine (PCRE, JavaScript) can split the
+                    // text among the inner pieces in exponentially many ways.
+                    $this->rejectAt($atomBranching, 'a repeated group cannot contain another quantifier or `|` '
+                        . '(backtracking engines could take exponential time); '
+                        . 'use a class such as [ab]+ or spell the repetition out', 1);
+                }
+                $branching ??= $at;
                 $out .= $quantifier;
                 $size += $atomSize * ($times - 1);
                 $last = 'repeated';
@@ -141,9 +163,11 @@ final class PortableRegex
             }
             $last = 'atom';
             $atomSize = 1;
+            $atomBranching = null;
             switch ($c) {
                 case '(':
-                    [$group, $atomSize] = $this->group();
+                    [$group, $atomSize, $atomBranching] = $this->group();
+                    $branching ??= $atomBranching;
                     $out .= $group;
                     break;
                 case '[':
@@ -176,10 +200,13 @@ final class PortableRegex
             }
             $size += $atomSize;
         }
-        return [$out, $size];
+        return [$out, $size, $branching];
     }
 
-    /** @return array{string, int} the PCRE quantifier and how many copies it makes at most */
+    /**
+     * @return array{string, int, bool} the PCRE quantifier, how many copies it
+     *     makes at most, and whether it can match its operand more than once
+     */
     private function quantifier(): array
     {
         $start = $this->i;
@@ -202,31 +229,37 @@ final class PortableRegex
             }
             $min = ltrim($m[1], '0') ?: '0';
             $max = isset($m[2]) ? (ltrim($m[3] ?? '', '0') ?: ($m[3] === '' ? '' : '0')) : $min;
-            foreach ([$min, $max] as $n) {
-                if (strlen($n) > 5 || (int) $n > self::MAX_COUNT) {
-                    $this->rejectAt($start, 'a repetition count is at most ' . self::MAX_COUNT, $this->i - $start);
-                }
-            }
-            if ($max !== '' && (int) $min > (int) $max) {
+            if ($max !== '' && strlen($min) <= 10 && strlen($max) <= 10 && (int) $min > (int) $max) {
                 $this->rejectAt($start, 'invalid repetition range: the minimum is above the maximum', $this->i - $start);
             }
+            // As in Rust: the largest count named, i.e. the minimum of `{n,}`.
+            $largest = $max === '' ? $min : $max;
+            if (strlen($largest) > 4 || (int) $largest > self::MAX_COUNT) {
+                $this->rejectAt($start, 'a counted repetition may not exceed ' . self::MAX_COUNT, $this->i - $start);
+            }
             $out = isset($m[2]) ? "{{$min},{$max}}" : "{{$min}}";
-            $times = max(1, (int) ($max === '' ? $min : $max));
+            $times = max(1, (int) $largest);
+            $repeats = $max === '' || (int) $max > 1;
         } else {
             $out = $c;
             $times = 1;
+            $repeats = $c !== '?';
         }
         if ($this->peek() === '?') {
             $this->i++;
             $out .= '?';
         }
-        return [$out, $times];
+        return [$out, $times, $repeats];
     }
 
-    /** @return array{string, int} */
+    /** @return array{string, int, ?int} as alternation() */
     private function group(): array
     {
-        $start = $this->i++;
+        $start = $this->i;
+        if ($this->depth >= self::MAX_GROUP_DEPTH) {
+            $this->reject('groups may nest at most ' . self::MAX_GROUP_DEPTH . ' deep', 1);
+        }
+        $this->i++;
         if ($this->peek() === '?') {
             $this->i++;
             $next = $this->peek();
@@ -244,13 +277,15 @@ final class PortableRegex
                 $this->rejectAt($start, 'inline flags like (?i) are not portable; use case_insensitive', 2);
             }
         }
-        [$inner, $size] = $this->alternation();
+        $this->depth++;
+        [$inner, $size, $branching] = $this->alternation();
+        $this->depth--;
         if ($this->peek() !== ')') {
             $this->rejectAt($start, 'unclosed group', 1);
         }
         $this->i++;
         // Captures do not change what matches; PCRE need not keep them.
-        return ['(?:' . $inner . ')', $size];
+        return ['(?:' . $inner . ')', $size, $branching];
     }
 
     private function groupName(int $groupStart): void

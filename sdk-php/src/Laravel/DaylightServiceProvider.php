@@ -10,7 +10,10 @@ use Daylight\FlagEvaluator;
 use Daylight\Log\CallableLogger;
 use Daylight\Log\Logger;
 use Daylight\Ofrep\OfrepClient;
+use Daylight\Snapshot\HttpSnapshot;
+use Daylight\Snapshot\RedisSnapshot;
 use Daylight\Snapshot\SnapshotLoader;
+use Daylight\Usage\UsageSpool;
 use Illuminate\Routing\Router;
 use Illuminate\Support\ServiceProvider;
 
@@ -66,13 +69,27 @@ final class DaylightServiceProvider extends ServiceProvider
 
     private function evaluator(array $config, Logger $logger): FlagEvaluator
     {
+        if (is_string($config['redis_url'] ?? null) && $config['redis_url'] !== '' && is_string($config['redis_key'] ?? null)) {
+            return new Client(new RedisSnapshot($config['redis_url'], $config['redis_key'], $logger), $logger, $this->usage($config));
+        }
         if (is_string($config['snapshot'] ?? null) && $config['snapshot'] !== '') {
-            return new Client(new SnapshotLoader($config['snapshot'], $logger), $logger);
+            $usage = $this->usage($config);
+            $source = ($config['fetch_snapshot'] ?? false) && is_string($config['url'] ?? null) && is_string($config['key'] ?? null)
+                ? new HttpSnapshot($config['url'], $config['key'], $config['snapshot'], (float) ($config['refresh'] ?? 5.0),
+                    (float) ($config['timeout'] ?? 1.0), $logger)
+                : new SnapshotLoader($config['snapshot'], $logger);
+            return new Client($source, $logger, $usage);
         }
         if (is_string($config['url'] ?? null) && is_string($config['key'] ?? null)) {
             return new OfrepClient($config['url'], $config['key'], (float) ($config['timeout'] ?? 1.0), $logger);
         }
         $logger->log('error', 'Daylight has neither DAYLIGHT_SNAPSHOT nor DAYLIGHT_URL and DAYLIGHT_KEY: every flag gives its default');
         return new Client(new FixedRuleset(null), $logger);
+    }
+
+    private function usage(array $config): ?UsageSpool
+    {
+        $spool = $config['usage_spool'] ?? null;
+        return is_string($spool) && $spool !== '' ? new UsageSpool($spool) : null;
     }
 }

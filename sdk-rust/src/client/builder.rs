@@ -31,6 +31,7 @@ pub struct ClientBuilder {
     unauthorized_retry: Duration,
     usage_interval: Duration,
     send_usage: bool,
+    keep_document: bool,
 }
 
 enum Bootstrap {
@@ -78,6 +79,7 @@ impl ClientBuilder {
             unauthorized_retry: Duration::from_secs(300),
             usage_interval: Duration::from_secs(10),
             send_usage: true,
+            keep_document: false,
         }
     }
 
@@ -141,6 +143,15 @@ impl ClientBuilder {
         self
     }
 
+    /// Whether to keep the `RulesetDocument` of the current data, for
+    /// [`Client::document`] (default false: each change then copies the
+    /// whole document). For tools that write the rules out, such as
+    /// `daylight sync`.
+    pub fn keep_document(mut self, keep: bool) -> Self {
+        self.keep_document = keep;
+        self
+    }
+
     /// Starts the client and waits until it has flag data, at most the
     /// [`init_timeout`](Self::init_timeout); it also returns early when the
     /// server refuses the key or speaks no shared protocol version. Check
@@ -175,7 +186,11 @@ impl ClientBuilder {
         } else {
             ConnectionState::Offline
         };
-        let store = Arc::new(Store::new(ruleset, state));
+        let mut store = Store::new(ruleset, state);
+        if self.keep_document {
+            store = store.keeping_document(doc.as_ref());
+        }
+        let store = Arc::new(store);
         let (shutdown, shutdown_rx) = watch::channel(false);
         let usage = (url.is_some() && self.send_usage).then(|| Arc::new(Usage::default()));
         let task = match url {

@@ -53,7 +53,7 @@ pub use store::{ChangeEvent, ConnectionState};
 #[doc(hidden)]
 pub use stream::replay_server_frames;
 
-use crate::{Context, Ruleset, TypedDetail};
+use crate::{Context, Ruleset, RulesetDocument, TypedDetail};
 use store::Store;
 
 /// A Daylight client. Cheap to clone (clones share one connection); the
@@ -229,6 +229,13 @@ impl Client {
     /// unchanged, for as long as it is held.
     pub fn ruleset(&self) -> Option<Arc<Ruleset>> {
         self.inner.store.load_full()
+    }
+
+    /// The document of the current data, when the client was built with
+    /// [`ClientBuilder::keep_document`] (`None` otherwise, or before any
+    /// data). It is replaced before change listeners hear of a change.
+    pub fn document(&self) -> Option<Arc<RulesetDocument>> {
+        self.inner.store.document()
     }
 
     /// The version of the current data (`None` before any data).

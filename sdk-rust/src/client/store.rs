@@ -65,6 +65,9 @@ pub(crate) struct Status {
 /// The state shared by the application and the network task.
 pub(crate) struct Store {
     rules: ArcSwapOption<Ruleset>,
+    /// The document `rules` was compiled from, kept only when asked for
+    /// (`ClientBuilder::keep_document`): each change then copies it.
+    document: Option<ArcSwapOption<RulesetDocument>>,
     changes: broadcast::Sender<ChangeEvent>,
     status: watch::Sender<Status>,
 }
@@ -77,8 +80,29 @@ impl Store {
         };
         Store {
             rules: ArcSwapOption::new(initial.map(Arc::new)),
+            document: None,
             changes: broadcast::channel(CHANGE_CHANNEL_CAPACITY).0,
             status: watch::channel(status).0,
+        }
+    }
+
+    /// Keeps the document of every change from now on, starting with `initial`.
+    pub(crate) fn keeping_document(mut self, initial: Option<&RulesetDocument>) -> Self {
+        self.document = Some(ArcSwapOption::new(initial.cloned().map(Arc::new)));
+        self
+    }
+
+    /// The document of the current ruleset (`None` unless kept, or before any data).
+    pub(crate) fn document(&self) -> Option<Arc<RulesetDocument>> {
+        self.document.as_ref().and_then(ArcSwapOption::load_full)
+    }
+
+    /// Stores the document of the ruleset about to be published.
+    fn set_document(&self, doc: impl FnOnce() -> Option<RulesetDocument>) {
+        if let Some(document) = &self.document {
+            if let Some(doc) = doc() {
+                document.store(Some(Arc::new(doc)));
+            }
         }
     }
 
@@ -212,6 +236,7 @@ impl Replica {
         self.prints = prints;
         self.from_server = true;
         debug!(version, flags = ruleset.flags.len(), "applied a snapshot");
+        self.store.set_document(|| Some(doc));
         self.store.publish(ruleset, changed);
         Ok(())
     }
@@ -230,6 +255,8 @@ impl Replica {
         }
         let mut flags = BTreeSet::new();
         let mut segments = HashSet::new();
+        // What the kept document gets: the entry as compiled (`None`: gone).
+        let mut kept = Kept::Neither;
         let next = match kind {
             "flag" => {
                 let rules: Option<FlagRules> = read_entry(doc, "flag", key);
@@ -243,11 +270,9 @@ impl Replica {
                             .unwrap_or_else(|_| at_version(&current, version))
                     });
                 // A flag that did not compile is gone.
-                record(
-                    &mut self.prints.flags,
-                    key,
-                    rules.as_ref().filter(|_| next.flags.contains_key(key)),
-                );
+                let rules = rules.filter(|_| next.flags.contains_key(key));
+                record(&mut self.prints.flags, key, rules.as_ref());
+                kept = Kept::Flag(rules);
                 next
             }
             "segment" => {
@@ -261,11 +286,9 @@ impl Replica {
                                 .apply_change(key, Entry::Segment(None), version)
                                 .unwrap_or_else(|_| at_version(&current, version))
                         });
-                record(
-                    &mut self.prints.segments,
-                    key,
-                    rules.as_ref().filter(|_| next.segments.contains_key(key)),
-                );
+                let rules = rules.filter(|_| next.segments.contains_key(key));
+                record(&mut self.prints.segments, key, rules.as_ref());
+                kept = Kept::Segment(rules);
                 next
             }
             other => {
@@ -277,9 +300,28 @@ impl Replica {
             }
         };
         let changed = affected(&next, flags, &segments);
+        self.store.set_document(|| {
+            let mut doc = RulesetDocument::clone(&*self.store.document()?);
+            doc.version = version;
+            match kept {
+                Kept::Flag(Some(rules)) => drop(doc.flags.insert(key.to_owned(), rules)),
+                Kept::Flag(None) => drop(doc.flags.remove(key)),
+                Kept::Segment(Some(rules)) => drop(doc.segments.insert(key.to_owned(), rules)),
+                Kept::Segment(None) => drop(doc.segments.remove(key)),
+                Kept::Neither => {}
+            }
+            Some(doc)
+        });
         self.store.publish(next, changed);
         PatchOutcome::Applied
     }
+}
+
+/// The entry a patch leaves in the kept document.
+enum Kept {
+    Flag(Option<FlagRules>),
+    Segment(Option<SegmentRules>),
+    Neither,
 }
 
 /// `ruleset` unchanged but at `version`.
@@ -507,6 +549,29 @@ mod tests {
         let ruleset = store.load_full().unwrap();
         let keys: Vec<_> = ruleset.flag_keys().collect();
         assert_eq!(keys, ["good"]);
+    }
+
+    #[test]
+    fn a_kept_document_follows_snapshots_and_patches() {
+        let store = Arc::new(Store::new(None, ConnectionState::Connecting).keeping_document(None));
+        let mut replica = Replica::new(store.clone(), None);
+        replica
+            .apply_snapshot(1, json!({"flags": {"a": flag(true), "b": flag(true)}}))
+            .unwrap();
+        replica.apply_patch(2, "flag", "a", flag(false));
+        replica.apply_patch(3, "flag", "b", Value::Null);
+        replica.apply_patch(4, "segment", "vip", json!({"included": ["u-1"]}));
+        let doc = store.document().unwrap();
+        assert_eq!(doc.version, 4);
+        assert_eq!(doc.flags.keys().collect::<Vec<_>>(), ["a"]);
+        assert!(!doc.flags["a"].config.on);
+        assert_eq!(doc.segments["vip"].included, ["u-1"]);
+    }
+
+    #[test]
+    fn a_document_is_kept_only_when_asked_for() {
+        let (store, _) = replica_with(json!({"flags": {"a": flag(true)}}));
+        assert!(store.document().is_none());
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! their environment, and the change log after a version.
 
 use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
@@ -28,9 +30,23 @@ fn server_only(key: &SdkKey) -> ApiResult<()> {
     }
 }
 
-async fn ruleset(State(state): State<AppState>, key: SdkKey) -> ApiResult<Json<daylight::RulesetDocument>> {
+/// The environment's ruleset, with an `ETag` (its environment and version:
+/// every change bumps the version), so a poller that sends `If-None-Match`
+/// gets a bodiless 304 while nothing changed (the PHP SDK's `HttpSnapshot`).
+async fn ruleset(State(state): State<AppState>, key: SdkKey, headers: HeaderMap) -> ApiResult<Response> {
     server_only(&key)?;
-    Ok(Json(snapshot(&state.db, &key.environment).await?))
+    let doc = snapshot(&state.db, &key.environment).await?;
+    let etag = format!("\"{}-{}\"", doc.environment, doc.version);
+    let unchanged = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|tag| tag.trim().trim_start_matches("W/") == etag));
+    let etag_header = [(header::ETAG, etag)];
+    Ok(if unchanged {
+        (StatusCode::NOT_MODIFIED, etag_header).into_response()
+    } else {
+        (etag_header, Json(doc)).into_response()
+    })
 }
 
 #[derive(Debug, Deserialize, Serialize)]

@@ -42,6 +42,7 @@ mod nodes;
 mod ofrep;
 mod openapi;
 mod outage;
+mod php_e2e;
 mod protocol_v1;
 mod releases;
 mod routing;
