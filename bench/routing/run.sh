@@ -37,7 +37,7 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 DL_PORT=$(free_port); ROUTED=$(free_port); DIRECT=$(free_port); BLUE=$(free_port); GREEN=$(free_port)
-ADMIN=dl_admin_bench_token
+ADMIN=dl_admin_bench_token_0123456789abcdef
 
 DAYLIGHT_DATABASE_URL="sqlite://$WORK/daylight.db" DAYLIGHT_LISTEN="127.0.0.1:$DL_PORT" \
   DAYLIGHT_ADMIN_TOKEN=$ADMIN RUST_LOG=warn "$BIN" serve >"$WORK/daylight.log" 2>&1 &

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::bucket::{bucket, with_bucket_value};
 use crate::context::Context;
-use crate::ruleset::{CompiledFlag, CompiledServe, Ruleset};
+use crate::ruleset::{CompiledFlag, CompiledRollout, CompiledServe, Ruleset};
 
 /// Prerequisite chains are acyclic (checked at compile time); this bounds
 /// the recursion anyway.
@@ -174,6 +174,27 @@ impl Ruleset {
         self.evaluate(key, ctx).typed(default, |v| Some(v.clone()))
     }
 
+    /// The bucket (0 to 99,999) that picked the variation, when `reason`
+    /// (from [`Ruleset::evaluate`] of `key` for `ctx`) says a rollout did:
+    /// what explains a rollout's answer. Hashes again; `evaluate` stays as
+    /// lean as before for everyone who does not ask.
+    pub fn rollout_bucket(&self, key: &str, reason: &Reason<'_>, ctx: &Context) -> Option<u32> {
+        let flag = self.flags.get(key)?;
+        let serve = match *reason {
+            Reason::RuleMatch {
+                rule_index,
+                in_rollout: true,
+                ..
+            } => &flag.rules.get(rule_index)?.serve,
+            Reason::Fallthrough { in_rollout: true } => &flag.fallthrough,
+            _ => return None,
+        };
+        match serve {
+            CompiledServe::Rollout(rollout) => rollout_bucket(rollout, ctx),
+            CompiledServe::Variation(_) => None,
+        }
+    }
+
     fn eval_flag<'a>(&'a self, flag: &'a CompiledFlag, ctx: &Context, depth: usize) -> Detail<'a> {
         if !flag.on {
             return off(flag, Reason::Off);
@@ -242,9 +263,7 @@ fn serve(serve: &CompiledServe, ctx: &Context) -> (usize, bool) {
         CompiledServe::Variation(v) => return (*v, false),
         CompiledServe::Rollout(r) => r,
     };
-    let value_bucket = ctx
-        .get_named_or_key(&rollout.bucket_by)
-        .and_then(|attr| with_bucket_value(attr, |value| bucket(&rollout.prefix, value)));
+    let value_bucket = rollout_bucket(rollout, ctx);
     // A missing bucket value counts as bucket 0 (documented).
     let b = value_bucket.unwrap_or(0);
     let variation = rollout
@@ -254,4 +273,10 @@ fn serve(serve: &CompiledServe, ctx: &Context) -> (usize, bool) {
         .or(rollout.thresholds.last())
         .map_or(0, |(v, _)| *v);
     (variation, value_bucket.is_some() && rollout.thresholds.len() > 1)
+}
+
+/// The bucket of `ctx` in `rollout`, or `None` without a bucket value.
+fn rollout_bucket(rollout: &CompiledRollout, ctx: &Context) -> Option<u32> {
+    ctx.get_named_or_key(&rollout.bucket_by)
+        .and_then(|attr| with_bucket_value(attr, |value| bucket(&rollout.prefix, value)))
 }

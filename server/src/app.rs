@@ -62,6 +62,8 @@ pub enum StartError {
     Database(#[from] sqlx::Error),
     #[error("loading rules: {0}")]
     Load(#[from] crate::error::ApiError),
+    #[error("{0}")]
+    Bootstrap(#[from] crate::auth::BootstrapError),
     #[error("listening on {0}: {1}")]
     Listen(std::net::SocketAddr, std::io::Error),
 }
@@ -115,6 +117,7 @@ impl Application {
                     settings.usage_max_events_per_key,
                     settings.usage_max_events_per_flag,
                 )),
+                auth_failures: Arc::new(crate::limits::AuthFailures::new(settings.auth_failures_per_minute)),
                 metrics_token: settings
                     .metrics_token
                     .as_deref()
@@ -209,7 +212,9 @@ impl Application {
                 .map(Some),
             None => axum::serve(
                 self.listener,
-                axum::ServiceExt::<axum::extract::Request>::into_make_service(router),
+                axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<std::net::SocketAddr>(
+                    router,
+                ),
             )
             .with_graceful_shutdown(shutdown)
             .await

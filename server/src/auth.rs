@@ -84,12 +84,27 @@ pub fn digest(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
-/// What may be shown of a secret after creation: its prefix and last four.
+/// What may be shown of a secret after creation: the prefix of a generated
+/// secret and the last four characters. A configured secret (the bootstrap
+/// admin token) may have any shape, so of it only the last four show.
 pub fn hint(secret: &str) -> String {
-    let tail = &secret[secret.len().saturating_sub(4)..];
-    let head = secret.rsplit_once('_').map_or("", |(h, _)| h);
+    const GENERATED: &[&str] = &["dl_admin", "dl_server", "dl_client", "dl_whsec"];
+    let tail = secret.char_indices().rev().nth(3).map_or("", |(at, _)| &secret[at..]);
+    let head = secret
+        .rsplit_once('_')
+        .map(|(head, _)| head)
+        .filter(|head| GENERATED.contains(head))
+        .unwrap_or("");
     format!("{head}_…{tail}")
 }
+
+/// The shortest bootstrap admin token `DAYLIGHT_ADMIN_TOKEN` may set (a
+/// generated secret has 57 characters).
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 32;
+
+/// The name of the admin token that `DAYLIGHT_ADMIN_TOKEN` sets (or the
+/// first start generates); reserved, so no other token takes it.
+pub const BOOTSTRAP_TOKEN_NAME: &str = "bootstrap";
 
 /// The credential of `Authorization: Bearer …`.
 pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -131,13 +146,30 @@ impl FromRequestParts<AppState> for Admin {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Admin> {
         let secret = bearer(&parts.headers).ok_or(ApiError::Unauthorized)?;
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0.ip());
+        if let Some(peer) = peer {
+            state
+                .auth_failures
+                .check(peer, Instant::now())
+                .map_err(|wait| ApiError::TooManyRequests {
+                    message: "too many wrong credentials from this address; try again later".into(),
+                    retry_after_secs: wait.as_secs_f64().ceil() as u64,
+                })?;
+        }
         let digest = digest(secret);
         let Some(row) = sqlx::query("SELECT name, role FROM admin_tokens WHERE token_hash = $1 AND revoked_at IS NULL")
             .bind(&digest)
             .fetch_optional(&state.db.pool)
             .await?
         else {
-            return Err(other_kind(&state.db, OtherKind::SdkKey, &digest).await);
+            let refused = other_kind(&state.db, OtherKind::SdkKey, &digest).await;
+            if let (Some(peer), ApiError::Unauthorized) = (peer, &refused) {
+                state.auth_failures.failed(peer, Instant::now());
+            }
+            return Err(refused);
         };
         let role: String = row.try_get("role")?;
         Ok(Admin {
@@ -372,22 +404,49 @@ impl SdkKey {
     }
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum BootstrapError {
+    #[error(
+        "DAYLIGHT_ADMIN_TOKEN is too short: an admin token needs at least {MIN_ADMIN_TOKEN_CHARS} characters \
+         (leave it unset to have one generated)"
+    )]
+    TooShort,
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
 /// Makes sure an admin token exists: the configured one, or (on a fresh
-/// install without one) a generated token printed once.
-pub async fn bootstrap_admin(db: &crate::db::Db, configured: Option<&str>) -> Result<Option<String>, sqlx::Error> {
+/// install without one) a generated token printed once. A configured token
+/// replaces the previous bootstrap token: after `DAYLIGHT_ADMIN_TOKEN`
+/// changes, the old value no longer works.
+pub async fn bootstrap_admin(db: &crate::db::Db, configured: Option<&str>) -> Result<Option<String>, BootstrapError> {
     let now = crate::db::now_ms();
     if let Some(secret) = configured {
+        if secret.trim().chars().count() < MIN_ADMIN_TOKEN_CHARS {
+            return Err(BootstrapError::TooShort);
+        }
+        let digest = digest(secret);
+        let mut tx = db.pool.begin().await?;
+        sqlx::query(
+            "UPDATE admin_tokens SET revoked_at = $1 WHERE name = $2 AND token_hash <> $3 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(BOOTSTRAP_TOKEN_NAME)
+        .bind(&digest)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(
             "INSERT INTO admin_tokens (name, role, token_hash, hint, created_at) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (token_hash) DO NOTHING",
         )
-        .bind("bootstrap")
+        .bind(BOOTSTRAP_TOKEN_NAME)
         .bind("admin")
-        .bind(digest(secret))
+        .bind(&digest)
         .bind(hint(secret))
         .bind(now)
-        .execute(&db.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         return Ok(None);
     }
     let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM admin_tokens")
@@ -398,7 +457,7 @@ pub async fn bootstrap_admin(db: &crate::db::Db, configured: Option<&str>) -> Re
     }
     let secret = new_secret("dl_admin");
     sqlx::query("INSERT INTO admin_tokens (name, role, token_hash, hint, created_at) VALUES ($1, $2, $3, $4, $5)")
-        .bind("bootstrap")
+        .bind(BOOTSTRAP_TOKEN_NAME)
         .bind("admin")
         .bind(digest(&secret))
         .bind(hint(&secret))
@@ -415,7 +474,7 @@ mod tests {
     async fn state() -> (AppState, tempfile::TempDir) {
         let dir = tempfile::tempdir().expect("a temp dir");
         let url = format!("sqlite://{}/daylight.db", dir.path().display());
-        let app = crate::Application::build(crate::Settings::for_tests(url, "dl_admin_unit"))
+        let app = crate::Application::build(crate::Settings::for_tests(url, "dl_admin_unit_test_bootstrap_token"))
             .await
             .expect("the app builds");
         (app.state().clone(), dir)

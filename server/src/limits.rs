@@ -3,9 +3,10 @@
 //! streams per key; the origins browsers may call from; the sizes of what
 //! clients and the admin API may send (`docs/reliability.md`, "Limits").
 
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use foldhash::HashMap;
 
@@ -186,6 +187,75 @@ impl Drop for StreamPermit {
     }
 }
 
+/// Wrong credentials on the admin API, per client address: up to
+/// `per_minute` at once, then one more every `60 / per_minute` seconds.
+/// Over that, the address gets 429 before its secret is digested or looked
+/// up, so guessing costs the node nothing. Behind a proxy every client
+/// shares the proxy's address: the budget is then the proxy's.
+pub struct AuthFailures {
+    per_minute: u32,
+    seen: Mutex<HashMap<IpAddr, Failures>>,
+}
+
+#[derive(Clone, Copy)]
+struct Failures {
+    /// Failures not yet forgiven (forgiven at `per_minute` per minute).
+    count: f64,
+    at: Instant,
+}
+
+/// Addresses remembered at most (the oldest forgiven ones go first).
+const AUTH_FAILURE_ADDRESSES: usize = 10_000;
+
+impl AuthFailures {
+    /// 0 turns the limit off.
+    pub fn new(per_minute: u32) -> AuthFailures {
+        AuthFailures {
+            per_minute,
+            seen: Mutex::default(),
+        }
+    }
+
+    fn rate(&self) -> f64 {
+        f64::from(self.per_minute) / 60.0
+    }
+
+    fn forgiven(&self, failures: Failures, now: Instant) -> f64 {
+        let elapsed = now.saturating_duration_since(failures.at).as_secs_f64();
+        (failures.count - elapsed * self.rate()).max(0.0)
+    }
+
+    /// `Err(wait)` when `ip` has used up its wrong credentials.
+    pub fn check(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
+        if self.per_minute == 0 {
+            return Ok(());
+        }
+        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(failures) = seen.get(&ip) else { return Ok(()) };
+        let over = self.forgiven(*failures, now) - f64::from(self.per_minute) + 1.0;
+        if over <= 0.0 {
+            return Ok(());
+        }
+        Err(Duration::from_secs_f64(over / self.rate()))
+    }
+
+    /// `ip` presented a secret that is no credential.
+    pub fn failed(&self, ip: IpAddr, now: Instant) {
+        if self.per_minute == 0 {
+            return;
+        }
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.len() >= AUTH_FAILURE_ADDRESSES && !seen.contains_key(&ip) {
+            seen.retain(|_, failures| self.forgiven(*failures, now) > 0.0);
+            if seen.len() >= AUTH_FAILURE_ADDRESSES {
+                return;
+            }
+        }
+        let count = seen.get(&ip).map_or(0.0, |failures| self.forgiven(*failures, now)) + 1.0;
+        seen.insert(ip, Failures { count, at: now });
+    }
+}
+
 /// The origins browsers may call from (`DAYLIGHT_ALLOWED_ORIGINS`): the
 /// stream refuses other origins, and OFREP's CORS answers only these.
 /// Empty (or `*`) allows any origin.
@@ -325,5 +395,34 @@ mod tests {
         assert!(limits.check(1).is_ok());
         assert!(limits.check(1).is_err(), "the budget refills to the burst, no more");
         assert!(RateLimits::new(0).check(1).is_ok());
+    }
+
+    #[test]
+    fn wrong_credentials_are_throttled_per_address_and_forgiven_over_time() {
+        let failures = AuthFailures::new(60);
+        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        let start = Instant::now();
+        for _ in 0..59 {
+            failures.failed(a, start);
+        }
+        assert!(failures.check(a, start).is_ok(), "59 of 60");
+        failures.failed(a, start);
+        assert_eq!(
+            failures.check(a, start),
+            Err(Duration::from_secs(1)),
+            "60 of 60: one forgiven per second"
+        );
+        assert!(failures.check(b, start).is_ok(), "addresses have separate budgets");
+        assert!(failures.check(a, start + Duration::from_millis(500)).is_err());
+        assert!(failures.check(a, start + Duration::from_secs(1)).is_ok());
+        // All forgiven after a minute.
+        let later = start + Duration::from_secs(60);
+        for _ in 0..59 {
+            failures.failed(a, later);
+        }
+        assert!(failures.check(a, later).is_ok());
+        let off = AuthFailures::new(0);
+        off.failed(a, start);
+        assert!(off.check(a, start).is_ok());
     }
 }

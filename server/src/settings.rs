@@ -116,6 +116,11 @@ pub struct Settings {
     /// node; 0: no cap). Events with further names are dropped.
     #[arg(long, env = "DAYLIGHT_USAGE_MAX_EVENTS_PER_FLAG", default_value_t = 100)]
     pub usage_max_events_per_flag: usize,
+    /// Wrong admin credentials per client address per minute (0: no
+    /// limit). Over it the address gets 429 with `Retry-After` before its
+    /// secret is even looked up.
+    #[arg(long, env = "DAYLIGHT_AUTH_FAILURES_PER_MINUTE", default_value_t = 60)]
+    pub auth_failures_per_minute: u32,
     /// When set, `/metrics` answers only requests with `Authorization:
     /// Bearer <this token>` (it names flags, including server-only ones).
     #[arg(long, env = "DAYLIGHT_METRICS_TOKEN", hide_env_values = true)]
@@ -173,6 +178,7 @@ impl Settings {
             usage_retention_days: 90,
             usage_flush_ms: 100,
             usage_rate_limit: 1000,
+            auth_failures_per_minute: 60,
             usage_max_events_per_key: 500,
             usage_max_events_per_flag: 100,
             metrics_token: None,

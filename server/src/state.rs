@@ -52,6 +52,8 @@ pub struct Shared {
     pub usage: Arc<crate::store::usage::Pending>,
     /// What SDK usage reports may cost per key (rate, event names).
     pub usage_limits: Arc<crate::limits::UsageLimits>,
+    /// Wrong admin credentials per client address.
+    pub auth_failures: Arc<crate::limits::AuthFailures>,
     /// The bearer token `/metrics` requires (`DAYLIGHT_METRICS_TOKEN`).
     pub metrics_token: Option<Arc<str>>,
     /// The largest request body read (`DAYLIGHT_MAX_BODY_BYTES`).

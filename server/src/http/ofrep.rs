@@ -195,10 +195,13 @@ enum BulkItem<'a> {
 }
 
 /// `flagMetadata` for OpenFeature: which rule matched (or which
-/// prerequisite failed), borrowed from the ruleset, and the flag's version.
-/// Members in alphabetical order, like the rest of the bulk answer.
+/// prerequisite failed), borrowed from the ruleset, the bucket when a
+/// rollout picked the variation, and the flag's version. Members in
+/// alphabetical order, like the rest of the bulk answer.
 #[derive(Serialize)]
 struct Metadata<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bucket: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     prerequisite_key: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -211,7 +214,7 @@ struct Metadata<'a> {
 impl<'a> Metadata<'a> {
     /// A client key is public: it is not told the keys of prerequisite
     /// flags, which may be server-only.
-    fn new(rules: &Ruleset, key: &str, reason: &daylight::Reason<'a>, kind: KeyKind) -> Self {
+    fn new(rules: &Ruleset, key: &str, reason: &daylight::Reason<'a>, kind: KeyKind, ctx: &Context) -> Self {
         let (rule_index, rule_id) = match *reason {
             daylight::Reason::RuleMatch {
                 rule_index, rule_id, ..
@@ -225,6 +228,7 @@ impl<'a> Metadata<'a> {
             _ => None,
         };
         Metadata {
+            bucket: rules.rollout_bucket(key, reason, ctx),
             prerequisite_key,
             rule_id,
             rule_index,
@@ -362,13 +366,19 @@ fn visible(rules: &Ruleset, key: &SdkKey, flag: &str) -> bool {
     key.kind == KeyKind::Server || rules.is_client_side(flag)
 }
 
-fn success<'a>(rules: &Ruleset, key: &'a str, detail: &Detail<'a>, kind: KeyKind) -> Option<Success<'a>> {
+fn success<'a>(
+    rules: &Ruleset,
+    key: &'a str,
+    detail: &Detail<'a>,
+    kind: KeyKind,
+    ctx: &Context,
+) -> Option<Success<'a>> {
     Some(Success {
         key,
         value: detail.value?,
         reason: detail.reason.openfeature_reason(),
         variant: VariantName(detail.variation?),
-        metadata: Metadata::new(rules, key, &detail.reason, kind),
+        metadata: Metadata::new(rules, key, &detail.reason, kind, ctx),
     })
 }
 
@@ -424,7 +434,7 @@ async fn single(state: &AppState, key: Result<SdkKey, ApiError>, flag: &str, bod
         daylight::Reason::Error {
             error_kind: ErrorKind::FlagNotFound,
         } => not_found(flag),
-        _ => match success(&rules, flag, &detail, sdk_key.kind) {
+        _ => match success(&rules, flag, &detail, sdk_key.kind, &ctx) {
             Some(ok) => Json(ok).into_response(),
             None => failure(
                 StatusCode::BAD_REQUEST,
@@ -452,20 +462,22 @@ async fn bulk(
     keys.sort_unstable();
     let flags: Vec<BulkItem<'_>> = keys
         .iter()
-        .map(|&k| match success(&rules, k, &rules.evaluate(k, &ctx), sdk_key.kind) {
-            Some(ok) => BulkItem::Ok {
-                key: ok.key,
-                metadata: ok.metadata,
-                reason: ok.reason,
-                value: ok.value,
-                variant: ok.variant,
+        .map(
+            |&k| match success(&rules, k, &rules.evaluate(k, &ctx), sdk_key.kind, &ctx) {
+                Some(ok) => BulkItem::Ok {
+                    key: ok.key,
+                    metadata: ok.metadata,
+                    reason: ok.reason,
+                    value: ok.value,
+                    variant: ok.variant,
+                },
+                None => BulkItem::Failed {
+                    error_code: "GENERAL",
+                    error_details: "the flag served no value",
+                    key: k,
+                },
             },
-            None => BulkItem::Failed {
-                error_code: "GENERAL",
-                error_details: "the flag served no value",
-                key: k,
-            },
-        })
+        )
         .collect();
     evaluations().increment(flags.len() as u64);
     let response = BulkBody {

@@ -60,6 +60,13 @@ async fn create(
     if req.name.trim().is_empty() {
         return Err(ApiError::invalid("name", "a token needs a name"));
     }
+    if req.name.trim() == crate::auth::BOOTSTRAP_TOKEN_NAME {
+        // A restart with a new DAYLIGHT_ADMIN_TOKEN revokes tokens of this name.
+        return Err(ApiError::invalid(
+            "name",
+            "`bootstrap` is the name of the token DAYLIGHT_ADMIN_TOKEN sets; choose another",
+        ));
+    }
     Ok((
         StatusCode::CREATED,
         Json(credentials::create_token(&state.db, &req.name, role, &admin.actor()).await?),

@@ -129,9 +129,18 @@ fn worker<S>(
             // A stream push is one small write, which Nagle's algorithm would
             // hold back while an earlier one is still unacknowledged.
             let _ = stream.set_nodelay(true);
+            let peer = stream.peer_addr().ok();
             let service = service
                 .clone()
-                .map_request(|req: hyper::Request<hyper::body::Incoming>| req.map(Body::new));
+                .map_request(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let mut req = req.map(Body::new);
+                    // The admin API throttles wrong credentials per address;
+                    // evaluation requests skip the extension map's allocation.
+                    if let Some(peer) = peer.filter(|_| req.uri().path().starts_with("/api/")) {
+                        req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+                    }
+                    req
+                });
             let conn = builder
                 .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
                 .into_owned();

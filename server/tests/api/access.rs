@@ -115,3 +115,81 @@ on_each_backend!(environments_can_be_added, |app| {
     assert_eq!(r.body["value"], false);
     assert_eq!(r.body["reason"], "DEFAULT");
 });
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_bootstrap_token_replaces_the_old_one_and_short_ones_are_refused() {
+    use crate::harness::{start, Backend, ADMIN};
+    use daylight_server::Settings;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/daylight.db", dir.path().display());
+    let mut first = start(Settings::for_tests(url.clone(), ADMIN), Backend::Sqlite).await;
+    // Another admin token, made by hand, outlives the change.
+    let other = first.token("admin").await;
+    first.stop();
+
+    let custom = "our_own_secret_for_the_admin_api_2026";
+    let second = start(Settings::for_tests(url.clone(), custom), Backend::Sqlite).await;
+    let old = second
+        .request(Method::GET, "/api/v1/flags", Some(ADMIN), None, &[])
+        .await;
+    assert_eq!(old.status, 401, "the old DAYLIGHT_ADMIN_TOKEN still works");
+    second
+        .request(Method::GET, "/api/v1/flags", Some(custom), None, &[])
+        .await
+        .expect(200);
+    let tokens = second
+        .request(Method::GET, "/api/v1/tokens", Some(&other), None, &[])
+        .await
+        .expect(200);
+    // The hint of a secret with underscores shows its last four, not the rest.
+    let listed = tokens.body.to_string();
+    assert!(!listed.contains("our_own_secret"), "{listed}");
+    assert!(listed.contains("…2026"), "{listed}");
+    // `bootstrap` is the configured token's name.
+    second
+        .request(
+            Method::POST,
+            "/api/v1/tokens",
+            Some(custom),
+            Some(json!({ "name": "bootstrap", "role": "viewer" })),
+            &[],
+        )
+        .await
+        .expect_field_error(400, "name");
+    drop(second);
+
+    // Too short to be a secret: the server does not start, and says why
+    // without printing the value.
+    let refused = daylight_server::Application::build(Settings::for_tests(url, "dl_admin_short"))
+        .await
+        .err()
+        .expect("a short admin token is refused");
+    let message = refused.to_string();
+    assert!(
+        message.contains("DAYLIGHT_ADMIN_TOKEN") && message.contains("32"),
+        "{message}"
+    );
+    assert!(!message.contains("dl_admin_short"), "{message}");
+}
+
+on_each_backend!(wrong_admin_credentials_are_throttled_per_address, |app| {
+    // 60 wrong secrets a minute per address; then 429 before any lookup,
+    // for every secret from that address, until failures are forgiven.
+    for i in 0..60 {
+        let r = app
+            .request(Method::GET, "/api/v1/flags", Some(&format!("guess-{i}")), None, &[])
+            .await;
+        assert_eq!(r.status, 401, "guess {i}");
+    }
+    let r = app
+        .request(Method::GET, "/api/v1/flags", Some("guess-61"), None, &[])
+        .await
+        .expect(429);
+    assert_eq!(r.body["error"], "rate_limited");
+    let wait: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait), "Retry-After {wait}");
+    // No secret at all costs nothing and is still a plain 401.
+    app.request(Method::GET, "/api/v1/flags", None, None, &[])
+        .await
+        .expect(401);
+});

@@ -14,7 +14,7 @@ use serde_json::Value;
 mod skip;
 pub use skip::skip;
 
-pub const ADMIN: &str = "dl_admin_test_bootstrap_token";
+pub const ADMIN: &str = "dl_admin_test_bootstrap_token_0123";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

@@ -446,6 +446,34 @@ async fn ofrep_metadata_names_the_matched_rule() {
     let r = app.ofrep(&client, Some("lobby"), json!({})).await.expect(200);
     assert!(r.body["metadata"].get("rule_id").is_none(), "{}", r.body);
 
+    // A rollout says which bucket picked the variation (docs/flag-format.md:
+    // murmur3 of `salt.value` mod 100,000); a rule or the fallthrough
+    // serving one variation has no bucket.
+    app.create_flag(json!({ "key": "tables", "client_side": true })).await;
+    app.edit_config("tables", "production", |c| {
+        c["on"] = json!(true);
+        c["fallthrough"] = json!({ "rollout": { "bucket_by": "table_id", "salt": "cohort", "variations": [
+            { "variation": 0, "weight": 50000 }, { "variation": 1, "weight": 50000 }] } });
+    })
+    .await
+    .expect(200);
+    let table = json!({ "context": { "targetingKey": "u1", "table_id": "t-17" } });
+    let r = app.ofrep(&client, Some("tables"), table.clone()).await.expect(200);
+    assert_eq!(r.body["reason"], "SPLIT");
+    let expected = daylight::bucket::bucket_of("cohort", "t-17");
+    assert_eq!(r.body["metadata"]["bucket"], expected, "{}", r.body);
+    assert_eq!(r.body["variant"], if expected < 50000 { "0" } else { "1" });
+    let bulk = app.ofrep(&client, None, table).await.expect(200);
+    let tables = bulk.body["flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["key"] == "tables")
+        .unwrap();
+    assert_eq!(tables["metadata"]["bucket"], expected);
+    let r = app.ofrep(&client, Some("lobby"), omaha.clone()).await.expect(200);
+    assert!(r.body["metadata"].get("bucket").is_none(), "{}", r.body);
+
     let r = app.ofrep(&server, Some("gated"), omaha.clone()).await.expect(200);
     assert_eq!(r.body["metadata"]["prerequisite_key"], "secret-gate");
     for answer in [

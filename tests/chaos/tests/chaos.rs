@@ -29,7 +29,7 @@ use rand::{Rng, SeedableRng};
 #[path = "../../support/skip.rs"]
 mod skip;
 
-const ADMIN: &str = "dl_admin_chaos_bootstrap_token";
+const ADMIN: &str = "dl_admin_chaos_bootstrap_token_0123";
 const WRITERS: usize = 3;
 /// Every SDK must match the database this long after the faults are healed.
 const CONVERGENCE_LIMIT: Duration = Duration::from_secs(60);
