@@ -298,6 +298,11 @@ pub const NAME_CHARS: usize = 200;
 /// The longest description.
 pub const DESCRIPTION_CHARS: usize = 2000;
 
+/// The largest OFREP request body: a context within `ContextLimits` (64 KiB
+/// of names and strings, 256 attributes) is far smaller even with every
+/// character escaped, and a larger body is refused (413) before it is parsed.
+pub const CONTEXT_BODY_BYTES: usize = 1024 * 1024;
+
 /// A 400 naming `field` when `value` has more than `max` characters.
 pub fn check_length(field: &str, value: &str, max: usize) -> ApiResult<()> {
     // A string of at most `max` bytes has at most `max` characters.

@@ -47,7 +47,12 @@ where
 /// axum's `Bytes` extractor so that the OFREP endpoints, served before the
 /// router (`super::direct`), and every other handler share one reader.
 pub(crate) async fn read_body(body: axum::body::Body, BodyLimit(limit): BodyLimit) -> ApiResult<Bytes> {
+    use axum::body::HttpBody as _;
     use http_body_util::{BodyExt, LengthLimitError, Limited};
+    // A declared length over the limit is refused without reading a byte.
+    if body.size_hint().lower() > limit as u64 {
+        return Err(ApiError::TooLarge(limit));
+    }
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<LengthLimitError>() => Err(ApiError::TooLarge(limit)),

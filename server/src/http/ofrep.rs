@@ -402,9 +402,20 @@ async fn prepare(
         response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds));
         return Err(Box::new(response));
     }
-    let body = read_body(body, crate::state::BodyLimit(state.max_body_bytes))
+    // A context is small (`ContextLimits`): a larger body is refused before
+    // it is read to the end or parsed, so it holds no worker thread.
+    let limit = state.max_body_bytes.min(crate::limits::CONTEXT_BODY_BYTES);
+    let body = read_body(body, crate::state::BodyLimit(limit))
         .await
-        .map_err(|e| Box::new(e.into_response()))?;
+        .map_err(|e| match e {
+            ApiError::TooLarge(limit) => Box::new(failure(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                flag,
+                "INVALID_CONTEXT",
+                format!("the request body is over {limit} bytes, more than any context may hold"),
+            )),
+            e => Box::new(e.into_response()),
+        })?;
     let ctx = read_context(&body)
         .map_err(|(code, details)| Box::new(failure(StatusCode::BAD_REQUEST, flag, code, details)))?;
     let rules = ruleset_for(state, &sdk_key)?;
