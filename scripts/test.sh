@@ -7,7 +7,7 @@
 # Set-up, each piece only when missing, as root or through sudo without a
 # password (otherwise one line says what it could not install):
 #   apt-get: chromium, nginx and php-fpm (their services not started), nodejs
-#     npm, php-cli php-apcu phpunit php-laravel-framework, python3-venv
+#     npm, php-cli php-apcu phpunit php-laravel-framework composer, python3-venv
 #   cargo install: cargo-deny, cargo-fuzz 0.13.2
 #   (tests/conformance/run.sh makes its own Python venv with schemathesis.)
 # Services: PostgreSQL at DAYLIGHT_TEST_POSTGRES_URL, else at
@@ -90,6 +90,7 @@ command -v php >/dev/null || packages+=(php-cli)
 compgen -G '/usr/sbin/php-fpm*' >/dev/null || packages+=(php-fpm)
 php -m 2>/dev/null | grep -ix apcu >/dev/null || packages+=(php-apcu)
 command -v phpunit >/dev/null || packages+=(phpunit)
+command -v composer >/dev/null || packages+=(composer)
 [ -d /usr/share/php/Illuminate ] || packages+=(php-laravel-framework)
 python3 -c 'import ensurepip' 2>/dev/null || packages+=(python3 python3-venv)
 if [ ${#packages[@]} -gt 0 ]; then

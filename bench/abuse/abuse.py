@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""Hostile OFREP input against a running Daylight server, while /healthz is
+"""Hostile input against a running Daylight server, while /healthz is
 probed: issue 26's H1 (a public client key sends contexts of 120,000
-attributes, 1.3 MB, and bodies of 8 MiB). Reports /healthz latency without
-and with the attack, and what the attack requests got.
+attributes, 1.5 MB, and bodies of 8 MiB) and H3 (an editor saves regex
+rules: ones that fill the flag's compiled-size budget, and 150 rules of
+`.{1000}`, far over it). Reports /healthz latency without and with the
+attack, and what the attack requests got.
 
 Usage:
     abuse.py --url http://127.0.0.1:8089 --token ADMIN_TOKEN [--seconds 30]
@@ -27,7 +29,12 @@ def request(url, method, path, body=None, headers=None, timeout=60.0):
     started = time.perf_counter()
     try:
         conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
-        conn.request(method, path, body=body, headers=headers or {})
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+        except (BrokenPipeError, ConnectionResetError):
+            # Answered (413) from the headers and closed while the body was
+            # still going out: the answer is waiting to be read.
+            pass
         resp = conn.getresponse()
         data = resp.read()
         conn.close()
@@ -132,6 +139,47 @@ class Attacker(threading.Thread):
             self.results.append((status, seconds))
 
 
+class RegexEditor(threading.Thread):
+    """An editor saving regex rules to flag `flag` in a loop (GET for the
+    ETag, then PUT): `rules` rules of `pattern` each."""
+
+    def __init__(self, url, token, flag, pattern, rules, until):
+        super().__init__(daemon=True)
+        self.url, self.token, self.flag, self.until = url, token, flag, until
+        self.rules = [
+            {
+                "id": f"r{i}",
+                "clauses": [{"attribute": "ua", "op": "matches", "values": [pattern + f"x{i}"]}],
+                "serve": {"variation": 1},
+            }
+            for i in range(rules)
+        ]
+        self.results = []
+
+    def run(self):
+        path = f"/api/v1/flags/{self.flag}/environments/production"
+        auth = {"Authorization": "Bearer " + self.token}
+        flip = False
+        while time.monotonic() < self.until:
+            parts = urllib.parse.urlsplit(self.url)
+            conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+            conn.request("GET", path, headers=auth)
+            resp = conn.getresponse()
+            config, etag = json.loads(resp.read()), resp.getheader("ETag")
+            conn.close()
+            # Alternate between two rule sets so every save compiles anew.
+            flip = not flip
+            config.update(on=True, rules=self.rules if flip else self.rules[:1])
+            status, seconds, _ = request(
+                self.url,
+                "PUT",
+                path,
+                json.dumps(config).encode(),
+                {**auth, "Content-Type": "application/json", "If-Match": etag},
+            )
+            self.results.append((status, seconds))
+
+
 def percentile(values, p):
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * p / 100))] if ordered else float("nan")
@@ -164,9 +212,17 @@ def main():
     quiet.stop.set()
     quiet.join()
 
+    editor = admin(args.url, args.token, "POST", "/api/v1/tokens", {"name": "abuse-editor", "role": "editor"})["secret"]
+    for flag in ("regex-budget", "regex-bomb"):
+        admin(args.url, args.token, "POST", "/api/v1/flags", {"key": flag})
+
     until = time.monotonic() + args.seconds
     attackers = [Attacker(args.url, key, big, until) for _ in range(2)]
     attackers.append(Attacker(args.url, key, huge, until))
+    # H3: near the per-flag compiled budget (accepted), and 150 rules of
+    # `.{1000}` (refused at save).
+    attackers.append(RegexEditor(args.url, editor, "regex-budget", "^.{400}", 4, until))
+    attackers.append(RegexEditor(args.url, editor, "regex-bomb", "^.{1000}", 150, until))
     loud = Probe(args.url, args.probe_ms / 1000)
     loud.start()
     for a in attackers:
@@ -184,7 +240,13 @@ def main():
     print()
     print("| attack | requests | statuses | mean s | max s |")
     print("|---|---|---|---|---|")
-    for label, group in (("120,000 attributes x2", attackers[:2]), ("8 MiB body", attackers[2:])):
+    groups = (
+        ("120,000 attributes x2", attackers[:2]),
+        ("8 MiB body", attackers[2:3]),
+        ("editor: 4 rules of ^.{400}", attackers[3:4]),
+        ("editor: 150 rules of ^.{1000}", attackers[4:5]),
+    )
+    for label, group in groups:
         results = [r for a in group for r in a.results]
         statuses = {}
         for status, _ in results:

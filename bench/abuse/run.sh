@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Issue 26's H1 by hand: a release server on a fresh SQLite file, OFREP
+# Issue 26's H1 and H3 by hand: a release server on a fresh SQLite file, OFREP
 # requests with a public client key carrying 120,000-attribute contexts (two
-# at a time) and 8 MiB bodies for SECONDS, while /healthz is probed every
-# 100 ms. Prints /healthz p50/p99/max without and with the attack, and what
+# at a time) and 8 MiB bodies, and an editor saving regex rules (at the
+# flag's compiled-size budget, and 150 rules of `.{1000}` far over it) for
+# SECONDS, while /healthz is probed every 100 ms. Prints /healthz p50/p99/max without and with the attack, and what
 # the attack requests got. Not part of CI; results in docs/benchmarks.md.
 #
 #   bench/abuse/run.sh DAYLIGHT_BIN [SECONDS]
