@@ -7,10 +7,10 @@
 use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
+use sqlx::{Any, Row, Transaction};
 use utoipa::ToSchema;
 
-use super::{append_audit, AuditEntry, AUDIT_COLUMNS};
+use super::AUDIT_COLUMNS;
 use crate::db::{now_ms, Db};
 use crate::error::{ApiError, ApiResult};
 
@@ -93,6 +93,7 @@ pub async fn target(db: &Db, id: i64) -> ApiResult<Option<(String, String)>> {
     row.map(|r| Ok((r.try_get("url")?, r.try_get("secret")?))).transpose()
 }
 
+/// A new webhook's row (validated by `writes::webhooks`).
 pub struct NewWebhook<'a> {
     pub url: &'a str,
     pub secret: &'a str,
@@ -101,15 +102,15 @@ pub struct NewWebhook<'a> {
     pub description: &'a str,
 }
 
-/// Creates a webhook; it receives audit entries written after this call.
-pub async fn create(db: &Db, w: NewWebhook<'_>, actor: &str) -> ApiResult<Webhook> {
-    let mut tx = db.pool.begin().await?;
+/// Inserts a webhook that receives the audit entries after the newest one
+/// now; returns its id.
+pub async fn insert(tx: &mut Transaction<'_, Any>, w: &NewWebhook<'_>) -> ApiResult<i64> {
     let after: i64 = sqlx::query_scalar("SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) FROM audit_log")
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await?;
     let events = serde_json::to_string(w.events).map_err(|e| ApiError::Internal(e.to_string()))?;
     let environments = serde_json::to_string(w.environments).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let id: i64 = sqlx::query_scalar(
+    Ok(sqlx::query_scalar(
         "INSERT INTO webhooks (url, secret, events, environments, description, after_audit_id, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
     )
@@ -120,68 +121,34 @@ pub async fn create(db: &Db, w: NewWebhook<'_>, actor: &str) -> ApiResult<Webhoo
     .bind(w.description)
     .bind(after)
     .bind(now_ms())
-    .fetch_one(&mut *tx)
-    .await?;
-    let shown = serde_json::json!({
-        "id": id,
-        "url": crate::webhooks::redact_userinfo(w.url),
-        "events": w.events,
-        "environments": w.environments,
-    });
-    append_audit(
-        &mut tx,
-        AuditEntry {
-            actor,
-            action: "webhook.create",
-            resource_kind: "webhook",
-            resource_key: &id.to_string(),
-            environment: None,
-            before: None,
-            after: Some(shown.to_string()),
-            comment: "",
-        },
-    )
-    .await?;
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM webhooks WHERE id = $1"))
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
-    let hook = from_row(&row, true)?;
-    tx.commit().await?;
-    Ok(hook)
+    .fetch_one(&mut **tx)
+    .await?)
 }
 
-/// Deletes a webhook and its delivery log.
-pub async fn delete(db: &Db, id: i64, actor: &str) -> ApiResult<()> {
-    let mut tx = db.pool.begin().await?;
+/// Webhook `id` read inside `tx`, with its secret (for the create call).
+pub async fn get_with_secret(tx: &mut Transaction<'_, Any>, id: i64) -> ApiResult<Webhook> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM webhooks WHERE id = $1"))
+        .bind(id)
+        .fetch_one(&mut **tx)
+        .await?;
+    from_row(&row, true)
+}
+
+/// Deletes webhook `id` and its delivery log; false when there is none.
+pub async fn delete(tx: &mut Transaction<'_, Any>, id: i64) -> ApiResult<bool> {
     let gone = sqlx::query("DELETE FROM webhooks WHERE id = $1")
         .bind(id)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?
         .rows_affected();
     if gone == 0 {
-        return Err(ApiError::NotFound(format!("webhook {id}")));
+        return Ok(false);
     }
     sqlx::query("DELETE FROM webhook_deliveries WHERE webhook_id = $1")
         .bind(id)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-    append_audit(
-        &mut tx,
-        AuditEntry {
-            actor,
-            action: "webhook.delete",
-            resource_kind: "webhook",
-            resource_key: &id.to_string(),
-            environment: None,
-            before: None,
-            after: None,
-            comment: "",
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    Ok(true)
 }
 
 /// How far back each scan of the audit log looks before the highest id it
