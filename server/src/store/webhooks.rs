@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{Any, Row, Transaction};
 use utoipa::ToSchema;
 
-use super::AUDIT_COLUMNS;
+use super::{AuditRecord, AUDIT_COLUMNS};
 use crate::db::{now_ms, Db};
 use crate::error::{ApiError, ApiResult};
 
@@ -86,11 +86,10 @@ pub async fn get(db: &Db, id: i64) -> ApiResult<Webhook> {
 
 /// The URL and secret deliveries of webhook `id` are sent with.
 pub async fn target(db: &Db, id: i64) -> ApiResult<Option<(String, String)>> {
-    let row = sqlx::query("SELECT url, secret FROM webhooks WHERE id = $1")
+    Ok(sqlx::query_as("SELECT url, secret FROM webhooks WHERE id = $1")
         .bind(id)
         .fetch_optional(&db.pool)
-        .await?;
-    row.map(|r| Ok((r.try_get("url")?, r.try_get("secret")?))).transpose()
+        .await?)
 }
 
 /// A new webhook's row (validated by `writes::webhooks`).
@@ -177,25 +176,22 @@ pub async fn enqueue(db: &Db, cursor: i64) -> ApiResult<i64> {
         return Ok(max.max(cursor));
     };
     let lo = (cursor - LOOKBACK).max(oldest);
-    let rows = sqlx::query(&format!(
+    let entries: Vec<AuditRecord> = sqlx::query_as(&format!(
         "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE id > $1 ORDER BY id LIMIT $2"
     ))
     .bind(lo)
     .bind(SCAN_LIMIT)
     .fetch_all(&db.pool)
     .await?;
-    let existing: HashSet<(i64, i64)> =
-        sqlx::query("SELECT webhook_id, audit_id FROM webhook_deliveries WHERE audit_id > $1")
+    let existing: Vec<(i64, i64)> =
+        sqlx::query_as("SELECT webhook_id, audit_id FROM webhook_deliveries WHERE audit_id > $1")
             .bind(lo)
             .fetch_all(&db.pool)
-            .await?
-            .iter()
-            .map(|r| Ok((r.try_get("webhook_id")?, r.try_get("audit_id")?)))
-            .collect::<ApiResult<_>>()?;
+            .await?;
+    let existing: HashSet<(i64, i64)> = existing.into_iter().collect();
     let mut high = cursor;
     let now = now_ms();
-    for row in &rows {
-        let entry = super::audit_record(row)?;
+    for entry in &entries {
         high = high.max(entry.id);
         for hook in &hooks {
             if entry.id <= hook.after_audit_id
@@ -229,7 +225,7 @@ pub async fn enqueue(db: &Db, cursor: i64) -> ApiResult<i64> {
 }
 
 /// A delivery a node has claimed.
-#[derive(Debug)]
+#[derive(Debug, sqlx::FromRow)]
 pub struct Claimed {
     pub id: i64,
     pub webhook_id: i64,
@@ -242,7 +238,7 @@ pub struct Claimed {
 /// node claimed first is skipped (the conditional UPDATE matches no row).
 pub async fn claim(db: &Db, limit: i64, lease_ms: i64) -> ApiResult<Vec<Claimed>> {
     let now = now_ms();
-    let due = sqlx::query(
+    let due: Vec<i64> = sqlx::query_scalar(
         "SELECT id FROM webhook_deliveries
          WHERE status = 'pending' AND next_attempt_at <= $1 AND lease_until < $1 ORDER BY next_attempt_at, id LIMIT $2",
     )
@@ -251,9 +247,8 @@ pub async fn claim(db: &Db, limit: i64, lease_ms: i64) -> ApiResult<Vec<Claimed>
     .fetch_all(&db.pool)
     .await?;
     let mut claimed = Vec::new();
-    for row in due {
-        let id: i64 = row.try_get("id")?;
-        let row = sqlx::query(
+    for id in due {
+        let row = sqlx::query_as(
             "UPDATE webhook_deliveries SET lease_until = $1
              WHERE id = $2 AND status = 'pending' AND lease_until < $3
              RETURNING id, webhook_id, event, payload, attempts",
@@ -263,15 +258,7 @@ pub async fn claim(db: &Db, limit: i64, lease_ms: i64) -> ApiResult<Vec<Claimed>
         .bind(now)
         .fetch_optional(&db.pool)
         .await?;
-        if let Some(row) = row {
-            claimed.push(Claimed {
-                id: row.try_get("id")?,
-                webhook_id: row.try_get("webhook_id")?,
-                event: row.try_get("event")?,
-                payload: row.try_get("payload")?,
-                attempts: row.try_get("attempts")?,
-            });
-        }
+        claimed.extend(row);
     }
     Ok(claimed)
 }
@@ -309,7 +296,7 @@ pub async fn record_attempt(db: &Db, id: i64, attempts: i64, o: &Outcome) -> Api
 }
 
 /// One row of the delivery log.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
 pub struct Delivery {
     pub id: i64,
     pub audit_id: i64,
@@ -327,7 +314,7 @@ pub struct Delivery {
 
 /// The delivery log of webhook `id`, newest first.
 pub async fn deliveries(db: &Db, id: i64, status: Option<&str>, limit: i64) -> ApiResult<Vec<Delivery>> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT id, audit_id, event, status, attempts, next_attempt_at, last_error, response_code, created_at, delivered_at
          FROM webhook_deliveries WHERE webhook_id = $1 AND ($2 IS NULL OR status = $2) ORDER BY id DESC LIMIT $3",
     )
@@ -335,21 +322,5 @@ pub async fn deliveries(db: &Db, id: i64, status: Option<&str>, limit: i64) -> A
     .bind(status)
     .bind(limit)
     .fetch_all(&db.pool)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Delivery {
-                id: r.try_get("id")?,
-                audit_id: r.try_get("audit_id")?,
-                event: r.try_get("event")?,
-                status: r.try_get("status")?,
-                attempts: r.try_get("attempts")?,
-                next_attempt_at: r.try_get("next_attempt_at")?,
-                last_error: r.try_get("last_error")?,
-                response_code: r.try_get("response_code")?,
-                created_at: r.try_get("created_at")?,
-                delivered_at: r.try_get("delivered_at")?,
-            })
-        })
-        .collect()
+    .await?)
 }
