@@ -14,7 +14,7 @@ type Shared = typeof import('../../../tests/support/daylight.js');
 // a relative import would point elsewhere.
 const shared: Shared = await import(pathToFileURL(join(REPO_ROOT, 'tests', 'support', 'daylight.js')).href);
 
-export const { daylightBinary, freePort, sleep } = shared;
+export const { sleep } = shared;
 
 export const HEARTBEAT_MS = 500;
 
