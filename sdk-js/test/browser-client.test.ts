@@ -94,8 +94,8 @@ test('changes arrive as `changed`, including flags that become visible or hidden
   await until('banner on for everyone', () => client.boolVariation('banner', false) === true);
   assert.deepEqual(changes.at(-1)?.flags, ['banner']);
 
-  const flag = await server.admin('GET', '/api/v1/flags/server-only', { expect: 200 });
-  const patched = await server.admin('PATCH', '/api/v1/flags/server-only', {
+  const flag = await server.call('GET', '/api/v1/flags/server-only', { expect: 200 });
+  const patched = await server.call('PATCH', '/api/v1/flags/server-only', {
     body: { client_side: true },
     headers: { 'If-Match': flag.headers.get('etag')! },
     expect: 200,
@@ -103,7 +103,7 @@ test('changes arrive as `changed`, including flags that become visible or hidden
   await until('server-only to appear', () => client.numberVariation('server-only', 0) === 2);
   assert.deepEqual(changes.at(-1)?.flags, ['server-only']);
 
-  await server.admin('PATCH', '/api/v1/flags/server-only', {
+  await server.call('PATCH', '/api/v1/flags/server-only', {
     body: { client_side: false },
     headers: { 'If-Match': patched.headers.get('etag')! },
     expect: 200,

@@ -62,7 +62,7 @@ after(async () => {
 
 /** The server's own (Rust) evaluation of one flag, through the explain endpoint. */
 async function explain(flag: string, context: object) {
-  const res = await server.admin('POST', `/api/v1/flags/${flag}/environments/${ENV}/evaluate`, { body: { context }, expect: 200 });
+  const res = await server.call('POST', `/api/v1/flags/${flag}/environments/${ENV}/evaluate`, { body: { context }, expect: 200 });
   return res.body as { value: unknown; variation: number | null; reason: unknown };
 }
 
@@ -113,7 +113,7 @@ test('a toggle arrives live, with a change event for the flag and its dependents
 
 test('a segment change reaches the flags using it', async () => {
   const seen = changes.length;
-  await server.admin('PUT', `/api/v1/environments/${ENV}/segments/vip/included`, { body: ['u-1'], expect: 200 });
+  await server.call('PUT', `/api/v1/environments/${ENV}/segments/vip/included`, { body: ['u-1'], expect: 200 });
   await until('the segment patch', () => client.stringVariation('lobby-theme', omaha, 'x') === 'neon');
   await until('the change event', () => changes.length > seen);
   assert.deepEqual(changes.at(-1)!.flags, ['lobby-theme']);

@@ -33,7 +33,7 @@ after(async () => {
 });
 
 async function usage(flag: string): Promise<{ totals: Record<string, number>; events: Record<string, number> }> {
-  const res = await server.admin('GET', `/api/v1/environments/${ENV}/flags/${flag}/usage`, { expect: 200 });
+  const res = await server.call('GET', `/api/v1/environments/${ENV}/flags/${flag}/usage`, { expect: 200 });
   const events: Record<string, number> = {};
   for (const e of res.body.events as { event: string; variation: number; count: number }[]) {
     const k = `${e.event}/${e.variation}`;

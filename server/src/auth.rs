@@ -15,11 +15,11 @@ use foldhash::HashMap;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 use tokio::sync::{broadcast, mpsc};
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use crate::store::credentials::{self, NewCredential};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -160,21 +160,16 @@ impl FromRequestParts<AppState> for Admin {
                 })?;
         }
         let digest = digest(secret);
-        let Some(row) = sqlx::query("SELECT name, role FROM admin_tokens WHERE token_hash = $1 AND revoked_at IS NULL")
-            .bind(&digest)
-            .fetch_optional(&state.db.pool)
-            .await?
-        else {
+        let Some(token) = credentials::active_token(&state.db, &digest).await? else {
             let refused = other_kind(&state.db, OtherKind::SdkKey, &digest).await;
             if let (Some(peer), ApiError::Unauthorized) = (peer, &refused) {
                 state.auth_failures.failed(peer, Instant::now());
             }
             return Err(refused);
         };
-        let role: String = row.try_get("role")?;
         Ok(Admin {
-            name: row.try_get("name")?,
-            role: Role::parse(&role).ok_or_else(|| ApiError::Internal(format!("bad role {role}")))?,
+            role: Role::parse(&token.role).ok_or_else(|| ApiError::Internal(format!("bad role {}", token.role)))?,
+            name: token.name,
         })
     }
 }
@@ -312,15 +307,10 @@ impl KeyCache {
     /// down, evaluation goes on with `known`.
     async fn fetch(&self, state: &AppState, slot: u64, secret: Box<str>, known: Option<SdkKey>) -> ApiResult<SdkKey> {
         let digest = digest(&secret);
-        let row =
-            match sqlx::query("SELECT id, environment, kind FROM sdk_keys WHERE key_hash = $1 AND revoked_at IS NULL")
-                .bind(&digest)
-                .fetch_optional(&state.db.pool)
-                .await
-            {
-                Ok(row) => row,
-                Err(e) => return known.ok_or_else(|| e.into()),
-            };
+        let row = match credentials::active_key(&state.db, &digest).await {
+            Ok(row) => row,
+            Err(e) => return known.ok_or(e),
+        };
         let Some(row) = row else {
             // Only this secret's own entry (one revoked elsewhere) goes; an
             // unknown secret must not cost a scan of the cache.
@@ -335,12 +325,10 @@ impl KeyCache {
             }
             return Err(other_kind(&state.db, OtherKind::AdminToken, &digest).await);
         };
-        let kind: String = row.try_get("kind")?;
-        let environment: String = row.try_get("environment")?;
         let key = SdkKey {
-            id: row.try_get("id")?,
-            environment: environment.into(),
-            kind: KeyKind::parse(&kind).ok_or_else(|| ApiError::Internal(format!("bad key kind {kind}")))?,
+            id: row.id,
+            environment: row.environment.into(),
+            kind: KeyKind::parse(&row.kind).ok_or_else(|| ApiError::Internal(format!("bad key kind {}", row.kind)))?,
         };
         let cached = Cached {
             secret,
@@ -364,22 +352,18 @@ enum OtherKind {
 /// an SDK key on the admin API), 401 otherwise (docs/api.md). Only unknown
 /// secrets pay for this second query.
 async fn other_kind(db: &crate::db::Db, kind: OtherKind, digest: &str) -> ApiError {
-    let (query, message) = match kind {
+    let (found, message) = match kind {
         OtherKind::AdminToken => (
-            "SELECT COUNT(*) FROM admin_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+            credentials::is_active_token(db, digest).await,
             "this is an admin token; evaluation and streams need a server or client key",
         ),
         OtherKind::SdkKey => (
-            "SELECT COUNT(*) FROM sdk_keys WHERE key_hash = $1 AND revoked_at IS NULL",
+            credentials::is_active_key(db, digest).await,
             "this is an SDK key; the admin API needs an admin token",
         ),
     };
-    match sqlx::query_scalar::<_, i64>(query)
-        .bind(digest)
-        .fetch_one(&db.pool)
-        .await
-    {
-        Ok(n) if n > 0 => ApiError::Forbidden(message.into()),
+    match found {
+        Ok(true) => ApiError::Forbidden(message.into()),
         _ => ApiError::Unauthorized,
     }
 }
@@ -426,44 +410,28 @@ pub async fn bootstrap_admin(db: &crate::db::Db, configured: Option<&str>) -> Re
             return Err(BootstrapError::TooShort);
         }
         let digest = digest(secret);
-        let mut tx = db.pool.begin().await?;
-        sqlx::query(
-            "UPDATE admin_tokens SET revoked_at = $1 WHERE name = $2 AND token_hash <> $3 AND revoked_at IS NULL",
-        )
-        .bind(now)
-        .bind(BOOTSTRAP_TOKEN_NAME)
-        .bind(&digest)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO admin_tokens (name, role, token_hash, hint, created_at) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (token_hash) DO NOTHING",
-        )
-        .bind(BOOTSTRAP_TOKEN_NAME)
-        .bind("admin")
-        .bind(&digest)
-        .bind(hint(secret))
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
+        let token = NewCredential {
+            name: BOOTSTRAP_TOKEN_NAME,
+            kind: Role::Admin.as_str(),
+            digest: &digest,
+            hint: &hint(secret),
+            created_at: now,
+        };
+        credentials::replace_named_token(db, &token).await?;
         return Ok(None);
     }
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM admin_tokens")
-        .fetch_one(&db.pool)
-        .await?;
-    if count > 0 {
+    if credentials::count_tokens(db).await? > 0 {
         return Ok(None);
     }
     let secret = new_secret("dl_admin");
-    sqlx::query("INSERT INTO admin_tokens (name, role, token_hash, hint, created_at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(BOOTSTRAP_TOKEN_NAME)
-        .bind("admin")
-        .bind(digest(&secret))
-        .bind(hint(&secret))
-        .bind(now)
-        .execute(&db.pool)
-        .await?;
+    let token = NewCredential {
+        name: BOOTSTRAP_TOKEN_NAME,
+        kind: Role::Admin.as_str(),
+        digest: &digest(&secret),
+        hint: &hint(&secret),
+        created_at: now,
+    };
+    credentials::insert_token(&db.pool, &token).await?;
     Ok(Some(secret))
 }
 

@@ -17,6 +17,7 @@ use crate::state::AppState;
 use crate::store::credentials::Credential;
 use crate::store::environments::Environment;
 use crate::store::{credentials, environments};
+use crate::writes;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -110,7 +111,8 @@ async fn create_key(
     admin.require(Role::Admin)?;
     let kind = KeyKind::parse(&req.kind).ok_or_else(|| ApiError::invalid("kind", "expected `server` or `client`"))?;
     check_length("name", &req.name, NAME_CHARS)?;
-    let key = credentials::create_key(&state.db, &env, kind, &req.name, &admin.actor()).await?;
+    let actor = admin.actor();
+    let key = writes::credentials::create_key(&state.writer(&actor, ""), &env, kind, &req.name).await?;
     Ok((StatusCode::CREATED, Json(key)))
 }
 
@@ -123,7 +125,8 @@ async fn revoke_key(
     Path((env, id)): Path<(String, i64)>,
 ) -> ApiResult<StatusCode> {
     admin.require(Role::Admin)?;
-    credentials::revoke_key(&state.db, &env, id, &admin.actor()).await?;
+    let actor = admin.actor();
+    writes::credentials::revoke_key(&state.writer(&actor, ""), &env, id).await?;
     // Its open streams end, on every node.
     state.keys.revoke(id);
     Ok(StatusCode::NO_CONTENT)

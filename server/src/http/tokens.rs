@@ -16,6 +16,7 @@ use crate::state::AppState;
 use crate::store::credentials::Credential;
 use crate::store::AuditRecord;
 use crate::store::{self, credentials, AuditFilter};
+use crate::writes;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -57,27 +58,17 @@ async fn create(
 ) -> ApiResult<impl IntoResponse> {
     admin.require(Role::Admin)?;
     let role = Role::parse(&req.role).ok_or_else(|| ApiError::invalid("role", "expected viewer, editor or admin"))?;
-    if req.name.trim().is_empty() {
-        return Err(ApiError::invalid("name", "a token needs a name"));
-    }
-    if req.name.trim() == crate::auth::BOOTSTRAP_TOKEN_NAME {
-        // A restart with a new DAYLIGHT_ADMIN_TOKEN revokes tokens of this name.
-        return Err(ApiError::invalid(
-            "name",
-            "`bootstrap` is the name of the token DAYLIGHT_ADMIN_TOKEN sets; choose another",
-        ));
-    }
-    Ok((
-        StatusCode::CREATED,
-        Json(credentials::create_token(&state.db, &req.name, role, &admin.actor()).await?),
-    ))
+    let actor = admin.actor();
+    let token = writes::credentials::create_token(&state.writer(&actor, ""), &req.name, role).await?;
+    Ok((StatusCode::CREATED, Json(token)))
 }
 
 #[utoipa::path(operation_id = "tokens_revoke", delete, path = "/api/v1/tokens/{id}", tag = "tokens", params(("id" = i64, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)))]
 async fn revoke(State(state): State<AppState>, admin: Admin, Path(id): Path<i64>) -> ApiResult<StatusCode> {
     admin.require(Role::Admin)?;
-    credentials::revoke_token(&state.db, id, &admin.actor()).await?;
+    let actor = admin.actor();
+    writes::credentials::revoke_token(&state.writer(&actor, ""), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -11,10 +11,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::Body;
-use crate::auth::{new_secret, Admin, Role};
+use crate::auth::{Admin, Role};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
-use crate::store::webhooks::{self, Delivery, NewWebhook, Webhook};
+use crate::store::webhooks::{self, Delivery, Webhook};
+use crate::writes;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -63,64 +64,17 @@ async fn create(
     Body(req): Body<CreateWebhook>,
 ) -> ApiResult<impl IntoResponse> {
     admin.require(Role::Admin)?;
-    let url = url::Url::parse(&req.url).map_err(|e| ApiError::invalid("url", format!("not a URL: {e}")))?;
-    match url.scheme() {
-        "http" => {}
-        "https" => {
-            return Err(ApiError::invalid(
-                "url",
-                "https:// receivers are not supported by this build; use http:// (e.g. through a local TLS proxy)",
-            ))
-        }
-        _ => return Err(ApiError::invalid("url", "expected an http:// URL")),
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(ApiError::invalid("url", "no host"));
-    }
-    state
-        .webhook_destinations
-        .check(&url)
-        .await
-        .map_err(|why| ApiError::invalid("url", why))?;
-    let secret = match req.secret {
-        Some(s) if s.len() < 16 || s.len() > 256 => {
-            return Err(ApiError::invalid("secret", "a secret is 16 to 256 characters"))
-        }
-        Some(s) => s,
-        None => new_secret("dl_whsec"),
-    };
-    for (i, e) in req.events.iter().enumerate() {
-        let body = e.strip_suffix('*').unwrap_or(e);
-        let ok = e.len() <= 100
-            && !e.is_empty()
-            && body
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
-        if !ok {
-            return Err(ApiError::invalid(
-                format!("events[{i}]"),
-                "an action such as `flag.on`, or a prefix ending in `*` such as `flag.*`",
-            ));
-        }
-    }
-    for (i, env) in req.environments.iter().enumerate() {
-        if crate::store::environments::get(&state.db, env).await.is_err() {
-            return Err(ApiError::invalid(
-                format!("environments[{i}]"),
-                format!("no environment `{env}`"),
-            ));
-        }
-    }
-    let hook = webhooks::create(
-        &state.db,
-        NewWebhook {
-            url: url.as_str(),
-            secret: &secret,
+    let actor = admin.actor();
+    let hook = writes::webhooks::create(
+        &state.writer(&actor, ""),
+        &state.webhook_destinations,
+        writes::webhooks::CreateWebhook {
+            url: &req.url,
+            secret: req.secret.as_deref(),
             events: &req.events,
             environments: &req.environments,
             description: &req.description,
         },
-        &admin.actor(),
     )
     .await?;
     Ok((StatusCode::CREATED, Json(hook)))
@@ -138,7 +92,8 @@ async fn read(State(state): State<AppState>, admin: Admin, Path(id): Path<i64>) 
     responses((status = 204), (status = 404, body = ErrorBody)))]
 async fn remove(State(state): State<AppState>, admin: Admin, Path(id): Path<i64>) -> ApiResult<StatusCode> {
     admin.require(Role::Admin)?;
-    webhooks::delete(&state.db, id, &admin.actor()).await?;
+    let actor = admin.actor();
+    writes::webhooks::delete(&state.writer(&actor, ""), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

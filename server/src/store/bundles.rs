@@ -3,7 +3,7 @@
 //! it reaches every node and every stream like a flag change.
 
 use serde::{Deserialize, Serialize};
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Transaction};
 
 use crate::bundles::BundleConfig;
 use crate::db::{now_ms, Db};
@@ -46,17 +46,17 @@ pub async fn get(db: &Db, app: &str, environment: &str) -> ApiResult<StoredBundl
     if known.is_none() {
         return Err(ApiError::NotFound(format!("app `{app}`")));
     }
-    let row = sqlx::query("SELECT doc, version FROM bundle_configs WHERE app = $1 AND environment = $2")
-        .bind(app)
-        .bind(environment)
-        .fetch_optional(&db.pool)
-        .await?;
+    let row: Option<(String, i64)> =
+        sqlx::query_as("SELECT doc, version FROM bundle_configs WHERE app = $1 AND environment = $2")
+            .bind(app)
+            .bind(environment)
+            .fetch_optional(&db.pool)
+            .await?;
     let (mut config, version) = match row {
-        Some(row) => {
-            let doc: String = row.try_get("doc")?;
+        Some((doc, version)) => {
             let config: BundleConfig =
                 serde_json::from_str(&doc).map_err(|e| ApiError::Internal(format!("stored bundle config: {e}")))?;
-            (config, row.try_get("version")?)
+            (config, version)
         }
         None => (BundleConfig::default(), 0),
     };
@@ -151,15 +151,14 @@ pub async fn write_config_if(
 
 /// Bundle configs of `environment` (for the live state).
 pub async fn configs_of(db: &Db, environment: &str) -> ApiResult<Vec<(String, BundleConfig)>> {
-    let rows = sqlx::query("SELECT app, doc FROM bundle_configs WHERE environment = $1")
+    let rows: Vec<(String, String)> = sqlx::query_as("SELECT app, doc FROM bundle_configs WHERE environment = $1")
         .bind(environment)
         .fetch_all(&db.pool)
         .await?;
-    rows.iter()
-        .map(|r| {
-            let doc: String = r.try_get("doc")?;
+    rows.into_iter()
+        .map(|(app, doc)| {
             let config = serde_json::from_str(&doc).map_err(|e| ApiError::Internal(e.to_string()))?;
-            Ok((r.try_get("app")?, config))
+            Ok((app, config))
         })
         .collect()
 }

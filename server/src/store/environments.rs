@@ -1,12 +1,12 @@
 //! Environments (`production`, `staging`, …).
 
 use serde::{Deserialize, Serialize};
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Transaction};
 
 use crate::db::{now_ms, Db};
 use crate::error::{ApiError, ApiResult};
 
-#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct Environment {
     pub key: String,
     pub name: String,
@@ -15,19 +15,9 @@ pub struct Environment {
 }
 
 pub async fn list(db: &Db) -> ApiResult<Vec<Environment>> {
-    let rows = sqlx::query("SELECT key, name, version FROM environments ORDER BY key")
+    let mut envs: Vec<Environment> = sqlx::query_as("SELECT key, name, version FROM environments ORDER BY key")
         .fetch_all(&db.pool)
         .await?;
-    let mut envs = rows
-        .iter()
-        .map(|r| {
-            Ok(Environment {
-                key: r.try_get("key")?,
-                name: r.try_get("name")?,
-                version: r.try_get("version")?,
-            })
-        })
-        .collect::<ApiResult<Vec<_>>>()?;
     // Byte order, whatever the database's collation: writers lock
     // environments in this order, and one order for all avoids deadlocks.
     envs.sort_by(|a, b| a.key.cmp(&b.key));

@@ -2,18 +2,21 @@
 
 use daylight::model::{Flag, FlagConfig, FlagRules};
 use serde::{Deserialize, Serialize};
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Transaction};
 
+use super::column::{IntBool, JsonText};
 use crate::db::Db;
 use crate::error::{ApiError, ApiResult};
 
 /// A flag as stored: the document plus bookkeeping.
-#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct StoredFlag {
     #[serde(flatten)]
+    #[sqlx(rename = "doc", try_from = "JsonText")]
     pub flag: Flag,
     /// Bumped by every write; send it back in `If-Match`.
     pub version: i64,
+    #[sqlx(try_from = "IntBool")]
     pub archived: bool,
     pub created_at: i64,
     pub updated_at: i64,
@@ -37,34 +40,21 @@ pub fn rules_for(stored: &StoredFlag, environment: &str) -> Option<FlagRules> {
     })
 }
 
-/// The columns [`from_row`] reads.
+/// The columns a [`StoredFlag`] is read from.
 pub(crate) const SELECT: &str = "SELECT doc, version, archived, created_at, updated_at FROM flags";
 
-pub(crate) fn from_row(row: &sqlx::any::AnyRow) -> ApiResult<StoredFlag> {
-    let doc: String = row.try_get("doc")?;
-    Ok(StoredFlag {
-        flag: serde_json::from_str(&doc).map_err(|e| ApiError::Internal(format!("stored flag: {e}")))?,
-        version: row.try_get("version")?,
-        archived: row.try_get::<i64, _>("archived")? != 0,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
-}
-
 pub async fn list(db: &Db) -> ApiResult<Vec<StoredFlag>> {
-    let rows = sqlx::query(&format!("{SELECT} ORDER BY key"))
+    Ok(sqlx::query_as(&format!("{SELECT} ORDER BY key"))
         .fetch_all(&db.pool)
-        .await?;
-    rows.iter().map(from_row).collect()
+        .await?)
 }
 
 pub async fn get(db: &Db, key: &str) -> ApiResult<StoredFlag> {
-    let row = sqlx::query(&format!("{SELECT} WHERE key = $1"))
+    sqlx::query_as(&format!("{SELECT} WHERE key = $1"))
         .bind(key)
         .fetch_optional(&db.pool)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("flag `{key}`")))?;
-    from_row(&row)
+        .ok_or_else(|| ApiError::NotFound(format!("flag `{key}`")))
 }
 
 /// Inserts a new flag (409 when the key exists).

@@ -4,6 +4,7 @@
 //! streams can ask for "every change after version N".
 
 pub mod bundles;
+pub mod column;
 pub mod credentials;
 pub mod environments;
 pub mod flags;
@@ -155,8 +156,8 @@ async fn fetch_changes<'e>(
         .collect()
 }
 
-/// One audit-log row as the API returns it.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+/// One audit-log row as the API returns it (read from `AUDIT_COLUMNS`).
+#[derive(Debug, Serialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct AuditRecord {
     pub id: i64,
     pub at: i64,
@@ -165,7 +166,9 @@ pub struct AuditRecord {
     pub resource_kind: String,
     pub resource_key: String,
     pub environment: Option<String>,
+    #[sqlx(rename = "before_doc", try_from = "column::LenientJson")]
     pub before: Option<serde_json::Value>,
+    #[sqlx(rename = "after_doc", try_from = "column::LenientJson")]
     pub after: Option<serde_json::Value>,
     pub comment: String,
 }
@@ -186,7 +189,7 @@ pub struct AuditFilter {
 }
 
 pub async fn audit(db: &Db, f: &AuditFilter) -> ApiResult<Vec<AuditRecord>> {
-    let rows = sqlx::query(&format!(
+    Ok(sqlx::query_as(&format!(
         "SELECT {AUDIT_COLUMNS}
          FROM audit_log
          WHERE ($1 IS NULL OR resource_kind = $1) AND ($2 IS NULL OR resource_key = $2)
@@ -202,27 +205,9 @@ pub async fn audit(db: &Db, f: &AuditFilter) -> ApiResult<Vec<AuditRecord>> {
     .bind(f.after_id)
     .bind(f.limit.unwrap_or(100).clamp(1, 1000))
     .fetch_all(&db.pool)
-    .await?;
-    rows.iter().map(audit_record).collect()
+    .await?)
 }
 
-/// The `audit_log` columns `audit_record` reads.
+/// The `audit_log` columns an [`AuditRecord`] is read from.
 pub(crate) const AUDIT_COLUMNS: &str =
     "id, at, actor, action, resource_kind, resource_key, environment, before_doc, after_doc, comment";
-
-/// An `audit_log` row (`AUDIT_COLUMNS`) as a record.
-pub(crate) fn audit_record(row: &sqlx::any::AnyRow) -> ApiResult<AuditRecord> {
-    let json = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
-    Ok(AuditRecord {
-        id: row.try_get("id")?,
-        at: row.try_get("at")?,
-        actor: row.try_get("actor")?,
-        action: row.try_get("action")?,
-        resource_kind: row.try_get("resource_kind")?,
-        resource_key: row.try_get("resource_key")?,
-        environment: row.try_get("environment")?,
-        before: json(row.try_get("before_doc")?),
-        after: json(row.try_get("after_doc")?),
-        comment: row.try_get("comment")?,
-    })
-}

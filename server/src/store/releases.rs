@@ -3,21 +3,24 @@
 //! exactly once (`writes::releases::act`).
 
 use serde::{Deserialize, Serialize};
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Transaction};
 use utoipa::ToSchema;
 
+use super::column::JsonText;
 use crate::db::{now_ms, Db};
 use crate::error::{ApiError, ApiResult};
 use crate::releases::plan::{PlanSpec, Progress};
 
 /// A plan as the API returns it.
-#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema, sqlx::FromRow)]
 pub struct ReleasePlan {
     pub id: i64,
     pub flag_key: String,
     pub environment: String,
+    #[sqlx(try_from = "JsonText")]
     pub spec: PlanSpec,
     #[serde(flatten)]
+    #[sqlx(try_from = "JsonText")]
     pub progress: Progress,
     /// Bumped by every transition.
     pub version: i64,
@@ -29,30 +32,12 @@ pub struct ReleasePlan {
 const COLUMNS: &str =
     "id, flag_key, environment, spec, progress, version, created_by, created_at, updated_at FROM release_plans";
 
-fn from_row(row: &sqlx::any::AnyRow) -> ApiResult<ReleasePlan> {
-    let spec: String = row.try_get("spec")?;
-    let progress: String = row.try_get("progress")?;
-    let bad = |e: serde_json::Error| ApiError::Internal(format!("stored release plan: {e}"));
-    Ok(ReleasePlan {
-        id: row.try_get("id")?,
-        flag_key: row.try_get("flag_key")?,
-        environment: row.try_get("environment")?,
-        spec: serde_json::from_str(&spec).map_err(bad)?,
-        progress: serde_json::from_str(&progress).map_err(bad)?,
-        version: row.try_get("version")?,
-        created_by: row.try_get("created_by")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
-}
-
 pub async fn get(db: &Db, id: i64) -> ApiResult<ReleasePlan> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} WHERE id = $1"))
+    sqlx::query_as(&format!("SELECT {COLUMNS} WHERE id = $1"))
         .bind(id)
         .fetch_optional(&db.pool)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("release plan {id}")))?;
-    from_row(&row)
+        .ok_or_else(|| ApiError::NotFound(format!("release plan {id}")))
 }
 
 /// Plans, newest first, optionally of one flag, environment or state.
@@ -62,7 +47,7 @@ pub async fn list(
     environment: Option<&str>,
     state: Option<&str>,
 ) -> ApiResult<Vec<ReleasePlan>> {
-    let rows = sqlx::query(&format!(
+    Ok(sqlx::query_as(&format!(
         "SELECT {COLUMNS} WHERE ($1 IS NULL OR flag_key = $1) AND ($2 IS NULL OR environment = $2)
          AND ($3 IS NULL OR state = $3) ORDER BY id DESC LIMIT 500"
     ))
@@ -70,8 +55,7 @@ pub async fn list(
     .bind(environment)
     .bind(state)
     .fetch_all(&db.pool)
-    .await?;
-    rows.iter().map(from_row).collect()
+    .await?)
 }
 
 /// Ids of running plans whose next move is due at `now`.
@@ -86,16 +70,10 @@ pub async fn due(db: &Db, now: i64) -> ApiResult<Vec<i64>> {
 
 /// Running plans that have a guard.
 pub async fn guarded(db: &Db) -> ApiResult<Vec<ReleasePlan>> {
-    let rows = sqlx::query(&format!("SELECT {COLUMNS} WHERE state = 'running'"))
+    let plans: Vec<ReleasePlan> = sqlx::query_as(&format!("SELECT {COLUMNS} WHERE state = 'running'"))
         .fetch_all(&db.pool)
         .await?;
-    Ok(rows
-        .iter()
-        .map(from_row)
-        .collect::<ApiResult<Vec<_>>>()?
-        .into_iter()
-        .filter(|p| p.spec.guard.is_some())
-        .collect())
+    Ok(plans.into_iter().filter(|p| p.spec.guard.is_some()).collect())
 }
 
 /// Inserts a new plan, pending, and returns its id (409 while the flag

@@ -5,9 +5,10 @@
 
 use daylight::model::FlagConfig;
 use serde::{Deserialize, Serialize};
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Transaction};
 use utoipa::ToSchema;
 
+use super::column::JsonText;
 use crate::db::{now_ms, Db};
 use crate::error::{ApiError, ApiResult};
 
@@ -21,13 +22,14 @@ pub struct Change {
     pub config: Option<FlagConfig>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema, sqlx::FromRow)]
 pub struct ScheduledChange {
     pub id: i64,
     pub flag_key: String,
     pub environment: String,
     /// When to apply it (Unix ms).
     pub at: i64,
+    #[sqlx(try_from = "JsonText")]
     pub change: Change,
     /// `pending`, `applied`, `cancelled` or `failed`.
     pub state: String,
@@ -42,30 +44,12 @@ pub struct ScheduledChange {
 const COLUMNS: &str =
     "id, flag_key, environment, at, change, state, comment, error, created_by, created_at, applied_at FROM scheduled_changes";
 
-fn from_row(row: &sqlx::any::AnyRow) -> ApiResult<ScheduledChange> {
-    let change: String = row.try_get("change")?;
-    Ok(ScheduledChange {
-        id: row.try_get("id")?,
-        flag_key: row.try_get("flag_key")?,
-        environment: row.try_get("environment")?,
-        at: row.try_get("at")?,
-        change: serde_json::from_str(&change).map_err(|e| ApiError::Internal(format!("stored change: {e}")))?,
-        state: row.try_get("state")?,
-        comment: row.try_get("comment")?,
-        error: row.try_get("error")?,
-        created_by: row.try_get("created_by")?,
-        created_at: row.try_get("created_at")?,
-        applied_at: row.try_get("applied_at")?,
-    })
-}
-
 pub async fn get(db: &Db, id: i64) -> ApiResult<ScheduledChange> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} WHERE id = $1"))
+    sqlx::query_as(&format!("SELECT {COLUMNS} WHERE id = $1"))
         .bind(id)
         .fetch_optional(&db.pool)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("scheduled change {id}")))?;
-    from_row(&row)
+        .ok_or_else(|| ApiError::NotFound(format!("scheduled change {id}")))
 }
 
 pub async fn list(
@@ -74,7 +58,7 @@ pub async fn list(
     environment: Option<&str>,
     state: Option<&str>,
 ) -> ApiResult<Vec<ScheduledChange>> {
-    let rows = sqlx::query(&format!(
+    Ok(sqlx::query_as(&format!(
         "SELECT {COLUMNS} WHERE ($1 IS NULL OR flag_key = $1) AND ($2 IS NULL OR environment = $2)
          AND ($3 IS NULL OR state = $3) ORDER BY at, id LIMIT 500"
     ))
@@ -82,8 +66,7 @@ pub async fn list(
     .bind(environment)
     .bind(state)
     .fetch_all(&db.pool)
-    .await?;
-    rows.iter().map(from_row).collect()
+    .await?)
 }
 
 pub async fn due(db: &Db, now: i64) -> ApiResult<Vec<i64>> {

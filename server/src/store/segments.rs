@@ -76,12 +76,10 @@ pub async fn get(db: &Db, environment: &str, key: &str) -> ApiResult<StoredSegme
 
 /// Every (environment, segment key) pair, for validating flags.
 pub async fn all_keys(db: &Db) -> ApiResult<HashSet<(String, String)>> {
-    let rows = sqlx::query("SELECT environment, key FROM segments")
+    let rows: Vec<(String, String)> = sqlx::query_as("SELECT environment, key FROM segments")
         .fetch_all(&db.pool)
         .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get("environment")?, r.try_get("key")?)))
-        .collect()
+    Ok(rows.into_iter().collect())
 }
 
 pub(crate) fn doc_of(rules: &SegmentRules) -> ApiResult<String> {

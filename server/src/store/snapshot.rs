@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use daylight::{RulesetDocument, SegmentRules};
 
-use super::flags::{from_row, rules_for};
+use super::flags::{rules_for, StoredFlag};
 use crate::db::{Backend, Db};
 use crate::error::{ApiError, ApiResult};
 
@@ -22,7 +22,7 @@ pub async fn read(db: &Db, environment: &str) -> ApiResult<RulesetDocument> {
         .bind(environment)
         .fetch_one(&mut *tx)
         .await?;
-    let flag_rows = sqlx::query(super::flags::SELECT).fetch_all(&mut *tx).await?;
+    let stored_flags: Vec<StoredFlag> = sqlx::query_as(super::flags::SELECT).fetch_all(&mut *tx).await?;
     let segment_rows: Vec<(String, String, i64)> =
         sqlx::query_as("SELECT key, doc, version FROM segments WHERE environment = $1")
             .bind(environment)
@@ -30,9 +30,8 @@ pub async fn read(db: &Db, environment: &str) -> ApiResult<RulesetDocument> {
             .await?;
     tx.commit().await?;
     let mut flags = BTreeMap::new();
-    for row in &flag_rows {
-        let stored = from_row(row)?;
-        if let Some(rules) = rules_for(&stored, environment) {
+    for stored in &stored_flags {
+        if let Some(rules) = rules_for(stored, environment) {
             flags.insert(stored.flag.key.clone(), rules);
         }
     }

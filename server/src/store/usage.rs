@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use utoipa::ToSchema;
 
 use crate::db::{now_ms, Db};
@@ -221,7 +220,7 @@ pub async fn window_counts(
 }
 
 /// One row of a flag's usage: a count in one minute.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
 pub struct MinuteCount {
     /// Unix ms of the minute's start.
     pub minute: i64,
@@ -229,7 +228,7 @@ pub struct MinuteCount {
     pub count: i64,
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
 pub struct EventMinuteCount {
     pub minute: i64,
     pub event: String,
@@ -239,7 +238,7 @@ pub struct EventMinuteCount {
 
 /// Per-minute evaluations of `flag` in `[from, to)`, by minute then variation.
 pub async fn evaluations(db: &Db, environment: &str, flag: &str, from: i64, to: i64) -> ApiResult<Vec<MinuteCount>> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT minute, variation, count FROM usage_evaluations
          WHERE environment = $1 AND flag_key = $2 AND minute >= $3 AND minute < $4
          ORDER BY minute, variation LIMIT 100000",
@@ -249,21 +248,12 @@ pub async fn evaluations(db: &Db, environment: &str, flag: &str, from: i64, to: 
     .bind(minute_of(from))
     .bind(to)
     .fetch_all(&db.pool)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(MinuteCount {
-                minute: r.try_get("minute")?,
-                variation: r.try_get("variation")?,
-                count: r.try_get("count")?,
-            })
-        })
-        .collect()
+    .await?)
 }
 
 /// Per-minute events attributed to `flag` in `[from, to)`.
 pub async fn events(db: &Db, environment: &str, flag: &str, from: i64, to: i64) -> ApiResult<Vec<EventMinuteCount>> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT minute, event, variation, count FROM usage_events
          WHERE environment = $1 AND flag_key = $2 AND minute >= $3 AND minute < $4
          ORDER BY minute, event, variation LIMIT 100000",
@@ -273,41 +263,28 @@ pub async fn events(db: &Db, environment: &str, flag: &str, from: i64, to: i64) 
     .bind(minute_of(from))
     .bind(to)
     .fetch_all(&db.pool)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(EventMinuteCount {
-                minute: r.try_get("minute")?,
-                event: r.try_get("event")?,
-                variation: r.try_get("variation")?,
-                count: r.try_get("count")?,
-            })
-        })
-        .collect()
+    .await?)
 }
 
 /// When each flag of `environment` was last reported evaluated (flag → ms).
 pub async fn last_evaluated(db: &Db, environment: &str) -> ApiResult<std::collections::BTreeMap<String, i64>> {
-    let rows = sqlx::query("SELECT flag_key, at FROM usage_last_evaluated WHERE environment = $1")
-        .bind(environment)
-        .fetch_all(&db.pool)
-        .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get("flag_key")?, r.try_get("at")?)))
-        .collect()
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT flag_key, at FROM usage_last_evaluated WHERE environment = $1")
+            .bind(environment)
+            .fetch_all(&db.pool)
+            .await?;
+    Ok(rows.into_iter().collect())
 }
 
 /// When the config of each flag in `environment` last changed (flag → ms):
 /// one row per flag, kept by every change-log append (`store::append_change`),
 /// so the cost does not grow with history and compaction loses nothing.
 pub async fn last_config_change(db: &Db, environment: &str) -> ApiResult<std::collections::BTreeMap<String, i64>> {
-    let rows = sqlx::query("SELECT flag_key, at FROM flag_last_changes WHERE environment = $1")
+    let rows: Vec<(String, i64)> = sqlx::query_as("SELECT flag_key, at FROM flag_last_changes WHERE environment = $1")
         .bind(environment)
         .fetch_all(&db.pool)
         .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get("flag_key")?, r.try_get("at")?)))
-        .collect()
+    Ok(rows.into_iter().collect())
 }
 
 /// Deletes per-minute aggregates older than `before_ms` (retention);

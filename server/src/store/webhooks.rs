@@ -7,10 +7,10 @@
 use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
+use sqlx::{Any, Row, Transaction};
 use utoipa::ToSchema;
 
-use super::{append_audit, AuditEntry, AUDIT_COLUMNS};
+use super::{AuditRecord, AUDIT_COLUMNS};
 use crate::db::{now_ms, Db};
 use crate::error::{ApiError, ApiResult};
 
@@ -86,13 +86,13 @@ pub async fn get(db: &Db, id: i64) -> ApiResult<Webhook> {
 
 /// The URL and secret deliveries of webhook `id` are sent with.
 pub async fn target(db: &Db, id: i64) -> ApiResult<Option<(String, String)>> {
-    let row = sqlx::query("SELECT url, secret FROM webhooks WHERE id = $1")
+    Ok(sqlx::query_as("SELECT url, secret FROM webhooks WHERE id = $1")
         .bind(id)
         .fetch_optional(&db.pool)
-        .await?;
-    row.map(|r| Ok((r.try_get("url")?, r.try_get("secret")?))).transpose()
+        .await?)
 }
 
+/// A new webhook's row (validated by `writes::webhooks`).
 pub struct NewWebhook<'a> {
     pub url: &'a str,
     pub secret: &'a str,
@@ -101,15 +101,15 @@ pub struct NewWebhook<'a> {
     pub description: &'a str,
 }
 
-/// Creates a webhook; it receives audit entries written after this call.
-pub async fn create(db: &Db, w: NewWebhook<'_>, actor: &str) -> ApiResult<Webhook> {
-    let mut tx = db.pool.begin().await?;
+/// Inserts a webhook that receives the audit entries after the newest one
+/// now; returns its id.
+pub async fn insert(tx: &mut Transaction<'_, Any>, w: &NewWebhook<'_>) -> ApiResult<i64> {
     let after: i64 = sqlx::query_scalar("SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) FROM audit_log")
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await?;
     let events = serde_json::to_string(w.events).map_err(|e| ApiError::Internal(e.to_string()))?;
     let environments = serde_json::to_string(w.environments).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let id: i64 = sqlx::query_scalar(
+    Ok(sqlx::query_scalar(
         "INSERT INTO webhooks (url, secret, events, environments, description, after_audit_id, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
     )
@@ -120,68 +120,34 @@ pub async fn create(db: &Db, w: NewWebhook<'_>, actor: &str) -> ApiResult<Webhoo
     .bind(w.description)
     .bind(after)
     .bind(now_ms())
-    .fetch_one(&mut *tx)
-    .await?;
-    let shown = serde_json::json!({
-        "id": id,
-        "url": crate::webhooks::redact_userinfo(w.url),
-        "events": w.events,
-        "environments": w.environments,
-    });
-    append_audit(
-        &mut tx,
-        AuditEntry {
-            actor,
-            action: "webhook.create",
-            resource_kind: "webhook",
-            resource_key: &id.to_string(),
-            environment: None,
-            before: None,
-            after: Some(shown.to_string()),
-            comment: "",
-        },
-    )
-    .await?;
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM webhooks WHERE id = $1"))
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
-    let hook = from_row(&row, true)?;
-    tx.commit().await?;
-    Ok(hook)
+    .fetch_one(&mut **tx)
+    .await?)
 }
 
-/// Deletes a webhook and its delivery log.
-pub async fn delete(db: &Db, id: i64, actor: &str) -> ApiResult<()> {
-    let mut tx = db.pool.begin().await?;
+/// Webhook `id` read inside `tx`, with its secret (for the create call).
+pub async fn get_with_secret(tx: &mut Transaction<'_, Any>, id: i64) -> ApiResult<Webhook> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM webhooks WHERE id = $1"))
+        .bind(id)
+        .fetch_one(&mut **tx)
+        .await?;
+    from_row(&row, true)
+}
+
+/// Deletes webhook `id` and its delivery log; false when there is none.
+pub async fn delete(tx: &mut Transaction<'_, Any>, id: i64) -> ApiResult<bool> {
     let gone = sqlx::query("DELETE FROM webhooks WHERE id = $1")
         .bind(id)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?
         .rows_affected();
     if gone == 0 {
-        return Err(ApiError::NotFound(format!("webhook {id}")));
+        return Ok(false);
     }
     sqlx::query("DELETE FROM webhook_deliveries WHERE webhook_id = $1")
         .bind(id)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-    append_audit(
-        &mut tx,
-        AuditEntry {
-            actor,
-            action: "webhook.delete",
-            resource_kind: "webhook",
-            resource_key: &id.to_string(),
-            environment: None,
-            before: None,
-            after: None,
-            comment: "",
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    Ok(true)
 }
 
 /// How far back each scan of the audit log looks before the highest id it
@@ -210,25 +176,22 @@ pub async fn enqueue(db: &Db, cursor: i64) -> ApiResult<i64> {
         return Ok(max.max(cursor));
     };
     let lo = (cursor - LOOKBACK).max(oldest);
-    let rows = sqlx::query(&format!(
+    let entries: Vec<AuditRecord> = sqlx::query_as(&format!(
         "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE id > $1 ORDER BY id LIMIT $2"
     ))
     .bind(lo)
     .bind(SCAN_LIMIT)
     .fetch_all(&db.pool)
     .await?;
-    let existing: HashSet<(i64, i64)> =
-        sqlx::query("SELECT webhook_id, audit_id FROM webhook_deliveries WHERE audit_id > $1")
+    let existing: Vec<(i64, i64)> =
+        sqlx::query_as("SELECT webhook_id, audit_id FROM webhook_deliveries WHERE audit_id > $1")
             .bind(lo)
             .fetch_all(&db.pool)
-            .await?
-            .iter()
-            .map(|r| Ok((r.try_get("webhook_id")?, r.try_get("audit_id")?)))
-            .collect::<ApiResult<_>>()?;
+            .await?;
+    let existing: HashSet<(i64, i64)> = existing.into_iter().collect();
     let mut high = cursor;
     let now = now_ms();
-    for row in &rows {
-        let entry = super::audit_record(row)?;
+    for entry in &entries {
         high = high.max(entry.id);
         for hook in &hooks {
             if entry.id <= hook.after_audit_id
@@ -262,7 +225,7 @@ pub async fn enqueue(db: &Db, cursor: i64) -> ApiResult<i64> {
 }
 
 /// A delivery a node has claimed.
-#[derive(Debug)]
+#[derive(Debug, sqlx::FromRow)]
 pub struct Claimed {
     pub id: i64,
     pub webhook_id: i64,
@@ -275,7 +238,7 @@ pub struct Claimed {
 /// node claimed first is skipped (the conditional UPDATE matches no row).
 pub async fn claim(db: &Db, limit: i64, lease_ms: i64) -> ApiResult<Vec<Claimed>> {
     let now = now_ms();
-    let due = sqlx::query(
+    let due: Vec<i64> = sqlx::query_scalar(
         "SELECT id FROM webhook_deliveries
          WHERE status = 'pending' AND next_attempt_at <= $1 AND lease_until < $1 ORDER BY next_attempt_at, id LIMIT $2",
     )
@@ -284,9 +247,8 @@ pub async fn claim(db: &Db, limit: i64, lease_ms: i64) -> ApiResult<Vec<Claimed>
     .fetch_all(&db.pool)
     .await?;
     let mut claimed = Vec::new();
-    for row in due {
-        let id: i64 = row.try_get("id")?;
-        let row = sqlx::query(
+    for id in due {
+        let row = sqlx::query_as(
             "UPDATE webhook_deliveries SET lease_until = $1
              WHERE id = $2 AND status = 'pending' AND lease_until < $3
              RETURNING id, webhook_id, event, payload, attempts",
@@ -296,15 +258,7 @@ pub async fn claim(db: &Db, limit: i64, lease_ms: i64) -> ApiResult<Vec<Claimed>
         .bind(now)
         .fetch_optional(&db.pool)
         .await?;
-        if let Some(row) = row {
-            claimed.push(Claimed {
-                id: row.try_get("id")?,
-                webhook_id: row.try_get("webhook_id")?,
-                event: row.try_get("event")?,
-                payload: row.try_get("payload")?,
-                attempts: row.try_get("attempts")?,
-            });
-        }
+        claimed.extend(row);
     }
     Ok(claimed)
 }
@@ -342,7 +296,7 @@ pub async fn record_attempt(db: &Db, id: i64, attempts: i64, o: &Outcome) -> Api
 }
 
 /// One row of the delivery log.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
 pub struct Delivery {
     pub id: i64,
     pub audit_id: i64,
@@ -360,7 +314,7 @@ pub struct Delivery {
 
 /// The delivery log of webhook `id`, newest first.
 pub async fn deliveries(db: &Db, id: i64, status: Option<&str>, limit: i64) -> ApiResult<Vec<Delivery>> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT id, audit_id, event, status, attempts, next_attempt_at, last_error, response_code, created_at, delivered_at
          FROM webhook_deliveries WHERE webhook_id = $1 AND ($2 IS NULL OR status = $2) ORDER BY id DESC LIMIT $3",
     )
@@ -368,21 +322,5 @@ pub async fn deliveries(db: &Db, id: i64, status: Option<&str>, limit: i64) -> A
     .bind(status)
     .bind(limit)
     .fetch_all(&db.pool)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Delivery {
-                id: r.try_get("id")?,
-                audit_id: r.try_get("audit_id")?,
-                event: r.try_get("event")?,
-                status: r.try_get("status")?,
-                attempts: r.try_get("attempts")?,
-                next_attempt_at: r.try_get("next_attempt_at")?,
-                last_error: r.try_get("last_error")?,
-                response_code: r.try_get("response_code")?,
-                created_at: r.try_get("created_at")?,
-                delivered_at: r.try_get("delivered_at")?,
-            })
-        })
-        .collect()
+    .await?)
 }

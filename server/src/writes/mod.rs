@@ -5,11 +5,13 @@
 //! SQL; `live` holds memory; this layer is the only one that knows both.
 
 pub mod bundles;
+pub mod credentials;
 pub mod environments;
 pub mod flags;
 pub mod releases;
 pub mod schedule;
 pub mod segments;
+pub mod webhooks;
 
 use sqlx::{Any, Transaction};
 

@@ -193,3 +193,159 @@ on_each_backend!(wrong_admin_credentials_are_throttled_per_address, |app| {
         .await
         .expect(401);
 });
+
+// Credential and webhook writes (`writes::credentials`, `writes::webhooks`)
+// leave one audit entry each, keyed by the credential's or webhook's id; no
+// secret is ever in one.
+on_each_backend!(
+    credential_and_webhook_writes_are_audited,
+    |s: &mut daylight_server::Settings| s.webhook_allowed_networks = vec!["127.0.0.0/8".parse().unwrap()],
+    |app| {
+        let audit = |kind: &'static str| {
+            let app = &app;
+            async move {
+                let entries = app
+                    .get(&format!("/api/v1/audit?resource_kind={kind}"))
+                    .await
+                    .expect(200)
+                    .body["entries"]
+                    .clone();
+                // Oldest first.
+                let mut entries = entries.as_array().unwrap().clone();
+                entries.reverse();
+                entries
+            }
+        };
+        let token = app
+            .post("/api/v1/tokens", json!({ "name": "ci", "role": "editor" }))
+            .await
+            .expect(201)
+            .body;
+        let token_id = token["id"].as_i64().unwrap();
+        app.request(
+            Method::DELETE,
+            &format!("/api/v1/tokens/{token_id}"),
+            Some(crate::harness::ADMIN),
+            None,
+            &[],
+        )
+        .await
+        .expect(204);
+        let (key_id, key_secret) = app.sdk_key_with_id("staging", "client").await;
+        app.revoke_key("staging", key_id).await;
+        let hook = app
+            .post(
+                "/api/v1/webhooks",
+                json!({ "url": "http://user:hunter2pass@127.0.0.1:9/hook", "events": ["flag.*"] }),
+            )
+            .await
+            .expect(201)
+            .body;
+        let hook_id = hook["id"].as_i64().unwrap();
+        let hook_secret = hook["secret"].as_str().unwrap().to_owned();
+        app.request(
+            Method::DELETE,
+            &format!("/api/v1/webhooks/{hook_id}"),
+            Some(crate::harness::ADMIN),
+            None,
+            &[],
+        )
+        .await
+        .expect(204);
+
+        let shape = |e: &serde_json::Value| {
+            (
+                e["action"].as_str().unwrap().to_owned(),
+                e["resource_key"].as_str().unwrap().to_owned(),
+                e["environment"].clone(),
+                e["after"].clone(),
+                e["actor"].as_str().unwrap().to_owned(),
+            )
+        };
+        let actor = "token:bootstrap".to_owned();
+        let tokens: Vec<_> = audit("token").await.iter().map(shape).collect();
+        assert_eq!(
+            tokens,
+            vec![
+                (
+                    "token.create".to_owned(),
+                    token_id.to_string(),
+                    json!(null),
+                    json!({ "kind": "editor" }),
+                    actor.clone()
+                ),
+                (
+                    "token.revoke".to_owned(),
+                    token_id.to_string(),
+                    json!(null),
+                    json!(null),
+                    actor.clone()
+                ),
+            ]
+        );
+        let keys: Vec<_> = audit("key").await.iter().map(shape).collect();
+        assert_eq!(
+            keys,
+            vec![
+                (
+                    "key.create".to_owned(),
+                    key_id.to_string(),
+                    json!("staging"),
+                    json!({ "kind": "client" }),
+                    actor.clone()
+                ),
+                (
+                    "key.revoke".to_owned(),
+                    key_id.to_string(),
+                    json!("staging"),
+                    json!(null),
+                    actor.clone()
+                ),
+            ]
+        );
+        let hooks = audit("webhook").await;
+        let shapes: Vec<_> = hooks.iter().map(shape).collect();
+        assert_eq!(
+            shapes,
+            vec![
+                (
+                    "webhook.create".to_owned(),
+                    hook_id.to_string(),
+                    json!(null),
+                    json!({
+                        "id": hook_id,
+                        "url": "http://***:***@127.0.0.1:9/hook",
+                        "events": ["flag.*"],
+                        "environments": [],
+                    }),
+                    actor.clone()
+                ),
+                (
+                    "webhook.delete".to_owned(),
+                    hook_id.to_string(),
+                    json!(null),
+                    json!(null),
+                    actor
+                ),
+            ]
+        );
+        let everything = app.get("/api/v1/audit").await.expect(200).body.to_string();
+        for secret in [
+            token["secret"].as_str().unwrap(),
+            &key_secret,
+            &hook_secret,
+            "hunter2pass",
+        ] {
+            assert!(!everything.contains(secret), "a secret in the audit log");
+        }
+        app.request(
+            Method::DELETE,
+            &format!("/api/v1/webhooks/{hook_id}"),
+            Some(crate::harness::ADMIN),
+            None,
+            &[],
+        )
+        .await
+        .expect(404);
+    }
+);

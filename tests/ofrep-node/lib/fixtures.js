@@ -1,8 +1,6 @@
 // The flags, environment and keys every test file sets up through the admin
 // REST API, and what each flag should evaluate to.
 
-import { admin } from './daylight.js';
-
 export const ENV = 'ofrep-node';
 
 export const HALF = [
@@ -87,20 +85,20 @@ export const FLAGS = {
 
 /** Creates the environment, every flag with its config, and the SDK keys. */
 export async function seed(server) {
-  await admin(server, 'POST', '/api/v1/environments', { body: { key: ENV, name: 'OFREP node suite' }, expect: 201 });
+  await server.call('POST', '/api/v1/environments', { body: { key: ENV, name: 'OFREP node suite' }, expect: 201 });
   for (const [key, { variations, client_side, config }] of Object.entries(FLAGS)) {
-    const created = await admin(server, 'POST', '/api/v1/flags', {
+    const created = await server.call('POST', '/api/v1/flags', {
       body: { key, name: key, variations, client_side },
       expect: 201,
     });
-    await admin(server, 'PUT', `/api/v1/flags/${key}/environments/${ENV}`, {
+    await server.call('PUT', `/api/v1/flags/${key}/environments/${ENV}`, {
       body: config,
       headers: { 'If-Match': created.headers.get('etag') },
       expect: 200,
     });
   }
   const key = async (kind) =>
-    (await admin(server, 'POST', `/api/v1/environments/${ENV}/keys`, { body: { kind, name: `node ${kind}` }, expect: 201 }))
+    (await server.call('POST', `/api/v1/environments/${ENV}/keys`, { body: { kind, name: `node ${kind}` }, expect: 201 }))
       .body;
   const serverKey = await key('server');
   const clientKey = await key('client');

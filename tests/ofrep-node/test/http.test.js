@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import { startDaylight } from '../lib/daylight.js';
+import { Daylight } from '../../support/daylight.js';
 import { seed } from '../lib/fixtures.js';
 import { murmur3x86_32 } from '../lib/murmur3.js';
 
@@ -14,7 +14,7 @@ let server;
 let keys;
 
 before(async () => {
-  server = await startDaylight();
+  server = await Daylight.start();
   keys = await seed(server);
 });
 

@@ -8,7 +8,7 @@ import { OFREPApiUnauthorizedError } from '@openfeature/ofrep-core';
 import { OFREPProvider } from '@openfeature/ofrep-provider';
 import { ErrorCode, OpenFeature, StandardResolutionReasons } from '@openfeature/server-sdk';
 
-import { admin, startDaylight } from '../lib/daylight.js';
+import { Daylight } from '../../support/daylight.js';
 import { ENV, FLAGS, HALF, seed } from '../lib/fixtures.js';
 import { bucket, rolloutVariation } from '../lib/murmur3.js';
 
@@ -36,7 +36,7 @@ let serverClient;
 let clientKeyClient;
 
 before(async () => {
-  server = await startDaylight();
+  server = await Daylight.start();
   keys = await seed(server);
   serverClient = await clientWith('server-key', bearer(keys.serverKey));
   clientKeyClient = await clientWith('client-key', bearer(keys.clientKey));
@@ -171,13 +171,13 @@ describe('keys', () => {
   }
 
   test('a revoked key gets 401 at once', async () => {
-    const created = await admin(server, 'POST', `/api/v1/environments/${ENV}/keys`, {
+    const created = await server.call('POST', `/api/v1/environments/${ENV}/keys`, {
       body: { kind: 'server', name: 'short-lived' },
       expect: 201,
     });
     const client = await clientWith('revoked', bearer(created.body.secret));
     assert.equal(await client.getBooleanValue('welcome-banner', false, { targetingKey: 'qa-1' }), true);
-    await admin(server, 'DELETE', `/api/v1/environments/${ENV}/keys/${created.body.id}`, { expect: 204 });
+    await server.call('DELETE', `/api/v1/environments/${ENV}/keys/${created.body.id}`, { expect: 204 });
     const { seen, hooks } = errorCatcher();
     const d = await client.getBooleanDetails('welcome-banner', false, { targetingKey: 'qa-1' }, { hooks });
     assert.deepEqual([d.value, d.errorCode], [false, ErrorCode.GENERAL]);

@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { OFREPWebProvider } from '@openfeature/ofrep-web-provider';
 import { ErrorCode, OpenFeature, ProviderEvents, ProviderStatus, StandardResolutionReasons } from '@openfeature/web-sdk';
 
-import { admin, startDaylight } from '../lib/daylight.js';
+import { Daylight } from '../../support/daylight.js';
 import { ENV, FLAGS, HALF, seed } from '../lib/fixtures.js';
 import { bucket, rolloutVariation } from '../lib/murmur3.js';
 
@@ -64,7 +64,7 @@ async function waitFor(what, predicate, ms = 5000) {
 }
 
 before(async () => {
-  server = await startDaylight();
+  server = await Daylight.start();
   keys = await seed(server);
 });
 
@@ -180,7 +180,7 @@ test('polling revalidates with If-None-Match (304) and picks up a change (200, n
   const changed = new Promise((resolve) =>
     client.addHandler(ProviderEvents.ConfigurationChanged, (details) => resolve(details)),
   );
-  await admin(server, 'POST', `/api/v1/flags/poll-flag/environments/${ENV}/toggle`, { body: { on: true }, expect: 200 });
+  await server.call('POST', `/api/v1/flags/poll-flag/environments/${ENV}/toggle`, { body: { on: true }, expect: 200 });
   let timer;
   const details = await Promise.race([
     changed,
