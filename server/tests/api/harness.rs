@@ -347,6 +347,51 @@ impl TestApp {
         }
     }
 
+    /// Sends only the head of a POST declaring a `content_length` body and
+    /// returns the raw answer: for limits answered from the declared length,
+    /// before any of the body is sent (a client still sending would see the
+    /// connection closed under it).
+    #[allow(dead_code)]
+    pub async fn post_head_only(&self, path: &str, token: &str, content_length: usize) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self.url.trim_start_matches("http://");
+        let mut conn = tokio::net::TcpStream::connect(addr).await.expect("the server accepts");
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {token}\r\n\
+             content-type: application/json\r\ncontent-length: {content_length}\r\n\r\n"
+        );
+        conn.write_all(head.as_bytes()).await.expect("the head is sent");
+        // Reads until the answer's own Content-Length is in, or the
+        // connection closes.
+        let mut answer = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let read = async {
+            loop {
+                let n = conn.read(&mut chunk).await.unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                answer.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&answer);
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let length = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().to_owned())
+                        })
+                        .and_then(|v| v.parse::<usize>().ok());
+                    if length.is_some_and(|length| body.len() >= length) {
+                        break;
+                    }
+                }
+            }
+        };
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), read).await;
+        String::from_utf8_lossy(&answer).into_owned()
+    }
+
     pub async fn get(&self, path: &str) -> Reply {
         self.request(Method::GET, path, Some(ADMIN), None, &[]).await
     }
