@@ -40,22 +40,30 @@ pub async fn catch_up_all(db: &Db, live: &Live, environments: &[String]) {
 }
 
 pub async fn catch_up(db: &Db, live: &Live, environment: &str) -> ApiResult<()> {
-    let guard = live.catching_up().await;
-    let Some(ruleset) = live.get(environment) else {
-        return reload(db, live, &guard, environment).await;
-    };
-    let changes = store::changes_after(db, environment, ruleset.version() as i64, CATCH_UP_LIMIT).await?;
-    apply_or_reload(db, live, &guard, environment, changes).await
+    catch_up_through(db, live, None, environment).await
 }
 
 /// [`catch_up`], reading the change log inside `tx` (a writer holding the
 /// environment's row lock).
 pub async fn catch_up_in(db: &Db, live: &Live, tx: &mut Transaction<'_, Any>, environment: &str) -> ApiResult<()> {
+    catch_up_through(db, live, Some(tx), environment).await
+}
+
+async fn catch_up_through(
+    db: &Db,
+    live: &Live,
+    tx: Option<&mut Transaction<'_, Any>>,
+    environment: &str,
+) -> ApiResult<()> {
     let guard = live.catching_up().await;
     let Some(ruleset) = live.get(environment) else {
         return reload(db, live, &guard, environment).await;
     };
-    let changes = store::changes_after_in(tx, environment, ruleset.version() as i64, CATCH_UP_LIMIT).await?;
+    let after = ruleset.version() as i64;
+    let changes = match tx {
+        Some(tx) => store::changes_after_in(tx, environment, after, CATCH_UP_LIMIT).await?,
+        None => store::changes_after(db, environment, after, CATCH_UP_LIMIT).await?,
+    };
     apply_or_reload(db, live, &guard, environment, changes).await
 }
 

@@ -284,12 +284,7 @@ fn check_in_rulesets(
         let rules = rules(env);
         let next = ruleset
             .with_flag(key, rules.as_ref(), ruleset.version())
-            .map_err(|mut e| {
-                if let Some(rest) = e.path.strip_prefix(&format!("flags.{key}.")) {
-                    e.path = format!("environments.{env}.{rest}");
-                }
-                ApiError::from(e)
-            })?;
+            .map_err(|e| ApiError::from(in_environment(e, key, env)))?;
         let known = ruleset.reference_errors();
         let introduced: Vec<_> = next
             .reference_errors()
@@ -320,11 +315,16 @@ fn check_in_rulesets(
                     .join(", ")
             )));
         }
-        let mut e = first.clone();
-        if let Some(rest) = e.path.strip_prefix(&format!("flags.{key}.")) {
-            e.path = format!("environments.{env}.{rest}");
-        }
-        return Err(ApiError::from(e));
+        return Err(ApiError::from(in_environment(first.clone(), key, env)));
     }
     Ok(())
+}
+
+/// An error about flag `key` in a ruleset (`flags.KEY.…`) as a field of the
+/// request (`environments.ENV.…`).
+fn in_environment(mut e: daylight::ValidationError, key: &str, env: &str) -> daylight::ValidationError {
+    if let Some(rest) = e.path.strip_prefix(&format!("flags.{key}.")) {
+        e.path = format!("environments.{env}.{rest}");
+    }
+    e
 }
