@@ -13,8 +13,10 @@ use serde_json::{Map, Value};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::session::{close, shutting_down, Close, Connection, Paced};
+use crate::auth::KeyKind;
 use crate::bundles::{Present, Status};
 use crate::frames::{self, RunningBundle};
+use crate::http::disclosed_prerequisite;
 use crate::live::Applied;
 use crate::state::AppState;
 
@@ -227,10 +229,19 @@ impl Values {
 }
 
 /// One flag's entry in `values` / `changed`: `value`, `variation` and
-/// `reason`.
+/// `reason`. A client key is public: a failed prerequisite's key is left
+/// out of the reason (it may name a server-only flag), as OFREP does.
 fn flag_value(detail: &Detail<'_>) -> Value {
+    let mut reason = serde_json::to_value(detail.reason).unwrap_or(Value::Null);
+    if matches!(detail.reason, Reason::PrerequisiteFailed { .. })
+        && disclosed_prerequisite(&detail.reason, KeyKind::Client).is_none()
+    {
+        if let Some(reason) = reason.as_object_mut() {
+            reason.remove("prerequisite_key");
+        }
+    }
     let mut entry = Map::new();
-    entry.insert("reason".into(), serde_json::to_value(detail.reason).unwrap_or(Value::Null));
+    entry.insert("reason".into(), reason);
     entry.insert("value".into(), detail.value.cloned().unwrap_or(Value::Null));
     entry.insert("variation".into(), detail.variation.into());
     Value::Object(entry)
