@@ -187,10 +187,7 @@ pub fn router(
 /// keys only. A client key is public, and the prerequisite may be a flag
 /// that is not `client_side`. The one rule for OFREP metadata and the
 /// stream's `values` alike.
-pub(crate) fn disclosed_prerequisite<'a>(
-    reason: &daylight::Reason<'a>,
-    kind: crate::auth::KeyKind,
-) -> Option<&'a str> {
+pub(crate) fn disclosed_prerequisite<'a>(reason: &daylight::Reason<'a>, kind: crate::auth::KeyKind) -> Option<&'a str> {
     match *reason {
         daylight::Reason::PrerequisiteFailed { prerequisite_key } if kind == crate::auth::KeyKind::Server => {
             Some(prerequisite_key)

@@ -113,9 +113,11 @@ on_each_backend!(client_keys_get_only_their_evaluated_client_side_flags, |app| {
 // naming the prerequisite, in `values` and in `changed` (as OFREP does).
 on_each_backend!(a_client_key_is_not_told_a_server_only_prerequisite, |app| {
     app.create_flag(json!({ "key": "secret-gate" })).await;
-    app.edit_config("secret-gate", "production", |c| c["fallthrough"] = json!({ "variation": 1 }))
-        .await
-        .expect(200);
+    app.edit_config("secret-gate", "production", |c| {
+        c["fallthrough"] = json!({ "variation": 1 })
+    })
+    .await
+    .expect(200);
     app.create_flag(json!({ "key": "lobby", "client_side": true })).await;
     app.edit_config("lobby", "production", |c| {
         c["on"] = json!(true);
@@ -132,7 +134,10 @@ on_each_backend!(a_client_key_is_not_told_a_server_only_prerequisite, |app| {
     let text = s.next_text().await;
     let values: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(values["type"], "values");
-    assert_eq!(values["flags"]["lobby"]["reason"]["kind"], "PREREQUISITE_FAILED", "{text}");
+    assert_eq!(
+        values["flags"]["lobby"]["reason"]["kind"], "PREREQUISITE_FAILED",
+        "{text}"
+    );
     assert_eq!(values["flags"]["lobby"]["value"], false);
     assert!(!text.contains("secret-gate"), "a server-only flag's key in {text}");
     // The prerequisite passes, then fails again: the `changed` says so
@@ -143,7 +148,10 @@ on_each_backend!(a_client_key_is_not_told_a_server_only_prerequisite, |app| {
     let text = s.next_text().await;
     let changed: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(changed["type"], "changed");
-    assert_eq!(changed["flags"]["lobby"]["reason"]["kind"], "PREREQUISITE_FAILED", "{text}");
+    assert_eq!(
+        changed["flags"]["lobby"]["reason"]["kind"], "PREREQUISITE_FAILED",
+        "{text}"
+    );
     assert!(!text.contains("secret-gate"), "a server-only flag's key in {text}");
 });
 
@@ -176,7 +184,9 @@ async fn messages_keep_their_v1_bytes() {
     sorted(&c.next_text().await);
     assert_eq!(
         c.next_text().await,
-        format!(r#"{{"flags":{{"f":{{"reason":{{"kind":"OFF"}},"value":false,"variation":0}}}},"type":"values","version":{v}}}"#)
+        format!(
+            r#"{{"flags":{{"f":{{"reason":{{"kind":"OFF"}},"value":false,"variation":0}}}},"type":"values","version":{v}}}"#
+        )
     );
     app.edit_config("f", "production", |c| {
         c["on"] = json!(true);

@@ -41,7 +41,11 @@ impl Rules {
     }
 
     /// The next patch, or a catch-up after a gap or a reload.
-    pub async fn changed(&mut self, conn: &mut Connection, change: Result<Arc<Applied>, RecvError>) -> Result<(), Close> {
+    pub async fn changed(
+        &mut self,
+        conn: &mut Connection,
+        change: Result<Arc<Applied>, RecvError>,
+    ) -> Result<(), Close> {
         let applied = match change {
             Ok(applied) if *applied.environment == *self.environment => applied,
             Ok(_) => return Ok(()),

@@ -118,10 +118,12 @@ enum Event {
 /// A paced bundle notice waiting for its turn.
 pub type Paced = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
-/// What a session serves after `welcome`, by key kind.
+/// What a session serves after `welcome`, by key kind. `Values` (a
+/// context, the bundle handshake) is boxed: server-key connections, most of
+/// them, do not carry its size.
 enum Serving {
     Rules(Rules),
-    Values(Values),
+    Values(Box<Values>),
 }
 
 impl Connection {
@@ -242,7 +244,7 @@ impl Connection {
                 let context = hello
                     .context
                     .ok_or_else(|| close("bad_message", "a client key's hello needs a context"))?;
-                Serving::Values(Values::start(self, environment, &context, hello.bundle)?)
+                Serving::Values(Box::new(Values::start(self, environment, &context, hello.bundle)?))
             }
         };
         self.serve(&mut session, serving).await
