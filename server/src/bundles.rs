@@ -88,6 +88,17 @@ pub enum Status {
     Unsupported,
 }
 
+impl Status {
+    /// Its name on the wire (as serialised).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Current => "current",
+            Status::UpdateAvailable => "update_available",
+            Status::Unsupported => "unsupported",
+        }
+    }
+}
+
 /// The canary bucket salt for an app: `<app>.bundle`.
 pub fn canary_salt(app: &str) -> String {
     format!("{app}.bundle")

@@ -182,3 +182,16 @@ pub fn router(
         .option_layer(trace)
         .service(direct::Direct::new(state, routes))
 }
+
+/// What an SDK key is told of a failed prerequisite: its key, to server
+/// keys only. A client key is public, and the prerequisite may be a flag
+/// that is not `client_side`. The one rule for OFREP metadata and the
+/// stream's `values` alike.
+pub(crate) fn disclosed_prerequisite<'a>(reason: &daylight::Reason<'a>, kind: crate::auth::KeyKind) -> Option<&'a str> {
+    match *reason {
+        daylight::Reason::PrerequisiteFailed { prerequisite_key } if kind == crate::auth::KeyKind::Server => {
+            Some(prerequisite_key)
+        }
+        _ => None,
+    }
+}

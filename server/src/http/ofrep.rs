@@ -212,8 +212,8 @@ struct Metadata<'a> {
 }
 
 impl<'a> Metadata<'a> {
-    /// A client key is public: it is not told the keys of prerequisite
-    /// flags, which may be server-only.
+    /// A client key is not told the keys of prerequisite flags
+    /// ([`super::disclosed_prerequisite`]).
     fn new(rules: &Ruleset, key: &str, reason: &daylight::Reason<'a>, kind: KeyKind, ctx: &Context) -> Self {
         let (rule_index, rule_id) = match *reason {
             daylight::Reason::RuleMatch {
@@ -221,15 +221,9 @@ impl<'a> Metadata<'a> {
             } => (Some(rule_index), Some(rule_id)),
             _ => (None, None),
         };
-        let prerequisite_key = match *reason {
-            daylight::Reason::PrerequisiteFailed { prerequisite_key } if kind == KeyKind::Server => {
-                Some(prerequisite_key)
-            }
-            _ => None,
-        };
         Metadata {
             bucket: rules.rollout_bucket(key, reason, ctx),
-            prerequisite_key,
+            prerequisite_key: super::disclosed_prerequisite(reason, kind),
             rule_id,
             rule_index,
             version: rules.flag_version(key).unwrap_or_default(),

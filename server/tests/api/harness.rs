@@ -559,6 +559,12 @@ impl Stream {
 
     /// The next JSON message other than a heartbeat (fails after 5 s).
     pub async fn next(&mut self) -> Value {
+        serde_json::from_str(&self.next_text().await).expect("JSON")
+    }
+
+    /// The next message other than a heartbeat, as the bytes it came in
+    /// (fails after 5 s).
+    pub async fn next_text(&mut self) -> String {
         use futures_util::StreamExt;
         loop {
             let msg = tokio::time::timeout(std::time::Duration::from_secs(5), self.ws.next())
@@ -569,7 +575,7 @@ impl Stream {
             if let tokio_tungstenite::tungstenite::Message::Text(text) = msg {
                 let value: Value = serde_json::from_str(&text).expect("JSON");
                 if value["type"] != "heartbeat" {
-                    return value;
+                    return text.as_str().to_owned();
                 }
             }
         }

@@ -108,6 +108,110 @@ on_each_backend!(client_keys_get_only_their_evaluated_client_side_flags, |app| {
     assert_eq!(changed["removed"], json!(["public"]));
 });
 
+// Issue 26, item 16: a client key is public. A `client_side` flag whose
+// prerequisite is server-only fails it as PREREQUISITE_FAILED without
+// naming the prerequisite, in `values` and in `changed` (as OFREP does).
+on_each_backend!(a_client_key_is_not_told_a_server_only_prerequisite, |app| {
+    app.create_flag(json!({ "key": "secret-gate" })).await;
+    app.edit_config("secret-gate", "production", |c| {
+        c["fallthrough"] = json!({ "variation": 1 })
+    })
+    .await
+    .expect(200);
+    app.create_flag(json!({ "key": "lobby", "client_side": true })).await;
+    app.edit_config("lobby", "production", |c| {
+        c["on"] = json!(true);
+        c["prerequisites"] = json!([{ "flag": "secret-gate", "variation": 1 }]);
+        c["fallthrough"] = json!({ "variation": 1 });
+    })
+    .await
+    .expect(200);
+    let key = app.sdk_key("production", "client").await;
+    let mut s = app
+        .stream(json!({ "type": "hello", "protocols": [1], "key": key, "context": { "key": "u1" } }))
+        .await;
+    assert_eq!(s.next().await["kind"], "client");
+    let text = s.next_text().await;
+    let values: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(values["type"], "values");
+    assert_eq!(
+        values["flags"]["lobby"]["reason"]["kind"], "PREREQUISITE_FAILED",
+        "{text}"
+    );
+    assert_eq!(values["flags"]["lobby"]["value"], false);
+    assert!(!text.contains("secret-gate"), "a server-only flag's key in {text}");
+    // The prerequisite passes, then fails again: the `changed` says so
+    // without naming it either.
+    app.toggle("secret-gate", "production", true).await.expect(200);
+    assert_eq!(s.next().await["flags"]["lobby"]["reason"]["kind"], "FALLTHROUGH");
+    app.toggle("secret-gate", "production", false).await.expect(200);
+    let text = s.next_text().await;
+    let changed: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(changed["type"], "changed");
+    assert_eq!(
+        changed["flags"]["lobby"]["reason"]["kind"], "PREREQUISITE_FAILED",
+        "{text}"
+    );
+    assert!(!text.contains("secret-gate"), "a server-only flag's key in {text}");
+});
+
+/// Protocol v1's bytes: every message's members (and its documents') in
+/// alphabetical order, as the server has always written them, whatever
+/// types build them now. Exact bytes of the small messages too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_keep_their_v1_bytes() {
+    let app = crate::harness::spawn_app(crate::harness::Backend::Sqlite).await;
+    let sorted = |text: &str| {
+        let value: serde_json::Value = serde_json::from_str(text).unwrap();
+        assert_eq!(value.to_string(), text, "members out of order");
+        value
+    };
+    app.create_flag(json!({ "key": "f", "client_side": true })).await;
+    let server = app.sdk_key("production", "server").await;
+    let mut s = app
+        .stream(json!({ "type": "hello", "protocols": [1], "key": server }))
+        .await;
+    assert_eq!(
+        s.next_text().await,
+        r#"{"environment":"production","heartbeat_ms":15000,"kind":"server","protocol":1,"type":"welcome"}"#
+    );
+    let v = sorted(&s.next_text().await)["version"].as_u64().unwrap();
+    assert_eq!(s.next_text().await, format!(r#"{{"type":"synced","version":{v}}}"#));
+    let client = app.sdk_key("production", "client").await;
+    let mut c = app
+        .stream(json!({ "type": "hello", "protocols": [1], "key": client, "context": { "key": "u1" } }))
+        .await;
+    sorted(&c.next_text().await);
+    assert_eq!(
+        c.next_text().await,
+        format!(
+            r#"{{"flags":{{"f":{{"reason":{{"kind":"OFF"}},"value":false,"variation":0}}}},"type":"values","version":{v}}}"#
+        )
+    );
+    app.edit_config("f", "production", |c| {
+        c["on"] = json!(true);
+        c["rules"] = json!([{ "id": "r", "clauses": [{ "attribute": "key", "op": "in", "values": ["u1"] }], "serve": { "variation": 1 } }]);
+    })
+    .await
+    .expect(200);
+    let patch = sorted(&s.next_text().await);
+    assert_eq!(patch["type"], "patch");
+    assert_eq!(
+        c.next_text().await,
+        format!(
+            r#"{{"flags":{{"f":{{"reason":{{"in_rollout":false,"kind":"RULE_MATCH","rule_id":"r","rule_index":0}},"value":true,"variation":1}}}},"removed":[],"type":"changed","version":{}}}"#,
+            v + 1
+        )
+    );
+    let mut bad = app
+        .stream(json!({ "type": "hello", "protocols": [99], "key": server }))
+        .await;
+    assert_eq!(
+        bad.next_text().await,
+        r#"{"code":"unsupported_protocol","message":"this server speaks protocols [1]","supported":[1],"type":"error"}"#
+    );
+}
+
 on_each_backend!(bad_handshakes_get_an_error_and_a_close, |app| {
     let mut s = app
         .stream(json!({ "type": "hello", "protocols": [1], "key": "dl_server_nope" }))

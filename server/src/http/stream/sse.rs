@@ -13,7 +13,6 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
-use serde_json::json;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::watch;
 use tokio::time::Interval;
@@ -145,13 +144,26 @@ impl Watch {
     }
 }
 
+/// The event's data (OFREP's, not a stream protocol message); members in
+/// alphabetical order, as they have always been sent.
+#[derive(serde::Serialize)]
+struct RefetchEvaluation {
+    #[serde(rename = "lastModified")]
+    last_modified: u64,
+    r#type: &'static str,
+}
+
 fn refetch_event(version: u64) -> Event {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
+    let data = RefetchEvaluation {
+        last_modified: now,
+        r#type: "refetchEvaluation",
+    };
     let event = Event::default()
         .event("message")
-        .data(json!({ "type": "refetchEvaluation", "lastModified": now }).to_string());
+        .data(serde_json::to_string(&data).unwrap_or_default());
     if version > 0 {
         event.id(version.to_string())
     } else {

@@ -1,0 +1,273 @@
+//! Client keys: evaluated values. After `welcome` the SDK gets the values
+//! of every `client_side` flag for its context (`values`), then, after each
+//! change, only what changed for it (`changed`); `identify` switches the
+//! context. A page that named its bundle also gets the bundle handshake's
+//! answers (`docs/bundles.md`), reload notices paced per app.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use daylight::protocol::ServerMessage;
+use daylight::{Context, Detail, Reason, Ruleset};
+use serde_json::{Map, Value};
+use tokio::sync::broadcast::error::RecvError;
+
+use super::session::{close, shutting_down, Close, Connection, Paced};
+use crate::auth::KeyKind;
+use crate::bundles::{Present, Status};
+use crate::frames::{self, RunningBundle};
+use crate::http::disclosed_prerequisite;
+use crate::live::Applied;
+use crate::state::AppState;
+
+/// A client-key session: the context, what was sent for it, and the
+/// bundle handshake.
+pub struct Values {
+    environment: Arc<str>,
+    ctx: Context,
+    /// The version of the ruleset last evaluated.
+    version: u64,
+    sent: Sent,
+    bundle: Option<Bundle>,
+}
+
+/// The bundle handshake of a page: what it runs, its place in the presence
+/// counts, and the answers sent and waiting for the pacer.
+struct Bundle {
+    running: RunningBundle,
+    _present: Option<Present>,
+    sent: ServerMessage,
+    pending: Option<ServerMessage>,
+    paced: Option<Paced>,
+}
+
+/// What a client-key connection last sent, per flag: the variation, the
+/// value and the reason's identity (a few bytes, not its JSON: there is one
+/// entry per connection per `client_side` flag), so a change of reason alone
+/// (on → off serving the same value) is sent too.
+type Sent = HashMap<String, SentValue>;
+
+#[derive(Debug, Clone, PartialEq)]
+struct SentValue {
+    variation: Option<usize>,
+    value: Value,
+    reason: (u8, usize, bool),
+}
+
+fn reason_identity(reason: &Reason<'_>) -> (u8, usize, bool) {
+    match reason {
+        Reason::Off => (0, 0, false),
+        Reason::TargetMatch => (1, 0, false),
+        Reason::RuleMatch {
+            rule_index, in_rollout, ..
+        } => (2, *rule_index, *in_rollout),
+        Reason::Fallthrough { in_rollout } => (3, 0, *in_rollout),
+        Reason::PrerequisiteFailed { .. } => (4, 0, false),
+        Reason::Error { error_kind } => (5, *error_kind as usize, false),
+    }
+}
+
+fn not_loaded() -> Close {
+    close("shutting_down", "environment not loaded")
+}
+
+impl Values {
+    /// The context's `values`, then the first bundle answer (at once).
+    pub fn start(
+        conn: &mut Connection,
+        environment: &Arc<str>,
+        context: &Value,
+        bundle: Option<RunningBundle>,
+    ) -> Result<Values, Close> {
+        let ctx = frames::parse_context(context).map_err(|e| close("bad_message", e))?;
+        let ruleset = conn.state.live.get(environment).ok_or_else(not_loaded)?;
+        let mut values = Values {
+            environment: environment.clone(),
+            ctx,
+            version: ruleset.version(),
+            sent: Sent::new(),
+            bundle: None,
+        };
+        values.send_values(conn, &ruleset, true)?;
+        if let Some(running) = bundle {
+            let state = &conn.state;
+            let present = state
+                .presence
+                .join(&state.live, environment, &running.app, &running.version);
+            let (_, answer) = bundle_message(state, environment, &running, &values.ctx, &ruleset);
+            conn.send_message(&answer)?;
+            values.bundle = Some(Bundle {
+                running,
+                _present: present,
+                sent: answer,
+                pending: None,
+                paced: None,
+            });
+        }
+        Ok(values)
+    }
+
+    /// The version of the values sent (what heartbeats say).
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Re-evaluates after a change of its environment; sends what changed.
+    pub fn changed(&mut self, conn: &mut Connection, change: Result<Arc<Applied>, RecvError>) -> Result<(), Close> {
+        let ruleset = match change {
+            Ok(applied) if *applied.environment == *self.environment && applied.version > self.version => {
+                applied.ruleset.clone()
+            }
+            Ok(_) => return Ok(()),
+            // Values are state, not a log: skipping ahead to the latest is safe.
+            Err(RecvError::Lagged(_)) => match conn.state.live.get(&self.environment) {
+                Some(ruleset) => ruleset,
+                None => return Ok(()),
+            },
+            Err(RecvError::Closed) => return Err(shutting_down()),
+        };
+        self.version = ruleset.version();
+        self.send_values(conn, &ruleset, false)
+    }
+
+    /// `identify`: a new context gets a full `values`.
+    pub fn identify(&mut self, conn: &mut Connection, ctx: Context) -> Result<(), Close> {
+        self.ctx = ctx;
+        let ruleset = conn.state.live.get(&self.environment).ok_or_else(not_loaded)?;
+        self.version = ruleset.version();
+        self.sent.clear();
+        self.send_values(conn, &ruleset, true)
+    }
+
+    /// Before the loop waits: a changed bundle answer. `current` goes out
+    /// at once, reload notices wait for the pacer, whose turn is returned
+    /// for the loop to wait on.
+    pub fn bundle_notice(&mut self, conn: &mut Connection) -> Result<Option<&mut Paced>, Close> {
+        let Some(bundle) = &mut self.bundle else {
+            return Ok(None);
+        };
+        if let Some(ruleset) = conn.state.live.get(&self.environment) {
+            let (status, answer) = bundle_message(&conn.state, &self.environment, &bundle.running, &self.ctx, &ruleset);
+            if answer != bundle.sent && Some(&answer) != bundle.pending.as_ref() {
+                if status == Status::Current {
+                    conn.send_message(&answer)?;
+                    bundle.sent = answer;
+                    bundle.pending = None;
+                    bundle.paced = None;
+                } else {
+                    if bundle.paced.is_none() {
+                        let app = &bundle.running.app;
+                        let rate = conn
+                            .state
+                            .live
+                            .bundle(&self.environment, app)
+                            .map_or(50, |c| c.reload.rate_per_second);
+                        bundle.paced = Some(conn.state.pacers.wait(&self.environment, app, rate));
+                    }
+                    bundle.pending = Some(answer);
+                }
+            }
+        }
+        Ok(bundle.paced.as_mut())
+    }
+
+    /// The pacer's turn came: the waiting reload notice goes out.
+    pub fn paced(&mut self, conn: &mut Connection) -> Result<(), Close> {
+        let Some(bundle) = &mut self.bundle else {
+            return Ok(());
+        };
+        bundle.paced = None;
+        if let Some(answer) = bundle.pending.take() {
+            metrics::counter!("daylight_reload_notices_total").increment(1);
+            conn.send_message(&answer)?;
+            bundle.sent = answer;
+        }
+        Ok(())
+    }
+
+    /// Evaluates every `client_side` flag; sends all (`full`, as `values`)
+    /// or only those that differ from what was sent before (`changed`,
+    /// nothing when nothing did).
+    fn send_values(&mut self, conn: &mut Connection, ruleset: &Ruleset, full: bool) -> Result<(), Close> {
+        let mut flags = BTreeMap::new();
+        let mut seen = 0usize;
+        for flag in ruleset.flag_keys().filter(|k| ruleset.is_client_side(k)) {
+            let detail = ruleset.evaluate(flag, &self.ctx);
+            seen += 1;
+            let now = SentValue {
+                variation: detail.variation,
+                value: detail.value.cloned().unwrap_or(Value::Null),
+                reason: reason_identity(&detail.reason),
+            };
+            if full || self.sent.get(flag) != Some(&now) {
+                flags.insert(flag.to_owned(), flag_value(&detail));
+                self.sent.insert(flag.to_owned(), now);
+            }
+        }
+        let mut removed = Vec::new();
+        self.sent.retain(|k, _| {
+            let keep = ruleset.is_client_side(k);
+            if !keep {
+                removed.push(k.clone());
+            }
+            keep
+        });
+        metrics::counter!("daylight_evaluations_total", "api" => "stream").increment(seen as u64);
+        let version = ruleset.version();
+        if full {
+            conn.send_message(&ServerMessage::Values { version, flags })
+        } else if !flags.is_empty() || !removed.is_empty() {
+            conn.send_message(&ServerMessage::Changed {
+                version,
+                flags,
+                removed,
+            })
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// One flag's entry in `values` / `changed`: `value`, `variation` and
+/// `reason`. A client key is public: a failed prerequisite's key is left
+/// out of the reason (it may name a server-only flag), as OFREP does.
+fn flag_value(detail: &Detail<'_>) -> Value {
+    let mut reason = serde_json::to_value(detail.reason).unwrap_or(Value::Null);
+    if matches!(detail.reason, Reason::PrerequisiteFailed { .. })
+        && disclosed_prerequisite(&detail.reason, KeyKind::Client).is_none()
+    {
+        if let Some(reason) = reason.as_object_mut() {
+            reason.remove("prerequisite_key");
+        }
+    }
+    let mut entry = Map::new();
+    entry.insert("reason".into(), reason);
+    entry.insert("value".into(), detail.value.cloned().unwrap_or(Value::Null));
+    entry.insert("variation".into(), detail.variation.into());
+    Value::Object(entry)
+}
+
+/// The `bundle` message for a page running `running` with context `ctx`,
+/// and its status.
+fn bundle_message(
+    state: &AppState,
+    environment: &str,
+    running: &RunningBundle,
+    ctx: &Context,
+    ruleset: &Ruleset,
+) -> (Status, ServerMessage) {
+    let config = state.live.bundle(environment, &running.app).unwrap_or_default();
+    let target = config.target(&running.app, ctx, Some(ruleset));
+    let status = config.status(&running.version, target);
+    let mut reload = Map::new();
+    reload.insert("jitter_ms".into(), config.reload.jitter_ms.into());
+    reload.insert("soft".into(), config.reload.soft.clone().into());
+    let message = ServerMessage::Bundle {
+        app: running.app.clone(),
+        running: Some(running.version.clone()),
+        status: status.as_str().to_owned(),
+        target: target.map(str::to_owned),
+        reload: Some(Value::Object(reload)),
+    };
+    (status, message)
+}
