@@ -8,7 +8,9 @@
 //!
 //! - `app`: the composition root: `Application::build` / `run` (nothing
 //!   imports it).
-//! - `state`: what handlers share (`AppState`).
+//! - `state`: what handlers share: `AppState`, and the narrow per-area
+//!   states handlers take (`AdminState`, `ReleaseState`, `KeyState`,
+//!   `BundleState`, `SdkState`, `ObservabilityState`).
 //! - `settings`: configuration (flags and `DAYLIGHT_*` variables).
 //! - `db`: the sqlx pool (SQLite or PostgreSQL) and migrations.
 //! - `writes`: every write, one shape: validate, lock, catch up, check,
@@ -21,7 +23,9 @@
 //! - `bundles`: client-bundle versions: which version a browser should run.
 //! - `auth`: admin tokens with roles, SDK keys.
 //! - `http`: one module per resource (`flags`, `segments`, `environments`,
-//!   `tokens`, `ofrep`, `sdk`, `health`) and shared extractors.
+//!   `tokens`, `ofrep`, `sdk`, `health`, …) whose handlers take their
+//!   area's state, and shared extractors (`extract`; `Editing` makes the
+//!   checks every admin write starts with).
 //! - `releases`: staged rollouts (`plan`: the spec, the state machine and
 //!   its effect on the flag; `guard`) and the scheduler that advances plans
 //!   and applies scheduled changes.

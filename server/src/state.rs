@@ -1,6 +1,14 @@
 //! What handlers share. `AppState` is built once by `app` (the composition
-//! root) and handed to the routers; handlers and background jobs import it
-//! from here, never from `app`.
+//! root) and handed to the routers; background jobs import it from here,
+//! never from `app`.
+//!
+//! Handlers take the narrow state of their area instead (`State<AdminState>`
+//! and so on, below), built from `AppState` by `FromRef`, so a handler can
+//! reach only what its area needs: a flag handler cannot open a stream's
+//! limits, the metrics endpoint cannot write. Each holds a few `Arc`s,
+//! cloned once per request; the hot evaluation paths (OFREP, routing,
+//! streams) stay on `AppState`, whose one clone is cheaper, and whose key
+//! lookup (`auth::KeyCache`) needs it anyway.
 
 use std::sync::Arc;
 
@@ -72,7 +80,9 @@ impl AppState {
         Arc::make_mut(&mut self.0).clock = clock;
     }
 
-    /// A writer for one request: the audit log records `actor` and `comment`.
+    /// A writer for the scheduler and the handlers still on `AppState`
+    /// (tokens, webhooks): the audit log records `actor` and `comment`.
+    /// The others get theirs from `http::extract::Editing`.
     pub fn writer<'a>(&'a self, actor: &'a str, comment: &'a str) -> crate::writes::Writer<'a> {
         crate::writes::Writer {
             db: &self.db,
@@ -90,5 +100,131 @@ pub struct BodyLimit(pub usize);
 impl FromRef<AppState> for BodyLimit {
     fn from_ref(state: &AppState) -> BodyLimit {
         BodyLimit(state.max_body_bytes)
+    }
+}
+
+/// The admin API's resources: the database and this node's live rulesets,
+/// which writes go through (`writer`) and reads look at (flags, segments,
+/// environments, usage).
+#[derive(Clone)]
+pub struct AdminState {
+    pub db: Db,
+    pub live: Arc<Live>,
+}
+
+impl AdminState {
+    /// A writer for one request: the audit log records `actor` and `comment`.
+    pub fn writer<'a>(&'a self, actor: &'a str, comment: &'a str) -> crate::writes::Writer<'a> {
+        crate::writes::Writer {
+            db: &self.db,
+            live: &self.live,
+            actor,
+            comment,
+        }
+    }
+}
+
+impl FromRef<AppState> for AdminState {
+    fn from_ref(state: &AppState) -> AdminState {
+        AdminState {
+            db: state.db.clone(),
+            live: state.live.clone(),
+        }
+    }
+}
+
+/// Staged rollouts and scheduled changes: their rows, and the scheduler's
+/// clock, by which people's actions are timed too (a manual clock in tests).
+#[derive(Clone)]
+pub struct ReleaseState {
+    pub db: Db,
+    pub clock: Arc<dyn crate::clock::Clock>,
+}
+
+impl FromRef<AppState> for ReleaseState {
+    fn from_ref(state: &AppState) -> ReleaseState {
+        ReleaseState {
+            db: state.db.clone(),
+            clock: state.clock.clone(),
+        }
+    }
+}
+
+/// SDK keys of the environments: their rows, and the cache evaluation
+/// reads them from (a revocation empties it and ends the key's streams).
+#[derive(Clone)]
+pub struct KeyState {
+    pub db: Db,
+    pub keys: Arc<KeyCache>,
+}
+
+impl FromRef<AppState> for KeyState {
+    fn from_ref(state: &AppState) -> KeyState {
+        KeyState {
+            db: state.db.clone(),
+            keys: state.keys.clone(),
+        }
+    }
+}
+
+/// Client bundles: their configs, and which versions the browsers
+/// connected to this node run.
+#[derive(Clone)]
+pub struct BundleState {
+    pub db: Db,
+    pub presence: Arc<crate::bundles::Presence>,
+}
+
+impl FromRef<AppState> for BundleState {
+    fn from_ref(state: &AppState) -> BundleState {
+        BundleState {
+            db: state.db.clone(),
+            presence: state.presence.clone(),
+        }
+    }
+}
+
+/// What server-key SDKs read over HTTP (the ruleset, the change log) and
+/// where the usage they report goes. (OFREP evaluates on `AppState`: see
+/// the module comment.)
+#[derive(Clone)]
+pub struct SdkState {
+    pub db: Db,
+    pub live: Arc<Live>,
+    /// SDK usage reports waiting to be written.
+    pub usage: Arc<crate::store::usage::Pending>,
+    /// What SDK usage reports may cost per key.
+    pub usage_limits: Arc<crate::limits::UsageLimits>,
+}
+
+impl FromRef<AppState> for SdkState {
+    fn from_ref(state: &AppState) -> SdkState {
+        SdkState {
+            db: state.db.clone(),
+            live: state.live.clone(),
+            usage: state.usage.clone(),
+            usage_limits: state.usage_limits.clone(),
+        }
+    }
+}
+
+/// Health and metrics: the database (`/readyz` pings it), the Prometheus
+/// handle, the token `/metrics` requires, and the bundle presence gauge.
+#[derive(Clone)]
+pub struct ObservabilityState {
+    pub db: Db,
+    pub metrics: PrometheusHandle,
+    pub metrics_token: Option<Arc<str>>,
+    pub presence: Arc<crate::bundles::Presence>,
+}
+
+impl FromRef<AppState> for ObservabilityState {
+    fn from_ref(state: &AppState) -> ObservabilityState {
+        ObservabilityState {
+            db: state.db.clone(),
+            metrics: state.metrics.clone(),
+            metrics_token: state.metrics_token.clone(),
+            presence: state.presence.clone(),
+        }
     }
 }

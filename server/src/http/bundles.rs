@@ -9,11 +9,11 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{etag, Body, Comment, IfMatch};
+use super::extract::{etag, Body, Editing};
 use crate::auth::{Admin, Role};
 use crate::bundles::BundleConfig;
 use crate::error::{ApiResult, ErrorBody};
-use crate::state::AppState;
+use crate::state::{AppState, BundleState};
 use crate::store::bundles::{self, Publish, StoredBundleConfig};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -38,7 +38,7 @@ pub struct AppVersions {
 
 #[utoipa::path(operation_id = "bundles_list_apps", get, path = "/api/v1/apps", tag = "bundles",
     responses((status = 200, body = AppList), (status = 401, body = ErrorBody)))]
-async fn list_apps(State(state): State<AppState>, admin: Admin) -> ApiResult<Json<AppList>> {
+async fn list_apps(State(state): State<BundleState>, admin: Admin) -> ApiResult<Json<AppList>> {
     admin.require(Role::Viewer)?;
     let apps = bundles::list_apps(&state.db)
         .await?
@@ -52,7 +52,7 @@ async fn list_apps(State(state): State<AppState>, admin: Admin) -> ApiResult<Jso
     params(("env" = String, Path), ("app" = String, Path)),
     responses((status = 200, body = StoredBundleConfig), (status = 404, body = ErrorBody)))]
 async fn read_config(
-    State(state): State<AppState>,
+    State(state): State<BundleState>,
     admin: Admin,
     Path((env, app)): Path<(String, String)>,
 ) -> ApiResult<impl IntoResponse> {
@@ -68,18 +68,16 @@ async fn read_config(
     params(("env" = String, Path), ("app" = String, Path), ("If-Match" = String, Header)),
     responses((status = 200, body = StoredBundleConfig), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 428, body = ErrorBody)))]
 async fn replace_config(
-    State(state): State<AppState>,
-    admin: Admin,
-    Path((env, app)): Path<(String, String)>,
-    if_match: IfMatch,
-    Comment(comment): Comment,
-    Body(config): Body<BundleConfig>,
+    edit: Editing<Path<(String, String)>, Body<BundleConfig>, i64>,
 ) -> ApiResult<impl IntoResponse> {
-    admin.require(Role::Editor)?;
-    let expected = if_match.required()?;
-    let actor = admin.actor();
-    let w = state.writer(&actor, &comment);
-    let stored = crate::writes::bundles::replace(&w, &app, &env, expected, config).await?;
+    let Editing {
+        path: Path((env, app)),
+        body: Body(config),
+        expected,
+        author,
+        ..
+    } = edit;
+    let stored = crate::writes::bundles::replace(&author.writer(), &app, &env, expected, config).await?;
     Ok((etag(stored.version), Json(stored)))
 }
 
@@ -90,17 +88,14 @@ async fn replace_config(
     request_body = Publish,
     params(("env" = String, Path), ("app" = String, Path)),
     responses((status = 200, body = StoredBundleConfig), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn publish(
-    State(state): State<AppState>,
-    admin: Admin,
-    Path((env, app)): Path<(String, String)>,
-    Comment(comment): Comment,
-    Body(req): Body<Publish>,
-) -> ApiResult<impl IntoResponse> {
-    admin.require(Role::Editor)?;
-    let actor = admin.actor();
-    let w = state.writer(&actor, &comment);
-    let stored = crate::writes::bundles::publish(&w, &app, &env, &req).await?;
+async fn publish(edit: Editing<Path<(String, String)>, Body<Publish>>) -> ApiResult<impl IntoResponse> {
+    let Editing {
+        path: Path((env, app)),
+        body: Body(req),
+        author,
+        ..
+    } = edit;
+    let stored = crate::writes::bundles::publish(&author.writer(), &app, &env, &req).await?;
     Ok((etag(stored.version), Json(stored)))
 }
 
@@ -122,7 +117,7 @@ pub struct VersionCount {
     params(("env" = String, Path), ("app" = String, Path)),
     responses((status = 200, body = BundleStatus), (status = 404, body = ErrorBody)))]
 async fn status(
-    State(state): State<AppState>,
+    State(state): State<BundleState>,
     admin: Admin,
     Path((env, app)): Path<(String, String)>,
 ) -> ApiResult<Json<BundleStatus>> {

@@ -14,7 +14,6 @@ use axum::Router;
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
-use crate::state::AppState;
 
 pub struct Asset {
     pub path: &'static str,
@@ -74,7 +73,8 @@ pub static ASSETS: &[Asset] = assets![
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
     connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-pub fn router() -> Router<AppState> {
+/// Stateless: the files are compiled in.
+pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route(
             "/",

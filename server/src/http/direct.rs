@@ -70,6 +70,7 @@ type EvaluationFuture = Pin<Box<dyn Future<Output = Result<Response, Infallible>
 /// Answers the requests `ofrep::evaluation` recognises, labelled with their
 /// route template for the request metrics (as the router's routes are).
 /// Browser origins outside the allowed list get 403, as on the OFREP routes.
+/// Holds `AppState` itself, one clone per evaluation (see `crate::state`).
 #[derive(Clone)]
 struct Evaluations(AppState);
 

@@ -9,11 +9,11 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::Body;
+use super::extract::{AdminRole, Body, Editing};
 use crate::auth::{Admin, KeyKind, Role};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::limits::{check_length, KEY_CHARS, NAME_CHARS};
-use crate::state::AppState;
+use crate::state::{AdminState, AppState, KeyState};
 use crate::store::credentials::Credential;
 use crate::store::environments::Environment;
 use crate::store::{credentials, environments};
@@ -34,7 +34,7 @@ pub struct EnvironmentList {
 
 #[utoipa::path(operation_id = "environments_list", get, path = "/api/v1/environments", tag = "environments",
     responses((status = 200, body = EnvironmentList), (status = 401, body = ErrorBody)))]
-async fn list(State(state): State<AppState>, admin: Admin) -> ApiResult<Json<EnvironmentList>> {
+async fn list(State(state): State<AdminState>, admin: Admin) -> ApiResult<Json<EnvironmentList>> {
     admin.require(Role::Viewer)?;
     Ok(Json(EnvironmentList {
         environments: environments::list(&state.db).await?,
@@ -43,7 +43,7 @@ async fn list(State(state): State<AppState>, admin: Admin) -> ApiResult<Json<Env
 
 #[utoipa::path(operation_id = "environments_read", get, path = "/api/v1/environments/{env}", tag = "environments", params(("env" = String, Path)),
     responses((status = 200, body = Environment), (status = 404, body = ErrorBody)))]
-async fn read(State(state): State<AppState>, admin: Admin, Path(env): Path<String>) -> ApiResult<Json<Environment>> {
+async fn read(State(state): State<AdminState>, admin: Admin, Path(env): Path<String>) -> ApiResult<Json<Environment>> {
     admin.require(Role::Viewer)?;
     Ok(Json(environments::get(&state.db, &env).await?))
 }
@@ -60,16 +60,15 @@ pub struct CreateEnvironment {
 /// Creates an environment (admin); existing flags are dark in it.
 #[utoipa::path(operation_id = "environments_create", post, path = "/api/v1/environments", tag = "environments", request_body = CreateEnvironment,
     responses((status = 201, body = Environment), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn create(
-    State(state): State<AppState>,
-    admin: Admin,
-    Body(req): Body<CreateEnvironment>,
-) -> ApiResult<impl IntoResponse> {
-    admin.require(Role::Admin)?;
+async fn create(edit: Editing<(), Body<CreateEnvironment>, (), AdminRole>) -> ApiResult<impl IntoResponse> {
+    let Editing {
+        body: Body(req),
+        author,
+        ..
+    } = edit;
     check_length("key", &req.key, KEY_CHARS)?;
     check_length("name", &req.name, NAME_CHARS)?;
-    let actor = admin.actor();
-    let env = crate::writes::environments::create(&state.writer(&actor, ""), &req.key, &req.name).await?;
+    let env = writes::environments::create(&author.writer_without_comment(), &req.key, &req.name).await?;
     Ok((StatusCode::CREATED, Json(env)))
 }
 
@@ -81,7 +80,7 @@ pub struct KeyList {
 /// SDK keys of an environment (admin); secrets are never listed.
 #[utoipa::path(operation_id = "environments_list_keys", get, path = "/api/v1/environments/{env}/keys", tag = "keys", params(("env" = String, Path)),
     responses((status = 200, body = KeyList), (status = 403, body = ErrorBody)))]
-async fn list_keys(State(state): State<AppState>, admin: Admin, Path(env): Path<String>) -> ApiResult<Json<KeyList>> {
+async fn list_keys(State(state): State<KeyState>, admin: Admin, Path(env): Path<String>) -> ApiResult<Json<KeyList>> {
     admin.require(Role::Admin)?;
     environments::get(&state.db, &env).await?;
     Ok(Json(KeyList {
@@ -102,17 +101,16 @@ pub struct CreateKey {
 #[utoipa::path(operation_id = "environments_create_key", post, path = "/api/v1/environments/{env}/keys", tag = "keys", request_body = CreateKey,
     params(("env" = String, Path)),
     responses((status = 201, body = Credential), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
-async fn create_key(
-    State(state): State<AppState>,
-    admin: Admin,
-    Path(env): Path<String>,
-    Body(req): Body<CreateKey>,
-) -> ApiResult<impl IntoResponse> {
-    admin.require(Role::Admin)?;
+async fn create_key(edit: Editing<Path<String>, Body<CreateKey>, (), AdminRole>) -> ApiResult<impl IntoResponse> {
+    let Editing {
+        path: Path(env),
+        body: Body(req),
+        author,
+        ..
+    } = edit;
     let kind = KeyKind::parse(&req.kind).ok_or_else(|| ApiError::invalid("kind", "expected `server` or `client`"))?;
     check_length("name", &req.name, NAME_CHARS)?;
-    let actor = admin.actor();
-    let key = writes::credentials::create_key(&state.writer(&actor, ""), &env, kind, &req.name).await?;
+    let key = writes::credentials::create_key(&author.writer_without_comment(), &env, kind, &req.name).await?;
     Ok((StatusCode::CREATED, Json(key)))
 }
 
@@ -120,13 +118,15 @@ async fn create_key(
     params(("env" = String, Path), ("id" = i64, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)))]
 async fn revoke_key(
-    State(state): State<AppState>,
-    admin: Admin,
-    Path((env, id)): Path<(String, i64)>,
+    State(state): State<KeyState>,
+    edit: Editing<Path<(String, i64)>, (), (), AdminRole>,
 ) -> ApiResult<StatusCode> {
-    admin.require(Role::Admin)?;
-    let actor = admin.actor();
-    writes::credentials::revoke_key(&state.writer(&actor, ""), &env, id).await?;
+    let Editing {
+        path: Path((env, id)),
+        author,
+        ..
+    } = edit;
+    writes::credentials::revoke_key(&author.writer_without_comment(), &env, id).await?;
     // Its open streams end, on every node.
     state.keys.revoke(id);
     Ok(StatusCode::NO_CONTENT)

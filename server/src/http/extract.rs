@@ -1,17 +1,21 @@
 //! Request extractors shared by the API handlers: a JSON body that names the
-//! offending field on error and refuses unknown fields, `If-Match`, and the
-//! audit comment header.
+//! offending field on error and refuses unknown fields, `If-Match`, the
+//! audit comment header, and `Editing`, the preamble of every admin write.
 
-use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
+use std::marker::PhantomData;
+
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Path, Request};
 use axum::http::header::{CONTENT_TYPE, IF_MATCH};
 use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::auth::{Admin, Role};
 use crate::error::{ApiError, ApiResult};
-use crate::state::BodyLimit;
+use crate::state::{AdminState, AppState, BodyLimit};
 
 /// A JSON body of type `T`. Malformed JSON, a wrong type or an unknown field
 /// gets a 400 whose `field` is the path of the offending member.
@@ -148,6 +152,196 @@ impl<S: Send + Sync> FromRequestParts<S> for Comment {
                 .unwrap_or_default()
                 .to_owned(),
         ))
+    }
+}
+
+/// The preamble of an admin write, as one extractor. In this order: the
+/// caller (`Admin`: 401), the path `P`, `If-Match` when `V` reads it (400
+/// when malformed), the audit comment, the body `B`; then the role `R`
+/// (403), the version `V` demands (428 without), and the environment the
+/// path names, if it names one that must exist (404). It yields the path,
+/// the body, the version and the `Author` that hands out the writer.
+///
+/// It wraps the path and the body rather than sitting beside them because
+/// axum runs extractors in argument order and the body goes last, while the
+/// role is checked after the body is read: so the answers stay what the
+/// handlers gave when each spelled the preamble out (a malformed body is a
+/// 400 even for a viewer; no token is a 401 before a bad path is a 400).
+///
+/// - `P`: `()`, `Path<…>`, or `FlagInEnvironment` (whose environment must exist).
+/// - `B`: `()`, `Body<…>`, or the `Request` for a handler that reads the
+///   body itself, after the role check.
+/// - `V`: `()` (`If-Match` not read), `Option<i64>` (optional) or `i64`
+///   (required: replacing writes).
+/// - `R`: `EditorRole` (default) or `AdminRole`.
+pub struct Editing<P = (), B = (), V = (), R = EditorRole> {
+    pub path: P,
+    pub body: B,
+    /// The version `If-Match` named.
+    pub expected: V,
+    pub author: Author,
+    role: PhantomData<fn() -> R>,
+}
+
+/// Who writes: what the audit log records, and the writer.
+pub struct Author {
+    /// `token:<name>` of the caller.
+    pub actor: String,
+    /// The `X-Audit-Comment` header (empty without).
+    pub comment: String,
+    state: AdminState,
+}
+
+impl Author {
+    /// A writer on behalf of the caller (see `writes`).
+    pub fn writer(&self) -> crate::writes::Writer<'_> {
+        self.state.writer(&self.actor, &self.comment)
+    }
+
+    /// A writer whose audit entries carry no comment: environments and SDK
+    /// keys never recorded the header.
+    pub fn writer_without_comment(&self) -> crate::writes::Writer<'_> {
+        self.state.writer(&self.actor, "")
+    }
+}
+
+/// The role a kind of write needs.
+pub trait NeededRole {
+    const ROLE: Role;
+}
+
+/// Flags, segments, releases, bundles: editors and admins.
+pub struct EditorRole;
+
+impl NeededRole for EditorRole {
+    const ROLE: Role = Role::Editor;
+}
+
+/// Environments: admins only.
+pub struct AdminRole;
+
+impl NeededRole for AdminRole {
+    const ROLE: Role = Role::Admin;
+}
+
+/// What a write makes of `If-Match`.
+pub trait Precondition: Sized {
+    /// Whether the header is read at all (a malformed one is then a 400).
+    const READ: bool;
+    /// From the version the header named, after the role check.
+    fn from_if_match(version: Option<i64>) -> ApiResult<Self>;
+}
+
+/// Writes that ignore `If-Match`.
+impl Precondition for () {
+    const READ: bool = false;
+    fn from_if_match(_: Option<i64>) -> ApiResult<()> {
+        Ok(())
+    }
+}
+
+/// Writes that state their outcome (a toggle, a delete, a plan action):
+/// `If-Match` optional; with it, a stale read gets 409.
+impl Precondition for Option<i64> {
+    const READ: bool = true;
+    fn from_if_match(version: Option<i64>) -> ApiResult<Option<i64>> {
+        Ok(version)
+    }
+}
+
+/// Replacing writes: they must say what they replace (428 without).
+impl Precondition for i64 {
+    const READ: bool = true;
+    fn from_if_match(version: Option<i64>) -> ApiResult<i64> {
+        IfMatch(version).required()
+    }
+}
+
+/// The environment a write's path names, when it must exist before the
+/// write (the writes that look it up themselves need no check here).
+pub trait Scope {
+    fn environment(&self) -> Option<&str> {
+        None
+    }
+}
+
+impl Scope for () {}
+
+impl<T> Scope for Path<T> {}
+
+/// `{key}/environments/{env}` of a write to one flag's config in one
+/// environment, which must exist.
+pub struct FlagInEnvironment {
+    pub key: String,
+    pub env: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for FlagInEnvironment {
+    type Rejection = <Path<(String, String)> as FromRequestParts<S>>::Rejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path((key, env)) = Path::from_request_parts(parts, state).await?;
+        Ok(FlagInEnvironment { key, env })
+    }
+}
+
+impl Scope for FlagInEnvironment {
+    fn environment(&self) -> Option<&str> {
+        Some(&self.env)
+    }
+}
+
+/// On `AppState` (not generic in the state) because `Admin` is.
+impl<P, B, V, R, M> FromRequest<AppState, M> for Editing<P, B, V, R>
+where
+    P: FromRequestParts<AppState> + Scope + Send,
+    B: FromRequest<AppState, M> + Send,
+    V: Precondition + Send,
+    R: NeededRole,
+{
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let admin = Admin::from_request_parts(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let path = P::from_request_parts(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let if_match = if V::READ {
+            IfMatch::from_request_parts(&mut parts, state)
+                .await
+                .map_err(IntoResponse::into_response)?
+                .0
+        } else {
+            None
+        };
+        let Comment(comment) = Comment::from_request_parts(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let body = B::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        admin.require(R::ROLE).map_err(IntoResponse::into_response)?;
+        let expected = V::from_if_match(if_match).map_err(IntoResponse::into_response)?;
+        let writes = AdminState::from_ref(state);
+        if let Some(env) = path.environment() {
+            crate::store::environments::get(&writes.db, env)
+                .await
+                .map_err(IntoResponse::into_response)?;
+        }
+        Ok(Editing {
+            path,
+            body,
+            expected,
+            author: Author {
+                actor: admin.actor(),
+                comment,
+                state: writes,
+            },
+            role: PhantomData,
+        })
     }
 }
 

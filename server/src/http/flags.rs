@@ -13,11 +13,11 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{etag, Body, Comment, IfMatch};
+use super::extract::{etag, Body, Editing, FlagInEnvironment};
 use crate::auth::{Admin, Role};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::limits::{check_length, DESCRIPTION_CHARS, KEY_CHARS, NAME_CHARS};
-use crate::state::AppState;
+use crate::state::{AdminState, AppState};
 use crate::store::flags::{self, config_for, StoredFlag};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -50,7 +50,7 @@ pub struct FlagList {
 #[utoipa::path(operation_id = "flags_list", get, path = "/api/v1/flags", tag = "flags", params(ListQuery),
     responses((status = 200, body = FlagList), (status = 401, body = ErrorBody)))]
 async fn list(
-    State(state): State<AppState>,
+    State(state): State<AdminState>,
     admin: Admin,
     Query(query): Query<ListQuery>,
 ) -> ApiResult<Json<FlagList>> {
@@ -98,13 +98,12 @@ pub(crate) fn bool_variations() -> Vec<Value> {
 #[utoipa::path(operation_id = "flags_create", post, path = "/api/v1/flags", tag = "flags", request_body = CreateFlag,
     params(("X-Audit-Comment" = Option<String>, Header, description = "Recorded in the audit log")),
     responses((status = 201, body = StoredFlag), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn create(
-    State(state): State<AppState>,
-    admin: Admin,
-    Comment(comment): Comment,
-    Body(req): Body<CreateFlag>,
-) -> ApiResult<impl IntoResponse> {
-    admin.require(Role::Editor)?;
+async fn create(edit: Editing<(), Body<CreateFlag>>) -> ApiResult<impl IntoResponse> {
+    let Editing {
+        body: Body(req),
+        author,
+        ..
+    } = edit;
     check_length("key", &req.key, KEY_CHARS)?;
     check_length("name", &req.name, NAME_CHARS)?;
     check_length("description", &req.description, DESCRIPTION_CHARS)?;
@@ -117,15 +116,14 @@ async fn create(
         client_side: req.client_side,
         environments: Default::default(),
     };
-    let actor = admin.actor();
-    let stored = crate::writes::flags::create(&state.writer(&actor, &comment), flag).await?;
+    let stored = crate::writes::flags::create(&author.writer(), flag).await?;
     Ok((StatusCode::CREATED, etag(stored.version), Json(stored)))
 }
 
 /// Reads a flag; its `ETag` is the version to send back in `If-Match`.
 #[utoipa::path(operation_id = "flags_read", get, path = "/api/v1/flags/{key}", tag = "flags", params(("key" = String, Path)),
     responses((status = 200, body = StoredFlag), (status = 404, body = ErrorBody)))]
-async fn read(State(state): State<AppState>, admin: Admin, Path(key): Path<String>) -> ApiResult<impl IntoResponse> {
+async fn read(State(state): State<AdminState>, admin: Admin, Path(key): Path<String>) -> ApiResult<impl IntoResponse> {
     admin.require(Role::Viewer)?;
     let stored = flags::get(&state.db, &key).await?;
     Ok((etag(stored.version), Json(stored)))
@@ -149,56 +147,46 @@ pub struct UpdateFlag {
 #[utoipa::path(operation_id = "flags_update", patch, path = "/api/v1/flags/{key}", tag = "flags", request_body = UpdateFlag,
     params(("key" = String, Path), ("If-Match" = String, Header, description = "The version you read")),
     responses((status = 200, body = StoredFlag), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 428, body = ErrorBody)))]
-async fn update(
-    State(state): State<AppState>,
-    admin: Admin,
-    Path(key): Path<String>,
-    if_match: IfMatch,
-    Comment(comment): Comment,
-    Body(req): Body<UpdateFlag>,
-) -> ApiResult<impl IntoResponse> {
-    admin.require(Role::Editor)?;
-    let expected = if_match.required()?;
+async fn update(edit: Editing<Path<String>, Body<UpdateFlag>, i64>) -> ApiResult<impl IntoResponse> {
+    let Editing {
+        path: Path(key),
+        body: Body(req),
+        expected,
+        author,
+        ..
+    } = edit;
     if let Some(name) = &req.name {
         check_length("name", name, NAME_CHARS)?;
     }
     if let Some(description) = &req.description {
         check_length("description", description, DESCRIPTION_CHARS)?;
     }
-    let actor = admin.actor();
     let action = match req.archived {
         Some(true) => "flag.archive",
         Some(false) => "flag.restore",
         None => "flag.update",
     };
-    let stored = crate::writes::flags::update(
-        &state.writer(&actor, &comment),
-        &key,
-        Some(expected),
-        action,
-        None,
-        |f| {
-            if let Some(name) = &req.name {
-                f.flag.name = name.clone();
-            }
-            if let Some(description) = &req.description {
-                f.flag.description = description.clone();
-            }
-            if let Some(tags) = &req.tags {
-                f.flag.tags = tags.clone();
-            }
-            if let Some(variations) = &req.variations {
-                f.flag.variations = variations.clone();
-            }
-            if let Some(client_side) = req.client_side {
-                f.flag.client_side = client_side;
-            }
-            if let Some(archived) = req.archived {
-                f.archived = archived;
-            }
-            Ok(())
-        },
-    )
+    let stored = crate::writes::flags::update(&author.writer(), &key, Some(expected), action, None, |f| {
+        if let Some(name) = &req.name {
+            f.flag.name = name.clone();
+        }
+        if let Some(description) = &req.description {
+            f.flag.description = description.clone();
+        }
+        if let Some(tags) = &req.tags {
+            f.flag.tags = tags.clone();
+        }
+        if let Some(variations) = &req.variations {
+            f.flag.variations = variations.clone();
+        }
+        if let Some(client_side) = req.client_side {
+            f.flag.client_side = client_side;
+        }
+        if let Some(archived) = req.archived {
+            f.archived = archived;
+        }
+        Ok(())
+    })
     .await?;
     Ok((etag(stored.version), Json(stored)))
 }
@@ -207,16 +195,14 @@ async fn update(
 #[utoipa::path(operation_id = "flags_remove", delete, path = "/api/v1/flags/{key}", tag = "flags",
     params(("key" = String, Path), ("If-Match" = Option<String>, Header)),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn remove(
-    State(state): State<AppState>,
-    admin: Admin,
-    Path(key): Path<String>,
-    IfMatch(expected): IfMatch,
-    Comment(comment): Comment,
-) -> ApiResult<StatusCode> {
-    admin.require(Role::Editor)?;
-    let actor = admin.actor();
-    crate::writes::flags::delete(&state.writer(&actor, &comment), &key, expected).await?;
+async fn remove(edit: Editing<Path<String>, (), Option<i64>>) -> ApiResult<StatusCode> {
+    let Editing {
+        path: Path(key),
+        expected,
+        author,
+        ..
+    } = edit;
+    crate::writes::flags::delete(&author.writer(), &key, expected).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -225,7 +211,7 @@ async fn remove(
     params(("key" = String, Path), ("env" = String, Path)),
     responses((status = 200, body = FlagConfig), (status = 404, body = ErrorBody)))]
 async fn read_config(
-    State(state): State<AppState>,
+    State(state): State<AdminState>,
     admin: Admin,
     Path((key, env)): Path<(String, String)>,
 ) -> ApiResult<impl IntoResponse> {
@@ -239,32 +225,21 @@ async fn read_config(
 #[utoipa::path(operation_id = "flags_replace_config", put, path = "/api/v1/flags/{key}/environments/{env}", tag = "flags", request_body = FlagConfig,
     params(("key" = String, Path), ("env" = String, Path), ("If-Match" = String, Header)),
     responses((status = 200, body = FlagConfig), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 428, body = ErrorBody)))]
-async fn replace_config(
-    State(state): State<AppState>,
-    admin: Admin,
-    Path((key, env)): Path<(String, String)>,
-    if_match: IfMatch,
-    Comment(comment): Comment,
-    Body(config): Body<FlagConfig>,
-) -> ApiResult<impl IntoResponse> {
-    admin.require(Role::Editor)?;
-    let expected = if_match.required()?;
-    crate::store::environments::get(&state.db, &env).await?;
-    let actor = admin.actor();
-    let stored = crate::writes::flags::update(
-        &state.writer(&actor, &comment),
-        &key,
-        Some(expected),
-        "flag.config",
-        Some(&env),
-        |f| {
-            let mut config = config.clone();
-            // The server owns the version.
-            config.version = config_for(&f.flag, &env).version;
-            f.flag.environments.insert(env.clone(), config);
-            Ok(())
-        },
-    )
+async fn replace_config(edit: Editing<FlagInEnvironment, Body<FlagConfig>, i64>) -> ApiResult<impl IntoResponse> {
+    let Editing {
+        path: FlagInEnvironment { key, env },
+        body: Body(config),
+        expected,
+        author,
+        ..
+    } = edit;
+    let stored = crate::writes::flags::update(&author.writer(), &key, Some(expected), "flag.config", Some(&env), |f| {
+        let mut config = config.clone();
+        // The server owns the version.
+        config.version = config_for(&f.flag, &env).version;
+        f.flag.environments.insert(env.clone(), config);
+        Ok(())
+    })
     .await?;
     Ok((etag(stored.version), Json(config_for(&stored.flag, &env))))
 }
@@ -282,32 +257,25 @@ pub struct Toggle {
 #[utoipa::path(operation_id = "flags_toggle", post, path = "/api/v1/flags/{key}/environments/{env}/toggle", tag = "flags", request_body = Toggle,
     params(("key" = String, Path), ("env" = String, Path), ("If-Match" = Option<String>, Header)),
     responses((status = 200, body = FlagConfig), (status = 404, body = ErrorBody)))]
-async fn toggle(
-    State(state): State<AppState>,
-    admin: Admin,
-    Path((key, env)): Path<(String, String)>,
-    IfMatch(expected): IfMatch,
-    Comment(header_comment): Comment,
-    Body(req): Body<Toggle>,
-) -> ApiResult<impl IntoResponse> {
-    admin.require(Role::Editor)?;
-    crate::store::environments::get(&state.db, &env).await?;
-    let actor = admin.actor();
-    let comment = req.comment.unwrap_or(header_comment);
-    let action = if req.on { "flag.on" } else { "flag.off" };
-    let stored = crate::writes::flags::update(
-        &state.writer(&actor, &comment),
-        &key,
+async fn toggle(edit: Editing<FlagInEnvironment, Body<Toggle>, Option<i64>>) -> ApiResult<impl IntoResponse> {
+    let Editing {
+        path: FlagInEnvironment { key, env },
+        body: Body(req),
         expected,
-        action,
-        Some(&env),
-        |f| {
-            let mut config = config_for(&f.flag, &env);
-            config.on = req.on;
-            f.flag.environments.insert(env.clone(), config);
-            Ok(())
-        },
-    )
+        mut author,
+        ..
+    } = edit;
+    // The body's comment, if any, over the header's.
+    if let Some(comment) = req.comment {
+        author.comment = comment;
+    }
+    let action = if req.on { "flag.on" } else { "flag.off" };
+    let stored = crate::writes::flags::update(&author.writer(), &key, expected, action, Some(&env), |f| {
+        let mut config = config_for(&f.flag, &env);
+        config.on = req.on;
+        f.flag.environments.insert(env.clone(), config);
+        Ok(())
+    })
     .await?;
     Ok((etag(stored.version), Json(config_for(&stored.flag, &env))))
 }
@@ -331,7 +299,7 @@ pub struct Explanation {
     params(("key" = String, Path), ("env" = String, Path)),
     responses((status = 200, body = Explanation), (status = 400, body = ErrorBody)))]
 async fn explain(
-    State(state): State<AppState>,
+    State(state): State<AdminState>,
     admin: Admin,
     Path((key, env)): Path<(String, String)>,
     Body(req): Body<ExplainRequest>,

@@ -12,16 +12,17 @@ use serde_json::json;
 use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::state::ObservabilityState;
 
-pub fn router() -> Router<AppState> {
+/// Holds its own state: nothing here needs the caller's credentials.
+pub fn router() -> Router<ObservabilityState> {
     Router::new()
         .route("/healthz", get(|| async { Json(json!({ "status": "ok" })) }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
 }
 
-async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+async fn ready(State(state): State<ObservabilityState>) -> impl IntoResponse {
     if state.db.ping().await {
         (StatusCode::OK, Json(json!({ "status": "ready" })))
     } else {
@@ -36,7 +37,7 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
 /// Prometheus text: the recorder's metrics, then the bundle presence gauge
 /// (rendered from the live counts, so series at zero are gone). With
 /// `DAYLIGHT_METRICS_TOKEN` set, only for `Authorization: Bearer <token>`.
-async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+async fn metrics(State(state): State<ObservabilityState>, headers: HeaderMap) -> Response {
     if let Some(token) = &state.metrics_token {
         let given = headers
             .get(AUTHORIZATION)

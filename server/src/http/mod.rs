@@ -1,6 +1,13 @@
 //! The HTTP surface: one router per resource, merged here, plus the layers
 //! every request goes through (request ids, tracing, metrics, body limit,
 //! JSON errors).
+//!
+//! Handlers take their area's narrow state (`crate::state`): `AdminState`,
+//! `ReleaseState`, `KeyState`, `BundleState`, `SdkState`. Their routers are
+//! still `Router<AppState>` because the credential extractors (`auth::Admin`,
+//! `auth::SdkKey`) read `AppState`; a router whose handlers need no
+//! credentials holds its own state (`health`) or none (`console`). OFREP,
+//! routing and streams serve on `AppState` (see `crate::state`).
 
 pub(crate) mod bundles;
 mod console;
@@ -24,7 +31,7 @@ pub mod workers;
 
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, FromRef, Request};
 use axum::response::Response;
 
 use axum::routing::get;
@@ -35,7 +42,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::state::{AppState, ObservabilityState};
 
 /// The admin API's OpenAPI document: built from the same route list that
 /// serves the API (`utoipa_axum::routes!`), so the two cannot drift apart.
@@ -153,7 +160,7 @@ pub fn router(
         .merge(sdk::router())
         .merge(usage::sdk_router())
         .merge(stream::router())
-        .merge(health::router())
+        .merge(health::router().with_state(ObservabilityState::from_ref(&state)))
         .merge(console::router())
         .fallback(|| async { ApiError::NotFound("route".into()) })
         .layer(tower::layer::layer_fn(observe::Labelled))

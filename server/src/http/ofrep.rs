@@ -96,7 +96,7 @@ pub fn evaluation<'a>(method: &Method, path: &'a str) -> Option<Evaluation<'a>> 
     (!key.is_empty() && !key.contains('/')).then_some(Evaluation::Single(key))
 }
 
-/// Answers an OFREP evaluation request, single or bulk.
+/// Answers an OFREP evaluation request, single or bulk (on `AppState`, see `crate::state`).
 pub async fn evaluate(state: AppState, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let Some(evaluation) = evaluation(&parts.method, parts.uri.path()) else {

@@ -11,11 +11,11 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{etag, Body, Comment, IfMatch};
+use super::extract::{etag, Body, Editing};
 use crate::auth::{Admin, Role};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::releases::plan::{Action, PlanSpec};
-use crate::state::AppState;
+use crate::state::{AppState, ReleaseState};
 use crate::store::releases::{self, ReleasePlan};
 use crate::store::schedule::{self, Change, ScheduledChange};
 use crate::writes::releases::Outcome;
@@ -51,7 +51,7 @@ pub struct PlanList {
     params(("key" = String, Path), ("env" = String, Path)),
     responses((status = 200, body = PlanList), (status = 401, body = ErrorBody)))]
 async fn list_for_flag(
-    State(state): State<AppState>,
+    State(state): State<ReleaseState>,
     admin: Admin,
     Path((key, env)): Path<(String, String)>,
 ) -> ApiResult<Json<PlanList>> {
@@ -63,7 +63,11 @@ async fn list_for_flag(
 /// Every release plan, newest first, filtered by flag, environment or state.
 #[utoipa::path(operation_id = "releases_list", get, path = "/api/v1/releases", tag = "releases", params(Filter),
     responses((status = 200, body = PlanList), (status = 401, body = ErrorBody)))]
-async fn list_all(State(state): State<AppState>, admin: Admin, Query(f): Query<Filter>) -> ApiResult<Json<PlanList>> {
+async fn list_all(
+    State(state): State<ReleaseState>,
+    admin: Admin,
+    Query(f): Query<Filter>,
+) -> ApiResult<Json<PlanList>> {
     admin.require(Role::Viewer)?;
     let plans = releases::list(
         &state.db,
@@ -81,16 +85,14 @@ async fn list_all(State(state): State<AppState>, admin: Admin, Query(f): Query<F
     request_body = PlanSpec,
     params(("key" = String, Path), ("env" = String, Path), ("X-Audit-Comment" = Option<String>, Header)),
     responses((status = 201, body = ReleasePlan), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn create(
-    State(state): State<AppState>,
-    admin: Admin,
-    Path((key, env)): Path<(String, String)>,
-    Comment(comment): Comment,
-    Body(spec): Body<PlanSpec>,
-) -> ApiResult<impl IntoResponse> {
-    admin.require(Role::Editor)?;
-    let actor = admin.actor();
-    let plan = crate::writes::releases::create(&state.writer(&actor, &comment), &key, &env, spec).await?;
+async fn create(edit: Editing<Path<(String, String)>, Body<PlanSpec>>) -> ApiResult<impl IntoResponse> {
+    let Editing {
+        path: Path((key, env)),
+        body: Body(spec),
+        author,
+        ..
+    } = edit;
+    let plan = crate::writes::releases::create(&author.writer(), &key, &env, spec).await?;
     Ok((StatusCode::CREATED, etag(plan.version), Json(plan)))
 }
 
@@ -98,7 +100,7 @@ async fn create(
 #[utoipa::path(operation_id = "releases_read", get, path = "/api/v1/releases/{id}", tag = "releases",
     params(("id" = i64, Path)),
     responses((status = 200, body = ReleasePlan), (status = 404, body = ErrorBody)))]
-async fn read(State(state): State<AppState>, admin: Admin, Path(id): Path<i64>) -> ApiResult<impl IntoResponse> {
+async fn read(State(state): State<ReleaseState>, admin: Admin, Path(id): Path<i64>) -> ApiResult<impl IntoResponse> {
     admin.require(Role::Viewer)?;
     let plan = releases::get(&state.db, id).await?;
     Ok((etag(plan.version), Json(plan)))
@@ -124,13 +126,15 @@ pub enum PlanCommand {
         ("X-Audit-Comment" = Option<String>, Header)),
     responses((status = 200, body = ReleasePlan), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn act(
-    State(state): State<AppState>,
-    admin: Admin,
-    Path((id, command)): Path<(i64, PlanCommand)>,
-    IfMatch(expected): IfMatch,
-    Comment(comment): Comment,
+    State(state): State<ReleaseState>,
+    edit: Editing<Path<(i64, PlanCommand)>, (), Option<i64>>,
 ) -> ApiResult<impl IntoResponse> {
-    admin.require(Role::Editor)?;
+    let Editing {
+        path: Path((id, command)),
+        expected,
+        author,
+        ..
+    } = edit;
     let action = match command {
         PlanCommand::Start => Action::Start,
         PlanCommand::Pause => Action::Pause,
@@ -138,9 +142,8 @@ async fn act(
         PlanCommand::Skip => Action::Skip,
         PlanCommand::Rollback => Action::Rollback,
     };
-    let actor = admin.actor();
     let now = state.clock.now_ms();
-    match crate::writes::releases::act(&state.writer(&actor, &comment), id, action, expected, now).await? {
+    match crate::writes::releases::act(&author.writer(), id, action, expected, now).await? {
         Outcome::Applied(plan) => Ok((etag(plan.version), Json(plan))),
         Outcome::Lost => Err(ApiError::Conflict(format!(
             "release plan {id} moved meanwhile; reload and retry"
@@ -166,7 +169,7 @@ pub struct ScheduleRequest {
     params(("key" = String, Path), ("env" = String, Path)),
     responses((status = 200, body = ScheduledChangeList), (status = 401, body = ErrorBody)))]
 async fn list_changes_for_flag(
-    State(state): State<AppState>,
+    State(state): State<ReleaseState>,
     admin: Admin,
     Path((key, env)): Path<(String, String)>,
 ) -> ApiResult<Json<ScheduledChangeList>> {
@@ -181,17 +184,15 @@ async fn list_changes_for_flag(
     request_body = ScheduleRequest,
     params(("key" = String, Path), ("env" = String, Path), ("X-Audit-Comment" = Option<String>, Header)),
     responses((status = 201, body = ScheduledChange), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn schedule_change(
-    State(state): State<AppState>,
-    admin: Admin,
-    Path((key, env)): Path<(String, String)>,
-    Comment(comment): Comment,
-    Body(req): Body<ScheduleRequest>,
-) -> ApiResult<impl IntoResponse> {
-    admin.require(Role::Editor)?;
+async fn schedule_change(edit: Editing<Path<(String, String)>, Body<ScheduleRequest>>) -> ApiResult<impl IntoResponse> {
+    let Editing {
+        path: Path((key, env)),
+        body: Body(req),
+        author,
+        ..
+    } = edit;
     let at = daylight::parse_rfc3339_ms(&req.at).ok_or_else(|| ApiError::invalid("at", "not an RFC 3339 time"))?;
-    let actor = admin.actor();
-    let change = crate::writes::schedule::create(&state.writer(&actor, &comment), &key, &env, at, req.change).await?;
+    let change = crate::writes::schedule::create(&author.writer(), &key, &env, at, req.change).await?;
     Ok((StatusCode::CREATED, Json(change)))
 }
 
@@ -199,7 +200,7 @@ async fn schedule_change(
 #[utoipa::path(operation_id = "schedule_list", get, path = "/api/v1/scheduled-changes", tag = "releases", params(Filter),
     responses((status = 200, body = ScheduledChangeList), (status = 401, body = ErrorBody)))]
 async fn list_changes(
-    State(state): State<AppState>,
+    State(state): State<ReleaseState>,
     admin: Admin,
     Query(f): Query<Filter>,
 ) -> ApiResult<Json<ScheduledChangeList>> {
@@ -218,15 +219,9 @@ async fn list_changes(
 #[utoipa::path(operation_id = "schedule_cancel", delete, path = "/api/v1/scheduled-changes/{id}", tag = "releases",
     params(("id" = i64, Path)),
     responses((status = 200, body = ScheduledChange), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn cancel_change(
-    State(state): State<AppState>,
-    admin: Admin,
-    Path(id): Path<i64>,
-    Comment(comment): Comment,
-) -> ApiResult<Json<ScheduledChange>> {
-    admin.require(Role::Editor)?;
-    let actor = admin.actor();
-    Ok(Json(
-        crate::writes::schedule::cancel(&state.writer(&actor, &comment), id).await?,
-    ))
+async fn cancel_change(edit: Editing<Path<i64>>) -> ApiResult<Json<ScheduledChange>> {
+    let Editing {
+        path: Path(id), author, ..
+    } = edit;
+    Ok(Json(crate::writes::schedule::cancel(&author.writer(), id).await?))
 }

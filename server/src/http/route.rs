@@ -282,6 +282,8 @@ fn new_id() -> String {
     format!("{:032x}", rand::random::<u128>())
 }
 
+/// On `AppState`, like OFREP: it sits in front of every page view, and the
+/// key lookup needs `AppState`.
 async fn route(State(state): State<AppState>, Path(flag): Path<String>, req: axum::extract::Request) -> Response {
     match answer(&state, &flag, req.uri(), req.headers()).await {
         Ok(response) => response,

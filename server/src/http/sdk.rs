@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::auth::{KeyKind, SdkKey};
 use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
+use crate::state::{AppState, SdkState};
 use crate::store;
 use crate::store::snapshot::read as snapshot;
 
@@ -33,7 +33,7 @@ fn server_only(key: &SdkKey) -> ApiResult<()> {
 /// The environment's ruleset, with an `ETag` (its environment and version:
 /// every change bumps the version), so a poller that sends `If-None-Match`
 /// gets a bodiless 304 while nothing changed (the PHP SDK's `HttpSnapshot`).
-async fn ruleset(State(state): State<AppState>, key: SdkKey, headers: HeaderMap) -> ApiResult<Response> {
+async fn ruleset(State(state): State<SdkState>, key: SdkKey, headers: HeaderMap) -> ApiResult<Response> {
     server_only(&key)?;
     let doc = snapshot(&state.db, &key.environment).await?;
     let etag = format!("\"{}-{}\"", doc.environment, doc.version);
@@ -54,7 +54,7 @@ pub struct ChangesQuery {
     pub after: i64,
 }
 
-async fn changes(State(state): State<AppState>, key: SdkKey, Query(q): Query<ChangesQuery>) -> ApiResult<Json<Value>> {
+async fn changes(State(state): State<SdkState>, key: SdkKey, Query(q): Query<ChangesQuery>) -> ApiResult<Json<Value>> {
     server_only(&key)?;
     let changes = store::changes_after(&state.db, &key.environment, q.after, 1000).await?;
     // The log is compacted (`DAYLIGHT_CHANGE_LOG_KEEP`): when it no longer

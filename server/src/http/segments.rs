@@ -12,11 +12,11 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{etag, parse_json, read_body, Body, Comment, IfMatch};
+use super::extract::{etag, parse_json, read_body, Body, Editing};
 use crate::auth::{Admin, Role};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::limits::{check_length, DESCRIPTION_CHARS, KEY_CHARS, NAME_CHARS};
-use crate::state::AppState;
+use crate::state::{AdminState, AppState, BodyLimit};
 use crate::store::segments::{self, SegmentSummary, StoredSegment};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -43,7 +43,7 @@ pub struct SegmentListItem {
 /// Segments of an environment, with sizes instead of their key lists.
 #[utoipa::path(operation_id = "segments_list", get, path = "/api/v1/environments/{env}/segments", tag = "segments", params(("env" = String, Path)),
     responses((status = 200, body = SegmentList), (status = 404, body = ErrorBody)))]
-async fn list(State(state): State<AppState>, admin: Admin, Path(env): Path<String>) -> ApiResult<Json<SegmentList>> {
+async fn list(State(state): State<AdminState>, admin: Admin, Path(env): Path<String>) -> ApiResult<Json<SegmentList>> {
     admin.require(Role::Viewer)?;
     crate::store::environments::get(&state.db, &env).await?;
     let in_use = state.live.get(&env);
@@ -89,14 +89,13 @@ pub struct CreateSegment {
 #[utoipa::path(operation_id = "segments_create", post, path = "/api/v1/environments/{env}/segments", tag = "segments", request_body = CreateSegment,
     params(("env" = String, Path)),
     responses((status = 201, body = StoredSegment), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn create(
-    State(state): State<AppState>,
-    admin: Admin,
-    Path(env): Path<String>,
-    Comment(comment): Comment,
-    Body(req): Body<CreateSegment>,
-) -> ApiResult<impl IntoResponse> {
-    admin.require(Role::Editor)?;
+async fn create(edit: Editing<Path<String>, Body<CreateSegment>>) -> ApiResult<impl IntoResponse> {
+    let Editing {
+        path: Path(env),
+        body: Body(req),
+        author,
+        ..
+    } = edit;
     check_length("key", &req.key, KEY_CHARS)?;
     check_length("name", &req.name, NAME_CHARS)?;
     check_length("description", &req.description, DESCRIPTION_CHARS)?;
@@ -120,8 +119,7 @@ async fn create(
         created_at: 0,
         updated_at: 0,
     };
-    let actor = admin.actor();
-    let stored = crate::writes::segments::create(&state.writer(&actor, &comment), segment).await?;
+    let stored = crate::writes::segments::create(&author.writer(), segment).await?;
     Ok((StatusCode::CREATED, etag(stored.rules.version as i64), Json(stored)))
 }
 
@@ -129,7 +127,7 @@ async fn create(
     params(("env" = String, Path), ("key" = String, Path)),
     responses((status = 200, body = StoredSegment), (status = 404, body = ErrorBody)))]
 async fn read(
-    State(state): State<AppState>,
+    State(state): State<AdminState>,
     admin: Admin,
     Path((env, key)): Path<(String, String)>,
 ) -> ApiResult<impl IntoResponse> {
@@ -153,48 +151,38 @@ pub struct UpdateSegment {
 #[utoipa::path(operation_id = "segments_update", patch, path = "/api/v1/environments/{env}/segments/{key}", tag = "segments", request_body = UpdateSegment,
     params(("env" = String, Path), ("key" = String, Path), ("If-Match" = String, Header)),
     responses((status = 200, body = StoredSegment), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 428, body = ErrorBody)))]
-async fn update(
-    State(state): State<AppState>,
-    admin: Admin,
-    Path((env, key)): Path<(String, String)>,
-    if_match: IfMatch,
-    Comment(comment): Comment,
-    Body(req): Body<UpdateSegment>,
-) -> ApiResult<impl IntoResponse> {
-    admin.require(Role::Editor)?;
-    let expected = if_match.required()?;
+async fn update(edit: Editing<Path<(String, String)>, Body<UpdateSegment>, i64>) -> ApiResult<impl IntoResponse> {
+    let Editing {
+        path: Path((env, key)),
+        body: Body(req),
+        expected,
+        author,
+        ..
+    } = edit;
     if let Some(name) = &req.name {
         check_length("name", name, NAME_CHARS)?;
     }
     if let Some(description) = &req.description {
         check_length("description", description, DESCRIPTION_CHARS)?;
     }
-    let actor = admin.actor();
-    let stored = crate::writes::segments::update(
-        &state.writer(&actor, &comment),
-        &env,
-        &key,
-        Some(expected),
-        "segment.update",
-        |s| {
-            if let Some(v) = req.name {
-                s.name = v;
-            }
-            if let Some(v) = req.description {
-                s.description = v;
-            }
-            if let Some(v) = req.included {
-                s.rules.included = v;
-            }
-            if let Some(v) = req.excluded {
-                s.rules.excluded = v;
-            }
-            if let Some(v) = req.rules {
-                s.rules.rules = v;
-            }
-            Ok(())
-        },
-    )
+    let stored = crate::writes::segments::update(&author.writer(), &env, &key, Some(expected), "segment.update", |s| {
+        if let Some(v) = req.name {
+            s.name = v;
+        }
+        if let Some(v) = req.description {
+            s.description = v;
+        }
+        if let Some(v) = req.included {
+            s.rules.included = v;
+        }
+        if let Some(v) = req.excluded {
+            s.rules.excluded = v;
+        }
+        if let Some(v) = req.rules {
+            s.rules.rules = v;
+        }
+        Ok(())
+    })
     .await?;
     Ok((etag(stored.rules.version as i64), Json(stored)))
 }
@@ -203,15 +191,13 @@ async fn update(
 #[utoipa::path(operation_id = "segments_remove", delete, path = "/api/v1/environments/{env}/segments/{key}", tag = "segments",
     params(("env" = String, Path), ("key" = String, Path)),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn remove(
-    State(state): State<AppState>,
-    admin: Admin,
-    Path((env, key)): Path<(String, String)>,
-    Comment(comment): Comment,
-) -> ApiResult<StatusCode> {
-    admin.require(Role::Editor)?;
-    let actor = admin.actor();
-    crate::writes::segments::delete(&state.writer(&actor, &comment), &env, &key).await?;
+async fn remove(edit: Editing<Path<(String, String)>>) -> ApiResult<StatusCode> {
+    let Editing {
+        path: Path((env, key)),
+        author,
+        ..
+    } = edit;
+    crate::writes::segments::delete(&author.writer(), &env, &key).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -224,7 +210,7 @@ pub struct KeysReplaced {
 }
 
 /// A key list: a JSON array of strings, or text with one key per line.
-async fn key_list(req: Request, limit: crate::state::BodyLimit) -> ApiResult<Vec<String>> {
+async fn key_list(req: Request, limit: BodyLimit) -> ApiResult<Vec<String>> {
     let is_json = req
         .headers()
         .get(CONTENT_TYPE)
@@ -248,24 +234,27 @@ async fn key_list(req: Request, limit: crate::state::BodyLimit) -> ApiResult<Vec
     Ok(keys)
 }
 
+/// The key list is read after the role check (`Editing` hands over the
+/// request as it is), so a viewer's upload is refused before it is read.
 async fn replace_keys(
-    state: AppState,
-    admin: Admin,
-    (env, key): (String, String),
-    expected: Option<i64>,
-    comment: String,
-    req: Request,
+    limit: BodyLimit,
+    edit: Editing<Path<(String, String)>, Request, Option<i64>>,
     included: bool,
 ) -> ApiResult<impl IntoResponse> {
-    admin.require(Role::Editor)?;
-    let keys = key_list(req, crate::state::BodyLimit(state.max_body_bytes)).await?;
-    let actor = admin.actor();
+    let Editing {
+        path: Path((env, key)),
+        body: req,
+        expected,
+        author,
+        ..
+    } = edit;
+    let keys = key_list(req, limit).await?;
     let action = if included {
         "segment.included"
     } else {
         "segment.excluded"
     };
-    let stored = crate::writes::segments::update(&state.writer(&actor, &comment), &env, &key, expected, action, |s| {
+    let stored = crate::writes::segments::update(&author.writer(), &env, &key, expected, action, |s| {
         if included {
             s.rules.included = keys;
         } else {
@@ -290,14 +279,10 @@ async fn replace_keys(
     params(("env" = String, Path), ("key" = String, Path), ("If-Match" = Option<String>, Header)),
     responses((status = 200, body = KeysReplaced), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody)))]
 async fn replace_included(
-    State(state): State<AppState>,
-    admin: Admin,
-    Path((env, key)): Path<(String, String)>,
-    IfMatch(expected): IfMatch,
-    Comment(comment): Comment,
-    req: Request,
+    State(limit): State<BodyLimit>,
+    edit: Editing<Path<(String, String)>, Request, Option<i64>>,
 ) -> ApiResult<impl IntoResponse> {
-    replace_keys(state, admin, (env, key), expected, comment, req, true).await
+    replace_keys(limit, edit, true).await
 }
 
 /// Replaces the excluded keys (same body as `included`).
@@ -306,12 +291,8 @@ async fn replace_included(
     params(("env" = String, Path), ("key" = String, Path), ("If-Match" = Option<String>, Header)),
     responses((status = 200, body = KeysReplaced), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody)))]
 async fn replace_excluded(
-    State(state): State<AppState>,
-    admin: Admin,
-    Path((env, key)): Path<(String, String)>,
-    IfMatch(expected): IfMatch,
-    Comment(comment): Comment,
-    req: Request,
+    State(limit): State<BodyLimit>,
+    edit: Editing<Path<(String, String)>, Request, Option<i64>>,
 ) -> ApiResult<impl IntoResponse> {
-    replace_keys(state, admin, (env, key), expected, comment, req, false).await
+    replace_keys(limit, edit, false).await
 }

@@ -20,7 +20,9 @@ use super::extract::Body;
 use crate::auth::{Admin, KeyKind, Role, SdkKey};
 use crate::db::now_ms;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::state::AppState;
+use crate::limits::UsageLimits;
+use crate::live::Live;
+use crate::state::{AdminState, AppState, SdkState};
 use crate::store::usage::{self, Batch, EventMinuteCount, MinuteCount};
 use crate::store::{environments, flags};
 
@@ -198,25 +200,35 @@ fn merge<T, K: Ord>(items: Vec<T>, key: impl Fn(&T) -> K, count: impl Fn(&mut T)
     by_key.into_values().collect()
 }
 
-/// Validates one report of `key`, queues it for the next write (see
-/// `store::usage::Pending`) and counts it in Prometheus. A key over its
-/// report rate gets 429; events with names over the caps are dropped.
+/// A report that came as a `usage` message on the stream (see `admit`).
 pub async fn accept(state: &AppState, key: &SdkKey, report: &UsageReport) -> ApiResult<IngestResult> {
-    if let Err(wait) = state.usage_limits.check_report(key.id) {
+    admit(&state.live, &state.usage, &state.usage_limits, key, report)
+}
+
+/// Validates one report of `key` against the rules in `live`, queues it
+/// in `pending` for the next write (see `store::usage::Pending`) and counts
+/// it in Prometheus. A key over its report rate in `limits` gets 429;
+/// events with names over the caps are dropped.
+fn admit(
+    live: &Live,
+    pending: &usage::Pending,
+    limits: &UsageLimits,
+    key: &SdkKey,
+    report: &UsageReport,
+) -> ApiResult<IngestResult> {
+    if let Err(wait) = limits.check_report(key.id) {
         let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
         return Err(ApiError::TooManyRequests {
             message: format!("usage report rate reached for this key; retry in {seconds} s"),
             retry_after_secs: seconds,
         });
     }
-    let ruleset = state.live.get(&key.environment);
+    let ruleset = live.get(&key.environment);
     let (mut batch, mut dropped) = validate(report, ruleset.as_deref(), key.kind)?;
-    dropped += state
-        .usage_limits
-        .admit_events(key.id, &key.environment, &mut batch.events, |(event, flag, _, _)| {
-            (event.as_str(), flag.as_str())
-        });
-    state.usage.add(&key.environment, &batch);
+    dropped += limits.admit_events(key.id, &key.environment, &mut batch.events, |(event, flag, _, _)| {
+        (event.as_str(), flag.as_str())
+    });
+    pending.add(&key.environment, &batch);
     let env = key.environment.clone();
     for (flag, _, count) in &batch.evaluations {
         metrics::counter!("daylight_sdk_evaluations_total", "environment" => env.clone(), "flag" => flag.clone())
@@ -250,11 +262,17 @@ fn event_label(event: &str) -> String {
 
 /// `POST /sdk/v1/usage` with a server or client key.
 async fn ingest(
-    State(state): State<AppState>,
+    State(state): State<SdkState>,
     key: SdkKey,
     Body(report): Body<UsageReport>,
 ) -> ApiResult<Json<IngestResult>> {
-    Ok(Json(accept(&state, &key, &report).await?))
+    Ok(Json(admit(
+        &state.live,
+        &state.usage,
+        &state.usage_limits,
+        &key,
+        &report,
+    )?))
 }
 
 #[derive(Debug, Deserialize, Serialize, IntoParams)]
@@ -285,7 +303,7 @@ pub struct FlagUsage {
     params(("env" = String, Path), ("key" = String, Path), RangeQuery),
     responses((status = 200, body = FlagUsage), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn flag_usage(
-    State(state): State<AppState>,
+    State(state): State<AdminState>,
     admin: Admin,
     Path((env, key)): Path<(String, String)>,
     Query(q): Query<RangeQuery>,
@@ -339,7 +357,7 @@ pub struct EnvironmentUsage {
     params(("env" = String, Path)),
     responses((status = 200, body = EnvironmentUsage), (status = 404, body = ErrorBody)))]
 async fn environment_usage(
-    State(state): State<AppState>,
+    State(state): State<AdminState>,
     admin: Admin,
     Path(env): Path<String>,
 ) -> ApiResult<Json<EnvironmentUsage>> {
@@ -393,7 +411,7 @@ pub struct StaleReport {
     params(("env" = String, Path), StaleQuery),
     responses((status = 200, body = StaleReport), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn stale_flags(
-    State(state): State<AppState>,
+    State(state): State<AdminState>,
     admin: Admin,
     Path(env): Path<String>,
     Query(q): Query<StaleQuery>,

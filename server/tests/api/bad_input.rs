@@ -104,12 +104,11 @@ on_each_backend!(malformed_bodies_get_clear_errors, |app| {
         .await
         .expect(400);
     assert_eq!(r.body["error"], "unsupported_media_type");
-    let big = format!("{{\"key\": \"{}\"}}", "x".repeat(9 * 1024 * 1024));
-    let r = app
-        .raw(Method::POST, "/api/v1/flags", ADMIN, "application/json", big)
-        .await
-        .expect(413);
-    assert_eq!(r.body["error"], "too_large");
+    // Over the body limit, answered from the declared length (a client
+    // still sending the body could see the connection closed under it).
+    let answer = app.post_head_only("/api/v1/flags", ADMIN, 9 * 1024 * 1024).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains(r#""error":"too_large""#), "{answer}");
     let r = app.get("/api/v1/tokens/not-a-number").await;
     assert!(r.status.is_client_error());
     assert!(

@@ -43,6 +43,7 @@ mod ofrep;
 mod openapi;
 mod outage;
 mod php_e2e;
+mod preamble;
 mod protocol_v1;
 mod releases;
 mod routing;
