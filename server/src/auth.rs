@@ -7,7 +7,7 @@ use std::hash::BuildHasher;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRef, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::{broadcast, mpsc};
 
+use crate::db::Db;
 use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
 use crate::store::credentials::{self, NewCredential};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
@@ -115,6 +115,12 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
+/// The SDK key a request carries: `Authorization: Bearer KEY` or
+/// `X-API-Key: KEY` (OFREP allows both).
+pub(crate) fn sdk_secret(headers: &HeaderMap) -> Option<&str> {
+    bearer(headers).or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()))
+}
+
 /// The caller of an admin API request.
 #[derive(Debug, Clone)]
 pub struct Admin {
@@ -141,10 +147,24 @@ impl Admin {
     }
 }
 
-impl FromRequestParts<AppState> for Admin {
+/// What checking a credential needs: the database, the SDK key cache and
+/// the wrong-credential budget. Any state it can be taken from
+/// (`FromRef`) can extract [`Admin`] and [`SdkKey`].
+#[derive(Clone)]
+pub struct Credentials {
+    pub db: Db,
+    pub keys: Arc<KeyCache>,
+    pub auth_failures: Arc<crate::limits::AuthFailures>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Admin
+where
+    Credentials: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Admin> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> ApiResult<Admin> {
+        let state = Credentials::from_ref(state);
         let secret = bearer(&parts.headers).ok_or(ApiError::Unauthorized)?;
         let peer = parts
             .extensions
@@ -270,11 +290,11 @@ impl KeyCache {
     }
 
     /// The key a secret belongs to (cached), or `Unauthorized`.
-    pub async fn lookup(&self, state: &AppState, secret: &str) -> ApiResult<SdkKey> {
+    pub async fn lookup(&self, db: &Db, secret: &str) -> ApiResult<SdkKey> {
         let slot = self.hasher.hash_one(secret);
         match self.cached(slot, secret) {
             Some((key, at)) if at.elapsed() < KEY_CACHE_TTL => Ok(key),
-            cached => self.fetch(state, slot, secret.into(), cached.map(|(key, _)| key)).await,
+            cached => self.fetch(db, slot, secret.into(), cached.map(|(key, _)| key)).await,
         }
     }
 
@@ -282,21 +302,21 @@ impl KeyCache {
     /// database: an expired entry is served as is while a background task
     /// refreshes it (a revoked key then stops working). For the routing
     /// endpoint, which sits in front of every page view.
-    pub async fn lookup_without_waiting(&self, state: &AppState, secret: &str) -> ApiResult<SdkKey> {
+    pub async fn lookup_without_waiting(self: &Arc<Self>, db: &Db, secret: &str) -> ApiResult<SdkKey> {
         let slot = self.hasher.hash_one(secret);
         match self.cached(slot, secret) {
-            None => self.fetch(state, slot, secret.into(), None).await,
+            None => self.fetch(db, slot, secret.into(), None).await,
             Some((key, at)) if at.elapsed() < KEY_CACHE_TTL => Ok(key),
             Some((key, _)) => {
                 // Looks fresh again until the refresh lands: one refresh, not one per request.
                 if let Some(entry) = self.write().get_mut(&slot) {
                     entry.at = Instant::now();
                 }
-                let state = state.clone();
+                let (keys, db) = (self.clone(), db.clone());
                 let known = key.clone();
                 let secret: Box<str> = secret.into();
                 tokio::spawn(async move {
-                    let _ = state.keys.fetch(&state, slot, secret, Some(known)).await;
+                    let _ = keys.fetch(&db, slot, secret, Some(known)).await;
                 });
                 Ok(key)
             }
@@ -305,9 +325,9 @@ impl KeyCache {
 
     /// Reads the key from the database and caches it; when the database is
     /// down, evaluation goes on with `known`.
-    async fn fetch(&self, state: &AppState, slot: u64, secret: Box<str>, known: Option<SdkKey>) -> ApiResult<SdkKey> {
+    async fn fetch(&self, db: &Db, slot: u64, secret: Box<str>, known: Option<SdkKey>) -> ApiResult<SdkKey> {
         let digest = digest(&secret);
-        let row = match credentials::active_key(&state.db, &digest).await {
+        let row = match credentials::active_key(db, &digest).await {
             Ok(row) => row,
             Err(e) => return known.ok_or(e),
         };
@@ -323,7 +343,7 @@ impl KeyCache {
                     }
                 }
             }
-            return Err(other_kind(&state.db, OtherKind::AdminToken, &digest).await);
+            return Err(other_kind(db, OtherKind::AdminToken, &digest).await);
         };
         let key = SdkKey {
             id: row.id,
@@ -369,22 +389,24 @@ async fn other_kind(db: &crate::db::Db, kind: OtherKind, digest: &str) -> ApiErr
 }
 
 /// Accepts `Authorization: Bearer KEY` or `X-API-Key: KEY` (OFREP allows both).
-impl FromRequestParts<AppState> for SdkKey {
+impl<S: Send + Sync> FromRequestParts<S> for SdkKey
+where
+    Credentials: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<SdkKey> {
-        SdkKey::of(state, &parts.headers).await
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> ApiResult<SdkKey> {
+        let Credentials { db, keys, .. } = Credentials::from_ref(state);
+        SdkKey::of(&db, &keys, &parts.headers).await
     }
 }
 
 impl SdkKey {
     /// The key a request carries as `Authorization: Bearer KEY` or
     /// `X-API-Key: KEY`, or `Unauthorized`.
-    pub async fn of(state: &AppState, headers: &HeaderMap) -> ApiResult<SdkKey> {
-        let secret = bearer(headers)
-            .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()))
-            .ok_or(ApiError::Unauthorized)?;
-        state.keys.lookup(state, secret).await
+    pub async fn of(db: &Db, keys: &KeyCache, headers: &HeaderMap) -> ApiResult<SdkKey> {
+        keys.lookup(db, sdk_secret(headers).ok_or(ApiError::Unauthorized)?)
+            .await
     }
 }
 
@@ -439,6 +461,8 @@ pub async fn bootstrap_admin(db: &crate::db::Db, configured: Option<&str>) -> Re
 mod tests {
     use super::*;
 
+    use crate::state::AppState;
+
     async fn state() -> (AppState, tempfile::TempDir) {
         let dir = tempfile::tempdir().expect("a temp dir");
         let url = format!("sqlite://{}/daylight.db", dir.path().display());
@@ -472,7 +496,11 @@ mod tests {
     async fn an_expired_key_is_served_at_once_and_refreshed_in_the_background() {
         let (state, _dir) = state().await;
         insert_key(&state, "dl_server_a").await;
-        let key = state.keys.lookup_without_waiting(&state, "dl_server_a").await.unwrap();
+        let key = state
+            .keys
+            .lookup_without_waiting(&state.db, "dl_server_a")
+            .await
+            .unwrap();
         assert_eq!((&*key.environment, key.kind), ("production", KeyKind::Server));
 
         // Revoked in the database: still known until the entry expires, then
@@ -481,11 +509,24 @@ mod tests {
             .execute(&state.db.pool)
             .await
             .unwrap();
-        assert!(state.keys.lookup_without_waiting(&state, "dl_server_a").await.is_ok());
+        assert!(state
+            .keys
+            .lookup_without_waiting(&state.db, "dl_server_a")
+            .await
+            .is_ok());
         expire(&state.keys).await;
-        assert!(state.keys.lookup_without_waiting(&state, "dl_server_a").await.is_ok());
+        assert!(state
+            .keys
+            .lookup_without_waiting(&state.db, "dl_server_a")
+            .await
+            .is_ok());
         let deadline = Instant::now() + Duration::from_secs(5);
-        while state.keys.lookup_without_waiting(&state, "dl_server_a").await.is_ok() {
+        while state
+            .keys
+            .lookup_without_waiting(&state.db, "dl_server_a")
+            .await
+            .is_ok()
+        {
             assert!(Instant::now() < deadline, "the refresh never saw the revocation");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
@@ -497,14 +538,22 @@ mod tests {
         // their key at each heartbeat, and the refresh announces it.
         let (state, _dir) = state().await;
         insert_key(&state, "dl_server_c").await;
-        let key = state.keys.lookup_without_waiting(&state, "dl_server_c").await.unwrap();
+        let key = state
+            .keys
+            .lookup_without_waiting(&state.db, "dl_server_c")
+            .await
+            .unwrap();
         let mut revocations = state.keys.revocations();
         sqlx::query("UPDATE sdk_keys SET revoked_at = 1")
             .execute(&state.db.pool)
             .await
             .unwrap();
         expire(&state.keys).await;
-        assert!(state.keys.lookup_without_waiting(&state, "dl_server_c").await.is_ok());
+        assert!(state
+            .keys
+            .lookup_without_waiting(&state.db, "dl_server_c")
+            .await
+            .is_ok());
         let revoked = tokio::time::timeout(Duration::from_secs(5), revocations.recv())
             .await
             .expect("a revocation within 5 s");
@@ -516,7 +565,11 @@ mod tests {
         use futures_util::FutureExt;
         let (state, _dir) = state().await;
         insert_key(&state, "dl_server_b").await;
-        state.keys.lookup_without_waiting(&state, "dl_server_b").await.unwrap();
+        state
+            .keys
+            .lookup_without_waiting(&state.db, "dl_server_b")
+            .await
+            .unwrap();
         // The database stops answering: every connection is taken, so a
         // query would wait for one.
         let mut taken = Vec::new();
@@ -529,7 +582,7 @@ mod tests {
             // least of all (no clock involved).
             let answer = state
                 .keys
-                .lookup_without_waiting(&state, "dl_server_b")
+                .lookup_without_waiting(&state.db, "dl_server_b")
                 .now_or_never()
                 .expect("answered without waiting for the database");
             assert!(answer.is_ok());
@@ -540,7 +593,7 @@ mod tests {
         // A key never seen cannot be checked: unavailable, not unauthorized.
         let err = state
             .keys
-            .lookup_without_waiting(&state, "dl_server_new")
+            .lookup_without_waiting(&state.db, "dl_server_new")
             .await
             .unwrap_err();
         assert!(matches!(err, ApiError::Unavailable(_)), "{err:?}");

@@ -7,8 +7,9 @@
 //! reach only what its area needs: a flag handler cannot open a stream's
 //! limits, the metrics endpoint cannot write. Each holds a few `Arc`s,
 //! cloned once per request; the hot evaluation paths (OFREP, routing,
-//! streams) stay on `AppState`, whose one clone is cheaper, and whose key
-//! lookup (`auth::KeyCache`) needs it anyway.
+//! streams) stay on `AppState`, whose one clone is cheaper. The credential
+//! extractors (`auth::Admin`, `auth::SdkKey`) take what they need,
+//! `auth::Credentials`, from any state that provides it.
 
 use std::sync::Arc;
 
@@ -225,6 +226,16 @@ impl FromRef<AppState> for ObservabilityState {
             metrics: state.metrics.clone(),
             metrics_token: state.metrics_token.clone(),
             presence: state.presence.clone(),
+        }
+    }
+}
+
+impl FromRef<AppState> for crate::auth::Credentials {
+    fn from_ref(state: &AppState) -> Self {
+        crate::auth::Credentials {
+            db: state.db.clone(),
+            keys: state.keys.clone(),
+            auth_failures: state.auth_failures.clone(),
         }
     }
 }

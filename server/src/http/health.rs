@@ -2,7 +2,7 @@
 //! Prometheus `/metrics`.
 
 use axum::extract::State;
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use axum::http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -39,11 +39,7 @@ async fn ready(State(state): State<ObservabilityState>) -> impl IntoResponse {
 /// `DAYLIGHT_METRICS_TOKEN` set, only for `Authorization: Bearer <token>`.
 async fn metrics(State(state): State<ObservabilityState>, headers: HeaderMap) -> Response {
     if let Some(token) = &state.metrics_token {
-        let given = headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or_default();
+        let given = crate::auth::bearer(&headers).unwrap_or_default();
         if !bool::from(given.as_bytes().ct_eq(token.as_bytes())) {
             let mut response = ApiError::Unauthorized.into_response();
             response

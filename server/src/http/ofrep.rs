@@ -102,7 +102,7 @@ pub async fn evaluate(state: AppState, req: Request) -> Response {
     let Some(evaluation) = evaluation(&parts.method, parts.uri.path()) else {
         return ApiError::NotFound("route".into()).into_response();
     };
-    let key = SdkKey::of(&state, &parts.headers).await;
+    let key = SdkKey::of(&state.db, &state.keys, &parts.headers).await;
     match evaluation {
         Evaluation::Single(raw) => {
             // Decoded as axum's `Path` would (most keys have nothing to decode).
@@ -528,11 +528,7 @@ fn event_streams(headers: &HeaderMap, key: &SdkKey) -> Option<[EventStream; 1]> 
     if key.kind != KeyKind::Client {
         return None;
     }
-    let secret = headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()))?;
+    let secret = crate::auth::sdk_secret(headers)?;
     // Both come from the client (or a proxy passing them on): a URL built
     // from them must not be able to point anywhere but a host of ours, so
     // anything unexpected gets no `eventStreams` (the provider polls).

@@ -64,7 +64,7 @@ async fn upgrade(ws: WebSocketUpgrade, State(state): State<AppState>, headers: H
     // after it, and refused with an `error` message.
     let mut admitted = None;
     if let Some(secret) = &header_key {
-        if let Ok(key) = state.keys.lookup(&state, secret).await {
+        if let Ok(key) = state.keys.lookup(&state.db, secret).await {
             match admit(&state, &key) {
                 Ok(permit) => admitted = Some(permit),
                 Err(refused) => return refused.into_response(),

@@ -201,7 +201,7 @@ impl Connection {
         let key = self
             .state
             .keys
-            .lookup(&self.state, &secret)
+            .lookup(&self.state.db, &secret)
             .await
             .map_err(|_| close("unauthorized", "unknown or revoked key"))?;
         // Held until the connection ends.
@@ -344,7 +344,7 @@ impl Connection {
         match self
             .state
             .keys
-            .lookup_without_waiting(&self.state, &session.secret)
+            .lookup_without_waiting(&self.state.db, &session.secret)
             .await
         {
             Err(ApiError::Unauthorized) => Err(revoked()),

@@ -42,7 +42,7 @@ pub async fn event_stream(
         (None, Some(secret)) => (secret.to_owned(), false),
         (None, None) => return ApiError::Unauthorized.into_response(),
     };
-    let key = match state.keys.lookup(&state, &secret).await {
+    let key = match state.keys.lookup(&state.db, &secret).await {
         Ok(key) => key,
         Err(e) => return e.into_response(),
     };
@@ -138,7 +138,10 @@ impl Watch {
 
     async fn key_is_valid(&self) -> bool {
         !matches!(
-            self.state.keys.lookup_without_waiting(&self.state, &self.secret).await,
+            self.state
+                .keys
+                .lookup_without_waiting(&self.state.db, &self.secret)
+                .await,
             Err(ApiError::Unauthorized)
         )
     }
