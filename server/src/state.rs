@@ -209,6 +209,21 @@ impl FromRef<AppState> for SdkState {
     }
 }
 
+/// Where webhooks may deliver (`DAYLIGHT_WEBHOOK_ALLOWED_NETWORKS`), for
+/// the webhook handlers beside `AdminState`.
+#[derive(Clone)]
+pub struct WebhookState {
+    pub destinations: Arc<crate::webhooks::Destinations>,
+}
+
+impl FromRef<AppState> for WebhookState {
+    fn from_ref(state: &AppState) -> WebhookState {
+        WebhookState {
+            destinations: state.webhook_destinations.clone(),
+        }
+    }
+}
+
 /// Health and metrics: the database (`/readyz` pings it), the Prometheus
 /// handle, the token `/metrics` requires, and the bundle presence gauge.
 #[derive(Clone)]

@@ -1,6 +1,7 @@
 //! `/api/v1/apps` and `/api/v1/environments/{env}/apps/{app}/…`: bundle
 //! versions, publishing (live or canary), and who runs which version.
 
+use axum::extract::FromRef;
 use axum::extract::{Path, State};
 use axum::response::IntoResponse;
 use axum::Json;
@@ -13,10 +14,17 @@ use super::extract::{etag, Body, Editing};
 use crate::auth::{Admin, Role};
 use crate::bundles::BundleConfig;
 use crate::error::{ApiResult, ErrorBody};
-use crate::state::{AppState, BundleState};
+use crate::state::{AdminState, BundleState};
 use crate::store::bundles::{self, Publish, StoredBundleConfig};
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    AdminState: FromRef<S>,
+    BundleState: FromRef<S>,
+    crate::auth::Credentials: FromRef<S>,
+    crate::state::BodyLimit: FromRef<S>,
+{
     OpenApiRouter::new()
         .routes(routes!(list_apps))
         .routes(routes!(read_config, replace_config))

@@ -1,5 +1,6 @@
 //! `/api/v1/environments` and their SDK keys.
 
+use axum::extract::FromRef;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -13,13 +14,20 @@ use super::extract::{AdminRole, Body, Editing};
 use crate::auth::{Admin, KeyKind, Role};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::limits::{check_length, KEY_CHARS, NAME_CHARS};
-use crate::state::{AdminState, AppState, KeyState};
+use crate::state::{AdminState, KeyState};
 use crate::store::credentials::Credential;
 use crate::store::environments::Environment;
 use crate::store::{credentials, environments};
 use crate::writes;
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    AdminState: FromRef<S>,
+    KeyState: FromRef<S>,
+    crate::auth::Credentials: FromRef<S>,
+    crate::state::BodyLimit: FromRef<S>,
+{
     OpenApiRouter::new()
         .routes(routes!(list, create))
         .routes(routes!(read))

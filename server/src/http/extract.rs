@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::auth::{Admin, Role};
 use crate::error::{ApiError, ApiResult};
-use crate::state::{AdminState, AppState, BodyLimit};
+use crate::state::{AdminState, BodyLimit};
 
 /// A JSON body of type `T`. Malformed JSON, a wrong type or an unknown field
 /// gets a 400 whose `field` is the path of the offending member.
@@ -291,17 +291,50 @@ impl Scope for FlagInEnvironment {
     }
 }
 
-/// On `AppState` (not generic in the state) because `Admin` is.
-impl<P, B, V, R, M> FromRequest<AppState, M> for Editing<P, B, V, R>
+/// What an edit's body may be: none (`()`), a JSON document (`Body<T>`), or
+/// the request itself (for handlers that read it their own way).
+pub trait EditBody<S>: Sized + Send {
+    fn read(req: Request, state: &S) -> impl std::future::Future<Output = Result<Self, Response>> + Send;
+}
+
+impl<S: Send + Sync> EditBody<S> for () {
+    async fn read(_: Request, _: &S) -> Result<(), Response> {
+        Ok(())
+    }
+}
+
+impl<S: Send + Sync> EditBody<S> for Request {
+    async fn read(req: Request, _: &S) -> Result<Request, Response> {
+        Ok(req)
+    }
+}
+
+impl<S, T> EditBody<S> for Body<T>
 where
-    P: FromRequestParts<AppState> + Scope + Send,
-    B: FromRequest<AppState, M> + Send,
+    S: Send + Sync,
+    BodyLimit: FromRef<S>,
+    T: DeserializeOwned + Serialize + Send,
+{
+    async fn read(req: Request, state: &S) -> Result<Body<T>, Response> {
+        Body::from_request(req, state)
+            .await
+            .map_err(IntoResponse::into_response)
+    }
+}
+
+impl<S, P, B, V, R> FromRequest<S> for Editing<P, B, V, R>
+where
+    S: Send + Sync,
+    crate::auth::Credentials: FromRef<S>,
+    AdminState: FromRef<S>,
+    P: FromRequestParts<S> + Scope + Send,
+    B: EditBody<S>,
     V: Precondition + Send,
     R: NeededRole,
 {
     type Rejection = Response;
 
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+    async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
         let (mut parts, body) = req.into_parts();
         let admin = Admin::from_request_parts(&mut parts, state)
             .await
@@ -320,9 +353,7 @@ where
         let Comment(comment) = Comment::from_request_parts(&mut parts, state)
             .await
             .map_err(IntoResponse::into_response)?;
-        let body = B::from_request(Request::from_parts(parts, body), state)
-            .await
-            .map_err(IntoResponse::into_response)?;
+        let body = B::read(Request::from_parts(parts, body), state).await?;
         admin.require(R::ROLE).map_err(IntoResponse::into_response)?;
         let expected = V::from_if_match(if_match).map_err(IntoResponse::into_response)?;
         let writes = AdminState::from_ref(state);

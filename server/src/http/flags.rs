@@ -1,6 +1,7 @@
 //! `/api/v1/flags`: create, read, list, edit, archive, delete; the
 //! per-environment config, the toggle (kill switch) and an "explain" box.
 
+use axum::extract::FromRef;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -17,10 +18,16 @@ use super::extract::{etag, Body, Editing, FlagInEnvironment};
 use crate::auth::{Admin, Role};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::limits::{check_length, DESCRIPTION_CHARS, KEY_CHARS, NAME_CHARS};
-use crate::state::{AdminState, AppState};
+use crate::state::AdminState;
 use crate::store::flags::{self, config_for, StoredFlag};
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    AdminState: FromRef<S>,
+    crate::auth::Credentials: FromRef<S>,
+    crate::state::BodyLimit: FromRef<S>,
+{
     OpenApiRouter::new()
         .routes(routes!(list, create))
         .routes(routes!(read, update, remove))

@@ -2,6 +2,7 @@
 //! (`/api/v1/.../scheduled-changes`). The scheduler moves plans on time;
 //! people start, pause, resume, skip and roll back here.
 
+use axum::extract::FromRef;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -15,12 +16,19 @@ use super::extract::{etag, Body, Editing};
 use crate::auth::{Admin, Role};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::releases::plan::{Action, PlanSpec};
-use crate::state::{AppState, ReleaseState};
+use crate::state::{AdminState, ReleaseState};
 use crate::store::releases::{self, ReleasePlan};
 use crate::store::schedule::{self, Change, ScheduledChange};
 use crate::writes::releases::Outcome;
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    AdminState: FromRef<S>,
+    ReleaseState: FromRef<S>,
+    crate::auth::Credentials: FromRef<S>,
+    crate::state::BodyLimit: FromRef<S>,
+{
     OpenApiRouter::new()
         .routes(routes!(list_for_flag, create))
         .routes(routes!(list_all))

@@ -1,6 +1,7 @@
 //! `/sdk/v1/`: what server-key SDKs read over HTTP: the whole ruleset of
 //! their environment, and the change log after a version.
 
+use axum::extract::FromRef;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -11,11 +12,16 @@ use serde_json::{json, Value};
 
 use crate::auth::{KeyKind, SdkKey};
 use crate::error::{ApiError, ApiResult};
-use crate::state::{AppState, SdkState};
+use crate::state::SdkState;
 use crate::store;
 use crate::store::snapshot::read as snapshot;
 
-pub fn router() -> Router<AppState> {
+pub fn router<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    SdkState: FromRef<S>,
+    crate::auth::Credentials: FromRef<S>,
+{
     Router::new()
         .route("/sdk/v1/ruleset", get(ruleset))
         .route("/sdk/v1/changes", get(changes))

@@ -1,5 +1,6 @@
 //! `/api/v1/environments/{env}/segments`: cohorts, including bulk key lists.
 
+use axum::extract::FromRef;
 use axum::extract::{Path, Request, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
@@ -16,10 +17,16 @@ use super::extract::{etag, parse_json, read_body, Body, Editing};
 use crate::auth::{Admin, Role};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::limits::{check_length, DESCRIPTION_CHARS, KEY_CHARS, NAME_CHARS};
-use crate::state::{AdminState, AppState, BodyLimit};
+use crate::state::{AdminState, BodyLimit};
 use crate::store::segments::{self, SegmentSummary, StoredSegment};
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    AdminState: FromRef<S>,
+    crate::auth::Credentials: FromRef<S>,
+    BodyLimit: FromRef<S>,
+{
     OpenApiRouter::new()
         .routes(routes!(list, create))
         .routes(routes!(read, update, remove))

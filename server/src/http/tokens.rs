@@ -1,5 +1,6 @@
 //! `/api/v1/tokens`: admin tokens with roles, and `/api/v1/audit`.
 
+use axum::extract::FromRef;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -12,13 +13,19 @@ use utoipa_axum::routes;
 use super::extract::Body;
 use crate::auth::{Admin, Role};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::state::AppState;
+use crate::state::AdminState;
 use crate::store::credentials::Credential;
 use crate::store::AuditRecord;
 use crate::store::{self, credentials, AuditFilter};
 use crate::writes;
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    AdminState: FromRef<S>,
+    crate::auth::Credentials: FromRef<S>,
+    crate::state::BodyLimit: FromRef<S>,
+{
     OpenApiRouter::new()
         .routes(routes!(list, create))
         .routes(routes!(revoke))
@@ -34,7 +41,7 @@ pub struct TokenList {
 /// Admin tokens (admin); secrets are never listed.
 #[utoipa::path(operation_id = "tokens_list", get, path = "/api/v1/tokens", tag = "tokens",
     responses((status = 200, body = TokenList), (status = 403, body = ErrorBody)))]
-async fn list(State(state): State<AppState>, admin: Admin) -> ApiResult<Json<TokenList>> {
+async fn list(State(state): State<AdminState>, admin: Admin) -> ApiResult<Json<TokenList>> {
     admin.require(Role::Admin)?;
     Ok(Json(TokenList {
         tokens: credentials::list_tokens(&state.db).await?,
@@ -52,7 +59,7 @@ pub struct CreateToken {
 #[utoipa::path(operation_id = "tokens_create", post, path = "/api/v1/tokens", tag = "tokens", request_body = CreateToken,
     responses((status = 201, body = Credential), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn create(
-    State(state): State<AppState>,
+    State(state): State<AdminState>,
     admin: Admin,
     Body(req): Body<CreateToken>,
 ) -> ApiResult<impl IntoResponse> {
@@ -65,7 +72,7 @@ async fn create(
 
 #[utoipa::path(operation_id = "tokens_revoke", delete, path = "/api/v1/tokens/{id}", tag = "tokens", params(("id" = i64, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)))]
-async fn revoke(State(state): State<AppState>, admin: Admin, Path(id): Path<i64>) -> ApiResult<StatusCode> {
+async fn revoke(State(state): State<AdminState>, admin: Admin, Path(id): Path<i64>) -> ApiResult<StatusCode> {
     admin.require(Role::Admin)?;
     let actor = admin.actor();
     writes::credentials::revoke_token(&state.writer(&actor, ""), id).await?;
@@ -97,7 +104,7 @@ pub struct AuditPage {
 #[utoipa::path(operation_id = "tokens_audit", get, path = "/api/v1/audit", tag = "audit", params(AuditFilter),
     responses((status = 200, body = AuditPage), (status = 400, body = ErrorBody)))]
 async fn audit(
-    State(state): State<AppState>,
+    State(state): State<AdminState>,
     admin: Admin,
     Query(filter): Query<AuditFilter>,
 ) -> ApiResult<Json<AuditPage>> {

@@ -3,6 +3,7 @@
 //! and the admin API that reads them: usage per flag, "last evaluated" per
 //! flag, and the stale-flag report. Format and choices: `docs/usage-metrics.md`.
 
+use axum::extract::FromRef;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
 
@@ -39,11 +40,22 @@ const MAX_EVENT_LEN: usize = 100;
 const MAX_EVENT_LABELS: usize = 200;
 const DAY_MS: i64 = 86_400_000;
 
-pub fn sdk_router() -> Router<AppState> {
+pub fn sdk_router<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    SdkState: FromRef<S>,
+    crate::auth::Credentials: FromRef<S>,
+    crate::state::BodyLimit: FromRef<S>,
+{
     Router::new().route("/sdk/v1/usage", post(ingest))
 }
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    AdminState: FromRef<S>,
+    crate::auth::Credentials: FromRef<S>,
+{
     OpenApiRouter::new()
         .routes(routes!(flag_usage))
         .routes(routes!(environment_usage))

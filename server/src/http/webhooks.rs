@@ -1,6 +1,7 @@
 //! `/api/v1/webhooks`: create, list, read and delete outgoing webhooks
 //! (admin role), and each webhook's delivery log.
 
+use axum::extract::FromRef;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -13,11 +14,18 @@ use utoipa_axum::routes;
 use super::extract::Body;
 use crate::auth::{Admin, Role};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::state::AppState;
+use crate::state::{AdminState, WebhookState};
 use crate::store::webhooks::{self, Delivery, Webhook};
 use crate::writes;
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    AdminState: FromRef<S>,
+    WebhookState: FromRef<S>,
+    crate::auth::Credentials: FromRef<S>,
+    crate::state::BodyLimit: FromRef<S>,
+{
     OpenApiRouter::new()
         .routes(routes!(list, create))
         .routes(routes!(read, remove))
@@ -47,7 +55,7 @@ pub struct WebhookList {
 
 #[utoipa::path(operation_id = "webhooks_list", get, path = "/api/v1/webhooks", tag = "webhooks",
     responses((status = 200, body = WebhookList), (status = 403, body = ErrorBody)))]
-async fn list(State(state): State<AppState>, admin: Admin) -> ApiResult<Json<WebhookList>> {
+async fn list(State(state): State<AdminState>, admin: Admin) -> ApiResult<Json<WebhookList>> {
     admin.require(Role::Admin)?;
     Ok(Json(WebhookList {
         webhooks: webhooks::list(&state.db).await?,
@@ -59,7 +67,8 @@ async fn list(State(state): State<AppState>, admin: Admin) -> ApiResult<Json<Web
 #[utoipa::path(operation_id = "webhooks_create", post, path = "/api/v1/webhooks", tag = "webhooks", request_body = CreateWebhook,
     responses((status = 201, body = Webhook), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn create(
-    State(state): State<AppState>,
+    State(state): State<AdminState>,
+    State(webhooks): State<WebhookState>,
     admin: Admin,
     Body(req): Body<CreateWebhook>,
 ) -> ApiResult<impl IntoResponse> {
@@ -67,7 +76,7 @@ async fn create(
     let actor = admin.actor();
     let hook = writes::webhooks::create(
         &state.writer(&actor, ""),
-        &state.webhook_destinations,
+        &webhooks.destinations,
         writes::webhooks::CreateWebhook {
             url: &req.url,
             secret: req.secret.as_deref(),
@@ -82,7 +91,7 @@ async fn create(
 
 #[utoipa::path(operation_id = "webhooks_read", get, path = "/api/v1/webhooks/{id}", tag = "webhooks", params(("id" = i64, Path)),
     responses((status = 200, body = Webhook), (status = 404, body = ErrorBody)))]
-async fn read(State(state): State<AppState>, admin: Admin, Path(id): Path<i64>) -> ApiResult<Json<Webhook>> {
+async fn read(State(state): State<AdminState>, admin: Admin, Path(id): Path<i64>) -> ApiResult<Json<Webhook>> {
     admin.require(Role::Admin)?;
     Ok(Json(webhooks::get(&state.db, id).await?))
 }
@@ -90,7 +99,7 @@ async fn read(State(state): State<AppState>, admin: Admin, Path(id): Path<i64>) 
 /// Deletes a webhook and its delivery log; pending deliveries are dropped.
 #[utoipa::path(operation_id = "webhooks_delete", delete, path = "/api/v1/webhooks/{id}", tag = "webhooks", params(("id" = i64, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)))]
-async fn remove(State(state): State<AppState>, admin: Admin, Path(id): Path<i64>) -> ApiResult<StatusCode> {
+async fn remove(State(state): State<AdminState>, admin: Admin, Path(id): Path<i64>) -> ApiResult<StatusCode> {
     admin.require(Role::Admin)?;
     let actor = admin.actor();
     writes::webhooks::delete(&state.writer(&actor, ""), id).await?;
@@ -116,7 +125,7 @@ pub struct DeliveryList {
     params(("id" = i64, Path), DeliveryQuery),
     responses((status = 200, body = DeliveryList), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn deliveries(
-    State(state): State<AppState>,
+    State(state): State<AdminState>,
     admin: Admin,
     Path(id): Path<i64>,
     Query(q): Query<DeliveryQuery>,
