@@ -12,6 +12,7 @@
 #   client  10,000 client-key connections with distinct contexts (one
 #           client_side flag, then 100 more)
 #   repeat  three more alternating Daylight/bare rounds at 10,000
+#   builds  $DAYLIGHT_BIN against $BASE_BIN at 10,000, two rounds in turn
 #   scalexp 25,000 on two nodes, release build against snapshot cache +
 #           backlog 4,096 ($EXP_BIN)
 #   unpinned  10,000 on one node without taskset (both cores shared)
@@ -186,6 +187,25 @@ client() {
   bare 0; b=$LAST
   bench "client-10000-bare" --kind client --bare --url http://127.0.0.1:$BARE_PORT --connections 10000 --server-pid "$b"
   cleanup
+}
+
+builds() {
+  # Two builds in turn at 10,000 server-key connections, fresh servers each
+  # round: $DAYLIGHT_BIN against $BASE_BIN (say, the commit before a
+  # change), two rounds, so drift on the shared machine shows as spread
+  # within a build rather than as a difference between builds.
+  local d r label bin
+  for r in 1 2; do
+    for label in new base; do
+      if [ $label = new ]; then bin=$DAYLIGHT_BIN; else bin=${BASE_BIN:?set BASE_BIN for builds}; fi
+      SERVER=$bin
+      rm -f /tmp/load.db /tmp/load.db-*
+      daylight 0 sqlite:///tmp/load.db; d=$LAST
+      bench "builds$r-10000-$label" --url http://127.0.0.1:$BASE_PORT --token "$TOKEN" --connections 10000 --server-pid "$d"
+      cleanup
+    done
+  done
+  SERVER=$DAYLIGHT_BIN
 }
 
 repeat() {

@@ -3,6 +3,9 @@
 #
 #   bench/ofrep/run.sh EDGE_BIN DAYLIGHT_BIN [OUT_DIR]
 #
+# EDGE_BIN=none leaves Edge out: then the builds are compared with the first
+# (DAYLIGHT_BIN), e.g. a change against the commit before it (ALSO=).
+#
 # ALSO="label=/path/to/daylight [label2=/path2]" also measures other Daylight
 # builds (an older commit, a proposed change) in the same run, one table each.
 #
@@ -59,7 +62,7 @@ QUERY='userId=u1&properties%5Bgame%5D=omaha'
 BODY='{"context":{"targetingKey":"u1","game":"omaha"}}'
 
 command -v wrk >/dev/null || { echo "wrk is missing (apt-get install -y wrk)" >&2; exit 1; }
-[ -x "$EDGE_BIN" ] || { echo "not executable: $EDGE_BIN" >&2; exit 1; }
+[ "$EDGE_BIN" = none ] || [ -x "$EDGE_BIN" ] || { echo "not executable: $EDGE_BIN" >&2; exit 1; }
 [ -x "$DAYLIGHT_BIN" ] || { echo "not executable: $DAYLIGHT_BIN" >&2; exit 1; }
 
 if [ "$PIN" = 1 ]; then
@@ -176,10 +179,14 @@ start_daylight() { # name binary size file port
   curl -s -o "$OUT/$name-$size-single.json" -w '  single flag POST /ofrep/v1/evaluate/flags/rollout-50: HTTP %{http_code}\n' \
     -X POST "$DL/ofrep/v1/evaluate/flags/rollout-50" -H "Authorization: Bearer $key" \
     -H 'Content-Type: application/json' -d "$BODY"
-  echo "  correctness (u1, game=omaha):"
-  python3 "$HERE/compare.py" "$FILE" "$OUT/edge-$size-bulk.json" "$OUT/$name-$size-bulk.json" u1
-  printf '  response bytes: Edge bulk %s, Daylight bulk %s\n' \
-    "$(wc -c <"$OUT/edge-$size-bulk.json")" "$(wc -c <"$OUT/$name-$size-bulk.json")"
+  if [ "$EDGE_BIN" != none ]; then
+    echo "  correctness (u1, game=omaha):"
+    python3 "$HERE/compare.py" "$FILE" "$OUT/edge-$size-bulk.json" "$OUT/$name-$size-bulk.json" u1
+    printf '  response bytes: Edge bulk %s, Daylight bulk %s\n' \
+      "$(wc -c <"$OUT/edge-$size-bulk.json")" "$(wc -c <"$OUT/$name-$size-bulk.json")"
+  else
+    echo "  response bytes: bulk $(wc -c <"$OUT/$name-$size-bulk.json")"
+  fi
   echo "  server RSS before load: $(rss) KiB"
   URL[$name]=$DL
   KEY[$name]=$key
@@ -200,6 +207,8 @@ set_target() { # server endpoint
 echo "# $(date -u +%FT%TZ) $(nproc) CPUs, load: $(cut -d' ' -f1-3 /proc/loadavg), PIN=$PIN, $RUNS x wrk -t2 -c$CONNS -d$DURATION, servers in turn"
 for size in $SIZES; do
   FILE=$PEERS/unleash-features-$size.json
+  servers=()
+  if [ "$EDGE_BIN" != none ]; then
   port_free "$EDGE_PORT" || { echo "port $EDGE_PORT is busy" >&2; exit 1; }
 
   # ---- Unleash Edge, offline ----
@@ -216,6 +225,8 @@ for size in $SIZES; do
   curl -s -o "$OUT/edge-$size-single.json" -w '  single flag GET /api/frontend/features/rollout-50: HTTP %{http_code}\n' \
     "$EDGE/api/frontend/features/rollout-50" -H 'Authorization: *:development.frontend'
   echo "  server RSS before load: $(rss) KiB"
+  servers+=(edge)
+  fi
 
   # ---- Daylight builds, each on a port and database of its own ----
   builds=("daylight=$DAYLIGHT_BIN" ${ALSO:-})
@@ -227,7 +238,6 @@ for size in $SIZES; do
   done
 
   # ---- the load, servers in turn ----
-  servers=(edge)
   for build in "${builds[@]}"; do servers+=("${build%%=*}"); done
   for endpoint in bulk single; do
     echo "== $endpoint, $size flags"
@@ -251,6 +261,27 @@ for r in rows:
 def m(k, field):
     return statistics.median(float(r[field]) for r in med[k])
 servers = [s for s in dict.fromkeys(r["server"] for r in rows) if s != "edge"]
+if not any(r["server"] == "edge" for r in rows):
+    # No Edge: each further build against the first.
+    first = servers[0]
+    for server in servers[1:]:
+        print()
+        print(f"{server} against {first}:")
+        print()
+        print(f"| endpoint | flags | {first} req/s | {first} p99 (ms) | {server} req/s | {server} p99 (ms) | {server} / {first} req/s | paired: median ratio of a round | foreign CPU, max % of a core |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for size in sorted({k[1] for k in med}, key=int):
+            for ep in ("bulk", "single"):
+                a, b = (first, size, ep), (server, size, ep)
+                if a not in med or b not in med:
+                    continue
+                ar, ap, br, bp = m(a, "req_per_s"), m(a, "p99_ms"), m(b, "req_per_s"), m(b, "p99_ms")
+                runs_a = {r["run"]: r for r in med[a]}
+                pairs = [(runs_a[r["run"]], r) for r in med[b] if r["run"] in runs_a]
+                ratio = statistics.median(float(y["req_per_s"]) / float(x["req_per_s"]) for x, y in pairs)
+                foreign = max(int(r["foreign_cpu_pct"]) for r in med[a] + med[b])
+                print(f"| {ep} | {size} | {ar:,.0f} | {ap:.2f} | {br:,.0f} | {bp:.2f} | {br / ar:.2f}x | {ratio:.2f}x | {foreign} |")
+    sys.exit(0)
 for server in servers:
     print()
     print(f"{server}:")
