@@ -44,7 +44,7 @@ TASKSET_CLIENT=(taskset -c "$CLIENT_CORE")
 PG=${PG:-postgres://postgres@127.0.0.1:5432}
 PGDB=${PGDB:-bench_load}
 REDIS=${REDIS:-redis://127.0.0.1:6379}
-TOKEN=dl_admin_bench_$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')
+TOKEN=dl_admin_bench_$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 BASE_PORT=${BASE_PORT:-18080}
 BARE_PORT=${BARE_PORT:-19000}
 mkdir -p "$OUT" "$BIN"

@@ -195,9 +195,11 @@ enum BulkItem<'a> {
 }
 
 /// `flagMetadata` for OpenFeature: which rule matched (or which
-/// prerequisite failed), borrowed from the ruleset, the bucket when a
-/// rollout picked the variation, and the flag's version. Members in
-/// alphabetical order, like the rest of the bulk answer.
+/// prerequisite failed), borrowed from the ruleset, the flag's version,
+/// and in a single-flag answer the bucket when a rollout picked the
+/// variation (explaining one flag; the bulk answer leaves it out, as it
+/// would cost every rollout flag a second hash and some 35 bytes). Members
+/// in alphabetical order, like the rest of the bulk answer.
 #[derive(Serialize)]
 struct Metadata<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -214,7 +216,13 @@ struct Metadata<'a> {
 impl<'a> Metadata<'a> {
     /// A client key is not told the keys of prerequisite flags
     /// ([`super::disclosed_prerequisite`]).
-    fn new(rules: &Ruleset, key: &str, reason: &daylight::Reason<'a>, kind: KeyKind, ctx: &Context) -> Self {
+    fn new(
+        rules: &Ruleset,
+        key: &str,
+        reason: &daylight::Reason<'a>,
+        kind: KeyKind,
+        explain: Option<&Context>,
+    ) -> Self {
         let (rule_index, rule_id) = match *reason {
             daylight::Reason::RuleMatch {
                 rule_index, rule_id, ..
@@ -222,7 +230,7 @@ impl<'a> Metadata<'a> {
             _ => (None, None),
         };
         Metadata {
-            bucket: rules.rollout_bucket(key, reason, ctx),
+            bucket: explain.and_then(|ctx| rules.rollout_bucket(key, reason, ctx)),
             prerequisite_key: super::disclosed_prerequisite(reason, kind),
             rule_id,
             rule_index,
@@ -365,14 +373,14 @@ fn success<'a>(
     key: &'a str,
     detail: &Detail<'a>,
     kind: KeyKind,
-    ctx: &Context,
+    explain: Option<&Context>,
 ) -> Option<Success<'a>> {
     Some(Success {
         key,
         value: detail.value?,
         reason: detail.reason.openfeature_reason(),
         variant: VariantName(detail.variation?),
-        metadata: Metadata::new(rules, key, &detail.reason, kind, ctx),
+        metadata: Metadata::new(rules, key, &detail.reason, kind, explain),
     })
 }
 
@@ -439,7 +447,7 @@ async fn single(state: &AppState, key: Result<SdkKey, ApiError>, flag: &str, bod
         daylight::Reason::Error {
             error_kind: ErrorKind::FlagNotFound,
         } => not_found(flag),
-        _ => match success(&rules, flag, &detail, sdk_key.kind, &ctx) {
+        _ => match success(&rules, flag, &detail, sdk_key.kind, Some(&ctx)) {
             Some(ok) => Json(ok).into_response(),
             None => failure(
                 StatusCode::BAD_REQUEST,
@@ -468,7 +476,7 @@ async fn bulk(
     let flags: Vec<BulkItem<'_>> = keys
         .iter()
         .map(
-            |&k| match success(&rules, k, &rules.evaluate(k, &ctx), sdk_key.kind, &ctx) {
+            |&k| match success(&rules, k, &rules.evaluate(k, &ctx), sdk_key.kind, None) {
                 Some(ok) => BulkItem::Ok {
                     key: ok.key,
                     metadata: ok.metadata,
