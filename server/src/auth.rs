@@ -1,7 +1,6 @@
-//! Credentials: admin tokens (roles) for the admin API, SDK keys (server or
-//! client, per environment) for evaluation and streaming. Only SHA-256
-//! digests are stored; secrets are high-entropy random strings, so a fast
-//! digest is enough. The key cache confirms a secret by a constant-time comparison.
+//! Credentials: admin tokens (roles) for the admin API, SDK keys (server or client, per environment)
+//! for evaluation and streaming. Only SHA-256 digests are stored; secrets are high-entropy random
+//! strings, so a fast digest is enough. The key cache confirms a secret by a constant-time comparison.
 
 use std::hash::BuildHasher;
 use std::sync::{Arc, OnceLock};
