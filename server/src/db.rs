@@ -94,30 +94,43 @@ impl Db {
         if self.backend != Backend::Sqlite {
             return;
         }
-        use sqlx::{ConnectOptions, Connection};
-        let Ok(mut conn) = self.pool.connect_options().connect().await else {
-            return;
-        };
-        // Pool connections close on their own threads after `close` returns;
-        // on a busy machine that has taken over 3 s.
+        // Until every other connection is closed SQLite refuses the switch
+        // as busy, so it is retried. A pool connection returned while the
+        // pool was closing can land in its idle queue after `close` emptied
+        // it, and stay open: each try closes the pool again, which closes
+        // such stragglers. Pool connections also close on their own threads
+        // after `close` returns; on a busy machine that has taken over 3 s.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(8);
         loop {
-            // Answers the mode it is in: still `wal` while others are open.
-            let mode: Result<String, _> = sqlx::query_scalar("PRAGMA journal_mode = DELETE")
-                .fetch_one(&mut conn)
-                .await;
-            match mode {
+            self.pool.close().await;
+            match self.leave_wal().await {
                 Ok(mode) if mode.eq_ignore_ascii_case("delete") => break,
-                Ok(_) if tokio::time::Instant::now() < deadline => {
+                _ if tokio::time::Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
-                _ => {
-                    tracing::warn!("the SQLite WAL file stays: the database is still open elsewhere");
+                Ok(mode) => {
+                    tracing::warn!(%mode, "the SQLite WAL file stays: the database is still open elsewhere");
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "the SQLite WAL file stays");
                     break;
                 }
             }
         }
+    }
+
+    /// One try at switching SQLite back to a rollback journal: the mode it
+    /// is in afterwards.
+    async fn leave_wal(&self) -> Result<String, sqlx::Error> {
+        use sqlx::{ConnectOptions, Connection};
+        let mut conn = self.pool.connect_options().connect().await?;
+        conn.execute("PRAGMA busy_timeout = 100").await?;
+        let mode = sqlx::query_scalar("PRAGMA journal_mode = DELETE")
+            .fetch_one(&mut conn)
+            .await;
         let _ = conn.close().await;
+        mode
     }
 }
 
@@ -127,4 +140,40 @@ pub fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::{ConnectOptions, Connection};
+
+    /// A connection still open when the pool closes (as a pool connection
+    /// closing on its own thread is) makes SQLite refuse the switch as
+    /// busy; the close waits for it and still removes the WAL file.
+    #[tokio::test]
+    async fn close_removes_the_wal_file_once_the_last_other_connection_closes() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("d.db");
+        let db = Db::connect(&format!("sqlite://{}", file.display())).await.unwrap();
+        sqlx::query("CREATE TABLE t (x BIGINT)")
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        let wal = dir.path().join("d.db-wal");
+        assert!(wal.exists(), "the pool runs in WAL mode");
+
+        let mut other = db.pool.connect_options().connect().await.unwrap();
+        sqlx::query("SELECT COUNT(*) FROM t").execute(&mut other).await.unwrap();
+        let pool = db.pool.clone();
+        let close = tokio::spawn(async move { db.close().await });
+        // The other connection closes a while after the pool has: the
+        // close's first tries find it open.
+        while !pool.is_closed() {
+            tokio::task::yield_now().await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        other.close().await.unwrap();
+        close.await.unwrap();
+        assert!(!wal.exists(), "the close removed the WAL file");
+    }
 }
