@@ -118,6 +118,7 @@ impl Application {
                     settings.usage_max_events_per_flag,
                 )),
                 auth_failures: Arc::new(crate::limits::AuthFailures::new(settings.auth_failures_per_minute)),
+                sessions: settings.sessions(),
                 metrics_token: settings
                     .metrics_token
                     .as_deref()

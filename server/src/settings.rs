@@ -121,6 +121,16 @@ pub struct Settings {
     /// secret is even looked up.
     #[arg(long, env = "DAYLIGHT_AUTH_FAILURES_PER_MINUTE", default_value_t = 60)]
     pub auth_failures_per_minute: u32,
+    /// Minutes a console session may stay unused before it ends.
+    #[arg(long, env = "DAYLIGHT_SESSION_IDLE_MINUTES", default_value_t = 720)]
+    pub session_idle_minutes: u64,
+    /// Hours after sign-in a console session ends, used or not.
+    #[arg(long, env = "DAYLIGHT_SESSION_MAX_HOURS", default_value_t = 168)]
+    pub session_max_hours: u64,
+    /// Mark the session cookie `Secure` (set it when people reach the
+    /// console over https, e.g. behind a TLS-terminating proxy).
+    #[arg(long, env = "DAYLIGHT_SECURE_COOKIES", default_value_t = false)]
+    pub secure_cookies: bool,
     /// When set, `/metrics` answers only requests with `Authorization:
     /// Bearer <this token>` (it names flags, including server-only ones).
     #[arg(long, env = "DAYLIGHT_METRICS_TOKEN", hide_env_values = true)]
@@ -148,6 +158,14 @@ impl Settings {
             heartbeat: Duration::from_millis(self.heartbeat_ms.max(10)),
             max_queued_bytes: self.stream_max_queued_bytes,
             write_timeout: Duration::from_millis(self.stream_write_timeout_ms.max(1)),
+        }
+    }
+
+    pub fn sessions(&self) -> crate::auth::session::SessionPolicy {
+        crate::auth::session::SessionPolicy {
+            idle_ms: (self.session_idle_minutes.max(1) * 60_000) as i64,
+            max_ms: (self.session_max_hours.max(1) * 3_600_000) as i64,
+            secure_cookie: self.secure_cookies,
         }
     }
 
@@ -179,6 +197,9 @@ impl Settings {
             usage_flush_ms: 100,
             usage_rate_limit: 1000,
             auth_failures_per_minute: 60,
+            session_idle_minutes: 720,
+            session_max_hours: 168,
+            secure_cookies: false,
             usage_max_events_per_key: 500,
             usage_max_events_per_flag: 100,
             metrics_token: None,

@@ -63,6 +63,8 @@ pub struct Shared {
     pub usage_limits: Arc<crate::limits::UsageLimits>,
     /// Wrong admin credentials per client address.
     pub auth_failures: Arc<crate::limits::AuthFailures>,
+    /// How long console sessions last.
+    pub sessions: crate::auth::session::SessionPolicy,
     /// The bearer token `/metrics` requires (`DAYLIGHT_METRICS_TOKEN`).
     pub metrics_token: Option<Arc<str>>,
     /// The largest request body read (`DAYLIGHT_MAX_BODY_BYTES`).
@@ -251,6 +253,8 @@ impl FromRef<AppState> for crate::auth::Credentials {
             db: state.db.clone(),
             keys: state.keys.clone(),
             auth_failures: state.auth_failures.clone(),
+            clock: state.clock.clone(),
+            sessions: state.sessions,
         }
     }
 }

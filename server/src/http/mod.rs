@@ -19,6 +19,7 @@ mod health;
 mod observe;
 mod ofrep;
 pub mod origin;
+mod people;
 pub(crate) mod releases;
 mod route;
 mod sdk;
@@ -72,6 +73,7 @@ pub fn admin_api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(segments::router())
         .merge(environments::router())
         .merge(tokens::router())
+        .merge(people::router())
         .merge(bundles::router())
         .merge(releases::router())
         .merge(usage::router())

@@ -22,7 +22,7 @@ pub async fn create_token(w: &Writer<'_>, name: &str, role: Role) -> ApiResult<C
             "`bootstrap` is the name of the token DAYLIGHT_ADMIN_TOKEN sets; choose another",
         ));
     }
-    let secret = new_secret("dl_admin");
+    let secret = new_secret(role.secret_prefix());
     let row = NewCredential {
         name,
         kind: role.as_str(),

@@ -8,6 +8,7 @@ pub mod bundles;
 pub mod credentials;
 pub mod environments;
 pub mod flags;
+pub mod people;
 pub mod releases;
 pub mod schedule;
 pub mod segments;

@@ -7,6 +7,10 @@ on_each_backend!(roles_limit_what_a_token_may_do, |app| {
     app.create_flag(json!({ "key": "f" })).await;
     let viewer = app.token("viewer").await;
     let editor = app.token("editor").await;
+    // A pasted token says what it may do: `dl_admin_` only for admins.
+    assert!(viewer.starts_with("dl_viewer_"), "{viewer}");
+    assert!(editor.starts_with("dl_editor_"), "{editor}");
+    assert!(app.token("admin").await.starts_with("dl_admin_"));
     let req = |token: &str, method: Method, path: &str, body: Option<serde_json::Value>| {
         let app = &app;
         let (token, path) = (token.to_owned(), path.to_owned());

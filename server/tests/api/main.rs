@@ -42,6 +42,7 @@ mod nodes;
 mod ofrep;
 mod openapi;
 mod outage;
+mod people;
 mod php_e2e;
 mod preamble;
 mod protocol_v1;

@@ -1,197 +1,20 @@
-//! Credentials: admin tokens (roles) for the admin API, SDK keys (server or client, per environment)
-//! for evaluation and streaming. Only SHA-256 digests are stored; secrets are high-entropy random
-//! strings, so a fast digest is enough. The key cache confirms a secret by a constant-time comparison.
+//! SDK keys: the key a request carries, and the cache that confirms it
+//! without a database query or a digest.
 
 use std::hash::BuildHasher;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::{FromRef, FromRequestParts};
-use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use foldhash::HashMap;
-use rand::RngCore;
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use tokio::sync::{broadcast, mpsc};
 
+use super::{digest, other_kind, sdk_secret, Credentials, KeyKind, OtherKind};
 use crate::db::Db;
 use crate::error::{ApiError, ApiResult};
-use crate::store::credentials::{self, NewCredential};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Viewer,
-    Editor,
-    Admin,
-}
-
-impl Role {
-    pub fn parse(s: &str) -> Option<Role> {
-        match s {
-            "viewer" => Some(Role::Viewer),
-            "editor" => Some(Role::Editor),
-            "admin" => Some(Role::Admin),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::Editor => "editor",
-            Role::Admin => "admin",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum KeyKind {
-    /// Full rules, local evaluation (app servers).
-    Server,
-    /// Evaluated values of `client_side` flags only (browsers; public).
-    Client,
-}
-
-impl KeyKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KeyKind::Server => "server",
-            KeyKind::Client => "client",
-        }
-    }
-    pub fn parse(s: &str) -> Option<KeyKind> {
-        match s {
-            "server" => Some(KeyKind::Server),
-            "client" => Some(KeyKind::Client),
-            _ => None,
-        }
-    }
-}
-
-/// A new random secret with a readable prefix, e.g. `dl_admin_3f9c…`.
-pub fn new_secret(prefix: &str) -> String {
-    let mut bytes = [0u8; 24];
-    rand::rng().fill_bytes(&mut bytes);
-    format!("{prefix}_{}", hex::encode(bytes))
-}
-
-pub fn digest(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
-}
-
-/// What may be shown of a secret after creation: the prefix of a generated
-/// secret and the last four characters. A configured secret (the bootstrap
-/// admin token) may have any shape, so of it only the last four show.
-pub fn hint(secret: &str) -> String {
-    const GENERATED: &[&str] = &["dl_admin", "dl_server", "dl_client", "dl_whsec"];
-    let tail = secret.char_indices().rev().nth(3).map_or("", |(at, _)| &secret[at..]);
-    let head = secret
-        .rsplit_once('_')
-        .map(|(head, _)| head)
-        .filter(|head| GENERATED.contains(head))
-        .unwrap_or("");
-    format!("{head}_…{tail}")
-}
-
-/// The shortest bootstrap admin token `DAYLIGHT_ADMIN_TOKEN` may set (a
-/// generated secret has 57 characters).
-pub const MIN_ADMIN_TOKEN_CHARS: usize = 32;
-
-/// The name of the admin token that `DAYLIGHT_ADMIN_TOKEN` sets (or the
-/// first start generates); reserved, so no other token takes it.
-pub const BOOTSTRAP_TOKEN_NAME: &str = "bootstrap";
-
-/// The credential of `Authorization: Bearer …`.
-pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
-    value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))
-        .map(str::trim)
-}
-
-/// The SDK key a request carries: `Authorization: Bearer KEY` or
-/// `X-API-Key: KEY` (OFREP allows both).
-pub(crate) fn sdk_secret(headers: &HeaderMap) -> Option<&str> {
-    bearer(headers).or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()))
-}
-
-/// The caller of an admin API request.
-#[derive(Debug, Clone)]
-pub struct Admin {
-    pub name: String,
-    pub role: Role,
-}
-
-impl Admin {
-    pub fn require(&self, role: Role) -> ApiResult<()> {
-        if self.role >= role {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden(format!(
-                "this needs the {} role; your token has {}",
-                role.as_str(),
-                self.role.as_str()
-            )))
-        }
-    }
-
-    /// The name the audit log records.
-    pub fn actor(&self) -> String {
-        format!("token:{}", self.name)
-    }
-}
-
-/// What checking a credential needs: the database, the SDK key cache and
-/// the wrong-credential budget. Any state it can be taken from
-/// (`FromRef`) can extract [`Admin`] and [`SdkKey`].
-#[derive(Clone)]
-pub struct Credentials {
-    pub db: Db,
-    pub keys: Arc<KeyCache>,
-    pub auth_failures: Arc<crate::limits::AuthFailures>,
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for Admin
-where
-    Credentials: FromRef<S>,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> ApiResult<Admin> {
-        let state = Credentials::from_ref(state);
-        let secret = bearer(&parts.headers).ok_or(ApiError::Unauthorized)?;
-        let peer = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|info| info.0.ip());
-        if let Some(peer) = peer {
-            state
-                .auth_failures
-                .check(peer, Instant::now())
-                .map_err(|wait| ApiError::TooManyRequests {
-                    message: "too many wrong credentials from this address; try again later".into(),
-                    retry_after_secs: wait.as_secs_f64().ceil() as u64,
-                })?;
-        }
-        let digest = digest(secret);
-        let Some(token) = credentials::active_token(&state.db, &digest).await? else {
-            let refused = other_kind(&state.db, OtherKind::SdkKey, &digest).await;
-            if let (Some(peer), ApiError::Unauthorized) = (peer, &refused) {
-                state.auth_failures.failed(peer, Instant::now());
-            }
-            return Err(refused);
-        };
-        Ok(Admin {
-            role: Role::parse(&token.role).ok_or_else(|| ApiError::Internal(format!("bad role {}", token.role)))?,
-            name: token.name,
-        })
-    }
-}
+use crate::store::credentials;
 
 /// An SDK key: which environment, and what it may see.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -360,33 +183,6 @@ impl KeyCache {
     }
 }
 
-/// The kind of credential a refused secret may be instead.
-enum OtherKind {
-    AdminToken,
-    SdkKey,
-}
-
-/// Why a secret that is not the credential asked for is refused: 403 when
-/// it is a valid credential of the other kind (an admin token as an SDK key,
-/// an SDK key on the admin API), 401 otherwise (docs/api.md). Only unknown
-/// secrets pay for this second query.
-async fn other_kind(db: &crate::db::Db, kind: OtherKind, digest: &str) -> ApiError {
-    let (found, message) = match kind {
-        OtherKind::AdminToken => (
-            credentials::is_active_token(db, digest).await,
-            "this is an admin token; evaluation and streams need a server or client key",
-        ),
-        OtherKind::SdkKey => (
-            credentials::is_active_key(db, digest).await,
-            "this is an SDK key; the admin API needs an admin token",
-        ),
-    };
-    match found {
-        Ok(true) => ApiError::Forbidden(message.into()),
-        _ => ApiError::Unauthorized,
-    }
-}
-
 /// Accepts `Authorization: Bearer KEY` or `X-API-Key: KEY` (OFREP allows both).
 impl<S: Send + Sync> FromRequestParts<S> for SdkKey
 where
@@ -407,53 +203,6 @@ impl SdkKey {
         keys.lookup(db, sdk_secret(headers).ok_or(ApiError::Unauthorized)?)
             .await
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum BootstrapError {
-    #[error(
-        "DAYLIGHT_ADMIN_TOKEN is too short: an admin token needs at least {MIN_ADMIN_TOKEN_CHARS} characters \
-         (leave it unset to have one generated)"
-    )]
-    TooShort,
-    #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
-}
-
-/// Makes sure an admin token exists: the configured one, or (on a fresh
-/// install without one) a generated token printed once. A configured token
-/// replaces the previous bootstrap token: after `DAYLIGHT_ADMIN_TOKEN`
-/// changes, the old value no longer works.
-pub async fn bootstrap_admin(db: &crate::db::Db, configured: Option<&str>) -> Result<Option<String>, BootstrapError> {
-    let now = crate::db::now_ms();
-    if let Some(secret) = configured {
-        if secret.trim().chars().count() < MIN_ADMIN_TOKEN_CHARS {
-            return Err(BootstrapError::TooShort);
-        }
-        let digest = digest(secret);
-        let token = NewCredential {
-            name: BOOTSTRAP_TOKEN_NAME,
-            kind: Role::Admin.as_str(),
-            digest: &digest,
-            hint: &hint(secret),
-            created_at: now,
-        };
-        credentials::replace_named_token(db, &token).await?;
-        return Ok(None);
-    }
-    if credentials::count_tokens(db).await? > 0 {
-        return Ok(None);
-    }
-    let secret = new_secret("dl_admin");
-    let token = NewCredential {
-        name: BOOTSTRAP_TOKEN_NAME,
-        kind: Role::Admin.as_str(),
-        digest: &digest(&secret),
-        hint: &hint(&secret),
-        created_at: now,
-    };
-    credentials::insert_token(&db.pool, &token).await?;
-    Ok(Some(secret))
 }
 
 #[cfg(test)]

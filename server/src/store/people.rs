@@ -1,0 +1,240 @@
+//! People: accounts, invitations and console sessions, the rows (SQL only).
+//! Only digests of invitation codes and session secrets are stored; the
+//! rules (who may invite, expiry, passwords) are in `writes::people` and
+//! `auth::session`.
+
+use serde::{Deserialize, Serialize};
+use sqlx::{Any, Transaction};
+
+use crate::db::Db;
+use crate::error::ApiResult;
+
+/// An account as the API shows it (never its password hash).
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema, sqlx::FromRow)]
+pub struct Account {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    /// `viewer`, `editor` or `admin`.
+    pub role: String,
+    pub created_at: i64,
+    pub disabled_at: Option<i64>,
+}
+
+const ACCOUNT: &str = "SELECT id, email, name, role, created_at, disabled_at FROM accounts";
+
+pub async fn list_accounts(db: &Db) -> ApiResult<Vec<Account>> {
+    Ok(sqlx::query_as(&format!("{ACCOUNT} ORDER BY id"))
+        .fetch_all(&db.pool)
+        .await?)
+}
+
+pub async fn account(tx: &mut Transaction<'_, Any>, id: i64) -> ApiResult<Option<Account>> {
+    Ok(sqlx::query_as(&format!("{ACCOUNT} WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?)
+}
+
+pub async fn account_by_email(tx: &mut Transaction<'_, Any>, email: &str) -> ApiResult<Option<Account>> {
+    Ok(sqlx::query_as(&format!("{ACCOUNT} WHERE email = $1"))
+        .bind(email)
+        .fetch_optional(&mut **tx)
+        .await?)
+}
+
+/// An account's password hash, to check a sign-in.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Login {
+    pub id: i64,
+    pub password_hash: Option<String>,
+    pub disabled_at: Option<i64>,
+}
+
+pub async fn login(db: &Db, email: &str) -> ApiResult<Option<Login>> {
+    Ok(
+        sqlx::query_as("SELECT id, password_hash, disabled_at FROM accounts WHERE email = $1")
+            .bind(email)
+            .fetch_optional(&db.pool)
+            .await?,
+    )
+}
+
+pub struct NewAccount<'a> {
+    pub email: &'a str,
+    pub name: &'a str,
+    pub role: &'a str,
+    pub password_hash: Option<&'a str>,
+    pub created_at: i64,
+}
+
+pub async fn insert_account(tx: &mut Transaction<'_, Any>, a: &NewAccount<'_>) -> ApiResult<i64> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO accounts (email, name, role, password_hash, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+    )
+    .bind(a.email)
+    .bind(a.name)
+    .bind(a.role)
+    .bind(a.password_hash)
+    .bind(a.created_at)
+    .fetch_one(&mut **tx)
+    .await?)
+}
+
+/// Sets an account's role and whether it is disabled (`disabled_at`).
+pub async fn update_account(
+    tx: &mut Transaction<'_, Any>,
+    id: i64,
+    role: &str,
+    disabled_at: Option<i64>,
+) -> ApiResult<()> {
+    sqlx::query("UPDATE accounts SET role = $1, disabled_at = $2 WHERE id = $3")
+        .bind(role)
+        .bind(disabled_at)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+pub async fn count_accounts(db: &Db) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM accounts")
+        .fetch_one(&db.pool)
+        .await
+}
+
+/// An invitation as the API shows it (never its code).
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema, sqlx::FromRow)]
+pub struct Invitation {
+    pub id: i64,
+    pub email: String,
+    pub role: String,
+    pub invited_by: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub accepted_at: Option<i64>,
+}
+
+pub struct NewInvitation<'a> {
+    pub code_hash: &'a str,
+    pub email: &'a str,
+    pub role: &'a str,
+    pub invited_by: &'a str,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+pub async fn insert_invitation(tx: &mut Transaction<'_, Any>, i: &NewInvitation<'_>) -> ApiResult<i64> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO invitations (code_hash, email, role, invited_by, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+    )
+    .bind(i.code_hash)
+    .bind(i.email)
+    .bind(i.role)
+    .bind(i.invited_by)
+    .bind(i.created_at)
+    .bind(i.expires_at)
+    .fetch_one(&mut **tx)
+    .await?)
+}
+
+pub async fn list_invitations(db: &Db) -> ApiResult<Vec<Invitation>> {
+    Ok(sqlx::query_as(
+        "SELECT id, email, role, invited_by, created_at, expires_at, accepted_at FROM invitations ORDER BY id",
+    )
+    .fetch_all(&db.pool)
+    .await?)
+}
+
+/// Marks the open invitation with this code accepted, once: the row, or
+/// `None` when the code is unknown, used or expired at `now`.
+pub async fn accept_invitation(
+    tx: &mut Transaction<'_, Any>,
+    code_hash: &str,
+    now: i64,
+) -> ApiResult<Option<Invitation>> {
+    Ok(sqlx::query_as(
+        "UPDATE invitations SET accepted_at = $1 WHERE code_hash = $2 AND accepted_at IS NULL AND expires_at > $1 \
+         RETURNING id, email, role, invited_by, created_at, expires_at, accepted_at",
+    )
+    .bind(now)
+    .bind(code_hash)
+    .fetch_optional(&mut **tx)
+    .await?)
+}
+
+pub struct NewSession<'a> {
+    pub secret_hash: &'a str,
+    pub account_id: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+pub async fn insert_session(db: &Db, s: &NewSession<'_>) -> ApiResult<()> {
+    sqlx::query(
+        "INSERT INTO sessions (secret_hash, account_id, created_at, last_seen_at, expires_at) VALUES ($1, $2, $3, $3, $4)",
+    )
+    .bind(s.secret_hash)
+    .bind(s.account_id)
+    .bind(s.created_at)
+    .bind(s.expires_at)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+/// A session that has not ended, with its person.
+#[derive(Debug, sqlx::FromRow)]
+pub struct LiveSession {
+    pub id: i64,
+    pub last_seen_at: i64,
+    pub email: String,
+    pub name: String,
+    pub role: String,
+}
+
+/// The session with this digest if it is neither revoked, past its
+/// absolute expiry, idle since before `idle_since`, nor of a disabled
+/// account.
+pub async fn live_session(db: &Db, secret_hash: &str, now: i64, idle_since: i64) -> ApiResult<Option<LiveSession>> {
+    Ok(sqlx::query_as(
+        "SELECT s.id, s.last_seen_at, a.email, a.name, a.role FROM sessions s JOIN accounts a ON a.id = s.account_id \
+         WHERE s.secret_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 AND s.last_seen_at > $3 \
+         AND a.disabled_at IS NULL",
+    )
+    .bind(secret_hash)
+    .bind(now)
+    .bind(idle_since)
+    .fetch_optional(&db.pool)
+    .await?)
+}
+
+pub async fn touch_session(db: &Db, id: i64, now: i64) -> ApiResult<()> {
+    sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(id)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+pub async fn revoke_session(db: &Db, secret_hash: &str, now: i64) -> ApiResult<bool> {
+    let n = sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE secret_hash = $2 AND revoked_at IS NULL")
+        .bind(now)
+        .bind(secret_hash)
+        .execute(&db.pool)
+        .await?
+        .rows_affected();
+    Ok(n > 0)
+}
+
+/// Ends every session of an account (disabled, or its role changed).
+pub async fn revoke_sessions_of(tx: &mut Transaction<'_, Any>, account_id: i64, now: i64) -> ApiResult<()> {
+    sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL")
+        .bind(now)
+        .bind(account_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
