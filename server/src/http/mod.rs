@@ -21,6 +21,7 @@ mod ofrep;
 pub mod origin;
 pub(crate) mod releases;
 mod route;
+pub use route::RouteIds;
 mod sdk;
 pub(crate) mod segments;
 pub(crate) mod stream;
