@@ -256,6 +256,7 @@ mod tests {
         let two = [json!("blue"), json!("green")];
         let three = [json!("blue"), json!("green"), json!("red")];
         let staff = vec!["staff".to_owned()];
+        let vip = vec!["vip".to_owned()];
         let mut config = FlagConfig::dark(0);
         config.rules.push(rule("staff", 1));
         let base = Release {
@@ -265,39 +266,40 @@ mod tests {
             rules: &staff,
             keep: STAFF,
         };
-        let err = |r: Release<'_>, variations: &[Value]| r.apply(variations, &mut config.clone()).unwrap_err();
-        assert!(err(Release { to: "1", ..base }, &two).contains("none of the flag's pools"));
-        assert!(err(Release { ..base }, &three).contains("--from"));
-        assert!(err(
-            Release {
-                from: Some("blue"),
-                ..base
-            },
-            &two
-        )
-        .contains("same pool"));
-        assert!(err(Release { percent: 101.0, ..base }, &two).contains("--percent"));
-        assert!(err(
-            Release {
-                percent: f64::NAN,
-                ..base
-            },
-            &two
-        )
-        .contains("--percent"));
-        assert!(err(
-            Release {
-                rules: &["vip".into()],
-                ..base
-            },
-            &two
-        )
-        .contains("no rule `vip`"));
-        assert!(err(Release { ..base }, &[json!("blue"), json!(true)]).contains("strings"));
-        assert!(err(Release { ..base }, &[json!("blue"), json!("blue")]).contains("ambiguous"));
+        let err = |r: Release<'_>, variations: &[Value], config: &FlagConfig| {
+            r.apply(variations, &mut config.clone()).unwrap_err()
+        };
+        let cases: [(Release<'_>, &[Value], &str); 8] = [
+            (Release { to: "1", ..base }, &two, "none of the flag's pools"),
+            (base, &three, "--from"),
+            (
+                Release {
+                    from: Some("blue"),
+                    ..base
+                },
+                &two,
+                "same pool",
+            ),
+            (Release { percent: 101.0, ..base }, &two, "--percent"),
+            (
+                Release {
+                    percent: f64::NAN,
+                    ..base
+                },
+                &two,
+                "--percent",
+            ),
+            (Release { rules: &vip, ..base }, &two, "no rule `vip`"),
+            (base, &[json!("blue"), json!(true)], "strings"),
+            (base, &[json!("blue"), json!("blue")], "ambiguous"),
+        ];
+        for (release, variations, says) in cases {
+            let e = err(release, variations, &config);
+            assert!(e.contains(says), "{release:?}: {e}");
+        }
         // A rule left out that serves the pool being replaced.
         config.rules.push(rule("beta", 1));
-        assert!(err(Release { ..base }, &two).contains("rule `beta`"));
+        assert!(err(base, &two, &config).contains("rule `beta`"));
         let keep = vec!["beta".to_owned()];
         Release { keep: &keep, ..base }.apply(&two, &mut config).unwrap();
         assert_eq!(config.rules[1].serve.variation, Some(1), "kept as it was");
