@@ -280,16 +280,23 @@ pub fn uid_cookie(set_cookie: &[String]) -> Option<&String> {
 /// A request with curl (TLS with a self-signed certificate): the response
 /// head, lower-cased header names, and the body.
 pub fn curl(url: &str, headers: &[&str]) -> (String, String) {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let body = dir.path().join("body");
     let mut cmd = Command::new("curl");
-    cmd.args(["-sk", "--max-time", "10", "-D", "-", "-o", "/dev/stderr"]);
+    cmd.args(["-sSk", "--max-time", "10", "-D", "-", "-o"]).arg(&body);
     for h in headers {
         cmd.args(["-H", h]);
     }
     let out = cmd.arg(url).output().expect("curl runs");
-    assert!(out.status.success(), "curl {url} failed: {:?}", out.status);
+    assert!(
+        out.status.success(),
+        "curl {url} failed: {:?} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
     (
         String::from_utf8_lossy(&out.stdout).to_lowercase(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+        std::fs::read_to_string(&body).unwrap_or_default(),
     )
 }
 

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::nginx::{nginx_binary, port_of, visit, Nginx};
+use super::nginx::{nginx_binary, port_of, uid_cookie, visit, Nginx};
 use super::{create_staff, spawn_routed, FLAG};
 use crate::harness::{TestApp, ADMIN};
 
@@ -92,6 +92,10 @@ async fn two_releases_each_send_the_canary_share_to_the_new_pool() {
     let nginx = Nginx::start(&binary, port_of(&app.url), &key).await;
     let users: Vec<String> = (0..1000).map(|i| format!("user-{i}")).collect();
     let staff = ["staff-ann".to_owned()];
+    // The flag is off: no sticky id is minted for a new visitor.
+    let (_, pool, set_cookie) = visit(&reqwest::Client::new(), &format!("{}/", nginx.url), None, None).await;
+    assert_eq!(pool, "blue");
+    assert!(uid_cookie(&set_cookie).is_none(), "{set_cookie:?}");
 
     // Release 1: Green is new. Staff first, then 5 %, then everyone.
     let before = audit_entries(&app).await;
