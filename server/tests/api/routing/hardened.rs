@@ -3,7 +3,8 @@
 //! and the pools whatever a location sets; a forged id or pool cookie does
 //! not reach the dark pool; a revoked key is logged by nginx and counted in
 //! `/metrics`; a hung or dead Daylight costs at most the timeout, and only a
-//! few error-log lines.
+//! few error-log lines; a reload applies at once and ends old WebSockets at
+//! `worker_shutdown_timeout`.
 
 use std::time::{Duration, Instant};
 
@@ -11,7 +12,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use super::nginx::{curl, nginx_binary, port_of, signed, uid_cookie, visit, Nginx};
+use super::nginx::{curl, nginx_binary, port_of, signed, uid_cookie, visit, Nginx, Options};
 use super::{create_pool_flag, create_staff, serve_routed, spawn_routed, FLAG};
 use crate::harness::{free_port, TestApp};
 
@@ -86,7 +87,16 @@ async fn over_tls_hsts_and_the_scheme_reach_browser_and_pool_and_a_client_header
     create_staff(&app, &[]).await;
     create_pool_flag(&app).await;
     let key = app.sdk_key("production", "server").await;
-    let tls = Nginx::start_with(&binary, port_of(&app.url), &key, true).await;
+    let tls = Nginx::start_with(
+        &binary,
+        port_of(&app.url),
+        &key,
+        Options {
+            tls: true,
+            ..Options::default()
+        },
+    )
+    .await;
     // The client claims plain HTTP; nginx's own scheme wins.
     for path in ["/", "/build/app.js"] {
         let (head, body) = curl(&format!("{}{path}", tls.url), &["X-Forwarded-Proto: http"]);
@@ -264,4 +274,66 @@ async fn a_hung_or_dead_daylight_costs_at_most_the_timeout_and_a_few_log_lines()
         eprintln!("{what} Daylight: 41 requests, slowest {slowest:?}, {slow} waited, {errors} error-log lines");
     }
     holder.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_moves_the_default_at_once_and_ends_open_websockets_at_the_shutdown_timeout() {
+    let Some(binary) = nginx_binary() else {
+        return;
+    };
+    let app = spawn_routed(|_| {}).await;
+    create_staff(&app, &[]).await;
+    create_pool_flag(&app).await;
+    let key = app.sdk_key("production", "server").await;
+    let shutdown = Duration::from_secs(2);
+    let options = Options {
+        master: Some(shutdown),
+        ..Options::default()
+    };
+    let nginx = Nginx::start_with(&binary, port_of(&app.url), &key, options).await;
+    let http = reqwest::Client::new();
+    // Assets without a `dl_pool` cookie come from the map's default.
+    let asset = format!("{}/build/app.js", nginx.url);
+    assert_eq!(visit(&http, &asset, None, None).await.1, "blue");
+    let mut open = realtime(&nginx, "player-1").await;
+    assert_eq!(ask(&mut open).await, "blue");
+
+    // The end of a release: the known-good pool is green now.
+    let reloaded = Instant::now();
+    nginx.reload(|site| {
+        let from = "    default blue;\n}\n\n# The pool Daylight named";
+        assert!(site.contains(from), "the recipe's default moved");
+        site.replace(from, "    default green;\n}\n\n# The pool Daylight named")
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while visit(&http, &asset, None, None).await.1 != "green" {
+        assert!(
+            Instant::now() < deadline,
+            "the reload did not apply: {}",
+            nginx.error_log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The socket opened before the reload lives on in the old worker until
+    // `worker_shutdown_timeout` ends it; then the client reconnects.
+    assert_eq!(ask(&mut open).await, "blue");
+    let ended = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            match open.next().await {
+                None | Some(Err(_)) => break,
+                Some(Ok(msg)) if msg.is_close() => break,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    let lasted = reloaded.elapsed();
+    assert!(ended.is_ok(), "the old worker kept the socket: {}", nginx.error_log());
+    assert!(
+        lasted >= shutdown - Duration::from_millis(200),
+        "closed after {lasted:?}"
+    );
+    let mut again = realtime(&nginx, "player-1").await;
+    assert_eq!(ask(&mut again).await, "blue", "Daylight still names blue");
+    eprintln!("reload: the open WebSocket ended {lasted:?} after it ({shutdown:?} shutdown timeout)");
 }

@@ -49,9 +49,20 @@ pub fn nginx_binary() -> Option<PathBuf> {
     None
 }
 
-/// An nginx process with the recipe config, killed when dropped.
+/// How the test runs nginx.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Options {
+    /// The recipe's TLS server as written (else plain HTTP on its port).
+    pub tls: bool,
+    /// A master process, so that [`Nginx::reload`] works, with this
+    /// `worker_shutdown_timeout`.
+    pub master: Option<Duration>,
+}
+
+/// An nginx process with the recipe config, stopped when dropped.
 pub struct Nginx {
     child: Child,
+    master: bool,
     dir: tempfile::TempDir,
     /// `http://` or (with TLS) `https://127.0.0.1:PORT`.
     pub url: String,
@@ -60,6 +71,17 @@ pub struct Nginx {
 
 impl Drop for Nginx {
     fn drop(&mut self) {
+        if self.master {
+            // A killed master would leave its workers behind: ask it to stop
+            // them (TERM), then wait for it.
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         for task in &self.realtime {
@@ -124,12 +146,13 @@ impl Nginx {
     /// Plain HTTP on the recipe's TLS server (the tests' HTTP client speaks
     /// no TLS), in front of the Daylight on `daylight_port` with `key`.
     pub async fn start(binary: &Path, daylight_port: u16, key: &str) -> Nginx {
-        Nginx::start_with(binary, daylight_port, key, false).await
+        Nginx::start_with(binary, daylight_port, key, Options::default()).await
     }
 
     /// With `tls`, the recipe's TLS server as written (a self-signed
     /// certificate; [`curl`] talks to it).
-    pub async fn start_with(binary: &Path, daylight_port: u16, key: &str, tls: bool) -> Nginx {
+    pub async fn start_with(binary: &Path, daylight_port: u16, key: &str, options: Options) -> Nginx {
+        let tls = options.tls;
         let recipe = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/recipes/blue-green.conf"))
             .expect("the recipe");
         let (port, redirect, blue, green) = (free_port(), free_port(), free_port(), free_port());
@@ -172,9 +195,13 @@ impl Nginx {
             site = substitute(site, from, &to);
         }
         std::fs::write(dir.path().join("site.conf"), site).expect("write the site");
+        let (master, shutdown) = match options.master {
+            Some(timeout) => ("on", timeout.as_millis()),
+            None => ("off", 10_000),
+        };
         let main = format!(
-            "daemon off;\nmaster_process off;\npid {p}/nginx.pid;\nerror_log {p}/error.log warn;\n\
-             worker_shutdown_timeout 10s;\n\
+            "daemon off;\nmaster_process {master};\nworker_processes 1;\npid {p}/nginx.pid;\n\
+             error_log {p}/error.log warn;\nworker_shutdown_timeout {shutdown}ms;\n\
              events {{ worker_connections 4096; }}\n\
              http {{\n  access_log off;\n\
                client_body_temp_path {p}/body; proxy_temp_path {p}/proxy; fastcgi_temp_path {p}/fastcgi;\n\
@@ -202,6 +229,7 @@ impl Nginx {
         let scheme = if tls { "https" } else { "http" };
         let mut nginx = Nginx {
             child,
+            master: options.master.is_some(),
             dir,
             url: format!("{scheme}://127.0.0.1:{port}"),
             realtime: vec![blue_task, green_task],
@@ -215,6 +243,20 @@ impl Nginx {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         nginx
+    }
+
+    /// Edits the site config and reloads (`nginx -s reload`: SIGHUP to the
+    /// master, which needs [`Options::master`]).
+    pub fn reload(&self, edit: impl FnOnce(String) -> String) {
+        assert!(self.master, "a reload needs a master process");
+        let path = self.dir.path().join("site.conf");
+        let site = std::fs::read_to_string(&path).expect("the site config");
+        std::fs::write(&path, edit(site)).expect("write the site");
+        let status = Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -HUP failed");
     }
 
     pub fn error_log(&self) -> String {
