@@ -337,3 +337,25 @@ async fn a_reload_moves_the_default_at_once_and_ends_open_websockets_at_the_shut
     assert_eq!(ask(&mut again).await, "blue", "Daylight still names blue");
     eprintln!("reload: the open WebSocket ended {lasted:?} after it ({shutdown:?} shutdown timeout)");
 }
+
+/// A routing secret too short to sign with stops the server at start, naming
+/// the setting, rather than signing ids anyone could forge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_route_secret_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_daylight"))
+        .arg("serve")
+        .env(
+            "DAYLIGHT_DATABASE_URL",
+            format!("sqlite://{}/d.db", dir.path().display()),
+        )
+        .env("DAYLIGHT_LISTEN", "127.0.0.1:0")
+        .env("DAYLIGHT_ADMIN_TOKEN", crate::harness::ADMIN)
+        .env("DAYLIGHT_ROUTE_SECRET", "too-short")
+        .output()
+        .await
+        .expect("the server binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("DAYLIGHT_ROUTE_SECRET"), "{stderr}");
+}
