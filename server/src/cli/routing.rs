@@ -44,6 +44,40 @@ pub enum RoutingCmd {
         #[arg(long, default_value = "")]
         comment: String,
     },
+    /// Ends a release once POOL serves everyone and the old pool is
+    /// drained: POOL becomes the off variation too, so the kill switch can no
+    /// longer send traffic to the old pool (stopped or being upgraded).
+    /// Refused while POOL does not serve everyone yet.
+    Finish {
+        flag: String,
+        /// The pool that now serves everyone.
+        #[arg(long)]
+        on: String,
+        #[arg(long)]
+        env: String,
+        #[arg(long, default_value = "")]
+        comment: String,
+    },
+}
+
+/// Makes `on` the only pool served: the fallthrough and the off variation.
+/// Refused unless the fallthrough already serves `on` to everyone.
+pub fn finish(variations: &[Value], config: &mut FlagConfig, on: &str) -> Result<(), String> {
+    let pool = pool_index(variations, on, "--on")?;
+    let everyone = match (&config.fallthrough.variation, &config.fallthrough.rollout) {
+        (Some(v), _) => *v == pool,
+        (None, Some(r)) => r.variations.iter().all(|w| w.variation == pool || w.weight == 0),
+        (None, None) => false,
+    };
+    if !config.on || !everyone {
+        return Err(format!(
+            "`{on}` does not serve everyone yet: raise it first \
+             (`daylight routing release FLAG --to {on} --percent 100`)"
+        ));
+    }
+    config.fallthrough = Serve::variation(pool);
+    config.off_variation = Some(pool);
+    Ok(())
 }
 
 /// What a release asks for, checked against the flag.
@@ -151,52 +185,95 @@ impl Release<'_> {
 }
 
 pub async fn run(c: &Client, cmd: RoutingCmd) -> Result<Reply, String> {
-    let RoutingCmd::Release {
-        flag,
-        to,
-        from,
-        percent,
-        env,
-        rules,
-        keep,
-        comment,
-    } = cmd;
+    match cmd {
+        RoutingCmd::Release {
+            flag,
+            to,
+            from,
+            percent,
+            env,
+            rules,
+            keep,
+            comment,
+        } => {
+            let release = Release {
+                to: &to,
+                from: from.as_deref(),
+                percent,
+                rules: &rules,
+                keep: &keep,
+            };
+            let mut fallback = String::new();
+            let answer = edit(c, &flag, &env, |variations, config| {
+                let (_, other) = release.apply(variations, config)?;
+                fallback = variations[other].as_str().unwrap_or_default().to_owned();
+                Ok(if comment.is_empty() {
+                    format!("release: {to} at {percent}%, the rest on {fallback}")
+                } else {
+                    comment.clone()
+                })
+            })
+            .await?;
+            let rules = rules.join(", ");
+            let next = if percent >= 100.0 {
+                format!(
+                    "nginx: {to} serves everyone: set the map's `default` to {to}, reload, watch {fallback} \
+                     drain, then `daylight routing finish {flag} --on {to}`"
+                )
+            } else {
+                format!("nginx: keep the map's `default` on {fallback} until {to} serves everyone")
+            };
+            Ok(Reply::new(answer, move |config: FlagConfig| {
+                format!(
+                    "{flag} in {env}: {percent}% on {to} (new release), the rest and the off switch on {fallback}; \
+                     rules on {to}: {rules}\nversion: {}\n{next}",
+                    config.version
+                )
+            }))
+        }
+        RoutingCmd::Finish { flag, on, env, comment } => {
+            let answer = edit(c, &flag, &env, |variations, config| {
+                finish(variations, config, &on)?;
+                Ok(if comment.is_empty() {
+                    format!("release finished: everyone on {on}")
+                } else {
+                    comment.clone()
+                })
+            })
+            .await?;
+            Ok(Reply::new(answer, move |config: FlagConfig| {
+                format!(
+                    "{flag} in {env}: everyone and the off switch on {on}\nversion: {}\n\
+                     nginx: the map's `default` should be {on}",
+                    config.version
+                )
+            }))
+        }
+    }
+}
+
+/// Reads the flag, lets `change` edit one environment's config (it returns
+/// the audit comment), and writes it back conditionally on the version read.
+async fn edit(
+    c: &Client,
+    flag: &str,
+    env: &str,
+    change: impl FnOnce(&[Value], &mut FlagConfig) -> Result<String, String>,
+) -> Result<super::client::Answer, String> {
     let path = format!("/api/v1/flags/{flag}");
     let current = c.get(&path).send().await?;
     let stored: StoredFlag = current.parse()?;
-    if !stored.flag.environments.contains_key(&env) {
+    if !stored.flag.environments.contains_key(env) {
         return Err(format!("flag `{flag}` has no config in environment `{env}`"));
     }
-    let mut config = config_for(&stored.flag, &env);
-    let release = Release {
-        to: &to,
-        from: from.as_deref(),
-        percent,
-        rules: &rules,
-        keep: &keep,
-    };
-    let (_, fallback) = release.apply(&stored.flag.variations, &mut config)?;
-    let fallback = stored.flag.variations[fallback].as_str().unwrap_or_default().to_owned();
-    let comment = if comment.is_empty() {
-        format!("release: {to} at {percent}%, the rest on {fallback}")
-    } else {
-        comment
-    };
-    let answer = c
-        .put(&format!("{path}/environments/{env}"))
+    let mut config = config_for(&stored.flag, env);
+    let comment = change(&stored.flag.variations, &mut config)?;
+    c.put(&format!("{path}/environments/{env}"))
         .if_match(current.etag.as_deref().unwrap_or_default())
         .comment(&comment)
         .json(&config)
         .send()
-        .await?;
-    Ok(Reply::new(answer, move |config: FlagConfig| {
-        format!(
-            "{flag} in {env}: {percent}% on {to} (new release), the rest and the off switch on {fallback}; \
-             rules on {to}: {}\nversion: {}\nnginx: keep the map's `default` on {fallback} until {to} serves everyone",
-            rules.join(", "),
-            config.version
-        )
-    }))
+        .await
 }
 
 #[cfg(test)]
@@ -303,6 +380,22 @@ mod tests {
         let keep = vec!["beta".to_owned()];
         Release { keep: &keep, ..base }.apply(&two, &mut config).unwrap();
         assert_eq!(config.rules[1].serve.variation, Some(1), "kept as it was");
+        // Finish: only once the pool serves everyone.
+        let mut config = FlagConfig::dark(0);
+        config.rules.push(rule("staff", 1));
+        let green = Release { to: "green", ..base };
+        Release { percent: 5.0, ..green }.apply(&two, &mut config).unwrap();
+        assert!(finish(&two, &mut config.clone(), "green")
+            .unwrap_err()
+            .contains("does not serve everyone"));
+        Release {
+            percent: 100.0,
+            ..green
+        }
+        .apply(&two, &mut config)
+        .unwrap();
+        finish(&two, &mut config, "green").unwrap();
+        assert_eq!((config.off_variation, config.fallthrough.variation), (Some(1), Some(1)));
         // Three pools with --from.
         let mut config = FlagConfig::dark(0);
         config.rules.push(rule("staff", 1));

@@ -1,6 +1,7 @@
 //! Two releases with `daylight routing release` behind nginx: Blue→Green,
 //! then Green→Blue with the roles swapped, each with a staff dark launch and
-//! a 5 % canary; ambiguous forms refused; one audit entry per step.
+//! a 5 % canary, and `routing finish` between them; ambiguous forms refused;
+//! one audit entry per step.
 
 use serde_json::json;
 
@@ -107,8 +108,18 @@ async fn two_releases_each_send_the_canary_share_to_the_new_pool() {
     release(&app, "green", "5").await;
     let green = count_on(&nginx, &users, "green").await;
     assert!((40..=60).contains(&green), "release 1 at 5%: {green} of 1000 on green");
+    let finish = ["routing", "finish", FLAG, "--on", "green", "--env", "production"];
+    let (code, _, stderr) = daylight(&app, &finish).await;
+    assert_eq!(code, 1, "finished at 5%");
+    assert!(stderr.contains("does not serve everyone"), "{stderr}");
     release(&app, "green", "100").await;
     assert_eq!(count_on(&nginx, &users[..200], "green").await, 200);
+    // Blue drained and stopped: the kill switch must not send anyone there.
+    let (code, _, stderr) = daylight(&app, &finish).await;
+    assert_eq!(code, 0, "{stderr}");
+    app.toggle(FLAG, "production", false).await.expect(200);
+    assert_eq!(count_on(&nginx, &users[..200], "green").await, 200);
+    assert_eq!(count_on(&nginx, &staff, "green").await, 1);
 
     // Release 2: Blue is new; the same command with the other pool.
     release(&app, "blue", "0").await;
