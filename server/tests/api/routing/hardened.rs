@@ -70,7 +70,7 @@ async fn a_websocket_stays_on_its_pool_across_a_switch() {
     );
 }
 
-/// The value of the first head line starting with `name:` (lower case).
+/// The values of the head lines for header `name` (lower case).
 fn head_values<'a>(head: &'a str, name: &str) -> Vec<&'a str> {
     head.lines()
         .filter_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
