@@ -37,6 +37,7 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 DL_PORT=$(free_port); ROUTED=$(free_port); DIRECT=$(free_port); BLUE=$(free_port); GREEN=$(free_port)
+REDIRECT=$(free_port)
 ADMIN=dl_admin_bench_token_0123456789abcdef
 
 DAYLIGHT_DATABASE_URL="sqlite://$WORK/daylight.db" DAYLIGHT_LISTEN="127.0.0.1:$DL_PORT" \
@@ -51,10 +52,18 @@ cli flags toggle web-pool on --env production >/dev/null
 KEY=$(cli keys create --env production --kind server --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
 
 # Both pools point at the blue server so routed and direct reach the same
-# upstream; routing still evaluates the 50 % rollout per user.
-sed -e "s/server 127.0.0.1:8080;/server 127.0.0.1:$DL_PORT;/" \
-    -e "s/10\.0\.[12]\.1[01]:8000/127.0.0.1:$BLUE/" \
-    -e "s/listen 80;/listen 127.0.0.1:$ROUTED;/" \
+# upstream; routing still evaluates the 50 % rollout per user. The recipe's
+# TLS server is served as plain HTTP (wrk speaks it); its access logs stay on.
+# This Daylight has no DAYLIGHT_ROUTE_SECRET, so `paced.lua`'s unsigned
+# `dl_uid` cookies are taken as ids.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+  -subj /CN=127.0.0.1 -keyout "$WORK/site.key" -out "$WORK/site.crt" 2>/dev/null
+sed -e "s/server 127.0.0.1:8080 /server 127.0.0.1:$DL_PORT /" \
+    -e "s/10\.0\.[12]\.1[01]:\(8000\|6001\)/127.0.0.1:$BLUE/" \
+    -e "s/listen 443 ssl;/listen 127.0.0.1:$ROUTED;/" \
+    -e "s/listen 80;/listen 127.0.0.1:$REDIRECT;/" \
+    -e "s#/etc/nginx/tls/#$WORK/#; s#/var/log/nginx/#$WORK/#" \
+    -e "s#/run/nginx-daylight-fallback.sock#$WORK/fallback.sock#" \
     -e "s/dl_server_REPLACE_ME/$KEY/" \
     "$ROOT/docs/recipes/blue-green.conf" >"$WORK/site.conf"
 cat >"$WORK/nginx.conf" <<CONF
@@ -85,7 +94,7 @@ CONF
 "$NGINX" -p "$WORK" -c "$WORK/nginx.conf" -e "$WORK/error.log" &
 PIDS+=($!)
 for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$ROUTED/" >/dev/null && break; sleep 0.1; done
-curl -sf -H 'X-User-Id: u1' "http://127.0.0.1:$ROUTED/" | grep -q blue || { echo "routing does not answer"; cat "$WORK/error.log"; exit 1; }
+curl -sf -H 'Cookie: dl_uid=u1' "http://127.0.0.1:$ROUTED/" | grep -q blue || { echo "routing does not answer"; cat "$WORK/error.log"; exit 1; }
 
 # A pass of warm-up for both, then the measured rounds.
 run() { # NAME PORT SECONDS [PATH [HEADER]]

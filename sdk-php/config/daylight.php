@@ -44,4 +44,11 @@ return [
     // (the context key is the user's auth identifier). For anything more,
     // bind your own Daylight\Laravel\ContextResolver.
     'user_attributes' => [],
+
+    // Blue-green routing behind nginx (docs/recipes/blue-green.md): the
+    // secret Daylight verifies the sticky cookie with (DAYLIGHT_ROUTE_SECRET
+    // on the server), and the cookie's name. Middleware `daylight.routing-id`
+    // signs the signed-in user's id into it.
+    'route_secret' => env('DAYLIGHT_ROUTE_SECRET'),
+    'route_cookie' => 'dl_uid',
 ];

@@ -66,6 +66,8 @@ pub enum StartError {
     Bootstrap(#[from] crate::auth::BootstrapError),
     #[error("listening on {0}: {1}")]
     Listen(std::net::SocketAddr, std::io::Error),
+    #[error("{0}")]
+    Setting(String),
 }
 
 pub struct Application {
@@ -87,6 +89,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Application, StartError> {
+        let route_ids = Arc::new(crate::http::RouteIds::new(&settings.route_secret).map_err(StartError::Setting)?);
         let db = Db::connect(&settings.database_url).await?;
         let generated_admin_token = bootstrap_admin(&db, settings.admin_token.as_deref()).await?;
         let live = Arc::new(crate::catch_up::load(&db).await?);
@@ -126,6 +129,7 @@ impl Application {
                     .map(Arc::from),
                 max_body_bytes: settings.max_body_bytes,
                 webhook_destinations: webhook_destinations.clone(),
+                route_ids,
             }),
             max_body_bytes: settings.max_body_bytes,
             http_threads: settings.thread_per_core.then(|| {

@@ -85,7 +85,7 @@ impl ApiError {
         }
     }
 
-    fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> &'static str {
         match self {
             ApiError::Invalid { code, .. } => code,
             ApiError::Unauthorized => "unauthorized",

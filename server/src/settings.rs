@@ -142,6 +142,12 @@ pub struct Settings {
     /// Days of audit-log entries to keep (0: forever, the default).
     #[arg(long, env = "DAYLIGHT_AUDIT_RETENTION_DAYS", default_value_t = 0)]
     pub audit_retention_days: u64,
+    /// Secrets (at least 32 characters; comma-separated, the first signs)
+    /// for the routing endpoint's sticky cookie: with one, the cookie is
+    /// `ID.HMAC` and an id whose signature does not verify is ignored
+    /// (`docs/recipes/blue-green.md`).
+    #[arg(long, env = "DAYLIGHT_ROUTE_SECRET", hide_env_values = true, value_delimiter = ',')]
+    pub route_secret: Vec<String>,
 }
 
 /// What each stream connection goes by (`docs/protocol.md`).
@@ -205,6 +211,7 @@ impl Settings {
             metrics_token: None,
             change_log_keep: 10_000,
             audit_retention_days: 0,
+            route_secret: Vec::new(),
             worker_threads: None,
             thread_per_core: true,
         }

@@ -71,6 +71,8 @@ pub struct Shared {
     pub max_body_bytes: usize,
     /// Where webhooks may deliver.
     pub webhook_destinations: Arc<crate::webhooks::Destinations>,
+    /// The secrets routing's sticky ids are signed with.
+    pub route_ids: Arc<crate::http::RouteIds>,
 }
 
 impl AppState {

@@ -52,6 +52,7 @@ final class DaylightServiceProvider extends ServiceProvider
         $this->publishes([dirname(__DIR__, 2) . '/config/daylight.php' => $this->app->configPath('daylight.php')], 'daylight-config');
 
         $this->app->make(Router::class)->aliasMiddleware('flag', EnsureFlagIsOn::class);
+        $this->app->make(Router::class)->aliasMiddleware('daylight.routing-id', SignRoutingId::class);
 
         $this->callAfterResolving('blade.compiler', function ($blade): void {
             // @flag('new-lobby') … @else … @endflag

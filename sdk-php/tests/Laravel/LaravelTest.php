@@ -83,6 +83,7 @@ final class LaravelTest extends TestCase
         $router->get('/page', fn () => view('page'));
         $router->get('/new-lobby', fn () => 'the new lobby')->middleware('flag:new-lobby');
         $router->get('/facade', fn () => \Daylight::enabled('new-lobby') ? 'on' : 'off');
+        $router->get('/home', fn () => 'home')->middleware('daylight.routing-id');
         return $this->app;
     }
 
@@ -93,6 +94,40 @@ final class LaravelTest extends TestCase
         $request->setUserResolver(fn () => $userId === null ? null : new GenericUser(['id' => $userId]));
         $response = $this->app->make(\Illuminate\Contracts\Http\Kernel::class)->handle($request);
         return [$response->getStatusCode(), (string) $response->getContent()];
+    }
+
+    /** The `dl_uid` Set-Cookie value of a request to `/home`, if any. */
+    private function routingCookie(?string $userId, array $cookies = []): ?string
+    {
+        $request = Request::create('/home', 'GET', [], $cookies);
+        $request->setUserResolver(fn () => $userId === null ? null : new GenericUser(['id' => $userId]));
+        $response = $this->app->make(\Illuminate\Contracts\Http\Kernel::class)->handle($request);
+        foreach ($response->headers->getCookies() as $cookie) {
+            if ($cookie->getName() === 'dl_uid') {
+                return $cookie->getValue();
+            }
+        }
+        return null;
+    }
+
+    public function testSignedInUsersCarryTheirSignedRoutingId(): void
+    {
+        $secret = 'a-route-secret-of-at-least-32-chars';
+        $daylight = require "{$this->base}/config/daylight.php";
+        $this->config('daylight', $daylight + ['route_secret' => $secret]);
+        $this->boot();
+        $signed = $this->routingCookie('u-1');
+        $this->assertSame('u-1', \Daylight\Routing\SignedId::verify((string) $signed, $secret));
+        // Already carried: not set again. Anonymous, or another user's cookie.
+        $this->boot();
+        $this->assertNull($this->routingCookie('u-1', ['dl_uid' => $signed]));
+        $this->boot();
+        $this->assertNull($this->routingCookie(null));
+        $this->boot();
+        $this->assertSame($signed, $this->routingCookie('u-1', ['dl_uid' => 'staff-ann']));
+        // An id routing cannot carry: left alone.
+        $this->boot();
+        $this->assertNull($this->routingCookie('ann@example.com'));
     }
 
     public function testTheProviderIsFoundByPackageDiscovery(): void

@@ -48,7 +48,8 @@ pub enum FlagCmd {
         comment: String,
     },
     /// Serves variation 1 to PERCENT of contexts (the rest get variation 0)
-    /// when no rule matches.
+    /// when no rule matches. For a blue-green routing flag, whose new pool
+    /// alternates, use `daylight routing release` instead.
     SetRollout {
         key: String,
         percent: f64,

@@ -17,6 +17,7 @@ mod environments;
 mod flags;
 mod output;
 mod releases;
+mod routing;
 mod schedule;
 mod segments;
 
@@ -29,6 +30,7 @@ use self::environments::EnvCmd;
 use self::flags::FlagCmd;
 use self::output::Reply;
 use self::releases::ReleaseCmd;
+use self::routing::RoutingCmd;
 use self::schedule::ScheduleCmd;
 use self::segments::SegmentCmd;
 
@@ -71,6 +73,9 @@ pub enum Command {
     /// Flag changes applied at a given time.
     #[command(subcommand)]
     Schedule(ScheduleCmd),
+    /// Load-balancer routing flags: blue-green releases.
+    #[command(subcommand)]
+    Routing(RoutingCmd),
 }
 
 /// Runs one client command; returns the process exit code.
@@ -99,5 +104,6 @@ async fn execute(c: &Client, command: Command) -> Result<Reply, String> {
         Command::Bundles(cmd) => bundles::run(c, cmd).await,
         Command::Releases(cmd) => releases::run(c, cmd).await,
         Command::Schedule(cmd) => schedule::run(c, cmd).await,
+        Command::Routing(cmd) => routing::run(c, cmd).await,
     }
 }

@@ -22,6 +22,7 @@ pub mod origin;
 mod people;
 pub(crate) mod releases;
 mod route;
+pub use route::RouteIds;
 mod sdk;
 pub(crate) mod segments;
 pub(crate) mod stream;

@@ -1,13 +1,16 @@
 //! The routing endpoint behind a real nginx running the documented config
-//! (`docs/recipes/blue-green.conf`, addresses and key replaced): segment and
-//! rollout routing by the bucketing formula, a switch under load, and
-//! Daylight stopped during traffic. nginx runs on loopback, unprivileged, with
-//! a generated main config in a temp dir. Without nginx the nginx tests are
-//! skipped, except with `DAYLIGHT_REQUIRE_SERVICES=1` (CI), where they fail.
+//! (`docs/recipes/blue-green.conf`, `nginx.rs`): segment and rollout routing
+//! by the bucketing formula, a switch under load, and Daylight stopped during
+//! traffic; `hardened.rs` the failure modes and what a client can forge,
+//! `release.rs` two releases with `daylight routing release`. Without nginx
+//! the nginx tests are skipped, except with `DAYLIGHT_REQUIRE_SERVICES=1`
+//! (CI), where they fail.
+
+mod hardened;
+mod nginx;
+mod release;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,157 +18,23 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::json;
 
-use crate::harness::{free_port, skip, spawn_app, spawn_app_with, Backend, ServerProcess, TestApp, ADMIN};
+use self::nginx::{nginx_binary, port_of, uid_cookie, visit, Nginx, SECRET};
+use crate::harness::{free_port, spawn_app, spawn_app_with, Backend, ServerProcess, TestApp, ADMIN};
 
 const FLAG: &str = "web-pool";
 
-/// The nginx binary, or `None` (after a [`skip`]) when the test must skip.
-fn nginx_binary() -> Option<PathBuf> {
-    // `NGINX=/path` names the binary (and only it); else the usual places.
-    let candidates: Vec<PathBuf> = match std::env::var_os("NGINX") {
-        Some(path) => vec![PathBuf::from(path)],
-        None => [
-            "/usr/sbin/nginx",
-            "/usr/local/sbin/nginx",
-            "/usr/local/nginx/sbin/nginx",
-        ]
-        .map(PathBuf::from)
-        .into_iter()
-        .chain(
-            std::env::var_os("PATH")
-                .map(|p| std::env::split_paths(&p).map(|d| d.join("nginx")).collect::<Vec<_>>())
-                .unwrap_or_default(),
-        )
-        .collect(),
-    };
-    if let Some(found) = candidates.into_iter().find(|p| p.is_file()) {
-        return Some(found);
-    }
-    skip("nginx is not installed (apt-get install -y nginx, or set NGINX=/path/to/nginx)");
-    None
+/// A Daylight in this process with the routing secret.
+async fn spawn_routed(configure: impl FnOnce(&mut daylight_server::Settings)) -> TestApp {
+    spawn_app_with(Backend::Sqlite, |s| {
+        s.route_secret = vec![SECRET.into()];
+        configure(s)
+    })
+    .await
 }
 
-/// An nginx process with the recipe config, killed when dropped.
-struct Nginx {
-    child: Child,
-    dir: tempfile::TempDir,
-    url: String,
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Replaces `from` (which must occur) in the recipe.
-fn substitute(text: String, from: &str, to: &str) -> String {
-    assert!(text.contains(from), "the recipe no longer contains `{from}`");
-    text.replace(from, to)
-}
-
-impl Nginx {
-    /// Starts nginx with `docs/recipes/blue-green.conf` pointing at the
-    /// Daylight on `daylight_port` with `key`. The pools are two tiny servers
-    /// in the same nginx that answer their name.
-    async fn start(binary: &Path, daylight_port: u16, key: &str) -> Nginx {
-        let recipe = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/recipes/blue-green.conf"))
-            .expect("the recipe");
-        let (port, blue, green) = (free_port(), free_port(), free_port());
-        let mut site = substitute(
-            recipe,
-            "server 127.0.0.1:8080;",
-            &format!("server 127.0.0.1:{daylight_port};"),
-        );
-        for (from, to) in [
-            ("10.0.1.10:8000", blue),
-            ("10.0.1.11:8000", blue),
-            ("10.0.2.10:8000", green),
-            ("10.0.2.11:8000", green),
-        ] {
-            site = substitute(site, from, &format!("127.0.0.1:{to}"));
-        }
-        site = substitute(site, "listen 80;", &format!("listen 127.0.0.1:{port};"));
-        site = substitute(site, "dl_server_REPLACE_ME", key);
-        let dir = tempfile::tempdir().expect("a temp dir");
-        let p = dir.path().display().to_string();
-        std::fs::write(dir.path().join("site.conf"), site).expect("write the site");
-        let main = format!(
-            "daemon off;\nmaster_process off;\npid {p}/nginx.pid;\nerror_log {p}/error.log warn;\n\
-             events {{ worker_connections 4096; }}\n\
-             http {{\n  access_log off;\n\
-               client_body_temp_path {p}/body; proxy_temp_path {p}/proxy; fastcgi_temp_path {p}/fastcgi;\n\
-               uwsgi_temp_path {p}/uwsgi; scgi_temp_path {p}/scgi;\n\
-               server {{ listen 127.0.0.1:{blue}; location / {{ return 200 \"blue\"; }} }}\n\
-               server {{ listen 127.0.0.1:{green}; location / {{ return 200 \"green\"; }} }}\n\
-               include {p}/site.conf;\n}}\n"
-        );
-        std::fs::write(dir.path().join("nginx.conf"), main).expect("write the config");
-        let child = Command::new(binary)
-            .args([
-                "-p",
-                &p,
-                "-c",
-                &format!("{p}/nginx.conf"),
-                "-e",
-                &format!("{p}/error.log"),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nginx starts");
-        let mut nginx = Nginx {
-            child,
-            dir,
-            url: format!("http://127.0.0.1:{port}"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = nginx.child.try_wait() {
-                panic!("nginx exited ({status}): {}", nginx.error_log());
-            }
-            assert!(Instant::now() < deadline, "nginx did not listen: {}", nginx.error_log());
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        nginx
-    }
-
-    fn error_log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
-    }
-}
-
-/// One request through nginx: (status, pool body, Set-Cookie).
-async fn visit(
-    http: &reqwest::Client,
-    url: &str,
-    user: Option<&str>,
-    cookie: Option<&str>,
-) -> (u16, String, Option<String>) {
-    let mut req = http.get(url);
-    if let Some(user) = user {
-        req = req.header("x-user-id", user);
-    }
-    if let Some(cookie) = cookie {
-        req = req.header("cookie", cookie);
-    }
-    match req.send().await {
-        Ok(resp) => {
-            let status = resp.status().as_u16();
-            let set_cookie = resp
-                .headers()
-                .get("set-cookie")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            (status, resp.text().await.unwrap_or_default(), set_cookie)
-        }
-        Err(e) => (0, e.to_string(), None),
-    }
-}
-
-fn port_of(url: &str) -> u16 {
-    url.rsplit(':').next().and_then(|p| p.parse().ok()).expect("a port")
+/// A `daylight serve` process with the routing secret (its own `/metrics`).
+async fn serve_routed(db: &str, port: u16) -> ServerProcess {
+    ServerProcess::start_with(db, port, &[("DAYLIGHT_ROUTE_SECRET", SECRET)]).await
 }
 
 /// The pool the bucketing contract puts `user` in when the rollout gives
@@ -229,7 +98,7 @@ async fn nginx_routes_staff_and_the_rollout_by_the_bucketing_formula() {
     let Some(binary) = nginx_binary() else {
         return;
     };
-    let app = spawn_app(Backend::Sqlite).await;
+    let app = spawn_routed(|_| {}).await;
     let staff = ["staff-ann", "staff-bo", "staff-cy"];
     create_staff(&app, &staff).await;
     create_pool_flag(&app).await;
@@ -279,21 +148,22 @@ async fn nginx_routes_staff_and_the_rollout_by_the_bucketing_formula() {
     // Anonymous visitors: a sticky id once, then bucketed by it.
     let (status, first_pool, set_cookie) = visit(&http, &page, None, None).await;
     assert_eq!(status, 200);
-    let set_cookie = set_cookie.expect("a sticky cookie for an anonymous visitor");
+    let set_cookie = uid_cookie(&set_cookie).expect("a sticky cookie for an anonymous visitor");
     assert!(
         set_cookie.contains("HttpOnly") && set_cookie.contains("Path=/"),
         "{set_cookie}"
     );
-    let id = set_cookie
+    let value = set_cookie
         .strip_prefix("dl_uid=")
         .and_then(|rest| rest.split(';').next())
-        .expect("dl_uid=ID; ...")
+        .expect("dl_uid=ID.SIG; ...")
         .to_owned();
-    assert_eq!(first_pool, expected(&id, 25_000));
+    let (id, _signature) = value.split_once('.').expect("a signed id");
+    assert_eq!(first_pool, expected(id, 25_000));
     for _ in 0..5 {
-        let (_, pool, again) = visit(&http, &page, None, Some(&format!("dl_uid={id}"))).await;
+        let (_, pool, again) = visit(&http, &page, None, Some(&format!("dl_uid={value}"))).await;
         assert_eq!(pool, first_pool, "the sticky id keeps its pool");
-        assert!(again.is_none(), "no new cookie once one is sent");
+        assert!(uid_cookie(&again).is_none(), "no new cookie once one is sent");
     }
 
     // The kill switch: everyone back on blue from the next request on. The
@@ -409,7 +279,7 @@ async fn a_switch_under_load_loses_no_request_and_moves_each_user_once() {
     };
     // Beside a proxy on shared cores the work-stealing scheduler is the
     // recommended setting (docs/benchmarks.md); this test serves with it.
-    let app = spawn_app_with(Backend::Sqlite, |s| s.thread_per_core = false).await;
+    let app = spawn_routed(|s| s.thread_per_core = false).await;
     create_staff(&app, &[]).await;
     create_pool_flag(&app).await;
     let key = app.sdk_key("production", "server").await;
@@ -473,7 +343,7 @@ async fn nginx_falls_back_to_the_default_pool_while_daylight_is_stopped() {
     let db = format!("sqlite://{}/daylight.db", dir.path().display());
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
-    let mut server = ServerProcess::start(&db, port).await;
+    let mut server = serve_routed(&db, port).await;
     let app = TestApp::remote(url.clone());
     create_staff(&app, &[]).await;
     create_pool_flag(&app).await;
@@ -483,6 +353,16 @@ async fn nginx_falls_back_to_the_default_pool_while_daylight_is_stopped() {
         .expect(200);
     let key = app.sdk_key("production", "server").await;
     let nginx = Nginx::start(&binary, port, &key).await;
+    let http = reqwest::Client::new();
+    let page = format!("{}/", nginx.url);
+    // nginx remembers the pool in a cookie (`dl_pool`).
+    let (_, pool, set_cookie) = visit(&http, &page, Some("canary"), None).await;
+    assert_eq!(pool, "green");
+    let remembered = set_cookie
+        .iter()
+        .find(|c| c.starts_with("dl_pool=green;"))
+        .unwrap_or_else(|| panic!("no dl_pool cookie: {set_cookie:?}"));
+    let remembered = remembered.split(';').next().unwrap().to_owned();
 
     let stop = Arc::new(AtomicBool::new(false));
     let count = Arc::new(AtomicUsize::new(0));
@@ -493,12 +373,20 @@ async fn nginx_falls_back_to_the_default_pool_while_daylight_is_stopped() {
     drop(server);
     let gone = Instant::now();
     answers(&count, 500).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    // Back up on the same database: traffic returns to green.
+    // Meanwhile a browser that was on green stays there (its cookie), and
+    // one without the cookie goes to the default pool.
+    assert_eq!(visit(&http, &page, Some("canary"), Some(&remembered)).await.1, "green");
+    assert_eq!(visit(&http, &page, Some("canary"), None).await.1, "blue");
+    // Back up on the same database: traffic returns to green (once nginx
+    // tries Daylight again: within `fail_timeout`).
     let restarting = Instant::now();
-    server = ServerProcess::start(&db, port).await;
+    server = serve_routed(&db, port).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while visit(&http, &page, Some("canary"), None).await.1 != "green" {
+        assert!(Instant::now() < deadline, "traffic did not return to green");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let back = Instant::now();
-    tokio::time::sleep(Duration::from_millis(100)).await;
     answers(&count, 200).await;
     stop.store(true, Ordering::Relaxed);
     let end = Instant::now();
@@ -508,7 +396,7 @@ async fn nginx_falls_back_to_the_default_pool_while_daylight_is_stopped() {
     assert_no_failures(&seen, &nginx);
     let before = all_on(&seen, start, killed, "green");
     let down = all_on(&seen, gone, restarting, "blue");
-    let after = all_on(&seen, back + Duration::from_millis(100), end, "green");
+    let after = all_on(&seen, back, end, "green");
     assert!(
         before >= 100 && down >= 300 && after >= 100,
         "too little traffic: {before} / {down} / {after}"

@@ -8,7 +8,15 @@
 //! `X-Original-Host`, `X-Real-IP`, and the query string, which says where the
 //! targeting key and extra attributes come from (`docs/recipes/blue-green.md`).
 //! Everything is read from memory: the rules from `live`, the key from the
-//! key cache without waiting for the database.
+//! key cache without waiting for the database. Sticky ids may be signed
+//! (`ids.rs`). Every answer is counted in `/metrics`: pools served per flag
+//! (`daylight_route_answers_total`), refusals by reason
+//! (`daylight_route_errors_total`), ids whose signature failed
+//! (`daylight_route_forged_ids_total`).
+
+mod ids;
+
+pub use ids::RouteIds;
 
 use axum::extract::{Path, State};
 use axum::http::header::{CACHE_CONTROL, COOKIE};
@@ -127,7 +135,9 @@ fn plan(query: Option<&str>) -> ApiResult<Plan> {
             },
         }
     }
-    if plan.key.is_empty() {
+    // A route that names neither reads `X-User-Id`; one that names a cookie
+    // reads only what it names (a client can send any header).
+    if plan.key.is_empty() && plan.cookie.is_none() {
         plan.key
             .push(Source::Header(HeaderName::from_static(DEFAULT_KEY_HEADER)));
     }
@@ -224,8 +234,20 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
-/// The evaluation context, and the sticky id to set when one was minted.
-fn context(plan: &Plan, req: &Request<'_>) -> (Context, Option<String>) {
+/// What became of the sticky cookie.
+#[derive(Debug, PartialEq)]
+enum Sticky {
+    /// Not used: the key came from elsewhere, or the route names no cookie.
+    Unused,
+    /// A valid cookie was sent.
+    Kept,
+    /// A new id was minted; the cookie value to set (signed with a secret).
+    Minted(String),
+}
+
+/// The evaluation context, what became of the sticky cookie, and whether a
+/// cookie was refused (a bad signature).
+fn context(plan: &Plan, req: &Request<'_>, ids: &RouteIds) -> (Context, Sticky, bool) {
     let mut ctx = Context::anonymous();
     // `X-Daylight-Attr-*` first: the client may have sent them, so what the
     // proxy sets (`X-Original-*`, `X-Real-IP`) and what the route's query
@@ -259,14 +281,20 @@ fn context(plan: &Plan, req: &Request<'_>) -> (Context, Option<String>) {
             ctx.set(name.as_str(), value);
         }
     }
-    let mut minted = None;
+    let mut sticky = Sticky::Unused;
+    let mut refused = false;
     let key = plan.key.iter().find_map(|s| req.read(s)).or_else(|| {
         let name = plan.cookie.as_deref()?;
-        match cookie(req.headers, name).filter(|v| is_token(v)) {
-            Some(sticky) => Some(sticky.to_owned()),
+        let sent = cookie(req.headers, name);
+        match sent.and_then(|v| ids.verify(v)) {
+            Some(id) => {
+                sticky = Sticky::Kept;
+                Some(id.to_owned())
+            }
             None => {
+                refused = sent.is_some() && ids.signs();
                 let id = new_id();
-                minted = Some(id.clone());
+                sticky = Sticky::Minted(ids.sign(&id));
                 Some(id)
             }
         }
@@ -274,7 +302,7 @@ fn context(plan: &Plan, req: &Request<'_>) -> (Context, Option<String>) {
     if let Some(key) = key {
         ctx.set("key", key);
     }
-    (ctx, minted)
+    (ctx, sticky, refused)
 }
 
 /// A random anonymous id (128 bits, hex).
@@ -287,7 +315,35 @@ fn new_id() -> String {
 async fn route(State(state): State<AppState>, Path(flag): Path<String>, req: axum::extract::Request) -> Response {
     match answer(&state, &flag, req.uri(), req.headers()).await {
         Ok(response) => response,
-        Err(e) => e.into_response(),
+        Err(e) => {
+            metrics::counter!("daylight_route_errors_total", "reason" => e.code()).increment(1);
+            if matches!(e, ApiError::Unauthorized | ApiError::Forbidden(_)) {
+                warn_refused_key(&e);
+            }
+            e.into_response()
+        }
+    }
+}
+
+/// A refused key sends every visitor to nginx's default pool: say so in the
+/// log, at most once a minute per node (the metric counts every one).
+fn warn_refused_key(e: &ApiError) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let last = LAST.load(Ordering::Relaxed);
+    if now >= last + 60
+        && LAST
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        tracing::warn!(
+            error = %e,
+            "routing refused the proxy's key (unknown, revoked or not a server key): \
+             the proxy sends every request to its default pool"
+        );
     }
 }
 
@@ -304,7 +360,10 @@ async fn answer(state: &AppState, flag: &str, uri: &Uri, headers: &HeaderMap) ->
         .live
         .get(&key.environment)
         .ok_or_else(|| ApiError::Internal(format!("environment `{}` is not loaded", key.environment)))?;
-    let (ctx, minted) = context(&plan, &Request::new(headers));
+    let (ctx, sticky, refused) = context(&plan, &Request::new(headers), &state.route_ids);
+    if refused {
+        metrics::counter!("daylight_route_forged_ids_total").increment(1);
+    }
     // Headers, cookies and the URI are the client's: bounded as OFREP's are.
     ctx.check(&ContextLimits::DEFAULT)
         .map_err(crate::limits::context_error)?;
@@ -332,6 +391,13 @@ async fn answer(state: &AppState, flag: &str, uri: &Uri, headers: &HeaderMap) ->
         }
         None => return Err(ApiError::invalid("flag", format!("flag `{flag}` served no value"))),
     };
+    metrics::counter!(
+        "daylight_route_answers_total",
+        "environment" => key.environment.to_string(),
+        "flag" => flag.to_owned(),
+        "pool" => pool.to_owned()
+    )
+    .increment(1);
     let mut response = StatusCode::OK.into_response();
     let out = response.headers_mut();
     out.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -344,7 +410,14 @@ async fn answer(state: &AppState, flag: &str, uri: &Uri, headers: &HeaderMap) ->
         X_DAYLIGHT_REASON,
         HeaderValue::from_static(detail.reason.openfeature_reason()),
     );
+    // No cookie while the flag is off: nobody is bucketed, nothing to keep.
+    let minted = match sticky {
+        Sticky::Minted(value) if !matches!(detail.reason, Reason::Off) => Some(value),
+        _ => None,
+    };
     if let (Some(id), Some(name)) = (minted, plan.cookie.as_deref()) {
+        // nginx sets `X-Forwarded-Proto` from its own `$scheme` in the
+        // sub-request location, replacing whatever the client sent.
         let secure = header(headers, &X_FORWARDED_PROTO) == Some("https");
         let cookie = format!(
             "{name}={id}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax{}",
@@ -407,9 +480,9 @@ mod tests {
             ("cf-ipcountry", "AU"),
             ("x-daylight-attr-platform", "ios"),
         ]);
-        let (ctx, minted) = context(&p, &Request::new(&h));
+        let (ctx, sticky, _) = context(&p, &Request::new(&h), &RouteIds::default());
         assert_eq!(ctx.key(), Some("cookie-user"));
-        assert!(minted.is_none());
+        assert_eq!(sticky, Sticky::Unused);
         let expect = Context::from_json(&serde_json::json!({
             "key": "cookie-user", "path": "/beta/page", "method": "POST", "host": "shop.example",
             "ip": "10.1.2.3", "platform": "ios", "country": "AU", "q": "a b"
@@ -423,24 +496,50 @@ mod tests {
         }
         // Without the cookie, the query parameter is next.
         let h = headers(&[("x-original-uri", "/?u=query-user")]);
-        assert_eq!(context(&p, &Request::new(&h)).0.key(), Some("query-user"));
+        assert_eq!(
+            context(&p, &Request::new(&h), &RouteIds::default()).0.key(),
+            Some("query-user")
+        );
     }
 
     #[test]
     fn a_sticky_id_is_minted_only_without_a_key_or_a_valid_cookie() {
+        let open = RouteIds::default();
         let p = plan(Some("cookie=dl_uid")).unwrap();
-        let (ctx, minted) = context(&p, &Request::new(&headers(&[])));
-        let id = minted.expect("minted");
+        let (ctx, sticky, _) = context(&p, &Request::new(&headers(&[])), &open);
+        let Sticky::Minted(id) = sticky else {
+            panic!("minted: {sticky:?}")
+        };
         assert_eq!(ctx.key(), Some(id.as_str()));
         assert_eq!(id.len(), 32);
-        let (ctx, minted) = context(&p, &Request::new(&headers(&[("cookie", "dl_uid=abc123")])));
-        assert_eq!((ctx.key(), minted), (Some("abc123"), None));
-        let (_, minted) = context(&p, &Request::new(&headers(&[("cookie", "dl_uid=<bad>")])));
-        assert!(minted.is_some(), "an invalid cookie is replaced");
-        let (ctx, minted) = context(&p, &Request::new(&headers(&[("x-user-id", "u1")])));
-        assert_eq!((ctx.key(), minted), (Some("u1"), None));
+        let (ctx, sticky, _) = context(&p, &Request::new(&headers(&[("cookie", "dl_uid=abc123")])), &open);
+        assert_eq!((ctx.key(), sticky), (Some("abc123"), Sticky::Kept));
+        let (_, sticky, _) = context(&p, &Request::new(&headers(&[("cookie", "dl_uid=<bad>")])), &open);
+        assert!(matches!(sticky, Sticky::Minted(_)), "an invalid cookie is replaced");
+        // A route that names a cookie does not read `X-User-Id` (the client's).
+        let (ctx, _, _) = context(&p, &Request::new(&headers(&[("x-user-id", "staff-ann")])), &open);
+        assert_ne!(ctx.key(), Some("staff-ann"));
+        let p = plan(Some("key=header:x-user-id&cookie=dl_uid")).unwrap();
+        let (ctx, sticky, _) = context(&p, &Request::new(&headers(&[("x-user-id", "u1")])), &open);
+        assert_eq!((ctx.key(), sticky), (Some("u1"), Sticky::Unused));
         // No cookie configured: anonymous.
-        let (ctx, minted) = context(&plan(None).unwrap(), &Request::new(&headers(&[])));
-        assert_eq!((ctx.key(), minted), (None, None));
+        let (ctx, sticky, _) = context(&plan(None).unwrap(), &Request::new(&headers(&[])), &open);
+        assert_eq!((ctx.key(), sticky), (None, Sticky::Unused));
+    }
+
+    #[test]
+    fn with_a_secret_only_signed_cookies_are_ids() {
+        let ids = RouteIds::new(&["a-route-secret-of-at-least-32-chars".into()]).unwrap();
+        let p = plan(Some("cookie=dl_uid")).unwrap();
+        let signed = format!("dl_uid={}", ids.sign("staff-ann"));
+        let (ctx, sticky, refused) = context(&p, &Request::new(&headers(&[("cookie", &signed)])), &ids);
+        assert_eq!((ctx.key(), sticky, refused), (Some("staff-ann"), Sticky::Kept, false));
+        let (ctx, sticky, refused) = context(&p, &Request::new(&headers(&[("cookie", "dl_uid=staff-ann")])), &ids);
+        assert_ne!(ctx.key(), Some("staff-ann"));
+        assert!(refused);
+        let Sticky::Minted(value) = sticky else {
+            panic!("a new id replaces the forged one")
+        };
+        assert_eq!(ids.verify(&value), ctx.key(), "the new cookie is signed");
     }
 }
