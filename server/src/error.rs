@@ -32,6 +32,10 @@ pub enum ApiError {
     /// What was asked for is no longer kept (a compacted change-log range).
     #[error("{0}")]
     Gone(String),
+    /// The environment is in a freeze window: only the kill switch goes
+    /// through (423 `frozen`).
+    #[error("{0}")]
+    Frozen(String),
     /// Over a per-key limit; the response carries `Retry-After` (seconds).
     #[error("{message}")]
     TooManyRequests { message: String, retry_after_secs: u64 },
@@ -80,6 +84,7 @@ impl ApiError {
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Gone(_) => StatusCode::GONE,
+            ApiError::Frozen(_) => StatusCode::LOCKED,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -96,6 +101,7 @@ impl ApiError {
             ApiError::TooLarge(_) => "too_large",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Gone(_) => "gone",
+            ApiError::Frozen(_) => "frozen",
             ApiError::TooManyRequests { .. } => "rate_limited",
             ApiError::Internal(_) => "internal",
         }

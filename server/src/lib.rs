@@ -29,6 +29,8 @@
 //! - `releases`: staged rollouts (`plan`: the spec, the state machine and
 //!   its effect on the flag; `guard`) and the scheduler that advances plans
 //!   and applies scheduled changes.
+//! - `freeze`: freeze windows (once, or weekly in a time zone): what they
+//!   are and whether one covers an instant.
 //! - `clock`: the scheduler's clock (injectable for tests).
 //! - `limits`: per-key request and stream limits (429 with `Retry-After`),
 //!   allowed browser origins.
@@ -51,6 +53,7 @@ pub mod db;
 pub mod error;
 pub mod fanout;
 pub mod frames;
+pub mod freeze;
 pub mod http;
 pub mod limits;
 pub mod live;

@@ -94,6 +94,7 @@ impl AppState {
             live: &self.live,
             actor,
             comment,
+            clock: self.clock.as_ref(),
         }
     }
 }
@@ -115,6 +116,8 @@ impl FromRef<AppState> for BodyLimit {
 pub struct AdminState {
     pub db: Db,
     pub live: Arc<Live>,
+    /// People's actions are timed by it (a manual clock in tests).
+    pub clock: Arc<dyn crate::clock::Clock>,
 }
 
 impl AdminState {
@@ -125,6 +128,7 @@ impl AdminState {
             live: &self.live,
             actor,
             comment,
+            clock: self.clock.as_ref(),
         }
     }
 }
@@ -134,6 +138,7 @@ impl FromRef<AppState> for AdminState {
         AdminState {
             db: state.db.clone(),
             live: state.live.clone(),
+            clock: state.clock.clone(),
         }
     }
 }

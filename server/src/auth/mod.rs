@@ -192,14 +192,15 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> ApiResult<Admin> {
         let state = Credentials::from_ref(state);
-        let Some(secret) = bearer(&parts.headers) else {
-            // No token: a person's console session, or nobody.
-            return session::person(&state, parts).await?.ok_or(ApiError::Unauthorized);
-        };
         let peer = parts
             .extensions
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
             .map(|info| info.0.ip());
+        let token = bearer(&parts.headers);
+        if token.is_none() && session::cookie_secret(&parts.headers).is_none() {
+            // No credential at all costs nothing: a plain 401.
+            return Err(ApiError::Unauthorized);
+        }
         if let Some(peer) = peer {
             state
                 .auth_failures
@@ -209,6 +210,20 @@ where
                     retry_after_secs: wait.as_secs_f64().ceil() as u64,
                 })?;
         }
+        let Some(secret) = token else {
+            // No token: a person's console session. An unknown session
+            // cookie is a wrong credential too.
+            return match session::person(&state, parts).await {
+                Ok(Some(person)) => Ok(person),
+                Ok(None) => Err(ApiError::Unauthorized),
+                Err(e) => {
+                    if let (Some(peer), ApiError::Unauthorized) = (peer, &e) {
+                        state.auth_failures.failed(peer, Instant::now());
+                    }
+                    Err(e)
+                }
+            };
+        };
         let digest = digest(secret);
         let Some(token) = credentials::active_token(&state.db, &digest).await? else {
             let refused = other_kind(&state.db, OtherKind::SdkKey, &digest).await;

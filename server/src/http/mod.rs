@@ -15,6 +15,7 @@ mod direct;
 pub(crate) mod environments;
 pub mod extract;
 pub(crate) mod flags;
+mod freezes;
 mod health;
 mod observe;
 mod ofrep;
@@ -75,6 +76,7 @@ pub fn admin_api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(environments::router())
         .merge(tokens::router())
         .merge(people::router())
+        .merge(freezes::router())
         .merge(bundles::router())
         .merge(releases::router())
         .merge(usage::router())
@@ -102,8 +104,15 @@ fn add_common_errors(doc: &mut utoipa::openapi::OpenApi) {
         ("415", "The body is not JSON"),
         ("503", "The database is unreachable; retry shortly"),
     ];
-    // Writes may also meet a concurrent write (optimistic concurrency).
-    const WRITE: [(&str, &str); 1] = [("409", "A concurrent write changed it first, or it already exists")];
+    // Writes may also meet a concurrent write (optimistic concurrency), or
+    // an environment in a freeze window.
+    const WRITE: [(&str, &str); 2] = [
+        ("409", "A concurrent write changed it first, or it already exists"),
+        (
+            "423",
+            "The environment is in a freeze window: only turning flags off goes through (`frozen`)",
+        ),
+    ];
     for item in doc.paths.paths.values_mut() {
         let operations = [
             (&mut item.get, false),

@@ -23,7 +23,13 @@ macro_rules! from_json_text {
     )*};
 }
 
-from_json_text!(daylight::model::Flag, PlanSpec, Progress, super::schedule::Change);
+from_json_text!(
+    daylight::model::Flag,
+    PlanSpec,
+    Progress,
+    super::schedule::Change,
+    crate::freeze::Schedule,
+);
 
 /// A nullable `TEXT` column holding a JSON document, read leniently: what
 /// does not parse reads as `None` (the audit log's before and after).

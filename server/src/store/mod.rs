@@ -8,6 +8,7 @@ pub mod column;
 pub mod credentials;
 pub mod environments;
 pub mod flags;
+pub mod freezes;
 pub mod people;
 pub mod releases;
 pub mod retention;

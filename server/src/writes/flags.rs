@@ -151,7 +151,11 @@ pub async fn write(
     let (before, after, key) = (&pending.before, &pending.after, pending.before.flag.key.as_str());
     // Checked under the environments' locks: a node that missed other
     // nodes' writes, or a concurrent write, must not let a cycle in.
-    w.lock(tx, &pending.changed).await?;
+    if pending.kill_switch {
+        w.lock_for_kill_switch(tx, &pending.changed).await?;
+    } else {
+        w.lock(tx, &pending.changed).await?;
+    }
     if !pending.kill_switch {
         check_in_rulesets(w.live, key, |env| rules_for(after, env), &pending.changed)?;
     }

@@ -8,6 +8,7 @@ pub mod bundles;
 pub mod credentials;
 pub mod environments;
 pub mod flags;
+pub mod freezes;
 pub mod people;
 pub mod releases;
 pub mod schedule;
@@ -18,7 +19,7 @@ use sqlx::{Any, Transaction};
 
 use crate::catch_up;
 use crate::db::Db;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::live::Live;
 use crate::store::AuditEntry;
 
@@ -29,6 +30,8 @@ pub struct Writer<'a> {
     pub live: &'a Live,
     pub actor: &'a str,
     pub comment: &'a str,
+    /// What freeze windows are checked against (a manual clock in tests).
+    pub clock: &'a dyn crate::clock::Clock,
 }
 
 impl Writer<'_> {
@@ -44,7 +47,32 @@ impl Writer<'_> {
     /// committed before is in memory: checks that span flags and segments
     /// (prerequisites, cycles, segments in use) then see exactly the state
     /// the write applies to, even on a node that missed notifications.
+    ///
+    /// An environment in a freeze window refuses the write (423 `frozen`);
+    /// only [`Writer::lock_for_kill_switch`] goes through.
     pub async fn lock(&self, tx: &mut Transaction<'_, Any>, environments: &[String]) -> ApiResult<()> {
+        self.lock_all(tx, environments).await?;
+        let now = self.clock.now_ms();
+        for env in environments {
+            for window in crate::store::freezes::of(tx, env).await? {
+                if window.schedule.compile().is_ok_and(|w| w.covers(now)) {
+                    return Err(ApiError::Frozen(format!(
+                        "`{env}` is in the freeze window `{}`: only turning flags off goes through until it ends",
+                        window.name
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Writer::lock`] for a write that only turns flags off: it goes
+    /// through freeze windows.
+    pub async fn lock_for_kill_switch(&self, tx: &mut Transaction<'_, Any>, environments: &[String]) -> ApiResult<()> {
+        self.lock_all(tx, environments).await
+    }
+
+    async fn lock_all(&self, tx: &mut Transaction<'_, Any>, environments: &[String]) -> ApiResult<()> {
         let mut sorted = environments.to_vec();
         // One order for every writer, so two never wait on each other.
         sorted.sort();

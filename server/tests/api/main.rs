@@ -33,6 +33,7 @@ mod bundles;
 mod cli;
 mod console;
 mod flags;
+mod freezes;
 mod history;
 mod kill_switch;
 mod limits;

@@ -1,0 +1,15 @@
+-- Freeze windows (SQLite).
+-- Keep in step with ../postgres/0007_freezes.sql.
+
+-- A time in which an environment takes no changes but the kill switch.
+-- `schedule` is the JSON of `freeze::Schedule` (once, or weekly in a time
+-- zone), checked when written.
+CREATE TABLE freeze_windows (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    environment TEXT NOT NULL REFERENCES environments (key),
+    name        TEXT NOT NULL,
+    schedule    TEXT NOT NULL,
+    created_by  TEXT NOT NULL,
+    created_at  BIGINT NOT NULL
+);
+CREATE INDEX freeze_windows_environment ON freeze_windows (environment);
