@@ -1,4 +1,4 @@
--- Freeze windows (SQLite).
+-- Freeze windows, and kill switches marked in the audit log (SQLite).
 -- Keep in step with ../postgres/0007_freezes.sql.
 
 -- A time in which an environment takes no changes but the kill switch.
@@ -13,3 +13,7 @@ CREATE TABLE freeze_windows (
     created_at  BIGINT NOT NULL
 );
 CREATE INDEX freeze_windows_environment ON freeze_windows (environment);
+
+-- 1 when the entry's write only turned flags off: the kill switch, which
+-- goes through freeze windows (and, later, approvals).
+ALTER TABLE audit_log ADD COLUMN kill_switch BIGINT NOT NULL DEFAULT 0;

@@ -100,6 +100,8 @@ pub async fn tick(state: &AppState, clock: &dyn Clock) -> ApiResult<Tick> {
                 .await
                 .or_else(|e| match e {
                     ApiError::Conflict(_) => Ok(Outcome::Lost),
+                    // A freeze window holds the rollback too, until it ends.
+                    e @ ApiError::Frozen(_) => skip(e, "release guard", plan.id).map(|()| Outcome::Lost),
                     e => Err(e),
                 })?
             {

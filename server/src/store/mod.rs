@@ -78,12 +78,14 @@ pub struct AuditEntry<'a> {
     pub before: Option<String>,
     pub after: Option<String>,
     pub comment: &'a str,
+    /// The write only turned flags off (it went through freezes).
+    pub kill_switch: bool,
 }
 
 pub(crate) async fn append_audit(tx: &mut Transaction<'_, Any>, e: AuditEntry<'_>) -> ApiResult<()> {
     sqlx::query(
-        "INSERT INTO audit_log (at, actor, action, resource_kind, resource_key, environment, before_doc, after_doc, comment)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO audit_log (at, actor, action, resource_kind, resource_key, environment, before_doc, after_doc, comment, kill_switch)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(now_ms())
     .bind(e.actor)
@@ -94,6 +96,7 @@ pub(crate) async fn append_audit(tx: &mut Transaction<'_, Any>, e: AuditEntry<'_
     .bind(e.before)
     .bind(e.after)
     .bind(e.comment)
+    .bind(i64::from(e.kill_switch))
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -173,6 +176,10 @@ pub struct AuditRecord {
     #[sqlx(rename = "after_doc", try_from = "column::LenientJson")]
     pub after: Option<serde_json::Value>,
     pub comment: String,
+    /// Present (true) only when the write only turned flags off.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[sqlx(try_from = "column::IntBool")]
+    pub kill_switch: bool,
 }
 
 #[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
@@ -212,4 +219,4 @@ pub async fn audit(db: &Db, f: &AuditFilter) -> ApiResult<Vec<AuditRecord>> {
 
 /// The `audit_log` columns an [`AuditRecord`] is read from.
 pub(crate) const AUDIT_COLUMNS: &str =
-    "id, at, actor, action, resource_kind, resource_key, environment, before_doc, after_doc, comment";
+    "id, at, actor, action, resource_kind, resource_key, environment, before_doc, after_doc, comment, kill_switch";

@@ -170,6 +170,7 @@ pub async fn write(
         AuditEntry {
             before: serde_json::to_string(&before.flag).ok(),
             after: Some(pending.doc.clone()),
+            kill_switch: pending.kill_switch,
             ..w.audit(action, "flag", key, environment)
         },
     )

@@ -108,6 +108,7 @@ impl Writer<'_> {
             before: None,
             after: None,
             comment: self.comment,
+            kill_switch: false,
         }
     }
 }

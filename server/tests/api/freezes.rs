@@ -82,8 +82,12 @@ async fn a_freeze_window_refuses_changes_but_the_kill_switch() {
         .await
         .expect(423);
         app.toggle("g", "staging", true).await.expect(200);
-        // The kill switch goes through.
+        // The kill switch goes through, marked as such in the audit log.
         app.toggle("f", "production", false).await.expect(200);
+        let audit = app.get("/api/v1/audit?resource_key=f").await.expect(200).body;
+        assert_eq!(audit["entries"][0]["action"], "flag.off", "{audit}");
+        assert_eq!(audit["entries"][0]["kill_switch"], true, "{audit}");
+        assert!(audit["entries"][1].get("kill_switch").is_none(), "{audit}");
         assert_eq!(
             app.get("/api/v1/flags/f/environments/production").await.body["on"],
             false
