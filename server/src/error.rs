@@ -36,6 +36,10 @@ pub enum ApiError {
     /// through (423 `frozen`).
     #[error("{0}")]
     Frozen(String),
+    /// The environment requires approvals: the change must go through a
+    /// change request (409 `approval_required`).
+    #[error("{0}")]
+    ApprovalRequired(String),
     /// Over a per-key limit; the response carries `Retry-After` (seconds).
     #[error("{message}")]
     TooManyRequests { message: String, retry_after_secs: u64 },
@@ -85,6 +89,7 @@ impl ApiError {
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Gone(_) => StatusCode::GONE,
             ApiError::Frozen(_) => StatusCode::LOCKED,
+            ApiError::ApprovalRequired(_) => StatusCode::CONFLICT,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -102,6 +107,7 @@ impl ApiError {
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Gone(_) => "gone",
             ApiError::Frozen(_) => "frozen",
+            ApiError::ApprovalRequired(_) => "approval_required",
             ApiError::TooManyRequests { .. } => "rate_limited",
             ApiError::Internal(_) => "internal",
         }

@@ -95,6 +95,7 @@ impl AppState {
             actor,
             comment,
             clock: self.clock.as_ref(),
+            approved: false,
         }
     }
 }
@@ -129,6 +130,7 @@ impl AdminState {
             actor,
             comment,
             clock: self.clock.as_ref(),
+            approved: false,
         }
     }
 }

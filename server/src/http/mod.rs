@@ -10,6 +10,7 @@
 //! routing and streams serve on `AppState` (see `crate::state`).
 
 pub(crate) mod bundles;
+mod change_requests;
 mod console;
 mod direct;
 pub(crate) mod environments;
@@ -77,6 +78,7 @@ pub fn admin_api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(tokens::router())
         .merge(people::router())
         .merge(freezes::router())
+        .merge(change_requests::router())
         .merge(bundles::router())
         .merge(releases::router())
         .merge(usage::router())

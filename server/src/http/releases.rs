@@ -151,7 +151,13 @@ async fn act(
         PlanCommand::Rollback => Action::Rollback,
     };
     let now = state.clock.now_ms();
-    match crate::writes::releases::act(&author.writer(), id, action, expected, now).await? {
+    // Holding or rolling back a plan only lowers exposure: it needs no
+    // approval where the environment requires them (docs/people.md).
+    let writer = crate::writes::Writer {
+        approved: matches!(action, Action::Pause | Action::Rollback),
+        ..author.writer()
+    };
+    match crate::writes::releases::act(&writer, id, action, expected, now).await? {
         Outcome::Applied(plan) => Ok((etag(plan.version), Json(plan))),
         Outcome::Lost => Err(ApiError::Conflict(format!(
             "release plan {id} moved meanwhile; reload and retry"

@@ -52,9 +52,14 @@ pub async fn run(state: AppState, clock: Arc<dyn Clock>, every: Duration) {
 pub async fn tick(state: &AppState, clock: &dyn Clock) -> ApiResult<Tick> {
     let mut done = Tick::default();
     let now = clock.now_ms();
+    // A plan's stages were approved with the plan; scheduled changes were not.
+    let plans = crate::writes::Writer {
+        approved: true,
+        ..state.writer("scheduler", "")
+    };
     let scheduler = state.writer("scheduler", "");
     for id in store::releases::due(&state.db, now).await? {
-        match releases::act(&scheduler, id, Action::Advance, None, now).await {
+        match releases::act(&plans, id, Action::Advance, None, now).await {
             Ok(Outcome::Applied(_)) => done.advanced += 1,
             // Moved by another node, or no longer due: nothing to do.
             Ok(Outcome::Lost) | Err(ApiError::Conflict(_)) => done.lost += 1,
@@ -62,7 +67,10 @@ pub async fn tick(state: &AppState, clock: &dyn Clock) -> ApiResult<Tick> {
                 // The next stage no longer validates (its segment was
                 // deleted, say): hold the plan rather than retry forever.
                 let why = format!("paused: the next stage cannot be applied: {e}");
-                let w = state.writer("scheduler", &why);
+                let w = crate::writes::Writer {
+                    approved: true,
+                    ..state.writer("scheduler", &why)
+                };
                 match releases::act(&w, id, Action::Pause, None, now).await {
                     Ok(_) => tracing::warn!(id, error = %e, "release plan paused"),
                     Err(e) => skip(e, "release plan", id)?,
@@ -95,7 +103,10 @@ pub async fn tick(state: &AppState, clock: &dyn Clock) -> ApiResult<Tick> {
         let old_variation = plan.spec.from_variation.unwrap_or_default();
         let old = counts(state, &plan.environment, &plan.flag_key, old_variation, &g.event, since).await?;
         if let Some(why) = guard::verdict(g, new, old) {
-            let w = state.writer("guard", &why);
+            let w = crate::writes::Writer {
+                approved: true,
+                ..state.writer("guard", &why)
+            };
             if let Outcome::Applied(_) = releases::act(&w, plan.id, Action::GuardTrip, Some(plan.version), now)
                 .await
                 .or_else(|e| match e {

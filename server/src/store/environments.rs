@@ -47,3 +47,37 @@ pub async fn insert(tx: &mut Transaction<'_, Any>, env: &Environment) -> ApiResu
         })?;
     Ok(())
 }
+
+/// Approvals a change to a flag's config in `environment` needs (0: direct
+/// changes), read in the writer's transaction.
+pub async fn approvals_required(tx: &mut Transaction<'_, Any>, environment: &str) -> ApiResult<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT approvals_required FROM environments WHERE key = $1")
+            .bind(environment)
+            .fetch_optional(&mut **tx)
+            .await?
+            .unwrap_or(0),
+    )
+}
+
+pub async fn approvals_required_now(db: &Db, environment: &str) -> ApiResult<i64> {
+    sqlx::query_scalar("SELECT approvals_required FROM environments WHERE key = $1")
+        .bind(environment)
+        .fetch_optional(&db.pool)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("environment `{environment}`")))
+}
+
+pub async fn set_approvals_required(
+    tx: &mut Transaction<'_, Any>,
+    environment: &str,
+    required: i64,
+) -> ApiResult<bool> {
+    let n = sqlx::query("UPDATE environments SET approvals_required = $1 WHERE key = $2")
+        .bind(required)
+        .bind(environment)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    Ok(n > 0)
+}

@@ -4,6 +4,7 @@
 //! streams can ask for "every change after version N".
 
 pub mod bundles;
+pub mod change_requests;
 pub mod column;
 pub mod credentials;
 pub mod environments;

@@ -35,3 +35,20 @@ pub async fn create(w: &Writer<'_>, key: &str, name: &str) -> ApiResult<Environm
     w.commit(tx, std::slice::from_ref(&env.key)).await?;
     Ok(env)
 }
+
+/// Sets the approvals a change to a flag's config in `key` needs.
+pub async fn set_approvals(w: &Writer<'_>, key: &str, required: i64) -> ApiResult<()> {
+    let mut tx = w.begin().await?;
+    if !rows::set_approvals_required(&mut tx, key, required).await? {
+        return Err(ApiError::NotFound(format!("environment `{key}`")));
+    }
+    append_audit(
+        &mut tx,
+        AuditEntry {
+            after: Some(serde_json::json!({ "approvals_required": required }).to_string()),
+            ..w.audit("environment.approvals", "environment", key, Some(key))
+        },
+    )
+    .await?;
+    w.commit(tx, &[]).await
+}

@@ -155,6 +155,17 @@ pub async fn write(
         w.lock_for_kill_switch(tx, &pending.changed).await?;
     } else {
         w.lock(tx, &pending.changed).await?;
+        if !w.approved {
+            for env in &pending.changed {
+                let required = crate::store::environments::approvals_required(tx, env).await?;
+                if required > 0 {
+                    return Err(ApiError::ApprovalRequired(format!(
+                        "`{env}` requires {required} approval(s): propose this change as a change request \
+                         (POST /api/v1/change-requests); turning the flag off goes through at once"
+                    )));
+                }
+            }
+        }
     }
     if !pending.kill_switch {
         check_in_rulesets(w.live, key, |env| rules_for(after, env), &pending.changed)?;

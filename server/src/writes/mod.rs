@@ -5,6 +5,7 @@
 //! SQL; `live` holds memory; this layer is the only one that knows both.
 
 pub mod bundles;
+pub mod change_requests;
 pub mod credentials;
 pub mod environments;
 pub mod flags;
@@ -24,6 +25,7 @@ use crate::live::Live;
 use crate::store::AuditEntry;
 
 /// Everything a write needs: where it goes, who makes it and why.
+#[derive(Clone, Copy)]
 pub struct Writer<'a> {
     pub db: &'a Db,
     /// Caught up after the commit, so the writer's next read sees the change.
@@ -32,6 +34,10 @@ pub struct Writer<'a> {
     pub comment: &'a str,
     /// What freeze windows are checked against (a manual clock in tests).
     pub clock: &'a dyn crate::clock::Clock,
+    /// The write carries its approvals (an approved change request, or a
+    /// release plan's own step): environments that require approvals take
+    /// it. Otherwise only the kill switch goes through there.
+    pub approved: bool,
 }
 
 impl Writer<'_> {

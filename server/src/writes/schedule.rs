@@ -84,7 +84,7 @@ pub async fn cancel(w: &Writer<'_>, id: i64) -> ApiResult<ScheduledChange> {
 fn is_refusal(e: &ApiError) -> bool {
     matches!(
         e,
-        ApiError::Invalid { .. } | ApiError::NotFound(_) | ApiError::Conflict(_)
+        ApiError::Invalid { .. } | ApiError::NotFound(_) | ApiError::Conflict(_) | ApiError::ApprovalRequired(_)
     )
 }
 

@@ -30,6 +30,7 @@ macro_rules! on_each_backend {
 mod access;
 mod bad_input;
 mod bundles;
+mod change_requests;
 mod cli;
 mod console;
 mod flags;

@@ -1,0 +1,224 @@
+//! `/api/v1/change-requests`: four-eyes changes to a flag's config where an
+//! environment requires approvals, and `/api/v1/environments/{env}/approvals`
+//! (how many). See docs/people.md.
+
+use axum::extract::{FromRef, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Json;
+use daylight::model::FlagConfig;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::extract::Body;
+use crate::auth::{Admin, Role};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::state::AdminState;
+use crate::store::change_requests::{self as rows, ChangeRequest, Review};
+use crate::store::environments;
+use crate::store::flags::{self, config_for};
+use crate::writes::change_requests as requests;
+
+pub fn router<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    AdminState: FromRef<S>,
+    crate::auth::Credentials: FromRef<S>,
+    crate::state::BodyLimit: FromRef<S>,
+{
+    OpenApiRouter::new()
+        .routes(routes!(list, open))
+        .routes(routes!(read, revise))
+        .routes(routes!(review))
+        .routes(routes!(apply))
+        .routes(routes!(read_approvals, set_approvals))
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+pub struct Proposal {
+    pub flag: String,
+    pub environment: String,
+    /// The whole config proposed for the flag in the environment.
+    pub config: FlagConfig,
+    #[serde(default)]
+    pub comment: String,
+}
+
+/// Proposes a change to a flag's config in one environment (editor).
+#[utoipa::path(operation_id = "change_requests_open", post, path = "/api/v1/change-requests", tag = "change requests",
+    request_body = Proposal, responses((status = 201, body = ChangeRequest), (status = 400, body = ErrorBody)))]
+async fn open(
+    State(state): State<AdminState>,
+    admin: Admin,
+    Body(req): Body<Proposal>,
+) -> ApiResult<impl IntoResponse> {
+    admin.require(Role::Editor)?;
+    let actor = admin.actor();
+    let w = state.writer(&actor, "");
+    let request = requests::open(&w, &req.flag, &req.environment, req.config, &req.comment).await?;
+    Ok((StatusCode::CREATED, Json(request)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// `open`, `applied`, `rejected`.
+    pub state: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RequestList {
+    /// Newest first.
+    pub change_requests: Vec<ChangeRequest>,
+}
+
+/// Change requests, newest first (an inbox: `?state=open`).
+#[utoipa::path(operation_id = "change_requests_list", get, path = "/api/v1/change-requests", tag = "change requests",
+    params(ListQuery), responses((status = 200, body = RequestList)))]
+async fn list(
+    State(state): State<AdminState>,
+    _admin: Admin,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<RequestList>> {
+    Ok(Json(RequestList {
+        change_requests: rows::list(&state.db, q.state.as_deref()).await?,
+    }))
+}
+
+/// One request with what a reviewer needs: the current config next to the
+/// proposed one, the reviews, and who approved the current revision.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RequestView {
+    #[serde(flatten)]
+    pub request: ChangeRequest,
+    /// The flag's config in the environment now.
+    #[schema(value_type = Object)]
+    pub current: Option<serde_json::Value>,
+    /// The flag's version now: when it differs from `base_version`, the
+    /// request can no longer apply.
+    pub current_version: Option<i64>,
+    pub reviews: Vec<Review>,
+    /// People other than the author who approved the current revision.
+    pub approved_by: Vec<String>,
+    pub approvals_required: i64,
+}
+
+#[utoipa::path(operation_id = "change_requests_read", get, path = "/api/v1/change-requests/{id}", tag = "change requests",
+    params(("id" = i64, Path)), responses((status = 200, body = RequestView), (status = 404, body = ErrorBody)))]
+async fn read(State(state): State<AdminState>, _admin: Admin, Path(id): Path<i64>) -> ApiResult<Json<RequestView>> {
+    let request = rows::get(&state.db, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("change request {id}")))?;
+    let reviews = rows::reviews(&state.db, id).await?;
+    let stored = flags::get(&state.db, &request.flag_key).await.ok();
+    Ok(Json(RequestView {
+        current: stored
+            .as_ref()
+            .and_then(|s| serde_json::to_value(config_for(&s.flag, &request.environment)).ok()),
+        current_version: stored.map(|s| s.version),
+        approved_by: requests::approvals(&request, &reviews),
+        approvals_required: environments::approvals_required_now(&state.db, &request.environment).await?,
+        reviews,
+        request,
+    }))
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+pub struct Revision {
+    pub config: FlagConfig,
+    #[serde(default)]
+    pub comment: String,
+}
+
+/// The author edits an open request: a new revision, and approvals of the
+/// earlier one no longer count.
+#[utoipa::path(operation_id = "change_requests_revise", put, path = "/api/v1/change-requests/{id}", tag = "change requests",
+    params(("id" = i64, Path)), request_body = Revision,
+    responses((status = 200, body = ChangeRequest), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn revise(
+    State(state): State<AdminState>,
+    admin: Admin,
+    Path(id): Path<i64>,
+    Body(req): Body<Revision>,
+) -> ApiResult<Json<ChangeRequest>> {
+    admin.require(Role::Editor)?;
+    let actor = admin.actor();
+    Ok(Json(
+        requests::revise(&state.writer(&actor, ""), id, req.config, &req.comment).await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+pub struct ReviewRequest {
+    /// `approve`, `reject` or `comment`.
+    pub verdict: String,
+    #[serde(default)]
+    pub comment: String,
+}
+
+/// Approves, rejects or comments on the current revision (editor; authors
+/// cannot approve their own).
+#[utoipa::path(operation_id = "change_requests_review", post, path = "/api/v1/change-requests/{id}/reviews", tag = "change requests",
+    params(("id" = i64, Path)), request_body = ReviewRequest,
+    responses((status = 200, body = ChangeRequest), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn review(
+    State(state): State<AdminState>,
+    admin: Admin,
+    Path(id): Path<i64>,
+    Body(req): Body<ReviewRequest>,
+) -> ApiResult<Json<ChangeRequest>> {
+    admin.require(Role::Editor)?;
+    let actor = admin.actor();
+    Ok(Json(
+        requests::review(&state.writer(&actor, ""), id, &req.verdict, &req.comment).await?,
+    ))
+}
+
+/// Applies an approved request onto the version it was proposed against
+/// (409 when it lacks approvals or the flag changed since), once.
+#[utoipa::path(operation_id = "change_requests_apply", post, path = "/api/v1/change-requests/{id}/apply", tag = "change requests",
+    params(("id" = i64, Path)), responses((status = 200, body = ChangeRequest), (status = 409, body = ErrorBody)))]
+async fn apply(State(state): State<AdminState>, admin: Admin, Path(id): Path<i64>) -> ApiResult<Json<ChangeRequest>> {
+    admin.require(Role::Editor)?;
+    let actor = admin.actor();
+    Ok(Json(requests::apply(&state.writer(&actor, ""), id).await?))
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+pub struct Approvals {
+    /// Approvals a change to a flag's config needs here (0: direct).
+    pub required: i64,
+}
+
+#[utoipa::path(operation_id = "environments_read_approvals", get, path = "/api/v1/environments/{env}/approvals", tag = "environments",
+    params(("env" = String, Path)), responses((status = 200, body = Approvals), (status = 404, body = ErrorBody)))]
+async fn read_approvals(
+    State(state): State<AdminState>,
+    _admin: Admin,
+    Path(env): Path<String>,
+) -> ApiResult<Json<Approvals>> {
+    Ok(Json(Approvals {
+        required: environments::approvals_required_now(&state.db, &env).await?,
+    }))
+}
+
+/// Sets how many approvals changes in the environment need (admin).
+#[utoipa::path(operation_id = "environments_set_approvals", put, path = "/api/v1/environments/{env}/approvals", tag = "environments",
+    params(("env" = String, Path)), request_body = Approvals,
+    responses((status = 200, body = Approvals), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn set_approvals(
+    State(state): State<AdminState>,
+    admin: Admin,
+    Path(env): Path<String>,
+    Body(req): Body<Approvals>,
+) -> ApiResult<Json<Approvals>> {
+    admin.require(Role::Admin)?;
+    if !(0..=10).contains(&req.required) {
+        return Err(ApiError::invalid("required", "between 0 (direct changes) and 10"));
+    }
+    let actor = admin.actor();
+    crate::writes::environments::set_approvals(&state.writer(&actor, ""), &env, req.required).await?;
+    Ok(Json(req))
+}

@@ -1,0 +1,171 @@
+//! Change requests and their reviews, the rows (SQL only). The rules
+//! (who may approve, voiding, applying) are in `writes::change_requests`.
+
+use serde::{Deserialize, Serialize};
+use sqlx::{Any, Transaction};
+
+use crate::db::Db;
+use crate::error::ApiResult;
+
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema, sqlx::FromRow)]
+pub struct ChangeRequest {
+    pub id: i64,
+    pub flag_key: String,
+    pub environment: String,
+    /// The flag's version the change was proposed against: it applies only
+    /// while the flag is still at it.
+    pub base_version: i64,
+    /// The proposed config (`FlagConfig`) of the flag in the environment.
+    #[sqlx(try_from = "super::column::LenientJson")]
+    #[schema(value_type = Object)]
+    pub config: Option<serde_json::Value>,
+    pub comment: String,
+    pub author: String,
+    /// `open`, `applied`, `rejected` or `withdrawn`.
+    pub state: String,
+    /// Counts the author's edits; approvals hold for the current one only.
+    pub revision: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub settled_by: Option<String>,
+    pub settled_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema, sqlx::FromRow)]
+pub struct Review {
+    pub id: i64,
+    pub revision: i64,
+    pub reviewer: String,
+    /// `approve`, `reject` or `comment`.
+    pub verdict: String,
+    pub comment: String,
+    pub at: i64,
+}
+
+const REQUEST: &str = "SELECT id, flag_key, environment, base_version, config, comment, author, state, revision, \
+                       created_at, updated_at, settled_by, settled_at FROM change_requests";
+
+pub struct NewRequest<'a> {
+    pub flag_key: &'a str,
+    pub environment: &'a str,
+    pub base_version: i64,
+    pub config: &'a str,
+    pub comment: &'a str,
+    pub author: &'a str,
+    pub now: i64,
+}
+
+pub async fn insert(tx: &mut Transaction<'_, Any>, r: &NewRequest<'_>) -> ApiResult<i64> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO change_requests (flag_key, environment, base_version, config, comment, author, state, revision, \
+         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'open', 1, $7, $7) RETURNING id",
+    )
+    .bind(r.flag_key)
+    .bind(r.environment)
+    .bind(r.base_version)
+    .bind(r.config)
+    .bind(r.comment)
+    .bind(r.author)
+    .bind(r.now)
+    .fetch_one(&mut **tx)
+    .await?)
+}
+
+pub async fn get(db: &Db, id: i64) -> ApiResult<Option<ChangeRequest>> {
+    Ok(sqlx::query_as(&format!("{REQUEST} WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?)
+}
+
+pub async fn list(db: &Db, state: Option<&str>) -> ApiResult<Vec<ChangeRequest>> {
+    Ok(sqlx::query_as(&format!(
+        "{REQUEST} WHERE ($1 IS NULL OR state = $1) ORDER BY id DESC LIMIT 500"
+    ))
+    .bind(state)
+    .fetch_all(&db.pool)
+    .await?)
+}
+
+pub async fn reviews(db: &Db, id: i64) -> ApiResult<Vec<Review>> {
+    Ok(sqlx::query_as(
+        "SELECT id, revision, reviewer, verdict, comment, at FROM change_request_reviews WHERE request_id = $1 ORDER BY id",
+    )
+    .bind(id)
+    .fetch_all(&db.pool)
+    .await?)
+}
+
+/// A new revision of an open request: its config and comment replaced.
+/// False when it is no longer open (or at another revision).
+pub async fn revise(
+    tx: &mut Transaction<'_, Any>,
+    id: i64,
+    revision: i64,
+    config: &str,
+    comment: &str,
+    now: i64,
+) -> ApiResult<bool> {
+    let n = sqlx::query(
+        "UPDATE change_requests SET config = $1, comment = $2, revision = revision + 1, updated_at = $3 \
+         WHERE id = $4 AND state = 'open' AND revision = $5",
+    )
+    .bind(config)
+    .bind(comment)
+    .bind(now)
+    .bind(id)
+    .bind(revision)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(n > 0)
+}
+
+pub async fn insert_review(
+    tx: &mut Transaction<'_, Any>,
+    id: i64,
+    revision: i64,
+    reviewer: &str,
+    verdict: &str,
+    comment: &str,
+    now: i64,
+) -> ApiResult<()> {
+    sqlx::query(
+        "INSERT INTO change_request_reviews (request_id, revision, reviewer, verdict, comment, at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(id)
+    .bind(revision)
+    .bind(reviewer)
+    .bind(verdict)
+    .bind(comment)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Moves an open request at `revision` to `state`, once: false when another
+/// node (or person) settled or revised it first.
+pub async fn settle(
+    tx: &mut Transaction<'_, Any>,
+    id: i64,
+    revision: i64,
+    state: &str,
+    by: &str,
+    now: i64,
+) -> ApiResult<bool> {
+    let n = sqlx::query(
+        "UPDATE change_requests SET state = $1, settled_by = $2, settled_at = $3, updated_at = $3 \
+         WHERE id = $4 AND state = 'open' AND revision = $5",
+    )
+    .bind(state)
+    .bind(by)
+    .bind(now)
+    .bind(id)
+    .bind(revision)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(n > 0)
+}
