@@ -18,6 +18,7 @@ pub(crate) mod flags;
 mod health;
 mod observe;
 mod ofrep;
+mod ofrep_bulk;
 pub mod origin;
 pub(crate) mod releases;
 mod route;

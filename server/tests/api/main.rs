@@ -31,6 +31,7 @@ mod access;
 mod bad_input;
 mod bundles;
 mod cli;
+mod client_values;
 mod console;
 mod flags;
 mod history;
