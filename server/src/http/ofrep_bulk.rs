@@ -141,8 +141,11 @@ impl Pieces {
     }
 }
 
+/// A thread's pieces, by ruleset and key kind.
+type Cache = Vec<(Arc<Ruleset>, KeyKind, Arc<Pieces>)>;
+
 thread_local! {
-    static CACHE: RefCell<Vec<(Arc<Ruleset>, KeyKind, Arc<Pieces>)>> = const { RefCell::new(Vec::new()) };
+    static CACHE: RefCell<Cache> = const { RefCell::new(Vec::new()) };
 }
 
 /// The pieces for keys of `kind` in `rules` (this thread's, built on

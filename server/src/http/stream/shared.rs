@@ -120,13 +120,16 @@ impl ClientFlags {
     }
 }
 
+/// What a `changed` message carries: flag positions, variations, reasons.
+type Results = Box<[(u32, Option<usize>, ReasonId)]>;
+
 /// One change as every client-key connection of a thread handles it.
 pub struct ChangeShared {
     pub flags: Arc<ClientFlags>,
     /// Positions in `flags` of the flags the change can alter.
     pub affected: Box<[u32]>,
     /// `changed` messages by what they carry (no flag removed).
-    messages: RefCell<HashMap<Box<[(u32, Option<usize>, ReasonId)]>, Utf8Bytes>>,
+    messages: RefCell<HashMap<Results, Utf8Bytes>>,
 }
 
 impl ChangeShared {
@@ -156,7 +159,7 @@ impl ChangeShared {
     /// evaluations) at `version`, serialised by the first connection that
     /// sends it.
     pub fn message(&self, version: u64, results: &[(u32, Detail<'_>)]) -> Utf8Bytes {
-        let id: Box<[_]> = results
+        let id: Results = results
             .iter()
             .map(|(p, d)| (*p, d.variation, reason_id(&d.reason)))
             .collect();
