@@ -231,3 +231,62 @@ fn remember<T>(cache: &mut Vec<T>, entry: T) {
     }
     cache.push(entry);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use daylight::{Context, RulesetDocument};
+    use serde_json::json;
+
+    fn ruleset(variations: Value, on: bool, extra_client_flag: bool) -> Arc<Ruleset> {
+        let mut flags = json!({
+            "f": { "variations": variations, "on": on, "off_variation": 0, "client_side": true,
+                   "fallthrough": { "variation": 1 } },
+            "server-only": { "variations": [false, true], "off_variation": 0, "fallthrough": { "variation": 0 } },
+        });
+        if extra_client_flag {
+            flags["a-new"] = json!({ "variations": [false, true], "off_variation": 1, "client_side": true,
+                                     "fallthrough": { "variation": 0 } });
+        }
+        let doc: RulesetDocument = serde_json::from_value(
+            json!({ "environment": "production", "version": 1, "flags": flags, "segments": {} }),
+        )
+        .unwrap();
+        Arc::new(Ruleset::compile(&doc).unwrap())
+    }
+
+    fn fingerprint(rules: &Ruleset) -> u64 {
+        let flags = ClientFlags::build(rules);
+        let p = flags.position("f").unwrap();
+        flags.fingerprint(p, &rules.evaluate("f", &Context::new("u1")))
+    }
+
+    #[test]
+    fn a_fingerprint_changes_with_the_value_the_variation_or_the_reason() {
+        let before = fingerprint(&ruleset(json!(["a", "b"]), true, false));
+        assert_ne!(before, 0);
+        assert_eq!(before, fingerprint(&ruleset(json!(["a", "b"]), true, false)));
+        // Same variation, another value (the flag's variations were edited).
+        assert_ne!(before, fingerprint(&ruleset(json!(["a", "c"]), true, false)));
+        // Off serves variation 0 with reason OFF.
+        assert_ne!(before, fingerprint(&ruleset(json!(["a", "b"]), false, false)));
+        // Off serving the same value as the fallthrough: the reason alone differs.
+        assert_ne!(
+            fingerprint(&ruleset(json!(["b", "b"]), true, false)),
+            fingerprint(&ruleset(json!(["b", "b"]), false, false))
+        );
+    }
+
+    #[test]
+    fn client_flags_are_in_key_order_and_their_layout_follows_the_keys() {
+        let one = ClientFlags::build(&ruleset(json!([false, true]), true, false));
+        let same = ClientFlags::build(&ruleset(json!(["x", "y"]), false, false));
+        let more = ClientFlags::build(&ruleset(json!([false, true]), true, true));
+        assert_eq!(one.keys.iter().map(|k| &**k).collect::<Vec<_>>(), ["f"]);
+        assert_eq!(more.keys.iter().map(|k| &**k).collect::<Vec<_>>(), ["a-new", "f"]);
+        assert!(one.same_layout(&same), "the same keys, whatever their rules");
+        assert!(!one.same_layout(&more));
+        assert_eq!(more.position("f"), Some(1));
+        assert_eq!(more.position("server-only"), None);
+    }
+}
