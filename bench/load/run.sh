@@ -13,6 +13,8 @@
 #           client_side flag, then 100 more)
 #   repeat  three more alternating Daylight/bare rounds at 10,000
 #   builds  $DAYLIGHT_BIN against $BASE_BIN at 10,000, two rounds in turn
+#   clientbuilds  client keys (10,000 contexts, 101 client_side flags):
+#           $DAYLIGHT_BIN, $BASE_BIN and bare in turn, $ROUNDS rounds
 #   scalexp 25,000 on two nodes, release build against snapshot cache +
 #           backlog 4,096 ($EXP_BIN)
 #   unpinned  10,000 on one node without taskset (both cores shared)
@@ -47,6 +49,12 @@ REDIS=${REDIS:-redis://127.0.0.1:6379}
 TOKEN=dl_admin_bench_$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 BASE_PORT=${BASE_PORT:-18080}
 BARE_PORT=${BARE_PORT:-19000}
+# How long to wait for a quiet machine before a run, and how many times a
+# run that other builds overlapped is tried (a busy shared machine may
+# never be quiet: then measure the builds in turn within one run and
+# compare ratios).
+QUIET_MAX_WAIT=${QUIET_MAX_WAIT:-1200}
+TRIES=${TRIES:-3}
 mkdir -p "$OUT" "$BIN"
 
 PIDS=()
@@ -64,7 +72,7 @@ build() {
   fi
 }
 
-# Waits (up to 20 minutes, polling every 30 s) until no other build or
+# Waits (up to $QUIET_MAX_WAIT s, 20 minutes by default, polling every 30 s) until no other build or
 # benchmark runs on the machine: no cargo, rustc, wrk or criterion process,
 # and no unleash-edge using more than 5% of a core (an idle Edge left
 # running is noted, not waited for). Notes what it saw.
@@ -86,8 +94,8 @@ quiet() {
       echo "machine quiet after ${waited}s wait; load average $(cut -d' ' -f1-3 /proc/loadavg); idle edge: $(pgrep -xc unleash-edge || true)" | tee -a "$OUT/conditions.log"
       return
     fi
-    if [ $waited -ge 1200 ]; then
-      echo "still busy after 20 min ($busy); measuring anyway; load average $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/conditions.log"
+    if [ $waited -ge "$QUIET_MAX_WAIT" ]; then
+      echo "still busy after ${waited}s ($busy); measuring anyway; load average $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/conditions.log"
       return
     fi
     echo "busy: $busy; waiting" >&2
@@ -137,7 +145,7 @@ watch_others() {
 bench() {
   local name=$1 try seen watcher
   shift
-  for try in 1 2 3; do
+  for try in $(seq "$TRIES"); do
     quiet
     echo "== $name (try $try): daylight-bench stream $* (server $(basename "$SERVER") ${SERVER_ENV:-}; start $(date -u +%T))" | tee -a "$OUT/conditions.log"
     watch_others >"$OUT/$name.others" 2>/dev/null &
@@ -204,6 +212,27 @@ builds() {
       bench "builds$r-10000-$label" --url http://127.0.0.1:$BASE_PORT --token "$TOKEN" --connections 10000 --server-pid "$d"
       cleanup
     done
+  done
+  SERVER=$DAYLIGHT_BIN
+}
+
+clientbuilds() {
+  # Client keys, 10,000 distinct contexts, 101 client_side flags:
+  # $DAYLIGHT_BIN, $BASE_BIN and the bare floor in turn, fresh servers each
+  # time, $ROUNDS rounds (2), so the ratios compare runs minutes apart.
+  local d b r label
+  for r in $(seq "${ROUNDS:-2}"); do
+    for label in new base; do
+      if [ $label = new ]; then SERVER=$DAYLIGHT_BIN; else SERVER=${BASE_BIN:?set BASE_BIN for clientbuilds}; fi
+      rm -f /tmp/load.db /tmp/load.db-*
+      daylight 0 sqlite:///tmp/load.db; d=$LAST
+      bench "clientbuilds$r-10000-flags100-$label" --kind client --extra-flags 100 --url http://127.0.0.1:$BASE_PORT \
+        --token "$TOKEN" --connections 10000 --server-pid "$d"
+      cleanup
+    done
+    bare 0; b=$LAST
+    bench "clientbuilds$r-10000-bare" --kind client --bare --url http://127.0.0.1:$BARE_PORT --connections 10000 --server-pid "$b"
+    cleanup
   done
   SERVER=$DAYLIGHT_BIN
 }

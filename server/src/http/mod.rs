@@ -20,6 +20,7 @@ mod freezes;
 mod health;
 mod observe;
 mod ofrep;
+mod ofrep_bulk;
 pub mod origin;
 mod people;
 pub(crate) mod releases;

@@ -154,17 +154,6 @@ impl Serialize for VariantName {
     }
 }
 
-/// The bulk answer, serialized straight into the response buffer (no
-/// `serde_json::Value` tree with one map per flag). Members are in the order
-/// the `Value`-based answer had (alphabetical), so the bytes, and therefore
-/// the ETags, are unchanged.
-#[derive(Serialize)]
-struct BulkBody<'a> {
-    #[serde(rename = "eventStreams", skip_serializing_if = "Option::is_none")]
-    event_streams: Option<[EventStream; 1]>,
-    flags: Vec<BulkItem<'a>>,
-}
-
 /// Members in the order the earlier `json!` map wrote them, so answers and
 /// their ETags stay byte for byte the same.
 #[derive(Serialize)]
@@ -173,25 +162,6 @@ struct EventStream {
     inactivity_delay_sec: u32,
     r#type: &'static str,
     url: String,
-}
-
-#[derive(Serialize)]
-#[serde(untagged)]
-enum BulkItem<'a> {
-    Ok {
-        key: &'a str,
-        metadata: Metadata<'a>,
-        reason: &'static str,
-        value: &'a Value,
-        variant: VariantName,
-    },
-    Failed {
-        #[serde(rename = "errorCode")]
-        error_code: &'static str,
-        #[serde(rename = "errorDetails")]
-        error_details: &'static str,
-        key: &'a str,
-    },
 }
 
 /// `flagMetadata` for OpenFeature: which rule matched (or which
@@ -471,37 +441,12 @@ async fn bulk(
         Ok(prepared) => prepared,
         Err(response) => return *response,
     };
-    let mut keys: Vec<&str> = rules.flag_keys().filter(|k| visible(&rules, &sdk_key, k)).collect();
-    keys.sort_unstable();
-    let flags: Vec<BulkItem<'_>> = keys
-        .iter()
-        .map(
-            |&k| match success(&rules, k, &rules.evaluate(k, &ctx), sdk_key.kind, None) {
-                Some(ok) => BulkItem::Ok {
-                    key: ok.key,
-                    metadata: ok.metadata,
-                    reason: ok.reason,
-                    value: ok.value,
-                    variant: ok.variant,
-                },
-                None => BulkItem::Failed {
-                    error_code: "GENERAL",
-                    error_details: "the flag served no value",
-                    key: k,
-                },
-            },
-        )
-        .collect();
-    evaluations().increment(flags.len() as u64);
-    let response = BulkBody {
-        event_streams: streams,
-        flags,
-    };
-    // About 100 bytes a flag: one allocation for the whole answer.
-    let mut body = Vec::with_capacity(256 + response.flags.len() * 104);
-    if let Err(e) = serde_json::to_writer(&mut body, &response) {
-        return ApiError::Internal(e.to_string()).into_response();
-    }
+    // The visible flags' pieces, serialised once per ruleset
+    // (`super::ofrep_bulk`); the answer is those and the evaluated values.
+    let pieces = super::ofrep_bulk::pieces(&rules, sdk_key.kind);
+    let streams = streams.map(|s| serde_json::to_string(&s).expect("event streams serialise"));
+    let body = pieces.answer(&rules, &ctx, sdk_key.kind, streams.as_deref());
+    evaluations().increment(pieces.len() as u64);
     let tag = format!("\"{:016x}\"", content_hash(&body));
     let not_modified = if_none_match
         .and_then(|v| v.to_str().ok())

@@ -16,6 +16,7 @@
 mod outbox;
 mod rules;
 mod session;
+mod shared;
 mod sse;
 mod values;
 

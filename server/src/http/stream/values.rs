@@ -4,7 +4,7 @@
 //! context. A page that named its bundle also gets the bundle handshake's
 //! answers (`docs/bundles.md`), reload notices paced per app.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use daylight::protocol::ServerMessage;
@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::session::{close, shutting_down, Close, Connection, Paced};
+use super::shared::{change_shared, changed_message, client_flags, ClientFlags};
 use crate::auth::KeyKind;
 use crate::bundles::{Present, Status};
 use crate::frames::{self, RunningBundle};
@@ -27,7 +28,12 @@ pub struct Values {
     ctx: Context,
     /// The version of the ruleset last evaluated.
     version: u64,
-    sent: Sent,
+    /// The `client_side` flags `sent` follows, in order.
+    flags: Arc<ClientFlags>,
+    /// What was last sent per flag of `flags`: a fingerprint of its
+    /// variation, value and reason (eight bytes, not its key and JSON: there
+    /// is one per connection per `client_side` flag); 0 for nothing.
+    sent: Box<[u64]>,
     bundle: Option<Bundle>,
 }
 
@@ -39,32 +45,6 @@ struct Bundle {
     sent: ServerMessage,
     pending: Option<ServerMessage>,
     paced: Option<Paced>,
-}
-
-/// What a client-key connection last sent, per flag: the variation, the
-/// value and the reason's identity (a few bytes, not its JSON: there is one
-/// entry per connection per `client_side` flag), so a change of reason alone
-/// (on → off serving the same value) is sent too.
-type Sent = HashMap<String, SentValue>;
-
-#[derive(Debug, Clone, PartialEq)]
-struct SentValue {
-    variation: Option<usize>,
-    value: Value,
-    reason: (u8, usize, bool),
-}
-
-fn reason_identity(reason: &Reason<'_>) -> (u8, usize, bool) {
-    match reason {
-        Reason::Off => (0, 0, false),
-        Reason::TargetMatch => (1, 0, false),
-        Reason::RuleMatch {
-            rule_index, in_rollout, ..
-        } => (2, *rule_index, *in_rollout),
-        Reason::Fallthrough { in_rollout } => (3, 0, *in_rollout),
-        Reason::PrerequisiteFailed { .. } => (4, 0, false),
-        Reason::Error { error_kind } => (5, *error_kind as usize, false),
-    }
 }
 
 fn not_loaded() -> Close {
@@ -85,7 +65,8 @@ impl Values {
             environment: environment.clone(),
             ctx,
             version: ruleset.version(),
-            sent: Sent::new(),
+            flags: client_flags(&ruleset),
+            sent: Box::default(),
             bundle: None,
         };
         values.send_values(conn, &ruleset, true)?;
@@ -112,10 +93,15 @@ impl Values {
         self.version
     }
 
-    /// Re-evaluates after a change of its environment; sends what changed.
+    /// After a change of its environment: sends what changed. The next
+    /// change re-evaluates only the flags it can alter; anything else (a
+    /// reload, a gap, a lagging broadcast) re-evaluates every flag.
     pub fn changed(&mut self, conn: &mut Connection, change: Result<Arc<Applied>, RecvError>) -> Result<(), Close> {
         let ruleset = match change {
             Ok(applied) if *applied.environment == *self.environment && applied.version > self.version => {
+                if applied.version == self.version + 1 && !applied.reloaded && applied.change.is_some() {
+                    return self.send_affected(conn, &applied);
+                }
                 applied.ruleset.clone()
             }
             Ok(_) => return Ok(()),
@@ -135,7 +121,7 @@ impl Values {
         self.ctx = ctx;
         let ruleset = conn.state.live.get(&self.environment).ok_or_else(not_loaded)?;
         self.version = ruleset.version();
-        self.sent.clear();
+        self.sent.fill(0);
         self.send_values(conn, &ruleset, true)
     }
 
@@ -185,41 +171,80 @@ impl Values {
         Ok(())
     }
 
+    /// Moves `sent` to the layout of `flags` (when flags were added or
+    /// removed, or stopped being `client_side`); returns the keys sent
+    /// before that `flags` no longer has.
+    fn follow(&mut self, flags: &Arc<ClientFlags>) -> Vec<String> {
+        let mut removed = Vec::new();
+        if !flags.same_layout(&self.flags) || self.sent.len() != flags.len() {
+            let mut sent = vec![0; flags.len()].into_boxed_slice();
+            for (key, &fingerprint) in self.flags.keys.iter().zip(self.sent.iter()) {
+                match flags.position(key) {
+                    Some(i) => sent[i] = fingerprint,
+                    None if fingerprint != 0 => removed.push(key.to_string()),
+                    None => {}
+                }
+            }
+            self.sent = sent;
+        }
+        self.flags = flags.clone();
+        removed
+    }
+
+    /// The next change: evaluates the flags it can alter (the same for
+    /// every connection, worked out once) and sends those whose result
+    /// differs, in a message serialised once per distinct result.
+    fn send_affected(&mut self, conn: &mut Connection, applied: &Arc<Applied>) -> Result<(), Close> {
+        let shared = change_shared(applied);
+        let removed = self.follow(&shared.flags);
+        let ruleset = &applied.ruleset;
+        let mut results = Vec::new();
+        for &position in shared.affected.iter() {
+            let p = position as usize;
+            let detail = ruleset.evaluate(&shared.flags.keys[p], &self.ctx);
+            let fingerprint = shared.flags.fingerprint(p, &detail);
+            if self.sent[p] != fingerprint {
+                self.sent[p] = fingerprint;
+                results.push((position, detail));
+            }
+        }
+        evaluations().increment(shared.affected.len() as u64);
+        self.version = applied.version;
+        if results.is_empty() && removed.is_empty() {
+            Ok(())
+        } else if removed.is_empty() {
+            conn.send(shared.message(applied.version, &results))
+        } else {
+            conn.send(changed_message(&shared.flags, applied.version, &results, removed))
+        }
+    }
+
     /// Evaluates every `client_side` flag; sends all (`full`, as `values`)
     /// or only those that differ from what was sent before (`changed`,
     /// nothing when nothing did).
-    fn send_values(&mut self, conn: &mut Connection, ruleset: &Ruleset, full: bool) -> Result<(), Close> {
-        let mut flags = BTreeMap::new();
-        let mut seen = 0usize;
-        for flag in ruleset.flag_keys().filter(|k| ruleset.is_client_side(k)) {
-            let detail = ruleset.evaluate(flag, &self.ctx);
-            seen += 1;
-            let now = SentValue {
-                variation: detail.variation,
-                value: detail.value.cloned().unwrap_or(Value::Null),
-                reason: reason_identity(&detail.reason),
-            };
-            if full || self.sent.get(flag) != Some(&now) {
-                flags.insert(flag.to_owned(), flag_value(&detail));
-                self.sent.insert(flag.to_owned(), now);
+    fn send_values(&mut self, conn: &mut Connection, ruleset: &Arc<Ruleset>, full: bool) -> Result<(), Close> {
+        let removed = self.follow(&client_flags(ruleset));
+        let flags = self.flags.clone();
+        let mut results = BTreeMap::new();
+        for (p, key) in flags.keys.iter().enumerate() {
+            let detail = ruleset.evaluate(key, &self.ctx);
+            let fingerprint = flags.fingerprint(p, &detail);
+            if full || self.sent[p] != fingerprint {
+                results.insert(key.to_string(), flag_value(&detail));
+                self.sent[p] = fingerprint;
             }
         }
-        let mut removed = Vec::new();
-        self.sent.retain(|k, _| {
-            let keep = ruleset.is_client_side(k);
-            if !keep {
-                removed.push(k.clone());
-            }
-            keep
-        });
-        metrics::counter!("daylight_evaluations_total", "api" => "stream").increment(seen as u64);
+        evaluations().increment(flags.len() as u64);
         let version = ruleset.version();
         if full {
-            conn.send_message(&ServerMessage::Values { version, flags })
-        } else if !flags.is_empty() || !removed.is_empty() {
+            conn.send_message(&ServerMessage::Values {
+                version,
+                flags: results,
+            })
+        } else if !results.is_empty() || !removed.is_empty() {
             conn.send_message(&ServerMessage::Changed {
                 version,
-                flags,
+                flags: results,
                 removed,
             })
         } else {
@@ -228,10 +253,17 @@ impl Values {
     }
 }
 
+/// `daylight_evaluations_total{api="stream"}`, registered once (the macro
+/// looks the counter up on every call).
+fn evaluations() -> &'static metrics::Counter {
+    static COUNTER: std::sync::OnceLock<metrics::Counter> = std::sync::OnceLock::new();
+    COUNTER.get_or_init(|| metrics::counter!("daylight_evaluations_total", "api" => "stream"))
+}
+
 /// One flag's entry in `values` / `changed`: `value`, `variation` and
 /// `reason`. A client key is public: a failed prerequisite's key is left
 /// out of the reason (it may name a server-only flag), as OFREP does.
-fn flag_value(detail: &Detail<'_>) -> Value {
+pub fn flag_value(detail: &Detail<'_>) -> Value {
     let mut reason = serde_json::to_value(detail.reason).unwrap_or(Value::Null);
     if matches!(detail.reason, Reason::PrerequisiteFailed { .. })
         && disclosed_prerequisite(&detail.reason, KeyKind::Client).is_none()
