@@ -6,7 +6,8 @@
 #
 # Set-up, each piece only when missing, as root or through sudo without a
 # password (otherwise one line says what it could not install):
-#   apt-get: chromium, nginx and php-fpm (their services not started), nodejs
+#   apt-get: chromium, nginx and php-fpm (their services not started), curl and
+#     openssl (TLS in the routing suite), nodejs
 #     npm, php-cli php-apcu phpunit php-laravel-framework composer, python3-venv
 #   cargo install: cargo-deny, cargo-fuzz 0.13.2
 #   (tests/conformance/run.sh makes its own Python venv with schemathesis.)
@@ -85,6 +86,8 @@ apt_install() {
 packages=()
 [ -x "$chromium" ] || packages+=(chromium)
 [ -n "${NGINX:-}" ] || [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || packages+=(nginx)
+command -v curl >/dev/null || packages+=(curl)       # the routing suite's TLS checks
+command -v openssl >/dev/null || packages+=(openssl) # and their certificate
 { command -v node && command -v npm; } >/dev/null || packages+=(nodejs npm)
 command -v php >/dev/null || packages+=(php-cli)
 compgen -G '/usr/sbin/php-fpm*' >/dev/null || packages+=(php-fpm)
