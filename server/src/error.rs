@@ -40,6 +40,10 @@ pub enum ApiError {
     /// change request (409 `approval_required`).
     #[error("{0}")]
     ApprovalRequired(String),
+    /// A destructive write to something still in use needs it confirmed
+    /// (409 `confirmation_required`).
+    #[error("{0}")]
+    ConfirmationRequired(String),
     /// Over a per-key limit; the response carries `Retry-After` (seconds).
     #[error("{message}")]
     TooManyRequests { message: String, retry_after_secs: u64 },
@@ -90,6 +94,7 @@ impl ApiError {
             ApiError::Gone(_) => StatusCode::GONE,
             ApiError::Frozen(_) => StatusCode::LOCKED,
             ApiError::ApprovalRequired(_) => StatusCode::CONFLICT,
+            ApiError::ConfirmationRequired(_) => StatusCode::CONFLICT,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -108,6 +113,7 @@ impl ApiError {
             ApiError::Gone(_) => "gone",
             ApiError::Frozen(_) => "frozen",
             ApiError::ApprovalRequired(_) => "approval_required",
+            ApiError::ConfirmationRequired(_) => "confirmation_required",
             ApiError::TooManyRequests { .. } => "rate_limited",
             ApiError::Internal(_) => "internal",
         }

@@ -193,6 +193,11 @@ pub struct Author {
 }
 
 impl Author {
+    /// The admin API's state the write goes through (for checks that read).
+    pub fn state(&self) -> &AdminState {
+        &self.state
+    }
+
     /// A writer on behalf of the caller (see `writes`).
     pub fn writer(&self) -> crate::writes::Writer<'_> {
         self.state.writer(&self.actor, &self.comment)

@@ -15,6 +15,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{etag, Body, Editing, FlagInEnvironment};
+use super::served::{confirm_destructive, Confirm};
 use crate::auth::{Admin, Role};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::limits::{check_length, DESCRIPTION_CHARS, KEY_CHARS, NAME_CHARS};
@@ -150,11 +151,12 @@ pub struct UpdateFlag {
     pub archived: Option<bool>,
 }
 
-/// Edits the shared fields (or archives); needs `If-Match`.
+/// Edits the shared fields (or archives); needs `If-Match`. Archiving a
+/// flag still served somewhere needs `X-Confirm: KEY` and a comment.
 #[utoipa::path(operation_id = "flags_update", patch, path = "/api/v1/flags/{key}", tag = "flags", request_body = UpdateFlag,
     params(("key" = String, Path), ("If-Match" = String, Header, description = "The version you read")),
     responses((status = 200, body = StoredFlag), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 428, body = ErrorBody)))]
-async fn update(edit: Editing<Path<String>, Body<UpdateFlag>, i64>) -> ApiResult<impl IntoResponse> {
+async fn update(confirm: Confirm, edit: Editing<Path<String>, Body<UpdateFlag>, i64>) -> ApiResult<impl IntoResponse> {
     let Editing {
         path: Path(key),
         body: Body(req),
@@ -167,6 +169,19 @@ async fn update(edit: Editing<Path<String>, Body<UpdateFlag>, i64>) -> ApiResult
     }
     if let Some(description) = &req.description {
         check_length("description", description, DESCRIPTION_CHARS)?;
+    }
+    if req.archived == Some(true) {
+        let state = author.state();
+        let stored = flags::get(&state.db, &key).await?;
+        confirm_destructive(
+            &state.db,
+            state.clock.as_ref(),
+            &stored,
+            &confirm,
+            &author.comment,
+            "archive",
+        )
+        .await?;
     }
     let action = match req.archived {
         Some(true) => "flag.archive",
@@ -198,17 +213,29 @@ async fn update(edit: Editing<Path<String>, Body<UpdateFlag>, i64>) -> ApiResult
     Ok((etag(stored.version), Json(stored)))
 }
 
-/// Deletes a flag (refused while it is another flag's prerequisite).
+/// Deletes a flag (refused while it is another flag's prerequisite; a flag
+/// still served somewhere needs `X-Confirm: KEY` and a comment).
 #[utoipa::path(operation_id = "flags_remove", delete, path = "/api/v1/flags/{key}", tag = "flags",
     params(("key" = String, Path), ("If-Match" = Option<String>, Header)),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn remove(edit: Editing<Path<String>, (), Option<i64>>) -> ApiResult<StatusCode> {
+async fn remove(confirm: Confirm, edit: Editing<Path<String>, (), Option<i64>>) -> ApiResult<StatusCode> {
     let Editing {
         path: Path(key),
         expected,
         author,
         ..
     } = edit;
+    let state = author.state();
+    let stored = flags::get(&state.db, &key).await?;
+    confirm_destructive(
+        &state.db,
+        state.clock.as_ref(),
+        &stored,
+        &confirm,
+        &author.comment,
+        "delete",
+    )
+    .await?;
     crate::writes::flags::delete(&author.writer(), &key, expected).await?;
     Ok(StatusCode::NO_CONTENT)
 }

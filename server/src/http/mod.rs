@@ -28,6 +28,7 @@ mod route;
 pub use route::RouteIds;
 mod sdk;
 pub(crate) mod segments;
+mod served;
 pub(crate) mod stream;
 pub(crate) mod tokens;
 mod usage;

@@ -34,6 +34,7 @@ mod change_requests;
 mod cli;
 mod client_values;
 mod console;
+mod destructive;
 mod flags;
 mod freezes;
 mod history;

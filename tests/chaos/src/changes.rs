@@ -158,6 +158,11 @@ impl Writer {
             if let Some(tag) = if_match {
                 req = req.header("if-match", tag);
             }
+            // Archiving or deleting a flag still served needs its key typed
+            // back and a comment, as an operator would give them.
+            if let Some(key) = path.strip_prefix("/api/v1/flags/").filter(|k| !k.contains('/')) {
+                req = req.header("x-confirm", key).header("x-audit-comment", "chaos");
+            }
             match req.send().await {
                 Ok(resp) => {
                     let status = resp.status();
