@@ -3,40 +3,9 @@
 // "older" pages backwards.
 import { enc, get } from './api.js';
 import { ErrorLine, formatTime, html, show, useEffect, useLive, useState } from './lib.js';
+import { diff, ruleChanges } from './diff.js';
 
 const PAGE = 50;
-
-/** Leaves of a JSON document by path (`rules[0].clauses[1].values`); long lists of plain values stay whole. */
-function flatten(value, path = '', out = new Map()) {
-  const plain = (v) => v === null || typeof v !== 'object';
-  if (Array.isArray(value) && (value.length === 0 || (value.length > 8 && value.every(plain)))) {
-    out.set(path, value);
-  } else if (value !== null && typeof value === 'object') {
-    const entries = Array.isArray(value) ? value.map((v, i) => [`[${i}]`, v]) : Object.entries(value).map(([k, v]) => [path ? `.${k}` : k, v]);
-    if (entries.length === 0) out.set(path, value);
-    for (const [k, v] of entries) flatten(v, `${path}${k}`, out);
-  } else {
-    out.set(path, value);
-  }
-  return out;
-}
-
-/** Rows `{ path, before, after }` for every leaf that differs. */
-export function diff(before, after) {
-  const a = before == null ? new Map() : flatten(before);
-  const b = after == null ? new Map() : flatten(after);
-  const rows = [];
-  for (const path of new Set([...a.keys(), ...b.keys()])) {
-    const x = a.get(path);
-    const y = b.get(path);
-    if (JSON.stringify(x) !== JSON.stringify(y)) rows.push({ path: path || '(document)', before: x, after: y });
-  }
-  // An empty list or object that gained (or lost) members: its members' rows say it all.
-  const empty = (v) => v !== null && typeof v === 'object' && Object.keys(v).length === 0;
-  return rows.filter(
-    (r) => !((empty(r.before) || empty(r.after)) && rows.some((o) => o.path.startsWith(`${r.path}[`) || o.path.startsWith(`${r.path}.`))),
-  );
-}
 
 /** A long key list as "+N / −M" with a few examples, instead of 100,000 keys. */
 function Value({ value, other }) {
@@ -52,6 +21,7 @@ function Value({ value, other }) {
 function Entry({ entry }) {
   const [open, setOpen] = useState(false);
   const rows = open ? diff(entry.before, entry.after) : [];
+  const sentences = open ? ruleChanges(entry.before, entry.after) : [];
   const shown = rows.slice(0, 200);
   return html`<li class="entry" data-entry=${entry.id}>
     <div class="entry-head">
@@ -69,6 +39,7 @@ function Entry({ entry }) {
         : null}
     </div>
     ${entry.comment ? html`<p class="comment">“${entry.comment}”</p>` : null}
+    ${sentences.length ? html`<ul class="rule-changes">${sentences.map((t) => html`<li>${t}</li>`)}</ul>` : null}
     ${open
       ? rows.length === 0
         ? html`<p class="muted">No difference in the stored document.</p>`

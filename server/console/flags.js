@@ -41,13 +41,14 @@ export function Toggle({ flag, env, config, onDone, onError }) {
   }
 
   return html`<span class="toggle">
-    <input type="checkbox" role="switch" id=${id} checked=${on} disabled=${readOnly}
+    <input type="checkbox" role="switch" id=${id} checked=${on} disabled=${readOnly || flag.archived}
       onClick=${(e) => {
         e.preventDefault();
         if (env === PRODUCTION) setAsking(true);
         else apply('');
       }} />
-    <label for=${id}><span class="sr-only">${flag.key} in ${env}: </span>${on ? 'On' : 'Off'}</label>
+    <label for=${id}><span class="sr-only">${flag.key} in ${env}: </span>${on ? 'On' : 'Off'}${flag.archived
+      ? html` <span class="chip warn">archived: not served</span>` : null}</label>
     ${asking
       ? html`<${ConfirmDialog}
           title=${`Turn ${on ? 'off' : 'on'} “${flag.name || flag.key}” in production?`}

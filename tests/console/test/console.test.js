@@ -110,8 +110,8 @@ test('an editor creates a flag with a rule and a 25% rollout by table_id, turns 
   assert.match(await config.textContent(), /omaha tables first/);
   await config.getByRole('button', { name: 'Show changes' }).click();
   const diff = await config.locator('table.diff').textContent();
-  assert.match(diff, /environments\.staging\.rules\[0\]\.serve\.rollout\.bucket_by.*table_id/);
-  assert.match(diff, /environments\.staging\.rules\[0\]\.clauses\[0\]\.attribute.*game/);
+  assert.match(diff, /environments\.staging\.rules\["omaha"\]\.serve\.rollout\.bucket_by.*table_id/);
+  assert.match(diff, /environments\.staging\.rules\["omaha"\]\.clauses\[0\]\.attribute.*game/);
 });
 
 test('the production switch asks for confirmation and a comment, which goes to the audit log', async () => {

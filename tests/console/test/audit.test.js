@@ -1,0 +1,42 @@
+// The audit log: rules compared by id and told in words.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { consoleSuite } from './support.js';
+
+const suite = consoleSuite();
+
+/** Replaces the rules of `flag` in `env` through the API. */
+async function setRules(server, flag, env, rules) {
+  const read = await server.call('GET', `/api/v1/flags/${flag}/environments/${env}`, { expect: 200 });
+  await server.call('PUT', `/api/v1/flags/${flag}/environments/${env}`, {
+    body: { ...read.body, rules }, headers: { 'If-Match': read.headers.get('etag') }, expect: 200,
+  });
+}
+
+test('the audit diff matches rules by id and says what changed in words', async () => {
+  const { server, page } = await suite.setup();
+  await server.call('POST', '/api/v1/flags', { body: { key: 'new-lobby', name: 'New lobby' }, expect: 201 });
+  await server.call('POST', '/api/v1/environments/production/segments', { body: { key: 'vip' }, expect: 201 });
+  const omaha = {
+    id: 'omaha', clauses: [{ attribute: 'game', op: 'in', values: ['omaha'], case_insensitive: true }],
+    serve: { rollout: { variations: [{ variation: 0, weight: 75000 }, { variation: 1, weight: 25000 }], bucket_by: 'table_id' } },
+  };
+  const old = { id: 'old', clauses: [{ attribute: 'country', op: 'in', values: ['NZ'] }], serve: { variation: 1 } };
+  await setRules(server, 'new-lobby', 'production', [omaha, old]);
+  // A rule goes first, one goes, one changes what it serves: by position every rule would differ.
+  const vips = { id: 'vips', description: 'VIPs first', clauses: [{ attribute: '', op: 'in_segment', values: ['vip'] }], serve: { variation: 1 } };
+  await setRules(server, 'new-lobby', 'production', [vips, { ...omaha, serve: { variation: 0 } }]);
+
+  await page.getByRole('link', { name: 'Audit log' }).click();
+  const entry = page.locator('li.entry', { hasText: 'flag.config' }).first();
+  await entry.getByRole('button', { name: 'Show changes' }).click();
+  const words = await entry.locator('ul.rule-changes').textContent();
+  assert.match(words, /in production: added rule “VIPs first”: in segment vip → true/);
+  assert.match(words, /in production: removed rule “old”: country is one of NZ → true/);
+  assert.match(words, /in production: changed rule “omaha”: game is one of omaha \(ignoring case\) → 75% false, 25% true by table_id, now game is one of omaha \(ignoring case\) → false/);
+  const fields = await entry.locator('table.diff tbody th').allTextContents();
+  assert.ok(fields.includes('environments.production.rules["vips"].description'), fields.join('\n'));
+  assert.ok(fields.every((f) => !/rules\[\d\]/.test(f)), `no rule compared by position:\n${fields.join('\n')}`);
+  assert.ok(!fields.some((f) => f.startsWith('environments.production.rules["omaha"].clauses')), 'the unchanged clauses of omaha show no change');
+});
