@@ -7,6 +7,29 @@ import { diff, ruleChanges } from './diff.js';
 
 const PAGE = 50;
 
+/** Each audit action in words (the raw name stays beside it, for searching). */
+const ACTIONS = {
+  'flag.create': 'created the flag', 'flag.update': 'edited the flag’s details', 'flag.config': 'changed the targeting',
+  'flag.on': 'turned it on', 'flag.off': 'turned it off', 'flag.archive': 'archived the flag', 'flag.restore': 'restored the flag',
+  'flag.delete': 'deleted the flag', 'flag.scheduled_change': 'applied a scheduled change',
+  'segment.create': 'created the segment', 'segment.update': 'edited the segment', 'segment.delete': 'deleted the segment',
+  'segment.included': 'replaced the included keys', 'segment.excluded': 'replaced the excluded keys',
+  'release.create': 'created a release plan', 'release.start': 'started the release plan', 'release.pause': 'paused the release plan',
+  'release.resume': 'resumed the release plan', 'release.skip': 'moved the release plan to its next stage',
+  'release.advance': 'the release plan reached its next stage on time', 'release.rollback': 'rolled the release plan back',
+  'release.guard_tripped': 'the release plan’s guard tripped', 'release.complete': 'the release plan completed',
+  'bundle.publish': 'published a bundle', 'bundle.config': 'changed the bundle settings',
+  'environment.create': 'created the environment', 'token.create': 'created a token', 'token.revoke': 'revoked a token',
+  'key.create': 'created an SDK key', 'key.revoke': 'revoked an SDK key', 'webhook.create': 'created a webhook', 'webhook.delete': 'deleted a webhook',
+};
+
+/** "moved the release plan to its next stage" for `flag.release.skip` too: the flag side of a plan's move. */
+export function actionWords(action) {
+  const words = ACTIONS[action] ?? ACTIONS[action.replace(/^flag\.release\./, 'release.')];
+  if (!words) return action.replaceAll('_', ' ').replace('.', ': ');
+  return action.startsWith('flag.release.') ? `${words} (its change to the flag)` : words;
+}
+
 /** A long key list as "+N / −M" with a few examples, instead of 100,000 keys. */
 function Value({ value, other }) {
   if (value === undefined) return html`<span class="muted">—</span>`;
@@ -27,7 +50,7 @@ function Entry({ entry }) {
     <div class="entry-head">
       <time datetime=${new Date(entry.at).toISOString()}>${formatTime(entry.at)}</time>
       <strong class="actor">${entry.actor}</strong>
-      <span class="action">${entry.action}</span>
+      <span class="action">${actionWords(entry.action)} <code class="muted">${entry.action}</code></span>
       <span><code>${entry.resource_kind}</code> ${entry.resource_kind === 'flag'
         ? html`<a href=${`#/flags/${enc(entry.resource_key)}`}>${entry.resource_key}</a>`
         : entry.resource_kind === 'segment' && entry.environment
@@ -96,7 +119,7 @@ export function AuditPage() {
       <div><label for="au-kind">Kind</label>
         <select id="au-kind" value=${filters.resource_kind} onChange=${set('resource_kind')}>
           <option value="">any</option>
-          ${['flag', 'segment', 'bundle', 'environment', 'token', 'key'].map((k) => html`<option value=${k}>${k}</option>`)}
+          ${['flag', 'segment', 'release', 'bundle', 'environment', 'token', 'key', 'webhook'].map((k) => html`<option value=${k}>${k}</option>`)}
         </select></div>
       <div><label for="au-key">Key</label><input id="au-key" value=${filters.resource_key} onChange=${set('resource_key')} /></div>
       <div><label for="au-env">Environment</label><input id="au-env" value=${filters.environment} onChange=${set('environment')} /></div>

@@ -85,6 +85,18 @@ function Details({ flag, onSaved }) {
   </form>`;
 }
 
+/** 1 → "1st", 2 → "2nd", 11 → "11th". */
+const ordinal = (n) => `${n}${n % 100 >= 11 && n % 100 <= 13 ? 'th' : ['th', 'st', 'nd', 'rd'][n % 10] ?? 'th'}`;
+
+/** An id for a new rule that no rule has ("new-rule", "new-rule-2", …): not a position, which changes. */
+function newRuleId(rules) {
+  const taken = new Set(rules.map((r) => r.id));
+  for (let n = 1; ; n += 1) {
+    const id = n === 1 ? 'new-rule' : `new-rule-${n}`;
+    if (!taken.has(id)) return id;
+  }
+}
+
 /** The id of the rule a release plan adds for its segment stages (the server's `RELEASE_RULE_ID`). */
 const RELEASE_RULE = 'daylight-release';
 
@@ -185,7 +197,7 @@ function Explain({ flagKey, env }) {
       ? html`<dl class="result" id="explain-result" aria-live="polite">
           <dt>Value</dt><dd><code>${show(result.value)}</code>${result.variation != null ? html` (variation ${result.variation})` : null}</dd>
           <dt>Reason</dt><dd><strong>${r.kind}</strong>
-            ${r.kind === 'RULE_MATCH' ? ` — rule ${r.rule_index + 1}${r.rule_id ? ` (“${r.rule_id}”)` : ''}` : ''}
+            ${r.kind === 'RULE_MATCH' ? ` — ${r.rule_id ? `rule “${r.rule_id}”, ` : ''}the ${ordinal(r.rule_index + 1)} rule` : ''}
             ${r.in_rollout ? ' — in a rollout' : ''}
             ${r.prerequisite_key ? ` — prerequisite ${r.prerequisite_key}` : ''}${r.error_kind ? ` — ${r.error_kind}` : ''}</dd>
         </dl>`
@@ -390,7 +402,7 @@ export function FlagPage({ flagKey }) {
               onRemove=${() => set({ rules: draft.rules.filter((_, j) => j !== i) })} />`,
           )}
         </ol>
-        <button type="button" onClick=${() => set({ rules: [...draft.rules, { id: `rule-${draft.rules.length + 1}`, description: '', clauses: [newClause()], serve: { variation: variations.length > 1 ? 1 : 0 } }] })}>
+        <button type="button" onClick=${() => set({ rules: [...draft.rules, { id: newRuleId(draft.rules), description: '', clauses: [newClause()], serve: { variation: variations.length > 1 ? 1 : 0 } }] })}>
           Add rule</button>
         <fieldset class="plain" disabled=${!!owner} aria-describedby=${owner ? 'fallthrough-owner' : null}>
           <${ServeEditor} serve=${draft.fallthrough} variations=${variations} id="fallthrough" field="fallthrough"

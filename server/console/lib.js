@@ -15,7 +15,8 @@ export const PRODUCTION = 'production';
 
 export function formatTime(ms) {
   const d = new Date(ms);
-  return d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
+  // With the time zone: people in several zones read the same log.
+  return d.toLocaleString(undefined, { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit', timeZoneName: 'short' });
 }
 
 /** A JSON value as one short line. */

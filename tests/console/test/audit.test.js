@@ -40,3 +40,22 @@ test('the audit diff matches rules by id and says what changed in words', async 
   assert.ok(fields.every((f) => !/rules\[\d\]/.test(f)), `no rule compared by position:\n${fields.join('\n')}`);
   assert.ok(!fields.some((f) => f.startsWith('environments.production.rules["omaha"].clauses')), 'the unchanged clauses of omaha show no change');
 });
+
+test('the audit log says actions in words, shows times with their zone, and filters by release', async () => {
+  const { server, page } = await suite.setup();
+  await server.call('POST', '/api/v1/flags', { body: { key: 'new-lobby', name: 'New lobby' }, expect: 201 });
+  const plan = (await server.call('POST', '/api/v1/flags/new-lobby/environments/staging/releases', {
+    body: { variation: 1, stages: [{ weight: 1000 }, { weight: 100000 }] }, expect: 201,
+  })).body;
+  await server.call('POST', `/api/v1/releases/${plan.id}/start`, { expect: 200 });
+  await server.call('POST', `/api/v1/releases/${plan.id}/skip`, { expect: 200 });
+
+  await page.getByRole('link', { name: 'Audit log' }).click();
+  await page.locator('li.entry').first().waitFor();
+  await page.getByLabel('Kind').selectOption('release');
+  const top = page.locator('li.entry').first();
+  await top.getByText('moved the release plan to its next stage').waitFor();
+  assert.equal(await page.locator('li.entry', { hasText: 'created the flag' }).count(), 0, 'only release entries');
+  const time = await top.locator('time').textContent();
+  assert.match(time, /(UTC|GMT|[A-Z]{2,5}[+-]?\d*)$/, `the time says its zone: ${time}`);
+});

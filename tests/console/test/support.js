@@ -52,7 +52,7 @@ export async function openConsole(browser, server, token, { viewport = { width: 
     if (m.type() === 'error' && !/status of 4\d\d/.test(m.text())) errors.push(new Error(m.text()));
   });
   await page.goto(server.url);
-  await page.getByLabel('Admin token').fill(token);
+  await page.getByLabel('Token', { exact: true }).fill(token);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('navigation', { name: 'Main' }).waitFor();
   return { context, page, errors };
@@ -83,6 +83,13 @@ export function consoleSuite() {
     state.cleanups.push(() => opened.context.close());
     state.cleanups.push(() => assert.deepEqual(opened.errors.map(String), [], 'no errors in the page'));
     return { server, ...opened };
+  };
+  /** Another signed-in page on `server` (admin token unless `token`), closed after the test. */
+  state.open = async (server, options = {}, token = server.adminToken) => {
+    const opened = await openConsole(state.browser, server, token, options);
+    state.cleanups.push(() => opened.context.close());
+    state.cleanups.push(() => assert.deepEqual(opened.errors.map(String), [], 'no errors in the page'));
+    return opened;
   };
   return state;
 }
