@@ -77,13 +77,19 @@ function Entry({ entry }) {
 }
 
 export function AuditPage() {
-  const [filters, setFilters] = useState({ resource_kind: '', resource_key: '', environment: '', actor: '' });
+  const [filters, setFilters] = useState({ resource_kind: '', resource_key: '', environment: '', actor: '', from: '', to: '' });
   const [entries, setEntries] = useState([]);
   const [more, setMore] = useState(false);
   const [error, setError] = useState(null);
   const query = (extra) => {
     const p = new URLSearchParams({ limit: PAGE, ...extra });
-    for (const [k, v] of Object.entries(filters)) if (v.trim()) p.set(k, v.trim());
+    for (const [k, v] of Object.entries(filters)) {
+      if (!v.trim()) continue;
+      // Dates are days in the browser's time zone; "to" includes its whole day.
+      if (k === 'from') p.set(k, String(new Date(`${v}T00:00`).getTime()));
+      else if (k === 'to') p.set(k, String(new Date(`${v}T00:00`).getTime() + 86_400_000));
+      else p.set(k, v.trim());
+    }
     return `/audit?${p}`;
   };
   async function load() {
@@ -123,7 +129,9 @@ export function AuditPage() {
         </select></div>
       <div><label for="au-key">Key</label><input id="au-key" value=${filters.resource_key} onChange=${set('resource_key')} /></div>
       <div><label for="au-env">Environment</label><input id="au-env" value=${filters.environment} onChange=${set('environment')} /></div>
-      <div><label for="au-actor">Who</label><input id="au-actor" value=${filters.actor} onChange=${set('actor')} /></div>
+      <div><label for="au-actor">Who (part of the name)</label><input id="au-actor" value=${filters.actor} onChange=${set('actor')} /></div>
+      <div><label for="au-from">From (day)</label><input id="au-from" type="date" value=${filters.from} onChange=${set('from')} /></div>
+      <div><label for="au-to">To (day, included)</label><input id="au-to" type="date" value=${filters.to} onChange=${set('to')} /></div>
     </form>
     <${ErrorLine} error=${error} />
     <ol class="audit" aria-live="polite">${entries.map((e) => html`<${Entry} key=${e.id} entry=${e} />`)}</ol>

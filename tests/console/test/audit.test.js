@@ -59,3 +59,27 @@ test('the audit log says actions in words, shows times with their zone, and filt
   const time = await top.locator('time').textContent();
   assert.match(time, /(UTC|GMT|[A-Z]{2,5}[+-]?\d*)$/, `the time says its zone: ${time}`);
 });
+
+test('the audit "who" filter finds part of a name, any case, and a date range narrows the log', async () => {
+  const { server, page } = await suite.setup();
+  const editor = await server.token('editor');
+  await server.call('POST', '/api/v1/flags', { token: editor, body: { key: 'by-editor' }, expect: 201 });
+  await server.call('POST', '/api/v1/flags', { body: { key: 'by-admin' }, expect: 201 });
+  await page.getByRole('link', { name: 'Audit log' }).click();
+  await page.locator('li.entry', { hasText: 'by-admin' }).waitFor();
+  await page.getByLabel('Who (part of the name)').fill('EDITOR');
+  await page.getByLabel('Who (part of the name)').press('Enter');
+  await page.getByLabel('Who (part of the name)').blur();
+  await page.locator('li.entry', { hasText: 'by-admin' }).waitFor({ state: 'detached' });
+  assert.deepEqual(await page.locator('li.entry .actor').allTextContents(), ['token:editor person']);
+
+  // A day range: yesterday finds nothing, today finds the entry.
+  const day = (offset) => new Date(Date.now() + offset * 86_400_000).toLocaleDateString('en-CA');
+  await page.getByLabel('From (day)').fill(day(-1));
+  await page.getByLabel('To (day, included)').fill(day(-1));
+  await page.getByText('No entries.').waitFor();
+  await page.getByLabel('To (day, included)').fill(day(0));
+  await page.locator('li.entry', { hasText: 'by-editor' }).waitFor();
+  const api = (await server.call('GET', `/api/v1/audit?actor=editor&from=${Date.now() + 60_000}`, { expect: 200 })).body.entries;
+  assert.deepEqual(api, []);
+});
