@@ -41,7 +41,27 @@ function Value({ value, other }) {
   return html`<code>${show(value)}</code>`;
 }
 
-function Entry({ entry }) {
+/**
+ * A plan's move is written twice, in one transaction: the flag's change
+ * (`flag.release.skip`, the flag's before/after) and the plan's
+ * (`release.skip`). They show as one entry: the plan's, whose "Show changes"
+ * shows what happened to the flag.
+ */
+export function fold(entries) {
+  const pairs = new Map();
+  for (const e of entries) {
+    if (!e.action.startsWith('flag.release.')) continue;
+    const plan = entries.find((r) => r.action === e.action.slice('flag.'.length) && r.resource_key === e.resource_key
+      && r.environment === e.environment && r.id > e.id && r.id - e.id <= 3 && !pairs.has(r.id));
+    if (plan) pairs.set(plan.id, e);
+  }
+  const folded = new Set([...pairs.values()].map((e) => e.id));
+  return entries.filter((e) => !folded.has(e.id)).map((e) => (pairs.has(e.id) ? { ...e, flagChange: pairs.get(e.id) } : e));
+}
+
+function Entry({ entry: raw }) {
+  // A plan's move shows the flag's before/after: what people want to see.
+  const entry = raw.flagChange ? { ...raw, before: raw.flagChange.before, after: raw.flagChange.after } : raw;
   const [open, setOpen] = useState(false);
   const rows = open ? diff(entry.before, entry.after) : [];
   const sentences = open ? ruleChanges(entry.before, entry.after) : [];
@@ -51,7 +71,7 @@ function Entry({ entry }) {
       <time datetime=${new Date(entry.at).toISOString()}>${formatTime(entry.at)}</time>
       <strong class="actor">${entry.actor}</strong>
       <span class="action">${actionWords(entry.action)} <code class="muted">${entry.action}</code></span>
-      <span><code>${entry.resource_kind}</code> ${entry.resource_kind === 'flag'
+      <span><code>${entry.resource_kind}</code> ${entry.resource_kind === 'flag' || entry.resource_kind === 'release'
         ? html`<a href=${`#/flags/${enc(entry.resource_key)}`}>${entry.resource_key}</a>`
         : entry.resource_kind === 'segment' && entry.environment
           ? html`<a href=${`#/segments/${enc(entry.resource_key)}`}>${entry.resource_key}</a>`
@@ -134,7 +154,7 @@ export function AuditPage() {
       <div><label for="au-to">To (day, included)</label><input id="au-to" type="date" value=${filters.to} onChange=${set('to')} /></div>
     </form>
     <${ErrorLine} error=${error} />
-    <ol class="audit" aria-live="polite">${entries.map((e) => html`<${Entry} key=${e.id} entry=${e} />`)}</ol>
+    <ol class="audit" aria-live="polite">${fold(entries).map((e) => html`<${Entry} key=${e.id} entry=${e} />`)}</ol>
     ${entries.length === 0 && !error ? html`<p class="muted">No entries.</p>` : null}
     ${more ? html`<div class="actions left"><button type="button" onClick=${older}>Older entries</button></div>` : null}
   </section>`;

@@ -51,7 +51,12 @@ test('the audit log says actions in words, shows times with their zone, and filt
   await server.call('POST', `/api/v1/releases/${plan.id}/skip`, { expect: 200 });
 
   await page.getByRole('link', { name: 'Audit log' }).click();
-  await page.locator('li.entry').first().waitFor();
+  // A plan's move is one entry (not the flag's and the plan's), and it shows what the flag got.
+  const skip = page.locator('li.entry', { hasText: 'moved the release plan to its next stage' });
+  await skip.first().waitFor();
+  assert.equal(await skip.count(), 1);
+  await skip.getByRole('button', { name: 'Show changes' }).click();
+  assert.match(await skip.locator('table.diff').textContent(), /environments\.staging\.fallthrough\.rollout\.variations\[0\]\.weight.*1000.*100000/);
   await page.getByLabel('Kind').selectOption('release');
   const top = page.locator('li.entry').first();
   await top.getByText('moved the release plan to its next stage').waitFor();
