@@ -26,6 +26,28 @@ function useRoute() {
   return route;
 }
 
+/** Focuses the page's first heading (waiting for it to render when `wait`), else <main>. */
+function focusMain(wait) {
+  let tries = wait ? 40 : 1;
+  const attempt = () => {
+    // Never take focus from a field someone is typing in: only from the
+    // page (focus lost) or the link just followed.
+    const at = document.activeElement;
+    if (wait && at && at !== document.body && at.tagName !== 'A') return;
+    const main = document.getElementById('main');
+    const heading = main?.querySelector('h1');
+    if (heading) {
+      heading.tabIndex = -1;
+      heading.focus();
+    } else if (--tries > 0) {
+      setTimeout(attempt, 50);
+    } else {
+      main?.focus();
+    }
+  };
+  attempt();
+}
+
 function SignIn({ onSignedIn, notice }) {
   const [token, setTokenText] = useState('');
   const [error, setError] = useState(notice);
@@ -48,8 +70,8 @@ function SignIn({ onSignedIn, notice }) {
     <h1>Daylight</h1>
     <form onSubmit=${submit} class="card">
       <h2>Sign in</h2>
-      <p class="muted">Paste an admin token (<code>dl_admin_…</code>). It is kept in this tab only.</p>
-      <label for="token">Admin token</label>
+      <p class="muted">Paste your token (<code>dl_admin_…</code>, whatever its role: viewer, editor or admin). It is kept in this tab only.</p>
+      <label for="token">Token</label>
       <input id="token" type="password" autocomplete="off" required value=${token}
         onInput=${(e) => setTokenText(e.target.value)} />
       ${error ? html`<p class="error" role="alert">${error}</p>` : null}
@@ -90,6 +112,12 @@ function Shell({ me, onSignOut }) {
     setEnvState(key);
   }
 
+  // After sign-in and on every route change, focus goes to the page's
+  // heading (once it has rendered), not to <body>.
+  useEffect(() => {
+    focusMain(true);
+  }, [route.page, route.key]);
+
   const readOnly = me.role === 'viewer';
   const session = { me, environments, env, setEnv, readOnly, live };
 
@@ -115,6 +143,7 @@ function Shell({ me, onSignOut }) {
   }
 
   return html`<${Session.Provider} value=${session}>
+    <a class="skip-link" href="#main" onClick=${(e) => (e.preventDefault(), focusMain(false))}>Skip to content</a>
     <header class="top">
       <a class="brand" href="#/flags">Daylight</a>
       <nav aria-label="Main">
@@ -137,7 +166,7 @@ function Shell({ me, onSignOut }) {
           Read-only: you are signed in with a <strong>viewer</strong> token. You can look at everything but change nothing.
         </div>`
       : null}
-    <main id="main">${page}</main>
+    <main id="main" tabindex="-1">${page}</main>
     <footer class="muted"><a href="/console/vendor/LICENSES.txt">Third-party licences</a></footer>
   <//>`;
 }

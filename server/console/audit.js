@@ -3,39 +3,31 @@
 // "older" pages backwards.
 import { enc, get } from './api.js';
 import { ErrorLine, formatTime, html, show, useEffect, useLive, useState } from './lib.js';
+import { diff, ruleChanges } from './diff.js';
 
 const PAGE = 50;
 
-/** Leaves of a JSON document by path (`rules[0].clauses[1].values`); long lists of plain values stay whole. */
-function flatten(value, path = '', out = new Map()) {
-  const plain = (v) => v === null || typeof v !== 'object';
-  if (Array.isArray(value) && (value.length === 0 || (value.length > 8 && value.every(plain)))) {
-    out.set(path, value);
-  } else if (value !== null && typeof value === 'object') {
-    const entries = Array.isArray(value) ? value.map((v, i) => [`[${i}]`, v]) : Object.entries(value).map(([k, v]) => [path ? `.${k}` : k, v]);
-    if (entries.length === 0) out.set(path, value);
-    for (const [k, v] of entries) flatten(v, `${path}${k}`, out);
-  } else {
-    out.set(path, value);
-  }
-  return out;
-}
+/** Each audit action in words (the raw name stays beside it, for searching). */
+const ACTIONS = {
+  'flag.create': 'created the flag', 'flag.update': 'edited the flag’s details', 'flag.config': 'changed the targeting',
+  'flag.on': 'turned it on', 'flag.off': 'turned it off', 'flag.archive': 'archived the flag', 'flag.restore': 'restored the flag',
+  'flag.delete': 'deleted the flag', 'flag.scheduled_change': 'applied a scheduled change',
+  'segment.create': 'created the segment', 'segment.update': 'edited the segment', 'segment.delete': 'deleted the segment',
+  'segment.included': 'replaced the included keys', 'segment.excluded': 'replaced the excluded keys',
+  'release.create': 'created a release plan', 'release.start': 'started the release plan', 'release.pause': 'paused the release plan',
+  'release.resume': 'resumed the release plan', 'release.skip': 'moved the release plan to its next stage',
+  'release.advance': 'the release plan reached its next stage on time', 'release.rollback': 'rolled the release plan back',
+  'release.guard_tripped': 'the release plan’s guard tripped', 'release.complete': 'the release plan completed',
+  'bundle.publish': 'published a bundle', 'bundle.config': 'changed the bundle settings',
+  'environment.create': 'created the environment', 'token.create': 'created a token', 'token.revoke': 'revoked a token',
+  'key.create': 'created an SDK key', 'key.revoke': 'revoked an SDK key', 'webhook.create': 'created a webhook', 'webhook.delete': 'deleted a webhook',
+};
 
-/** Rows `{ path, before, after }` for every leaf that differs. */
-export function diff(before, after) {
-  const a = before == null ? new Map() : flatten(before);
-  const b = after == null ? new Map() : flatten(after);
-  const rows = [];
-  for (const path of new Set([...a.keys(), ...b.keys()])) {
-    const x = a.get(path);
-    const y = b.get(path);
-    if (JSON.stringify(x) !== JSON.stringify(y)) rows.push({ path: path || '(document)', before: x, after: y });
-  }
-  // An empty list or object that gained (or lost) members: its members' rows say it all.
-  const empty = (v) => v !== null && typeof v === 'object' && Object.keys(v).length === 0;
-  return rows.filter(
-    (r) => !((empty(r.before) || empty(r.after)) && rows.some((o) => o.path.startsWith(`${r.path}[`) || o.path.startsWith(`${r.path}.`))),
-  );
+/** "moved the release plan to its next stage" for `flag.release.skip` too: the flag side of a plan's move. */
+export function actionWords(action) {
+  const words = ACTIONS[action] ?? ACTIONS[action.replace(/^flag\.release\./, 'release.')];
+  if (!words) return action.replaceAll('_', ' ').replace('.', ': ');
+  return action.startsWith('flag.release.') ? `${words} (its change to the flag)` : words;
 }
 
 /** A long key list as "+N / −M" with a few examples, instead of 100,000 keys. */
@@ -49,16 +41,37 @@ function Value({ value, other }) {
   return html`<code>${show(value)}</code>`;
 }
 
-function Entry({ entry }) {
+/**
+ * A plan's move is written twice, in one transaction: the flag's change
+ * (`flag.release.skip`, the flag's before/after) and the plan's
+ * (`release.skip`). They show as one entry: the plan's, whose "Show changes"
+ * shows what happened to the flag.
+ */
+export function fold(entries) {
+  const pairs = new Map();
+  for (const e of entries) {
+    if (!e.action.startsWith('flag.release.')) continue;
+    const plan = entries.find((r) => r.action === e.action.slice('flag.'.length) && r.resource_key === e.resource_key
+      && r.environment === e.environment && r.id > e.id && r.id - e.id <= 3 && !pairs.has(r.id));
+    if (plan) pairs.set(plan.id, e);
+  }
+  const folded = new Set([...pairs.values()].map((e) => e.id));
+  return entries.filter((e) => !folded.has(e.id)).map((e) => (pairs.has(e.id) ? { ...e, flagChange: pairs.get(e.id) } : e));
+}
+
+function Entry({ entry: raw }) {
+  // A plan's move shows the flag's before/after: what people want to see.
+  const entry = raw.flagChange ? { ...raw, before: raw.flagChange.before, after: raw.flagChange.after } : raw;
   const [open, setOpen] = useState(false);
   const rows = open ? diff(entry.before, entry.after) : [];
+  const sentences = open ? ruleChanges(entry.before, entry.after) : [];
   const shown = rows.slice(0, 200);
   return html`<li class="entry" data-entry=${entry.id}>
     <div class="entry-head">
       <time datetime=${new Date(entry.at).toISOString()}>${formatTime(entry.at)}</time>
       <strong class="actor">${entry.actor}</strong>
-      <span class="action">${entry.action}</span>
-      <span><code>${entry.resource_kind}</code> ${entry.resource_kind === 'flag'
+      <span class="action">${actionWords(entry.action)} <code class="muted">${entry.action}</code></span>
+      <span><code>${entry.resource_kind}</code> ${entry.resource_kind === 'flag' || entry.resource_kind === 'release'
         ? html`<a href=${`#/flags/${enc(entry.resource_key)}`}>${entry.resource_key}</a>`
         : entry.resource_kind === 'segment' && entry.environment
           ? html`<a href=${`#/segments/${enc(entry.resource_key)}`}>${entry.resource_key}</a>`
@@ -69,6 +82,7 @@ function Entry({ entry }) {
         : null}
     </div>
     ${entry.comment ? html`<p class="comment">“${entry.comment}”</p>` : null}
+    ${sentences.length ? html`<ul class="rule-changes">${sentences.map((t) => html`<li>${t}</li>`)}</ul>` : null}
     ${open
       ? rows.length === 0
         ? html`<p class="muted">No difference in the stored document.</p>`
@@ -83,13 +97,19 @@ function Entry({ entry }) {
 }
 
 export function AuditPage() {
-  const [filters, setFilters] = useState({ resource_kind: '', resource_key: '', environment: '', actor: '' });
+  const [filters, setFilters] = useState({ resource_kind: '', resource_key: '', environment: '', actor: '', from: '', to: '' });
   const [entries, setEntries] = useState([]);
   const [more, setMore] = useState(false);
   const [error, setError] = useState(null);
   const query = (extra) => {
     const p = new URLSearchParams({ limit: PAGE, ...extra });
-    for (const [k, v] of Object.entries(filters)) if (v.trim()) p.set(k, v.trim());
+    for (const [k, v] of Object.entries(filters)) {
+      if (!v.trim()) continue;
+      // Dates are days in the browser's time zone; "to" includes its whole day.
+      if (k === 'from') p.set(k, String(new Date(`${v}T00:00`).getTime()));
+      else if (k === 'to') p.set(k, String(new Date(`${v}T00:00`).getTime() + 86_400_000));
+      else p.set(k, v.trim());
+    }
     return `/audit?${p}`;
   };
   async function load() {
@@ -125,14 +145,16 @@ export function AuditPage() {
       <div><label for="au-kind">Kind</label>
         <select id="au-kind" value=${filters.resource_kind} onChange=${set('resource_kind')}>
           <option value="">any</option>
-          ${['flag', 'segment', 'bundle', 'environment', 'token', 'key'].map((k) => html`<option value=${k}>${k}</option>`)}
+          ${['flag', 'segment', 'release', 'bundle', 'environment', 'token', 'key', 'webhook'].map((k) => html`<option value=${k}>${k}</option>`)}
         </select></div>
       <div><label for="au-key">Key</label><input id="au-key" value=${filters.resource_key} onChange=${set('resource_key')} /></div>
       <div><label for="au-env">Environment</label><input id="au-env" value=${filters.environment} onChange=${set('environment')} /></div>
-      <div><label for="au-actor">Who</label><input id="au-actor" value=${filters.actor} onChange=${set('actor')} /></div>
+      <div><label for="au-actor">Who (part of the name)</label><input id="au-actor" value=${filters.actor} onChange=${set('actor')} /></div>
+      <div><label for="au-from">From (day)</label><input id="au-from" type="date" value=${filters.from} onChange=${set('from')} /></div>
+      <div><label for="au-to">To (day, included)</label><input id="au-to" type="date" value=${filters.to} onChange=${set('to')} /></div>
     </form>
     <${ErrorLine} error=${error} />
-    <ol class="audit" aria-live="polite">${entries.map((e) => html`<${Entry} key=${e.id} entry=${e} />`)}</ol>
+    <ol class="audit" aria-live="polite">${fold(entries).map((e) => html`<${Entry} key=${e.id} entry=${e} />`)}</ol>
     ${entries.length === 0 && !error ? html`<p class="muted">No entries.</p>` : null}
     ${more ? html`<div class="actions left"><button type="button" onClick=${older}>Older entries</button></div>` : null}
   </section>`;

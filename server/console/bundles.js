@@ -3,7 +3,7 @@
 // version, reload policy), publishing, and a live chart of the browsers
 // connected per version (the status endpoint, polled every 2 s).
 import { api, enc, get } from './api.js';
-import { ErrorLine, html, toPercent, toWeight, useEffect, useLive, useLoad, useSession, useState } from './lib.js';
+import { ConfirmDialog, ErrorLine, PRODUCTION, html, toPercent, toWeight, useEffect, useLive, useLoad, useSession, useState } from './lib.js';
 
 const POLL_MS = 2000;
 const WINDOW = 90; // samples kept: three minutes
@@ -38,21 +38,37 @@ function Chart({ samples, versions }) {
   </figure>`;
 }
 
-function Publish({ env, app, segments, onDone }) {
+/** What a publish does to the pages that are open, in words (docs/bundles.md, "The answer a page gets"). */
+function PublishEffect({ body, live }) {
+  if (body.canary_percent !== undefined || body.canary_segment) {
+    const who = [body.canary_percent !== undefined ? `${body.canary_percent}% of users` : null, body.canary_segment ? `segment ${body.canary_segment}` : null]
+      .filter(Boolean).join(' and ');
+    return html`<p>${who} get <strong>${body.version}</strong> as a canary; everyone else stays on <strong>${live ?? 'the live version'}</strong>.
+      Pages outside the canary that already run ${body.version} will be told to go back to ${live ?? 'the live version'}.
+      ${body.min_supported ? ` Pages older than ${body.min_supported} are unsupported and reload.` : ''}</p>`;
+  }
+  return html`<p><strong>${body.version}</strong> becomes live for everyone: every open page on another version is told an update is available.
+    ${body.min_supported ? ` Pages older than ${body.min_supported} are unsupported and reload.` : ''}</p>`;
+}
+
+function Publish({ env, app, live, segments, onDone }) {
   const { readOnly } = useSession();
   const [form, setForm] = useState({ version: '', canary: '', segment: '', min: '', comment: '' });
   const [error, setError] = useState(null);
   const set = (k) => (e) => setForm({ ...form, [k]: e.target.value });
   const id = `pub-${app.key}`;
-  async function submit(e) {
-    e.preventDefault();
+  const [asking, setAsking] = useState(null);
+  async function submit(e, confirmed = false, comment = form.comment) {
+    e?.preventDefault();
     setError(null);
     const body = { version: form.version.trim() };
     if (form.canary !== '') body.canary_percent = Number(form.canary);
     if (form.segment) body.canary_segment = form.segment;
     if (form.min.trim()) body.min_supported = form.min.trim();
+    if (env === PRODUCTION && !confirmed) return setAsking(body);
     try {
-      await api('POST', `/environments/${enc(env)}/apps/${enc(app.key)}/publish`, { body, comment: form.comment });
+      setAsking(null);
+      await api('POST', `/environments/${enc(env)}/apps/${enc(app.key)}/publish`, { body, comment });
       setForm({ version: '', canary: '', segment: '', min: '', comment: '' });
       onDone();
     } catch (err) {
@@ -80,6 +96,16 @@ function Publish({ env, app, segments, onDone }) {
       <${ErrorLine} error=${error} />
       <div class="actions left"><button type="submit" class="primary">Publish</button></div>
     </fieldset>
+    ${asking
+      ? html`<${ConfirmDialog}
+          title=${`Publish ${app.key} ${asking.version} in production?`}
+          confirmLabel="Publish in production"
+          needComment=${true}
+          onConfirm=${(comment) => submit(null, true, comment)}
+          onCancel=${() => setAsking(null)}>
+          <${PublishEffect} body=${asking} live=${live} />
+        <//>`
+      : null}
   </form>`;
 }
 
@@ -202,7 +228,7 @@ function AppCard({ env, app, segments, onPublished }) {
           <tbody>${status.clients.map((c) => html`<tr><td><code>${c.version}</code></td><td class="num">${c.connected}</td></tr>`)}</tbody></table>
         <${Settings} env=${env} app=${app} status=${status} segments=${segments} onDone=${() => (poll(), onPublished())} />`
       : null}
-    <${Publish} env=${env} app=${app} segments=${segments} onDone=${() => (poll(), onPublished())} />
+    <${Publish} env=${env} app=${app} live=${status?.live ?? null} segments=${segments} onDone=${() => (poll(), onPublished())} />
   </article>`;
 }
 

@@ -10,9 +10,14 @@ import {
 } from './lib.js';
 import { Toggle } from './flags.js';
 import { AttributeList, ClauseList, ServeEditor, newClause } from './rules.js';
+import { ArchiveButton, ArchivedBanner } from './archive.js';
+import { PlanBanner, activePlans, owning } from './releases.js';
+import { ConflictNotice, reapply } from './conflict.js';
 
 const clone = (v) => JSON.parse(JSON.stringify(v));
 const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+/** A config without the server-owned `version`: what an edit can change. */
+const edited = (config) => (config ? { ...config, version: undefined } : config);
 
 function Details({ flag, onSaved }) {
   const { readOnly } = useSession();
@@ -47,14 +52,6 @@ function Details({ flag, onSaved }) {
       setError(err);
     }
   }
-  async function archive(archived) {
-    setError(null);
-    try {
-      onSaved((await api('PATCH', `/flags/${enc(flag.key)}`, { body: { archived }, version: flag.version })).data);
-    } catch (err) {
-      setError(err);
-    }
-  }
   const set = (k) => (e) => setForm({ ...form, [k]: e.target.type === 'checkbox' ? e.target.checked : e.target.value });
   if (!editing) {
     return html`<div class="details">
@@ -65,7 +62,7 @@ function Details({ flag, onSaved }) {
       <p class="muted">Variations: ${flag.variations.map((v, i) => html`<code class="variation">${i}: ${show(v)}</code> `)}</p>
       <div class="actions left">
         <button type="button" disabled=${readOnly} onClick=${start}>Edit details</button>
-        <button type="button" disabled=${readOnly} onClick=${() => archive(!flag.archived)}>${flag.archived ? 'Restore' : 'Archive'}</button>
+        <${ArchiveButton} flag=${flag} onSaved=${onSaved} />
       </div>
       <${ErrorLine} error=${error} />
     </div>`;
@@ -88,10 +85,26 @@ function Details({ flag, onSaved }) {
   </form>`;
 }
 
-function RuleEditor({ rule, index, count, variations, segments, onChange, onMove, onRemove }) {
+/** 1 → "1st", 2 → "2nd", 11 → "11th". */
+const ordinal = (n) => `${n}${n % 100 >= 11 && n % 100 <= 13 ? 'th' : ['th', 'st', 'nd', 'rd'][n % 10] ?? 'th'}`;
+
+/** An id for a new rule that no rule has ("new-rule", "new-rule-2", …): not a position, which changes. */
+function newRuleId(rules) {
+  const taken = new Set(rules.map((r) => r.id));
+  for (let n = 1; ; n += 1) {
+    const id = n === 1 ? 'new-rule' : `new-rule-${n}`;
+    if (!taken.has(id)) return id;
+  }
+}
+
+/** The id of the rule a release plan adds for its segment stages (the server's `RELEASE_RULE_ID`). */
+const RELEASE_RULE = 'daylight-release';
+
+function RuleEditor({ rule, index, count, variations, segments, locked, onChange, onMove, onRemove }) {
   const id = `rule${index}`;
   const field = `rules[${index}]`;
-  return html`<li class="rule card" data-field=${field}>
+  return html`<li class="rule card" data-field=${field}><fieldset class="plain" disabled=${!!locked}>
+    ${locked ? html`<p class="muted">Added by release plan ${locked.id}: locked until it ends.</p>` : null}
     <div class="rule-head">
       <h3>Rule ${index + 1}</h3>
       <div><label for=${`${id}-id`} class="inline">Id</label>
@@ -107,7 +120,7 @@ function RuleEditor({ rule, index, count, variations, segments, onChange, onMove
       onChange=${(clauses) => onChange({ ...rule, clauses })} />
     <${ServeEditor} serve=${rule.serve} variations=${variations} id=${`${id}-serve`} field=${`${field}.serve`}
       legend="Serve" onChange=${(serve) => onChange({ ...rule, serve })} />
-  </li>`;
+  </fieldset></li>`;
 }
 
 function Targets({ targets, variations, onChange }) {
@@ -184,7 +197,7 @@ function Explain({ flagKey, env }) {
       ? html`<dl class="result" id="explain-result" aria-live="polite">
           <dt>Value</dt><dd><code>${show(result.value)}</code>${result.variation != null ? html` (variation ${result.variation})` : null}</dd>
           <dt>Reason</dt><dd><strong>${r.kind}</strong>
-            ${r.kind === 'RULE_MATCH' ? ` — rule ${r.rule_index + 1}${r.rule_id ? ` (“${r.rule_id}”)` : ''}` : ''}
+            ${r.kind === 'RULE_MATCH' ? ` — ${r.rule_id ? `rule “${r.rule_id}”, ` : ''}the ${ordinal(r.rule_index + 1)} rule` : ''}
             ${r.in_rollout ? ' — in a rollout' : ''}
             ${r.prerequisite_key ? ` — prerequisite ${r.prerequisite_key}` : ''}${r.error_kind ? ` — ${r.error_kind}` : ''}</dd>
         </dl>`
@@ -204,9 +217,14 @@ export function FlagPage({ flagKey }) {
   const [comment, setComment] = useState('');
   const [saved, setSaved] = useState(false);
   const [allFlags, setAllFlags] = useState([]);
+  const [plans, setPlans] = useState([]);
+  const [reapplied, setReapplied] = useState(null);
+  const loadPlans = () => activePlans(flagKey, env).then(setPlans, () => setPlans([]));
 
   const savedConfig = flag?.environments?.[env] ?? null;
-  const dirty = !!draft && !same(draft, savedConfig);
+  // The config version moves on writes that leave the rules alone (archive,
+  // restore): only what the editor can change makes the draft unsaved.
+  const dirty = !!draft && !same(edited(draft), edited(savedConfig));
 
   async function load() {
     try {
@@ -224,12 +242,33 @@ export function FlagPage({ flagKey }) {
     if (f) setDraft(clone(f.environments?.[env] ?? null));
     setConflict(null);
     setChangedElsewhere(null);
+    setReapplied(null);
     setError(null);
+    pointAt(null);
+  }
+
+  /** Re-applies the unsaved edits onto the latest stored config (after a conflict). */
+  async function reapplyEdits() {
+    const base = savedConfig;
+    const mine = draft;
+    const f = await load();
+    if (!f) return;
+    const theirs = f.environments?.[env] ?? null;
+    if (!base || !theirs) return reloadLatest();
+    const { merged, clashes } = reapply(base, mine, theirs);
+    setDraft(clone({ ...merged, version: theirs.version }));
+    setConflict(null);
+    setChangedElsewhere(null);
+    setError(null);
+    setReapplied({ version: f.version, clashes });
     pointAt(null);
   }
 
   useEffect(() => {
     reloadLatest();
+  }, [flagKey, env]);
+  useEffect(() => {
+    loadPlans();
   }, [flagKey, env]);
   useEffect(() => {
     get('/flags').then((d) => setAllFlags(d.flags), () => setAllFlags([]));
@@ -242,6 +281,7 @@ export function FlagPage({ flagKey }) {
     if (entries.some((e) => e.resource_kind === 'segment' && e.environment === env)) {
       get(`/environments/${enc(env)}/segments`).then((d) => setSegments(d.segments), () => {});
     }
+    if (entries.some((e) => e.resource_kind === 'release' && e.resource_key === flagKey)) loadPlans();
     const mine = entries.filter((e) => e.resource_kind === 'flag' && e.resource_key === flagKey);
     if (mine.length === 0) return;
     const latest = await get(`/flags/${enc(flagKey)}`).catch(() => null);
@@ -271,11 +311,13 @@ export function FlagPage({ flagKey }) {
       setComment('');
       setSaved(true);
       setChangedElsewhere(null);
+      setReapplied(null);
       pointAt(null);
     } catch (err) {
       if (err.status === 409) {
         const [last] = (await get(`/audit?resource_kind=flag&resource_key=${enc(flagKey)}&limit=1`).catch(() => ({ entries: [] }))).entries;
-        setConflict({ message: err.message, by: last?.actor, action: last?.action, at: last?.at });
+        const latest = await get(`/flags/${enc(flagKey)}`).catch(() => null);
+        setConflict({ message: err.message, by: last?.actor, action: last?.action, at: last?.at, version: latest?.version });
       } else {
         setError(err);
         // The server names fields within the flag document: `environments.<env>.rules[0]…`.
@@ -297,13 +339,21 @@ export function FlagPage({ flagKey }) {
     [rules[i], rules[i + by]] = [rules[i + by], rules[i]];
     set({ rules });
   };
+  const newer = [conflict?.version, changedElsewhere?.version].find((v) => v && v > flag.version) ?? null;
+  // A running or paused plan sets the fallthrough (and its segment rule) at each stage.
+  const owner = plans.find(owning) ?? null;
   const attributes = draft.rules.flatMap((r) => r.clauses.map((c) => c.attribute)).filter(Boolean);
 
   return html`<section class="flag-page">
     <p class="crumbs"><a href="#/flags">Flags</a> ›</p>
     <div class="title-row"><h1>${flag.name || flag.key}</h1><code class="key">${flag.key}</code>
-      <span class="muted">version ${flag.version}</span></div>
-    <${Details} flag=${flag} onSaved=${setFlag} />
+      <span class="muted" id="flag-version">version ${flag.version}${newer ? html` — <strong>version ${newer} is the latest</strong>` : null}</span></div>
+    <${ArchivedBanner} flag=${flag} />
+    <${PlanBanner} plans=${plans} flag=${flag} env=${env} onChanged=${loadPlans} />
+    <${Details} flag=${flag} onSaved=${(f) => {
+      setFlag(f);
+      if (!dirty) setDraft(clone(f.environments?.[env] ?? null));
+    }} />
 
     <div class="card switches" aria-label="On or off per environment">
       <h2>On / off</h2>
@@ -321,22 +371,13 @@ export function FlagPage({ flagKey }) {
       )}
     </div>
 
-    ${conflict
-      ? html`<div class="conflict" role="alert" id="conflict">
-          <h2>Not saved: this flag changed since you opened it</h2>
-          <p>${conflict.by ? html`<strong>${conflict.by}</strong> made a change (${conflict.action}). ` : null}
-            Your edits were made to an older version, so they were not applied (${conflict.message}).</p>
-          <div class="actions left">
-            <button type="button" class="primary" onClick=${reloadLatest}>Reload latest (discard my edits)</button>
-            <button type="button" onClick=${() => setConflict(null)}>Keep my edits on screen</button>
-          </div>
+    ${changedElsewhere && !conflict
+      ? html`<div class="notice" role="status">
+          <strong>${changedElsewhere.by}</strong> changed this flag (${changedElsewhere.action}) while you were editing.
+          Saving now will be refused. <button type="button" onClick=${reapplyEdits}>Re-apply my edits to the latest version</button>
+          <button type="button" onClick=${reloadLatest}>Reload latest</button>
         </div>`
-      : changedElsewhere
-        ? html`<div class="notice" role="status">
-            <strong>${changedElsewhere.by}</strong> changed this flag (${changedElsewhere.action}) while you were editing.
-            Saving now will be refused. <button type="button" onClick=${reloadLatest}>Reload latest</button>
-          </div>`
-        : null}
+      : null}
 
     <form class="config" onSubmit=${save} aria-labelledby="config-title">
       <h2 id="config-title">Targeting in ${env}</h2>
@@ -356,18 +397,28 @@ export function FlagPage({ flagKey }) {
         <h3>Rules <span class="muted">(in order; the first that matches serves)</span></h3>
         <ol class="rules">
           ${draft.rules.map(
-            (rule, i) => html`<${RuleEditor} rule=${rule} index=${i} count=${draft.rules.length} variations=${variations} segments=${segments}
+            (rule, i) => html`<${RuleEditor} locked=${owner && rule.id === RELEASE_RULE ? owner : null} rule=${rule} index=${i} count=${draft.rules.length} variations=${variations} segments=${segments}
               onChange=${(r) => setRule(i, r)} onMove=${(by) => moveRule(i, by)}
               onRemove=${() => set({ rules: draft.rules.filter((_, j) => j !== i) })} />`,
           )}
         </ol>
-        <button type="button" onClick=${() => set({ rules: [...draft.rules, { id: `rule-${draft.rules.length + 1}`, description: '', clauses: [newClause()], serve: { variation: variations.length > 1 ? 1 : 0 } }] })}>
+        <button type="button" onClick=${() => set({ rules: [...draft.rules, { id: newRuleId(draft.rules), description: '', clauses: [newClause()], serve: { variation: variations.length > 1 ? 1 : 0 } }] })}>
           Add rule</button>
-        <${ServeEditor} serve=${draft.fallthrough} variations=${variations} id="fallthrough" field="fallthrough"
-          legend="Everyone else (no rule matched)" onChange=${(fallthrough) => set({ fallthrough })} />
+        <fieldset class="plain" disabled=${!!owner} aria-describedby=${owner ? 'fallthrough-owner' : null}>
+          <${ServeEditor} serve=${draft.fallthrough} variations=${variations} id="fallthrough" field="fallthrough"
+            legend="Everyone else (no rule matched)" onChange=${(fallthrough) => set({ fallthrough })} />
+          ${owner ? html`<p class="muted" id="fallthrough-owner">Set by release plan ${owner.id}: locked until it completes or is rolled back.</p>` : null}
+        </fieldset>
         <label for="config-comment">Comment for the audit log (optional)</label>
         <input id="config-comment" value=${comment} onInput=${(e) => setComment(e.target.value)} />
         <${ErrorLine} error=${error} />
+        ${conflict
+          ? html`<${ConflictNotice} conflict=${conflict} onReapply=${reapplyEdits} onReload=${reloadLatest} onDismiss=${() => setConflict(null)} />`
+          : null}
+        ${reapplied
+          ? html`<p class="notice" role="status" id="reapplied">Your edits are re-applied to version ${reapplied.version}: check them and save.
+              ${reapplied.clashes.length ? html` Both you and the other change edited ${reapplied.clashes.join(', ')}: yours is kept.` : null}</p>`
+          : null}
         <div class="actions">
           ${saved && !dirty ? html`<span class="ok" role="status">Saved.</span>` : null}
           ${dirty ? html`<span class="muted">Unsaved changes</span>` : null}

@@ -3,7 +3,7 @@
 // comment, recorded in the audit log), and "new flag".
 import { api, enc, get } from './api.js';
 import {
-  ConfirmDialog, ErrorLine, PRODUCTION, html, parseVariations, useLive, useLoad, useSession, useState,
+  ConfirmDialog, ErrorLine, PRODUCTION, html, parseVariations, useEffect, useLive, useLoad, useRef, useSession, useState,
 } from './lib.js';
 
 /** A one-line summary of a flag's config in one environment. */
@@ -41,13 +41,14 @@ export function Toggle({ flag, env, config, onDone, onError }) {
   }
 
   return html`<span class="toggle">
-    <input type="checkbox" role="switch" id=${id} checked=${on} disabled=${readOnly}
+    <input type="checkbox" role="switch" id=${id} checked=${on} disabled=${readOnly || flag.archived}
       onClick=${(e) => {
         e.preventDefault();
         if (env === PRODUCTION) setAsking(true);
         else apply('');
       }} />
-    <label for=${id}><span class="sr-only">${flag.key} in ${env}: </span>${on ? 'On' : 'Off'}</label>
+    <label for=${id}><span class="sr-only">${flag.key} in ${env}: </span>${on ? 'On' : 'Off'}${flag.archived
+      ? html` <span class="chip warn">archived: not served</span>` : null}</label>
     ${asking
       ? html`<${ConfirmDialog}
           title=${`Turn ${on ? 'off' : 'on'} “${flag.name || flag.key}” in production?`}
@@ -65,6 +66,8 @@ function NewFlag({ onCreated, onClose }) {
   const [form, setForm] = useState({ key: '', name: '', description: '', tags: '', kind: 'boolean', variations: '', client_side: false });
   const [error, setError] = useState(null);
   const set = (k) => (e) => setForm({ ...form, [k]: e.target.type === 'checkbox' ? e.target.checked : e.target.value });
+  const keyField = useRef(null);
+  useEffect(() => keyField.current?.focus(), []);
   async function submit(e) {
     e.preventDefault();
     setError(null);
@@ -94,7 +97,7 @@ function NewFlag({ onCreated, onClose }) {
     <h2 id="new-flag-title">New flag</h2>
     <p class="muted">A new flag is off in every environment (it ships dark).</p>
     <div class="grid2">
-      <div><label for="nf-key">Key</label><input id="nf-key" required value=${form.key} onInput=${set('key')} placeholder="new-lobby" /></div>
+      <div><label for="nf-key">Key</label><input id="nf-key" required maxlength="100" ref=${keyField} value=${form.key} onInput=${set('key')} placeholder="new-lobby" /></div>
       <div><label for="nf-name">Name</label><input id="nf-name" value=${form.name} onInput=${set('name')} placeholder="New lobby" /></div>
     </div>
     <label for="nf-description">Description</label>
@@ -163,7 +166,7 @@ export function FlagsPage() {
         <label for="flag-archived">Show archived</label></div>
     </div>
     <${ErrorLine} error=${loadError || error} />
-    <table class="flags">
+    <div class="table-scroll"><table class="flags">
       <caption class="sr-only">Flags and their state per environment</caption>
       <thead><tr>
         <th scope="col">Flag</th><th scope="col">Tags</th>
@@ -185,7 +188,7 @@ export function FlagsPage() {
           </tr>`,
         )}
       </tbody>
-    </table>
+    </table></div>
     ${list && flags.length === 0 ? html`<p class="muted">No flags${needle || tag ? ' match' : ' yet'}.</p>` : null}
   </section>`;
 }

@@ -15,7 +15,8 @@ export const PRODUCTION = 'production';
 
 export function formatTime(ms) {
   const d = new Date(ms);
-  return d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
+  // With the time zone: people in several zones read the same log.
+  return d.toLocaleString(undefined, { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit', timeZoneName: 'short' });
 }
 
 /** A JSON value as one short line. */
@@ -102,14 +103,23 @@ export function variationsText(variations) {
 
 /**
  * A modal confirmation (a real <dialog>: focus moves into it, Escape
- * cancels). `needComment` makes the comment required (production).
+ * cancels, and focus goes back to what opened it when it closes).
+ * `needComment` makes the comment required (production); `typeToConfirm`
+ * (a flag key, say) must be typed exactly before the confirm button works.
  */
-export function ConfirmDialog({ title, children, confirmLabel, needComment, onConfirm, onCancel }) {
+export function ConfirmDialog({ title, children, confirmLabel, needComment, typeToConfirm, onConfirm, onCancel }) {
   const ref = useRef(null);
   const [comment, setComment] = useState('');
+  const [typed, setTyped] = useState('');
   const [busy, setBusy] = useState(false);
   useEffect(() => {
+    const opener = document.activeElement;
     ref.current?.showModal();
+    return () => {
+      // The opener may have been re-rendered away: then its replacement (same id) or <main>.
+      const back = opener?.isConnected ? opener : (opener?.id && document.getElementById(opener.id)) || document.getElementById('main');
+      back?.focus?.();
+    };
   }, []);
   async function submit(e) {
     e.preventDefault();
@@ -120,16 +130,21 @@ export function ConfirmDialog({ title, children, confirmLabel, needComment, onCo
       setBusy(false);
     }
   }
+  const typedOk = !typeToConfirm || typed.trim() === typeToConfirm;
   return html`<dialog ref=${ref} class="confirm" aria-labelledby="confirm-title" onCancel=${(e) => (e.preventDefault(), onCancel())}>
     <form onSubmit=${submit}>
       <h2 id="confirm-title">${title}</h2>
       ${children}
-      <label for="confirm-comment">Comment ${needComment ? '(required, goes to the audit log)' : '(optional)'}</label>
+      ${typeToConfirm
+        ? html`<label for="confirm-typed">Type <code>${typeToConfirm}</code> to confirm</label>
+            <input id="confirm-typed" autocomplete="off" spellcheck="false" value=${typed} onInput=${(e) => setTyped(e.target.value)} />`
+        : null}
+      <label for="confirm-comment">Comment ${needComment ? '(required, goes to the audit log)' : '(optional, goes to the audit log)'}</label>
       <textarea id="confirm-comment" rows="3" required=${needComment} value=${comment}
         onInput=${(e) => setComment(e.target.value)}></textarea>
       <div class="actions">
         <button type="button" onClick=${onCancel}>Cancel</button>
-        <button type="submit" class="danger" disabled=${busy || (needComment && !comment.trim())}>${confirmLabel}</button>
+        <button type="submit" class="danger" disabled=${busy || !typedOk || (needComment && !comment.trim())}>${confirmLabel}</button>
       </div>
     </form>
   </dialog>`;

@@ -56,13 +56,24 @@ function Timeline({ plan }) {
   </ol>`;
 }
 
-function Plan({ plan, flags, onChanged }) {
+/** What each command is called in a confirmation, and what it does. */
+const COMMANDS = {
+  start: { title: 'Start the plan', label: 'Start', says: 'The first stage applies now.' },
+  pause: { title: 'Pause the plan', label: 'Pause', says: 'The current stage stays as it is until resumed.' },
+  resume: { title: 'Resume the plan', label: 'Resume', says: 'The stage goes on where it was paused.' },
+  skip: { title: 'Move the plan to its next stage', label: 'Next stage', says: 'The next stage applies now, without waiting for its time.' },
+  rollback: { title: 'Roll back', label: 'Roll back', says: 'Everyone gets what the flag served before the plan, within a second.' },
+};
+
+/**
+ * A plan's buttons (start, pause, resume, next stage, roll back) with their
+ * confirmations: a roll back always, every command in production. Used on
+ * the releases page and in the flag page's plan banner.
+ */
+export function PlanControls({ plan, name, onChanged }) {
   const { readOnly } = useSession();
   const [asking, setAsking] = useState(null);
   const [error, setError] = useState(null);
-  const flag = flags.find((f) => f.key === plan.flag_key);
-  const name = flag?.name || plan.flag_key;
-  const variation = (i) => JSON.stringify(flag?.variations?.[i] ?? i);
 
   async function act(command, comment) {
     setError(null);
@@ -79,8 +90,38 @@ function Plan({ plan, flags, onChanged }) {
   const button = (command, label, cls = '') =>
     html`<button type="button" class=${cls} disabled=${readOnly}
       onClick=${() => (command === 'rollback' || plan.environment === PRODUCTION ? setAsking(command) : act(command))}>${label}</button>`;
+  if (!['pending', 'running', 'paused'].includes(plan.state)) return html`<${ErrorLine} error=${error} />`;
+  const what = asking ? COMMANDS[asking] : null;
+  return html`<${ErrorLine} error=${error} />
+    <div class="actions left">
+      ${plan.state === 'pending' ? button('start', 'Start', 'primary') : null}
+      ${plan.state === 'running' ? button('pause', 'Pause') : null}
+      ${plan.state === 'paused' ? button('resume', 'Resume', 'primary') : null}
+      ${plan.state !== 'pending' ? button('skip', 'Next stage') : null}
+      ${button('rollback', plan.state === 'pending' ? 'Drop plan' : 'Roll back', 'danger')}
+    </div>
+    ${what
+      ? html`<${ConfirmDialog}
+          title=${asking === 'rollback' ? `Roll back “${name}” in ${plan.environment}?` : `${what.title} for “${name}” in ${plan.environment}?`}
+          confirmLabel=${what.label}
+          needComment=${plan.environment === PRODUCTION}
+          onConfirm=${(comment) => act(asking, comment)}
+          onCancel=${() => setAsking(null)}>
+          <p>${what.says}${asking !== 'rollback' ? ' This changes what users get.' : ''}</p>
+        <//>`
+      : null}`;
+}
 
-  const active = ['pending', 'running', 'paused'].includes(plan.state);
+/** "Running — stage 2 of 4 (5%)". */
+export function planStatus(plan) {
+  const stage = plan.stage !== null && plan.stage !== undefined ? plan.spec.stages[plan.stage] : null;
+  return `${stateText(plan)}${stage && ['running', 'paused'].includes(plan.state) ? ` (${describeStage(stage)})` : ''}`;
+}
+
+function Plan({ plan, flags, onChanged }) {
+  const flag = flags.find((f) => f.key === plan.flag_key);
+  const name = flag?.name || plan.flag_key;
+  const variation = (i) => JSON.stringify(flag?.variations?.[i] ?? i);
   return html`<article class="card plan" data-plan=${plan.id} aria-labelledby=${`plan-${plan.id}`}>
     <div class="title-row">
       <h2 id=${`plan-${plan.id}`}><a href=${`#/flags/${enc(plan.flag_key)}`}>${name}</a></h2>
@@ -100,33 +141,30 @@ function Plan({ plan, flags, onChanged }) {
           ${plan.spec.guard.max_ratio !== undefined ? ` more than ${plan.spec.guard.max_ratio}× the old variation's rate` : ''}
           ${' '}over ${plan.spec.guard.window_seconds} s → ${plan.spec.guard.action === 'pause' ? 'pause' : 'roll back'}</p>`
       : null}
-    <${ErrorLine} error=${error} />
-    ${active
-      ? html`<div class="actions left">
-          ${plan.state === 'pending' ? button('start', 'Start', 'primary') : null}
-          ${plan.state === 'running' ? button('pause', 'Pause') : null}
-          ${plan.state === 'paused' ? button('resume', 'Resume', 'primary') : null}
-          ${plan.state !== 'pending' ? button('skip', 'Next stage') : null}
-          ${button('rollback', plan.state === 'pending' ? 'Drop plan' : 'Roll back', 'danger')}
-        </div>`
-      : null}
-    ${asking
-      ? html`<${ConfirmDialog}
-          title=${asking === 'rollback' ? `Roll back “${name}” in ${plan.environment}?` : `${asking[0].toUpperCase()}${asking.slice(1)} the plan for “${name}” in ${plan.environment}?`}
-          confirmLabel=${asking === 'rollback' ? 'Roll back' : 'Confirm'}
-          needComment=${plan.environment === PRODUCTION}
-          onConfirm=${(comment) => act(asking, comment)}
-          onCancel=${() => setAsking(null)}>
-          <p>${asking === 'rollback' ? 'Everyone gets what the flag served before the plan, within a second.' : 'This changes what users get.'}</p>
-        <//>`
-      : null}
+    <${PlanControls} plan=${plan} name=${name} onChanged=${onChanged} />
   </article>`;
+}
+
+/** Where a new plan starts: what everyone else (the fallthrough) gets now. */
+function startsFrom(flag, env, variation, from) {
+  const serve = flag?.environments?.[env]?.fallthrough;
+  const name = (i) => JSON.stringify(flag?.variations?.[i] ?? i);
+  if (!serve) return '';
+  if (serve.rollout) {
+    const share = serve.rollout.variations.filter((w) => w.variation === variation).reduce((a, w) => a + w.weight, 0);
+    const others = [...new Set(serve.rollout.variations.filter((w) => w.weight > 0 && w.variation !== variation).map((w) => w.variation))];
+    if (others.length === 1 && (from === '' || Number(from) === others[0])) {
+      return `Everyone else is in a rollout: ${toPercent(share)}% get ${name(variation)}. The plan starts from there, with the same bucketing, and takes the rest from ${name(others[0])}; its stages may not go below ${toPercent(share)}%.`;
+    }
+    return `Everyone else is in a rollout over several variations: choose which one the plan replaces.`;
+  }
+  return `Everyone else gets ${name(serve.variation)} now; the plan replaces ${name(from === '' ? serve.variation : Number(from))}.`;
 }
 
 function NewPlan({ env, flags, onCreated, onClose }) {
   const [form, setForm] = useState({
     flag: flags[0]?.key ?? '', variation: '1', stages: '1, 5, 25, 100', hold: '60', bucketBy: '', guardEvent: '',
-    guardRatio: '2', guardAction: 'rollback', comment: '',
+    guardRatio: '2', guardAction: 'rollback', comment: '', from: '',
   });
   const [error, setError] = useState(null);
   const set = (k) => (e) => setForm({ ...form, [k]: e.target.value });
@@ -136,14 +174,18 @@ function NewPlan({ env, flags, onCreated, onClose }) {
     e.preventDefault();
     setError(null);
     const percents = form.stages.split(',').map((s) => s.trim()).filter((s) => s !== '');
-    if (percents.some((p) => Number.isNaN(Number(p)))) {
-      return setError({ message: 'Stages are percentages separated by commas, e.g. 1, 5, 25, 100', field: 'stages' });
+    const bad = percents.findIndex((p) => !/^\d+(\.\d{1,3})?$/.test(p) || Number(p) > 100);
+    if (bad >= 0) {
+      const message = `Stage ${bad + 1} (“${percents[bad]}”) is not a percentage from 0 to 100. Stages are percentages separated by commas, e.g. 1, 5, 25, 100.`;
+      pointAt('stages');
+      return setError({ message, field: `stages[${bad}].weight` });
     }
     const hold = form.hold.trim() === '' ? undefined : Math.round(Number(form.hold) * 60);
     const body = {
       variation: Number(form.variation),
       stages: percents.map((p) => ({ weight: Math.round(Number(p) * 1000), hold_seconds: hold })),
     };
+    if (form.from !== '') body.from_variation = Number(form.from);
     if (form.bucketBy.trim()) body.bucket_by = form.bucketBy.trim();
     if (form.guardEvent.trim()) {
       body.guard = { event: form.guardEvent.trim(), max_ratio: Number(form.guardRatio), action: form.guardAction };
@@ -168,6 +210,11 @@ function NewPlan({ env, flags, onCreated, onClose }) {
         <select id="plan-variation" value=${form.variation} onChange=${set('variation')}>
           ${(flag?.variations ?? []).map((v, i) => html`<option value=${String(i)}>${JSON.stringify(v)}</option>`)}
         </select></div>
+      <div data-field="from_variation"><label for="plan-from">Replaces</label>
+        <select id="plan-from" value=${form.from} onChange=${set('from')}>
+          <option value="">What everyone else gets now</option>
+          ${(flag?.variations ?? []).map((v, i) => html`<option value=${String(i)}>${JSON.stringify(v)}</option>`)}
+        </select></div>
       <div data-field="stages"><label for="plan-stages">Stages (% served the new variation)</label>
         <input id="plan-stages" required value=${form.stages} onInput=${set('stages')} /></div>
       <div><label for="plan-hold">Minutes per stage (empty: wait for “Next stage”)</label>
@@ -183,6 +230,7 @@ function NewPlan({ env, flags, onCreated, onClose }) {
           <option value="rollback">Roll back</option><option value="pause">Pause</option>
         </select></div>
     </div>
+    <p class="muted" id="plan-start">${startsFrom(flag, env, Number(form.variation), form.from)}</p>
     <label for="plan-comment">Comment (optional)</label>
     <input id="plan-comment" value=${form.comment} onInput=${set('comment')} />
     <${ErrorLine} error=${error} />
@@ -226,4 +274,28 @@ export function ReleasesPage() {
     ${data && data.plans.length === 0 ? html`<p class="muted">No release plans in ${env} yet.</p>` : null}
     ${data?.plans.map((plan) => html`<${Plan} key=${plan.id} plan=${plan} flags=${data.flags} onChanged=${reload} />`)}
   </section>`;
+}
+
+/** The plans of one flag in one environment that are not over yet. */
+export async function activePlans(flagKey, env) {
+  const { plans } = await get(`/releases?environment=${enc(env)}`);
+  return plans.filter((p) => p.flag_key === flagKey && ['pending', 'running', 'paused'].includes(p.state));
+}
+
+/** Whether a plan is changing the flag's config now (it owns the fallthrough). */
+export const owning = (plan) => plan.state === 'running' || plan.state === 'paused';
+
+/** The flag page's banner: each plan of this flag here, its stage, a link and its controls. */
+export function PlanBanner({ plans, flag, env, onChanged }) {
+  if (plans.length === 0) return null;
+  const variation = (i) => JSON.stringify(flag.variations?.[i] ?? i);
+  return html`${plans.map(
+    (plan) => html`<section class="notice plan-banner" aria-labelledby=${`plan-banner-${plan.id}`} data-plan=${plan.id}>
+      <h2 id=${`plan-banner-${plan.id}`}>Release plan ${plan.id} in ${env}: ${planStatus(plan)}</h2>
+      <p>${variation(plan.spec.from_variation)} → ${variation(plan.spec.variation)}.
+        ${owning(plan) ? ' The plan sets what everyone else gets (the fallthrough) at each stage, so it is locked here until the plan ends.' : ' It has not started.'}
+        ${' '}<a href="#/releases">All release plans in ${env}</a></p>
+      <${PlanControls} plan=${plan} name=${flag.name || flag.key} onChanged=${onChanged} />
+    </section>`,
+  )}`;
 }

@@ -130,13 +130,13 @@ export function ClauseList({ clauses, onChange, id, field, segments, allowSegmen
   </div>`;
 }
 
-/** Weights for "`percent` % get variation `on`, the rest variation `off`". */
-export function twoWay(percent, on = 1, off = 0) {
-  const w = Math.min(100000, Math.max(0, toWeight(percent)));
-  return [
-    { variation: off, weight: 100000 - w },
-    { variation: on, weight: w },
-  ];
+/** A share typed in a percent input, kept within 0..100 (the input shows the kept value). */
+function typedShare(input) {
+  const n = Number(input.value || 0);
+  if (!Number.isFinite(n)) return 0;
+  const kept = Math.min(100, Math.max(0, n));
+  if (kept !== n) input.value = String(kept);
+  return kept;
 }
 
 /** What a rule or the fallthrough serves: one variation, or a rollout. */
@@ -148,15 +148,31 @@ export function ServeEditor({ serve, onChange, variations, id, field, legend }) 
   const setWeights = (list) =>
     onChange({ rollout: { ...rollout, variations: list.map((weight, variation) => ({ variation, weight })) } });
   const setRollout = (patch) => onChange({ rollout: { ...rollout, ...patch } });
+  // The variation chosen before switching to a rollout, to come back to.
+  const [chosen, setChosen] = useState(serve.variation ?? null);
+  useEffect(() => {
+    if (serve.variation !== undefined && serve.variation !== null) setChosen(serve.variation);
+  }, [serve.variation]);
+  /** A rollout that starts where the rule is: 100% of its current variation. */
+  function toRollout() {
+    const current = serve.variation ?? 0;
+    onChange({ rollout: { variations: variations.map((_, variation) => ({ variation, weight: variation === current ? 100000 : 0 })) } });
+  }
+  /** Back to one variation: the one chosen before, else the rollout's largest share. */
+  function toFixed() {
+    const list = serve.rollout?.variations ?? [];
+    const largest = list.reduce((best, w) => (best === null || w.weight > best.weight ? w : best), null);
+    onChange({ variation: chosen ?? largest?.variation ?? 0 });
+  }
 
   return html`<fieldset class="serve" data-field=${field}>
     <legend>${legend}</legend>
     <div class="radios">
       <span class="check"><input type="radio" name=${`${id}-mode`} id=${`${id}-fixed`} checked=${!isRollout}
-        onChange=${() => onChange({ variation: serve.rollout ? (serve.rollout.variations.find((w) => w.weight > 0)?.variation ?? 0) : 0 })} />
+        onChange=${toFixed} />
         <label for=${`${id}-fixed`}>A variation</label></span>
       <span class="check"><input type="radio" name=${`${id}-mode`} id=${`${id}-rollout`} checked=${isRollout}
-        onChange=${() => onChange({ rollout: { variations: twoWay(0, variations.length > 1 ? 1 : 0) } })} />
+        onChange=${toRollout} />
         <label for=${`${id}-rollout`}>A percentage rollout</label></span>
     </div>
     ${!isRollout
@@ -178,7 +194,7 @@ export function ServeEditor({ serve, onChange, variations, id, field, legend }) 
                 <input type="number" id=${`${id}-w${i}`} min="0" max="100" step="0.001" value=${toPercent(weights[i])}
                   onInput=${(e) => {
                     const next = [...weights];
-                    next[i] = toWeight(e.target.value || 0);
+                    next[i] = toWeight(typedShare(e.target));
                     if (variations.length === 2) next[1 - i] = 100000 - next[i];
                     setWeights(next);
                   }} />

@@ -22,7 +22,7 @@ function NewSegment({ env, onClose }) {
   return html`<form class="card" onSubmit=${submit} aria-labelledby="new-segment-title">
     <h2 id="new-segment-title">New segment in ${env}</h2>
     <div class="grid2">
-      <div><label for="ns-key">Key</label><input id="ns-key" required value=${form.key} onInput=${set('key')} placeholder="vip" /></div>
+      <div><label for="ns-key">Key</label><input id="ns-key" required maxlength="100" value=${form.key} onInput=${set('key')} placeholder="vip" /></div>
       <div><label for="ns-name">Name</label><input id="ns-name" value=${form.name} onInput=${set('name')} placeholder="VIP players" /></div>
     </div>
     <label for="ns-description">Description</label><input id="ns-description" value=${form.description} onInput=${set('description')} />
@@ -68,17 +68,28 @@ function KeyUpload({ env, segment, which, onDone }) {
   const [message, setMessage] = useState(null);
   const [error, setError] = useState(null);
   const id = `upload-${which}`;
-  async function send(body) {
+  /** `how`: replace the list with the text's keys, add them to it, or remove them from it. */
+  async function send(body, how = 'replace') {
     setBusy(true);
     setError(null);
     setMessage(null);
     try {
+      const current = segment[which];
+      const typed = [...new Set(body.split('\n').map((l) => l.trim()).filter((l) => l !== ''))];
+      let list = typed;
+      if (how === 'add') list = [...new Set([...current, ...typed])];
+      if (how === 'remove') {
+        const gone = new Set(typed);
+        list = current.filter((k) => !gone.has(k));
+      }
       const { data } = await api('PUT', `/environments/${enc(env)}/segments/${enc(segment.key)}/${which}`, {
-        text: body,
+        ...(how === 'replace' ? { text: body } : { body: list }),
         version: segment.version,
       });
       const count = which === 'included' ? data.included_count : data.excluded_count;
-      setMessage(`Replaced: ${count.toLocaleString()} ${which} keys.`);
+      const change = count - current.length;
+      const verb = { replace: 'Replaced', add: `Added ${Math.max(0, change).toLocaleString()}`, remove: `Removed ${Math.max(0, -change).toLocaleString()}` }[how];
+      setMessage(`${verb}: ${count.toLocaleString()} ${which} keys.`);
       setText('');
       onDone();
     } catch (err) {
@@ -96,9 +107,12 @@ function KeyUpload({ env, segment, which, onDone }) {
         if (file) await send(await file.text());
         e.target.value = '';
       }} />
-    <label for=${`${id}-text`}>…or paste them</label>
+    <label for=${`${id}-text`}>…or paste keys (one per line) to add, remove or replace</label>
     <textarea id=${`${id}-text`} rows="3" disabled=${readOnly || busy} value=${text} onInput=${(e) => setText(e.target.value)}></textarea>
-    <div class="actions left"><button type="button" disabled=${readOnly || busy || !text.trim()} onClick=${() => send(text)}>
+    <div class="actions left">
+      <button type="button" disabled=${readOnly || busy || !text.trim()} onClick=${() => send(text, 'add')}>Add the pasted ${which} keys</button>
+      <button type="button" disabled=${readOnly || busy || !text.trim()} onClick=${() => send(text, 'remove')}>Remove the pasted ${which} keys</button>
+      <button type="button" disabled=${readOnly || busy || !text.trim()} onClick=${() => send(text)}>
       Replace ${which} keys with the pasted list</button></div>
     ${message ? html`<p class="ok" role="status">${message}</p>` : null}
     <${ErrorLine} error=${error} />

@@ -238,6 +238,10 @@ async fn key_list(req: Request, limit: BodyLimit) -> ApiResult<Vec<String>> {
     if let Some(i) = keys.iter().position(String::is_empty) {
         return Err(ApiError::invalid(format!("[{i}]"), "a key cannot be empty"));
     }
+    // A key listed twice (after trimming, for text) is kept once, first place.
+    let mut seen = std::collections::HashSet::with_capacity(keys.len());
+    let mut keys = keys;
+    keys.retain(|k| seen.insert(k.clone()));
     Ok(keys)
 }
 

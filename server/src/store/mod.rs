@@ -190,7 +190,12 @@ pub struct AuditFilter {
     pub resource_kind: Option<String>,
     pub resource_key: Option<String>,
     pub environment: Option<String>,
+    /// Entries whose actor contains this, ignoring case ("editor" finds "editor person").
     pub actor: Option<String>,
+    /// Only entries at or after this time (Unix ms).
+    pub from: Option<i64>,
+    /// Only entries before this time (Unix ms).
+    pub to: Option<i64>,
     /// Only entries with an id below this (for paging backwards).
     pub before_id: Option<i64>,
     /// Only entries with an id above this (for following the log live).
@@ -203,19 +208,35 @@ pub async fn audit(db: &Db, f: &AuditFilter) -> ApiResult<Vec<AuditRecord>> {
         "SELECT {AUDIT_COLUMNS}
          FROM audit_log
          WHERE ($1 IS NULL OR resource_kind = $1) AND ($2 IS NULL OR resource_key = $2)
-           AND ($3 IS NULL OR environment = $3) AND ($4 IS NULL OR actor = $4) AND ($5 IS NULL OR id < $5)
-           AND ($6 IS NULL OR id > $6)
+           AND ($3 IS NULL OR environment = $3)
+           AND ($4 IS NULL OR LOWER(actor) LIKE '%' || $4 || '%' ESCAPE '\\')
+           AND ($5 IS NULL OR id < $5) AND ($6 IS NULL OR id > $6)
+           AND ($8 IS NULL OR at >= $8) AND ($9 IS NULL OR at < $9)
          ORDER BY id DESC LIMIT $7"
     ))
     .bind(f.resource_kind.as_deref())
     .bind(f.resource_key.as_deref())
     .bind(f.environment.as_deref())
-    .bind(f.actor.as_deref())
+    .bind(f.actor.as_deref().map(like_pattern))
     .bind(f.before_id)
     .bind(f.after_id)
     .bind(f.limit.unwrap_or(100).clamp(1, 1000))
+    .bind(f.from)
+    .bind(f.to)
     .fetch_all(&db.pool)
     .await?)
+}
+
+/// `text`, lower-cased, with `LIKE`'s wildcards escaped (`\` is the escape).
+fn like_pattern(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// The `audit_log` columns an [`AuditRecord`] is read from.

@@ -66,6 +66,11 @@ pub async fn update(
 ) -> ApiResult<StoredFlag> {
     for _attempt in 0..5 {
         let pending = prepare(w, key, expected, &mut edit).await?;
+        if pending.is_noop() {
+            // Nothing would change: no new version, no change-log row, no
+            // empty audit entry (a repeated toggle, a save of what is stored).
+            return Ok(pending.before);
+        }
         let mut tx = w.begin().await?;
         if !write(&mut tx, w, &pending, action, environment).await? {
             // Someone wrote in between: stale for the caller, or retry.
@@ -93,6 +98,13 @@ pub struct PendingUpdate {
     /// which it cannot make worse, so a kill switch always goes through.
     pub kill_switch: bool,
     doc: String,
+}
+
+impl PendingUpdate {
+    /// Whether the edit leaves the flag as it was.
+    pub fn is_noop(&self) -> bool {
+        self.changed.is_empty() && self.before.archived == self.after.archived && self.before.flag == self.after.flag
+    }
 }
 
 pub async fn prepare(

@@ -25,14 +25,24 @@ pub async fn create(w: &Writer<'_>, flag_key: &str, environment: &str, mut spec:
         ));
     }
     let config = config_for(&stored.flag, environment);
-    let from = match spec.from_variation {
-        Some(v) => v,
-        None => config.fallthrough.variation.ok_or_else(|| {
-            ApiError::invalid(
+    // A fallthrough that is already a rollout between the released variation
+    // and one other: the plan starts from its share, bucketing and salt.
+    let rollout = config
+        .fallthrough
+        .rollout
+        .as_ref()
+        .and_then(|r| two_way(r, spec.variation));
+    let from = match (spec.from_variation, config.fallthrough.variation, &rollout) {
+        (Some(v), _, _) => v,
+        (None, Some(v), _) => v,
+        (None, None, Some((other, _))) => *other,
+        (None, None, None) => {
+            return Err(ApiError::invalid(
                 "from_variation",
-                "the fallthrough is a rollout; name the variation this plan replaces",
-            )
-        })?,
+                "the fallthrough is a rollout over other variations than the released one and one more; \
+                 name the variation this plan replaces",
+            ))
+        }
     };
     if from >= count {
         return Err(ApiError::invalid(
@@ -45,6 +55,33 @@ pub async fn create(w: &Writer<'_>, flag_key: &str, environment: &str, mut spec:
             "from_variation",
             "the plan must release a different variation",
         ));
+    }
+    if let (Some((other, share)), Some(r)) = (&rollout, &config.fallthrough.rollout) {
+        if *other == from {
+            if let Some((i, w)) = spec
+                .stages
+                .iter()
+                .enumerate()
+                .find_map(|(i, s)| s.weight.map(|w| (i, w)))
+            {
+                if w < *share {
+                    return Err(ApiError::invalid(
+                        format!("stages[{i}].weight"),
+                        format!(
+                            "everyone else already gets the released variation at {}%; a plan starts from there and may not go down",
+                            plan::percent(*share)
+                        ),
+                    ));
+                }
+            }
+            // Keep the cohort: the same bucketing and salt as the rollout.
+            if spec.bucket_by.is_none() {
+                spec.bucket_by.clone_from(&r.bucket_by);
+            }
+            if spec.salt.is_none() {
+                spec.salt.clone_from(&r.salt);
+            }
+        }
     }
     spec.from_variation = Some(from);
     let segments = segments::all_keys(w.db).await?;
@@ -72,6 +109,27 @@ pub async fn create(w: &Writer<'_>, flag_key: &str, environment: &str, mut spec:
     .await?;
     tx.commit().await?;
     get(w.db, id).await
+}
+
+/// `(the other variation, the released variation's weight)` when `rollout`
+/// serves only `released` and one other variation (weights of 0 aside).
+fn two_way(rollout: &daylight::model::Rollout, released: usize) -> Option<(usize, u32)> {
+    let mut others = rollout
+        .variations
+        .iter()
+        .filter(|w| w.weight > 0 && w.variation != released)
+        .map(|w| w.variation);
+    let other = others.next()?;
+    if others.next().is_some() {
+        return None;
+    }
+    let share = rollout
+        .variations
+        .iter()
+        .filter(|w| w.variation == released)
+        .map(|w| w.weight)
+        .sum();
+    Some((other, share))
 }
 
 /// What became of an attempted transition.

@@ -162,3 +162,36 @@ fn history_settings_default_to_a_bounded_change_log_and_a_kept_audit_log() {
     assert_eq!(cli.settings.change_log_keep, 10_000);
     assert_eq!(cli.settings.audit_retention_days, 0);
 }
+
+on_each_backend!(the_audit_log_filters_by_part_of_the_actor_and_by_time, |app| {
+    for key in ["a", "b"] {
+        app.create_flag(json!({ "key": key })).await;
+    }
+    let db = Db::connect(&app.database_url).await.unwrap();
+    sqlx::query("UPDATE audit_log SET at = $1 WHERE resource_key = 'a'")
+        .bind(now_ms() - 2 * 86_400_000)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let keys = |log: Value| -> Vec<String> {
+        log["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["resource_key"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let all = app.get("/api/v1/audit").await.expect(200).body;
+    let actor = all["entries"][0]["actor"].as_str().unwrap().to_owned();
+    // Part of the name, in another case, finds it; LIKE's wildcards are plain characters.
+    let part: String = actor.chars().skip(1).take(3).collect::<String>().to_uppercase();
+    let found = app.get(&format!("/api/v1/audit?actor={part}")).await.expect(200).body;
+    assert_eq!(keys(found), vec!["b", "a"]);
+    let none = app.get("/api/v1/audit?actor=%25_").await.expect(200).body;
+    assert_eq!(keys(none), Vec::<String>::new());
+    let day_ago = now_ms() - 86_400_000;
+    let recent = app.get(&format!("/api/v1/audit?from={day_ago}")).await.expect(200).body;
+    assert_eq!(keys(recent), vec!["b"]);
+    let older = app.get(&format!("/api/v1/audit?to={day_ago}")).await.expect(200).body;
+    assert_eq!(keys(older), vec!["a"]);
+});

@@ -99,7 +99,7 @@ test('an editor creates a flag with a rule and a 25% rollout by table_id, turns 
   await page.getByRole('button', { name: 'Explain' }).click();
   const explained = page.locator('#explain-result');
   await explained.getByText('RULE_MATCH').waitFor();
-  assert.match(await explained.textContent(), new RegExp(`${expected}.*rule 1 \\(“omaha”\\).*in a rollout`));
+  assert.match(await explained.textContent(), new RegExp(`${expected}.*rule “omaha”, the 1st rule.*in a rollout`));
 
   // The audit log: who, what, when, with the comment and a readable diff.
   await page.getByRole('link', { name: 'Audit log' }).click();
@@ -110,8 +110,8 @@ test('an editor creates a flag with a rule and a 25% rollout by table_id, turns 
   assert.match(await config.textContent(), /omaha tables first/);
   await config.getByRole('button', { name: 'Show changes' }).click();
   const diff = await config.locator('table.diff').textContent();
-  assert.match(diff, /environments\.staging\.rules\[0\]\.serve\.rollout\.bucket_by.*table_id/);
-  assert.match(diff, /environments\.staging\.rules\[0\]\.clauses\[0\]\.attribute.*game/);
+  assert.match(diff, /environments\.staging\.rules\["omaha"\]\.serve\.rollout\.bucket_by.*table_id/);
+  assert.match(diff, /environments\.staging\.rules\["omaha"\]\.clauses\[0\]\.attribute.*game/);
 });
 
 test('the production switch asks for confirmation and a comment, which goes to the audit log', async () => {
@@ -342,7 +342,16 @@ test('bundles: what is live, publishing a canary, and connected browsers per ver
   await card.getByLabel('Version', { exact: true }).fill('1.1.0');
   await card.getByLabel('Canary % (empty: live for everyone)').fill('10');
   await card.getByRole('button', { name: 'Publish' }).click();
+  // Production: a confirmation that says what happens to open pages, with a comment.
+  const dialog = page.getByRole('dialog');
+  await dialog.waitFor();
+  assert.match(await dialog.textContent(), /10% of users get 1\.1\.0 as a canary; everyone else stays on 1\.0\.0\.\s*Pages outside the canary that already run 1\.1\.0 will be told to go back to 1\.0\.0/);
+  assert.ok(!(await server.call('GET', '/api/v1/environments/production/apps/web/bundle', { expect: 200 })).body.canary, 'nothing published yet');
+  await dialog.getByLabel(/^Comment/).fill('canary for the new lobby');
+  await dialog.getByRole('button', { name: 'Publish in production' }).click();
   await card.locator('dl.facts').getByText('to 10%').waitFor();
+  const audit = (await server.call('GET', '/api/v1/audit?resource_kind=bundle&limit=1', { expect: 200 })).body.entries[0];
+  assert.equal(audit.comment, 'canary for the new lobby');
   const config = (await server.call('GET', '/api/v1/environments/production/apps/web/bundle', { expect: 200 })).body;
   assert.deepEqual([config.live, config.canary.version, config.canary.weight], ['1.0.0', '1.1.0', 10000]);
 });

@@ -2,6 +2,10 @@
 // random admin token, a free loopback port), the CLI of the same binary, and
 // Debian's Chromium driven by playwright-core.
 import { execFile } from 'node:child_process';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { after, afterEach, before } from 'node:test';
 import { promisify } from 'node:util';
 
 import { chromium } from 'playwright-core';
@@ -48,8 +52,59 @@ export async function openConsole(browser, server, token, { viewport = { width: 
     if (m.type() === 'error' && !/status of 4\d\d/.test(m.text())) errors.push(new Error(m.text()));
   });
   await page.goto(server.url);
-  await page.getByLabel('Admin token').fill(token);
+  await page.getByLabel('Token', { exact: true }).fill(token);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('navigation', { name: 'Main' }).waitFor();
   return { context, page, errors };
+}
+
+/**
+ * The hooks of a test file: one browser for the file, and `setup(role)`: a
+ * fresh server and a page signed in with a token of `role`, both gone after
+ * the test, which fails if the page logged an error.
+ */
+export function consoleSuite() {
+  const state = { browser: undefined, cleanups: [] };
+  before(async () => {
+    checkPrerequisites();
+    state.browser = await launchBrowser();
+  });
+  after(async () => {
+    await state.browser?.close();
+  });
+  afterEach(async () => {
+    while (state.cleanups.length > 0) await state.cleanups.pop()();
+  });
+  state.setup = async (role = 'admin', options = {}) => {
+    const server = await Daylight.start();
+    state.cleanups.push(() => server.stop());
+    const token = role === 'admin' ? server.adminToken : await server.token(role);
+    const opened = await openConsole(state.browser, server, token, options);
+    state.cleanups.push(() => opened.context.close());
+    state.cleanups.push(() => assert.deepEqual(opened.errors.map(String), [], 'no errors in the page'));
+    return { server, ...opened };
+  };
+  /** Another signed-in page on `server` (admin token unless `token`), closed after the test. */
+  state.open = async (server, options = {}, token = server.adminToken) => {
+    const opened = await openConsole(state.browser, server, token, options);
+    state.cleanups.push(() => opened.context.close());
+    state.cleanups.push(() => assert.deepEqual(opened.errors.map(String), [], 'no errors in the page'));
+    return opened;
+  };
+  return state;
+}
+
+const axeSource = readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+/**
+ * Runs axe-core (WCAG 2.x A and AA rules) on the page as it is now and fails
+ * with each violation's rule and elements. `what` names the page state.
+ */
+export async function assertAccessible(page, what) {
+  if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(await axeSource);
+  const violations = await page.evaluate(async () => {
+    const result = await window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] } });
+    return result.violations.map((v) => `${v.id}: ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+  });
+  assert.deepEqual(violations, [], `axe-core violations on ${what}`);
 }

@@ -27,18 +27,7 @@ pub fn apply(spec: &PlanSpec, p: &Progress, base: &FlagConfig) -> FlagConfig {
                 (Some(w), Some(old)) => Serve {
                     variation: None,
                     rollout: Some(Rollout {
-                        // The new variation first: raising its weight keeps
-                        // every context that was already in.
-                        variations: vec![
-                            WeightedVariation {
-                                variation: spec.variation,
-                                weight: w,
-                            },
-                            WeightedVariation {
-                                variation: old,
-                                weight: 100_000 - w,
-                            },
-                        ],
+                        variations: weighted(&from, spec.variation, old, w),
                         bucket_by: spec.bucket_by.clone(),
                         salt: spec.salt.clone(),
                     }),
@@ -83,6 +72,42 @@ pub fn apply(spec: &PlanSpec, p: &Progress, base: &FlagConfig) -> FlagConfig {
     config
 }
 
+/// The plan's rollout at weight `w` for the new variation. When the flag
+/// already had a rollout between the two (`from`), its order is kept, so
+/// raising the weight keeps every context that was already in; otherwise the
+/// new variation comes first, for the same reason.
+fn weighted(from: &Serve, new: usize, old: usize, w: u32) -> Vec<WeightedVariation> {
+    let weight = |v: usize| if v == new { w } else { 100_000 - w };
+    if let Some(rollout) = &from.rollout {
+        let pair = rollout
+            .variations
+            .iter()
+            .all(|x| x.variation == new || x.variation == old || x.weight == 0);
+        let order: Vec<usize> = rollout
+            .variations
+            .iter()
+            .filter(|x| x.variation == new || x.variation == old)
+            .map(|x| x.variation)
+            .collect();
+        if pair && order.len() == 2 && order[0] != order[1] {
+            return order
+                .into_iter()
+                .map(|variation| WeightedVariation {
+                    variation,
+                    weight: weight(variation),
+                })
+                .collect();
+        }
+    }
+    [new, old]
+        .into_iter()
+        .map(|variation| WeightedVariation {
+            variation,
+            weight: weight(variation),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::fixtures::{spec, started, weight, MIN};
@@ -109,6 +134,47 @@ mod tests {
         assert_eq!(after.fallthrough, Serve::variation(0));
         assert_eq!(after.targets, base.targets, "targets edited by others survive");
         assert!(transition(&s, &rolled, Action::Start, 11 * MIN).is_err());
+    }
+
+    #[test]
+    fn a_plan_from_a_rollout_keeps_its_order_and_raises_the_share() {
+        let s = spec();
+        let mut base = FlagConfig::dark(0);
+        base.fallthrough = Serve {
+            variation: None,
+            rollout: Some(Rollout {
+                variations: vec![
+                    WeightedVariation {
+                        variation: 0,
+                        weight: 99_500,
+                    },
+                    WeightedVariation {
+                        variation: 1,
+                        weight: 500,
+                    },
+                ],
+                bucket_by: None,
+                salt: None,
+            }),
+        };
+        let mut p = started(&s, 0);
+        p.original_fallthrough = Some(base.fallthrough.clone());
+        let running = apply(&s, &p, &base);
+        let rollout = running.fallthrough.rollout.unwrap();
+        assert_eq!(
+            rollout.variations[0],
+            WeightedVariation {
+                variation: 0,
+                weight: 99_000
+            }
+        );
+        assert_eq!(
+            rollout.variations[1],
+            WeightedVariation {
+                variation: 1,
+                weight: 1000
+            }
+        );
     }
 
     #[test]

@@ -21,7 +21,7 @@ mod spec;
 mod transition;
 
 pub use apply::{apply, RELEASE_RULE_ID};
-pub use spec::{Guard, GuardAction, PlanSpec, Stage, MAX_HOLD_SECONDS, MAX_WINDOW_SECONDS};
+pub use spec::{percent, Guard, GuardAction, PlanSpec, Stage, MAX_HOLD_SECONDS, MAX_WINDOW_SECONDS};
 pub use transition::{applied_stage, transition, Action, NotAllowed, Progress, State};
 
 /// Plans the tests of every part start from.

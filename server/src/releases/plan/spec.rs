@@ -15,6 +15,17 @@ pub const MAX_HOLD_SECONDS: u64 = 365 * 24 * 3600;
 /// The longest guard window (30 days).
 pub const MAX_WINDOW_SECONDS: u64 = 30 * 24 * 3600;
 
+/// A weight (thousandths of a percent) as a percentage for people: 1500 → "1.5".
+pub fn percent(weight: u32) -> String {
+    let whole = weight / 1000;
+    let rest = weight % 1000;
+    if rest == 0 {
+        whole.to_string()
+    } else {
+        format!("{whole}.{rest:03}").trim_end_matches('0').to_owned()
+    }
+}
+
 /// What the user asks for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -1,0 +1,96 @@
+// axe-core on every main page state of the console, dialogs included:
+// sign-in, flags (with the new-flag form), a flag (with its rules, the
+// archive and production dialogs), segments, releases (with the new-plan
+// form and a running plan), bundles and the audit log.
+import { test } from 'node:test';
+
+import { assertAccessible, consoleSuite } from './support.js';
+
+const suite = consoleSuite();
+
+test('axe-core finds no violations on the main pages, forms and dialogs', async () => {
+  const { server, page, context } = await suite.setup();
+  const api = (method, path, body) => server.call(method, `/api/v1${path}`, { body, expect: method === 'POST' && !path.includes('/toggle') && !path.includes('/publish') ? 201 : 200 });
+  await api('POST', '/flags', { key: 'new-lobby', name: 'New lobby', tags: ['lobby'] });
+  await api('POST', '/flags', { key: 'checkout-v2', name: 'Checkout v2' });
+  await api('POST', '/environments/production/segments', { key: 'vip', name: 'VIP players', included: ['a', 'b'] });
+  const read = await server.call('GET', '/api/v1/flags/new-lobby/environments/production', { expect: 200 });
+  await server.call('PUT', '/api/v1/flags/new-lobby/environments/production', {
+    body: {
+      ...read.body,
+      targets: [{ variation: 1, values: ['qa-1'] }],
+      rules: [
+        { id: 'vips', clauses: [{ attribute: '', op: 'in_segment', values: ['vip'] }], serve: { variation: 1 } },
+        { id: 'omaha', clauses: [{ attribute: 'game', op: 'in', values: ['omaha'] }], serve: { rollout: { variations: [{ variation: 0, weight: 75000 }, { variation: 1, weight: 25000 }] } } },
+      ],
+    },
+    headers: { 'If-Match': read.headers.get('etag') },
+    expect: 200,
+  });
+  await api('POST', '/flags/new-lobby/environments/production/toggle', { on: true });
+  await api('POST', '/environments/production/apps/web/publish', { version: '1.0.0' });
+  const plan = (await server.call('POST', '/api/v1/flags/checkout-v2/environments/production/releases', {
+    body: { variation: 1, stages: [{ weight: 1000 }, { weight: 100000 }] }, expect: 201,
+  })).body;
+  await server.call('POST', `/api/v1/releases/${plan.id}/start`, { expect: 200 });
+
+  // Flags, and the new-flag form.
+  await page.locator('tr[data-flag="new-lobby"]').waitFor();
+  await assertAccessible(page, 'the flag list');
+  await page.getByRole('button', { name: 'New flag' }).click();
+  await page.getByLabel('Key').waitFor();
+  await assertAccessible(page, 'the new-flag form');
+
+  // The production switch's dialog.
+  await page.locator('tr[data-flag="new-lobby"]').getByRole('switch', { name: /in production/ }).click();
+  await page.getByRole('dialog').waitFor();
+  await assertAccessible(page, 'the production switch dialog');
+  await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
+
+  // A flag with rules, a rollout and a segment; the archive dialog.
+  await page.goto(`${server.url}/#/flags/new-lobby`);
+  await page.getByRole('heading', { name: 'Targeting in production' }).waitFor();
+  await page.getByRole('button', { name: 'Explain' }).click();
+  await page.locator('#explain-result').waitFor();
+  await assertAccessible(page, 'a flag page');
+  await page.getByRole('button', { name: 'Archive' }).click();
+  await page.getByRole('dialog').getByLabel(/to confirm/).waitFor();
+  await assertAccessible(page, 'the archive dialog');
+  await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
+
+  await page.goto(`${server.url}/#/segments`);
+  await page.locator('tr[data-segment="vip"]').waitFor();
+  await assertAccessible(page, 'the segment list');
+  await page.goto(`${server.url}/#/segments/vip`);
+  await page.getByRole('heading', { name: 'VIP players' }).waitFor();
+  await assertAccessible(page, 'a segment');
+
+  await page.goto(`${server.url}/#/releases`);
+  await page.locator(`article[data-plan="${plan.id}"]`).getByText(/Running/).waitFor();
+  await assertAccessible(page, 'the releases page');
+  await page.getByRole('button', { name: 'New plan' }).click();
+  await page.getByRole('textbox', { name: /^Stages/ }).waitFor();
+  await assertAccessible(page, 'the new-plan form');
+  await page.locator(`article[data-plan="${plan.id}"]`).getByRole('button', { name: 'Roll back' }).click();
+  await page.getByRole('dialog').waitFor();
+  await assertAccessible(page, 'the roll-back dialog');
+  await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
+
+  await page.goto(`${server.url}/#/bundles`);
+  await page.locator('article[data-app="web"]').waitFor();
+  await assertAccessible(page, 'the bundles page');
+
+  await page.goto(`${server.url}/#/audit`);
+  await page.locator('li.entry').first().waitFor();
+  await page.locator('li.entry', { hasText: 'flag.config' }).first().getByRole('button', { name: 'Show changes' }).click();
+  await page.locator('table.diff').first().waitFor();
+  await assertAccessible(page, 'the audit log with a diff');
+
+  // Sign-in, signed out.
+  const signin = await context.newPage();
+  await signin.goto(server.url);
+  await signin.evaluate(() => sessionStorage.clear());
+  await signin.reload();
+  await signin.getByRole('button', { name: 'Sign in' }).waitFor();
+  await assertAccessible(signin, 'the sign-in page');
+});
