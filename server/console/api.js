@@ -27,12 +27,14 @@ export const whenUnauthorized = (fn) => (onUnauthorized = fn);
  * One call: `api('PUT', '/flags/x/environments/production', { body, version, comment })`.
  * `text` sends text/plain (key lists). Resolves to `{ data, version }` (the `ETag` as a number).
  */
-export async function api(method, path, { body, text, version, comment } = {}) {
+export async function api(method, path, { body, text, version, comment, confirm } = {}) {
   const headers = { Authorization: `Bearer ${getToken()}` };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (text !== undefined) headers['Content-Type'] = 'text/plain; charset=utf-8';
   if (version !== undefined && version !== null) headers['If-Match'] = `"${version}"`;
   if (comment) headers['X-Audit-Comment'] = headerText(comment);
+  // The key typed back: the server asks for it to archive a flag still served.
+  if (confirm) headers['X-Confirm'] = confirm;
   const res = await fetch(`/api/v1${path}`, {
     method,
     headers,

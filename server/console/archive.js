@@ -71,7 +71,8 @@ export function ArchiveButton({ flag, onSaved }) {
   }
   async function apply(comment) {
     try {
-      const { data } = await api('PATCH', `/flags/${enc(flag.key)}`, { body: { archived: !restoring }, version: flag.version, comment });
+      const confirm = restoring ? undefined : flag.key;
+      const { data } = await api('PATCH', `/flags/${enc(flag.key)}`, { body: { archived: !restoring }, version: flag.version, comment, confirm });
       setAsking(null);
       onSaved(data);
     } catch (err) {
