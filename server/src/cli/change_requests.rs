@@ -203,7 +203,10 @@ fn show(view: RequestView) -> String {
 }
 
 fn pretty(value: Option<&Value>) -> String {
-    value.map_or_else(|| "null".to_owned(), |v| serde_json::to_string_pretty(v).unwrap_or_default())
+    value.map_or_else(
+        || "null".to_owned(),
+        |v| serde_json::to_string_pretty(v).unwrap_or_default(),
+    )
 }
 
 /// A line diff: `  ` for lines both share, `- ` for lines only in `old`,
@@ -226,12 +229,12 @@ fn diff(old: &str, new: &str) -> String {
         if i < a.len() && j < b.len() && a[i] == b[j] {
             lines.push(format!("  {}", a[i]));
             (i, j) = (i + 1, j + 1);
-        } else if j < b.len() && (i == a.len() || lcs[i][j + 1] >= lcs[i + 1][j]) {
-            lines.push(format!("+ {}", b[j]));
-            j += 1;
-        } else {
+        } else if i < a.len() && (j == b.len() || lcs[i + 1][j] >= lcs[i][j + 1]) {
             lines.push(format!("- {}", a[i]));
             i += 1;
+        } else {
+            lines.push(format!("+ {}", b[j]));
+            j += 1;
         }
     }
     lines.join("\n")

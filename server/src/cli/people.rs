@@ -36,7 +36,11 @@ pub enum PeopleCmd {
 pub async fn run(c: &Client, cmd: PeopleCmd) -> Result<Reply, String> {
     match cmd {
         PeopleCmd::Invite { email, role } => {
-            let answer = c.post("/api/v1/invitations").json(&Invite { email, role }).send().await?;
+            let answer = c
+                .post("/api/v1/invitations")
+                .json(&Invite { email, role })
+                .send()
+                .await?;
             let base = c.base_url().to_owned();
             Ok(Reply::new(answer, move |invited: Invited| {
                 let i = invited.invitation;
