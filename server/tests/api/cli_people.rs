@@ -324,6 +324,33 @@ async fn a_change_request_goes_from_the_cli_through_another_persons_approval() {
         .expect(200)
         .body;
     assert_eq!(stored["config"]["fallthrough"], json!({ "variation": 1 }), "{stored}");
+    // `--config -` reads the config from stdin.
+    proposed["fallthrough"] = json!({ "variation": 0 });
+    proposed["off_variation"] = json!(1);
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_daylight"))
+        .args(["change-requests", "open", "f", "--env", "production", "--config", "-"])
+        .env("DAYLIGHT_URL", &app.url)
+        .env("DAYLIGHT_TOKEN", &ana)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut stdin, proposed.to_string().as_bytes())
+        .await
+        .unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().await.unwrap();
+    assert!(out.status.success());
+    let third = field(&String::from_utf8(out.stdout).unwrap(), "id").to_owned();
+    let stored = app
+        .get(&format!("/api/v1/change-requests/{third}"))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(stored["config"]["off_variation"], 1, "{stored}");
+    ok_as(&app, &bo, &["change-requests", "reject", &third]).await;
+
     let rejected = ok_as(&app, &bo, &["change-requests", "reject", &second, "--comment", "no"]).await;
     assert_eq!(field(&rejected, "state"), "rejected");
     let open = ok(&app, &["change-requests", "list", "--state", "open"]).await;
