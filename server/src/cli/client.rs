@@ -53,8 +53,17 @@ impl Client {
         self.call(Method::PUT, path)
     }
 
+    pub fn patch(&self, path: &str) -> Call<'_> {
+        self.call(Method::PATCH, path)
+    }
+
     pub fn delete(&self, path: &str) -> Call<'_> {
         self.call(Method::DELETE, path)
+    }
+
+    /// The server's base URL, without a trailing slash (console links).
+    pub fn base_url(&self) -> &str {
+        self.url.trim_end_matches('/')
     }
 
     fn call(&self, method: Method, path: &str) -> Call<'_> {

@@ -10,12 +10,16 @@
 //! - `client`: the HTTP client (base URL, token, error display);
 //! - `output`: tables, records, times, and `--json`.
 
+mod approvals;
 mod bundles;
+mod change_requests;
 mod client;
 mod credentials;
 mod environments;
 mod flags;
+mod freezes;
 mod output;
+mod people;
 mod releases;
 mod routing;
 mod schedule;
@@ -23,12 +27,16 @@ mod segments;
 
 use clap::{Args, Subcommand};
 
+use self::approvals::ApprovalCmd;
 use self::bundles::BundleCmd;
+use self::change_requests::ChangeRequestCmd;
 use self::client::Client;
 use self::credentials::{KeyCmd, TokenCmd};
 use self::environments::EnvCmd;
 use self::flags::FlagCmd;
+use self::freezes::FreezeCmd;
 use self::output::Reply;
+use self::people::PeopleCmd;
 use self::releases::ReleaseCmd;
 use self::routing::RoutingCmd;
 use self::schedule::ScheduleCmd;
@@ -76,6 +84,18 @@ pub enum Command {
     /// Load-balancer routing flags: blue-green releases.
     #[command(subcommand)]
     Routing(RoutingCmd),
+    /// People's accounts and invitations (admin).
+    #[command(subcommand)]
+    People(PeopleCmd),
+    /// Freeze windows: times an environment takes no changes but the kill switch.
+    #[command(subcommand)]
+    Freezes(FreezeCmd),
+    /// How many approvals a flag change needs in an environment.
+    #[command(subcommand)]
+    Approvals(ApprovalCmd),
+    /// Four-eyes flag changes: propose, review, apply.
+    #[command(subcommand)]
+    ChangeRequests(ChangeRequestCmd),
 }
 
 /// Runs one client command; returns the process exit code.
@@ -105,5 +125,9 @@ async fn execute(c: &Client, command: Command) -> Result<Reply, String> {
         Command::Releases(cmd) => releases::run(c, cmd).await,
         Command::Schedule(cmd) => schedule::run(c, cmd).await,
         Command::Routing(cmd) => routing::run(c, cmd).await,
+        Command::People(cmd) => people::run(c, cmd).await,
+        Command::Freezes(cmd) => freezes::run(c, cmd).await,
+        Command::Approvals(cmd) => approvals::run(c, cmd).await,
+        Command::ChangeRequests(cmd) => change_requests::run(c, cmd).await,
     }
 }

@@ -61,7 +61,7 @@ async fn open(
     Ok((StatusCode::CREATED, Json(request)))
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
+#[derive(Debug, Deserialize, Serialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// `open`, `applied`, `rejected`.

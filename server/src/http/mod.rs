@@ -10,19 +10,19 @@
 //! routing and streams serve on `AppState` (see `crate::state`).
 
 pub(crate) mod bundles;
-mod change_requests;
+pub(crate) mod change_requests;
 mod console;
 mod direct;
 pub(crate) mod environments;
 pub mod extract;
 pub(crate) mod flags;
-mod freezes;
+pub(crate) mod freezes;
 mod health;
 mod observe;
 mod ofrep;
 mod ofrep_bulk;
 pub mod origin;
-mod people;
+pub(crate) mod people;
 pub(crate) mod releases;
 mod route;
 pub use route::RouteIds;

@@ -7,17 +7,22 @@ use serde_json::{json, Value};
 use crate::harness::{spawn_app, Backend, TestApp, ADMIN};
 
 /// What one run of the CLI printed, and its exit code.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
 }
 
-async fn daylight(app: &TestApp, args: &[&str]) -> Run {
+pub async fn daylight(app: &TestApp, args: &[&str]) -> Run {
+    daylight_as(app, ADMIN, args).await
+}
+
+/// Runs the CLI with `token` in `DAYLIGHT_TOKEN`.
+pub async fn daylight_as(app: &TestApp, token: &str, args: &[&str]) -> Run {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_daylight"))
         .args(args)
         .env("DAYLIGHT_URL", &app.url)
-        .env("DAYLIGHT_TOKEN", ADMIN)
+        .env("DAYLIGHT_TOKEN", token)
         .output()
         .await
         .expect("the CLI runs");
@@ -29,8 +34,13 @@ async fn daylight(app: &TestApp, args: &[&str]) -> Run {
 }
 
 /// Runs a command that must succeed; returns its stdout.
-async fn ok(app: &TestApp, args: &[&str]) -> String {
-    let run = daylight(app, args).await;
+pub async fn ok(app: &TestApp, args: &[&str]) -> String {
+    ok_as(app, ADMIN, args).await
+}
+
+/// [`ok`] with `token`.
+pub async fn ok_as(app: &TestApp, token: &str, args: &[&str]) -> String {
+    let run = daylight_as(app, token, args).await;
     assert_eq!(run.code, 0, "daylight {args:?} failed: {}", run.stderr);
     run.stdout
 }

@@ -32,6 +32,7 @@ mod bad_input;
 mod bundles;
 mod change_requests;
 mod cli;
+mod cli_people;
 mod client_values;
 mod console;
 mod destructive;

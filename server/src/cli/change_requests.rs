@@ -1,0 +1,258 @@
+//! `daylight change-requests`: four-eyes changes to a flag's config where
+//! an environment requires approvals: propose, review, apply. See
+//! docs/people.md.
+
+use std::io::Read;
+
+use clap::Subcommand;
+use daylight::model::FlagConfig;
+use serde_json::Value;
+
+use super::client::Client;
+use super::output::{record, table, time, Reply};
+use crate::http::change_requests::{ListQuery, Proposal, RequestList, RequestView, ReviewRequest};
+use crate::store::change_requests::ChangeRequest;
+
+#[derive(Debug, Subcommand)]
+pub enum ChangeRequestCmd {
+    /// Change requests, newest first.
+    List {
+        /// `open`, `applied` or `rejected`.
+        #[arg(long)]
+        state: Option<String>,
+    },
+    /// One request: the current config against the proposed one, the
+    /// reviews, and who approved it.
+    Show { id: i64 },
+    /// Proposes a config for a flag in one environment: the whole config
+    /// as JSON (`--config FILE.json`, or `-` for stdin), or the current one
+    /// turned `--on` or `--off`.
+    Open {
+        flag: String,
+        #[arg(long)]
+        env: String,
+        #[arg(long, required_unless_present_any = ["on", "off"], conflicts_with_all = ["on", "off"])]
+        config: Option<String>,
+        #[arg(long, conflicts_with = "off")]
+        on: bool,
+        #[arg(long)]
+        off: bool,
+        #[arg(long, default_value = "")]
+        comment: String,
+    },
+    /// Approves the current revision (not one's own request).
+    Approve {
+        id: i64,
+        #[arg(long, default_value = "")]
+        comment: String,
+    },
+    /// Rejects the request, which closes it.
+    Reject {
+        id: i64,
+        #[arg(long, default_value = "")]
+        comment: String,
+    },
+    /// Comments without a verdict.
+    Comment { id: i64, text: String },
+    /// Applies an approved request onto the version it was proposed against.
+    Apply { id: i64 },
+}
+
+pub async fn run(c: &Client, cmd: ChangeRequestCmd) -> Result<Reply, String> {
+    match cmd {
+        ChangeRequestCmd::List { state } => {
+            let answer = c
+                .get("/api/v1/change-requests")
+                .query(&ListQuery { state })
+                .send()
+                .await?;
+            Ok(Reply::new(answer, |list: RequestList| {
+                table(
+                    ["ID", "FLAG", "ENVIRONMENT", "STATE", "REVISION", "AUTHOR", "UPDATED"],
+                    list.change_requests.into_iter().map(|r| {
+                        [
+                            r.id.to_string(),
+                            r.flag_key,
+                            r.environment,
+                            r.state,
+                            r.revision.to_string(),
+                            r.author,
+                            time(r.updated_at),
+                        ]
+                    }),
+                )
+            }))
+        }
+        ChangeRequestCmd::Show { id } => {
+            let answer = c.get(&format!("/api/v1/change-requests/{id}")).send().await?;
+            Ok(Reply::new(answer, show))
+        }
+        ChangeRequestCmd::Open {
+            flag,
+            env,
+            config,
+            on,
+            off: _,
+            comment,
+        } => {
+            let config: FlagConfig = match config {
+                Some(source) => read_config(&source)?,
+                None => {
+                    let path = format!("/api/v1/flags/{flag}/environments/{env}");
+                    let mut current: FlagConfig = c.get(&path).send().await?.parse()?;
+                    current.on = on;
+                    current
+                }
+            };
+            let body = Proposal {
+                flag,
+                environment: env,
+                config,
+                comment,
+            };
+            let answer = c.post("/api/v1/change-requests").json(&body).send().await?;
+            Ok(Reply::record::<ChangeRequest>(answer))
+        }
+        ChangeRequestCmd::Approve { id, comment } => review(c, id, "approve", comment).await,
+        ChangeRequestCmd::Reject { id, comment } => review(c, id, "reject", comment).await,
+        ChangeRequestCmd::Comment { id, text } => review(c, id, "comment", text).await,
+        ChangeRequestCmd::Apply { id } => Ok(Reply::record::<ChangeRequest>(
+            c.post(&format!("/api/v1/change-requests/{id}/apply")).send().await?,
+        )),
+    }
+}
+
+async fn review(c: &Client, id: i64, verdict: &str, comment: String) -> Result<Reply, String> {
+    let body = ReviewRequest {
+        verdict: verdict.to_owned(),
+        comment,
+    };
+    let answer = c
+        .post(&format!("/api/v1/change-requests/{id}/reviews"))
+        .json(&body)
+        .send()
+        .await?;
+    Ok(Reply::record::<ChangeRequest>(answer))
+}
+
+/// A config from a JSON file, or from stdin for `-`.
+fn read_config(source: &str) -> Result<FlagConfig, String> {
+    let text = if source == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| format!("cannot read stdin: {e}"))?;
+        text
+    } else {
+        std::fs::read_to_string(source).map_err(|e| format!("cannot read {source}: {e}"))?
+    };
+    serde_json::from_str(&text).map_err(|e| format!("{source} is not a flag config: {e}"))
+}
+
+/// The request's fields, the config change as a diff, the approvals and
+/// the reviews.
+fn show(view: RequestView) -> String {
+    let r = &view.request;
+    let mut out = record(&serde_json::json!({
+        "id": r.id,
+        "flag_key": r.flag_key,
+        "environment": r.environment,
+        "state": r.state,
+        "author": r.author,
+        "comment": r.comment,
+        "revision": r.revision,
+        "base_version": r.base_version,
+        "current_version": view.current_version,
+        "created_at": r.created_at,
+        "updated_at": r.updated_at,
+        "settled_by": r.settled_by,
+        "settled_at": r.settled_at,
+    }));
+    let approved_by = if view.approved_by.is_empty() {
+        "nobody".to_owned()
+    } else {
+        view.approved_by.join(", ")
+    };
+    out.push_str(&format!(
+        "\napprovals: {} of {} required (approved by {approved_by})",
+        view.approved_by.len(),
+        view.approvals_required
+    ));
+    if view.current_version.is_some_and(|v| v != r.base_version) && r.state == "open" {
+        out.push_str("\nthe flag changed since: this request can no longer apply");
+    }
+    out.push_str("\n\nconfig (- current, + proposed):\n");
+    out.push_str(&diff(&pretty(view.current.as_ref()), &pretty(r.config.as_ref())));
+    out.push_str("\n\nreviews:");
+    if view.reviews.is_empty() {
+        out.push_str(" none");
+    }
+    for review in &view.reviews {
+        out.push_str(&format!(
+            "\n  {}  {}  {} (revision {})",
+            time(review.at),
+            review.reviewer,
+            review.verdict,
+            review.revision
+        ));
+        if !review.comment.is_empty() {
+            out.push_str(&format!(": {}", review.comment));
+        }
+    }
+    out
+}
+
+fn pretty(value: Option<&Value>) -> String {
+    value.map_or_else(
+        || "null".to_owned(),
+        |v| serde_json::to_string_pretty(v).unwrap_or_default(),
+    )
+}
+
+/// A line diff: `  ` for lines both share, `- ` for lines only in `old`,
+/// `+ ` for lines only in `new` (longest common subsequence).
+fn diff(old: &str, new: &str) -> String {
+    let (a, b): (Vec<&str>, Vec<&str>) = (old.lines().collect(), new.lines().collect());
+    // lcs[i][j]: the longest common subsequence of a[i..] and b[j..].
+    let mut lcs = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for i in (0..a.len()).rev() {
+        for j in (0..b.len()).rev() {
+            lcs[i][j] = if a[i] == b[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j, mut lines) = (0, 0, Vec::new());
+    while i < a.len() || j < b.len() {
+        if i < a.len() && j < b.len() && a[i] == b[j] {
+            lines.push(format!("  {}", a[i]));
+            (i, j) = (i + 1, j + 1);
+        } else if i < a.len() && (j == b.len() || lcs[i + 1][j] >= lcs[i][j + 1]) {
+            lines.push(format!("- {}", a[i]));
+            i += 1;
+        } else {
+            lines.push(format!("+ {}", b[j]));
+            j += 1;
+        }
+    }
+    lines.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_diff_marks_removed_and_added_lines() {
+        let old = "{\n  \"on\": false,\n  \"off_variation\": 0\n}";
+        let new = "{\n  \"on\": true,\n  \"off_variation\": 0\n}";
+        assert_eq!(
+            diff(old, new),
+            "  {\n-   \"on\": false,\n+   \"on\": true,\n    \"off_variation\": 0\n  }"
+        );
+        assert_eq!(diff("null", "1"), "- null\n+ 1");
+        assert_eq!(diff("a\nb", "a\nb"), "  a\n  b");
+    }
+}
