@@ -96,7 +96,7 @@ pub fn admin_api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 /// database unreachable. Documented once here rather than on each route.
 fn add_common_errors(doc: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
-    const COMMON: [(&str, &str); 7] = [
+    const COMMON: [(&str, &str); 8] = [
         (
             "400",
             "The request is malformed or invalid (`field` names the offending part)",
@@ -106,6 +106,10 @@ fn add_common_errors(doc: &mut utoipa::openapi::OpenApi) {
         ("404", "No such resource"),
         ("413", "The body is larger than the configured limit"),
         ("415", "The body is not JSON"),
+        (
+            "429",
+            "Too many wrong credentials or failed sign-ins from this address; retry after `Retry-After`",
+        ),
         ("503", "The database is unreachable; retry shortly"),
     ];
     // Writes may also meet a concurrent write (optimistic concurrency), or
