@@ -72,7 +72,10 @@ pub struct NewWindow {
     pub name: String,
     /// `{"kind": "once", "starts_at", "ends_at"}` or `{"kind": "weekly",
     /// "days": ["fri"], "start": "18:00", "minutes": 240, "time_zone":
-    /// "Europe/Paris"}`.
+    /// "Europe/Paris"}` (the `Schedule` schema; documented as an object
+    /// here, which generators of test requests handle better than its
+    /// `oneOf`).
+    #[schema(value_type = Object)]
     pub schedule: Schedule,
 }
 
