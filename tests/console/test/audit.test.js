@@ -58,6 +58,9 @@ test('the audit log says actions in words, shows times with their zone, and filt
   await skip.getByRole('button', { name: 'Show changes' }).click();
   assert.match(await skip.locator('table.diff').textContent(), /environments\.staging\.fallthrough\.rollout\.variations\[0\]\.weight.*1000.*100000/);
   await page.getByLabel('Kind').selectOption('release');
+  // The newest entry is a release entry before and after filtering, so the
+  // signal that the filter applied is the flag's own entry leaving the list.
+  await page.locator('li.entry', { hasText: 'created the flag' }).first().waitFor({ state: 'detached' });
   const top = page.locator('li.entry').first();
   await top.getByText('moved the release plan to its next stage').waitFor();
   assert.equal(await page.locator('li.entry', { hasText: 'created the flag' }).count(), 0, 'only release entries');
