@@ -119,7 +119,7 @@ async fn read(State(state): State<AdminState>, _admin: Admin, Path(id): Path<i64
             .and_then(|s| serde_json::to_value(config_for(&s.flag, &request.environment)).ok()),
         current_version: stored.map(|s| s.version),
         approved_by: requests::approvals(&request, &reviews),
-        approvals_required: environments::approvals_required_now(&state.db, &request.environment).await?,
+        approvals_required: environments::approvals_required(&state.db.pool, &request.environment).await?,
         reviews,
         request,
     }))
@@ -200,7 +200,7 @@ async fn read_approvals(
     Path(env): Path<String>,
 ) -> ApiResult<Json<Approvals>> {
     Ok(Json(Approvals {
-        required: environments::approvals_required_now(&state.db, &env).await?,
+        required: environments::approvals_required(&state.db.pool, &env).await?,
     }))
 }
 

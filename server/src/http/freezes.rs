@@ -53,7 +53,7 @@ pub struct FreezeList {
 async fn list(State(state): State<AdminState>, _admin: Admin, Path(env): Path<String>) -> ApiResult<Json<FreezeList>> {
     crate::store::environments::get(&state.db, &env).await?;
     let now = state.clock.now_ms();
-    let windows: Vec<ListedWindow> = freezes::list(&state.db, &env)
+    let windows: Vec<ListedWindow> = freezes::of(&state.db.pool, &env)
         .await?
         .into_iter()
         .map(|window| ListedWindow {

@@ -49,21 +49,14 @@ pub async fn insert(tx: &mut Transaction<'_, Any>, env: &Environment) -> ApiResu
 }
 
 /// Approvals a change to a flag's config in `environment` needs (0: direct
-/// changes), read in the writer's transaction.
-pub async fn approvals_required(tx: &mut Transaction<'_, Any>, environment: &str) -> ApiResult<i64> {
-    Ok(
-        sqlx::query_scalar("SELECT approvals_required FROM environments WHERE key = $1")
-            .bind(environment)
-            .fetch_optional(&mut **tx)
-            .await?
-            .unwrap_or(0),
-    )
-}
-
-pub async fn approvals_required_now(db: &Db, environment: &str) -> ApiResult<i64> {
+/// changes), through the pool or a writer's transaction.
+pub async fn approvals_required<'e>(
+    executor: impl sqlx::Executor<'e, Database = Any>,
+    environment: &str,
+) -> ApiResult<i64> {
     sqlx::query_scalar("SELECT approvals_required FROM environments WHERE key = $1")
         .bind(environment)
-        .fetch_optional(&db.pool)
+        .fetch_optional(executor)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("environment `{environment}`")))
 }

@@ -4,7 +4,6 @@
 use serde::{Deserialize, Serialize};
 use sqlx::{Any, Transaction};
 
-use crate::db::Db;
 use crate::error::ApiResult;
 use crate::freeze::Schedule;
 use crate::store::column::JsonText;
@@ -22,18 +21,14 @@ pub struct FreezeWindow {
 
 const WINDOW: &str = "SELECT id, environment, name, schedule, created_by, created_at FROM freeze_windows";
 
-pub async fn list(db: &Db, environment: &str) -> ApiResult<Vec<FreezeWindow>> {
+/// An environment's windows (through the pool, or a writer's transaction).
+pub async fn of<'e>(
+    executor: impl sqlx::Executor<'e, Database = Any>,
+    environment: &str,
+) -> ApiResult<Vec<FreezeWindow>> {
     Ok(sqlx::query_as(&format!("{WINDOW} WHERE environment = $1 ORDER BY id"))
         .bind(environment)
-        .fetch_all(&db.pool)
-        .await?)
-}
-
-/// The windows of these environments, read in the writer's transaction.
-pub async fn of(tx: &mut Transaction<'_, Any>, environment: &str) -> ApiResult<Vec<FreezeWindow>> {
-    Ok(sqlx::query_as(&format!("{WINDOW} WHERE environment = $1 ORDER BY id"))
-        .bind(environment)
-        .fetch_all(&mut **tx)
+        .fetch_all(executor)
         .await?)
 }
 

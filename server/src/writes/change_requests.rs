@@ -149,7 +149,7 @@ pub fn approvals(request: &ChangeRequest, reviews: &[rows::Review]) -> Vec<Strin
 /// still at the version it was proposed against.
 pub async fn apply(w: &Writer<'_>, id: i64) -> ApiResult<ChangeRequest> {
     let request = open_request(w, id).await?;
-    let required = environments::approvals_required_now(w.db, &request.environment).await?;
+    let required = environments::approvals_required(&w.db.pool, &request.environment).await?;
     let approvers = approvals(&request, &rows::reviews(w.db, id).await?);
     if (approvers.len() as i64) < required {
         return Err(ApiError::Conflict(format!(

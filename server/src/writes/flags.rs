@@ -169,7 +169,7 @@ pub async fn write(
         w.lock(tx, &pending.changed).await?;
         if !w.approved {
             for env in &pending.changed {
-                let required = crate::store::environments::approvals_required(tx, env).await?;
+                let required = crate::store::environments::approvals_required(&mut **tx, env).await?;
                 if required > 0 {
                     return Err(ApiError::ApprovalRequired(format!(
                         "`{env}` requires {required} approval(s): propose this change as a change request \

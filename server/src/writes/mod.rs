@@ -60,7 +60,7 @@ impl Writer<'_> {
         self.lock_all(tx, environments).await?;
         let now = self.clock.now_ms();
         for env in environments {
-            for window in crate::store::freezes::of(tx, env).await? {
+            for window in crate::store::freezes::of(&mut **tx, env).await? {
                 if window.schedule.compile().is_ok_and(|w| w.covers(now)) {
                     return Err(ApiError::Frozen(format!(
                         "`{env}` is in the freeze window `{}`: only turning flags off goes through until it ends",
