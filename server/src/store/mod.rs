@@ -11,6 +11,7 @@ pub mod environments;
 pub mod flags;
 pub mod freezes;
 pub mod people;
+pub mod receipts;
 pub mod releases;
 pub mod retention;
 pub mod schedule;
@@ -137,7 +138,7 @@ async fn fetch_changes<'e>(
     limit: i64,
 ) -> ApiResult<Vec<Change>> {
     let rows = sqlx::query(
-        "SELECT environment, version, kind, key, doc FROM changes
+        "SELECT environment, version, kind, key, doc, created_at FROM changes
          WHERE environment = $1 AND version > $2 ORDER BY version LIMIT $3",
     )
     .bind(environment)
@@ -153,6 +154,7 @@ async fn fetch_changes<'e>(
                 version: row.try_get("version")?,
                 kind: row.try_get("kind")?,
                 key: row.try_get("key")?,
+                committed_at_ms: row.try_get("created_at")?,
                 doc: doc
                     .map(|d| serde_json::from_str(&d))
                     .transpose()
