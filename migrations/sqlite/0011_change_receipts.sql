@@ -12,3 +12,7 @@ CREATE TABLE change_receipts (
     PRIMARY KEY (environment, version, node)
 );
 CREATE INDEX change_receipts_updated_at ON change_receipts (updated_at);
+
+-- The ruleset version a flag, segment or bundle write in one environment
+-- produced: links the audit entry to its receipt.
+ALTER TABLE audit_log ADD COLUMN change_version BIGINT;

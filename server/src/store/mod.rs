@@ -86,8 +86,12 @@ pub struct AuditEntry<'a> {
 
 pub(crate) async fn append_audit(tx: &mut Transaction<'_, Any>, e: AuditEntry<'_>) -> ApiResult<()> {
     sqlx::query(
-        "INSERT INTO audit_log (at, actor, action, resource_kind, resource_key, environment, before_doc, after_doc, comment, kill_switch)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        // A write to a flag, segment or bundle in one environment appended
+        // a change just before: its version links the entry to the change's
+        // propagation receipt (`receipts`).
+        "INSERT INTO audit_log (at, actor, action, resource_kind, resource_key, environment, before_doc, after_doc, comment, kill_switch, change_version)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
+                 CASE WHEN $4 IN ('flag', 'segment', 'bundle') THEN (SELECT version FROM environments WHERE key = $6) END)",
     )
     .bind(now_ms())
     .bind(e.actor)
@@ -183,6 +187,11 @@ pub struct AuditRecord {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     #[sqlx(try_from = "column::IntBool")]
     pub kill_switch: bool,
+    /// The environment's ruleset version this write produced (flag, segment
+    /// and bundle writes in one environment): its propagation receipt is
+    /// `GET /api/v1/environments/{environment}/receipts/{change_version}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change_version: Option<i64>,
 }
 
 #[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
@@ -243,4 +252,4 @@ fn like_pattern(text: &str) -> String {
 
 /// The `audit_log` columns an [`AuditRecord`] is read from.
 pub(crate) const AUDIT_COLUMNS: &str =
-    "id, at, actor, action, resource_kind, resource_key, environment, before_doc, after_doc, comment, kill_switch";
+    "id, at, actor, action, resource_kind, resource_key, environment, before_doc, after_doc, comment, kill_switch, change_version";

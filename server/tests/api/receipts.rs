@@ -82,6 +82,9 @@ async fn a_receipt_counts_acknowledged_not_yet_and_unknown_connections() {
         );
         assert!(p50 <= p99 && p99 <= max && max < 60_000, "{after}");
 
+        // The toggle's audit entry links to its receipt.
+        let audit = app.get("/api/v1/audit?resource_key=f&limit=1").await.expect(200).body;
+        assert_eq!(audit["entries"][0]["change_version"], v, "{audit}");
         // The list has it too; a version nobody wrote is a 404; a bad limit a 400.
         let list = app
             .get("/api/v1/environments/production/receipts?limit=5")
