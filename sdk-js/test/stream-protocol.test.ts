@@ -39,7 +39,17 @@ test('hello: protocols, key, sdk; no version before server data', async () => {
   const { client, fake } = serverClient();
   await until('hello', () => fake.last().hello !== undefined);
   assert.equal(fake.last().url, 'ws://flags.test/sdk/v1/stream');
-  assert.deepEqual(fake.last().hello, { type: 'hello', protocols: [1], key: 'dl_server_x', sdk: 'daylight-js/0.1.0' });
+  assert.deepEqual(fake.last().hello, { type: 'hello', protocols: [1], key: 'dl_server_x', sdk: 'daylight-js/0.1.0', receipts: true });
+  client.close();
+});
+
+test('receipts: the version synced, then each patch applied, and never a stale one', async () => {
+  const { client, fake } = serverClient();
+  const socket = await sync(fake, 10, { a: flag(true) });
+  socket.receive({ type: 'patch', version: 11, kind: 'flag', key: 'a', doc: flag(false) });
+  socket.receive({ type: 'patch', version: 11, kind: 'flag', key: 'a', doc: flag(true) }); // stale
+  const receipts = socket.sent.filter((m) => m.type === 'applied').map((m) => m.version);
+  assert.deepEqual(receipts, [10, 11]);
   client.close();
 });
 

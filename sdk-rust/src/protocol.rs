@@ -33,8 +33,17 @@ pub enum ClientMessage {
         /// Client keys: the app and bundle version this page runs.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         bundle: Option<RunningBundle>,
+        /// This SDK sends `applied` receipts (an SDK that does not say so
+        /// is counted as unknown).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        receipts: bool,
     },
     Heartbeat,
+    /// A receipt: this SDK now evaluates with the ruleset at `version`
+    /// (after a `patch`, or the `snapshot` before `synced`).
+    Applied {
+        version: u64,
+    },
     /// Client keys: a new context; the server answers with `values`.
     Identify {
         context: Value,
@@ -276,10 +285,15 @@ mod tests {
             version: None,
             context: None,
             bundle: None,
+            receipts: false,
         };
         assert_eq!(
             hello.to_json(),
             r#"{"type":"hello","protocols":[1],"key":"k","sdk":"s"}"#
+        );
+        assert_eq!(
+            ClientMessage::Applied { version: 7 }.to_json(),
+            r#"{"type":"applied","version":7}"#
         );
         assert_eq!(ClientMessage::Heartbeat.to_json(), r#"{"type":"heartbeat"}"#);
     }

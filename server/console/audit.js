@@ -1,6 +1,7 @@
 // The audit log: who changed what, when, why, with a readable before/after
 // diff. Filters by kind, key, environment and actor; new entries appear live;
 // "older" pages backwards.
+import { Receipt } from './receipt.js';
 import { enc, get } from './api.js';
 import { ErrorLine, formatTime, html, show, useEffect, useLive, useState } from './lib.js';
 import { diff, ruleChanges } from './diff.js';
@@ -82,6 +83,7 @@ function Entry({ entry: raw }) {
         : null}
     </div>
     ${entry.comment ? html`<p class="comment">“${entry.comment}”</p>` : null}
+    ${entry.change_version && entry.environment ? html`<${Receipt} env=${entry.environment} version=${entry.change_version} />` : null}
     ${sentences.length ? html`<ul class="rule-changes">${sentences.map((t) => html`<li>${t}</li>`)}</ul>` : null}
     ${open
       ? rows.length === 0

@@ -1,6 +1,7 @@
 // Flags: every flag with its on/off state per environment, search and tag
 // filters, one-click toggles (production asks for confirmation and a
 // comment, recorded in the audit log), and "new flag".
+import { Receipt } from './receipt.js';
 import { api, enc, get } from './api.js';
 import {
   ConfirmDialog, ErrorLine, PRODUCTION, html, parseVariations, useEffect, useLive, useLoad, useRef, useSession, useState,
@@ -24,6 +25,8 @@ export function summary(config) {
 export function Toggle({ flag, env, config, onDone, onError }) {
   const { readOnly } = useSession();
   const [asking, setAsking] = useState(false);
+  // The change just made, to show how far it got.
+  const [made, setMade] = useState(null);
   const on = !!config?.on;
   const id = `toggle-${flag.key}-${env}`;
 
@@ -34,6 +37,8 @@ export function Toggle({ flag, env, config, onDone, onError }) {
       });
       setAsking(false);
       onDone?.(data, version);
+      const { entries } = await get(`/audit?resource_kind=flag&resource_key=${enc(flag.key)}&environment=${enc(env)}&limit=1`);
+      if (entries[0]?.change_version) setMade(entries[0].change_version);
     } catch (e) {
       setAsking(false);
       onError?.(e);
@@ -59,6 +64,7 @@ export function Toggle({ flag, env, config, onDone, onError }) {
           <p>This changes what every production user gets, within a second.</p>
         <//>`
       : null}
+    ${made ? html`<${Receipt} env=${env} version=${made} live=${true} />` : null}
   </span>`;
 }
 

@@ -186,6 +186,11 @@ impl Application {
             crate::store::retention::spawn(self.state.db.clone(), self.change_log_keep, self.audit_retention_days);
         let flusher =
             crate::store::usage::spawn_flusher(self.state.db.clone(), self.state.usage.clone(), self.usage_flush);
+        let receipts = crate::store::receipts::spawn_flusher(
+            self.state.db.clone(),
+            self.state.live.clone(),
+            std::time::Duration::from_secs(1),
+        );
         let (db, pending) = (self.state.db.clone(), self.state.usage.clone());
         // The recorder keeps every histogram sample until upkeep folds it
         // into the summary; `build_recorder` spawns no upkeep task, so
@@ -235,6 +240,7 @@ impl Application {
             history.abort();
         }
         flusher.abort();
+        receipts.abort();
         // Reports received before the stop are written, not lost.
         if let Err(e) = pending.flush(&db).await {
             tracing::warn!(error = %e, "cannot write the last SDK usage reports");

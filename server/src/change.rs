@@ -12,4 +12,7 @@ pub struct Change {
     pub kind: String,
     pub key: String,
     pub doc: Option<serde_json::Value>,
+    /// When the writer committed it (ms since the epoch); for receipts.
+    #[serde(skip)]
+    pub committed_at_ms: i64,
 }

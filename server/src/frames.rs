@@ -19,6 +19,9 @@ pub struct Hello {
     pub context: Option<Value>,
     /// Client keys: the app and the bundle version this page runs.
     pub bundle: Option<RunningBundle>,
+    /// The SDK sends `applied` receipts.
+    #[serde(default)]
+    pub receipts: bool,
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -33,6 +36,7 @@ struct Incoming {
     #[serde(rename = "type")]
     kind: String,
     context: Option<Value>,
+    version: Option<u64>,
 }
 
 /// What a frame after the hello asks for.
@@ -42,6 +46,8 @@ pub enum ClientFrame {
     Identify(Context),
     /// `usage`: evaluation and event counts (read by `http::usage`).
     Usage,
+    /// `applied`: a receipt for the ruleset version the SDK now has.
+    Applied(u64),
     /// A heartbeat, or a type this server does not know (ignored).
     Other,
 }
@@ -67,6 +73,12 @@ pub fn parse_client_frame(text: &str) -> Result<ClientFrame, String> {
     match msg.kind.as_str() {
         "identify" => {}
         "usage" => return Ok(ClientFrame::Usage),
+        "applied" => {
+            return msg
+                .version
+                .map(ClientFrame::Applied)
+                .ok_or_else(|| "applied needs a version".to_owned())
+        }
         _ => return Ok(ClientFrame::Other),
     }
     let context = msg.context.ok_or_else(|| "identify needs a context".to_owned())?;
@@ -96,6 +108,11 @@ mod tests {
             parse_client_frame(r#"{"type":"usage","evaluations":[]}"#),
             Ok(ClientFrame::Usage)
         ));
+        assert!(matches!(
+            parse_client_frame(r#"{"type":"applied","version":9}"#),
+            Ok(ClientFrame::Applied(9))
+        ));
+        assert!(parse_client_frame(r#"{"type":"applied"}"#).is_err());
         assert!(parse_client_frame(r#"{"type":"identify"}"#).is_err());
         assert!(parse_client_frame(r#"{"type":"identify","context":{"key":5}}"#).is_err());
     }

@@ -35,6 +35,8 @@
 //! - `limits`: per-key request and stream limits (429 with `Retry-After`),
 //!   allowed browser origins.
 //! - `error`: the API error type and its JSON shape.
+//! - `receipts`: propagation receipts: per change, the SDK connections it
+//!   reached on this node and how fast they acknowledged it (memory only).
 //! - `frames`: the frames SDKs send on the stream, and their parsing.
 //! - `cli`: the client subcommands for people and deploy scripts, one module
 //!   per resource on the HTTP handlers' own request and response types, a
@@ -57,6 +59,7 @@ pub mod freeze;
 pub mod http;
 pub mod limits;
 pub mod live;
+pub mod receipts;
 pub mod releases;
 pub mod settings;
 pub mod state;

@@ -15,6 +15,7 @@ use tokio::sync::{broadcast, mpsc, Mutex, MutexGuard};
 
 use crate::bundles::BundleConfig;
 use crate::change::Change;
+use crate::receipts::{Receipt, Receipts};
 
 pub struct Live {
     rulesets: ArcSwap<HashMap<String, Arc<Ruleset>>>,
@@ -28,6 +29,8 @@ pub struct Live {
     bundles: ArcSwap<HashMap<(String, String), Arc<BundleConfig>>>,
     /// The last serialised `snapshot` message per environment.
     snapshots: std::sync::Mutex<HashMap<String, (u64, Utf8Bytes)>>,
+    /// Propagation figures of the recent changes.
+    pub receipts: Receipts,
 }
 
 /// One change as streams need it: the change-log row and the ruleset it
@@ -44,6 +47,8 @@ pub struct Applied {
     pub ruleset: Arc<Ruleset>,
     /// A reload replaced the ruleset wholesale: streams must resync.
     pub reloaded: bool,
+    /// This node's propagation figures for the change (`None` for a reload).
+    pub receipt: Option<Arc<Receipt>>,
 }
 
 /// Held while changes are applied, so two catch-ups never apply the same
@@ -74,6 +79,7 @@ impl Live {
             written: OnceLock::new(),
             bundles: ArcSwap::from_pointee(HashMap::new()),
             snapshots: std::sync::Mutex::new(HashMap::new()),
+            receipts: Receipts::default(),
         }
     }
 
@@ -169,6 +175,8 @@ impl Live {
                 let config = change.doc.clone().and_then(|d| serde_json::from_value(d).ok());
                 self.set_bundle(environment, &change.key, config);
             }
+            let receipt = Arc::new(Receipt::new(environment, change.version as u64, change.committed_at_ms));
+            self.receipts.track(receipt.clone());
             let _ = self.applied.send(Arc::new(Applied {
                 environment: environment.to_owned(),
                 version: change.version as u64,
@@ -176,6 +184,7 @@ impl Live {
                 message: OnceLock::new(),
                 ruleset: ruleset.clone(),
                 reloaded: false,
+                receipt: Some(receipt),
             }));
         }
         Ok(())
@@ -204,6 +213,7 @@ impl Live {
                 message: OnceLock::new(),
                 ruleset,
                 reloaded: true,
+                receipt: None,
             }));
         }
     }

@@ -123,7 +123,8 @@ export class ServerClient {
         hello: () => {
           this.session = { snapshot: false, synced: false };
           const version = this.replica.resumeVersion();
-          return version === undefined ? {} : { version };
+          // `receipts`: this SDK acknowledges what it applies (`applied`).
+          return version === undefined ? { receipts: true } : { version, receipts: true };
         },
         welcomed: () => {
           this.counters.connections++;
@@ -309,6 +310,7 @@ export class ServerClient {
           if (!this.session.snapshot) this.counters.resumes++;
           this.session.synced = true;
           this.stream?.markSynced();
+          this.stream?.send({ type: 'applied', version });
           this.logger.info(`flags in sync at version ${version}`);
           return undefined;
         }
@@ -332,7 +334,11 @@ export class ServerClient {
           this.logger.info(`missed a change (have ${String(this.replica.resumeVersion())}, got ${version}): reconnecting to resume`);
           return RETRY;
         }
-        if (outcome === 'applied') this.counters.patches++;
+        if (outcome === 'applied') {
+          this.counters.patches++;
+          // The receipt an operator reads as "this app server has it".
+          this.stream?.send({ type: 'applied', version });
+        }
         return undefined;
       }
       default:

@@ -142,6 +142,7 @@ async fn connect(replica: &mut Replica, config: &StreamConfig, shutdown: &mut wa
         version: replica.resume_version(),
         context: None,
         bundle: None,
+        receipts: true,
     };
     if let Err(e) = sink.send(Message::text(hello.to_json())).await {
         warn!(error = %e, "the flag stream closed during the handshake");
@@ -151,6 +152,7 @@ async fn connect(replica: &mut Replica, config: &StreamConfig, shutdown: &mut wa
     let mut session = Session {
         heartbeat: None,
         synced: false,
+        receipt: None,
     };
     let mut ticker: Option<Interval> = None;
     let mut usage_ticker: Option<Interval> = None;
@@ -225,6 +227,18 @@ async fn connect(replica: &mut Replica, config: &StreamConfig, shutdown: &mut wa
         if let Some(end) = end {
             break end;
         }
+        // The receipt for what was just applied, so the server can tell
+        // an operator that this SDK has the change.
+        if let Some(version) = session.receipt.take() {
+            let receipt = Message::text(ClientMessage::Applied { version }.to_json());
+            match tokio::time::timeout(silence, sink.send(receipt)).await {
+                Ok(Ok(())) => {}
+                _ => {
+                    warn!("cannot send a receipt: reconnecting");
+                    break session.retry();
+                }
+            }
+        }
         if let (None, Some(interval)) = (&ticker, session.heartbeat) {
             let mut t = tokio::time::interval_at(Instant::now() + interval, interval);
             t.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -290,6 +304,8 @@ struct Session {
     heartbeat: Option<Duration>,
     /// `synced` arrived: the data is up to date.
     synced: bool,
+    /// A version applied and not yet acknowledged to the server.
+    receipt: Option<u64>,
 }
 
 impl Session {
@@ -344,6 +360,7 @@ impl Session {
             ServerMessage::Synced { version } => match replica.server_version() {
                 Some(have) if have == version => {
                     self.synced = true;
+                    self.receipt = Some(version);
                     replica.store().set_state(ConnectionState::Synced);
                     info!(version, "flags in sync");
                     None
@@ -371,6 +388,7 @@ impl Session {
             } => match replica.apply_patch(version, &kind, &key, doc) {
                 PatchOutcome::Applied => {
                     debug!(version, kind, key, "applied a patch");
+                    self.receipt = Some(version);
                     None
                 }
                 PatchOutcome::Stale => {
@@ -429,12 +447,14 @@ pub fn replay_server_frames<'a>(frames: impl IntoIterator<Item = &'a str>) -> Op
     let mut session = Session {
         heartbeat: None,
         synced: false,
+        receipt: None,
     };
     for frame in frames {
         if session.handle(frame, &mut replica).is_some() {
             session = Session {
                 heartbeat: None,
                 synced: false,
+                receipt: None,
             };
         }
     }

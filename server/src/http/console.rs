@@ -65,6 +65,7 @@ pub static ASSETS: &[Asset] = assets![
     "archive.js",
     "conflict.js",
     "diff.js",
+    "receipt.js",
     "vendor/preact.js",
     "vendor/hooks.js",
     "vendor/htm.js",

@@ -23,6 +23,7 @@ mod ofrep;
 mod ofrep_bulk;
 pub mod origin;
 pub(crate) mod people;
+mod receipts;
 pub(crate) mod releases;
 mod route;
 pub use route::RouteIds;
@@ -84,6 +85,7 @@ pub fn admin_api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(bundles::router())
         .merge(releases::router())
         .merge(usage::router())
+        .merge(receipts::router())
         .merge(webhooks::router())
         .split_for_parts();
     let mut doc = doc;

@@ -11,6 +11,7 @@ pub mod environments;
 pub mod flags;
 pub mod freezes;
 pub mod people;
+pub mod receipts;
 pub mod releases;
 pub mod retention;
 pub mod schedule;
@@ -85,8 +86,12 @@ pub struct AuditEntry<'a> {
 
 pub(crate) async fn append_audit(tx: &mut Transaction<'_, Any>, e: AuditEntry<'_>) -> ApiResult<()> {
     sqlx::query(
-        "INSERT INTO audit_log (at, actor, action, resource_kind, resource_key, environment, before_doc, after_doc, comment, kill_switch)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        // A write to a flag, segment or bundle in one environment appended
+        // a change just before: its version links the entry to the change's
+        // propagation receipt (`receipts`).
+        "INSERT INTO audit_log (at, actor, action, resource_kind, resource_key, environment, before_doc, after_doc, comment, kill_switch, change_version)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
+                 CASE WHEN $4 IN ('flag', 'segment', 'bundle') THEN (SELECT version FROM environments WHERE key = $6) END)",
     )
     .bind(now_ms())
     .bind(e.actor)
@@ -137,7 +142,7 @@ async fn fetch_changes<'e>(
     limit: i64,
 ) -> ApiResult<Vec<Change>> {
     let rows = sqlx::query(
-        "SELECT environment, version, kind, key, doc FROM changes
+        "SELECT environment, version, kind, key, doc, created_at FROM changes
          WHERE environment = $1 AND version > $2 ORDER BY version LIMIT $3",
     )
     .bind(environment)
@@ -153,6 +158,7 @@ async fn fetch_changes<'e>(
                 version: row.try_get("version")?,
                 kind: row.try_get("kind")?,
                 key: row.try_get("key")?,
+                committed_at_ms: row.try_get("created_at")?,
                 doc: doc
                     .map(|d| serde_json::from_str(&d))
                     .transpose()
@@ -181,6 +187,11 @@ pub struct AuditRecord {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     #[sqlx(try_from = "column::IntBool")]
     pub kill_switch: bool,
+    /// The environment's ruleset version this write produced (flag, segment
+    /// and bundle writes in one environment): its propagation receipt is
+    /// `GET /api/v1/environments/{environment}/receipts/{change_version}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change_version: Option<i64>,
 }
 
 #[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
@@ -241,4 +252,4 @@ fn like_pattern(text: &str) -> String {
 
 /// The `audit_log` columns an [`AuditRecord`] is read from.
 pub(crate) const AUDIT_COLUMNS: &str =
-    "id, at, actor, action, resource_kind, resource_key, environment, before_doc, after_doc, comment, kill_switch";
+    "id, at, actor, action, resource_kind, resource_key, environment, before_doc, after_doc, comment, kill_switch, change_version";

@@ -51,6 +51,7 @@ mod people;
 mod php_e2e;
 mod preamble;
 mod protocol_v1;
+mod receipts;
 mod releases;
 mod routing;
 mod sdk;

@@ -4,6 +4,7 @@
 //! a close frame). What it serves after `welcome` is the key kind's
 //! business: [`Rules`] for server keys, [`Values`] for client keys.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,6 +25,7 @@ use crate::error::ApiError;
 use crate::frames::{self, ClientFrame};
 use crate::limits::StreamPermit;
 use crate::live::Applied;
+use crate::receipts::Receipt;
 use crate::state::AppState;
 
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -101,7 +103,15 @@ struct Session {
     tick: Interval,
     /// When the SDK last sent anything.
     last_heard: Instant,
+    /// The SDK sends `applied` receipts.
+    receipts: bool,
+    /// Changes sent and not yet acknowledged, oldest first (bounded: an SDK
+    /// that stops acknowledging counts as not yet, not as memory).
+    unacknowledged: VecDeque<Arc<Receipt>>,
 }
+
+/// How many unacknowledged changes a connection remembers.
+const UNACKNOWLEDGED: usize = 64;
 
 /// What the loop acts on.
 enum Event {
@@ -124,6 +134,35 @@ pub type Paced = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
 enum Serving {
     Rules(Rules),
     Values(Box<Values>),
+}
+
+impl Session {
+    /// Counts this connection into a change of its environment.
+    fn reached(&mut self, applied: &Applied) {
+        let Some(receipt) = applied
+            .receipt
+            .as_ref()
+            .filter(|_| applied.environment == *self.key.environment)
+        else {
+            return;
+        };
+        receipt.reached(self.receipts);
+        if self.receipts {
+            if self.unacknowledged.len() == UNACKNOWLEDGED {
+                self.unacknowledged.pop_front();
+            }
+            self.unacknowledged.push_back(receipt.clone());
+        }
+    }
+
+    /// The SDK has applied `version`, and so every change up to it.
+    fn acknowledged(&mut self, version: u64) {
+        let now = crate::db::now_ms();
+        while let Some(receipt) = self.unacknowledged.front().filter(|r| r.version <= version) {
+            receipt.acknowledged(now);
+            self.unacknowledged.pop_front();
+        }
+    }
 }
 
 impl Connection {
@@ -234,6 +273,8 @@ impl Connection {
             heartbeat,
             tick: ticker(heartbeat),
             last_heard: Instant::now(),
+            receipts: hello.receipts,
+            unacknowledged: VecDeque::new(),
         };
         let environment = &session.key.environment;
         // After `welcome`, so an SDK holding the wrong kind of key learns
@@ -259,10 +300,15 @@ impl Connection {
                 Serving::Values(values) => values.bundle_notice(self)?,
             };
             match self.next_event(session, paced).await? {
-                Event::Change(change) => match &mut serving {
-                    Serving::Rules(rules) => rules.changed(self, change).await?,
-                    Serving::Values(values) => values.changed(self, change)?,
-                },
+                Event::Change(change) => {
+                    if let Ok(applied) = &change {
+                        session.reached(applied);
+                    }
+                    match &mut serving {
+                        Serving::Rules(rules) => rules.changed(self, change).await?,
+                        Serving::Values(values) => values.changed(self, change)?,
+                    }
+                }
                 Event::Text(text) => {
                     // Types this server does not know are ignored, malformed
                     // frames not.
@@ -274,6 +320,7 @@ impl Connection {
                             }
                         }
                         ClientFrame::Usage => report_usage(&self.state, &session.key, &text).await,
+                        ClientFrame::Applied(version) => session.acknowledged(version),
                         ClientFrame::Other => {}
                     }
                 }
