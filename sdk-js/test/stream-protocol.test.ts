@@ -218,6 +218,9 @@ test('browser: values for a replaced context are not applied; changed merges; he
 
   socket.receive({ type: 'changed', version: 5, flags: {}, removed: ['f'] });
   assert.deepEqual(client.boolVariationDetail('f', true).reason, { kind: 'ERROR', error_kind: 'FLAG_NOT_FOUND' });
+  // Receipts for what was applied, not for the old context's change.
+  assert.equal(socket.hello!.receipts, true);
+  assert.deepEqual(socket.sent.filter((m) => m.type === 'applied').map((m) => m.version), [3, 4, 5]);
   await until('a heartbeat from the client', () => socket.sent.some((m) => m.type === 'heartbeat'));
 
   // The cache holds the last values of "b".

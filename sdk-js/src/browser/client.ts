@@ -167,7 +167,8 @@ export class BrowserClient {
           this.awaitingValues = 1;
           const fields: Record<string, unknown> = {};
           for (const extension of this.extensions) Object.assign(fields, extension.hello?.());
-          return { ...fields, context: this.contextValue };
+          // `receipts`: the page acknowledges the values it applied (`applied`).
+          return { ...fields, context: this.contextValue, receipts: true };
         },
         handle: (message) => this.handle(message),
       },
@@ -381,6 +382,7 @@ export class BrowserClient {
         const flags = deepFreeze(readFlagValues(message.flags));
         this.replace(flags, versionOf(message.version), 'server');
         this.stream.markSynced();
+        this.acknowledge(message.version);
         const waiters = this.identifyWaiters;
         this.identifyWaiters = [];
         for (const waiter of waiters) waiter();
@@ -394,6 +396,7 @@ export class BrowserClient {
           for (const key of message.removed) if (typeof key === 'string') delete next[key];
         }
         this.replace(next, versionOf(message.version), 'server');
+        this.acknowledge(message.version);
         return undefined;
       }
       default: {
@@ -405,6 +408,12 @@ export class BrowserClient {
         return undefined;
       }
     }
+  }
+
+  /** The receipt the server counts as "this page has the change". */
+  private acknowledge(version: unknown): void {
+    const v = versionOf(version);
+    if (v !== undefined) this.stream.send({ type: 'applied', version: v });
   }
 
   /** Swaps in new values, caches server values, and tells listeners what changed. */

@@ -152,3 +152,41 @@ async fn receipts_add_up_across_nodes_with_real_sdks() {
         .unwrap();
     assert!(metrics.contains("daylight_change_receipt_seconds"), "{metrics}");
 }
+
+#[tokio::test]
+async fn a_page_acknowledges_changed_values_and_a_change_it_cannot_see_counts_as_had() {
+    let app = spawn_app(harness::Backend::Sqlite).await;
+    app.create_flag(json!({ "key": "banner", "client_side": true })).await;
+    app.create_flag(json!({ "key": "server-only" })).await;
+    let key = app.sdk_key("production", "client").await;
+    let mut page = app
+        .stream(json!({ "type": "hello", "protocols": [1], "key": key, "context": { "key": "u1" }, "receipts": true }))
+        .await;
+    assert_eq!(page.next().await["type"], "welcome");
+    assert_eq!(page.next().await["type"], "values");
+
+    // A flag the page sees: `changed`, acknowledged by the page.
+    app.toggle("banner", "production", true).await.expect(200);
+    let v = version(&app).await;
+    let changed = page.next().await;
+    assert_eq!(
+        (&changed["type"], &changed["version"]),
+        (&json!("changed"), &json!(v)),
+        "{changed}"
+    );
+    let waiting = receipt_until(&app, v, |r| r["connected"] == 1).await;
+    assert_eq!(waiting["not_yet"], 1, "{waiting}");
+    page.send(json!({ "type": "applied", "version": v })).await;
+    receipt_until(&app, v, |r| r["acknowledged"] == 1 && r["not_yet"] == 0).await;
+
+    // A flag pages never see: nothing is sent, and the page has the change.
+    app.toggle("server-only", "production", true).await.expect(200);
+    let w = version(&app).await;
+    let had = receipt_until(&app, w, |r| r["connected"] == 1).await;
+    let had = if had["acknowledged"] == 1 {
+        had
+    } else {
+        receipt_until(&app, w, |r| r["acknowledged"] == 1).await
+    };
+    assert_eq!((&had["not_yet"], &had["unknown"]), (&json!(0), &json!(0)), "{had}");
+}

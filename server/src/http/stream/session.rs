@@ -137,14 +137,15 @@ enum Serving {
 }
 
 impl Session {
-    /// Counts this connection into a change of its environment.
-    fn reached(&mut self, applied: &Applied) {
+    /// Counts this connection into a change of its environment; true when
+    /// its SDK is to acknowledge it.
+    fn reached(&mut self, applied: &Applied) -> bool {
         let Some(receipt) = applied
             .receipt
             .as_ref()
             .filter(|_| applied.environment == *self.key.environment)
         else {
-            return;
+            return false;
         };
         receipt.reached(self.receipts);
         if self.receipts {
@@ -152,6 +153,15 @@ impl Session {
                 self.unacknowledged.pop_front();
             }
             self.unacknowledged.push_back(receipt.clone());
+        }
+        self.receipts
+    }
+
+    /// The change just counted in changed nothing this connection shows:
+    /// it has the change without a message to acknowledge.
+    fn unchanged(&mut self) {
+        if let Some(receipt) = self.unacknowledged.pop_back() {
+            receipt.acknowledged(crate::db::now_ms());
         }
     }
 
@@ -301,12 +311,18 @@ impl Connection {
             };
             match self.next_event(session, paced).await? {
                 Event::Change(change) => {
-                    if let Ok(applied) = &change {
-                        session.reached(applied);
-                    }
+                    let awaited = change.as_ref().is_ok_and(|applied| session.reached(applied));
                     match &mut serving {
                         Serving::Rules(rules) => rules.changed(self, change).await?,
-                        Serving::Values(values) => values.changed(self, change)?,
+                        Serving::Values(values) => {
+                            let before = values.messages();
+                            values.changed(self, change)?;
+                            // Nothing to send: the page's values already are
+                            // what this change makes them.
+                            if awaited && values.messages() == before {
+                                session.unchanged();
+                            }
+                        }
                     }
                 }
                 Event::Text(text) => {

@@ -35,6 +35,8 @@ pub struct Values {
     /// is one per connection per `client_side` flag); 0 for nothing.
     sent: Box<[u64]>,
     bundle: Option<Bundle>,
+    /// `values` and `changed` messages sent so far.
+    messages: u64,
 }
 
 /// The bundle handshake of a page: what it runs, its place in the presence
@@ -68,6 +70,7 @@ impl Values {
             flags: client_flags(&ruleset),
             sent: Box::default(),
             bundle: None,
+            messages: 0,
         };
         values.send_values(conn, &ruleset, true)?;
         if let Some(running) = bundle {
@@ -91,6 +94,12 @@ impl Values {
     /// The version of the values sent (what heartbeats say).
     pub fn version(&self) -> u64 {
         self.version
+    }
+
+    /// How many `values` and `changed` messages this connection was sent
+    /// (a change that sent none left the page's values as they were).
+    pub fn messages(&self) -> u64 {
+        self.messages
     }
 
     /// After a change of its environment: sends what changed. The next
@@ -213,8 +222,10 @@ impl Values {
         if results.is_empty() && removed.is_empty() {
             Ok(())
         } else if removed.is_empty() {
+            self.messages += 1;
             conn.send(shared.message(applied.version, &results))
         } else {
+            self.messages += 1;
             conn.send(changed_message(&shared.flags, applied.version, &results, removed))
         }
     }
@@ -237,11 +248,13 @@ impl Values {
         evaluations().increment(flags.len() as u64);
         let version = ruleset.version();
         if full {
+            self.messages += 1;
             conn.send_message(&ServerMessage::Values {
                 version,
                 flags: results,
             })
         } else if !results.is_empty() || !removed.is_empty() {
+            self.messages += 1;
             conn.send_message(&ServerMessage::Changed {
                 version,
                 flags: results,
