@@ -53,6 +53,10 @@ pub struct StreamArgs {
     /// An existing SDK key of the right kind instead of creating one.
     #[arg(long, hide_env_values = true)]
     pub key: Option<String>,
+    /// Connections send receipts (`applied`), as the SDKs do; the report then
+    /// sets the server's receipt of each change beside what the tool saw.
+    #[arg(long)]
+    pub receipts: bool,
     /// Further nodes' URLs; connections go round-robin over --url and these.
     #[arg(long, value_delimiter = ',')]
     pub nodes: Vec<String>,
@@ -401,6 +405,7 @@ async fn run_async(args: StreamArgs) -> Result<(), String> {
             .arg(args.tasks.to_string())
             .arg("--sock-buf")
             .arg(args.sock_buf.to_string())
+            .args(args.receipts.then_some("--receipts"))
             .arg("--max-seconds")
             .arg(args.max_seconds.to_string())
             .stdin(Stdio::piped())
@@ -587,6 +592,32 @@ async fn run_async(args: StreamArgs) -> Result<(), String> {
         }
     }
 
+    // The server's receipts of the changes (the newest k, oldest first),
+    // once every node has written its figures (once a second).
+    let mut receipts: Vec<Value> = Vec::new();
+    if args.receipts && !args.bare {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let (status, body) = api
+                .call(
+                    reqwest::Method::GET,
+                    &format!("/api/v1/environments/{}/receipts?limit={k}", args.env),
+                    None,
+                )
+                .await?;
+            if status != 200 {
+                return Err(format!("receipts: HTTP {status}: {body}"));
+            }
+            receipts = body["receipts"].as_array().cloned().unwrap_or_default();
+            receipts.reverse();
+            let settled = receipts.len() == k && receipts.iter().all(|r| r["not_yet"] == 0);
+            if settled || tokio::time::Instant::now() > deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
     // Per-change and overall statistics.
     let mut per_change = Vec::new();
     let mut all_call = Vec::new();
@@ -617,6 +648,11 @@ async fn run_async(args: StreamArgs) -> Result<(), String> {
             "p50_ms": r1(a.p50), "p99_ms": r1(a.p99), "max_ms": r1(a.max),
             "from_response_p50_ms": r1(b.p50), "from_response_p99_ms": r1(b.p99), "from_response_max_ms": r1(b.max),
             "server_cpu_ms": r1(cpu[c]),
+            "server_receipt": receipts.get(c).map(|r| json!({
+                "version": r["version"], "connected": r["connected"], "acknowledged": r["acknowledged"],
+                "not_yet": r["not_yet"], "unknown": r["unknown"],
+                "p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"], "max_ms": r["max_ms"],
+            })),
         }));
     }
     let overall = stats(all_call);
@@ -692,6 +728,24 @@ async fn run_async(args: StreamArgs) -> Result<(), String> {
                 "{:>6} {:>7} {:>8} {:>8} {:>8} {:>8} {:>14}",
                 c["change"], c["api_ms"], c["p50_ms"], c["p99_ms"], c["max_ms"], c["missing"], c["server_cpu_ms"]
             );
+        }
+        if args.receipts {
+            // The server's figures run from the commit to the acknowledgement;
+            // the tool's from the API call to the change's arrival.
+            println!("change  received  | server: acknowledged/connected  p50_ms  p99_ms  max_ms");
+            for c in &per_change {
+                let r = &c["server_receipt"];
+                println!(
+                    "{:>6} {:>9}  | {:>14}/{:<10} {:>7} {:>7} {:>7}",
+                    c["change"],
+                    c["received"],
+                    r["acknowledged"],
+                    r["connected"],
+                    r["p50_ms"],
+                    r["p99_ms"],
+                    r["max_ms"]
+                );
+            }
         }
         println!(
             "overall: p50 {} ms, p99 {} ms, max {} ms; last connection has it (median of changes) {} ms; server CPU per change {} ms ({} us per connection)",

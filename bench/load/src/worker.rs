@@ -53,6 +53,9 @@ pub struct WorkerArgs {
     /// SO_RCVBUF/SO_SNDBUF for client sockets (0: kernel default).
     #[arg(long, default_value_t = 0)]
     pub sock_buf: usize,
+    /// Say `receipts` in the hello and acknowledge each change, as the SDKs do.
+    #[arg(long)]
+    pub receipts: bool,
     #[arg(long, default_value_t = 900)]
     pub max_seconds: u64,
 }
@@ -234,14 +237,15 @@ async fn run_async(args: WorkerArgs) -> i32 {
                     let global = args.offset as usize + local;
                     let (url, addr) = &targets[global % targets.len()];
                     let src = srcs[global % srcs.len()];
+                    let receipts = if args.receipts { r#","receipts":true"# } else { "" };
                     let hello = if args.kind == "client" {
                         format!(
-                            r#"{{"type":"hello","protocols":[1],"key":"{}","sdk":"daylight-bench/0.1","context":{{"key":"ctx-{global}"}}}}"#,
+                            r#"{{"type":"hello","protocols":[1],"key":"{}","sdk":"daylight-bench/0.1","context":{{"key":"ctx-{global}"}}{receipts}}}"#,
                             args.key
                         )
                     } else {
                         format!(
-                            r#"{{"type":"hello","protocols":[1],"key":"{}","sdk":"daylight-bench/0.1"}}"#,
+                            r#"{{"type":"hello","protocols":[1],"key":"{}","sdk":"daylight-bench/0.1"{receipts}}}"#,
                             args.key
                         )
                     };
@@ -271,7 +275,7 @@ async fn run_async(args: WorkerArgs) -> i32 {
                 }
             }
             let _ = ready_tx.send((times, errors, failed));
-            drive(conns, shared).await;
+            drive(conns, shared, args.receipts).await;
         });
     }
     drop(ready_tx);
@@ -340,19 +344,19 @@ async fn run_async(args: WorkerArgs) -> i32 {
 
 /// Reads every connection of one task; sends the client heartbeats the
 /// protocol asks for, spread over the interval.
-async fn drive(conns: Vec<Connected>, shared: Arc<Shared>) {
+async fn drive(conns: Vec<Connected>, shared: Arc<Shared>, receipts: bool) {
     let k = shared.changes;
     let heartbeat_ms = conns.iter().map(|c| c.heartbeat_ms).min().unwrap_or(15_000).max(200);
     let mut sinks: Vec<SplitSink<Ws, Message>> = Vec::with_capacity(conns.len());
     let mut reads = SelectAll::new();
-    for c in conns {
+    for (i, c) in conns.into_iter().enumerate() {
         let (sink, read) = c.ws.split();
         sinks.push(sink);
         let (local, base) = (c.local, c.base);
         // `None` once the stream ends, so a drop is counted.
         reads.push(
-            read.map(move |m| (local, base, Some(m)))
-                .chain(stream::iter(std::iter::once((local, base, None)))),
+            read.map(move |m| (i, local, base, Some(m)))
+                .chain(stream::iter(std::iter::once((i, local, base, None)))),
         );
     }
     let tick_ms = 100u64;
@@ -365,7 +369,7 @@ async fn drive(conns: Vec<Connected>, shared: Arc<Shared>) {
     loop {
         tokio::select! {
             item = reads.next() => {
-                let Some((local, base, m)) = item else { return };
+                let Some((i, local, base, m)) = item else { return };
                 match m {
                     Some(Ok(Message::Text(text))) => {
                         let now = mono_ns();
@@ -377,6 +381,10 @@ async fn drive(conns: Vec<Connected>, shared: Arc<Shared>) {
                                 if slot.load(Ordering::Relaxed) == 0 {
                                     slot.store(now, Ordering::Relaxed);
                                     shared.got[c].fetch_add(1, Ordering::Relaxed);
+                                }
+                                if receipts {
+                                    let applied = format!(r#"{{"type":"applied","version":{v}}}"#);
+                                    let _ = sinks[i].send(Message::text(applied)).await;
                                 }
                             }
                             (Some(b"error"), _) => {
