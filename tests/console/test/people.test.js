@@ -191,3 +191,21 @@ test('a freeze that starts within two hours is announced before editing', async 
   await banner.waitFor();
   assert.match(await banner.innerText(), /A freeze starts soon in production.*“evening”.*kill switch still works/s);
 });
+
+test('a weekly freeze is announced by its own time zone', async () => {
+  const { page } = await suite.setup('admin');
+  const soon = await page.evaluate(async () => {
+    const { startsSoon } = await import('/console/freeze.js');
+    const evenings = (days) => ({ kind: 'weekly', days, start: '18:00', minutes: 240, time_zone: 'Europe/Paris' });
+    const winter = Date.parse('2026-12-04T16:30:00Z'); // a Friday, 17:30 in Paris (UTC+1)
+    const summer = Date.parse('2026-07-03T15:30:00Z'); // a Friday, 17:30 in Paris (UTC+2)
+    const at = (t) => (t === null ? null : new Date(t).toISOString());
+    return {
+      winter: at(startsSoon(evenings(['fri']), winter)),
+      summer: at(startsSoon(evenings(['fri']), summer)),
+      otherDay: at(startsSoon(evenings(['sat']), winter)),
+      tooFar: at(startsSoon(evenings(['fri']), winter - 3 * 3_600_000)),
+    };
+  });
+  assert.deepEqual(soon, { winter: '2026-12-04T17:00:00.000Z', summer: '2026-07-03T16:00:00.000Z', otherDay: null, tooFar: null });
+});
