@@ -26,6 +26,8 @@ export function SignIn({ onSignedIn, notice }) {
   const [oidc, setOidc] = useState(null);
   useEffect(() => {
     oidcProvider().then(setOidc);
+    // After sign-out (or a session ending) focus would be lost to <body>.
+    if (!document.activeElement || document.activeElement === document.body) document.querySelector('main.signin h1')?.focus();
   }, []);
 
   async function signIn(e) {
@@ -72,7 +74,7 @@ export function SignIn({ onSignedIn, notice }) {
   };
 
   return html`<main class="signin">
-    <h1>Daylight</h1>
+    <h1 tabindex="-1">Daylight</h1>
     <form onSubmit=${signIn} class="card" aria-labelledby="signin-title">
       <h2 id="signin-title">Sign in</h2>
       ${oidc ? html`<p><button type="button" class="primary" onClick=${sso}>Sign in with SSO (${oidc.name})</button></p><p class="muted">Or with your Daylight account:</p>` : null}

@@ -49,6 +49,8 @@ test('an invited person accepts, signs in with a password, changes a flag, and t
   // Sign out, then in again with the password.
   await ana.page.getByRole('button', { name: 'Sign out' }).click();
   await ana.page.getByLabel('Email').waitFor();
+  // Focus is not lost to <body>: it lands on the sign-in page's heading.
+  await ana.page.waitForFunction(() => document.activeElement?.tagName === 'H1');
   assert.equal((await server.call('GET', '/api/v1/session', { token: '' })).status, 401);
   await signInAs(ana.page, 'ana@example.com', 'correct horse battery');
   await ana.page.locator('#signed-in-as').waitFor();
