@@ -211,3 +211,33 @@ test('a weekly freeze is announced by its own time zone', async () => {
   });
   assert.deepEqual(soon, { winter: '2026-12-04T17:00:00.000Z', summer: '2026-07-03T16:00:00.000Z', otherDay: null, tooFar: null });
 });
+
+test('Sign in with SSO appears only when the server names a provider, and starts there with the current path', async () => {
+  const { server } = await suite.setup('admin');
+  // Without a provider (today's server answers 404): no SSO button.
+  const providers = await server.call('GET', '/api/v1/session/providers', { token: '' });
+  assert.ok(providers.status === 404 || !providers.body?.oidc, 'this server offers no identity provider');
+  const plain = await signedOut(server, '/');
+  await plain.page.getByLabel('Email').waitFor();
+  // The page has had its answer (a positive signal), and rendered after it.
+  await plain.page.waitForFunction(() =>
+    performance.getEntriesByType('resource').some((e) => e.name.includes('/api/v1/session/providers') && e.responseEnd > 0));
+  await plain.page.evaluate(() => new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0))));
+  assert.equal(await plain.page.getByRole('button', { name: /Sign in with SSO/ }).count(), 0);
+
+  // A server that names one (answered here, as the provider's side is not part of this suite).
+  const sso = await signedOut(server, '/');
+  await sso.page.route('**/api/v1/session/providers', (route) =>
+    route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ oidc: { name: 'Acme login' } }) }));
+  let started = null;
+  await sso.page.route('**/api/v1/session/oidc/start**', (route) => {
+    started = route.request().url();
+    return route.fulfill({ status: 200, contentType: 'text/html', body: '<!doctype html><title>provider</title><main><h1>provider</h1></main>' });
+  });
+  // A hash change alone would not load the page again: reload it under the routes.
+  await sso.page.goto(`${server.url}/#/flags/checkout`);
+  await sso.page.reload();
+  await sso.page.getByRole('button', { name: 'Sign in with SSO (Acme login)' }).click();
+  await sso.page.waitForURL('**/oidc/start**');
+  assert.equal(new URL(started).searchParams.get('return_to'), '/#/flags/checkout');
+});
