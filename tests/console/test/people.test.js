@@ -241,3 +241,26 @@ test('Sign in with SSO appears only when the server names a provider, and starts
   await sso.page.waitForURL('**/oidc/start**');
   assert.equal(new URL(started).searchParams.get('return_to'), '/#/flags/checkout');
 });
+
+test('a reviewer comments on and rejects a request, which leaves the inbox', async () => {
+  const { server, page } = await suite.setup('admin');
+  await server.call('POST', '/api/v1/flags', { body: { key: 'checkout', name: 'Checkout' }, expect: 201 });
+  await server.call('PUT', '/api/v1/environments/production/approvals', { body: { required: 1 }, expect: 200 });
+  const read = await server.call('GET', '/api/v1/flags/checkout/environments/production', { expect: 200 });
+  const editor = await server.token('editor');
+  const request = (await server.call('POST', '/api/v1/change-requests', {
+    body: { flag: 'checkout', environment: 'production', config: { ...read.body, off_variation: 1 }, comment: 'try it' },
+    expect: 201,
+    token: editor,
+  })).body;
+  await page.goto(`${server.url}/#/requests`);
+  await page.getByRole('link', { name: `#${request.id}: try it` }).click();
+  await page.getByLabel('Comment', { exact: true }).fill('not before the final');
+  await page.getByRole('button', { name: 'Comment', exact: true }).click();
+  await page.locator('ul.reviews', { hasText: 'not before the final' }).waitFor();
+  await page.getByRole('button', { name: 'Reject' }).click();
+  await page.locator('#request-state-text', { hasText: 'rejected' }).waitFor();
+  assert.equal((await server.call('GET', `/api/v1/change-requests/${request.id}`, { expect: 200 })).body.state, 'rejected');
+  await page.locator('.crumbs a').click();
+  await page.locator('#no-requests').waitFor();
+});
