@@ -6,6 +6,10 @@
 // `{error, message, field}`.
 const KEY = 'daylight.token';
 let csrf = null;
+// Bumped at every sign-in and sign-out: a 401 answering a request sent
+// under an earlier credential (a live poll in flight at sign-out) must not
+// sign out the person who has signed in since.
+let epoch = 0;
 
 export class ApiError extends Error {
   constructor(status, body) {
@@ -18,9 +22,15 @@ export class ApiError extends Error {
 
 export const getToken = () => sessionStorage.getItem(KEY);
 /** The session's CSRF token (from the sign-in answer or `GET /session`); null for none. */
-export const setCsrf = (token) => (csrf = token);
+export const setCsrf = (token) => {
+  epoch++;
+  csrf = token;
+};
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
-export const setToken = (token) => (token ? sessionStorage.setItem(KEY, token) : sessionStorage.removeItem(KEY));
+export const setToken = (token) => {
+  epoch++;
+  return token ? sessionStorage.setItem(KEY, token) : sessionStorage.removeItem(KEY);
+};
 
 /** Header values must be bytes: send the comment's UTF-8 bytes (the server reads them as UTF-8). */
 function headerText(text) {
@@ -36,6 +46,7 @@ export const whenUnauthorized = (fn) => (onUnauthorized = fn);
  */
 export async function api(method, path, { body, text, version, comment, confirm, quiet } = {}) {
   const headers = {};
+  const sentUnder = epoch;
   const token = getToken();
   if (token) headers.Authorization = `Bearer ${token}`;
   else if (csrf && !SAFE.has(method)) headers['X-CSRF-Token'] = csrf;
@@ -60,7 +71,7 @@ export async function api(method, path, { body, text, version, comment, confirm,
   }
   if (!res.ok) {
     const error = new ApiError(res.status, data);
-    if (res.status === 401 && !quiet) onUnauthorized(error);
+    if (res.status === 401 && !quiet && sentUnder === epoch) onUnauthorized(error);
     throw error;
   }
   const etag = res.headers.get('ETag');
