@@ -1,7 +1,15 @@
-// The admin API client: the token lives in sessionStorage (gone when the tab
-// closes) and goes out as `Authorization: Bearer`. Errors become ApiError
-// with the server's `{error, message, field}`.
+// The admin API client. A person signed in with email and password has an
+// HttpOnly session cookie (the browser sends it) and a CSRF token that every
+// write carries in `X-CSRF-Token`. A token pasted for automation lives in
+// sessionStorage (gone when the tab closes) and goes out as
+// `Authorization: Bearer`. Errors become ApiError with the server's
+// `{error, message, field}`.
 const KEY = 'daylight.token';
+let csrf = null;
+// Bumped at every sign-in and sign-out: a 401 answering a request sent
+// under an earlier credential (a live poll in flight at sign-out) must not
+// sign out the person who has signed in since.
+let epoch = 0;
 
 export class ApiError extends Error {
   constructor(status, body) {
@@ -13,7 +21,16 @@ export class ApiError extends Error {
 }
 
 export const getToken = () => sessionStorage.getItem(KEY);
-export const setToken = (token) => (token ? sessionStorage.setItem(KEY, token) : sessionStorage.removeItem(KEY));
+/** The session's CSRF token (from the sign-in answer or `GET /session`); null for none. */
+export const setCsrf = (token) => {
+  epoch++;
+  csrf = token;
+};
+const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
+export const setToken = (token) => {
+  epoch++;
+  return token ? sessionStorage.setItem(KEY, token) : sessionStorage.removeItem(KEY);
+};
 
 /** Header values must be bytes: send the comment's UTF-8 bytes (the server reads them as UTF-8). */
 function headerText(text) {
@@ -27,8 +44,12 @@ export const whenUnauthorized = (fn) => (onUnauthorized = fn);
  * One call: `api('PUT', '/flags/x/environments/production', { body, version, comment })`.
  * `text` sends text/plain (key lists). Resolves to `{ data, version }` (the `ETag` as a number).
  */
-export async function api(method, path, { body, text, version, comment, confirm } = {}) {
-  const headers = { Authorization: `Bearer ${getToken()}` };
+export async function api(method, path, { body, text, version, comment, confirm, quiet } = {}) {
+  const headers = {};
+  const sentUnder = epoch;
+  const token = getToken();
+  if (token) headers.Authorization = `Bearer ${token}`;
+  else if (csrf && !SAFE.has(method)) headers['X-CSRF-Token'] = csrf;
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (text !== undefined) headers['Content-Type'] = 'text/plain; charset=utf-8';
   if (version !== undefined && version !== null) headers['If-Match'] = `"${version}"`;
@@ -39,6 +60,7 @@ export async function api(method, path, { body, text, version, comment, confirm 
     method,
     headers,
     body: body !== undefined ? JSON.stringify(body) : text,
+    credentials: 'same-origin',
   });
   const raw = await res.text();
   let data = null;
@@ -49,7 +71,7 @@ export async function api(method, path, { body, text, version, comment, confirm 
   }
   if (!res.ok) {
     const error = new ApiError(res.status, data);
-    if (res.status === 401) onUnauthorized(error);
+    if (res.status === 401 && !quiet && sentUnder === epoch) onUnauthorized(error);
     throw error;
   }
   const etag = res.headers.get('ETag');

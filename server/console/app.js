@@ -1,6 +1,10 @@
-// The console shell: sign-in with an admin token, the navigation, the
-// environment picker, the viewer banner, hash routing and the live feed.
-import { api, getToken, setToken, whenUnauthorized } from './api.js';
+// The console shell: sign-in (a person's session, or a token for
+// automation), the navigation, the environment picker, the viewer banner,
+// hash routing and the live feed.
+import { api, getToken, setCsrf, setToken, whenUnauthorized } from './api.js';
+import { AcceptInvitation, SignIn, personOf } from './signin.js';
+import { PeoplePage } from './people.js';
+import { RequestsPage, RequestPage } from './requests.js';
 import { Live } from './live.js';
 import { html, render, Session, useEffect, useMemo, useState } from './lib.js';
 import { FlagsPage } from './flags.js';
@@ -48,38 +52,6 @@ function focusMain(wait) {
   attempt();
 }
 
-function SignIn({ onSignedIn, notice }) {
-  const [token, setTokenText] = useState('');
-  const [error, setError] = useState(notice);
-  const [busy, setBusy] = useState(false);
-  async function submit(e) {
-    e.preventDefault();
-    setBusy(true);
-    setToken(token.trim());
-    try {
-      const { data } = await api('GET', '/me');
-      onSignedIn(data);
-    } catch (err) {
-      setToken(null);
-      setError(err.status === 401 ? 'That token is not valid (or was revoked).' : err.message);
-    } finally {
-      setBusy(false);
-    }
-  }
-  return html`<main class="signin">
-    <h1>Daylight</h1>
-    <form onSubmit=${submit} class="card">
-      <h2>Sign in</h2>
-      <p class="muted">Paste your token (<code>dl_admin_…</code>, whatever its role: viewer, editor or admin). It is kept in this tab only.</p>
-      <label for="token">Token</label>
-      <input id="token" type="password" autocomplete="off" required value=${token}
-        onInput=${(e) => setTokenText(e.target.value)} />
-      ${error ? html`<p class="error" role="alert">${error}</p>` : null}
-      <button type="submit" class="primary" disabled=${busy}>Sign in</button>
-    </form>
-  </main>`;
-}
-
 const NAV = [
   ['flags', 'Flags'],
   ['releases', 'Releases'],
@@ -88,12 +60,30 @@ const NAV = [
   ['audit', 'Audit log'],
 ];
 
+/** The number of open change requests, kept fresh from the live feed. */
+function useOpenRequests(live) {
+  const [count, setCount] = useState(null);
+  useEffect(() => {
+    const load = () =>
+      api('GET', '/change-requests?state=open').then(
+        ({ data }) => setCount(data.change_requests.length),
+        () => {},
+      );
+    load();
+    return live.subscribe((entries) => {
+      if (entries.some((e) => e.action.startsWith('change_request') || e.resource_kind === 'change_request')) load();
+    });
+  }, [live]);
+  return count;
+}
+
 function Shell({ me, onSignOut }) {
   const route = useRoute();
   const [environments, setEnvironments] = useState([]);
   const [env, setEnvState] = useState(localStorage.getItem('daylight.env') || 'production');
   const [liveStatus, setLiveStatus] = useState('starting');
   const live = useMemo(() => new Live(), []);
+  const openRequests = useOpenRequests(live);
 
   useEffect(() => {
     api('GET', '/environments').then(({ data }) => {
@@ -138,6 +128,12 @@ function Shell({ me, onSignOut }) {
     case 'releases':
       page = html`<${ReleasesPage} />`;
       break;
+    case 'requests':
+      page = route.key ? html`<${RequestPage} key=${route.key} id=${route.key} />` : html`<${RequestsPage} />`;
+      break;
+    case 'people':
+      page = html`<${PeoplePage} />`;
+      break;
     default:
       page = html`<p>Nothing here. <a href="#/flags">Flags</a></p>`;
   }
@@ -148,6 +144,10 @@ function Shell({ me, onSignOut }) {
       <a class="brand" href="#/flags">Daylight</a>
       <nav aria-label="Main">
         ${NAV.map(([id, label]) => html`<a href=${`#/${id}`} aria-current=${route.page === id ? 'page' : null}>${label}</a>`)}
+        <a href="#/requests" aria-current=${route.page === 'requests' ? 'page' : null}>Change requests${openRequests
+          ? html` <span class="count" aria-label=${`(${openRequests} open)`}>${openRequests}</span>`
+          : null}</a>
+        ${me.role === 'admin' ? html`<a href="#/people" aria-current=${route.page === 'people' ? 'page' : null}>People</a>` : null}
       </nav>
       <div class="env">
         <label for="env-select">Environment</label>
@@ -158,12 +158,12 @@ function Shell({ me, onSignOut }) {
       <span class=${`live live-${liveStatus}`} title="Changes made elsewhere appear here within a second">
         ${liveStatus === 'live' ? 'Live' : liveStatus === 'offline' ? 'Offline' : 'Connecting'}
       </span>
-      <span class="who">${me.name} <span class="role">${me.role}</span></span>
+      <span class="who" id="signed-in-as">Signed in as <strong>${me.name}</strong> <span class="role">(${me.role})</span>${me.person ? null : html` with a token`}</span>
       <button type="button" onClick=${onSignOut}>Sign out</button>
     </header>
     ${readOnly
       ? html`<div class="banner" role="status" id="read-only-banner">
-          Read-only: you are signed in with a <strong>viewer</strong> token. You can look at everything but change nothing.
+          Read-only: you are signed in as a <strong>viewer</strong>. You can look at everything but change nothing.
         </div>`
       : null}
     <main id="main" tabindex="-1">${page}</main>
@@ -174,23 +174,37 @@ function Shell({ me, onSignOut }) {
 function App() {
   const [me, setMe] = useState(undefined);
   const [notice, setNotice] = useState(null);
+  const route = useRoute();
   useEffect(() => {
     whenUnauthorized(() => {
+      const token = !!getToken();
       setToken(null);
-      setNotice('Your token is no longer valid: sign in again.');
+      setCsrf(null);
+      setNotice(token ? 'Your token is no longer valid: sign in again.' : 'Your session has ended: sign in again.');
       setMe(null);
     });
-    if (!getToken()) return setMe(null);
-    api('GET', '/me')
-      .then(({ data }) => setMe(data))
-      .catch(() => setMe(null));
+    if (getToken()) {
+      api('GET', '/me', { quiet: true })
+        .then(({ data }) => setMe({ ...data, actor: `token:${data.name}`, person: false }))
+        .catch(() => (setToken(null), setMe(null)));
+    } else {
+      // A person's session cookie, if any (HttpOnly: only the server can tell).
+      api('GET', '/session', { quiet: true })
+        .then(({ data }) => (setCsrf(data.csrf_token), setMe(personOf(data))))
+        .catch(() => setMe(null));
+    }
   }, []);
+  const signedIn = (m) => (setNotice(null), setMe(m));
+  if (route.page === 'accept' && route.key) return html`<${AcceptInvitation} code=${route.key} onSignedIn=${signedIn} />`;
   if (me === undefined) return html`<p class="muted">Loading…</p>`;
-  if (me === null) return html`<${SignIn} notice=${notice} onSignedIn=${(m) => (setNotice(null), setMe(m))} />`;
+  if (me === null) return html`<${SignIn} notice=${notice} onSignedIn=${signedIn} />`;
   return html`<${Shell}
     me=${me}
-    onSignOut=${() => {
+    onSignOut=${async () => {
+      if (me.person) await api('DELETE', '/session', { quiet: true }).catch(() => {});
       setToken(null);
+      setCsrf(null);
+      setNotice(null);
       setMe(null);
     }}
   />`;

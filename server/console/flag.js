@@ -13,6 +13,8 @@ import { AttributeList, ClauseList, ServeEditor, newClause } from './rules.js';
 import { ArchiveButton, ArchivedBanner } from './archive.js';
 import { PlanBanner, activePlans, owning } from './releases.js';
 import { ConflictNotice, reapply } from './conflict.js';
+import { FreezeBanner } from './freeze.js';
+import { ProposeDialog } from './requests.js';
 
 const clone = (v) => JSON.parse(JSON.stringify(v));
 const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
@@ -219,6 +221,9 @@ export function FlagPage({ flagKey }) {
   const [allFlags, setAllFlags] = useState([]);
   const [plans, setPlans] = useState([]);
   const [reapplied, setReapplied] = useState(null);
+  // A save refused with 409 approval_required: offer a change request.
+  const [needsApproval, setNeedsApproval] = useState(null);
+  const [proposed, setProposed] = useState(null);
   const loadPlans = () => activePlans(flagKey, env).then(setPlans, () => setPlans([]));
 
   const savedConfig = flag?.environments?.[env] ?? null;
@@ -300,6 +305,7 @@ export function FlagPage({ flagKey }) {
     e.preventDefault();
     setError(null);
     setSaved(false);
+    setProposed(null);
     try {
       const { data, version } = await api('PUT', `/flags/${enc(flagKey)}/environments/${enc(env)}`, {
         body: draft,
@@ -314,7 +320,11 @@ export function FlagPage({ flagKey }) {
       setReapplied(null);
       pointAt(null);
     } catch (err) {
-      if (err.status === 409) {
+      if (err.code === 'approval_required') {
+        setNeedsApproval({ message: err.message });
+      } else if (err.code === 'frozen') {
+        setError({ message: `${err.message} — ${env} is in a freeze window: changes wait until it ends. Turning the flag off (the kill switch) still works.` });
+      } else if (err.status === 409) {
         const [last] = (await get(`/audit?resource_kind=flag&resource_key=${enc(flagKey)}&limit=1`).catch(() => ({ entries: [] }))).entries;
         const latest = await get(`/flags/${enc(flagKey)}`).catch(() => null);
         setConflict({ message: err.message, by: last?.actor, action: last?.action, at: last?.at, version: latest?.version });
@@ -348,6 +358,7 @@ export function FlagPage({ flagKey }) {
     <p class="crumbs"><a href="#/flags">Flags</a> ›</p>
     <div class="title-row"><h1>${flag.name || flag.key}</h1><code class="key">${flag.key}</code>
       <span class="muted" id="flag-version">version ${flag.version}${newer ? html` — <strong>version ${newer} is the latest</strong>` : null}</span></div>
+    <${FreezeBanner} env=${env} />
     <${ArchivedBanner} flag=${flag} />
     <${PlanBanner} plans=${plans} flag=${flag} env=${env} onChanged=${loadPlans} />
     <${Details} flag=${flag} onSaved=${(f) => {
@@ -419,6 +430,9 @@ export function FlagPage({ flagKey }) {
           ? html`<p class="notice" role="status" id="reapplied">Your edits are re-applied to version ${reapplied.version}: check them and save.
               ${reapplied.clashes.length ? html` Both you and the other change edited ${reapplied.clashes.join(', ')}: yours is kept.` : null}</p>`
           : null}
+        ${proposed
+          ? html`<p class="ok" role="status" id="proposed">Proposed as <a href=${`#/requests/${proposed.id}`}>change request #${proposed.id}</a>: it applies once approved.</p>`
+          : null}
         <div class="actions">
           ${saved && !dirty ? html`<span class="ok" role="status">Saved.</span>` : null}
           ${dirty ? html`<span class="muted">Unsaved changes</span>` : null}
@@ -428,5 +442,14 @@ export function FlagPage({ flagKey }) {
       </fieldset>
     </form>
     <${Explain} flagKey=${flag.key} env=${env} />
+    ${needsApproval
+      ? html`<${ProposeDialog} flagKey=${flag.key} env=${env} config=${draft} message=${needsApproval.message}
+          onCancel=${() => setNeedsApproval(null)}
+          onProposed=${(request) => {
+            setNeedsApproval(null);
+            setProposed(request);
+            setComment('');
+          }} />`
+      : null}
   </section>`;
 }

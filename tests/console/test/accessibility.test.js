@@ -1,10 +1,14 @@
 // axe-core on every main page state of the console, dialogs included:
 // sign-in, flags (with the new-flag form), a flag (with its rules, the
 // archive and production dialogs), segments, releases (with the new-plan
-// form and a running plan), bundles and the audit log.
+// form and a running plan), bundles and the audit log; and the people
+// states: sign-in refused, the token option, accepting an invitation, the
+// people page with an invitation link, a change request, the propose
+// dialog and a frozen flag page.
+import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { assertAccessible, consoleSuite } from './support.js';
+import { assertAccessible, consoleSuite, openSignedOut, person, signInAs } from './support.js';
 
 const suite = consoleSuite();
 
@@ -91,6 +95,62 @@ test('axe-core finds no violations on the main pages, forms and dialogs', async 
   await signin.goto(server.url);
   await signin.evaluate(() => sessionStorage.clear());
   await signin.reload();
-  await signin.getByRole('button', { name: 'Sign in' }).waitFor();
+  await signin.getByRole('button', { name: 'Sign in', exact: true }).waitFor();
   await assertAccessible(signin, 'the sign-in page');
+});
+
+test('axe-core finds no violations on sign-in, invitations, people, change requests and freezes', async () => {
+  const { server, page } = await suite.setup();
+  await server.call('POST', '/api/v1/flags', { body: { key: 'checkout', name: 'Checkout' }, expect: 201 });
+  await server.call('PUT', '/api/v1/environments/production/approvals', { body: { required: 1 }, expect: 200 });
+  await person(server, 'ana@example.com', 'editor');
+
+  // Sign-in refused, and the token option open.
+  const out = await openSignedOut(suite.browser, server, '/');
+  suite.cleanups.push(() => out.context.close());
+  await signInAs(out.page, 'ana@example.com', 'wrong password here');
+  await out.page.locator('#signin-error').waitFor();
+  await assertAccessible(out.page, 'the sign-in page with a refusal');
+  await out.page.getByText('Sign in with a token (automation)').click();
+  await out.page.getByLabel('Token', { exact: true }).waitFor();
+  await assertAccessible(out.page, 'the sign-in page with the token option');
+
+  // The people page with a fresh invitation link.
+  await page.getByRole('link', { name: 'People' }).click();
+  await page.getByLabel('Email').fill('bo@example.com');
+  await page.getByRole('button', { name: 'Invite' }).click();
+  const link = await page.getByLabel('Invitation link').inputValue();
+  await page.locator('tr[data-account="ana@example.com"]').waitFor();
+  await assertAccessible(page, 'the people page with an invitation link');
+
+  // Accepting the invitation; focus starts on the page's heading.
+  await out.page.goto(link);
+  await out.page.getByLabel('Your name').waitFor();
+  assert.equal(await out.page.evaluate(() => document.activeElement?.tagName), 'H1');
+  await assertAccessible(out.page, 'the accept-invitation page');
+
+  // The propose dialog (a save that needs approval), then the request.
+  await page.goto(`${server.url}/#/flags/checkout`);
+  await page.getByLabel('When off, serve').selectOption('1');
+  await page.getByRole('button', { name: 'Save production' }).click();
+  await page.getByRole('dialog', { name: 'Propose a change request' }).waitFor();
+  await assertAccessible(page, 'the propose dialog');
+  await page.getByRole('dialog').getByLabel(/Comment/).fill('off serves true');
+  await page.getByRole('dialog').getByRole('button', { name: 'Propose' }).click();
+  await page.locator('#proposed a').click();
+  await page.locator('table.diff').waitFor();
+  await assertAccessible(page, 'a change request');
+  await page.locator('.crumbs a', { hasText: 'Change requests' }).click();
+  await page.locator('tr[data-request]').waitFor();
+  await assertAccessible(page, 'the change request inbox with the approvals setting');
+
+  // A frozen flag page.
+  const now = Date.now();
+  await server.call('POST', '/api/v1/environments/production/freezes', {
+    body: { name: 'final', schedule: { kind: 'once', starts_at: new Date(now - 60_000).toISOString(), ends_at: new Date(now + 3_600_000).toISOString() } },
+    expect: 201,
+  });
+  await page.goto(`${server.url}/#/flags/checkout`);
+  await page.locator('#freeze-banner').waitFor();
+  await assertAccessible(page, 'a frozen flag page');
 });

@@ -52,10 +52,39 @@ export async function openConsole(browser, server, token, { viewport = { width: 
     if (m.type() === 'error' && !/status of 4\d\d/.test(m.text())) errors.push(new Error(m.text()));
   });
   await page.goto(server.url);
+  // Tokens are the secondary way in (automation): behind a disclosure.
+  await page.getByText('Sign in with a token (automation)').click();
   await page.getByLabel('Token', { exact: true }).fill(token);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Sign in with token' }).click();
   await page.getByRole('navigation', { name: 'Main' }).waitFor();
   return { context, page, errors };
+}
+
+/** A fresh browser context on the console, signed out; page errors go to `errors`. */
+export async function openSignedOut(browser, server, path = '/') {
+  const context = await browser.newContext({ viewport: { width: 1366, height: 900 } });
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/status of 4\d\d/.test(m.text())) errors.push(new Error(m.text()));
+  });
+  await page.goto(`${server.url}${path}`);
+  return { context, page, errors };
+}
+
+/** Invites `email` with `role` (admin token) and accepts through the API: the person can then sign in with `password`. */
+export async function person(server, email, role, password = 'correct horse battery') {
+  const { code } = (await server.call('POST', '/api/v1/invitations', { body: { email, role }, expect: 201 })).body;
+  await server.call('POST', '/api/v1/invitations/accept', { body: { code, name: email.split('@')[0], password }, expect: 201, token: '' });
+  return password;
+}
+
+/** Signs in on the console's form as a person. */
+export async function signInAs(page, email, password) {
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password', { exact: true }).fill(password);
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
 }
 
 /**

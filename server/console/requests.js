@@ -1,0 +1,192 @@
+// Change requests (four eyes): the inbox of open requests, one request with
+// its diff and reviews (approve / reject / comment; authors never approve
+// their own), applying it, the dialog that proposes one when a save needs
+// approval, and the approvals setting per environment (admins).
+import { api, get, enc } from './api.js';
+import { diff, ruleChanges } from './diff.js';
+import { ConfirmDialog, ErrorLine, formatTime, html, show, useLive, useLoad, useSession, useState } from './lib.js';
+
+/** The refusals of applying, in words. */
+function applyError(err) {
+  if (err.status === 409 && /version|changed|base/i.test(err.message)) {
+    return {
+      message: `The flag changed since this request was proposed, so it cannot apply onto it (${err.message}). Open a new request on the current version.`,
+    };
+  }
+  return err;
+}
+
+export function RequestsPage() {
+  const { me, environments } = useSession();
+  const [state, setState] = useState('open');
+  const [data, error, reload] = useLoad(() => get(`/change-requests?state=${enc(state)}`), [state]);
+  useLive((entries) => entries.some((e) => e.resource_kind === 'change_request') && reload());
+  const requests = data?.change_requests ?? [];
+  return html`<section>
+    <h1>Change requests</h1>
+    <p class="muted">In an environment that needs approvals, a change to a flag becomes a request that other people approve before it applies. Turning a flag off never waits.</p>
+    <label for="request-state">Show</label>
+    <select id="request-state" value=${state} onChange=${(e) => setState(e.target.value)}>
+      <option value="open">Open</option><option value="applied">Applied</option><option value="rejected">Rejected</option>
+    </select>
+    <${ErrorLine} error=${error} />
+    ${requests.length === 0
+      ? html`<p class="muted" id="no-requests">No ${state} change requests.</p>`
+      : html`<table class="list" aria-label="Change requests">
+          <thead><tr><th scope="col">Request</th><th scope="col">Flag</th><th scope="col">Environment</th><th scope="col">Author</th><th scope="col">Proposed</th></tr></thead>
+          <tbody>${requests.map(
+            (r) => html`<tr data-request=${r.id}>
+              <th scope="row"><a href=${`#/requests/${r.id}`}>#${r.id}${r.comment ? `: ${r.comment}` : ''}</a></th>
+              <td><code>${r.flag_key}</code></td><td>${r.environment}</td><td>${r.author}</td><td>${formatTime(r.created_at)}</td>
+            </tr>`,
+          )}</tbody>
+        </table>`}
+    ${me.role === 'admin' ? html`<${ApprovalSettings} environments=${environments} />` : null}
+  </section>`;
+}
+
+function ApprovalRow({ env }) {
+  const [required, setRequired] = useState(null);
+  const [error, setError] = useState(null);
+  const [saved, setSaved] = useState(false);
+  useLoad(() => get(`/environments/${enc(env.key)}/approvals`).then((d) => setRequired(String(d.required))), [env.key]);
+  async function save(e) {
+    e.preventDefault();
+    setError(null);
+    setSaved(false);
+    try {
+      await api('PUT', `/environments/${enc(env.key)}/approvals`, { body: { required: Number(required) } });
+      setSaved(true);
+    } catch (err) {
+      setError(err);
+    }
+  }
+  return html`<form class="inline" onSubmit=${save}>
+    <label for=${`approvals-${env.key}`}>${env.name || env.key}: approvals needed</label>
+    <input id=${`approvals-${env.key}`} type="number" min="0" max="10" required value=${required ?? ''}
+      onInput=${(e) => (setSaved(false), setRequired(e.target.value))} />
+    <button type="submit">Save</button>
+    ${saved ? html`<span class="ok" role="status">Saved.</span>` : null}
+    <${ErrorLine} error=${error} />
+  </form>`;
+}
+
+function ApprovalSettings({ environments }) {
+  return html`<div class="card">
+    <h2>Approvals per environment</h2>
+    <p class="muted">0 means changes apply directly. Above 0, a change to a flag's targeting there needs that many approvals from people other than its author.</p>
+    ${environments.map((env) => html`<${ApprovalRow} key=${env.key} env=${env} />`)}
+  </div>`;
+}
+
+/** The proposed config against the flag's current one: sentences for rules, then field rows. */
+export function ConfigDiff({ before, after }) {
+  const rows = diff(before, after).filter((r) => r.path !== 'version' && !r.path.startsWith('version'));
+  const sentences = ruleChanges(before, after);
+  return html`<div class="request-diff">
+    ${sentences.length ? html`<ul class="rule-changes">${sentences.map((t) => html`<li>${t}</li>`)}</ul>` : null}
+    ${rows.length === 0
+      ? html`<p class="muted">No difference from the current config.</p>`
+      : html`<table class="diff">
+          <thead><tr><th scope="col">Field</th><th scope="col">Now</th><th scope="col">Proposed</th></tr></thead>
+          <tbody>${rows.slice(0, 200).map(
+            (r) => html`<tr><th scope="row"><code>${r.path}</code></th><td class="before">${show(r.before)}</td><td class="after">${show(r.after)}</td></tr>`,
+          )}</tbody>
+        </table>`}
+  </div>`;
+}
+
+export function RequestPage({ id }) {
+  const { me, readOnly } = useSession();
+  const [view, loadError, reload] = useLoad(() => get(`/change-requests/${enc(id)}`), [id]);
+  const [comment, setComment] = useState('');
+  const [error, setError] = useState(null);
+  const [done, setDone] = useState(null);
+  useLive((entries) => entries.some((e) => (e.resource_kind === 'change_request' && e.resource_key === String(id)) || (view && e.resource_key === view.flag_key)) && reload());
+  if (loadError) return html`<section><h1>Change request ${id}</h1><${ErrorLine} error=${loadError} /></section>`;
+  if (!view) return html`<p class="muted">Loading…</p>`;
+  const own = view.author === me.actor;
+  const open = view.state === 'open';
+  const stale = view.current_version != null && view.current_version !== view.base_version;
+  const approvals = view.approved_by.length;
+  const ready = approvals >= view.approvals_required && !stale;
+
+  async function act(what, verdict) {
+    setError(null);
+    setDone(null);
+    try {
+      if (what === 'apply') {
+        await api('POST', `/change-requests/${enc(id)}/apply`);
+        setDone('Applied: the flag now serves the proposed config.');
+      } else {
+        await api('POST', `/change-requests/${enc(id)}/reviews`, { body: { verdict, comment: comment.trim() } });
+        setComment('');
+        setDone({ approve: 'Approved.', reject: 'Rejected: the request is closed.', comment: 'Comment added.' }[verdict]);
+      }
+      reload();
+    } catch (err) {
+      setError(what === 'apply' ? applyError(err) : err);
+    }
+  }
+
+  return html`<section class="change-request">
+    <p class="crumbs"><a href="#/requests">Change requests</a> ›</p>
+    <h1>Change request #${view.id}</h1>
+    <p><span class="request-state" id="request-state-text">${view.state}</span> ·
+      flag <a href=${`#/flags/${enc(view.flag_key)}`}><code>${view.flag_key}</code></a> in <strong>${view.environment}</strong> ·
+      proposed by <strong>${view.author}</strong> ${formatTime(view.created_at)} · revision ${view.revision}
+      ${view.settled_by ? html` · ${view.state} by <strong>${view.settled_by}</strong>` : null}</p>
+    ${view.comment ? html`<p class="comment">“${view.comment}”</p>` : null}
+    <p id="approval-count">${approvals} of ${view.approvals_required} approval${view.approvals_required === 1 ? '' : 's'}${approvals ? ` (${view.approved_by.join(', ')})` : ''}.</p>
+    ${open && stale
+      ? html`<p class="notice" role="status" id="stale-base">The flag changed since this request was proposed (version ${view.base_version} then, ${view.current_version} now): it can no longer apply. Open a new request on the current version.</p>`
+      : null}
+    <h2>The change</h2>
+    <${ConfigDiff} before=${view.current} after=${view.config} />
+    <h2>Reviews</h2>
+    ${view.reviews.length === 0
+      ? html`<p class="muted">No reviews yet.</p>`
+      : html`<ul class="reviews">${view.reviews.map(
+          (r) => html`<li><strong>${r.reviewer}</strong> ${{ approve: 'approved', reject: 'rejected', comment: 'commented' }[r.verdict] ?? r.verdict}
+            revision ${r.revision}, ${formatTime(r.at)}${r.comment ? html`: “${r.comment}”` : null}</li>`,
+        )}</ul>`}
+    ${open && !readOnly
+      ? html`<form class="card" onSubmit=${(e) => (e.preventDefault(), act('review', 'comment'))} aria-labelledby="review-title">
+          <h2 id="review-title">Respond</h2>
+          <label for="review-comment">Comment</label>
+          <textarea id="review-comment" rows="3" value=${comment} onInput=${(e) => setComment(e.target.value)}></textarea>
+          ${own ? html`<p class="muted" id="own-request">You proposed this request: someone else must approve it.</p>` : null}
+          <div class="actions">
+            <button type="submit" disabled=${!comment.trim()}>Comment</button>
+            <button type="button" onClick=${() => act('review', 'reject')}>Reject</button>
+            <button type="button" class="primary" disabled=${own} aria-describedby=${own ? 'own-request' : null}
+              onClick=${() => act('review', 'approve')}>Approve</button>
+            <button type="button" class="primary" disabled=${!ready}
+              onClick=${() => act('apply')}>Apply</button>
+          </div>
+          ${!ready && !stale ? html`<p class="muted">Apply needs ${view.approvals_required} approval${view.approvals_required === 1 ? '' : 's'} of this revision.</p>` : null}
+        </form>`
+      : null}
+    <${ErrorLine} error=${error} />
+    ${done ? html`<p class="ok" role="status">${done}</p>` : null}
+  </section>`;
+}
+
+/** After a save answered 409 `approval_required`: propose the same config as a request. */
+export function ProposeDialog({ flagKey, env, config, message, onProposed, onCancel }) {
+  const [error, setError] = useState(null);
+  return html`<${ConfirmDialog} title="Propose a change request" confirmLabel="Propose" needComment onCancel=${onCancel}
+    onConfirm=${async (comment) => {
+      setError(null);
+      try {
+        const { data } = await api('POST', '/change-requests', { body: { flag: flagKey, environment: env, config, comment } });
+        onProposed(data);
+      } catch (err) {
+        setError(err);
+      }
+    }}>
+    <p>${message}</p>
+    <p>Your change to <code>${flagKey}</code> in <strong>${env}</strong> can go to review instead: once other people approve it, anyone with the editor role applies it.</p>
+    <${ErrorLine} error=${error} />
+  <//>`;
+}
