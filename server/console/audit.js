@@ -5,6 +5,7 @@ import { Receipt } from './receipt.js';
 import { enc, get } from './api.js';
 import { ErrorLine, formatTime, html, show, useEffect, useLive, useState } from './lib.js';
 import { diff, ruleChanges } from './diff.js';
+import { useUrlFilters } from './urlstate.js';
 
 const PAGE = 50;
 
@@ -60,7 +61,7 @@ export function fold(entries) {
   return entries.filter((e) => !folded.has(e.id)).map((e) => (pairs.has(e.id) ? { ...e, flagChange: pairs.get(e.id) } : e));
 }
 
-function Entry({ entry: raw }) {
+export function Entry({ entry: raw }) {
   // A plan's move shows the flag's before/after: what people want to see.
   const entry = raw.flagChange ? { ...raw, before: raw.flagChange.before, after: raw.flagChange.after } : raw;
   const [open, setOpen] = useState(false);
@@ -99,7 +100,8 @@ function Entry({ entry: raw }) {
 }
 
 export function AuditPage() {
-  const [filters, setFilters] = useState({ resource_kind: '', resource_key: '', environment: '', actor: '', from: '', to: '' });
+  // In the URL (`#/audit?actor=ana&from=2026-12-01`): a filtered log can be shared, and Back undoes a filter.
+  const [filters, setFilters] = useUrlFilters({ resource_kind: '', resource_key: '', environment: '', actor: '', from: '', to: '' });
   const [entries, setEntries] = useState([]);
   const [more, setMore] = useState(false);
   const [error, setError] = useState(null);
@@ -140,7 +142,7 @@ export function AuditPage() {
     setEntries([...entries, ...page.entries]);
     setMore(page.entries.length === PAGE);
   }
-  const set = (k) => (e) => setFilters({ ...filters, [k]: e.target.value });
+  const set = (k) => (e) => setFilters({ [k]: e.target.value });
   return html`<section>
     <h1>Audit log</h1>
     <form class="filters" role="search" onSubmit=${(e) => e.preventDefault()}>

@@ -15,6 +15,8 @@ import { PlanBanner, activePlans, owning } from './releases.js';
 import { ConflictNotice, reapply } from './conflict.js';
 import { FreezeBanner } from './freeze.js';
 import { ProposeDialog } from './requests.js';
+import { FlagHistory } from './history.js';
+import { ScheduledChanges } from './schedule.js';
 
 const clone = (v) => JSON.parse(JSON.stringify(v));
 const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
@@ -224,6 +226,7 @@ export function FlagPage({ flagKey }) {
   // A save refused with 409 approval_required: offer a change request.
   const [needsApproval, setNeedsApproval] = useState(null);
   const [proposed, setProposed] = useState(null);
+  const [tab, setTab] = useState('targeting');
   const loadPlans = () => activePlans(flagKey, env).then(setPlans, () => setPlans([]));
 
   const savedConfig = flag?.environments?.[env] ?? null;
@@ -382,6 +385,24 @@ export function FlagPage({ flagKey }) {
       )}
     </div>
 
+    <div role="tablist" class="tabs" aria-label="Flag views">
+      ${[['targeting', 'Targeting'], ['scheduled', 'Scheduled'], ['history', 'History']].map(([k, label]) => html`<button type="button" role="tab" id=${`tab-${k}`}
+        aria-selected=${tab === k} aria-controls=${`panel-${k}`} tabindex=${tab === k ? 0 : -1} onClick=${() => setTab(k)}
+        onKeyDown=${(e) => {
+          if (e.key !== 'ArrowRight' && e.key !== 'ArrowLeft') return;
+          const order = ['targeting', 'scheduled', 'history'];
+          const next = order[(order.indexOf(k) + (e.key === 'ArrowRight' ? 1 : 2)) % 3];
+          setTab(next);
+          requestAnimationFrame(() => document.getElementById(`tab-${next}`)?.focus());
+        }}>${label}</button>`)}
+    </div>
+    ${tab === 'scheduled'
+      ? html`<div role="tabpanel" id="panel-scheduled" aria-labelledby="tab-scheduled"><${ScheduledChanges} flagKey=${flag.key} env=${env} /></div>`
+      : null}
+    ${tab === 'history'
+      ? html`<div role="tabpanel" id="panel-history" aria-labelledby="tab-history"><${FlagHistory} flagKey=${flag.key} /></div>`
+      : null}
+    <div role="tabpanel" id="panel-targeting" aria-labelledby="tab-targeting" hidden=${tab !== 'targeting'}>
     ${changedElsewhere && !conflict
       ? html`<div class="notice" role="status">
           <strong>${changedElsewhere.by}</strong> changed this flag (${changedElsewhere.action}) while you were editing.
@@ -451,5 +472,6 @@ export function FlagPage({ flagKey }) {
             setComment('');
           }} />`
       : null}
+    </div>
   </section>`;
 }

@@ -6,6 +6,8 @@ import { api, enc, get } from './api.js';
 import {
   ConfirmDialog, ErrorLine, PRODUCTION, html, parseVariations, useEffect, useLive, useLoad, useRef, useSession, useState,
 } from './lib.js';
+import { useUrlFilters } from './urlstate.js';
+import { LastEvaluated, StaleChip, useUsage } from './usage.js';
 
 /** A one-line summary of a flag's config in one environment. */
 export function summary(config) {
@@ -132,10 +134,22 @@ function NewFlag({ onCreated, onClose }) {
 }
 
 export function FlagsPage() {
-  const { env, environments, readOnly } = useSession();
-  const [q, setQ] = useState('');
-  const [tag, setTag] = useState('');
-  const [archived, setArchived] = useState(false);
+  const { env, environments, readOnly, setEnv } = useSession();
+  const [filters, setFilters] = useUrlFilters({ q: '', tag: '', archived: 'false', env: '', stale: 'false', days: '30' });
+  const { q, tag } = filters;
+  const archived = filters.archived === 'true';
+  const setQ = (v) => setFilters({ q: v }, { replace: true });
+  const setTag = (v) => setFilters({ tag: v });
+  const setArchived = (v) => setFilters({ archived: String(v) });
+  // The environment in a shared link wins; after that the picker writes it into the URL.
+  useEffect(() => {
+    if (filters.env && filters.env !== env && (environments.length === 0 || environments.some((e) => e.key === filters.env))) setEnv(filters.env);
+  }, [filters.env, environments.length]);
+  const seen = useRef(false);
+  useEffect(() => {
+    if (seen.current && filters.env !== env) setFilters({ env }, { replace: true });
+    seen.current = true;
+  }, [env]);
   const [creating, setCreating] = useState(false);
   const [error, setError] = useState(null);
   const [list, loadError, reload] = useLoad(() => get(`/flags?archived=${archived}`), [archived]);
@@ -143,14 +157,18 @@ export function FlagsPage() {
     if (entries.some((e) => e.resource_kind === 'flag' || e.resource_kind === 'environment')) reload();
   });
 
+  const envs = environments.length ? environments.map((e) => e.key) : [env];
+  const days = /^\d+$/.test(filters.days) && Number(filters.days) >= 1 ? filters.days : '30';
+  const usage = useUsage(envs, env, days, list);
+  const onlyStale = filters.stale === 'true';
   const needle = q.trim().toLowerCase();
   const flags = (list?.flags ?? []).filter(
     (f) =>
+      (!onlyStale || usage.stale[f.key]) &&
       (!tag || f.tags.includes(tag)) &&
       (!needle || f.key.toLowerCase().includes(needle) || f.name.toLowerCase().includes(needle) || f.description.toLowerCase().includes(needle)),
   );
   const tags = [...new Set((list?.flags ?? []).flatMap((f) => f.tags))].sort();
-  const envs = environments.length ? environments.map((e) => e.key) : [env];
 
   return html`<section>
     <div class="title-row">
@@ -170,6 +188,8 @@ export function FlagsPage() {
         </select></div>
       <div class="check"><input type="checkbox" id="flag-archived" checked=${archived} onChange=${(e) => setArchived(e.target.checked)} />
         <label for="flag-archived">Show archived</label></div>
+      <div class="check"><input type="checkbox" id="flag-stale" checked=${onlyStale} onChange=${(e) => setFilters({ stale: String(e.target.checked) })} />
+        <label for="flag-stale">Only potentially stale in ${env} (${days} days)</label></div>
     </div>
     <${ErrorLine} error=${loadError || error} />
     <div class="table-scroll"><table class="flags">
@@ -183,11 +203,13 @@ export function FlagsPage() {
         ${flags.map(
           (f) => html`<tr data-flag=${f.key} class=${f.archived ? 'archived' : ''}>
             <td><a href=${`#/flags/${enc(f.key)}`}>${f.name || f.key}</a><br /><code class="key">${f.key}</code>
-              ${f.archived ? html` <span class="chip">archived</span>` : null}</td>
+              ${f.archived ? html` <span class="chip">archived</span>` : null}
+              <${StaleChip} entry=${usage.stale[f.key]} days=${days} /></td>
             <td>${f.tags.map((t) => html`<button type="button" class="chip" title=${`Only flags tagged ${t}`} onClick=${() => setTag(t)}>${t}</button>`)}</td>
             ${envs.map(
               (e) => html`<td class=${e === env ? 'current-env' : ''}>
                 <${Toggle} flag=${f} env=${e} config=${f.environments?.[e]} onDone=${reload} onError=${setError} />
+                <${LastEvaluated} at=${usage.last[e]?.[f.key]} />
               </td>`,
             )}
             <td class="muted">${summary(f.environments?.[env])}</td>
@@ -195,6 +217,6 @@ export function FlagsPage() {
         )}
       </tbody>
     </table></div>
-    ${list && flags.length === 0 ? html`<p class="muted">No flags${needle || tag ? ' match' : ' yet'}.</p>` : null}
+    ${list && flags.length === 0 ? html`<p class="muted">No flags${needle || tag || onlyStale ? ' match' : ' yet'}.</p>` : null}
   </section>`;
 }

@@ -1,7 +1,8 @@
 // axe-core on every main page state of the console, dialogs included:
 // sign-in, flags (with the new-flag form), a flag (with its rules, the
 // archive and production dialogs), segments, releases (with the new-plan
-// form and a running plan), bundles and the audit log; and the people
+// form and a running plan), bundles, the audit log, a flag's history and
+// scheduled changes, in the light and the dark colour scheme; and the people
 // states: sign-in refused, the token option, accepting an invitation, the
 // people page with an invitation link, a change request, the propose
 // dialog and a frozen flag page.
@@ -12,8 +13,11 @@ import { assertAccessible, consoleSuite, openSignedOut, person, signInAs } from 
 
 const suite = consoleSuite();
 
-test('axe-core finds no violations on the main pages, forms and dialogs', async () => {
+// Both colour schemes: the console follows the system's (light or dark), and each must keep its contrast.
+for (const scheme of ['light', 'dark']) test(`axe-core finds no violations on the main pages, forms and dialogs (${scheme})`, async () => {
   const { server, page, context } = await suite.setup();
+  await page.emulateMedia({ colorScheme: scheme });
+  assert.equal(await page.evaluate(() => matchMedia('(prefers-color-scheme: dark)').matches), scheme === 'dark');
   const api = (method, path, body) => server.call(method, `/api/v1${path}`, { body, expect: method === 'POST' && !path.includes('/toggle') && !path.includes('/publish') ? 201 : 200 });
   await api('POST', '/flags', { key: 'new-lobby', name: 'New lobby', tags: ['lobby'] });
   await api('POST', '/flags', { key: 'checkout-v2', name: 'Checkout v2' });
@@ -40,6 +44,8 @@ test('axe-core finds no violations on the main pages, forms and dialogs', async 
 
   // Flags, and the new-flag form.
   await page.locator('tr[data-flag="new-lobby"]').waitFor();
+  const background = await page.evaluate(() => getComputedStyle(document.documentElement).backgroundColor);
+  assert.equal(background, scheme === 'dark' ? 'rgb(18, 24, 31)' : 'rgb(245, 247, 250)', 'the page follows the colour scheme');
   await assertAccessible(page, 'the flag list');
   await page.getByRole('button', { name: 'New flag' }).click();
   await page.getByLabel('Key').waitFor();
@@ -61,6 +67,13 @@ test('axe-core finds no violations on the main pages, forms and dialogs', async 
   await page.getByRole('dialog').getByLabel(/to confirm/).waitFor();
   await assertAccessible(page, 'the archive dialog');
   await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
+  await page.getByRole('tab', { name: 'Scheduled' }).click();
+  await page.getByRole('heading', { name: 'Schedule a change' }).waitFor();
+  await assertAccessible(page, 'the flag page’s scheduled changes');
+  await page.getByRole('tab', { name: 'History' }).click();
+  await page.getByRole('list', { name: 'History of this flag' }).locator('li.entry').first().waitFor();
+  await assertAccessible(page, 'the flag page’s history');
+  await page.getByRole('tab', { name: 'Targeting' }).click();
 
   await page.goto(`${server.url}/#/segments`);
   await page.locator('tr[data-segment="vip"]').waitFor();
@@ -92,6 +105,7 @@ test('axe-core finds no violations on the main pages, forms and dialogs', async 
 
   // Sign-in, signed out.
   const signin = await context.newPage();
+  await signin.emulateMedia({ colorScheme: scheme });
   await signin.goto(server.url);
   await signin.evaluate(() => sessionStorage.clear());
   await signin.reload();
