@@ -2,6 +2,7 @@
 //! (`validate`), and the `daylight validate` command. See
 //! `docs/flags-as-code.md`.
 
+pub mod command;
 pub mod model;
 pub mod validate;
 

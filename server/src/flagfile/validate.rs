@@ -62,7 +62,7 @@ pub fn parse(source: &Source) -> Result<FlagFile, Diagnostic> {
             let path = e.path().to_string();
             let inner = e.into_inner();
             let line = Some(inner.line()).filter(|l| *l > 0);
-            error(line, path, strip_location(&inner.to_string()))
+            error(line, path.clone(), strip_location(&inner.to_string(), &path))
         })
     } else {
         let de = serde_yaml_ng::Deserializer::from_str(&source.text);
@@ -70,13 +70,19 @@ pub fn parse(source: &Source) -> Result<FlagFile, Diagnostic> {
             let path = e.path().to_string();
             let inner = e.into_inner();
             let line = inner.location().map(|l| l.line());
-            error(line, path, strip_location(&inner.to_string()))
+            error(line, path.clone(), strip_location(&inner.to_string(), &path))
         })
     }
 }
 
-/// Parser messages end with " at line L column C"; the line is reported apart.
-fn strip_location(message: &str) -> String {
+/// Parser messages may start with the path and end with " at line L column
+/// C"; both are reported apart.
+fn strip_location(message: &str, path: &str) -> String {
+    // The YAML parser prefixes the path of the enclosing value.
+    let message = match message.split_once(": ") {
+        Some((head, rest)) if !head.contains(' ') && path.starts_with(head) => rest,
+        _ => message,
+    };
     match message.find(" at line ") {
         Some(i) => message[..i].to_owned(),
         None => message.to_owned(),
@@ -85,9 +91,11 @@ fn strip_location(message: &str) -> String {
 
 /// The 1-based line of the `key:` entry naming `key`, found in the text (the
 /// parser keeps no spans for values it accepted).
-fn key_line(text: &str, key: &str) -> Option<usize> {
+/// Searching from line `from` (0-based), so a repeated key finds its own entry.
+fn key_line(text: &str, key: &str, from: usize) -> Option<usize> {
     let quoted = [format!("\"{key}\""), format!("'{key}'")];
     text.lines()
+        .skip(from)
         .position(|line| {
             let t = line.trim_start().trim_start_matches("- ").trim_start();
             let Some(rest) = t.strip_prefix("key:").or_else(|| t.strip_prefix("\"key\":")) else {
@@ -96,7 +104,7 @@ fn key_line(text: &str, key: &str) -> Option<usize> {
             let value = rest.trim().trim_end_matches(',').trim();
             value == key || quoted.iter().any(|q| q == value)
         })
-        .map(|i| i + 1)
+        .map(|i| from + i + 1)
 }
 
 /// Checks files together (keys are unique across all of them). `today`
@@ -126,10 +134,13 @@ pub fn validate_sources(sources: &[Source], today: jiff::civil::Date) -> Vec<Dia
             });
             continue;
         }
+        let mut cursor = 0;
         for (index, flag) in file.flags.iter().enumerate() {
+            let line = key_line(&source.text, &flag.key, cursor);
+            cursor = line.unwrap_or(cursor);
             let origin = Origin {
                 file: file_name,
-                line: key_line(&source.text, &flag.key),
+                line,
                 index,
             };
             if let Some((_, first)) = flags.get(flag.key.as_str()) {
@@ -148,10 +159,13 @@ pub fn validate_sources(sources: &[Source], today: jiff::civil::Date) -> Vec<Dia
             }
             flags.insert(&flag.key, (flag, origin));
         }
+        let mut cursor = 0;
         for (index, segment) in file.segments.iter().enumerate() {
+            let line = key_line(&source.text, &segment.key, cursor);
+            cursor = line.unwrap_or(cursor);
             let origin = Origin {
                 file: file_name,
-                line: key_line(&source.text, &segment.key),
+                line,
                 index,
             };
             if let Some((_, first)) = segments.get(segment.key.as_str()) {
@@ -244,6 +258,15 @@ pub fn validate_sources(sources: &[Source], today: jiff::civil::Date) -> Vec<Dia
         };
         let errors = match Ruleset::compile(&doc) {
             Ok(ruleset) => ruleset.reference_errors(),
+            // The evaluator names whichever flag of a cycle it met first
+            // (hash order); name every member, in key order, instead.
+            Err(e) if e.message == "prerequisites form a cycle" => in_cycles(&doc)
+                .into_iter()
+                .map(|key| daylight::ValidationError {
+                    path: format!("flags.{key}.prerequisites"),
+                    message: e.message.clone(),
+                })
+                .collect(),
             Err(e) => vec![e],
         };
         for e in errors {
@@ -269,6 +292,30 @@ pub fn validate_sources(sources: &[Source], today: jiff::civil::Date) -> Vec<Dia
     out
 }
 
+/// The flags that reach themselves through prerequisites, in key order.
+fn in_cycles(doc: &RulesetDocument) -> Vec<&str> {
+    let reaches_itself = |start: &str| {
+        let mut seen = BTreeSet::new();
+        let mut stack = vec![start];
+        while let Some(key) = stack.pop() {
+            for pre in doc.flags.get(key).iter().flat_map(|f| &f.config.prerequisites) {
+                if pre.flag == start {
+                    return true;
+                }
+                if seen.insert(pre.flag.as_str()) {
+                    stack.push(&pre.flag);
+                }
+            }
+        }
+        false
+    };
+    doc.flags
+        .keys()
+        .map(String::as_str)
+        .filter(|k| reaches_itself(k))
+        .collect()
+}
+
 fn key_line_named(text: &str, field: &str) -> Option<usize> {
     text.lines()
         .position(|l| {
@@ -285,5 +332,74 @@ fn at(origin: &Origin, list: &str, field: &str, message: String) -> Diagnostic {
         line: origin.line,
         path: format!("{list}[{}].{field}", origin.index),
         message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sources(dir: &str) -> Vec<Source> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/flagfile")
+            .join(dir);
+        let mut names: Vec<_> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).collect();
+        names.sort();
+        names
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e != "txt"))
+            .map(|p| Source {
+                name: format!("{dir}/{}", p.file_name().unwrap().to_string_lossy()),
+                text: std::fs::read_to_string(&p).unwrap(),
+            })
+            .collect()
+    }
+
+    fn today() -> jiff::civil::Date {
+        jiff::civil::date(2026, 12, 6)
+    }
+
+    #[test]
+    fn the_examples_are_valid() {
+        assert_eq!(validate_sources(&sources("valid"), today()), vec![]);
+    }
+
+    /// Golden: every message of the invalid examples, file, line and path.
+    #[test]
+    fn messages_match_the_golden_file() {
+        let got: String = validate_sources(&sources("invalid"), today())
+            .iter()
+            .map(|d| format!("{d}\n"))
+            .collect();
+        let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/flagfile/invalid/expected.txt");
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            std::fs::write(&golden, &got).unwrap();
+        }
+        assert_eq!(got, std::fs::read_to_string(golden).unwrap());
+    }
+
+    #[test]
+    fn expiry_is_judged_against_the_given_day() {
+        let file = Source {
+            name: "f.yaml".into(),
+            text: "version: 1\nflags:\n  - key: x\n    expires: 2026-12-06\n    variations: [1, 2]\n".into(),
+        };
+        assert_eq!(validate_sources(std::slice::from_ref(&file), today()), vec![]);
+        let later = jiff::civil::date(2026, 12, 7);
+        let problems = validate_sources(&[file], later);
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].line, Some(3));
+        assert_eq!(problems[0].path, "flags[0].expires");
+    }
+
+    #[test]
+    fn a_file_exported_as_json_parses_as_the_same_model() {
+        let yaml = &sources("valid")[0];
+        let model = parse(yaml).unwrap();
+        let json = Source {
+            name: "x.json".into(),
+            text: serde_json::to_string(&model).unwrap(),
+        };
+        assert_eq!(parse(&json).unwrap(), model);
     }
 }
