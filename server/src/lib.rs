@@ -54,6 +54,7 @@ pub mod clock;
 pub mod db;
 pub mod error;
 pub mod fanout;
+pub mod flagfile;
 pub mod frames;
 pub mod freeze;
 pub mod http;

@@ -34,6 +34,9 @@ enum Top {
     /// Keeps one environment's flags in a local file (and optionally Redis)
     /// for apps that cannot hold a stream, e.g. PHP (docs/sdk-php.md).
     Sync(daylight_server::sync::SyncArgs),
+    /// Checks flags-as-code files offline (docs/flags-as-code.md): exit 0
+    /// valid, 1 invalid, 2 usage error.
+    Validate(daylight_server::flagfile::command::ValidateArgs),
     #[command(flatten)]
     Client(cli::Command),
 }
@@ -66,6 +69,10 @@ fn main() {
     let code = runtime.block_on(async move {
         match command {
             Top::Serve(settings) => serve(settings).await,
+            Top::Validate(validate) => daylight_server::flagfile::command::run(
+                &validate,
+                jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date(),
+            ),
             Top::Sync(sync) => daylight_server::sync::run(&args.remote.url, sync).await,
             Top::Client(command) => cli::run(args.remote, command).await,
         }

@@ -29,6 +29,7 @@ macro_rules! on_each_backend {
 
 mod access;
 mod bad_input;
+mod flagfile;
 mod bundles;
 mod change_requests;
 mod cli;
