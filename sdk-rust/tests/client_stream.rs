@@ -179,6 +179,9 @@ async fn heartbeats_keep_the_connection_alive_and_silence_ends_it() {
             .recv_within(window.saturating_duration_since(tokio::time::Instant::now()))
             .await
         {
+            if message["type"] == "applied" {
+                continue;
+            }
             assert_eq!(message, json!({"type": "heartbeat"}));
             from_client += 1;
         }
@@ -531,4 +534,32 @@ async fn wss_urls_open_with_a_tls_handshake() {
         client.connection_state() == ConnectionState::Disconnected
     })
     .await;
+}
+
+#[tokio::test]
+async fn receipts_acknowledge_the_synced_version_and_each_patch_applied() {
+    let mut server = FakeServer::start().await;
+    let builder = server.client();
+    let (_client, (mut conn, hello)) = tokio::join!(
+        async { builder.build().await.unwrap() },
+        server.sync_next(5, lobby_ruleset())
+    );
+    assert_eq!(hello["receipts"], true, "{hello}");
+    assert_eq!(next_receipt(&mut conn).await, 5);
+    conn.patch(6, "flag", "new-lobby", bool_flag(1, false)).await;
+    // A stale patch is not acknowledged again: the next receipt is 7's.
+    conn.patch(6, "flag", "new-lobby", bool_flag(0, false)).await;
+    conn.patch(7, "flag", "new-lobby", bool_flag(0, false)).await;
+    assert_eq!(next_receipt(&mut conn).await, 6);
+    assert_eq!(next_receipt(&mut conn).await, 7);
+}
+
+/// The next receipt the client sends, skipping its heartbeats.
+async fn next_receipt(conn: &mut client_support::Conn) -> Value {
+    loop {
+        let message = conn.recv().await;
+        if message["type"] == "applied" {
+            return message["version"].clone();
+        }
+    }
 }

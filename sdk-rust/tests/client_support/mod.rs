@@ -154,7 +154,7 @@ impl Conn {
     }
 
     /// Waits until the client closes the connection, ignoring its
-    /// heartbeats; panics if it does not within `PATIENCE`.
+    /// heartbeats and receipts; panics if it does not within `PATIENCE`.
     pub async fn expect_closed(&mut self) {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
@@ -163,7 +163,10 @@ impl Conn {
                 Ok(None | Some(Err(_) | Ok(Message::Close(_)))) => return,
                 Ok(Some(Ok(Message::Text(text)))) => {
                     let message: Value = serde_json::from_str(&text).unwrap();
-                    assert_eq!(message["type"], "heartbeat", "unexpected {message}");
+                    assert!(
+                        message["type"] == "heartbeat" || message["type"] == "applied",
+                        "unexpected {message}"
+                    );
                 }
                 Ok(Some(Ok(_))) => {}
             }
