@@ -45,6 +45,7 @@ mod logs;
 mod migrations;
 mod nodes;
 mod ofrep;
+mod oidc;
 mod openapi;
 mod outage;
 mod people;
