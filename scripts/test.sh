@@ -200,7 +200,12 @@ suite() {
   fi
 }
 
-rust_workspace() { cargo test --workspace --locked; }
+# The OpenID sign-in test (server/tests/api/oidc.rs) starts the npm
+# `oidc-provider` from tests/oidc; without node it skips.
+rust_workspace() {
+  if command -v npm >/dev/null; then npm --prefix tests/oidc ci --no-audit --no-fund; fi
+  cargo test --workspace --locked
+}
 
 npm_suite() {
   npm --prefix "$1" ci

@@ -90,6 +90,9 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> Result<Application, StartError> {
         let route_ids = Arc::new(crate::http::RouteIds::new(&settings.route_secret).map_err(StartError::Setting)?);
+        let oidc = crate::auth::oidc::Oidc::from_settings(&settings)
+            .map_err(StartError::Setting)?
+            .map(Arc::new);
         let db = Db::connect(&settings.database_url).await?;
         let generated_admin_token = bootstrap_admin(&db, settings.admin_token.as_deref()).await?;
         let live = Arc::new(crate::catch_up::load(&db).await?);
@@ -122,6 +125,7 @@ impl Application {
                 )),
                 auth_failures: Arc::new(crate::limits::AuthFailures::new(settings.auth_failures_per_minute)),
                 sessions: settings.sessions(),
+                oidc,
                 metrics_token: settings
                     .metrics_token
                     .as_deref()

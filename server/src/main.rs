@@ -28,6 +28,8 @@ struct ServeOnly {
 }
 
 #[derive(Subcommand)]
+// Parsed once at start: the size of the settings costs nothing.
+#[allow(clippy::large_enum_variant)]
 enum Top {
     /// Runs the server (the default with no subcommand).
     Serve(Settings),

@@ -131,6 +131,46 @@ pub struct Settings {
     /// console over https, e.g. behind a TLS-terminating proxy).
     #[arg(long, env = "DAYLIGHT_SECURE_COOKIES", default_value_t = false)]
     pub secure_cookies: bool,
+    /// The OpenID Connect issuer (`https://idp.example.com/realms/acme`);
+    /// with it and a client id, people may sign in through the provider
+    /// (docs/people.md). Its discovery document is read on first use.
+    #[arg(long, env = "DAYLIGHT_OIDC_ISSUER")]
+    pub oidc_issuer: Option<String>,
+    /// The client id Daylight is registered under at the provider.
+    #[arg(long, env = "DAYLIGHT_OIDC_CLIENT_ID")]
+    pub oidc_client_id: Option<String>,
+    /// The client's secret (none for a public client; PKCE is always used).
+    #[arg(long, env = "DAYLIGHT_OIDC_CLIENT_SECRET", hide_env_values = true)]
+    pub oidc_client_secret: Option<String>,
+    /// The provider's name on the console's sign-in button.
+    #[arg(long, env = "DAYLIGHT_OIDC_NAME", default_value = "Single sign-on")]
+    pub oidc_name: String,
+    /// The claim (ID token or userinfo) whose values give the role: a
+    /// string or a list of strings, e.g. `groups`.
+    #[arg(long, env = "DAYLIGHT_OIDC_ROLE_CLAIM", default_value = "groups")]
+    pub oidc_role_claim: String,
+    /// Claim values and the role each gives, comma-separated:
+    /// `daylight-admins=admin,daylight-editors=editor`. The highest role
+    /// matched wins.
+    #[arg(long, env = "DAYLIGHT_OIDC_ROLES", value_delimiter = ',')]
+    pub oidc_roles: Vec<String>,
+    /// The role of a person none of whose claim values is mapped. Unset
+    /// (the default), such a person is refused.
+    #[arg(long, env = "DAYLIGHT_OIDC_DEFAULT_ROLE")]
+    pub oidc_default_role: Option<String>,
+    /// Scopes asked for besides `openid`, comma-separated (some providers
+    /// need e.g. `groups` to send the role claim).
+    #[arg(
+        long,
+        env = "DAYLIGHT_OIDC_SCOPES",
+        value_delimiter = ',',
+        default_value = "email,profile"
+    )]
+    pub oidc_scopes: Vec<String>,
+    /// The address people reach Daylight at (`https://flags.example.com`):
+    /// the provider sends them back to `/api/v1/session/oidc/callback` there.
+    #[arg(long, env = "DAYLIGHT_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// When set, `/metrics` answers only requests with `Authorization:
     /// Bearer <this token>` (it names flags, including server-only ones).
     #[arg(long, env = "DAYLIGHT_METRICS_TOKEN", hide_env_values = true)]
@@ -209,6 +249,15 @@ impl Settings {
             usage_max_events_per_key: 500,
             usage_max_events_per_flag: 100,
             metrics_token: None,
+            oidc_issuer: None,
+            oidc_client_id: None,
+            oidc_client_secret: None,
+            oidc_name: "Single sign-on".into(),
+            oidc_role_claim: "groups".into(),
+            oidc_roles: Vec::new(),
+            oidc_default_role: None,
+            oidc_scopes: vec!["email".into(), "profile".into()],
+            public_url: None,
             change_log_keep: 10_000,
             audit_retention_days: 0,
             route_secret: Vec::new(),

@@ -65,6 +65,8 @@ pub struct Shared {
     pub auth_failures: Arc<crate::limits::AuthFailures>,
     /// How long console sessions last.
     pub sessions: crate::auth::session::SessionPolicy,
+    /// The OpenID provider people may sign in with (`DAYLIGHT_OIDC_*`).
+    pub oidc: Option<Arc<crate::auth::oidc::Oidc>>,
     /// The bearer token `/metrics` requires (`DAYLIGHT_METRICS_TOKEN`).
     pub metrics_token: Option<Arc<str>>,
     /// The largest request body read (`DAYLIGHT_MAX_BODY_BYTES`).
@@ -264,6 +266,7 @@ impl FromRef<AppState> for crate::auth::Credentials {
             auth_failures: state.auth_failures.clone(),
             clock: state.clock.clone(),
             sessions: state.sessions,
+            oidc: state.oidc.clone(),
         }
     }
 }

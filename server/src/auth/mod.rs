@@ -3,6 +3,7 @@
 //! strings, so a fast digest is enough. The key cache confirms a secret by a constant-time comparison.
 
 mod keys;
+pub mod oidc;
 pub mod session;
 
 use std::sync::Arc;
@@ -182,6 +183,8 @@ pub struct Credentials {
     /// Session expiry is timed by it (a manual clock in tests).
     pub clock: Arc<dyn crate::clock::Clock>,
     pub sessions: session::SessionPolicy,
+    /// The OpenID provider, when one is set up.
+    pub oidc: Option<Arc<oidc::Oidc>>,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Admin

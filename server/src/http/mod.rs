@@ -21,6 +21,7 @@ mod health;
 mod observe;
 mod ofrep;
 mod ofrep_bulk;
+pub(crate) mod oidc;
 pub mod origin;
 pub(crate) mod people;
 mod receipts;
@@ -80,6 +81,7 @@ pub fn admin_api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(environments::router())
         .merge(tokens::router())
         .merge(people::router())
+        .merge(oidc::router())
         .merge(freezes::router())
         .merge(change_requests::router())
         .merge(bundles::router())

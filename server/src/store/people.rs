@@ -238,3 +238,97 @@ pub async fn revoke_sessions_of(tx: &mut Transaction<'_, Any>, account_id: i64, 
         .await?;
     Ok(())
 }
+
+/// An account found by its OpenID subject, or by email to link it.
+#[derive(Debug, sqlx::FromRow)]
+pub struct OidcAccount {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    pub role: String,
+    pub oidc_subject: Option<String>,
+    pub disabled_at: Option<i64>,
+}
+
+const OIDC_ACCOUNT: &str = "SELECT id, email, name, role, oidc_subject, disabled_at FROM accounts";
+
+pub async fn account_by_subject(tx: &mut Transaction<'_, Any>, subject: &str) -> ApiResult<Option<OidcAccount>> {
+    Ok(sqlx::query_as(&format!("{OIDC_ACCOUNT} WHERE oidc_subject = $1"))
+        .bind(subject)
+        .fetch_optional(&mut **tx)
+        .await?)
+}
+
+pub async fn oidc_account_by_email(tx: &mut Transaction<'_, Any>, email: &str) -> ApiResult<Option<OidcAccount>> {
+    Ok(sqlx::query_as(&format!("{OIDC_ACCOUNT} WHERE email = $1"))
+        .bind(email)
+        .fetch_optional(&mut **tx)
+        .await?)
+}
+
+/// Sets what the provider says of an account on each sign-in.
+pub async fn set_oidc_identity(
+    tx: &mut Transaction<'_, Any>,
+    id: i64,
+    subject: &str,
+    email: &str,
+    name: &str,
+    role: &str,
+) -> ApiResult<()> {
+    sqlx::query("UPDATE accounts SET oidc_subject = $1, email = $2, name = $3, role = $4 WHERE id = $5")
+        .bind(subject)
+        .bind(email)
+        .bind(name)
+        .bind(role)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// A sign-in on its way through the provider.
+#[derive(Debug, sqlx::FromRow)]
+pub struct OidcLogin {
+    pub nonce: String,
+    pub pkce_verifier: String,
+    pub return_to: String,
+}
+
+pub async fn insert_oidc_login(
+    db: &Db,
+    state_hash: &str,
+    login: &OidcLogin,
+    now: i64,
+    expires_at: i64,
+) -> ApiResult<()> {
+    // Forgotten sign-ins (nobody came back) go as new ones start.
+    sqlx::query("DELETE FROM oidc_logins WHERE expires_at <= $1")
+        .bind(now)
+        .execute(&db.pool)
+        .await?;
+    sqlx::query(
+        "INSERT INTO oidc_logins (state_hash, nonce, pkce_verifier, return_to, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(state_hash)
+    .bind(&login.nonce)
+    .bind(&login.pkce_verifier)
+    .bind(&login.return_to)
+    .bind(now)
+    .bind(expires_at)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+/// Takes the sign-in with this state, once: deleted as it is read, so a
+/// replayed callback finds nothing. `None` when unknown, used or expired.
+pub async fn take_oidc_login(db: &Db, state_hash: &str, now: i64) -> ApiResult<Option<OidcLogin>> {
+    Ok(sqlx::query_as(
+        "DELETE FROM oidc_logins WHERE state_hash = $1 AND expires_at > $2 RETURNING nonce, pkce_verifier, return_to",
+    )
+    .bind(state_hash)
+    .bind(now)
+    .fetch_optional(&db.pool)
+    .await?)
+}

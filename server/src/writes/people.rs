@@ -217,3 +217,97 @@ fn audit<'b>(w: &'b Writer<'_>, action: &'b str, id: &'b str, after: Option<Stri
         ..w.audit(action, kind, id, None)
     }
 }
+
+/// A person as an OpenID provider vouched for them at sign-in.
+pub struct Identity {
+    /// The provider's `sub`.
+    pub subject: String,
+    pub email: String,
+    /// Whether the provider says it checked the email (`email_verified`).
+    pub email_verified: bool,
+    pub name: String,
+    /// From the role claim, by `DAYLIGHT_OIDC_ROLES`.
+    pub role: Role,
+}
+
+/// Signs in a person the provider vouched for: finds their account by
+/// subject, or links the account with their (verified) email, or creates
+/// one; sets the role, email and name from the provider each time; and
+/// opens a session. The new session's secret.
+pub async fn oidc_sign_in(w: &Writer<'_>, who: &Identity, now: i64, max_ms: i64) -> ApiResult<String> {
+    let email = normal_email(&who.email)?;
+    let mut tx = w.begin().await?;
+    let found = match rows::account_by_subject(&mut tx, &who.subject).await? {
+        Some(account) => Some(account),
+        None => match rows::oidc_account_by_email(&mut tx, &email).await? {
+            // Linking needs the provider's word that the email is theirs,
+            // and an account no other subject holds.
+            Some(account) if account.oidc_subject.is_none() && who.email_verified => Some(account),
+            Some(_) => {
+                return Err(ApiError::Conflict(format!(
+                    "`{email}` already has an account that this sign-in cannot take over (the provider did not \
+                     verify the email, or the account belongs to another identity); ask an admin"
+                )))
+            }
+            None => None,
+        },
+    };
+    let actor = format!("person:{email}");
+    let role = who.role.as_str();
+    let id = match found {
+        Some(account) => {
+            if account.disabled_at.is_some() {
+                return Err(ApiError::Forbidden("this account is disabled; ask an admin".into()));
+            }
+            rows::set_oidc_identity(&mut tx, account.id, &who.subject, &email, &who.name, role).await?;
+            if account.role != role || account.email != email || account.oidc_subject.is_none() {
+                let before = serde_json::json!({ "email": account.email, "role": account.role }).to_string();
+                let after = serde_json::json!({ "email": email, "role": role, "via": "oidc" }).to_string();
+                append_audit(
+                    &mut tx,
+                    AuditEntry {
+                        actor: &actor,
+                        before: Some(before),
+                        ..audit(w, "account.update", &account.id.to_string(), Some(after))
+                    },
+                )
+                .await?;
+            }
+            account.id
+        }
+        None => {
+            let account = NewAccount {
+                email: &email,
+                name: &who.name,
+                role,
+                password_hash: None,
+                created_at: now,
+            };
+            let id = rows::insert_account(&mut tx, &account).await?;
+            rows::set_oidc_identity(&mut tx, id, &who.subject, &email, &who.name, role).await?;
+            let after = serde_json::json!({ "email": email, "role": role, "via": "oidc" }).to_string();
+            append_audit(
+                &mut tx,
+                AuditEntry {
+                    actor: &actor,
+                    ..audit(w, "account.create", &id.to_string(), Some(after))
+                },
+            )
+            .await?;
+            id
+        }
+    };
+    w.commit(tx, &[]).await?;
+    let secret = new_secret("dl_session");
+    rows::insert_session(
+        w.db,
+        &NewSession {
+            secret_hash: &digest(&secret),
+            account_id: id,
+            created_at: now,
+            expires_at: now + max_ms,
+        },
+    )
+    .await?;
+    Ok(secret)
+}

@@ -46,6 +46,7 @@ mod logs;
 mod migrations;
 mod nodes;
 mod ofrep;
+mod oidc;
 mod openapi;
 mod outage;
 mod people;
