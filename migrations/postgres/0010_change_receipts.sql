@@ -1,7 +1,7 @@
 -- Propagation receipts: per change and node, the SDK connections the
 -- change reached and their acknowledgements (`receipts::Figures` as JSON).
 -- The admin API adds up the rows of every node. Keep in step with
--- ../sqlite/0011_change_receipts.sql.
+-- ../sqlite/0010_change_receipts.sql.
 CREATE TABLE change_receipts (
     environment  TEXT NOT NULL,
     version      BIGINT NOT NULL,
