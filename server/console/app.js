@@ -196,6 +196,7 @@ function App() {
   }, []);
   const signedIn = (m) => (setNotice(null), setMe(m));
   if (route.page === 'accept' && route.key) return html`<${AcceptInvitation} code=${route.key} onSignedIn=${signedIn} />`;
+  if (route.page === 'setup' && route.key) return html`<${AcceptInvitation} setup=${true} code=${route.key} onSignedIn=${signedIn} />`;
   if (me === undefined) return html`<p class="muted">Loading…</p>`;
   if (me === null) return html`<${SignIn} notice=${notice} onSignedIn=${signedIn} />`;
   return html`<${Shell}

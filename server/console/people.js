@@ -1,6 +1,7 @@
 // People (admins): accounts with their roles, invitations (the link is shown
 // once, to copy), role changes and disabling (which ends the account's
-// sessions on every node).
+// sessions on every node); and the named admin tokens the CLI and automation
+// use (the secret is shown once).
 import { api, get, enc } from './api.js';
 import { ErrorLine, formatTime, html, useLive, useLoad, useSession, useState } from './lib.js';
 
@@ -43,6 +44,66 @@ function InviteForm({ onInvited }) {
           <input id="invite-link" readonly value=${invited.url} onFocus=${(e) => e.target.select()} />
           <button type="button" onClick=${() => navigator.clipboard?.writeText(invited.url).catch(() => {})}>Copy link</button>
         </div>`
+      : null}
+  </form>`;
+}
+
+function Tokens() {
+  const [list, loadError, reload] = useLoad(() => get('/tokens'), []);
+  const [name, setName] = useState('');
+  const [role, setRole] = useState('editor');
+  const [error, setError] = useState(null);
+  const [created, setCreated] = useState(null);
+  async function create(e) {
+    e.preventDefault();
+    setError(null);
+    try {
+      const { data } = await api('POST', '/tokens', { body: { name: name.trim(), role } });
+      setCreated(data);
+      setName('');
+      reload();
+    } catch (err) {
+      setError(err);
+      if (err.field === 'name') document.getElementById('token-name')?.focus();
+    }
+  }
+  async function revoke(token) {
+    setError(null);
+    try {
+      await api('DELETE', `/tokens/${token.id}`);
+      reload();
+    } catch (err) {
+      setError(err);
+    }
+  }
+  const active = (list?.tokens ?? []).filter((t) => t.revoked_at == null);
+  return html`<form class="card" onSubmit=${create} aria-labelledby="tokens-title">
+    <h2 id="tokens-title">Tokens for the CLI and automation</h2>
+    <p class="muted">A token acts under its name in the audit log (<code>token:NAME</code>) with its role.</p>
+    <div class="grid2">
+      <div><label for="token-name">Token name</label>
+        <input id="token-name" required value=${name} onInput=${(e) => setName(e.target.value)} /></div>
+      <div><label for="token-role">Token role</label>
+        <select id="token-role" value=${role} onChange=${(e) => setRole(e.target.value)}>
+          ${ROLES.map((r) => html`<option value=${r}>${r}</option>`)}
+        </select></div>
+    </div>
+    <${ErrorLine} error=${error ?? loadError} />
+    <div class="actions"><button type="submit" class="primary">Create token</button></div>
+    ${created
+      ? html`<div class="notice" role="status" id="token-secret">
+          <p>The secret of <strong>${created.name}</strong>, shown only now: set it as <code>DAYLIGHT_TOKEN</code> for the CLI.</p>
+          <label for="token-secret-value">Token secret</label>
+          <input id="token-secret-value" readonly value=${created.secret} onFocus=${(e) => e.target.select()} />
+        </div>`
+      : null}
+    ${active.length
+      ? html`<table class="list" aria-label="Tokens">
+          <thead><tr><th scope="col">Name</th><th scope="col">Role</th><th scope="col">Secret</th><th scope="col">Created</th><th scope="col">Actions</th></tr></thead>
+          <tbody>${active.map((t) => html`<tr data-token=${t.name}><td>${t.name}</td><td>${t.kind}</td><td><code>${t.hint}</code></td>
+            <td>${formatTime(t.created_at)}</td>
+            <td><button type="button" class="danger" onClick=${() => revoke(t)}>Revoke<span class="sr-only"> ${t.name}</span></button></td></tr>`)}</tbody>
+        </table>`
       : null}
   </form>`;
 }
@@ -103,7 +164,8 @@ export function PeoplePage() {
     </table>
     ${pending.length
       ? html`<h2>Pending invitations</h2>
-          <ul>${pending.map((i) => html`<li>${i.email} (${i.role}), invited by ${i.invited_by}, until ${formatTime(i.expires_at)}</li>`)}</ul>`
+          <ul>${pending.map((i) => html`<li>${i.email || 'the first admin (setup link)'} (${i.role}), invited by ${i.invited_by}, until ${formatTime(i.expires_at)}</li>`)}</ul>`
       : null}
+    <${Tokens} />
   </section>`;
 }

@@ -99,8 +99,12 @@ export function SignIn({ onSignedIn, notice }) {
   </main>`;
 }
 
-/** `#/accept/CODE`: the invited person sets a name and password and is signed in. */
-export function AcceptInvitation({ code, onSignedIn }) {
+/**
+ * `#/accept/CODE`: the invited person sets a name and password and is signed in.
+ * `#/setup/CODE` (`setup`): the first-start link; the first admin also gives an email.
+ */
+export function AcceptInvitation({ code, onSignedIn, setup = false }) {
+  const [email, setEmail] = useState('');
   const [name, setName] = useState('');
   const [password, setPassword] = useState('');
   const [again, setAgain] = useState('');
@@ -119,14 +123,15 @@ export function AcceptInvitation({ code, onSignedIn }) {
     }
     setBusy(true);
     try {
-      const { data } = await api('POST', '/invitations/accept', { body: { code, name: name.trim(), password }, quiet: true });
+      const body = { code, name: name.trim(), password, ...(setup ? { email: email.trim() } : {}) };
+      const { data } = await api('POST', '/invitations/accept', { body, quiet: true });
       setToken(null);
       setCsrf(data.csrf_token);
       location.hash = '#/flags';
       onSignedIn(personOf(data));
     } catch (err) {
       setError(err);
-      const field = { name: 'new-name', password: 'new-password' }[err.field];
+      const field = { email: 'new-email', name: 'new-name', password: 'new-password' }[err.field];
       if (field) document.getElementById(field)?.focus();
     } finally {
       setBusy(false);
@@ -135,8 +140,14 @@ export function AcceptInvitation({ code, onSignedIn }) {
   return html`<main class="signin">
     <h1 tabindex="-1">Daylight</h1>
     <form onSubmit=${submit} class="card" aria-labelledby="accept-title">
-      <h2 id="accept-title">Accept your invitation</h2>
-      <p class="muted">Choose the name others will see and a password of at least 12 characters.</p>
+      <h2 id="accept-title">${setup ? 'Create the first admin account' : 'Accept your invitation'}</h2>
+      <p class="muted">${setup
+        ? 'You are the first person on this server: you will be its admin, and invite the others from People.'
+        : 'Choose the name others will see and a password of at least 12 characters.'}</p>
+      ${setup
+        ? html`<label for="new-email">Your email</label>
+          <input id="new-email" type="email" autocomplete="email" required value=${email} onInput=${(e) => setEmail(e.target.value)} />`
+        : null}
       <label for="new-name">Your name</label>
       <input id="new-name" autocomplete="name" required value=${name} onInput=${(e) => setName(e.target.value)} />
       <label for="new-password">Password</label>

@@ -83,8 +83,8 @@ pub struct Application {
     usage_flush: std::time::Duration,
     change_log_keep: u64,
     audit_retention_days: u64,
-    /// A generated admin token, when this start created one.
-    pub generated_admin_token: Option<String>,
+    /// The first-start setup link's code, when no one can sign in yet.
+    pub setup_code: Option<String>,
 }
 
 impl Application {
@@ -94,7 +94,7 @@ impl Application {
             .map_err(StartError::Setting)?
             .map(Arc::new);
         let db = Db::connect(&settings.database_url).await?;
-        let generated_admin_token = bootstrap_admin(&db, settings.admin_token.as_deref()).await?;
+        let setup_code = bootstrap_admin(&db, settings.admin_token.as_deref()).await?;
         let live = Arc::new(crate::catch_up::load(&db).await?);
         let listener = listen(settings.listen).map_err(|e| StartError::Listen(settings.listen, e))?;
         let webhook_destinations = Arc::new(crate::webhooks::Destinations::new(
@@ -159,7 +159,7 @@ impl Application {
             usage_flush: std::time::Duration::from_millis(settings.usage_flush_ms.max(10)),
             change_log_keep: settings.change_log_keep,
             audit_retention_days: settings.audit_retention_days,
-            generated_admin_token,
+            setup_code,
         })
     }
 

@@ -86,6 +86,7 @@ async fn serve(settings: Settings) -> i32 {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .init();
+    let public_url = settings.public_url.clone();
     let app = match Application::build(settings).await {
         Ok(app) => app,
         Err(e) => {
@@ -93,8 +94,19 @@ async fn serve(settings: Settings) -> i32 {
             return 1;
         }
     };
-    if let Some(token) = &app.generated_admin_token {
-        println!("Generated the first admin token (shown once, keep it safe):\n\n    {token}\n");
+    if let Some(code) = &app.setup_code {
+        let base = public_url.unwrap_or_else(|| {
+            let addr = app.local_addr().ok();
+            let port = addr.map(|a| a.port()).unwrap_or_default();
+            match addr.map(|a| a.ip()) {
+                Some(ip) if !ip.is_unspecified() => format!("http://{}", std::net::SocketAddr::new(ip, port)),
+                _ => format!("http://127.0.0.1:{port}"),
+            }
+        });
+        println!(
+            "No one can sign in yet. Open this link to create the first admin account (it works once, for 7 days):\n\n    {}/#/setup/{code}\n",
+            base.trim_end_matches('/')
+        );
     }
     tracing::info!(address = %app.local_addr().map(|a| a.to_string()).unwrap_or_default(), "daylight is listening");
     match app.run().await {

@@ -21,8 +21,9 @@ pub struct Settings {
     /// notifications (milliseconds; ten times longer while it is).
     #[arg(long, env = "DAYLIGHT_POLL_MS", default_value_t = 1000)]
     pub poll_ms: u64,
-    /// A bootstrap admin token. Without one, and with no token stored yet, a
-    /// token is generated and printed once.
+    /// A bootstrap admin token (empty counts as unset). Without one, and
+    /// with no token and no account stored yet, the server prints a one-time
+    /// setup link for the first admin's account.
     #[arg(long, env = "DAYLIGHT_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
     /// OFREP requests per second per SDK key on each node (0: no limit).

@@ -274,20 +274,23 @@ pub(crate) async fn other_kind(db: &crate::db::Db, kind: OtherKind, digest: &str
 pub enum BootstrapError {
     #[error(
         "DAYLIGHT_ADMIN_TOKEN is too short: an admin token needs at least {MIN_ADMIN_TOKEN_CHARS} characters \
-         (leave it unset to have one generated)"
+         (leave it unset to get a setup link for the first admin's account)"
     )]
     TooShort,
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
 }
 
-/// Makes sure an admin token exists: the configured one, or (on a fresh
-/// install without one) a generated token printed once. A configured token
-/// replaces the previous bootstrap token: after `DAYLIGHT_ADMIN_TOKEN`
-/// changes, the old value no longer works.
+/// Makes sure someone can administer the server: the configured admin
+/// token, or (on a fresh install, no token and no account) a one-time
+/// setup code for the first admin's account, returned to be shown as a
+/// link (`/#/setup/CODE`, an admin invitation without an email). A
+/// configured token replaces the previous bootstrap token: after
+/// `DAYLIGHT_ADMIN_TOKEN` changes, the old value no longer works.
 pub async fn bootstrap_admin(db: &crate::db::Db, configured: Option<&str>) -> Result<Option<String>, BootstrapError> {
     let now = crate::db::now_ms();
-    if let Some(secret) = configured {
+    // An empty value (`DAYLIGHT_ADMIN_TOKEN=` in a compose file) is unset.
+    if let Some(secret) = configured.filter(|s| !s.is_empty()) {
         if secret.trim().chars().count() < MIN_ADMIN_TOKEN_CHARS {
             return Err(BootstrapError::TooShort);
         }
@@ -302,17 +305,13 @@ pub async fn bootstrap_admin(db: &crate::db::Db, configured: Option<&str>) -> Re
         credentials::replace_named_token(db, &token).await?;
         return Ok(None);
     }
-    if credentials::count_tokens(db).await? > 0 {
+    if credentials::count_tokens(db).await? > 0 || crate::store::people::count_accounts(db).await? > 0 {
         return Ok(None);
     }
-    let secret = new_secret(Role::Admin.secret_prefix());
-    let token = NewCredential {
-        name: BOOTSTRAP_TOKEN_NAME,
-        kind: Role::Admin.as_str(),
-        digest: &digest(&secret),
-        hint: &hint(&secret),
-        created_at: now,
-    };
-    credentials::insert_token(&db.pool, &token).await?;
-    Ok(Some(secret))
+    // Each start without anyone to sign in makes a new link; earlier
+    // unused ones stop working.
+    let code = new_secret("dl_setup");
+    crate::store::people::replace_setup_invitation(db, &digest(&code), now, now + crate::writes::people::INVITATION_MS)
+        .await?;
+    Ok(Some(code))
 }

@@ -187,6 +187,10 @@ pub struct Accept {
     pub name: String,
     /// At least 12 characters.
     pub password: String,
+    /// Only with the first-start setup link, whose invitation has no
+    /// email: the first admin's email.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
 }
 
 /// Accepts an invitation: the account is created with the invitation's
@@ -200,7 +204,8 @@ async fn accept(
 ) -> ApiResult<impl IntoResponse> {
     let now = creds.clock.now_ms();
     let writer = state.writer("", "");
-    let account = writes::people::accept(&writer, &req.code, &req.name, &req.password, now).await?;
+    let account =
+        writes::people::accept(&writer, &req.code, &req.name, &req.password, req.email.as_deref(), now).await?;
     let secret = writes::people::sign_in(&writer, &account.email, &req.password, now, creds.sessions.max_ms)
         .await?
         .ok_or_else(|| ApiError::Internal("the new account cannot sign in".into()))?;

@@ -139,6 +139,25 @@ pub async fn insert_invitation(tx: &mut Transaction<'_, Any>, i: &NewInvitation<
     .await?)
 }
 
+/// The first-start setup link: an admin invitation without an email (the
+/// first admin gives theirs on accepting), replacing any unused earlier one.
+pub async fn replace_setup_invitation(db: &Db, code_hash: &str, now: i64, expires_at: i64) -> Result<(), sqlx::Error> {
+    let mut tx = db.pool.begin().await?;
+    sqlx::query("DELETE FROM invitations WHERE email = '' AND accepted_at IS NULL")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO invitations (code_hash, email, role, invited_by, created_at, expires_at) \
+         VALUES ($1, '', 'admin', 'setup', $2, $3)",
+    )
+    .bind(code_hash)
+    .bind(now)
+    .bind(expires_at)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
+}
+
 pub async fn list_invitations(db: &Db) -> ApiResult<Vec<Invitation>> {
     Ok(sqlx::query_as(
         "SELECT id, email, role, invited_by, created_at, expires_at, accepted_at FROM invitations ORDER BY id",

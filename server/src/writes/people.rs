@@ -54,8 +54,16 @@ pub async fn invite(w: &Writer<'_>, email: &str, role: Role, now: i64) -> ApiRes
 }
 
 /// Accepts an invitation: the account, created with the invitation's email
-/// and role. The writer's actor is the new person.
-pub async fn accept(w: &Writer<'_>, code: &str, name: &str, password: &str, now: i64) -> ApiResult<Account> {
+/// and role. The first-start setup link's invitation has no email: the
+/// first admin gives `email`. The writer's actor is the new person.
+pub async fn accept(
+    w: &Writer<'_>,
+    code: &str,
+    name: &str,
+    password: &str,
+    email: Option<&str>,
+    now: i64,
+) -> ApiResult<Account> {
     let name = name.trim();
     if name.is_empty() {
         return Err(ApiError::invalid("name", "say what your name is"));
@@ -66,6 +74,11 @@ pub async fn accept(w: &Writer<'_>, code: &str, name: &str, password: &str, now:
     let invitation = rows::accept_invitation(&mut tx, &digest(code), now)
         .await?
         .ok_or_else(|| ApiError::invalid("code", "this invitation is unknown, used or expired; ask for a new one"))?;
+    let mut invitation = invitation;
+    if invitation.email.is_empty() {
+        let email = email.ok_or_else(|| ApiError::invalid("email", "the first admin's account needs an email"))?;
+        invitation.email = normal_email(email)?;
+    }
     if rows::account_by_email(&mut tx, &invitation.email).await?.is_some() {
         return Err(ApiError::Conflict(format!(
             "`{}` already has an account",

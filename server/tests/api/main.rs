@@ -29,7 +29,6 @@ macro_rules! on_each_backend {
 
 mod access;
 mod bad_input;
-mod flagfile;
 mod bundles;
 mod change_requests;
 mod cli;
@@ -37,6 +36,7 @@ mod cli_people;
 mod client_values;
 mod console;
 mod destructive;
+mod flagfile;
 mod flags;
 mod freezes;
 mod history;
@@ -59,6 +59,7 @@ mod routing;
 mod sdk;
 mod security;
 mod segments;
+mod setup;
 mod shutdown;
 mod stream;
 mod usage;
