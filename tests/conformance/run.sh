@@ -29,7 +29,7 @@ WORK="$(mktemp -d)"
 PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 TOKEN="dl_admin_conformance_$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
 DAYLIGHT_DATABASE_URL="sqlite://$WORK/daylight.db" DAYLIGHT_LISTEN="127.0.0.1:$PORT" \
-  DAYLIGHT_ADMIN_TOKEN="$TOKEN" RUST_LOG=${CONFORMANCE_LOG:-warn} target/debug/daylight serve >"$WORK/server.log" 2>&1 &
+  DAYLIGHT_ADMIN_TOKEN="$TOKEN" RUST_LOG=${CONFORMANCE_LOG:-warn} "${DAYLIGHT_BIN:-${CARGO_TARGET_DIR:-target}/debug/daylight}" serve >"$WORK/server.log" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT
 for _ in $(seq 1 100); do
