@@ -23,8 +23,15 @@ function parseRoute() {
 function useRoute() {
   const [route, setRoute] = useState(parseRoute());
   useEffect(() => {
-    const on = () => setRoute(parseRoute());
+    const on = () =>
+      setRoute((was) => {
+        const now = parseRoute();
+        return now.page === was.page && now.key === was.key ? was : now;
+      });
     addEventListener('hashchange', on);
+    // Effects run after the first paint: a hash change in between (a link
+    // followed the moment the shell appeared) fired with no one listening.
+    on();
     return () => removeEventListener('hashchange', on);
   }, []);
   return route;

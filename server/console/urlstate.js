@@ -16,9 +16,15 @@ export function useUrlFilters(defaults) {
   };
   const [values, setValues] = useState(read);
   useEffect(() => {
-    const on = () => setValues(read());
+    const on = () =>
+      setValues((was) => {
+        const now = read();
+        return JSON.stringify(now) === JSON.stringify(was) ? was : now;
+      });
     addEventListener('popstate', on);
     addEventListener('hashchange', on);
+    // A change between the first render and this effect had no listener.
+    on();
     return () => {
       removeEventListener('popstate', on);
       removeEventListener('hashchange', on);

@@ -23,8 +23,10 @@ where
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// How many of the newest changes (1–100, default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
 }
 
@@ -55,17 +57,21 @@ async fn list(
 
 /// One change's receipt (the change is the environment's ruleset version).
 #[utoipa::path(operation_id = "receipts_get", get, path = "/api/v1/environments/{env}/receipts/{version}", tag = "environments",
-    params(("env" = String, Path), ("version" = u64, Path)),
+    params(("env" = String, Path), ("version" = i64, Path, minimum = 1)),
     responses((status = 200, body = Summary), (status = 404, body = ErrorBody)))]
 async fn one(
     State(state): State<AdminState>,
     _admin: Admin,
-    Path((env, version)): Path<(String, u64)>,
+    Path((env, version)): Path<(String, i64)>,
 ) -> ApiResult<Json<Summary>> {
     crate::store::environments::get(&state.db, &env).await?;
+    let none = || ApiError::NotFound(format!("no receipt for version {version} of {env}"));
+    if version < 1 {
+        return Err(none());
+    }
     crate::store::receipts::summaries(&state.db, &env, Some(version), 1)
         .await?
         .pop()
         .map(Json)
-        .ok_or_else(|| ApiError::NotFound(format!("no receipt for version {version} of {env}")))
+        .ok_or_else(none)
 }

@@ -39,7 +39,7 @@ pub async fn write(db: &Db, node: &str, receipts: &[Arc<Receipt>]) -> ApiResult<
 
 /// The receipts of `environment`'s changes, newest first: `version` alone,
 /// or the last `limit`.
-pub async fn summaries(db: &Db, environment: &str, version: Option<u64>, limit: i64) -> ApiResult<Vec<Summary>> {
+pub async fn summaries(db: &Db, environment: &str, version: Option<i64>, limit: i64) -> ApiResult<Vec<Summary>> {
     let rows = sqlx::query(
         "SELECT version, committed_at, figures FROM change_receipts
          WHERE environment = $1 AND version IN (
@@ -49,7 +49,7 @@ pub async fn summaries(db: &Db, environment: &str, version: Option<u64>, limit: 
          ORDER BY version DESC",
     )
     .bind(environment)
-    .bind(version.map_or(-1, |v| v as i64))
+    .bind(version.unwrap_or(-1))
     .bind(limit)
     .fetch_all(&db.pool)
     .await?;
