@@ -190,11 +190,7 @@ impl Application {
             crate::store::retention::spawn(self.state.db.clone(), self.change_log_keep, self.audit_retention_days);
         let flusher =
             crate::store::usage::spawn_flusher(self.state.db.clone(), self.state.usage.clone(), self.usage_flush);
-        let receipts = crate::store::receipts::spawn_flusher(
-            self.state.db.clone(),
-            self.state.live.clone(),
-            std::time::Duration::from_secs(1),
-        );
+        let receipts = spawn_receipt_flusher(self.state.db.clone(), self.state.live.clone());
         let (db, pending) = (self.state.db.clone(), self.state.usage.clone());
         // The recorder keeps every histogram sample until upkeep folds it
         // into the summary; `build_recorder` spawns no upkeep task, so
@@ -283,4 +279,31 @@ async fn stop_signal() {
         }
     }
     let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Writes this node's changed receipt figures once a second, under a name
+/// of its own, and drops week-old receipts once an hour (`receipts`).
+fn spawn_receipt_flusher(db: Db, live: Arc<crate::live::Live>) -> tokio::task::JoinHandle<()> {
+    let node = format!("{:016x}", rand::random::<u64>());
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut ticks: u64 = 0;
+        loop {
+            tick.tick().await;
+            let dirty = live.receipts.take_dirty();
+            if !dirty.is_empty() {
+                if let Err(e) = crate::store::receipts::write(&db, &node, &dirty).await {
+                    tracing::warn!(error = %e, "cannot write change receipts; keeping them for the next try");
+                    live.receipts.retry(&dirty);
+                }
+            }
+            if ticks.is_multiple_of(3600) {
+                if let Err(e) = crate::store::receipts::forget_old(&db).await {
+                    tracing::warn!(error = %e, "cannot drop old change receipts");
+                }
+            }
+            ticks += 1;
+        }
+    })
 }

@@ -2,13 +2,12 @@
 //! each node's flusher and added up by the admin API (`receipts::Summary`).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use sqlx::Row;
 
 use crate::db::{now_ms, Db};
 use crate::error::{ApiError, ApiResult};
-use crate::receipts::{Figures, Receipt, Receipts, Summary};
+use crate::receipts::{Figures, Receipt, Summary};
 
 /// How long receipts are kept.
 const KEEP_MS: i64 = 7 * 24 * 3_600_000;
@@ -70,31 +69,11 @@ pub async fn summaries(db: &Db, environment: &str, version: Option<i64>, limit: 
         .collect())
 }
 
-/// Writes the figures that changed every `every`, under a name of its own
-/// for this node, and drops receipts older than a week now and then.
-pub fn spawn_flusher(db: Db, live: Arc<crate::live::Live>, every: Duration) -> tokio::task::JoinHandle<()> {
-    let node = format!("{:016x}", rand::random::<u64>());
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut last_cleanup = 0;
-        loop {
-            tick.tick().await;
-            let receipts: &Receipts = &live.receipts;
-            let dirty = receipts.take_dirty();
-            if !dirty.is_empty() {
-                if let Err(e) = write(&db, &node, &dirty).await {
-                    tracing::warn!(error = %e, "cannot write change receipts; keeping them for the next try");
-                    receipts.retry(&dirty);
-                }
-            }
-            if now_ms() - last_cleanup > 3_600_000 {
-                last_cleanup = now_ms();
-                let _ = sqlx::query("DELETE FROM change_receipts WHERE updated_at < $1")
-                    .bind(last_cleanup - KEEP_MS)
-                    .execute(&db.pool)
-                    .await;
-            }
-        }
-    })
+/// Drops the receipts not updated for a week.
+pub async fn forget_old(db: &Db) -> ApiResult<()> {
+    sqlx::query("DELETE FROM change_receipts WHERE updated_at < $1")
+        .bind(now_ms() - KEEP_MS)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
 }
