@@ -212,6 +212,13 @@ npm_suite() {
   npm --prefix "$1" test
 }
 
+# The console's single sign-on test (tests/console/test/oidc.test.js)
+# starts the same provider.
+console_suite() {
+  npm --prefix tests/oidc ci --no-audit --no-fund
+  npm_suite tests/console
+}
+
 # The chaos test (docs/reliability.md, "Chaos"): three nodes on PostgreSQL, a
 # throwaway Redis, Rust and Node SDKs (the Node SDK built by the JS SDK
 # suite), about three minutes, on the server binary the workspace tests
@@ -255,7 +262,7 @@ suite "OFREP with the OpenFeature npm packages" "$no_node" npm_suite tests/ofrep
 suite "JS SDK" "$no_node" npm_suite sdk-js
 suite "PHP SDK" "$no_php" phpunit -c sdk-php/phpunit.xml
 suite "browser SDK in Chromium" "${no_node:-$no_chromium}" npm_suite tests/browser
-suite "web console in Chromium" "${no_node:-$no_chromium}" npm_suite tests/console
+suite "web console in Chromium" "${no_node:-$no_chromium}" console_suite
 suite "chaos" "" chaos
 suite "cargo deny" "$no_deny" deny
 # Fuzzing (docs/reliability.md, "Fuzzing"): every fuzz target for
