@@ -9,9 +9,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use arc_swap::ArcSwap;
-use axum::extract::ws::Utf8Bytes;
 use daylight::{Entry, FlagRules, Ruleset, SegmentRules};
 use tokio::sync::{broadcast, mpsc, Mutex, MutexGuard};
+use tungstenite::Utf8Bytes;
 
 use crate::bundles::BundleConfig;
 use crate::change::Change;

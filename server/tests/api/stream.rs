@@ -1,6 +1,7 @@
 //! The WebSocket stream (`docs/protocol.md`).
 
 use serde_json::json;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 
 on_each_backend!(server_keys_get_a_snapshot_then_patches_and_resume, |app| {
     app.create_flag(json!({ "key": "f" })).await;
@@ -415,3 +416,74 @@ async fn the_heartbeat_interval_is_a_setting() {
     assert_eq!(synced["type"], "synced");
     assert_eq!(s.next_heartbeat().await["version"], synced["version"]);
 }
+
+on_each_backend!(a_long_message_goes_out_as_frames_of_at_most_a_kibibyte, |app| {
+    // Sixty client_side flags: the first `values` message is several KB.
+    for i in 0..60 {
+        let key = format!("a-rather-long-flag-key-for-the-frames-test-{i:02}");
+        app.create_flag(json!({ "key": key, "client_side": true })).await;
+    }
+    let key = app.sdk_key("production", "client").await;
+    let addr = app.url.trim_start_matches("http://").to_owned();
+    let hello = json!({ "type": "hello", "protocols": [1], "key": key, "context": { "key": "u1" } });
+    // A raw client (the RFC's handshake by hand, then frame by frame), so
+    // the frames are seen as sent, before any client reassembles them.
+    let frames = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        use tokio_tungstenite::tungstenite::protocol::frame::{Frame, FrameSocket};
+        let mut tcp = std::net::TcpStream::connect(&addr).unwrap();
+        tcp.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        write!(
+            tcp,
+            "GET /sdk/v1/stream HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        )
+        .unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8];
+        while !head.ends_with(b"\r\n\r\n") {
+            tcp.read_exact(&mut byte).unwrap();
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8(head).unwrap().to_ascii_lowercase();
+        assert!(head.starts_with("http/1.1 101"), "{head}");
+        // RFC 6455's own example key and accept value.
+        assert!(
+            head.contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo=\r\n"),
+            "{head}"
+        );
+        let mut socket = FrameSocket::new(tcp);
+        let mut frame = Frame::message(hello.to_string().into_bytes(), OpCode::Data(Data::Text), true);
+        frame.header_mut().mask = Some([7, 1, 2, 9]);
+        socket.send(frame).unwrap();
+        // Frames until two messages (welcome, values) are complete.
+        let mut frames = Vec::new();
+        let mut complete = 0;
+        while complete < 2 {
+            let frame = socket.read(None).unwrap().expect("a frame");
+            complete += usize::from(frame.header().is_final);
+            frames.push((frame.header().opcode, frame.header().is_final, frame.into_payload()));
+        }
+        frames
+    })
+    .await
+    .unwrap();
+    let (opcode, fin, welcome) = &frames[0];
+    assert_eq!((*opcode, *fin), (OpCode::Data(Data::Text), true));
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(welcome).unwrap()["type"],
+        "welcome"
+    );
+    let values = &frames[1..];
+    assert!(values.len() > 2, "{} frames", values.len());
+    for (i, (opcode, fin, payload)) in values.iter().enumerate() {
+        let first = if i == 0 { Data::Text } else { Data::Continue };
+        assert_eq!(*opcode, OpCode::Data(first));
+        assert_eq!(*fin, i == values.len() - 1);
+        assert!(payload.len() <= 1024, "frame {i}: {} bytes", payload.len());
+    }
+    let message: Vec<u8> = values.iter().flat_map(|(_, _, p)| p.iter().copied()).collect();
+    let message: serde_json::Value = serde_json::from_slice(&message).unwrap();
+    assert_eq!(message["type"], "values");
+    assert_eq!(message["flags"].as_object().map(|f| f.len()), Some(60));
+});

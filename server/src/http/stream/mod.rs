@@ -10,21 +10,23 @@
 //! being buffered without bound. Every message goes out as a
 //! [`daylight::protocol::ServerMessage`].
 //!
-//! This file: the route, the upgrade and the admission of a key (connect
-//! rate, open streams), and what the event stream ([`sse`]) shares.
+//! This file: the route, the upgrade ([`upgrade`]) and the admission of a
+//! key (connect rate, open streams), and what the event stream ([`sse`])
+//! shares.
 
 mod outbox;
 mod rules;
 mod session;
 mod shared;
 mod sse;
+mod upgrade;
 mod values;
 
 pub use sse::event_stream;
 
 use std::time::Duration;
 
-use axum::extract::{State, WebSocketUpgrade};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -33,6 +35,7 @@ use futures_util::StreamExt;
 use serde_json::Value;
 use tokio::sync::watch;
 use tokio::time::{interval, timeout, MissedTickBehavior};
+use tungstenite::protocol::WebSocketConfig;
 
 use crate::auth::SdkKey;
 use crate::error::ApiError;
@@ -43,16 +46,18 @@ use session::{close, Close, Connection};
 
 pub use crate::frames::PROTOCOLS;
 /// Small buffers keep idle connections cheap (tungstenite's read buffer is
-/// 128 KiB by default); frames from SDKs are small.
+/// 128 KiB by default); frames from SDKs are small. Frames are written once
+/// a frame's worth is buffered, and no frame is larger ([`outbox::FRAME`]),
+/// so the out buffer stays about two frames large.
 const READ_BUFFER: usize = 4 * 1024;
-const WRITE_BUFFER: usize = 4 * 1024;
+const WRITE_BUFFER: usize = outbox::FRAME;
 const MAX_WRITE_BUFFER: usize = 4 * 1024 * 1024;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/sdk/v1/stream", get(upgrade))
 }
 
-async fn upgrade(ws: WebSocketUpgrade, State(state): State<AppState>, headers: HeaderMap) -> Response {
+async fn upgrade(ws: upgrade::Upgrade, State(state): State<AppState>, headers: HeaderMap) -> Response {
     // Browsers always send `Origin`; server SDKs send none.
     if let Some(origin) = headers.get(axum::http::header::ORIGIN) {
         if !state.origins.allows(origin.as_bytes()) {
@@ -73,22 +78,23 @@ async fn upgrade(ws: WebSocketUpgrade, State(state): State<AppState>, headers: H
         }
     }
     let max_message = state.max_ws_message_bytes;
-    ws.read_buffer_size(READ_BUFFER)
+    let config = WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
         .max_write_buffer_size(MAX_WRITE_BUFFER)
-        .max_message_size(max_message)
-        .max_frame_size(max_message)
-        .on_upgrade(move |socket| async move {
-            let _connected = Connected::new("websocket");
-            let (sink, incoming) = socket.split();
-            let out = Outbox::new(sink, state.stream.max_queued_bytes, state.stream.write_timeout);
-            let stopping = state.stopping.watch();
-            let mut conn = Connection::new(out, incoming, state, stopping);
-            let reason = conn.run(header_key, admitted).await;
-            if let Err(close) = reason {
-                conn.close(close).await;
-            }
-        })
+        .max_message_size(Some(max_message))
+        .max_frame_size(Some(max_message));
+    ws.on_upgrade(config, move |socket| async move {
+        let _connected = Connected::new("websocket");
+        let (sink, incoming) = socket.split();
+        let out = Outbox::new(sink, state.stream.max_queued_bytes, state.stream.write_timeout);
+        let stopping = state.stopping.watch();
+        let mut conn = Connection::new(out, incoming, state, stopping);
+        let reason = conn.run(header_key, admitted).await;
+        if let Err(close) = reason {
+            conn.close(close).await;
+        }
+    })
 }
 
 /// Tells open streams that the node is stopping: WebSocket streams say

@@ -6,18 +6,33 @@
 //! broadcast). The queue is bounded in bytes, not messages (one segment
 //! patch can be megabytes), and a write that makes no progress for the
 //! write timeout gives up on the SDK.
+//!
+//! A text message longer than [`FRAME`] goes out as several frames of at
+//! most that size (a fragmented message, RFC 6455 §5.4, which every
+//! WebSocket client reassembles): tungstenite's out buffer keeps the
+//! capacity of the largest frame it ever wrote, so one 10 KB `values`
+//! message would otherwise cost every idle connection 10 KB for its life.
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use axum::extract::ws::{Message, WebSocket};
 use futures_util::stream::SplitSink;
 use futures_util::SinkExt;
 use tokio::time::Instant;
+use tungstenite::protocol::frame::coding::{Data, OpCode};
+use tungstenite::protocol::frame::Frame;
+use tungstenite::{Bytes, Message};
+
+use super::upgrade::Socket;
+
+/// The largest frame a stream writes (bytes of payload).
+pub const FRAME: usize = 1024;
 
 pub struct Outbox {
-    sink: SplitSink<WebSocket, Message>,
+    sink: SplitSink<Socket, Message>,
     queue: VecDeque<Message>,
+    /// Bytes of the front message already written, as frames.
+    sent: usize,
     queued_bytes: usize,
     max_bytes: usize,
     write_timeout: Duration,
@@ -31,10 +46,11 @@ pub struct Outbox {
 pub struct Full;
 
 impl Outbox {
-    pub fn new(sink: SplitSink<WebSocket, Message>, max_bytes: usize, write_timeout: Duration) -> Outbox {
+    pub fn new(sink: SplitSink<Socket, Message>, max_bytes: usize, write_timeout: Duration) -> Outbox {
         Outbox {
             sink,
             queue: VecDeque::new(),
+            sent: 0,
             queued_bytes: 0,
             max_bytes,
             write_timeout,
@@ -66,11 +82,26 @@ impl Outbox {
     }
 
     /// Writes everything queued, then flushes: a batch (a catch-up and its
-    /// `synced`) goes out in one write. Cancel-safe: a message leaves the
-    /// queue only once the socket has taken it.
-    pub async fn write(&mut self) -> Result<(), axum::Error> {
+    /// `synced`) goes out in one write. Cancel-safe: a message (or a frame
+    /// of one) leaves the queue only once the socket has taken it.
+    pub async fn write(&mut self) -> Result<(), tungstenite::Error> {
         while let Some(message) = self.queue.front().cloned() {
-            self.sink.feed(message).await?;
+            match message {
+                Message::Text(text) if text.len() > FRAME => {
+                    let bytes = Bytes::from(text.clone());
+                    while self.sent < text.len() {
+                        let end = frame_end(&text, self.sent);
+                        let opcode = if self.sent == 0 { Data::Text } else { Data::Continue };
+                        let frame =
+                            Frame::message(bytes.slice(self.sent..end), OpCode::Data(opcode), end == text.len());
+                        self.sink.feed(Message::Frame(frame)).await?;
+                        self.sent = end;
+                        self.waiting_since = Some(Instant::now());
+                    }
+                }
+                message => self.sink.feed(message).await?,
+            }
+            self.sent = 0;
             if let Some(written) = self.queue.pop_front() {
                 self.queued_bytes -= size(&written);
             }
@@ -83,9 +114,27 @@ impl Outbox {
 
     /// Drops what has not been written yet (the SDK resumes from its version).
     pub fn clear(&mut self) {
+        // A message half written as frames must be finished first, or the
+        // next message would land inside it.
+        let started = (self.sent > 0).then(|| self.queue.pop_front()).flatten();
         self.queue.clear();
         self.queued_bytes = 0;
+        if let Some(message) = started {
+            self.queued_bytes = size(&message);
+            self.queue.push_back(message);
+        }
     }
+}
+
+/// Where the frame that starts at `start` ends: at most [`FRAME`] bytes on,
+/// on a character boundary (so every frame is valid UTF-8 on its own, for
+/// clients that check frame by frame).
+fn frame_end(text: &str, start: usize) -> usize {
+    let mut end = (start + FRAME).min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    end
 }
 
 fn size(message: &Message) -> usize {
@@ -93,5 +142,30 @@ fn size(message: &Message) -> usize {
         Message::Text(text) => text.len(),
         Message::Binary(bytes) | Message::Ping(bytes) | Message::Pong(bytes) => bytes.len(),
         Message::Close(_) => 2,
+        Message::Frame(frame) => frame.len(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_end_on_character_boundaries_and_cover_the_text() {
+        // Two-byte characters after one ASCII byte: FRAME falls mid-character.
+        let text = format!("a{}", "é".repeat(FRAME));
+        let mut start = 0;
+        let mut frames = Vec::new();
+        while start < text.len() {
+            let end = frame_end(&text, start);
+            assert!(end > start && end - start <= FRAME);
+            frames.push(&text[start..end]);
+            start = end;
+        }
+        assert_eq!(frames.concat(), text);
+        assert_eq!(
+            frames.iter().map(|f| f.len()).collect::<Vec<_>>(),
+            [FRAME - 1, FRAME, 2]
+        );
     }
 }

@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
-use axum::extract::ws::Utf8Bytes;
 use daylight::protocol::ServerMessage;
 use serde_json::Value;
 use tokio::sync::broadcast::error::RecvError;
+use tungstenite::Utf8Bytes;
 
 use super::session::{close, shutting_down, slow_consumer, Close, Connection};
 use crate::change::Change;

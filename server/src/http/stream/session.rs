@@ -8,16 +8,18 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use daylight::protocol::ServerMessage;
 use futures_util::stream::SplitStream;
 use futures_util::StreamExt;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::watch;
 use tokio::time::{sleep_until, timeout, Instant, Interval};
+use tungstenite::protocol::CloseFrame;
+use tungstenite::{Message, Utf8Bytes};
 
 use super::outbox::Outbox;
 use super::rules::Rules;
+use super::upgrade::Socket;
 use super::values::Values;
 use super::{admit, report_usage, stopped, ticker, Refused, PROTOCOLS};
 use crate::auth::{KeyKind, SdkKey};
@@ -65,11 +67,11 @@ fn revoked() -> Close {
 /// What a failed read tells the SDK: an oversized message gets `too_large`
 /// (and a close, rather than a reset), a broken frame `bad_message`; a
 /// dropped connection nothing.
-fn read_error(error: axum::Error) -> Close {
-    match error.into_inner().downcast::<tungstenite::Error>().map(|e| *e) {
-        Ok(tungstenite::Error::Capacity(e)) => close("too_large", e.to_string()),
-        Ok(tungstenite::Error::Protocol(e)) => close("bad_message", e.to_string()),
-        Ok(tungstenite::Error::Utf8(e)) => close("bad_message", e),
+fn read_error(error: tungstenite::Error) -> Close {
+    match error {
+        tungstenite::Error::Capacity(e) => close("too_large", e.to_string()),
+        tungstenite::Error::Protocol(e) => close("bad_message", e.to_string()),
+        tungstenite::Error::Utf8(e) => close("bad_message", e),
         _ => gone(),
     }
 }
@@ -86,7 +88,7 @@ fn close_code(code: &str) -> u16 {
 
 pub struct Connection {
     out: Outbox,
-    incoming: SplitStream<WebSocket>,
+    incoming: SplitStream<Socket>,
     pub state: AppState,
     stopping: watch::Receiver<bool>,
 }
@@ -178,7 +180,7 @@ impl Session {
 impl Connection {
     pub fn new(
         out: Outbox,
-        incoming: SplitStream<WebSocket>,
+        incoming: SplitStream<Socket>,
         state: AppState,
         stopping: watch::Receiver<bool>,
     ) -> Connection {
@@ -221,7 +223,7 @@ impl Connection {
             message: reason.message,
         };
         let frame = Message::Close(Some(CloseFrame {
-            code: close_code(reason.code),
+            code: close_code(reason.code).into(),
             reason: Utf8Bytes::from_static(""),
         }));
         if self.send_message(&error).is_ok() && self.out.push(frame).is_ok() {

@@ -20,10 +20,10 @@ use std::hash::{BuildHasher, Hash, Hasher};
 use std::rc::Rc;
 use std::sync::Arc;
 
-use axum::extract::ws::Utf8Bytes;
 use daylight::protocol::ServerMessage;
 use daylight::{Changed, Detail, Reason, Ruleset};
 use serde_json::Value;
+use tungstenite::Utf8Bytes;
 
 use crate::live::Applied;
 
