@@ -37,6 +37,7 @@ mod client_values;
 mod console;
 mod destructive;
 mod flagfile;
+mod explain;
 mod flags;
 mod freezes;
 mod history;
