@@ -238,8 +238,8 @@ export function Explain({ flag, env, draft, dirty }) {
     <div class="actions left"><button type="submit">Explain</button></div>
     <${ErrorLine} error=${error} />
     ${result
-      ? html`<div id="explain-result" aria-live="polite">
-          <dl class="result">
+      ? html`<div aria-live="polite">
+          <dl class="result" id="explain-result">
             <dt>Value</dt><dd><code>${show(result.value)}</code>${result.variation != null ? html` (variation ${result.variation})` : null}
               ${result.draft ? html` <span class="chip">unsaved draft</span>` : null}</dd>
             <dt>Reason</dt><dd><strong>${r.kind}</strong>${reasonText(r).slice(r.kind.length)}</dd>
