@@ -275,11 +275,12 @@ impl CompiledClause {
         found != self.negate
     }
 
-    /// The attribute as written (`key` for the targeting key).
+    /// The attribute the clause reads: `key` (the targeting key) for
+    /// `in_segment`, whatever its attribute says.
     pub(crate) fn attribute(&self) -> &str {
-        match &self.attr {
-            AttrName::Key => "key",
-            AttrName::Named(name) => name,
+        match (&self.test, &self.attr) {
+            (Test::InSegment(_), _) | (_, AttrName::Key) => "key",
+            (_, AttrName::Named(name)) => name,
         }
     }
 

@@ -178,7 +178,9 @@ impl Trace {
     /// trace was evaluated with.
     pub fn add_clause_values(&mut self, config: &FlagConfig) {
         for step in &mut self.steps {
-            let Step::Rule { index, clauses, .. } = step else { continue };
+            let Step::Rule { index, clauses, .. } = step else {
+                continue;
+            };
             let Some(rule) = config.rules.get(*index) else { continue };
             for (clause, written) in clauses.iter_mut().zip(&rule.clauses) {
                 clause.values.clone_from(&written.values);
@@ -395,7 +397,8 @@ mod tests {
         );
         // The prerequisite turned off: the flag stops there.
         let mut doc_rules = ruleset();
-        let base = json!({"variations": [false, true], "on": false, "off_variation": 0, "fallthrough": {"variation": 1}});
+        let base =
+            json!({"variations": [false, true], "on": false, "off_variation": 0, "fallthrough": {"variation": 1}});
         doc_rules = doc_rules
             .with_flag("base", Some(&serde_json::from_value(base).unwrap()), 2)
             .unwrap();
@@ -489,10 +492,17 @@ mod tests {
         let (step, matched) = membership(&Context::new("out-1").with("tier", "gold"));
         assert_eq!((step.membership, matched), (SegmentMembership::Excluded, false));
         let (step, matched) = membership(&Context::new("x").with("tier", "gold"));
-        assert_eq!((step.membership, step.rule_index, matched), (SegmentMembership::Rule, Some(0), true));
+        assert_eq!(
+            (step.membership, step.rule_index, matched),
+            (SegmentMembership::Rule, Some(0), true)
+        );
         let (step, _) = membership(&Context::new("x"));
         assert_eq!(step.membership, SegmentMembership::NotIncluded);
         assert_eq!(step.segment, "vip");
+        // `in_segment` reads the targeting key.
+        let (_, steps) = traced(&Context::new("x"));
+        let (clauses, _) = rule(&steps, 1);
+        assert_eq!((clauses[0].attribute.as_str(), clauses[0].value.clone()), ("key", Some(json!("x"))));
     }
 
     #[test]
@@ -529,7 +539,11 @@ mod tests {
         let (variation, steps) = traced(&Context::new("x"));
         let r = rollout(&steps);
         assert_eq!(r.bucket, None);
-        assert_eq!((r.variation, variation), (1, Some(1)), "bucket 0 falls in the first range");
+        assert_eq!(
+            (r.variation, variation),
+            (1, Some(1)),
+            "bucket 0 falls in the first range"
+        );
         // A fraction counts as missing too.
         let (_, steps) = traced(&Context::new("x").with("player_id", 1.5));
         assert_eq!(rollout(&steps).bucket, None);

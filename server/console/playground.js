@@ -6,7 +6,8 @@ import { ErrorLine, html, show, useSession, useState } from './lib.js';
 import { ContextFields, reasonText, useLearned } from './explain.js';
 
 export function PlaygroundPage() {
-  const { env, setEnv } = useSession();
+  const { env, setEnv, environments } = useSession();
+  const envName = (key) => environments.find((e) => e.key === key)?.name || key;
   const [text, setText] = useState('{"key": "u-42"}');
   const [result, setResult] = useState(null);
   const [error, setError] = useState(null);
@@ -37,7 +38,7 @@ export function PlaygroundPage() {
     </form>
     ${result
       ? html`<div class="table-scroll"><table id="playground-result" aria-label="Every flag for this context">
-          <thead><tr><th scope="col">Flag</th>${result.environments.map((e) => html`<th scope="col">${e}</th>`)}</tr></thead>
+          <thead><tr><th scope="col">Flag</th>${result.environments.map((e) => html`<th scope="col">${envName(e)}</th>`)}</tr></thead>
           <tbody>
             ${result.flags.length === 0 ? html`<tr><td colspan=${result.environments.length + 1} class="muted">No flags yet.</td></tr>` : null}
             ${result.flags.map(
@@ -48,7 +49,7 @@ export function PlaygroundPage() {
                   const href = `#/flags/${encodeURIComponent(f.key)}?explain=${encodeURIComponent(JSON.stringify(result.context))}`;
                   return html`<td data-env=${e}><code>${show(a.value)}</code>
                     <div class="muted small">${reasonText(a.reason)}</div>
-                    <a href=${href} onClick=${() => setEnv(e)} aria-label=${`Explain ${f.key} in ${e}`}>Explain</a></td>`;
+                    <a href=${href} onClick=${() => setEnv(e)} aria-label=${`Explain ${f.key} in ${envName(e)}`}>Explain</a></td>`;
                 })}</tr>`,
             )}
           </tbody></table></div>`

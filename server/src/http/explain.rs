@@ -189,7 +189,11 @@ async fn playground(
 ) -> ApiResult<Json<Playground>> {
     admin.require(Role::Viewer)?;
     let ctx = Context::from_json(&req.context).map_err(crate::limits::context_error)?;
-    let envs: Vec<String> = environments::list(&state.db).await?.into_iter().map(|e| e.key).collect();
+    let envs: Vec<String> = environments::list(&state.db)
+        .await?
+        .into_iter()
+        .map(|e| e.key)
+        .collect();
     let rulesets: Vec<_> = envs.iter().map(|e| (e, state.live.get(e))).collect();
     let mut listed = flags::list(&state.db).await?;
     listed.retain(|f| !f.archived);

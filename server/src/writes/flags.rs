@@ -387,7 +387,9 @@ pub async fn draft(
         },
         e => e,
     };
-    validate(db, &next.flag, &[env.to_owned()].into()).await.map_err(in_config)?;
+    validate(db, &next.flag, &[env.to_owned()].into())
+        .await
+        .map_err(in_config)?;
     check_in_rulesets(live, key, |e| rules_for(&next, e), &[env.to_owned()]).map_err(in_config)?;
     let explained = ruleset
         .with_flag(key, rules_for(&next, env).as_ref(), ruleset.version())

@@ -33,17 +33,30 @@ on_each_backend!(explain_returns_the_trace_and_explains_a_draft, |app| {
         steps[1]["clauses"][0],
         json!({ "attribute": "country", "op": "in", "negate": false, "values": ["NZ"], "value": "AU", "missing": false, "matched": false })
     );
-    assert_eq!(steps[2]["clauses"][0]["segments"][0], json!({ "segment": "vip", "membership": "not_included" }));
+    assert_eq!(
+        steps[2]["clauses"][0]["segments"][0],
+        json!({ "segment": "vip", "membership": "not_included" })
+    );
     let rollout = &steps[4];
-    assert_eq!((rollout["bucket_by"].as_str(), rollout["salt"].as_str()), (Some("player_id"), Some("lobby")));
+    assert_eq!(
+        (rollout["bucket_by"].as_str(), rollout["salt"].as_str()),
+        (Some("player_id"), Some("lobby"))
+    );
     let bucket = daylight::bucket::bucket_of("lobby", "p-1");
     assert_eq!(rollout["bucket"], bucket);
-    assert_eq!(rollout["thresholds"][0], json!({ "variation": 1, "from": 0, "to": 10000 }));
+    assert_eq!(
+        rollout["thresholds"][0],
+        json!({ "variation": 1, "from": 0, "to": 10000 })
+    );
     assert_eq!(live["value"], Value::Bool(bucket < 10000));
 
     // The same context against a draft that lets Australians in: the
     // answer changes, and nothing was saved.
-    let mut config = app.get("/api/v1/flags/lobby/environments/staging").await.expect(200).body;
+    let mut config = app
+        .get("/api/v1/flags/lobby/environments/staging")
+        .await
+        .expect(200)
+        .body;
     config["rules"][0]["clauses"][0]["values"] = json!(["NZ", "AU"]);
     let drafted = app
         .post(path, json!({ "context": ctx, "config": config }))
@@ -53,7 +66,10 @@ on_each_backend!(explain_returns_the_trace_and_explains_a_draft, |app| {
     assert_eq!(drafted["draft"], true);
     assert_eq!(drafted["value"], true);
     assert_eq!(drafted["reason"]["rule_id"], "kiwis");
-    assert_eq!(drafted["trace"]["steps"][1]["clauses"][0]["values"], json!(["NZ", "AU"]));
+    assert_eq!(
+        drafted["trace"]["steps"][1]["clauses"][0]["values"],
+        json!(["NZ", "AU"])
+    );
     let again = app.post(path, json!({ "context": ctx })).await.expect(200).body;
     assert_eq!(again["reason"], live["reason"], "the draft was not saved");
     let stored = app.get("/api/v1/flags/lobby").await.expect(200).body;
@@ -105,57 +121,68 @@ on_each_backend!(explain_returns_the_trace_and_explains_a_draft, |app| {
     assert_eq!(archived["trace"]["steps"], json!([{ "step": "archived" }]));
 });
 
-on_each_backend!(the_form_learns_attribute_names_and_the_playground_answers_everywhere, |app| {
-    app.create_flag(json!({ "key": "lobby" })).await;
-    app.create_flag(json!({ "key": "chat" })).await;
-    app.edit_config("lobby", "production", |c| {
-        c["on"] = json!(true);
-        c["fallthrough"] = json!({ "variation": 1 });
-    })
-    .await
-    .expect(200);
-    let none = app.get("/api/v1/environments/production/attributes").await.expect(200);
-    assert_eq!(none.body["attributes"], json!([]));
-    app.get("/api/v1/environments/nowhere/attributes").await.expect(404);
-
-    let key = app.sdk_key("production", "server").await;
-    app.ofrep(&key, Some("lobby"), json!({ "context": { "targetingKey": "u-1", "country": "AU", "game": "omaha" } }))
+on_each_backend!(
+    the_form_learns_attribute_names_and_the_playground_answers_everywhere,
+    |app| {
+        app.create_flag(json!({ "key": "lobby" })).await;
+        app.create_flag(json!({ "key": "chat" })).await;
+        app.edit_config("lobby", "production", |c| {
+            c["on"] = json!(true);
+            c["fallthrough"] = json!({ "variation": 1 });
+        })
         .await
         .expect(200);
-    app.ofrep(&key, None, json!({ "context": { "targetingKey": "u-2", "player_id": 7 } }))
+        let none = app.get("/api/v1/environments/production/attributes").await.expect(200);
+        assert_eq!(none.body["attributes"], json!([]));
+        app.get("/api/v1/environments/nowhere/attributes").await.expect(404);
+
+        let key = app.sdk_key("production", "server").await;
+        app.ofrep(
+            &key,
+            Some("lobby"),
+            json!({ "context": { "targetingKey": "u-1", "country": "AU", "game": "omaha" } }),
+        )
         .await
         .expect(200);
-    let learned = app.get("/api/v1/environments/production/attributes").await.expect(200);
-    let names: Vec<&str> = learned.body["attributes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n.as_str().unwrap())
-        .collect();
-    assert_eq!(names[0], "player_id", "most recent first: {names:?}");
-    let mut sorted = names.clone();
-    sorted.sort_unstable();
-    assert_eq!(sorted, ["country", "game", "player_id"], "names only, never values");
-    assert!(!learned.body.to_string().contains("omaha"));
-    let staging = app.get("/api/v1/environments/staging/attributes").await.expect(200);
-    assert_eq!(staging.body["attributes"], json!([]));
+        app.ofrep(
+            &key,
+            None,
+            json!({ "context": { "targetingKey": "u-2", "player_id": 7 } }),
+        )
+        .await
+        .expect(200);
+        let learned = app.get("/api/v1/environments/production/attributes").await.expect(200);
+        let names: Vec<&str> = learned.body["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap())
+            .collect();
+        assert_eq!(names[0], "player_id", "most recent first: {names:?}");
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, ["country", "game", "player_id"], "names only, never values");
+        assert!(!learned.body.to_string().contains("omaha"));
+        let staging = app.get("/api/v1/environments/staging/attributes").await.expect(200);
+        assert_eq!(staging.body["attributes"], json!([]));
 
-    let played = app
-        .post("/api/v1/playground", json!({ "context": { "key": "u-1" } }))
-        .await
-        .expect(200)
-        .body;
-    assert_eq!(played["environments"], json!(["production", "staging"]));
-    let flags = played["flags"].as_array().unwrap();
-    assert_eq!(
-        flags.iter().map(|f| f["key"].as_str().unwrap()).collect::<Vec<_>>(),
-        ["chat", "lobby"]
-    );
-    assert_eq!(flags[1]["results"]["production"]["value"], true);
-    assert_eq!(flags[1]["results"]["production"]["reason"]["kind"], "FALLTHROUGH");
-    assert_eq!(flags[1]["results"]["staging"]["reason"]["kind"], "OFF");
-    assert_eq!(flags[0]["results"]["production"]["value"], false);
-    app.post("/api/v1/playground", json!({ "context": { "key": 5 } }))
-        .await
-        .expect_field_error(400, "context.key");
-});
+        let played = app
+            .post("/api/v1/playground", json!({ "context": { "key": "u-1" } }))
+            .await
+            .expect(200)
+            .body;
+        assert_eq!(played["environments"], json!(["production", "staging"]));
+        let flags = played["flags"].as_array().unwrap();
+        assert_eq!(
+            flags.iter().map(|f| f["key"].as_str().unwrap()).collect::<Vec<_>>(),
+            ["chat", "lobby"]
+        );
+        assert_eq!(flags[1]["results"]["production"]["value"], true);
+        assert_eq!(flags[1]["results"]["production"]["reason"]["kind"], "FALLTHROUGH");
+        assert_eq!(flags[1]["results"]["staging"]["reason"]["kind"], "OFF");
+        assert_eq!(flags[0]["results"]["production"]["value"], false);
+        app.post("/api/v1/playground", json!({ "context": { "key": 5 } }))
+            .await
+            .expect_field_error(400, "context.key");
+    }
+);

@@ -98,12 +98,12 @@ test('a product owner explains a flag, tries an unsaved draft and uses the playg
   const row = page.locator('#playground-result tr[data-flag="new-lobby"]');
   await row.waitFor();
   const headers = await page.locator('#playground-result thead th').allTextContents();
-  assert.deepEqual(headers, ['Flag', 'production', 'staging']);
+  assert.deepEqual(headers, ['Flag', 'Production', 'Staging']);
   assert.match(await row.locator('td[data-env="production"]').textContent(), /true.*RULE_MATCH — rule “kiwis”/s);
   assert.match(await row.locator('td[data-env="staging"]').textContent(), /false.*OFF/s);
   assert.match(await page.locator('#playground-result tr[data-flag="chat"] td[data-env="production"]').textContent(), /false.*OFF/s);
   // Each answer links to that flag's explain with the same context.
-  await row.getByRole('link', { name: 'Explain new-lobby in production' }).click();
+  await row.getByRole('link', { name: 'Explain new-lobby in Production' }).click();
   await page.getByRole('heading', { name: 'Targeting in production' }).waitFor();
   await page.locator('#explain-trace').getByText('country is NZ, in [NZ] → match').waitFor();
 });
