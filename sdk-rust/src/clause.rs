@@ -25,6 +25,8 @@ const SET_THRESHOLD: usize = 8;
 pub(crate) struct CompiledClause {
     attr: AttrName,
     negate: bool,
+    /// As written, for explanations (`crate::trace`); matching reads `test`.
+    op: Op,
     test: Test,
 }
 
@@ -244,6 +246,7 @@ impl CompiledClause {
         Ok(CompiledClause {
             attr: AttrName::new(&clause.attribute),
             negate: clause.negate,
+            op: clause.op,
             test,
         })
     }
@@ -270,6 +273,32 @@ impl CompiledClause {
             scalar => self.test.matches(scalar),
         };
         found != self.negate
+    }
+
+    /// The attribute the clause reads: `key` (the targeting key) for
+    /// `in_segment`, whatever its attribute says.
+    pub(crate) fn attribute(&self) -> &str {
+        match (&self.test, &self.attr) {
+            (Test::InSegment(_), _) | (_, AttrName::Key) => "key",
+            (_, AttrName::Named(name)) => name,
+        }
+    }
+
+    pub(crate) fn op(&self) -> Op {
+        self.op
+    }
+
+    pub(crate) fn negate(&self) -> bool {
+        self.negate
+    }
+
+    /// The context's value this clause looks at (the targeting key for
+    /// `in_segment`), `None` when missing.
+    pub(crate) fn value<'c>(&self, ctx: &'c Context) -> Option<Attr<'c>> {
+        match &self.test {
+            Test::InSegment(_) => ctx.key().map(Attr::Str),
+            _ => ctx.get_named_or_key(&self.attr),
+        }
     }
 
     /// Heap bytes of the compiled patterns (0 for other operators).

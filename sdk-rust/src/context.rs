@@ -235,6 +235,12 @@ impl Context {
         self.key.as_deref()
     }
 
+    /// The names of the attributes besides the targeting key, in no set
+    /// order.
+    pub fn attribute_names(&self) -> impl Iterator<Item = &str> {
+        self.attributes.iter().map(|(name, _)| name.as_str())
+    }
+
     /// Reads a JSON object within [`ContextLimits::DEFAULT`]. Values that are
     /// not a string, number, bool or list of strings are dropped (they count
     /// as missing); `key` must be a string.

@@ -11,6 +11,7 @@ use serde_json::Value;
 use crate::bucket::{bucket, with_bucket_value};
 use crate::context::Context;
 use crate::ruleset::{CompiledFlag, CompiledRollout, CompiledServe, Ruleset};
+use crate::trace::{NoTrace, Recorder, Trace};
 
 /// Prerequisite chains are acyclic (checked at compile time); this bounds
 /// the recursion anyway.
@@ -131,7 +132,7 @@ impl Ruleset {
     /// Evaluates flag `key` for `ctx`, with the reason.
     pub fn evaluate<'a>(&'a self, key: &str, ctx: &Context) -> Detail<'a> {
         match self.flags.get(key) {
-            Some(flag) => self.eval_flag(flag, ctx, 0),
+            Some(flag) => self.eval_flag(flag, ctx, 0, &mut NoTrace),
             None => Detail::error(ErrorKind::FlagNotFound),
         }
     }
@@ -195,16 +196,42 @@ impl Ruleset {
         }
     }
 
-    fn eval_flag<'a>(&'a self, flag: &'a CompiledFlag, ctx: &Context, depth: usize) -> Detail<'a> {
+    /// Evaluates flag `key` for `ctx` as [`Ruleset::evaluate`] does, and
+    /// records each step that decided the answer (`crate::trace`). The same
+    /// code path; `evaluate` passes a recorder that records nothing.
+    pub fn evaluate_traced<'a>(&'a self, key: &str, ctx: &Context) -> (Detail<'a>, Trace) {
+        let mut trace = Trace::default();
+        let detail = match self.flags.get(key) {
+            Some(flag) => self.eval_flag(flag, ctx, 0, &mut trace),
+            None => {
+                trace.not_found();
+                Detail::error(ErrorKind::FlagNotFound)
+            }
+        };
+        (detail, trace)
+    }
+
+    fn eval_flag<'a, R: Recorder>(
+        &'a self,
+        flag: &'a CompiledFlag,
+        ctx: &Context,
+        depth: usize,
+        trace: &mut R,
+    ) -> Detail<'a> {
         if !flag.on {
+            trace.off();
             return off(flag, Reason::Off);
         }
         for (pre_key, wanted) in flag.prerequisites.iter() {
-            let met = depth < MAX_PREREQUISITE_DEPTH
-                && self
-                    .flags
-                    .get(&**pre_key)
-                    .is_some_and(|pre| pre.on && self.eval_flag(pre, ctx, depth + 1).variation == Some(*wanted));
+            let pre = self.flags.get(&**pre_key);
+            let served = match pre {
+                Some(pre) if pre.on && depth < MAX_PREREQUISITE_DEPTH => {
+                    self.eval_flag(pre, ctx, depth + 1, &mut NoTrace).variation
+                }
+                _ => None,
+            };
+            let met = served == Some(*wanted);
+            trace.prerequisite(pre_key, *wanted, pre.map(|p| p.on), served, met);
             if !met {
                 return off(
                     flag,
@@ -214,14 +241,20 @@ impl Ruleset {
                 );
             }
         }
-        if let Some(key) = ctx.key() {
+        let key = ctx.key();
+        if let Some(key) = key {
             if let Some(&variation) = flag.targets.get(key) {
+                trace.targets(flag, Some(key), Some(variation));
                 return served(flag, variation, Reason::TargetMatch);
             }
         }
+        trace.targets(flag, key, None);
         for (index, rule) in flag.rules.iter().enumerate() {
-            if rule.clauses.iter().all(|c| c.matches(ctx, &self.segments)) {
+            let matched = rule.clauses.iter().all(|c| c.matches(ctx, &self.segments));
+            trace.rule(index, rule, ctx, &self.segments, matched);
+            if matched {
                 let (variation, in_rollout) = serve(&rule.serve, ctx);
+                trace.served(&rule.serve, ctx, variation);
                 return served(
                     flag,
                     variation,
@@ -233,7 +266,9 @@ impl Ruleset {
                 );
             }
         }
+        trace.fallthrough();
         let (variation, in_rollout) = serve(&flag.fallthrough, ctx);
+        trace.served(&flag.fallthrough, ctx, variation);
         served(flag, variation, Reason::Fallthrough { in_rollout })
     }
 }
@@ -276,7 +311,7 @@ fn serve(serve: &CompiledServe, ctx: &Context) -> (usize, bool) {
 }
 
 /// The bucket of `ctx` in `rollout`, or `None` without a bucket value.
-fn rollout_bucket(rollout: &CompiledRollout, ctx: &Context) -> Option<u32> {
+pub(crate) fn rollout_bucket(rollout: &CompiledRollout, ctx: &Context) -> Option<u32> {
     ctx.get_named_or_key(&rollout.bucket_by)
         .and_then(|attr| with_bucket_value(attr, |value| bucket(&rollout.prefix, value)))
 }

@@ -23,6 +23,7 @@
 //! - `ruleset`: validation and compilation into a [`Ruleset`]; patches.
 //! - `clause`: compiled clauses and the operator semantics.
 //! - `evaluate`: the evaluator, reasons, typed getters.
+//! - `trace`: what an evaluation looked at, step by step (explanations).
 //! - `bucket`: the murmur3 bucketing contract.
 //! - `context`: the evaluation [`Context`].
 //! - `portable_regex`: the regex subset that Rust and JavaScript read alike.
@@ -43,6 +44,7 @@ pub mod portable_regex;
 pub mod protocol;
 mod ruleset;
 mod timestamp;
+pub mod trace;
 
 pub use clause::Strictness;
 pub use context::{AttrValue, Context, ContextError, ContextLimits, ContextReader};
@@ -52,3 +54,4 @@ pub use lookup::Changed;
 pub use model::{Flag, FlagConfig, FlagRules, RulesetDocument, SegmentRules};
 pub use ruleset::{validate_flag, validate_segment, Entry, Ruleset, VariationKind};
 pub use timestamp::parse_rfc3339_ms;
+pub use trace::Trace;

@@ -84,7 +84,36 @@ pub(crate) struct CompiledSegment {
     regex_bytes: usize,
 }
 
+/// Why a context is in a segment or not (explanations, `crate::trace`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Membership {
+    Included,
+    Excluded,
+    /// Matched rule `index` (0-based).
+    Rule(usize),
+    NotIncluded,
+}
+
 impl CompiledSegment {
+    /// `contains`, saying why; the same order of checks.
+    pub(crate) fn membership(&self, key: &str, ctx: &Context) -> Membership {
+        if self.included.contains(key) {
+            return Membership::Included;
+        }
+        if self.excluded.contains(key) {
+            return Membership::Excluded;
+        }
+        let no_segments = Segments::new();
+        match self
+            .rules
+            .iter()
+            .position(|rule| rule.iter().all(|c| c.matches(ctx, &no_segments)))
+        {
+            Some(index) => Membership::Rule(index),
+            None => Membership::NotIncluded,
+        }
+    }
+
     pub(crate) fn contains(&self, key: &str, ctx: &Context) -> bool {
         if self.included.contains(key) {
             return true;

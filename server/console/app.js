@@ -13,6 +13,7 @@ import { SegmentsPage, SegmentPage } from './segments.js';
 import { BundlesPage } from './bundles.js';
 import { AuditPage } from './audit.js';
 import { ReleasesPage } from './releases.js';
+import { PlaygroundPage } from './playground.js';
 
 function parseRoute() {
   const [path] = (location.hash.replace(/^#/, '') || '/flags').split('?');
@@ -65,6 +66,7 @@ const NAV = [
   ['segments', 'Segments'],
   ['bundles', 'Bundles'],
   ['audit', 'Audit log'],
+  ['playground', 'Playground'],
 ];
 
 /** The number of open change requests, kept fresh from the live feed. */
@@ -134,6 +136,9 @@ function Shell({ me, onSignOut }) {
       break;
     case 'releases':
       page = html`<${ReleasesPage} />`;
+      break;
+    case 'playground':
+      page = html`<${PlaygroundPage} />`;
       break;
     case 'requests':
       page = route.key ? html`<${RequestPage} key=${route.key} id=${route.key} />` : html`<${RequestsPage} />`;

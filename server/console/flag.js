@@ -2,7 +2,7 @@
 // its config in the chosen environment (off variation, individual targets,
 // rules with clauses and segments, the fallthrough or its rollout), with
 // optimistic concurrency: a stale save shows the conflict and offers to
-// reload the latest version. Plus an "explain" box.
+// reload the latest version. Plus the explain box (`explain.js`).
 import { api, enc, get } from './api.js';
 import {
   ErrorLine, LinesInput, html, parseVariations, pointAt, show, useEffect, useLive, useSession, useState,
@@ -16,6 +16,7 @@ import { ConflictNotice, reapply } from './conflict.js';
 import { FreezeBanner } from './freeze.js';
 import { ProposeDialog } from './requests.js';
 import { FlagHistory } from './history.js';
+import { Explain, useLearned } from './explain.js';
 import { ScheduledChanges } from './schedule.js';
 
 const clone = (v) => JSON.parse(JSON.stringify(v));
@@ -88,9 +89,6 @@ function Details({ flag, onSaved }) {
       <button type="submit" class="primary">Save details</button></div>
   </form>`;
 }
-
-/** 1 → "1st", 2 → "2nd", 11 → "11th". */
-const ordinal = (n) => `${n}${n % 100 >= 11 && n % 100 <= 13 ? 'th' : ['th', 'st', 'nd', 'rd'][n % 10] ?? 'th'}`;
 
 /** An id for a new rule that no rule has ("new-rule", "new-rule-2", …): not a position, which changes. */
 function newRuleId(rules) {
@@ -170,45 +168,6 @@ function Prerequisites({ prerequisites, flags, self, onChange }) {
   </fieldset>`;
 }
 
-function Explain({ flagKey, env }) {
-  const [text, setText] = useState('{"key": "u-42", "game": "omaha", "table_id": 1017}');
-  const [result, setResult] = useState(null);
-  const [error, setError] = useState(null);
-  async function run(e) {
-    e.preventDefault();
-    setError(null);
-    let context;
-    try {
-      context = JSON.parse(text);
-    } catch (err) {
-      return setError({ message: `The context is not valid JSON: ${err.message}` });
-    }
-    try {
-      setResult((await api('POST', `/flags/${enc(flagKey)}/environments/${enc(env)}/evaluate`, { body: { context } })).data);
-    } catch (err) {
-      setResult(null);
-      setError(err);
-    }
-  }
-  const r = result?.reason;
-  return html`<form class="card explain" onSubmit=${run} aria-labelledby="explain-title">
-    <h2 id="explain-title">Explain</h2>
-    <label for="explain-context">Context (JSON) in ${env}</label>
-    <textarea id="explain-context" rows="3" value=${text} onInput=${(e) => setText(e.target.value)}></textarea>
-    <div class="actions left"><button type="submit">Explain</button></div>
-    <${ErrorLine} error=${error} />
-    ${result
-      ? html`<dl class="result" id="explain-result" aria-live="polite">
-          <dt>Value</dt><dd><code>${show(result.value)}</code>${result.variation != null ? html` (variation ${result.variation})` : null}</dd>
-          <dt>Reason</dt><dd><strong>${r.kind}</strong>
-            ${r.kind === 'RULE_MATCH' ? ` — ${r.rule_id ? `rule “${r.rule_id}”, ` : ''}the ${ordinal(r.rule_index + 1)} rule` : ''}
-            ${r.in_rollout ? ' — in a rollout' : ''}
-            ${r.prerequisite_key ? ` — prerequisite ${r.prerequisite_key}` : ''}${r.error_kind ? ` — ${r.error_kind}` : ''}</dd>
-        </dl>`
-      : null}
-  </form>`;
-}
-
 export function FlagPage({ flagKey }) {
   const { env, environments, readOnly } = useSession();
   const [flag, setFlag] = useState(null);
@@ -227,6 +186,8 @@ export function FlagPage({ flagKey }) {
   const [needsApproval, setNeedsApproval] = useState(null);
   const [proposed, setProposed] = useState(null);
   const [tab, setTab] = useState('targeting');
+  // Attribute names apps send here, offered in the rule editor too.
+  const learned = useLearned(env);
   const loadPlans = () => activePlans(flagKey, env).then(setPlans, () => setPlans([]));
 
   const savedConfig = flag?.environments?.[env] ?? null;
@@ -355,7 +316,7 @@ export function FlagPage({ flagKey }) {
   const newer = [conflict?.version, changedElsewhere?.version].find((v) => v && v > flag.version) ?? null;
   // A running or paused plan sets the fallthrough (and its segment rule) at each stage.
   const owner = plans.find(owning) ?? null;
-  const attributes = draft.rules.flatMap((r) => r.clauses.map((c) => c.attribute)).filter(Boolean);
+  const attributes = [...draft.rules.flatMap((r) => r.clauses.map((c) => c.attribute)).filter(Boolean), ...learned];
 
   return html`<section class="flag-page">
     <p class="crumbs"><a href="#/flags">Flags</a> ›</p>
@@ -462,7 +423,7 @@ export function FlagPage({ flagKey }) {
         </div>
       </fieldset>
     </form>
-    <${Explain} flagKey=${flag.key} env=${env} />
+    <${Explain} flag=${flag} env=${env} draft=${draft} dirty=${dirty} />
     ${needsApproval
       ? html`<${ProposeDialog} flagKey=${flag.key} env=${env} config=${draft} message=${needsApproval.message}
           onCancel=${() => setNeedsApproval(null)}

@@ -134,6 +134,7 @@ impl Application {
                 max_body_bytes: settings.max_body_bytes,
                 webhook_destinations: webhook_destinations.clone(),
                 route_ids,
+                learned: Arc::default(),
             }),
             max_body_bytes: settings.max_body_bytes,
             http_threads: settings.thread_per_core.then(|| {

@@ -58,6 +58,7 @@ pub mod flagfile;
 pub mod frames;
 pub mod freeze;
 pub mod http;
+pub mod learned;
 pub mod limits;
 pub mod live;
 pub mod receipts;

@@ -75,6 +75,8 @@ pub struct Shared {
     pub webhook_destinations: Arc<crate::webhooks::Destinations>,
     /// The secrets routing's sticky ids are signed with.
     pub route_ids: Arc<crate::http::RouteIds>,
+    /// Attribute names seen in evaluated contexts, per environment.
+    pub learned: Arc<crate::learned::LearnedAttributes>,
 }
 
 impl AppState {
@@ -143,6 +145,26 @@ impl FromRef<AppState> for AdminState {
             db: state.db.clone(),
             live: state.live.clone(),
             clock: state.clock.clone(),
+        }
+    }
+}
+
+/// Explaining evaluations: the database and live rulesets (a draft is
+/// checked as a save would be), and the attribute names learned from
+/// evaluated contexts.
+#[derive(Clone)]
+pub struct ExplainState {
+    pub db: Db,
+    pub live: Arc<Live>,
+    pub learned: Arc<crate::learned::LearnedAttributes>,
+}
+
+impl FromRef<AppState> for ExplainState {
+    fn from_ref(state: &AppState) -> ExplainState {
+        ExplainState {
+            db: state.db.clone(),
+            live: state.live.clone(),
+            learned: state.learned.clone(),
         }
     }
 }

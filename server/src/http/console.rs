@@ -74,6 +74,8 @@ pub static ASSETS: &[Asset] = assets![
     "schedule.js",
     "urlstate.js",
     "usage.js",
+    "explain.js",
+    "playground.js",
     "vendor/preact.js",
     "vendor/hooks.js",
     "vendor/htm.js",

@@ -1,5 +1,6 @@
 //! `/api/v1/flags`: create, read, list, edit, archive, delete; the
-//! per-environment config, the toggle (kill switch) and an "explain" box.
+//! per-environment config and the toggle (kill switch). Explaining an
+//! evaluation is `super::explain`.
 
 use axum::extract::FromRef;
 use axum::extract::{Path, Query, State};
@@ -7,7 +8,6 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
 use daylight::model::{Flag, FlagConfig};
-use daylight::Context;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
@@ -17,7 +17,7 @@ use utoipa_axum::routes;
 use super::extract::{etag, Body, Editing, FlagInEnvironment};
 use super::served::{confirm_destructive, Confirm};
 use crate::auth::{Admin, Role};
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiResult, ErrorBody};
 use crate::limits::{check_length, DESCRIPTION_CHARS, KEY_CHARS, NAME_CHARS};
 use crate::state::AdminState;
 use crate::store::flags::{self, config_for, StoredFlag};
@@ -34,7 +34,6 @@ where
         .routes(routes!(read, update, remove))
         .routes(routes!(read_config, replace_config))
         .routes(routes!(toggle))
-        .routes(routes!(explain))
 }
 
 #[derive(Debug, Deserialize, Serialize, Default, IntoParams)]
@@ -312,43 +311,4 @@ async fn toggle(edit: Editing<FlagInEnvironment, Body<Toggle>, Option<i64>>) -> 
     })
     .await?;
     Ok((etag(stored.version), Json(config_for(&stored.flag, &env))))
-}
-
-#[derive(Debug, Deserialize, Serialize, ToSchema)]
-pub struct ExplainRequest {
-    pub context: Value,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Explanation {
-    pub key: String,
-    pub value: Option<Value>,
-    pub variation: Option<usize>,
-    /// As in `docs/flag-format.md`, e.g. `{"kind": "RULE_MATCH", ...}`.
-    pub reason: Value,
-}
-
-/// Evaluates the flag for a context with the live rules and says why.
-#[utoipa::path(operation_id = "flags_explain", post, path = "/api/v1/flags/{key}/environments/{env}/evaluate", tag = "flags", request_body = ExplainRequest,
-    params(("key" = String, Path), ("env" = String, Path)),
-    responses((status = 200, body = Explanation), (status = 400, body = ErrorBody)))]
-async fn explain(
-    State(state): State<AdminState>,
-    admin: Admin,
-    Path((key, env)): Path<(String, String)>,
-    Body(req): Body<ExplainRequest>,
-) -> ApiResult<Json<Explanation>> {
-    admin.require(Role::Viewer)?;
-    let rules = state
-        .live
-        .get(&env)
-        .ok_or_else(|| ApiError::NotFound(format!("environment `{env}`")))?;
-    let ctx = Context::from_json(&req.context).map_err(crate::limits::context_error)?;
-    let detail = rules.evaluate(&key, &ctx);
-    Ok(Json(Explanation {
-        value: detail.value.cloned(),
-        variation: detail.variation,
-        reason: serde_json::to_value(detail.reason).unwrap_or_default(),
-        key,
-    }))
 }

@@ -14,6 +14,7 @@ pub(crate) mod change_requests;
 mod console;
 mod direct;
 pub(crate) mod environments;
+mod explain;
 pub mod extract;
 pub(crate) mod flags;
 pub(crate) mod freezes;
@@ -77,6 +78,7 @@ impl Modify for BearerAuth {
 pub fn admin_api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(flags::router())
+        .merge(explain::router())
         .merge(segments::router())
         .merge(environments::router())
         .merge(tokens::router())

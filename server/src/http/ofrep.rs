@@ -391,6 +391,7 @@ async fn prepare(
     let ctx = read_context(&body)
         .map_err(|(code, details)| Box::new(failure(StatusCode::BAD_REQUEST, flag, code, details)))?;
     let rules = ruleset_for(state, &sdk_key)?;
+    state.learned.record(&sdk_key.environment, &ctx);
     Ok((sdk_key, ctx, rules))
 }
 

@@ -356,3 +356,43 @@ fn in_environment(mut e: daylight::ValidationError, key: &str, env: &str) -> day
     }
     e
 }
+
+/// The live ruleset of `env` with `stored`'s config there replaced by
+/// `config`, checked as saving it would be (the flag's own checks, then
+/// the cross-flag ones), with errors naming fields within `config`.
+/// Nothing is written: this is what explaining an unsaved draft evaluates.
+pub async fn draft(
+    db: &Db,
+    live: &Live,
+    stored: &StoredFlag,
+    env: &str,
+    mut config: FlagConfig,
+) -> ApiResult<std::sync::Arc<daylight::Ruleset>> {
+    let ruleset = live
+        .get(env)
+        .ok_or_else(|| ApiError::NotFound(format!("environment `{env}`")))?;
+    // The server owns the version, as in a save.
+    config.version = config_for(&stored.flag, env).version;
+    let mut next = stored.clone();
+    next.flag.environments = [(env.to_owned(), config)].into();
+    let key = &stored.flag.key;
+    let in_config = |e: ApiError| match e {
+        ApiError::Invalid { code, message, field } => ApiError::Invalid {
+            code,
+            message,
+            field: field.map(|f| match f.strip_prefix(&format!("environments.{env}")) {
+                Some(rest) => format!("config{rest}"),
+                None => f,
+            }),
+        },
+        e => e,
+    };
+    validate(db, &next.flag, &[env.to_owned()].into())
+        .await
+        .map_err(in_config)?;
+    check_in_rulesets(live, key, |e| rules_for(&next, e), &[env.to_owned()]).map_err(in_config)?;
+    let explained = ruleset
+        .with_flag(key, rules_for(&next, env).as_ref(), ruleset.version())
+        .map_err(|e| in_config(ApiError::from(in_environment(e, key, env))))?;
+    Ok(std::sync::Arc::new(explained))
+}

@@ -21,6 +21,9 @@ on_each_backend!(every_documented_operation_exists_and_needs_a_token, |app| {
         "/api/v1/environments/{env}/keys",
         "/api/v1/tokens",
         "/api/v1/audit",
+        "/api/v1/flags/{key}/environments/{env}/evaluate",
+        "/api/v1/environments/{env}/attributes",
+        "/api/v1/playground",
     ] {
         assert!(paths.contains_key(expected), "{expected} is not documented");
     }

@@ -1,8 +1,8 @@
 // axe-core on every main page state of the console, dialogs included:
-// sign-in, flags (with the new-flag form), a flag (with its rules, the
-// archive and production dialogs), segments, releases (with the new-plan
-// form and a running plan), bundles, the audit log, a flag's history and
-// scheduled changes, in the light and the dark colour scheme; and the people
+// sign-in, flags (with the new-flag form), a flag (with its rules, an
+// explanation with its trace, the archive and production dialogs),
+// segments, releases (with the new-plan form and a running plan), bundles,
+// the audit log, the playground, a flag's history and scheduled changes, in the light and the dark colour scheme; and the people
 // states: sign-in refused, the token option, accepting an invitation, the
 // people page with an invitation link, a change request, the propose
 // dialog and a frozen flag page.
@@ -61,8 +61,8 @@ for (const scheme of ['light', 'dark']) test(`axe-core finds no violations on th
   await page.goto(`${server.url}/#/flags/new-lobby`);
   await page.getByRole('heading', { name: 'Targeting in production' }).waitFor();
   await page.getByRole('button', { name: 'Explain' }).click();
-  await page.locator('#explain-result').waitFor();
-  await assertAccessible(page, 'a flag page');
+  await page.locator('#explain-trace li').first().waitFor();
+  await assertAccessible(page, 'a flag page with an explanation and its trace');
   await page.getByRole('button', { name: 'Archive' }).click();
   await page.getByRole('dialog').getByLabel(/to confirm/).waitFor();
   await assertAccessible(page, 'the archive dialog');
@@ -102,6 +102,12 @@ for (const scheme of ['light', 'dark']) test(`axe-core finds no violations on th
   await page.locator('li.entry', { hasText: 'flag.config' }).first().getByRole('button', { name: 'Show changes' }).click();
   await page.locator('table.diff').first().waitFor();
   await assertAccessible(page, 'the audit log with a diff');
+
+  // The playground with every flag for one context.
+  await page.goto(`${server.url}/#/playground`);
+  await page.getByRole('button', { name: 'Evaluate every flag' }).click();
+  await page.locator('#playground-result tr[data-flag="new-lobby"]').waitFor();
+  await assertAccessible(page, 'the playground with answers');
 
   // Sign-in, signed out.
   const signin = await context.newPage();

@@ -63,6 +63,7 @@ impl Values {
     ) -> Result<Values, Close> {
         let ctx = frames::parse_context(context).map_err(|e| close("bad_message", e))?;
         let ruleset = conn.state.live.get(environment).ok_or_else(not_loaded)?;
+        conn.state.learned.record(environment, &ctx);
         let mut values = Values {
             environment: environment.clone(),
             ctx,
@@ -127,6 +128,7 @@ impl Values {
 
     /// `identify`: a new context gets a full `values`.
     pub fn identify(&mut self, conn: &mut Connection, ctx: Context) -> Result<(), Close> {
+        conn.state.learned.record(&self.environment, &ctx);
         self.ctx = ctx;
         let ruleset = conn.state.live.get(&self.environment).ok_or_else(not_loaded)?;
         self.version = ruleset.version();
