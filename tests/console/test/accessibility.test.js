@@ -99,7 +99,7 @@ for (const scheme of ['light', 'dark']) test(`axe-core finds no violations on th
 
   await page.goto(`${server.url}/#/audit`);
   await page.locator('li.entry').first().waitFor();
-  await page.locator('li.entry', { hasText: 'flag.config' }).first().getByRole('button', { name: 'Show changes' }).click();
+  await page.locator('li.entry:has([data-action="flag.config"])').first().getByRole('button', { name: 'Show changes' }).click();
   await page.locator('table.diff').first().waitFor();
   await assertAccessible(page, 'the audit log with a diff');
 
