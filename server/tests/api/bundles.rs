@@ -100,6 +100,19 @@ on_each_backend!(a_canary_goes_to_the_contexts_the_formula_predicts, |app| {
         on_canary += usize::from(predicted);
     }
     assert!((3..18).contains(&on_canary), "{on_canary} of 20");
+    // A page outside the canary that already runs the canary version is
+    // told to go back to the live one (what the console says before a publish).
+    let outside = (0..)
+        .map(|i| format!("player-{i}"))
+        .find(|ctx| daylight::bucket::bucket_of("web.bundle", ctx) >= 50_000)
+        .unwrap();
+    let mut page = browser(&app, &key, &outside, "1.1.0").await;
+    let answer = page.next().await;
+    assert_eq!(
+        (&answer["status"], &answer["target"]),
+        (&json!("update_available"), &json!("1.0.0")),
+        "{answer}"
+    );
 });
 
 on_each_backend!(reload_notices_are_paced, |app| {

@@ -600,14 +600,24 @@ async fn two_nodes_advance_each_stage_exactly_once() {
         ],
         "one audit entry per transition"
     );
-    let flag_writes = nodes[0]
-        .get("/api/v1/audit?resource_kind=flag&resource_key=new-lobby&limit=1000")
+    // Each move wrote the flag once: its entry carries the flag's change.
+    let entries = nodes[0]
+        .get("/api/v1/audit?resource_key=new-lobby&limit=1000")
         .await
         .body["entries"]
         .as_array()
         .unwrap()
-        .len();
-    assert_eq!(flag_writes, 1 + 1 + 4, "create, start, four advances");
+        .clone();
+    let flag_changes = entries
+        .iter()
+        .filter(|e| e["resource_kind"] == "release" && e["after"]["environments"].is_object())
+        .count();
+    assert_eq!(flag_changes, 1 + 4, "start, four advances");
+    assert_eq!(
+        entries.iter().filter(|e| e["resource_kind"] == "flag").count(),
+        1,
+        "the flag's own: create"
+    );
     nodes.truncate(1);
 }
 

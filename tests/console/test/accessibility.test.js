@@ -96,6 +96,11 @@ for (const scheme of ['light', 'dark']) test(`axe-core finds no violations on th
   await page.goto(`${server.url}/#/bundles`);
   await page.locator('article[data-app="web"]').waitFor();
   await assertAccessible(page, 'the bundles page');
+  await page.getByRole('button', { name: 'Edit settings' }).click();
+  await page.getByRole('button', { name: 'Save settings' }).click();
+  await page.getByRole('dialog').waitFor();
+  await assertAccessible(page, 'the production bundle settings dialog');
+  await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
 
   await page.goto(`${server.url}/#/audit`);
   await page.locator('li.entry').first().waitFor();
