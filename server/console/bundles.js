@@ -235,7 +235,9 @@ function AppCard({ env, app, segments, onPublished }) {
           <dt>Live</dt><dd><code>${status.live ?? '—'}</code></dd>
           <dt>Canary</dt><dd>${status.canary
             ? html`<code>${status.canary.version}</code> to ${toPercent(status.canary.weight)}%${status.canary.segment ? html` and segment <code>${status.canary.segment}</code>` : null}${status.canary.bucket_by ? ` (by ${status.canary.bucket_by})` : ''}`
-            : 'none'}</dd>
+            : 'none'}${status.canary && status.live && status.canary.version !== status.live
+            ? html`<br /><span class="muted">Pages outside the canary that run <code>${status.canary.version}</code> are told to go back to <code>${status.live}</code>.</span>`
+            : null}</dd>
           <dt>Minimum supported</dt><dd><code>${status.min_supported ?? '—'}</code></dd>
           <dt>Reload</dt><dd>${status.reload.soft === 'when_hidden' ? 'when hidden' : 'at the next navigation'}; jitter ${status.reload.jitter_ms} ms; ${status.reload.rate_per_second}/s</dd>
           <dt>Versions</dt><dd>${app.versions.map((v) => html`<code>${v}</code> `)}</dd>

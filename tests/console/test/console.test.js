@@ -350,6 +350,7 @@ test('bundles: what is live, publishing a canary, and connected browsers per ver
   await dialog.getByLabel(/^Comment/).fill('canary for the new lobby');
   await dialog.getByRole('button', { name: 'Publish in production' }).click();
   await card.locator('dl.facts').getByText('to 10%').waitFor();
+  assert.match(await card.locator('dl.facts').textContent(), /Pages outside the canary that run 1\.1\.0 are told to go back to 1\.0\.0/);
   const audit = (await server.call('GET', '/api/v1/audit?resource_kind=bundle&limit=1', { expect: 200 })).body.entries[0];
   assert.equal(audit.comment, 'canary for the new lobby');
   const config = (await server.call('GET', '/api/v1/environments/production/apps/web/bundle', { expect: 200 })).body;
