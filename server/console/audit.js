@@ -9,7 +9,7 @@ import { useUrlFilters } from './urlstate.js';
 
 const PAGE = 50;
 
-/** Each audit action in words (the raw name stays beside it, for searching). */
+/** Each audit action in words (the raw name is the entry's `data-action`, and what the API filters by). */
 const ACTIONS = {
   'flag.create': 'created the flag', 'flag.update': 'edited the flag’s details', 'flag.config': 'changed the targeting',
   'flag.on': 'turned it on', 'flag.off': 'turned it off', 'flag.archive': 'archived the flag', 'flag.restore': 'restored the flag',
@@ -25,11 +25,16 @@ const ACTIONS = {
   'key.create': 'created an SDK key', 'key.revoke': 'revoked an SDK key', 'webhook.create': 'created a webhook', 'webhook.delete': 'deleted a webhook',
 };
 
-/** "moved the release plan to its next stage" for `flag.release.skip` too: the flag side of a plan's move. */
+/**
+ * An action in words. `flag.release.skip` (what entries written before a
+ * plan's move became one entry call its change to the flag) reads as the
+ * plan's move; an action without words reads as words too ("guard tripped").
+ */
 export function actionWords(action) {
   const words = ACTIONS[action] ?? ACTIONS[action.replace(/^flag\.release\./, 'release.')];
-  if (!words) return action.replaceAll('_', ' ').replace('.', ': ');
-  return action.startsWith('flag.release.') ? `${words} (its change to the flag)` : words;
+  if (words) return words;
+  const [kind, ...rest] = action.split('.');
+  return `${kind}: ${rest.join(' ').replaceAll('_', ' ')}`;
 }
 
 /** A long key list as "+N / −M" with a few examples, instead of 100,000 keys. */
@@ -44,10 +49,10 @@ function Value({ value, other }) {
 }
 
 /**
- * A plan's move is written twice, in one transaction: the flag's change
- * (`flag.release.skip`, the flag's before/after) and the plan's
- * (`release.skip`). They show as one entry: the plan's, whose "Show changes"
- * shows what happened to the flag.
+ * A plan's move is one entry, the plan's, carrying the flag's before and
+ * after. Entries written before that came in pairs in one transaction (the
+ * flag's `flag.release.skip` and the plan's `release.skip`): a pair shows as
+ * the plan's entry with the flag's change.
  */
 export function fold(entries) {
   const pairs = new Map();
@@ -66,13 +71,15 @@ export function Entry({ entry: raw }) {
   const entry = raw.flagChange ? { ...raw, before: raw.flagChange.before, after: raw.flagChange.after } : raw;
   const [open, setOpen] = useState(false);
   const rows = open ? diff(entry.before, entry.after) : [];
-  const sentences = open ? ruleChanges(entry.before, entry.after) : [];
+  // A plan's move says at once what the flag now serves; other entries on "Show changes".
+  const move = entry.resource_kind === 'release' && entry.after?.environments;
+  const sentences = open || move ? ruleChanges(entry.before, entry.after) : [];
   const shown = rows.slice(0, 200);
   return html`<li class="entry" data-entry=${entry.id}>
     <div class="entry-head">
       <time datetime=${new Date(entry.at).toISOString()}>${formatTime(entry.at)}</time>
       <strong class="actor">${entry.actor}</strong>
-      <span class="action">${actionWords(entry.action)} <code class="muted">${entry.action}</code></span>
+      <span class="action" data-action=${entry.action}>${actionWords(entry.action)}</span>
       <span><code>${entry.resource_kind}</code> ${entry.resource_kind === 'flag' || entry.resource_kind === 'release'
         ? html`<a href=${`#/flags/${enc(entry.resource_key)}`}>${entry.resource_key}</a>`
         : entry.resource_kind === 'segment' && entry.environment

@@ -114,6 +114,8 @@ function Settings({ env, app, status, segments, onDone }) {
   const { readOnly } = useSession();
   const [form, setForm] = useState(null);
   const [error, setError] = useState(null);
+  // Production: the settings to save wait for a confirmation with a comment.
+  const [asking, setAsking] = useState(null);
   const id = `set-${app.key}`;
   function start() {
     setForm({
@@ -129,8 +131,8 @@ function Settings({ env, app, status, segments, onDone }) {
     });
   }
   const set = (k) => (e) => setForm({ ...form, [k]: e.target.value });
-  async function submit(e) {
-    e.preventDefault();
+  async function submit(e, confirmed = false, comment = '') {
+    e?.preventDefault();
     setError(null);
     const body = {
       live: form.live || null,
@@ -142,8 +144,10 @@ function Settings({ env, app, status, segments, onDone }) {
       if (form.canarySegment) body.canary.segment = form.canarySegment;
       if (form.bucketBy.trim()) body.canary.bucket_by = form.bucketBy.trim();
     }
+    if (env === PRODUCTION && !confirmed) return setAsking(body);
     try {
-      await api('PUT', `/environments/${enc(env)}/apps/${enc(app.key)}/bundle`, { body, version: status.version });
+      setAsking(null);
+      await api('PUT', `/environments/${enc(env)}/apps/${enc(app.key)}/bundle`, { body, version: status.version, comment });
       setForm(null);
       onDone();
     } catch (err) {
@@ -178,6 +182,20 @@ function Settings({ env, app, status, segments, onDone }) {
     </div>
     <${ErrorLine} error=${error} />
     <div class="actions left"><button type="button" onClick=${() => setForm(null)}>Cancel</button><button type="submit" class="primary">Save settings</button></div>
+    ${asking
+      ? html`<${ConfirmDialog}
+          title=${`Change ${app.key}’s bundle settings in production?`}
+          confirmLabel="Save in production"
+          needComment=${true}
+          onConfirm=${(comment) => submit(null, true, comment)}
+          onCancel=${() => setAsking(null)}>
+          ${asking.canary || asking.live
+            ? html`<${PublishEffect} live=${asking.live} body=${asking.canary
+              ? { version: asking.canary.version, canary_percent: toPercent(asking.canary.weight), canary_segment: asking.canary.segment, min_supported: asking.min_supported }
+              : { version: asking.live, min_supported: asking.min_supported }} />`
+            : html`<p>No version is live: open pages get no target version.</p>`}
+        <//>`
+      : null}
   </form>`;
 }
 
@@ -217,12 +235,14 @@ function AppCard({ env, app, segments, onPublished }) {
           <dt>Live</dt><dd><code>${status.live ?? '—'}</code></dd>
           <dt>Canary</dt><dd>${status.canary
             ? html`<code>${status.canary.version}</code> to ${toPercent(status.canary.weight)}%${status.canary.segment ? html` and segment <code>${status.canary.segment}</code>` : null}${status.canary.bucket_by ? ` (by ${status.canary.bucket_by})` : ''}`
-            : 'none'}</dd>
+            : 'none'}${status.canary && status.live && status.canary.version !== status.live
+            ? html`<br /><span class="muted">Pages outside the canary that run <code>${status.canary.version}</code> are told to go back to <code>${status.live}</code>.</span>`
+            : null}</dd>
           <dt>Minimum supported</dt><dd><code>${status.min_supported ?? '—'}</code></dd>
           <dt>Reload</dt><dd>${status.reload.soft === 'when_hidden' ? 'when hidden' : 'at the next navigation'}; jitter ${status.reload.jitter_ms} ms; ${status.reload.rate_per_second}/s</dd>
           <dt>Versions</dt><dd>${app.versions.map((v) => html`<code>${v}</code> `)}</dd>
         </dl>
-        <h3>Connected browsers (${total}) <span class="muted">on this server node</span></h3>
+        <h3>Connected browsers (${total}) <span class="muted">on every server node</span></h3>
         <${Chart} samples=${samples} versions=${seen} />
         <table class="counts"><thead><tr><th scope="col">Version</th><th scope="col">Connected now</th></tr></thead>
           <tbody>${status.clients.map((c) => html`<tr><td><code>${c.version}</code></td><td class="num">${c.connected}</td></tr>`)}</tbody></table>

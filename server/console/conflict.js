@@ -5,6 +5,7 @@
 // edits, the rest from the latest version; rules are matched by id, so a rule
 // someone else added stays, a rule the edits added, changed or removed is
 // added, changed or removed.
+import { actionWords } from './audit.js';
 import { html, useEffect, useRef } from './lib.js';
 
 const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
@@ -49,7 +50,7 @@ export function ConflictNotice({ conflict, onReapply, onReload, onDismiss }) {
   }, [conflict]);
   return html`<div class="conflict" role="alert" id="conflict" tabindex="-1" ref=${ref}>
     <h3>Not saved: this flag changed since you opened it</h3>
-    <p>${conflict.by ? html`<strong>${conflict.by}</strong> made a change (${conflict.action}). ` : null}
+    <p>${conflict.by ? html`<strong>${conflict.by}</strong> made a change (${actionWords(conflict.action)}). ` : null}
       Your edits were made to an older version, so they were not applied (${conflict.message}).</p>
     <div class="actions left">
       <button type="button" class="primary" onClick=${onReapply}>Re-apply my edits to the latest version</button>

@@ -114,5 +114,24 @@ export function ruleChanges(before, after) {
       }
     });
   }
+  return [...out, ...servingChanges(before, after)];
+}
+
+/**
+ * Per environment, what changed in who gets what besides the rules, in
+ * words: "in staging: turned on", "in staging: everyone else gets 5% true,
+ * 95% false by table_id (was 1% true, 99% false by table_id)".
+ */
+export function servingChanges(before, after) {
+  const variations = after?.variations ?? before?.variations;
+  const [a, b] = [before?.environments ?? {}, after?.environments ?? {}];
+  const out = [];
+  for (const env of new Set([...Object.keys(a), ...Object.keys(b)])) {
+    const [was, now] = [a[env], b[env]];
+    if (!was || !now) continue;
+    if (!!was.on !== !!now.on) out.push(`in ${env}: turned ${now.on ? 'on' : 'off'}`);
+    const [x, y] = [serveWords(was.fallthrough, variations), serveWords(now.fallthrough, variations)];
+    if (x !== y) out.push(`in ${env}: everyone else gets ${y} (was ${x})`);
+  }
   return out;
 }

@@ -17,6 +17,7 @@ import { FreezeBanner } from './freeze.js';
 import { ProposeDialog } from './requests.js';
 import { FlagHistory } from './history.js';
 import { Explain, useLearned } from './explain.js';
+import { actionWords } from './audit.js';
 import { ScheduledChanges } from './schedule.js';
 
 const clone = (v) => JSON.parse(JSON.stringify(v));
@@ -251,7 +252,8 @@ export function FlagPage({ flagKey }) {
       get(`/environments/${enc(env)}/segments`).then((d) => setSegments(d.segments), () => {});
     }
     if (entries.some((e) => e.resource_kind === 'release' && e.resource_key === flagKey)) loadPlans();
-    const mine = entries.filter((e) => e.resource_kind === 'flag' && e.resource_key === flagKey);
+    // A plan's move is a `release` entry that changed the flag.
+    const mine = entries.filter((e) => (e.resource_kind === 'flag' || e.resource_kind === 'release') && e.resource_key === flagKey);
     if (mine.length === 0) return;
     const latest = await get(`/flags/${enc(flagKey)}`).catch(() => null);
     if (!latest || (flag && latest.version === flag.version)) return;
@@ -366,7 +368,7 @@ export function FlagPage({ flagKey }) {
     <div role="tabpanel" id="panel-targeting" aria-labelledby="tab-targeting" hidden=${tab !== 'targeting'}>
     ${changedElsewhere && !conflict
       ? html`<div class="notice" role="status">
-          <strong>${changedElsewhere.by}</strong> changed this flag (${changedElsewhere.action}) while you were editing.
+          <strong>${changedElsewhere.by}</strong> changed this flag (${actionWords(changedElsewhere.action)}) while you were editing.
           Saving now will be refused. <button type="button" onClick=${reapplyEdits}>Re-apply my edits to the latest version</button>
           <button type="button" onClick=${reloadLatest}>Reload latest</button>
         </div>`

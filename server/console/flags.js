@@ -1,13 +1,14 @@
-// Flags: every flag with its on/off state per environment, search and tag
-// filters, one-click toggles (production asks for confirmation and a
-// comment, recorded in the audit log), and "new flag".
+// Flags: every flag with its on/off state and usage per environment, search
+// and tag filters and the sort order (kept in the URL), one-click toggles
+// (production asks for confirmation and a comment, recorded in the audit
+// log), and "new flag".
 import { Receipt } from './receipt.js';
 import { api, enc, get } from './api.js';
 import {
   ConfirmDialog, ErrorLine, PRODUCTION, html, parseVariations, useEffect, useLive, useLoad, useRef, useSession, useState,
 } from './lib.js';
 import { useUrlFilters } from './urlstate.js';
-import { LastEvaluated, StaleChip, useUsage } from './usage.js';
+import { Evaluations, LastEvaluated, StaleChip, useUsage } from './usage.js';
 
 /** A one-line summary of a flag's config in one environment. */
 export function summary(config) {
@@ -133,9 +134,20 @@ function NewFlag({ onCreated, onClose }) {
   </form>`;
 }
 
+/** The list's orders (`sort` in the URL): label, and a comparison of two flags given the usage in the chosen environment. */
+const SORTS = {
+  key: { label: 'Key (A to Z)', compare: () => 0 },
+  name: { label: 'Name (A to Z)', compare: (a, b) => (a.name || a.key).localeCompare(b.name || b.key) },
+  evaluated: { label: 'Last evaluated (recent first)', compare: (a, b, u) => (u.last[b.key] ?? -1) - (u.last[a.key] ?? -1) },
+  evaluations: { label: 'Evaluations in 7 days (most first)', compare: (a, b, u) => (u.counts[b.key]?.week ?? -1) - (u.counts[a.key]?.week ?? -1) },
+  created: { label: 'Created (newest first)', compare: (a, b) => b.created_at - a.created_at },
+  updated: { label: 'Updated (newest first)', compare: (a, b) => b.updated_at - a.updated_at },
+};
+
 export function FlagsPage() {
   const { env, environments, readOnly, setEnv } = useSession();
-  const [filters, setFilters] = useUrlFilters({ q: '', tag: '', archived: 'false', env: '', stale: 'false', days: '30' });
+  const [filters, setFilters] = useUrlFilters({ q: '', tag: '', archived: 'false', env: '', stale: 'false', days: '30', sort: 'key' });
+  const sort = SORTS[filters.sort] ? filters.sort : 'key';
   const { q, tag } = filters;
   const archived = filters.archived === 'true';
   const setQ = (v) => setFilters({ q: v }, { replace: true });
@@ -154,7 +166,7 @@ export function FlagsPage() {
   const [error, setError] = useState(null);
   const [list, loadError, reload] = useLoad(() => get(`/flags?archived=${archived}`), [archived]);
   useLive((entries) => {
-    if (entries.some((e) => e.resource_kind === 'flag' || e.resource_kind === 'environment')) reload();
+    if (entries.some((e) => ['flag', 'release', 'environment'].includes(e.resource_kind))) reload();
   });
 
   const envs = environments.length ? environments.map((e) => e.key) : [env];
@@ -162,12 +174,13 @@ export function FlagsPage() {
   const usage = useUsage(envs, env, days, list);
   const onlyStale = filters.stale === 'true';
   const needle = q.trim().toLowerCase();
+  const here = { last: usage.last[env] ?? {}, counts: usage.counts[env] ?? {} };
   const flags = (list?.flags ?? []).filter(
     (f) =>
       (!onlyStale || usage.stale[f.key]) &&
       (!tag || f.tags.includes(tag)) &&
       (!needle || f.key.toLowerCase().includes(needle) || f.name.toLowerCase().includes(needle) || f.description.toLowerCase().includes(needle)),
-  );
+  ).sort((a, b) => SORTS[sort].compare(a, b, here) || a.key.localeCompare(b.key));
   const tags = [...new Set((list?.flags ?? []).flatMap((f) => f.tags))].sort();
 
   return html`<section>
@@ -185,6 +198,10 @@ export function FlagsPage() {
         <select id="flag-tag" value=${tag} onChange=${(e) => setTag(e.target.value)}>
           <option value="">All tags</option>
           ${tags.map((t) => html`<option value=${t}>${t}</option>`)}
+        </select></div>
+      <div><label for="flag-sort">Sort by</label>
+        <select id="flag-sort" value=${sort} onChange=${(e) => setFilters({ sort: e.target.value })}>
+          ${Object.entries(SORTS).map(([k, { label }]) => html`<option value=${k}>${k === 'evaluated' || k === 'evaluations' ? `${label}, ${env}` : label}</option>`)}
         </select></div>
       <div class="check"><input type="checkbox" id="flag-archived" checked=${archived} onChange=${(e) => setArchived(e.target.checked)} />
         <label for="flag-archived">Show archived</label></div>
@@ -210,6 +227,7 @@ export function FlagsPage() {
               (e) => html`<td class=${e === env ? 'current-env' : ''}>
                 <${Toggle} flag=${f} env=${e} config=${f.environments?.[e]} onDone=${reload} onError=${setError} />
                 <${LastEvaluated} at=${usage.last[e]?.[f.key]} />
+                <${Evaluations} counts=${usage.counts[e]?.[f.key]} />
               </td>`,
             )}
             <td class="muted">${summary(f.environments?.[env])}</td>

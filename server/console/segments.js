@@ -141,7 +141,7 @@ export function SegmentPage({ segmentKey }) {
   const [deleting, setDeleting] = useState(false);
   useLive((entries) => {
     if (entries.some((e) => e.resource_kind === 'segment' && e.resource_key === segmentKey && !draft)) reload();
-    if (entries.some((e) => e.resource_kind === 'flag')) reloadFlags();
+    if (entries.some((e) => e.resource_kind === 'flag' || e.resource_kind === 'release')) reloadFlags();
   });
   if (error && !segment) return html`<section><h1>${segmentKey}</h1><${ErrorLine} error=${error} /></section>`;
   if (!segment) return html`<p class="muted">Loading…</p>`;

@@ -7,24 +7,38 @@ import { formatTime, html, useEffect, useState } from './lib.js';
 
 const DAY = 86_400_000;
 
-/** `{ last: { env: { flag: ms|null } }, stale: { flag: report entry } }`, reloaded when `version` changes. */
+/**
+ * `{ last: { env: { flag: ms|null } }, counts: { env: { flag: { day, week } } }, stale: { flag: report entry } }`,
+ * reloaded when `version` changes.
+ */
 export function useUsage(envs, env, days, version) {
-  const [usage, setUsage] = useState({ last: {}, stale: {} });
+  const [usage, setUsage] = useState({ last: {}, counts: {}, stale: {} });
   useEffect(() => {
     let live = true;
     Promise.all([
-      Promise.all(envs.map((e) => get(`/environments/${enc(e)}/usage`).then(
-        (d) => [e, Object.fromEntries(d.flags.map((f) => [f.flag, f.last_evaluated]))], () => [e, {}],
-      ))),
+      Promise.all(envs.map((e) => get(`/environments/${enc(e)}/usage`).then((d) => [e, d.flags], () => [e, []]))),
       get(`/environments/${enc(env)}/stale-flags?days=${enc(days)}`).then((d) => d.flags, () => []),
-    ]).then(([last, stale]) => {
-      if (live) setUsage({ last: Object.fromEntries(last), stale: Object.fromEntries(stale.map((f) => [f.flag, f])) });
+    ]).then(([perEnv, stale]) => {
+      if (!live) return;
+      const by = (pick) => Object.fromEntries(perEnv.map(([e, flags]) => [e, Object.fromEntries(flags.map((f) => [f.flag, pick(f)]))]));
+      setUsage({
+        last: by((f) => f.last_evaluated),
+        counts: by((f) => ({ day: f.evaluations_24h, week: f.evaluations_7d })),
+        stale: Object.fromEntries(stale.map((f) => [f.flag, f])),
+      });
     });
     return () => {
       live = false;
     };
   }, [envs.join(','), env, days, version]);
   return usage;
+}
+
+/** "1.2k in 24 h · 9.8k in 7 d": evaluations the SDKs reported. */
+export function Evaluations({ counts }) {
+  if (!counts) return null;
+  const n = (v) => new Intl.NumberFormat(undefined, { notation: 'compact' }).format(v);
+  return html`<span class="usage muted evaluations" title=${`${counts.day.toLocaleString()} evaluations in the last 24 hours, ${counts.week.toLocaleString()} in the last 7 days`}>${n(counts.day)} in 24 h · ${n(counts.week)} in 7 d</span>`;
 }
 
 /** "evaluated 3 h ago", "never evaluated". */

@@ -192,7 +192,9 @@ impl Application {
         let flusher =
             crate::store::usage::spawn_flusher(self.state.db.clone(), self.state.usage.clone(), self.usage_flush);
         let receipts = spawn_receipt_flusher(self.state.db.clone(), self.state.live.clone());
+        let presence = spawn_presence_writer(self.state.db.clone(), self.state.presence.clone());
         let (db, pending) = (self.state.db.clone(), self.state.usage.clone());
+        let self_presence = self.state.presence.clone();
         // The recorder keeps every histogram sample until upkeep folds it
         // into the summary; `build_recorder` spawns no upkeep task, so
         // without this (and without scrapes) memory grows with every request.
@@ -242,6 +244,11 @@ impl Application {
         }
         flusher.abort();
         receipts.abort();
+        presence.abort();
+        // Other nodes stop counting this one's browsers at once.
+        if let Err(e) = crate::store::presence::forget(&db, self_presence.node()).await {
+            tracing::warn!(error = %e, "cannot remove this node's connected-browser counts");
+        }
         // Reports received before the stop are written, not lost.
         if let Err(e) = pending.flush(&db).await {
             tracing::warn!(error = %e, "cannot write the last SDK usage reports");
@@ -280,6 +287,48 @@ async fn stop_signal() {
         }
     }
     let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Stores this node's connected-browser counts when they change and
+/// refreshes them every second, so every node's status API adds them up;
+/// drops the counts of nodes that stopped once a minute (`store::presence`).
+fn spawn_presence_writer(db: Db, presence: Arc<crate::bundles::Presence>) -> tokio::task::JoinHandle<()> {
+    use crate::store::presence;
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let node = presence.node().to_owned();
+        // Whether this node has rows to keep fresh.
+        let mut stored = false;
+        let mut ticks: u64 = 0;
+        loop {
+            tick.tick().await;
+            let now = crate::db::now_ms();
+            let written = match presence.take_changed() {
+                Some(counts) => match presence::replace(&db, &node, &counts, now).await {
+                    Ok(()) => {
+                        stored = !counts.is_empty();
+                        Ok(())
+                    }
+                    Err(e) => {
+                        presence.retry();
+                        Err(e)
+                    }
+                },
+                None if stored => presence::refresh(&db, &node, now).await,
+                None => Ok(()),
+            };
+            if let Err(e) = written {
+                tracing::warn!(error = %e, "cannot store connected-browser counts; retrying");
+            }
+            if ticks.is_multiple_of(60) {
+                if let Err(e) = presence::forget_stale(&db, now).await {
+                    tracing::warn!(error = %e, "cannot drop stale connected-browser counts");
+                }
+            }
+            ticks += 1;
+        }
+    })
 }
 
 /// Writes this node's changed receipt figures once a second, under a name

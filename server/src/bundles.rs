@@ -228,10 +228,24 @@ pub const OTHER_VERSION: &str = "other";
 /// is bounded by what admins publish. Entries go when their count reaches
 /// zero, and the gauge is rendered from this map at each scrape
 /// ([`Presence::render`]), so a version nobody runs any more leaves
-/// `/metrics`.
-#[derive(Default)]
+/// `/metrics`. Other nodes learn these counts through the database
+/// (`store::presence`, written by a task `app` starts).
 pub struct Presence {
     counts: std::sync::Mutex<std::collections::BTreeMap<(String, String, String), i64>>,
+    /// The counts changed since the presence task last wrote them.
+    changed: std::sync::atomic::AtomicBool,
+    /// This node's name in `bundle_presence`.
+    node: String,
+}
+
+impl Default for Presence {
+    fn default() -> Self {
+        Presence {
+            counts: Default::default(),
+            changed: Default::default(),
+            node: format!("{:016x}", rand::random::<u64>()),
+        }
+    }
 }
 
 /// Removes its browser from the count when the connection ends.
@@ -272,6 +286,27 @@ impl Presence {
         if *n <= 0 {
             counts.remove(key);
         }
+        self.changed.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// This node's name in the stored counts.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// Every count, when they changed since the last call (for the task
+    /// that stores them); `None` when they did not.
+    pub fn take_changed(&self) -> Option<Vec<crate::store::presence::Count>> {
+        let counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if !self.changed.swap(false, std::sync::atomic::Ordering::Relaxed) {
+            return None;
+        }
+        Some(counts.iter().map(|(k, n)| (k.clone(), *n)).collect())
+    }
+
+    /// Marks the counts as not yet stored (a write failed).
+    pub fn retry(&self) {
+        self.changed.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Connected browsers of `app` in `environment`, by running version.

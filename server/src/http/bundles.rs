@@ -13,6 +13,7 @@ use utoipa_axum::routes;
 use super::extract::{etag, Body, Editing};
 use crate::auth::{Admin, Role};
 use crate::bundles::BundleConfig;
+use crate::db::now_ms;
 use crate::error::{ApiResult, ErrorBody};
 use crate::state::{AdminState, BundleState};
 use crate::store::bundles::{self, Publish, StoredBundleConfig};
@@ -111,7 +112,8 @@ async fn publish(edit: Editing<Path<(String, String)>, Body<Publish>>) -> ApiRes
 pub struct BundleStatus {
     #[serde(flatten)]
     pub config: StoredBundleConfig,
-    /// Browsers connected to this server node, by the version they run.
+    /// Browsers connected to every server node, by the version they run
+    /// (other nodes' counts are at most about a second old).
     pub clients: Vec<VersionCount>,
 }
 
@@ -131,10 +133,16 @@ async fn status(
 ) -> ApiResult<Json<BundleStatus>> {
     admin.require(Role::Viewer)?;
     let config = bundles::get(&state.db, &app, &env).await?;
-    let clients = state
-        .presence
-        .counts(&env, &app)
+    // This node's counts as they are now, plus every other node's as it
+    // last stored them.
+    let mut counts: std::collections::BTreeMap<String, i64> = state.presence.counts(&env, &app).into_iter().collect();
+    let others = crate::store::presence::others(&state.db, state.presence.node(), &env, &app, now_ms()).await?;
+    for (version, n) in others {
+        *counts.entry(version).or_default() += n;
+    }
+    let clients = counts
         .into_iter()
+        .filter(|(_, n)| *n > 0)
         .map(|(version, connected)| VersionCount { version, connected })
         .collect();
     Ok(Json(BundleStatus { config, clients }))

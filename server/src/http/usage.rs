@@ -356,6 +356,11 @@ pub struct LastEvaluated {
     pub flag: String,
     /// Unix ms; `null` when never reported.
     pub last_evaluated: Option<i64>,
+    /// Evaluations SDKs reported over the last 24 hours (whole minutes).
+    pub evaluations_24h: i64,
+    /// Evaluations SDKs reported over the last 7 days (as far as usage
+    /// retention keeps them).
+    pub evaluations_7d: i64,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -364,7 +369,8 @@ pub struct EnvironmentUsage {
     pub flags: Vec<LastEvaluated>,
 }
 
-/// When each flag was last evaluated in the environment.
+/// When each flag was last evaluated in the environment, and how often
+/// over the last 24 hours and 7 days.
 #[utoipa::path(operation_id = "usage_environment", get, path = "/api/v1/environments/{env}/usage", tag = "usage",
     params(("env" = String, Path)),
     responses((status = 200, body = EnvironmentUsage), (status = 404, body = ErrorBody)))]
@@ -376,13 +382,20 @@ async fn environment_usage(
     admin.require(Role::Viewer)?;
     environments::get(&state.db, &env).await?;
     let mut last = usage::last_evaluated(&state.db, &env).await?;
+    let now = now_ms();
+    let recent = usage::recent_totals(&state.db, &env, now - DAY_MS, now - 7 * DAY_MS).await?;
     let flags = flags::list(&state.db)
         .await?
         .into_iter()
         .filter(|f| !f.archived)
-        .map(|f| LastEvaluated {
-            last_evaluated: last.remove(&f.flag.key),
-            flag: f.flag.key,
+        .map(|f| {
+            let (evaluations_24h, evaluations_7d) = recent.get(&f.flag.key).copied().unwrap_or_default();
+            LastEvaluated {
+                last_evaluated: last.remove(&f.flag.key),
+                evaluations_24h,
+                evaluations_7d,
+                flag: f.flag.key,
+            }
         })
         .collect();
     Ok(Json(EnvironmentUsage {

@@ -11,6 +11,7 @@ pub mod environments;
 pub mod flags;
 pub mod freezes;
 pub mod people;
+pub mod presence;
 pub mod receipts;
 pub mod releases;
 pub mod retention;
@@ -82,16 +83,18 @@ pub struct AuditEntry<'a> {
     pub comment: &'a str,
     /// The write only turned flags off (it went through freezes).
     pub kill_switch: bool,
+    /// The write appended a change to `environment` just before: the entry
+    /// links to that change's propagation receipt (`change_version`).
+    pub follows_change: bool,
 }
 
 pub(crate) async fn append_audit(tx: &mut Transaction<'_, Any>, e: AuditEntry<'_>) -> ApiResult<()> {
     sqlx::query(
-        // A write to a flag, segment or bundle in one environment appended
-        // a change just before: its version links the entry to the change's
-        // propagation receipt (`receipts`).
+        // A write that appended a change just before: its version links the
+        // entry to the change's propagation receipt (`receipts`).
         "INSERT INTO audit_log (at, actor, action, resource_kind, resource_key, environment, before_doc, after_doc, comment, kill_switch, change_version)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
-                 CASE WHEN $4 IN ('flag', 'segment', 'bundle') THEN (SELECT version FROM environments WHERE key = $6) END)",
+                 CASE WHEN $11 <> 0 THEN (SELECT version FROM environments WHERE key = $6) END)",
     )
     .bind(now_ms())
     .bind(e.actor)
@@ -103,6 +106,7 @@ pub(crate) async fn append_audit(tx: &mut Transaction<'_, Any>, e: AuditEntry<'_
     .bind(e.after)
     .bind(e.comment)
     .bind(i64::from(e.kill_switch))
+    .bind(i64::from(e.follows_change))
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -276,6 +276,30 @@ pub async fn last_evaluated(db: &Db, environment: &str) -> ApiResult<std::collec
     Ok(rows.into_iter().collect())
 }
 
+/// Evaluations of each flag of `environment` reported for the minutes from
+/// the one holding `day_from` on and from the one holding `week_from` on
+/// (flag → (day, week)), in one pass over the week's rows.
+pub async fn recent_totals(
+    db: &Db,
+    environment: &str,
+    day_from: i64,
+    week_from: i64,
+) -> ApiResult<std::collections::BTreeMap<String, (i64, i64)>> {
+    let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+        "SELECT flag_key,
+                CAST(SUM(CASE WHEN minute >= $2 THEN count ELSE 0 END) AS BIGINT),
+                CAST(SUM(count) AS BIGINT)
+         FROM usage_evaluations WHERE environment = $1 AND minute >= $3
+         GROUP BY flag_key",
+    )
+    .bind(environment)
+    .bind(minute_of(day_from))
+    .bind(minute_of(week_from))
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows.into_iter().map(|(flag, day, week)| (flag, (day, week))).collect())
+}
+
 /// When the config of each flag in `environment` last changed (flag → ms):
 /// one row per flag, kept by every change-log append (`store::append_change`),
 /// so the cost does not grow with history and compaction loses nothing.

@@ -105,6 +105,16 @@ impl PendingUpdate {
     pub fn is_noop(&self) -> bool {
         self.changed.is_empty() && self.before.archived == self.after.archived && self.before.flag == self.after.flag
     }
+
+    /// `entry` carrying the flag's documents before and after this edit.
+    pub fn audited<'a>(&self, entry: AuditEntry<'a>) -> AuditEntry<'a> {
+        AuditEntry {
+            before: serde_json::to_string(&self.before.flag).ok(),
+            after: Some(self.doc.clone()),
+            kill_switch: self.kill_switch,
+            ..entry
+        }
+    }
 }
 
 pub async fn prepare(
@@ -160,6 +170,20 @@ pub async fn write(
     action: &str,
     environment: Option<&str>,
 ) -> ApiResult<bool> {
+    if !write_rows(tx, w, pending).await? {
+        return Ok(false);
+    }
+    append_audit(
+        tx,
+        pending.audited(w.audit(action, "flag", &pending.before.flag.key, environment)),
+    )
+    .await?;
+    Ok(true)
+}
+
+/// [`write`] without the audit row, for writers that audit the edit as
+/// part of their own entry (a release plan's move is one entry).
+pub async fn write_rows(tx: &mut Transaction<'_, Any>, w: &Writer<'_>, pending: &PendingUpdate) -> ApiResult<bool> {
     let (before, after, key) = (&pending.before, &pending.after, pending.before.flag.key.as_str());
     // Checked under the environments' locks: a node that missed other
     // nodes' writes, or a concurrent write, must not let a cycle in.
@@ -188,16 +212,6 @@ pub async fn write(
     for env in &pending.changed {
         append_change(tx, env, "flag", key, json(&rules_for(after, env))).await?;
     }
-    append_audit(
-        tx,
-        AuditEntry {
-            before: serde_json::to_string(&before.flag).ok(),
-            after: Some(pending.doc.clone()),
-            kill_switch: pending.kill_switch,
-            ..w.audit(action, "flag", key, environment)
-        },
-    )
-    .await?;
     Ok(true)
 }
 

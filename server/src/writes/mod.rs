@@ -115,6 +115,8 @@ impl Writer<'_> {
             after: None,
             comment: self.comment,
             kill_switch: false,
+            // Writes of these kinds append a change before their entry.
+            follows_change: matches!(resource_kind, "flag" | "segment" | "bundle"),
         }
     }
 }

@@ -143,7 +143,8 @@ pub enum Outcome {
 /// Applies `action` to plan `id` at `now`: the plan's new state and the
 /// flag config it implies are written in one transaction, only if the plan
 /// is still at the version read (`expected`, when the caller states it,
-/// must match too). The audit log gets one `release.*` row per transition.
+/// must match too). The audit log gets one `release.*` row per transition,
+/// which carries the flag's change.
 pub async fn act(w: &Writer<'_>, id: i64, action: Action, expected: Option<i64>, now: i64) -> ApiResult<Outcome> {
     for _attempt in 0..5 {
         let plan = get(w.db, id).await?;
@@ -180,21 +181,28 @@ pub async fn act(w: &Writer<'_>, id: i64, action: Action, expected: Option<i64>,
                 None => Ok(Outcome::Lost),
             };
         }
-        let flag_action = format!("flag.{}", action.audit_name());
-        if !pending.changed.is_empty() && !flags::write(&mut tx, w, &pending, &flag_action, Some(env)).await? {
+        let changes_flag = !pending.changed.is_empty();
+        if changes_flag && !flags::write_rows(&mut tx, w, &pending).await? {
             // The flag was edited in between: read it again.
             tx.rollback().await?;
             continue;
         }
-        append_audit(
-            &mut tx,
+        // One entry per move: the plan's, with the flag's before and after
+        // when the move changed the flag (the plan's own state otherwise).
+        let entry = w.audit(action.audit_name(), "release", &plan.flag_key, Some(env));
+        let entry = if changes_flag {
+            AuditEntry {
+                follows_change: true,
+                ..pending.audited(entry)
+            }
+        } else {
             AuditEntry {
                 before: serde_json::to_string(&plan.progress).ok(),
                 after: Some(progress),
-                ..w.audit(action.audit_name(), "release", &plan.flag_key, Some(env))
-            },
-        )
-        .await?;
+                ..entry
+            }
+        };
+        append_audit(&mut tx, entry).await?;
         w.commit(tx, &pending.changed).await?;
         return Ok(Outcome::Applied(Box::new(get(w.db, id).await?)));
     }

@@ -100,6 +100,19 @@ on_each_backend!(a_canary_goes_to_the_contexts_the_formula_predicts, |app| {
         on_canary += usize::from(predicted);
     }
     assert!((3..18).contains(&on_canary), "{on_canary} of 20");
+    // A page outside the canary that already runs the canary version is
+    // told to go back to the live one (what the console says before a publish).
+    let outside = (0..)
+        .map(|i| format!("player-{i}"))
+        .find(|ctx| daylight::bucket::bucket_of("web.bundle", ctx) >= 50_000)
+        .unwrap();
+    let mut page = browser(&app, &key, &outside, "1.1.0").await;
+    let answer = page.next().await;
+    assert_eq!(
+        (&answer["status"], &answer["target"]),
+        (&json!("update_available"), &json!("1.0.0")),
+        "{answer}"
+    );
 });
 
 on_each_backend!(reload_notices_are_paced, |app| {
@@ -151,11 +164,7 @@ on_each_backend!(reload_notices_are_paced, |app| {
 });
 
 async fn shop_clients(app: &TestApp) -> serde_json::Value {
-    app.get("/api/v1/environments/production/apps/shop/status")
-        .await
-        .expect(200)
-        .body["clients"]
-        .clone()
+    clients_of(app, "shop").await
 }
 
 /// The `daylight_bundle_clients` lines of `/metrics` for app `app`.
@@ -259,4 +268,119 @@ async fn metrics_need_the_metrics_token_when_one_is_set() {
     let open = crate::harness::spawn_app(backend).await;
     let r = reqwest::get(format!("{}/metrics", open.url)).await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
+}
+
+/// The browsers of `app` in production as `node`'s status API counts them.
+async fn clients_of(node: &TestApp, app: &str) -> serde_json::Value {
+    node.get(&format!("/api/v1/environments/production/apps/{app}/status"))
+        .await
+        .expect(200)
+        .body["clients"]
+        .clone()
+}
+
+/// Polls `node`'s status until its counts are `expected` (each node writes
+/// its counts within about a second).
+async fn wait_for_clients(node: &TestApp, expected: serde_json::Value) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = clients_of(node, "web").await;
+        if now == expected {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{} counts {now}, not {expected}", node.url);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Each node's status counts the browsers connected to every node, and a
+/// node that stops no longer counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connected_browsers_add_up_across_nodes() {
+    if !crate::harness::services_available() {
+        return;
+    }
+    let redis = std::env::var("DAYLIGHT_TEST_REDIS_URL").unwrap();
+    let channel = format!("daylight-test:{:x}", rand::random::<u64>());
+    let mut nodes = crate::harness::spawn_nodes(2, |s| {
+        s.redis_url = Some(redis.clone());
+        s.redis_channel = channel.clone();
+    })
+    .await;
+    let (a, b) = (&nodes[0], &nodes[1]);
+    a.post(
+        "/api/v1/environments/production/apps/web/publish",
+        json!({ "version": "1.0.0" }),
+    )
+    .await
+    .expect(200);
+    let key = a.sdk_key("production", "client").await;
+    let mut on_a = browser(a, &key, "u1", "1.0.0").await;
+    assert_eq!(on_a.next().await["status"], "current");
+    // A page on b is counted once b has the bundle settings (from Redis).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let on_b = loop {
+        let mut page = browser(b, &key, "u2", "1.0.0").await;
+        if page.next().await["target"] == "1.0.0" {
+            break page;
+        }
+        assert!(Instant::now() < deadline, "b never learned of the bundle");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let mut old_on_b = browser(b, &key, "u3", "0.9.0").await;
+    assert_eq!(old_on_b.next().await["type"], "bundle");
+    let both = json!([{ "version": "1.0.0", "connected": 2 }, { "version": "other", "connected": 1 }]);
+    wait_for_clients(a, both.clone()).await;
+    wait_for_clients(b, both).await;
+
+    // b stops (its pages are told to move): a counts its own browser only.
+    nodes[1].stop();
+    wait_for_clients(&nodes[0], json!([{ "version": "1.0.0", "connected": 1 }])).await;
+    drop((on_a, on_b, old_on_b));
+}
+
+/// Stored counts: the other nodes' fresh rows add up; a node that stopped
+/// refreshing its rows stops counting after `FRESH_MS`, and the clean-up
+/// removes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_browser_counts_expire_when_a_node_stops_refreshing() {
+    use daylight_server::db::Db;
+    use daylight_server::store::presence::{self, FRESH_MS};
+    for backend in crate::harness::backends() {
+        let app = crate::harness::spawn_app(backend).await;
+        let db = Db::connect(&app.database_url).await.unwrap();
+        let t = 1_800_000_000_000;
+        let count = |version: &str, n: i64| (("production".to_owned(), "web".to_owned(), version.to_owned()), n);
+        presence::replace(&db, "n1", &[count("1.0.0", 2), count("other", 1)], t)
+            .await
+            .unwrap();
+        presence::replace(&db, "n2", &[count("1.0.0", 3)], t).await.unwrap();
+        let seen = |from: &'static str, at: i64| {
+            let db = db.clone();
+            async move { presence::others(&db, from, "production", "web", at).await.unwrap() }
+        };
+        assert_eq!(
+            seen("me", t + 1).await,
+            [("1.0.0".to_owned(), 5), ("other".to_owned(), 1)]
+        );
+        // A node's own rows are not added to its live counts twice.
+        assert_eq!(seen("n1", t + 1).await, [("1.0.0".to_owned(), 3)]);
+        // n2 keeps refreshing, n1 stopped: after FRESH_MS only n2 counts.
+        presence::refresh(&db, "n2", t + FRESH_MS - 1).await.unwrap();
+        assert_eq!(seen("me", t + FRESH_MS).await, [("1.0.0".to_owned(), 3)]);
+        // A node's new counts replace its old ones.
+        presence::replace(&db, "n2", &[count("1.0.1", 4)], t + FRESH_MS)
+            .await
+            .unwrap();
+        assert_eq!(seen("me", t + FRESH_MS).await, [("1.0.1".to_owned(), 4)]);
+        presence::forget_stale(&db, t + FRESH_MS).await.unwrap();
+        presence::refresh(&db, "n1", t + FRESH_MS).await.unwrap();
+        assert_eq!(
+            seen("me", t + FRESH_MS).await,
+            [("1.0.1".to_owned(), 4)],
+            "n1's rows are gone"
+        );
+        presence::forget(&db, "n2").await.unwrap();
+        assert!(seen("me", t + FRESH_MS).await.is_empty());
+    }
 }

@@ -228,6 +228,74 @@ async fn a_plan_runs_its_stages_on_schedule_pauses_and_rolls_back() {
     }
 }
 
+/// A plan's move is one audit entry, the plan's: it carries the flag's
+/// before and after (and links to the change's receipt) when the move
+/// changed the flag, the plan's state when it did not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_plan_move_is_one_audit_entry_with_the_flag_change() {
+    for backend in harness::backends() {
+        let clock = clock();
+        let app = spawn_app_clocked(backend, dyn_clock(&clock)).await;
+        app.create_flag(json!({ "key": "new-lobby" })).await;
+        let id = app
+            .post("/api/v1/flags/new-lobby/environments/staging/releases", plan())
+            .await
+            .expect(201)
+            .body["id"]
+            .as_i64()
+            .unwrap();
+        for action in ["start", "skip", "pause", "resume", "rollback"] {
+            app.post(&format!("/api/v1/releases/{id}/{action}"), json!(null))
+                .await
+                .expect(200);
+        }
+        let log = app
+            .get("/api/v1/audit?resource_key=new-lobby&limit=1000")
+            .await
+            .expect(200)
+            .body;
+        let mut entries = log["entries"].as_array().unwrap().clone();
+        entries.reverse();
+        let actions: Vec<&str> = entries.iter().map(|e| e["action"].as_str().unwrap()).collect();
+        assert_eq!(
+            actions,
+            [
+                "flag.create",
+                "release.create",
+                "release.start",
+                "release.skip",
+                "release.pause",
+                "release.resume",
+                "release.rollback"
+            ]
+        );
+        let doc = |e: &Value, side: &str| e[side].clone();
+        let skip = &entries[3];
+        assert_eq!(skip["resource_kind"], "release");
+        assert_eq!(
+            doc(skip, "before")["environments"]["staging"]["fallthrough"]["rollout"]["variations"][0]["weight"],
+            1000
+        );
+        assert_eq!(
+            doc(skip, "after")["environments"]["staging"]["fallthrough"]["rollout"]["variations"][0]["weight"],
+            5000
+        );
+        assert!(skip["change_version"].as_i64().is_some(), "{skip}");
+        // A pause leaves the flag alone: the entry holds the plan's state.
+        let pause = &entries[4];
+        assert_eq!(
+            (
+                doc(pause, "before")["state"].as_str(),
+                doc(pause, "after")["state"].as_str()
+            ),
+            (Some("running"), Some("paused"))
+        );
+        assert!(pause["change_version"].is_null(), "{pause}");
+        let rollback = &entries[6];
+        assert_eq!(doc(rollback, "after")["environments"]["staging"]["on"], false);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plan_completes_and_bad_plans_name_the_field() {
     for backend in harness::backends() {
@@ -532,14 +600,24 @@ async fn two_nodes_advance_each_stage_exactly_once() {
         ],
         "one audit entry per transition"
     );
-    let flag_writes = nodes[0]
-        .get("/api/v1/audit?resource_kind=flag&resource_key=new-lobby&limit=1000")
+    // Each move wrote the flag once: its entry carries the flag's change.
+    let entries = nodes[0]
+        .get("/api/v1/audit?resource_key=new-lobby&limit=1000")
         .await
         .body["entries"]
         .as_array()
         .unwrap()
-        .len();
-    assert_eq!(flag_writes, 1 + 1 + 4, "create, start, four advances");
+        .clone();
+    let flag_changes = entries
+        .iter()
+        .filter(|e| e["resource_kind"] == "release" && e["after"]["environments"].is_object())
+        .count();
+    assert_eq!(flag_changes, 1 + 4, "start, four advances");
+    assert_eq!(
+        entries.iter().filter(|e| e["resource_kind"] == "flag").count(),
+        1,
+        "the flag's own: create"
+    );
     nodes.truncate(1);
 }
 

@@ -641,3 +641,50 @@ fn usage_reports_are_rate_limited_by_default() {
     assert!(cli.settings.usage_max_events_per_key > 0);
     assert!(cli.settings.usage_max_events_per_flag > 0);
 }
+
+/// The environment's usage list counts each flag's evaluations over the
+/// last 24 hours and the last 7 days, per environment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_usage_list_counts_evaluations_over_a_day_and_a_week() {
+    for backend in crate::harness::backends() {
+        let app = crate::harness::spawn_app(backend).await;
+        app.create_flag(json!({ "key": "lobby" })).await;
+        app.create_flag(json!({ "key": "quiet" })).await;
+        let db = Db::connect(&app.database_url).await.unwrap();
+        let this_minute = usage::minute_of(now_ms());
+        let record = |env: &'static str, ago_ms: i64, variation: i64, count: i64| {
+            let db = db.clone();
+            async move {
+                let batch = Batch {
+                    minute: this_minute - ago_ms,
+                    from_server: true,
+                    evaluations: vec![("lobby".into(), variation, count)],
+                    events: vec![],
+                };
+                usage::record(&db, env, &batch).await.unwrap();
+            }
+        };
+        const HOUR: i64 = 3_600_000;
+        record("production", 0, 1, 5).await;
+        record("production", 2 * HOUR, 0, 7).await;
+        record("production", 30 * HOUR, 1, 100).await;
+        record("production", 6 * 24 * HOUR, 1, 1000).await;
+        record("production", 8 * 24 * HOUR, 1, 10_000).await;
+        record("staging", HOUR, 1, 3).await;
+        let counts = |body: &Value, flag: &str| {
+            let f = body["flags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|f| f["flag"] == flag)
+                .unwrap()
+                .clone();
+            (f["evaluations_24h"].as_i64(), f["evaluations_7d"].as_i64())
+        };
+        let prod = app.get("/api/v1/environments/production/usage").await.expect(200).body;
+        assert_eq!(counts(&prod, "lobby"), (Some(12), Some(1112)), "{prod}");
+        assert_eq!(counts(&prod, "quiet"), (Some(0), Some(0)));
+        let staging = app.get("/api/v1/environments/staging/usage").await.expect(200).body;
+        assert_eq!(counts(&staging, "lobby"), (Some(3), Some(3)));
+    }
+}

@@ -96,10 +96,15 @@ for (const scheme of ['light', 'dark']) test(`axe-core finds no violations on th
   await page.goto(`${server.url}/#/bundles`);
   await page.locator('article[data-app="web"]').waitFor();
   await assertAccessible(page, 'the bundles page');
+  await page.getByRole('button', { name: 'Edit settings' }).click();
+  await page.getByRole('button', { name: 'Save settings' }).click();
+  await page.getByRole('dialog').waitFor();
+  await assertAccessible(page, 'the production bundle settings dialog');
+  await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
 
   await page.goto(`${server.url}/#/audit`);
   await page.locator('li.entry').first().waitFor();
-  await page.locator('li.entry', { hasText: 'flag.config' }).first().getByRole('button', { name: 'Show changes' }).click();
+  await page.locator('li.entry:has([data-action="flag.config"])').first().getByRole('button', { name: 'Show changes' }).click();
   await page.locator('table.diff').first().waitFor();
   await assertAccessible(page, 'the audit log with a diff');
 

@@ -29,7 +29,7 @@ test('the audit diff matches rules by id and says what changed in words', async 
   await setRules(server, 'new-lobby', 'production', [vips, { ...omaha, serve: { variation: 0 } }]);
 
   await page.getByRole('link', { name: 'Audit log' }).click();
-  const entry = page.locator('li.entry', { hasText: 'flag.config' }).first();
+  const entry = page.locator('li.entry:has([data-action="flag.config"])').first();
   await entry.getByRole('button', { name: 'Show changes' }).click();
   const words = await entry.locator('ul.rule-changes').textContent();
   assert.match(words, /in production: added rule “VIPs first”: in segment vip → true/);
@@ -55,6 +55,12 @@ test('the audit log says actions in words, shows times with their zone, and filt
   const skip = page.locator('li.entry', { hasText: 'moved the release plan to its next stage' });
   await skip.first().waitFor();
   assert.equal(await skip.count(), 1);
+  // In words, at once: what the flag serves now; no raw action names.
+  const said = await skip.textContent();
+  assert.match(said, /in staging: everyone else gets 100% true \(was 1% true, 99% false\)/);
+  assert.doesNotMatch(said, /release\.skip|flag\.release/);
+  const log = (await server.call('GET', '/api/v1/audit?resource_key=new-lobby&limit=100', { expect: 200 })).body.entries;
+  assert.deepEqual(log.map((e) => e.action).reverse(), ['flag.create', 'release.create', 'release.start', 'release.skip'], 'one audit entry per move');
   await skip.getByRole('button', { name: 'Show changes' }).click();
   assert.match(await skip.locator('table.diff').textContent(), /environments\.staging\.fallthrough\.rollout\.variations\[0\]\.weight.*1000.*100000/);
   await page.getByLabel('Kind').selectOption('release');

@@ -104,9 +104,9 @@ test('an editor creates a flag with a rule and a 25% rollout by table_id, turns 
   // The audit log: who, what, when, with the comment and a readable diff.
   await page.getByRole('link', { name: 'Audit log' }).click();
   const top = page.locator('li.entry').first();
-  await top.getByText('flag.on').waitFor();
-  assert.match(await top.textContent(), /editor person.*flag\.on.*new-lobby.*staging/);
-  const config = page.locator('li.entry', { hasText: 'flag.config' });
+  await top.locator('[data-action="flag.on"]').waitFor();
+  assert.match(await top.textContent(), /editor person.*turned it on.*new-lobby.*staging/);
+  const config = page.locator('li.entry:has([data-action="flag.config"])');
   assert.match(await config.textContent(), /omaha tables first/);
   await config.getByRole('button', { name: 'Show changes' }).click();
   const diff = await config.locator('table.diff').textContent();
@@ -215,7 +215,7 @@ test('changes made with the CLI appear without a reload; a stale save shows the 
   await page.locator('li.rule').first().getByLabel('Attribute').fill('country');
   await page.locator('li.rule').first().getByLabel(/^Values/).fill('NZ');
   await cli('flags', 'set-rule', 'new-lobby', '--env', 'staging', '--id', 'australia', '--attribute', 'country', '--values', 'AU');
-  await page.getByText('changed this flag (flag.config) while you were editing').waitFor({ timeout: 5000 });
+  await page.getByText('changed this flag (changed the targeting) while you were editing').waitFor({ timeout: 5000 });
   // The edit is still on screen.
   assert.equal(await page.locator('li.rule').first().getByLabel(/^Values/).inputValue(), 'NZ');
 
@@ -248,11 +248,11 @@ test('changes made with the CLI appear without a reload; a stale save shows the 
   await cli('flags', 'create', 'made-by-cli', '--name', 'Made by the CLI');
   await page.locator('tr[data-flag="made-by-cli"]').waitFor({ timeout: 5000 });
   await page.getByRole('link', { name: 'Audit log' }).click();
-  await page.locator('li.entry').first().getByText('flag.create').waitFor();
+  await page.locator('li.entry').first().locator('[data-action="flag.create"]').waitFor();
   await cli('flags', 'toggle', 'made-by-cli', 'on', '--env', 'staging', '--comment', 'seen live');
   const top = page.locator('li.entry').first();
   await top.getByText('seen live').waitFor({ timeout: 5000 });
-  assert.match(await top.textContent(), /editor person.*flag\.on.*made-by-cli/);
+  assert.match(await top.textContent(), /editor person.*turned it on.*made-by-cli/);
 });
 
 test('a server-side validation error names the field and points at the input', async () => {
@@ -350,10 +350,28 @@ test('bundles: what is live, publishing a canary, and connected browsers per ver
   await dialog.getByLabel(/^Comment/).fill('canary for the new lobby');
   await dialog.getByRole('button', { name: 'Publish in production' }).click();
   await card.locator('dl.facts').getByText('to 10%').waitFor();
+  assert.match(await card.locator('dl.facts').textContent(), /Pages outside the canary that run 1\.1\.0 are told to go back to 1\.0\.0/);
   const audit = (await server.call('GET', '/api/v1/audit?resource_kind=bundle&limit=1', { expect: 200 })).body.entries[0];
   assert.equal(audit.comment, 'canary for the new lobby');
   const config = (await server.call('GET', '/api/v1/environments/production/apps/web/bundle', { expect: 200 })).body;
   assert.deepEqual([config.live, config.canary.version, config.canary.weight], ['1.0.0', '1.1.0', 10000]);
+
+  // Editing the settings in production asks too, and says what open pages will be told.
+  await card.getByRole('button', { name: 'Edit settings' }).click();
+  await card.getByLabel(/^Canary share/).evaluate((range) => {
+    range.value = '25';
+    range.dispatchEvent(new Event('input', { bubbles: true }));
+  });
+  await card.getByRole('button', { name: 'Save settings' }).click();
+  const settings = page.getByRole('dialog');
+  await settings.waitFor();
+  assert.match(await settings.textContent(), /25% of users get 1\.1\.0 as a canary; everyone else stays on 1\.0\.0\.\s*Pages outside the canary that already run 1\.1\.0 will be told to go back to 1\.0\.0/);
+  assert.equal((await server.call('GET', '/api/v1/environments/production/apps/web/bundle', { expect: 200 })).body.canary.weight, 10000, 'nothing saved yet');
+  await settings.getByLabel(/^Comment/).fill('canary to a quarter');
+  await settings.getByRole('button', { name: 'Save in production' }).click();
+  await card.locator('dl.facts').getByText('to 25%').waitFor();
+  const saved = (await server.call('GET', '/api/v1/audit?resource_kind=bundle&limit=1', { expect: 200 })).body.entries[0];
+  assert.equal(saved.comment, 'canary to a quarter');
 });
 
 test('a prerequisite chosen in the editor holds the flag back until the other flag serves its variation', async () => {

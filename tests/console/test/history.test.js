@@ -25,7 +25,7 @@ test('the History tab shows only this flag’s changes, with who, when (with its
   await tab.click();
   assert.equal(await tab.getAttribute('aria-selected'), 'true');
   const history = page.getByRole('list', { name: 'History of this flag' });
-  const config = history.locator('li.entry', { hasText: 'flag.config' });
+  const config = history.locator('li.entry:has([data-action="flag.config"])');
   await config.waitFor();
   assert.match(await config.locator('.comment').textContent(), /VIPs see the new lobby first/);
   assert.match(await config.locator('time').textContent(), /(UTC|GMT|[A-Z]{2,5}[+-]?\d*)$/, 'the time says its zone');

@@ -111,7 +111,7 @@ test('screenshots of the main pages', { skip: process.env.CONSOLE_SCREENSHOTS !=
     await shot('releases', true);
 
     await page.goto(`${server.url}/#/audit`);
-    const entry = page.locator('li.entry', { hasText: 'flag.config' });
+    const entry = page.locator('li.entry:has([data-action="flag.config"])');
     await entry.getByRole('button', { name: 'Show changes' }).click();
     await shot('audit', true);
 

@@ -38,6 +38,33 @@ test('the flag list’s search, tag and environment are in the URL; a shared lin
   await page.waitForFunction(() => location.hash.includes('env=production'));
 });
 
+test('the flag list’s sort order is in the URL and survives a reload', async () => {
+  const { server, page } = await suite.setup();
+  // Key, name and creation order all differ.
+  await server.call('POST', '/api/v1/flags', { body: { key: 'b-flag', name: 'Zebra' }, expect: 201 });
+  await server.call('POST', '/api/v1/flags', { body: { key: 'c-flag', name: 'Apple' }, expect: 201 });
+  await server.call('POST', '/api/v1/flags', { body: { key: 'a-flag', name: 'Mango' }, expect: 201 });
+  const order = async (expected) => {
+    await page.waitForFunction((want) => [...document.querySelectorAll('table.flags tbody tr')].map((tr) => tr.dataset.flag).join() === want, expected.join());
+    assert.deepEqual(await rows(page), expected);
+  };
+  await page.goto(`${server.url}/#/flags`);
+  await order(['a-flag', 'b-flag', 'c-flag']);
+  await page.getByLabel('Sort by').selectOption('name');
+  await order(['c-flag', 'a-flag', 'b-flag']);
+  assert.match(page.url(), /sort=name/);
+  await page.reload();
+  await order(['c-flag', 'a-flag', 'b-flag']);
+  assert.equal(await page.getByLabel('Sort by').inputValue(), 'name');
+  await page.getByLabel('Sort by').selectOption('created');
+  await order(['a-flag', 'c-flag', 'b-flag']);
+  await page.reload();
+  await order(['a-flag', 'c-flag', 'b-flag']);
+  await page.goBack();
+  await order(['c-flag', 'a-flag', 'b-flag']);
+  assert.equal(await page.getByLabel('Sort by').inputValue(), 'name');
+});
+
 test('the audit filters are in the URL; a shared link opens filtered and Back undoes a filter', async () => {
   const { server, page } = await suite.setup();
   const editor = await server.token('editor');

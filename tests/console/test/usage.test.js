@@ -33,6 +33,9 @@ test('the flag list shows last evaluated per environment from the usage reports,
   await used.getByText(/evaluated (just now|1 min ago)/).waitFor();
   const cells = await used.locator('td .usage').allTextContents();
   assert.ok(cells.some((c) => /evaluated (just now|1 min ago)/.test(c)) && cells.includes('never evaluated'), `per environment: ${cells.join(' | ')}`);
+  // Evaluations over the last 24 hours and 7 days, per environment.
+  assert.equal(await used.locator('td.current-env .evaluations').textContent(), '0 in 24 h · 0 in 7 d', 'none in production');
+  assert.ok(cells.includes('3 in 24 h · 3 in 7 d'), `staging counts: ${cells.join(' | ')}`);
   const forgotten = page.locator('tr[data-flag="forgotten"]');
   await forgotten.getByText('potentially stale: not evaluated for 30 days').waitFor();
   assert.equal(await used.locator('.stale').count(), 0);
