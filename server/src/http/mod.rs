@@ -10,6 +10,7 @@
 //! routing and streams serve on `AppState` (see `crate::state`).
 
 pub(crate) mod bundles;
+pub(crate) mod cohorts;
 pub(crate) mod change_requests;
 mod console;
 mod direct;
@@ -85,6 +86,7 @@ pub fn admin_api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(freezes::router())
         .merge(change_requests::router())
         .merge(bundles::router())
+        .merge(cohorts::router())
         .merge(releases::router())
         .merge(usage::router())
         .merge(receipts::router())

@@ -5,6 +5,7 @@
 
 pub mod bundles;
 pub mod change_requests;
+pub mod cohorts;
 pub mod column;
 pub mod credentials;
 pub mod environments;
@@ -86,12 +87,12 @@ pub struct AuditEntry<'a> {
 
 pub(crate) async fn append_audit(tx: &mut Transaction<'_, Any>, e: AuditEntry<'_>) -> ApiResult<()> {
     sqlx::query(
-        // A write to a flag, segment or bundle in one environment appended
-        // a change just before: its version links the entry to the change's
+        // A write to a flag, segment, bundle or cohort in one environment
+        // appended a change just before: its version links the entry to the change's
         // propagation receipt (`receipts`).
         "INSERT INTO audit_log (at, actor, action, resource_kind, resource_key, environment, before_doc, after_doc, comment, kill_switch, change_version)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
-                 CASE WHEN $4 IN ('flag', 'segment', 'bundle') THEN (SELECT version FROM environments WHERE key = $6) END)",
+                 CASE WHEN $4 IN ('flag', 'segment', 'bundle', 'cohort') THEN (SELECT version FROM environments WHERE key = $6) END)",
     )
     .bind(now_ms())
     .bind(e.actor)

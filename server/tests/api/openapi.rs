@@ -21,6 +21,8 @@ on_each_backend!(every_documented_operation_exists_and_needs_a_token, |app| {
         "/api/v1/environments/{env}/keys",
         "/api/v1/tokens",
         "/api/v1/audit",
+        "/api/v1/cohorts",
+        "/api/v1/cohorts/{key}/environments/{env}",
     ] {
         assert!(paths.contains_key(expected), "{expected} is not documented");
     }
@@ -76,6 +78,8 @@ on_each_backend!(every_documented_operation_exists_and_needs_a_token, |app| {
         "ErrorBody",
         "StoredSegment",
         "AuditRecord",
+        "Cohort",
+        "CohortList",
     ] {
         assert!(schemas.contains_key(name), "schema {name} missing");
     }
