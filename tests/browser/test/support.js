@@ -39,8 +39,8 @@ export function checkPrerequisites() {
 }
 
 export class Daylight extends Server {
-  static start() {
-    return super.start({ DAYLIGHT_HEARTBEAT_MS: '1000' });
+  static start(env = {}) {
+    return super.start({ DAYLIGHT_HEARTBEAT_MS: '1000', ...env });
   }
 
   /** One admin API call; throws with the body unless the status is `expect`. */
