@@ -189,7 +189,11 @@ pub fn own_flag(before: Option<&Flag>, after: &mut Flag, cohorts: &BTreeMap<Stri
             })
             .unwrap_or_default();
         for (at, serve) in serves_mut(config) {
-            let serve_path = if at == "fallthrough" { at.clone() } else { format!("{at}.serve") };
+            let serve_path = if at == "fallthrough" {
+                at.clone()
+            } else {
+                format!("{at}.serve")
+            };
             let field = format!("environments.{env}.{serve_path}.rollout");
             let Some(rollout) = serve.rollout.as_mut() else {
                 continue;
@@ -210,7 +214,8 @@ pub fn own_flag(before: Option<&Flag>, after: &mut Flag, cohorts: &BTreeMap<Stri
                 .get(&key)
                 .ok_or_else(|| ApiError::invalid(format!("{field}.cohort"), format!("unknown cohort `{key}`")))?;
             let derived = |i: usize| rollout.variations.get(i).map(|v| v.variation);
-            let (Some(inside), Some(outside)) = (rollout.cohort_in.or(derived(0)), rollout.cohort_out.or(derived(1))) else {
+            let (Some(inside), Some(outside)) = (rollout.cohort_in.or(derived(0)), rollout.cohort_out.or(derived(1)))
+            else {
                 return Err(ApiError::invalid(
                     format!("{field}.in"),
                     "a cohort reference names the variation served inside (`in`) and outside (`out`)",
@@ -420,8 +425,15 @@ mod tests {
         let filled = flag.environments["production"].fallthrough.rollout.clone().unwrap();
         assert_eq!(filled.variations[0].weight, 25_000);
         let before = flag.clone();
-        flag.environments.get_mut("production").unwrap().fallthrough.rollout.as_mut().unwrap().variations[0].weight =
-            50_000;
+        flag.environments
+            .get_mut("production")
+            .unwrap()
+            .fallthrough
+            .rollout
+            .as_mut()
+            .unwrap()
+            .variations[0]
+            .weight = 50_000;
         let err = own_flag(Some(&before), &mut flag, &cohorts).unwrap_err().to_string();
         assert!(err.contains("cohort `beta`"), "{err}");
     }

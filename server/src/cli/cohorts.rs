@@ -138,8 +138,6 @@ pub async fn run(c: &Client, cmd: CohortCmd) -> Result<Reply, String> {
                 )
             }))
         }
-        CohortCmd::Delete { key } => Ok(Reply::done(
-            c.delete(&format!("/api/v1/cohorts/{key}")).send().await?,
-        )),
+        CohortCmd::Delete { key } => Ok(Reply::done(c.delete(&format!("/api/v1/cohorts/{key}")).send().await?)),
     }
 }

@@ -96,13 +96,18 @@ pub struct CreateCohort {
     responses((status = 201, body = Cohort), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn create(edit: Editing<(), Body<CreateCohort>>) -> ApiResult<impl IntoResponse> {
     let Editing {
-        body: Body(req), author, ..
+        body: Body(req),
+        author,
+        ..
     } = edit;
     check_length("key", &req.key, KEY_CHARS)?;
     check_length("name", &req.name, NAME_CHARS)?;
     check_length("description", &req.description, DESCRIPTION_CHARS)?;
     if req.key.is_empty() || !req.key.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-        return Err(ApiError::invalid("key", "a cohort key is one or more of A-Z a-z 0-9 - _ ."));
+        return Err(ApiError::invalid(
+            "key",
+            "a cohort key is one or more of A-Z a-z 0-9 - _ .",
+        ));
     }
     let salt = req.salt.unwrap_or_else(|| Cohort::default_salt(&req.key));
     check_length("salt", &salt, KEY_CHARS)?;
@@ -112,7 +117,10 @@ async fn create(edit: Editing<(), Body<CreateCohort>>) -> ApiResult<impl IntoRes
     let bucket_by = req.bucket_by.unwrap_or_else(|| "key".into());
     check_length("bucket_by", &bucket_by, KEY_CHARS)?;
     if bucket_by.is_empty() {
-        return Err(ApiError::invalid("bucket_by", "name an attribute (`key` is the targeting key)"));
+        return Err(ApiError::invalid(
+            "bucket_by",
+            "name an attribute (`key` is the targeting key)",
+        ));
     }
     let cohort = Cohort {
         name: if req.name.is_empty() { req.key.clone() } else { req.name },
@@ -152,7 +160,9 @@ pub struct SetWeight {
 #[utoipa::path(operation_id = "cohorts_set_weight", put, path = "/api/v1/cohorts/{key}/environments/{env}", tag = "cohorts", request_body = SetWeight,
     params(("key" = String, Path), ("env" = String, Path), ("If-Match" = Option<String>, Header), ("X-Audit-Comment" = Option<String>, Header)),
     responses((status = 200, body = Moved), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn set_weight(edit: Editing<Path<(String, String)>, Body<SetWeight>, Option<i64>>) -> ApiResult<impl IntoResponse> {
+async fn set_weight(
+    edit: Editing<Path<(String, String)>, Body<SetWeight>, Option<i64>>,
+) -> ApiResult<impl IntoResponse> {
     let Editing {
         path: Path((key, env)),
         body: Body(req),

@@ -10,8 +10,8 @@
 //! routing and streams serve on `AppState` (see `crate::state`).
 
 pub(crate) mod bundles;
-pub(crate) mod cohorts;
 pub(crate) mod change_requests;
+pub(crate) mod cohorts;
 mod console;
 mod direct;
 pub(crate) mod environments;

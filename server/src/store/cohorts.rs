@@ -99,17 +99,16 @@ pub async fn insert(tx: &mut Transaction<'_, Any>, c: &Cohort) -> ApiResult<()> 
 
 /// Stores `after` (weights, version) if the row is still at `read_version`.
 pub async fn update_if(tx: &mut Transaction<'_, Any>, after: &Cohort, read_version: i64) -> ApiResult<bool> {
-    let updated = sqlx::query(
-        "UPDATE cohorts SET weights = $1, version = $2, updated_at = $3 WHERE key = $4 AND version = $5",
-    )
-    .bind(weights_json(after)?)
-    .bind(after.version)
-    .bind(after.updated_at)
-    .bind(&after.key)
-    .bind(read_version)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
+    let updated =
+        sqlx::query("UPDATE cohorts SET weights = $1, version = $2, updated_at = $3 WHERE key = $4 AND version = $5")
+            .bind(weights_json(after)?)
+            .bind(after.version)
+            .bind(after.updated_at)
+            .bind(&after.key)
+            .bind(read_version)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
     Ok(updated > 0)
 }
 

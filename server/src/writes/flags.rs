@@ -13,8 +13,8 @@ use super::Writer;
 use crate::db::{now_ms, Db};
 use crate::error::{ApiError, ApiResult};
 use crate::live::Live;
-use crate::store::flags::{self as rows, config_for, rules_for, StoredFlag};
 use crate::store::cohorts as cohort_rows;
+use crate::store::flags::{self as rows, config_for, rules_for, StoredFlag};
 use crate::store::{append_audit, append_change, environments, segments, AuditEntry};
 
 /// Creates a flag, off (dark) in every environment.

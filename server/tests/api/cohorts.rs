@@ -52,10 +52,7 @@ async fn referenced_cohort(app: &TestApp) {
     })
     .await
     .expect(200);
-    let publish = |body: Value| async move {
-        app.post("/api/v1/environments/production/apps/web/publish", body)
-            .await
-    };
+    let publish = |body: Value| async move { app.post("/api/v1/environments/production/apps/web/publish", body).await };
     publish(json!({ "version": "1.0.0" })).await.expect(200);
     let canary = publish(json!({ "version": "1.1.0", "canary_cohort": "beta" }))
         .await
@@ -78,7 +75,10 @@ async fn assert_membership(app: &TestApp, server_key: &str, weight: u32) -> usiz
         .body;
     // SDKs get an ordinary rollout: no cohort reference.
     let published = &doc["flags"]["new-lobby"]["fallthrough"]["rollout"];
-    assert!(published.get("cohort").is_none() && published.get("in").is_none(), "{published}");
+    assert!(
+        published.get("cohort").is_none() && published.get("in").is_none(),
+        "{published}"
+    );
     assert_eq!(published["salt"], "cohort.beta");
     let doc: daylight::RulesetDocument = serde_json::from_value(doc).unwrap();
     let rules = Ruleset::compile(&doc).unwrap();
@@ -94,9 +94,21 @@ async fn assert_membership(app: &TestApp, server_key: &str, weight: u32) -> usiz
         let key = format!("player-{i}");
         let member = daylight::bucket::bucket_of("cohort.beta", &key) < weight;
         let ctx = Context::from_json(&json!({ "key": key, "path": "/lobby" })).unwrap();
-        assert_eq!(rules.evaluate("new-lobby", &ctx).variation == Some(1), member, "{key} flag");
-        assert_eq!(rules.evaluate("pool", &ctx).value == Some(&json!("green")), member, "{key} pool");
-        assert_eq!(bundle.target("web", &ctx, Some(&rules)) == Some("1.1.0"), member, "{key} bundle");
+        assert_eq!(
+            rules.evaluate("new-lobby", &ctx).variation == Some(1),
+            member,
+            "{key} flag"
+        );
+        assert_eq!(
+            rules.evaluate("pool", &ctx).value == Some(&json!("green")),
+            member,
+            "{key} pool"
+        );
+        assert_eq!(
+            bundle.target("web", &ctx, Some(&rules)) == Some("1.1.0"),
+            member,
+            "{key} bundle"
+        );
         inside += usize::from(member);
     }
     inside
@@ -161,80 +173,173 @@ on_each_backend!(one_cohort_moves_flags_and_the_bundle_canary_together, |app| {
     assert_eq!(list["cohorts"][0]["references"].as_array().unwrap().len(), 3);
 });
 
-on_each_backend!(cohort_owned_configs_refuse_direct_edits_and_a_referenced_cohort_stays, |app| {
-    referenced_cohort(&app).await;
-    // The weights of a cohort-owned rollout are the cohort's.
-    let refused = app
-        .edit_config("new-lobby", "production", |c| {
-            c["fallthrough"]["rollout"]["variations"][0]["weight"] = json!(50_000);
-            c["fallthrough"]["rollout"]["variations"][1]["weight"] = json!(50_000);
+on_each_backend!(
+    cohort_owned_configs_refuse_direct_edits_and_a_referenced_cohort_stays,
+    |app| {
+        referenced_cohort(&app).await;
+        // The weights of a cohort-owned rollout are the cohort's.
+        let refused = app
+            .edit_config("new-lobby", "production", |c| {
+                c["fallthrough"]["rollout"]["variations"][0]["weight"] = json!(50_000);
+                c["fallthrough"]["rollout"]["variations"][1]["weight"] = json!(50_000);
+            })
+            .await
+            .expect_field_error(400, "environments.production.fallthrough.rollout");
+        assert!(
+            refused.body["message"].as_str().unwrap().contains("cohort `beta`"),
+            "{}",
+            refused.body
+        );
+        // Dropping the reference but keeping a rollout is the same edit.
+        app.edit_config("new-lobby", "production", |c| {
+            c["fallthrough"]["rollout"].as_object_mut().unwrap().remove("cohort");
         })
         .await
         .expect_field_error(400, "environments.production.fallthrough.rollout");
-    assert!(refused.body["message"].as_str().unwrap().contains("cohort `beta`"), "{}", refused.body);
-    // Dropping the reference but keeping a rollout is the same edit.
-    app.edit_config("new-lobby", "production", |c| {
-        c["fallthrough"]["rollout"].as_object_mut().unwrap().remove("cohort");
-    })
-    .await
-    .expect_field_error(400, "environments.production.fallthrough.rollout");
-    app.edit_config("pool", "production", |c| {
-        c["rules"][0]["serve"] = json!({ "rollout": { "cohort": "gamma", "in": 1, "out": 0 } });
-    })
-    .await
-    .expect_field_error(400, "environments.production.rules[0].serve.rollout.cohort");
-    app.edit_config("pool", "production", |c| {
-        c["rules"][0]["serve"] = json!({ "rollout": { "cohort": "beta", "in": 1, "out": 1 } });
-    })
-    .await
-    .expect_field_error(400, "environments.production.rules[0].serve.rollout.out");
-    // The canary's share is the cohort's too.
-    let bundle = app
-        .get("/api/v1/environments/production/apps/web/bundle")
+        app.edit_config("pool", "production", |c| {
+            c["rules"][0]["serve"] = json!({ "rollout": { "cohort": "gamma", "in": 1, "out": 0 } });
+        })
         .await
-        .expect(200);
-    let mut body = bundle.body.clone();
-    body["canary"]["weight"] = json!(90_000);
-    for field in ["app", "environment", "version"] {
-        body.as_object_mut().unwrap().remove(field);
-    }
-    app.put_if_match("/api/v1/environments/production/apps/web/bundle", &bundle.etag(), body)
+        .expect_field_error(400, "environments.production.rules[0].serve.rollout.cohort");
+        app.edit_config("pool", "production", |c| {
+            c["rules"][0]["serve"] = json!({ "rollout": { "cohort": "beta", "in": 1, "out": 1 } });
+        })
         .await
-        .expect_field_error(400, "canary");
-    app.request(
-        Method::PUT,
-        "/api/v1/cohorts/beta/environments/production",
-        Some(crate::harness::ADMIN),
-        Some(json!({ "weight": 100_001 })),
-        &[],
-    )
-    .await
-    .expect_field_error(400, "weight");
+        .expect_field_error(400, "environments.production.rules[0].serve.rollout.out");
+        // The canary's share is the cohort's too.
+        let bundle = app
+            .get("/api/v1/environments/production/apps/web/bundle")
+            .await
+            .expect(200);
+        let mut body = bundle.body.clone();
+        body["canary"]["weight"] = json!(90_000);
+        for field in ["app", "environment", "version"] {
+            body.as_object_mut().unwrap().remove(field);
+        }
+        app.put_if_match("/api/v1/environments/production/apps/web/bundle", &bundle.etag(), body)
+            .await
+            .expect_field_error(400, "canary");
+        app.request(
+            Method::PUT,
+            "/api/v1/cohorts/beta/environments/production",
+            Some(crate::harness::ADMIN),
+            Some(json!({ "weight": 100_001 })),
+            &[],
+        )
+        .await
+        .expect_field_error(400, "weight");
 
-    // Deleting a referenced cohort is refused, naming each reference.
-    let refused = app
-        .request(Method::DELETE, "/api/v1/cohorts/beta", Some(crate::harness::ADMIN), None, &[])
-        .await
-        .expect(409);
-    let message = refused.body["message"].as_str().unwrap();
-    for reference in ["flag `new-lobby`", "flag `pool`", "bundle `web`"] {
-        assert!(message.contains(reference), "{message}");
-    }
-    // Serving fixed variations and going live detaches; then it may go.
-    app.edit_config("new-lobby", "production", |c| c["fallthrough"] = json!({ "variation": 1 }))
+        // Deleting a referenced cohort is refused, naming each reference.
+        let refused = app
+            .request(
+                Method::DELETE,
+                "/api/v1/cohorts/beta",
+                Some(crate::harness::ADMIN),
+                None,
+                &[],
+            )
+            .await
+            .expect(409);
+        let message = refused.body["message"].as_str().unwrap();
+        for reference in ["flag `new-lobby`", "flag `pool`", "bundle `web`"] {
+            assert!(message.contains(reference), "{message}");
+        }
+        // Serving fixed variations and going live detaches; then it may go.
+        app.edit_config("new-lobby", "production", |c| {
+            c["fallthrough"] = json!({ "variation": 1 })
+        })
         .await
         .expect(200);
-    app.edit_config("pool", "production", |c| c["rules"] = json!([]))
+        app.edit_config("pool", "production", |c| c["rules"] = json!([]))
+            .await
+            .expect(200);
+        app.post(
+            "/api/v1/environments/production/apps/web/publish",
+            json!({ "version": "1.1.0" }),
+        )
         .await
         .expect(200);
-    app.post(
-        "/api/v1/environments/production/apps/web/publish",
-        json!({ "version": "1.1.0" }),
-    )
-    .await
-    .expect(200);
-    app.request(Method::DELETE, "/api/v1/cohorts/beta", Some(crate::harness::ADMIN), None, &[])
+        app.request(
+            Method::DELETE,
+            "/api/v1/cohorts/beta",
+            Some(crate::harness::ADMIN),
+            None,
+            &[],
+        )
         .await
         .expect(204);
-    app.get("/api/v1/cohorts/beta").await.expect(404);
-});
+        app.get("/api/v1/cohorts/beta").await.expect(404);
+    }
+);
+
+/// `daylight cohorts …` from a deploy script: create, canary a bundle on
+/// it, raise it, list it; a referenced cohort is not deleted (exit 1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_creates_raises_and_lists_cohorts() {
+    use crate::cli::{daylight, ok};
+    let app = crate::harness::spawn_app(crate::harness::Backend::Sqlite).await;
+    ok(&app, &["cohorts", "create", "green-release"]).await;
+    ok(&app, &["bundles", "publish", "web", "1.0.0", "--env", "production"]).await;
+    ok(
+        &app,
+        &[
+            "bundles",
+            "publish",
+            "web",
+            "2.0.0",
+            "--env",
+            "production",
+            "--canary-cohort",
+            "green-release",
+        ],
+    )
+    .await;
+    let set = ok(
+        &app,
+        &[
+            "cohorts",
+            "set",
+            "green-release",
+            "--env",
+            "production",
+            "--percent",
+            "5",
+            "--comment",
+            "first 5%",
+        ],
+    )
+    .await;
+    assert!(
+        set.contains("5%") && set.contains("bundle web (production, canary)"),
+        "{set}"
+    );
+    let canary = app
+        .get("/api/v1/environments/production/apps/web/bundle")
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(canary["canary"]["weight"], 5_000);
+    assert_eq!(canary["canary"]["salt"], "cohort.green-release");
+    let list = ok(&app, &["cohorts", "list"]).await;
+    assert!(
+        list.contains("green-release") && list.contains("production=5%"),
+        "{list}"
+    );
+    let refused = daylight(&app, &["cohorts", "delete", "green-release"]).await;
+    assert_eq!(refused.code, 1);
+    assert!(refused.stderr.contains("bundle `web`"), "{}", refused.stderr);
+    let bad = daylight(
+        &app,
+        &[
+            "cohorts",
+            "set",
+            "green-release",
+            "--env",
+            "production",
+            "--percent",
+            "120",
+        ],
+    )
+    .await;
+    assert_eq!(bad.code, 1, "{}", bad.stdout);
+}
