@@ -26,8 +26,10 @@ export function signedUid(user) {
   return `${user}.${createHmac('sha256', ROUTE_SECRET).update(user).digest('hex')}`;
 }
 
+export const hasNginx = () => existsSync(NGINX);
+
 export function checkNginx() {
-  if (!existsSync(NGINX)) throw new Error(`no nginx at ${NGINX}: \`apt-get install -y nginx\` (or set NGINX)`);
+  if (!hasNginx()) throw new Error(`no nginx at ${NGINX}: \`apt-get install -y nginx\` (or set NGINX)`);
 }
 
 function substitute(text, from, to) {
