@@ -206,7 +206,9 @@ impl Serve {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Rollout {
-    /// Weights in thousandths of a percent, summing to 100000.
+    /// Weights in thousandths of a percent, summing to 100000. May be left
+    /// out of an admin write that names a `cohort` (the server fills it).
+    #[serde(default)]
     pub variations: Vec<WeightedVariation>,
     /// The attribute to bucket by (default `key`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -215,6 +217,30 @@ pub struct Rollout {
     /// their cohorts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub salt: Option<String>,
+    /// The named cohort that owns this rollout (admin documents only; see
+    /// `docs/cohorts.md`). The server writes `variations`, `salt` and
+    /// `bucket_by` from the cohort and strips these three fields from what
+    /// SDKs receive, so an SDK evaluates an ordinary rollout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cohort: Option<String>,
+    /// With `cohort`: the variation served inside the cohort.
+    #[serde(default, rename = "in", skip_serializing_if = "Option::is_none")]
+    pub cohort_in: Option<usize>,
+    /// With `cohort`: the variation served outside it.
+    #[serde(default, rename = "out", skip_serializing_if = "Option::is_none")]
+    pub cohort_out: Option<usize>,
+}
+
+impl Rollout {
+    /// This rollout as SDKs see it: without the cohort that owns it.
+    pub fn published(&self) -> Rollout {
+        Rollout {
+            cohort: None,
+            cohort_in: None,
+            cohort_out: None,
+            ..self.clone()
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -11,6 +11,7 @@ import { FlagsPage } from './flags.js';
 import { FlagPage } from './flag.js';
 import { SegmentsPage, SegmentPage } from './segments.js';
 import { BundlesPage } from './bundles.js';
+import { CohortsPage } from './cohorts.js';
 import { AuditPage } from './audit.js';
 import { ReleasesPage } from './releases.js';
 import { PlaygroundPage } from './playground.js';
@@ -65,6 +66,7 @@ const NAV = [
   ['releases', 'Releases'],
   ['segments', 'Segments'],
   ['bundles', 'Bundles'],
+  ['cohorts', 'Cohorts'],
   ['audit', 'Audit log'],
   ['playground', 'Playground'],
 ];
@@ -130,6 +132,9 @@ function Shell({ me, onSignOut }) {
       break;
     case 'bundles':
       page = html`<${BundlesPage} />`;
+      break;
+    case 'cohorts':
+      page = html`<${CohortsPage} />`;
       break;
     case 'audit':
       page = html`<${AuditPage} />`;

@@ -143,6 +143,8 @@ function Settings({ env, app, status, segments, onDone }) {
       body.canary = { version: form.canaryVersion, weight: toWeight(form.canaryPercent) };
       if (form.canarySegment) body.canary.segment = form.canarySegment;
       if (form.bucketBy.trim()) body.canary.bucket_by = form.bucketBy.trim();
+      // A cohort's canary stays the cohort's (its share is set on the Cohorts page).
+      if (status.canary?.cohort) Object.assign(body.canary, { cohort: status.canary.cohort, salt: status.canary.salt });
     }
     if (env === PRODUCTION && !confirmed) return setAsking(body);
     try {

@@ -1,6 +1,7 @@
 // Editors for the parts of the flag format (docs/flag-format.md): clauses
 // with every operator, rules, and what a rule or the fallthrough serves (a
-// variation, or a percentage rollout with `bucket_by` and `salt`).
+// variation, or a percentage rollout with `bucket_by` and `salt`, or a
+// named cohort's rollout, shown read-only: docs/cohorts.md).
 import { html, show, toPercent, toWeight, useEffect, useState } from './lib.js';
 
 /** Every operator of the flag format, with the values it takes. */
@@ -175,7 +176,11 @@ export function ServeEditor({ serve, onChange, variations, id, field, legend }) 
         onChange=${toRollout} />
         <label for=${`${id}-rollout`}>A percentage rollout</label></span>
     </div>
-    ${!isRollout
+    ${rollout.cohort
+      ? html`<p class="cohort-owned" data-field=${`${field}.rollout`}>Cohort <a href="#/cohorts"><code>${rollout.cohort}</code></a>:
+          ${toPercent(rollout.variations[0]?.weight ?? 0)}% get ${show(variations[rollout.in])}, everyone else ${show(variations[rollout.out])}.
+          <span class="muted">The share is the cohort's: set it on the Cohorts page, where it moves every flag and bundle canary that references it.</span></p>`
+      : !isRollout
       ? html`<label for=${`${id}-variation`}>Variation</label>
           <select id=${`${id}-variation`} value=${serve.variation ?? 0} data-field=${`${field}.variation`}
             onChange=${(e) => onChange({ variation: Number(e.target.value) })}>

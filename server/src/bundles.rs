@@ -42,6 +42,13 @@ pub struct Canary {
     /// The attribute to bucket by (default `key`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bucket_by: Option<String>,
+    /// The hash salt (default `<app>.bundle`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub salt: Option<String>,
+    /// The named cohort that owns this canary: the server writes `weight`,
+    /// `salt` and `bucket_by` from it (`docs/cohorts.md`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cohort: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -114,8 +121,16 @@ impl BundleConfig {
                 .zip(rules)
                 .is_some_and(|(segment, rules)| rules.in_segment(segment, ctx));
             let bucket_by = canary.bucket_by.as_deref().unwrap_or("key");
-            let in_share =
-                daylight::bucket::context_bucket(&canary_salt(app), ctx, bucket_by).is_some_and(|b| b < canary.weight);
+            let salt = match &canary.salt {
+                Some(salt) => std::borrow::Cow::Borrowed(salt.as_str()),
+                None => std::borrow::Cow::Owned(canary_salt(app)),
+            };
+            let in_share = match daylight::bucket::context_bucket(&salt, ctx, bucket_by) {
+                Some(bucket) => bucket < canary.weight,
+                // A cohort's canary reads a missing value as flag rollouts
+                // do (bucket 0), so it agrees with the cohort's flags.
+                None => canary.cohort.is_some() && canary.weight > 0,
+            };
             if in_segment || in_share {
                 return Some(&canary.version);
             }
@@ -201,6 +216,8 @@ mod tests {
                 weight: 50_000,
                 segment: None,
                 bucket_by: None,
+                salt: None,
+                cohort: None,
             }),
             ..config()
         };

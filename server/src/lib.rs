@@ -21,6 +21,9 @@
 //! - `catch_up`: keeps `live` up to the change log (apply rows, or reload).
 //! - `fanout`: several nodes in step: Redis notifications plus change-log polling.
 //! - `bundles`: client-bundle versions: which version a browser should run.
+//! - `cohorts`: named cohorts (salt, bucket-by, a share per environment)
+//!   and what they make of the flag rollouts and bundle canaries that
+//!   reference them.
 //! - `auth`: admin tokens with roles, SDK keys.
 //! - `http`: one module per resource (`flags`, `segments`, `environments`,
 //!   `tokens`, `ofrep`, `sdk`, `health`, …) whose handlers take their
@@ -51,6 +54,7 @@ pub mod catch_up;
 pub mod change;
 pub mod cli;
 pub mod clock;
+pub mod cohorts;
 pub mod db;
 pub mod error;
 pub mod fanout;

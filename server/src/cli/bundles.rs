@@ -22,6 +22,9 @@ pub enum BundleCmd {
         /// Contexts in this segment always get the canary.
         #[arg(long)]
         canary_segment: Option<String>,
+        /// Serve it to this named cohort (its share moves with the cohort).
+        #[arg(long, conflicts_with = "canary")]
+        canary_cohort: Option<String>,
         /// Older versions must reload now.
         #[arg(long)]
         min_supported: Option<String>,
@@ -44,6 +47,7 @@ pub async fn run(c: &Client, cmd: BundleCmd) -> Result<Reply, String> {
             env,
             canary,
             canary_segment,
+            canary_cohort,
             min_supported,
             comment,
         } => {
@@ -51,6 +55,7 @@ pub async fn run(c: &Client, cmd: BundleCmd) -> Result<Reply, String> {
                 version,
                 canary_percent: canary,
                 canary_segment,
+                canary_cohort,
                 min_supported,
             };
             let answer = c

@@ -183,6 +183,9 @@ pub async fn run(c: &Client, cmd: FlagCmd) -> Result<Reply, String> {
                         ],
                         bucket_by,
                         salt,
+                        cohort: None,
+                        cohort_in: None,
+                        cohort_out: None,
                     }),
                 };
             })

@@ -14,6 +14,7 @@ mod approvals;
 mod bundles;
 mod change_requests;
 mod client;
+mod cohorts;
 mod credentials;
 mod environments;
 mod flags;
@@ -31,6 +32,7 @@ use self::approvals::ApprovalCmd;
 use self::bundles::BundleCmd;
 use self::change_requests::ChangeRequestCmd;
 use self::client::Client;
+use self::cohorts::CohortCmd;
 use self::credentials::{KeyCmd, TokenCmd};
 use self::environments::EnvCmd;
 use self::flags::FlagCmd;
@@ -66,6 +68,10 @@ pub enum Command {
     /// Segments (cohorts).
     #[command(subcommand)]
     Segments(SegmentCmd),
+    /// Named cohorts: one share per environment that flag rollouts, bundle
+    /// canaries and routing flags reference.
+    #[command(subcommand)]
+    Cohorts(CohortCmd),
     /// Admin tokens.
     #[command(subcommand)]
     Tokens(TokenCmd),
@@ -119,6 +125,7 @@ async fn execute(c: &Client, command: Command) -> Result<Reply, String> {
         Command::Envs(cmd) => environments::run(c, cmd).await,
         Command::Flags(cmd) => flags::run(c, cmd).await,
         Command::Segments(cmd) => segments::run(c, cmd).await,
+        Command::Cohorts(cmd) => cohorts::run(c, cmd).await,
         Command::Tokens(cmd) => credentials::tokens(c, cmd).await,
         Command::Keys(cmd) => credentials::keys(c, cmd).await,
         Command::Bundles(cmd) => bundles::run(c, cmd).await,

@@ -178,6 +178,9 @@ impl Release<'_> {
                 ],
                 bucket_by,
                 salt,
+                cohort: None,
+                cohort_in: None,
+                cohort_out: None,
             }),
         };
         Ok((to, from))

@@ -60,6 +60,7 @@ pub static ASSETS: &[Asset] = assets![
     "rules.js",
     "segments.js",
     "bundles.js",
+    "cohorts.js",
     "audit.js",
     "releases.js",
     "signin.js",

@@ -11,6 +11,7 @@
 
 pub(crate) mod bundles;
 pub(crate) mod change_requests;
+pub(crate) mod cohorts;
 mod console;
 mod direct;
 pub(crate) mod environments;
@@ -87,6 +88,7 @@ pub fn admin_api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(freezes::router())
         .merge(change_requests::router())
         .merge(bundles::router())
+        .merge(cohorts::router())
         .merge(releases::router())
         .merge(usage::router())
         .merge(receipts::router())

@@ -29,6 +29,10 @@ pub struct Publish {
     pub canary_percent: Option<f64>,
     /// Contexts in this segment always get the canary.
     pub canary_segment: Option<String>,
+    /// Serve the new version to this named cohort (`docs/cohorts.md`)
+    /// instead of a percentage: its share per environment, its salt and
+    /// `bucket_by`, moved with it.
+    pub canary_cohort: Option<String>,
     /// Older versions become `unsupported`.
     pub min_supported: Option<String>,
 }
@@ -159,6 +163,21 @@ pub async fn configs_of(db: &Db, environment: &str) -> ApiResult<Vec<(String, Bu
         .map(|(app, doc)| {
             let config = serde_json::from_str(&doc).map_err(|e| ApiError::Internal(e.to_string()))?;
             Ok((app, config))
+        })
+        .collect()
+}
+
+/// Every stored bundle config: (app, environment, config, version), for
+/// the cohorts that canaries reference.
+pub async fn all_configs(db: &Db) -> ApiResult<Vec<(String, String, BundleConfig, i64)>> {
+    let rows: Vec<(String, String, String, i64)> =
+        sqlx::query_as("SELECT app, environment, doc, version FROM bundle_configs ORDER BY app, environment")
+            .fetch_all(&db.pool)
+            .await?;
+    rows.into_iter()
+        .map(|(app, env, doc, version)| {
+            let config = serde_json::from_str(&doc).map_err(|e| ApiError::Internal(e.to_string()))?;
+            Ok((app, env, config, version))
         })
         .collect()
 }

@@ -29,6 +29,7 @@ from_json_text!(
     Progress,
     super::schedule::Change,
     crate::freeze::Schedule,
+    std::collections::BTreeMap<String, u32>,
 );
 
 /// A nullable `TEXT` column holding a JSON document, read leniently: what

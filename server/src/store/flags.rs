@@ -36,8 +36,20 @@ pub fn rules_for(stored: &StoredFlag, environment: &str) -> Option<FlagRules> {
     (!stored.archived).then(|| FlagRules {
         variations: stored.flag.variations.clone(),
         client_side: stored.flag.client_side,
-        config: config_for(&stored.flag, environment),
+        config: published(config_for(&stored.flag, environment)),
     })
+}
+
+/// A config as SDKs see it: rollouts without the cohort that owns them
+/// (`crate::cohorts`), so every SDK evaluates an ordinary rollout.
+fn published(mut config: FlagConfig) -> FlagConfig {
+    let serves = std::iter::once(&mut config.fallthrough).chain(config.rules.iter_mut().map(|r| &mut r.serve));
+    for serve in serves {
+        if let Some(rollout) = serve.rollout.as_mut().filter(|r| r.cohort.is_some()) {
+            *rollout = rollout.published();
+        }
+    }
+    config
 }
 
 /// The columns a [`StoredFlag`] is read from.

@@ -5,6 +5,7 @@
 
 pub mod bundles;
 pub mod change_requests;
+pub mod cohorts;
 pub mod column;
 pub mod credentials;
 pub mod environments;

@@ -6,7 +6,7 @@ use super::Writer;
 use crate::bundles::{BundleConfig, Canary};
 use crate::error::{ApiError, ApiResult};
 use crate::store::bundles::{self as rows, get, valid_app_key, Publish, StoredBundleConfig};
-use crate::store::{append_audit, append_change, environments, segments, AuditEntry};
+use crate::store::{append_audit, append_change, cohorts, environments, segments, AuditEntry};
 
 /// Records `version` for `app` (creating the app on first publish) and makes
 /// it live, or the canary, in `environment`.
@@ -16,6 +16,12 @@ pub async fn publish(w: &Writer<'_>, app: &str, environment: &str, req: &Publish
     }
     if req.version.trim().is_empty() || req.version.len() > 128 {
         return Err(ApiError::invalid("version", "a version is 1–128 characters"));
+    }
+    if req.canary_percent.is_some() && req.canary_cohort.is_some() {
+        return Err(ApiError::invalid(
+            "canary_cohort",
+            "a canary takes either `canary_percent` or `canary_cohort`, not both",
+        ));
     }
     if let Some(p) = req.canary_percent {
         if !(0.0..=100.0).contains(&p) {
@@ -35,6 +41,18 @@ pub async fn publish(w: &Writer<'_>, app: &str, environment: &str, req: &Publish
                 weight: (percent * 1000.0).round() as u32,
                 segment: req.canary_segment.clone(),
                 bucket_by: None,
+                salt: None,
+                cohort: None,
+            })
+        }
+        None if req.canary_cohort.is_some() => {
+            config.canary = Some(Canary {
+                version: req.version.clone(),
+                weight: 0,
+                segment: req.canary_segment.clone(),
+                bucket_by: None,
+                salt: None,
+                cohort: req.canary_cohort.clone(),
             })
         }
         None => {
@@ -107,8 +125,22 @@ async fn store(
             ));
         }
     }
+    crate::cohorts::own_canary(environment, &mut config, &cohorts::all(w.db).await?)?;
     let doc = serde_json::to_string(&config).map_err(|e| ApiError::Internal(e.to_string()))?;
     let mut tx = w.begin().await?;
+    if config.canary.as_ref().is_some_and(|c| c.cohort.is_some()) {
+        // Ordered with cohort writes: the cohort read above still holds.
+        w.lock_rows(&mut tx, &[environment.to_owned()]).await?;
+        let mut check = config.clone();
+        crate::cohorts::own_canary(environment, &mut check, &cohorts::all_in(&mut tx).await?)
+            .ok()
+            .filter(|()| check == config)
+            .ok_or_else(|| {
+                ApiError::Conflict(format!(
+                    "the cohort the canary of `{app}` references changed while it was written; retry"
+                ))
+            })?;
+    }
     if !rows::write_config_if(&mut tx, app, environment, &doc, before.version).await? {
         return Err(ApiError::Conflict(format!(
             "the bundle config of `{app}` in `{environment}` changed while you wrote it; retry"

@@ -13,6 +13,7 @@ use super::Writer;
 use crate::db::{now_ms, Db};
 use crate::error::{ApiError, ApiResult};
 use crate::live::Live;
+use crate::store::cohorts as cohort_rows;
 use crate::store::flags::{self as rows, config_for, rules_for, StoredFlag};
 use crate::store::{append_audit, append_change, environments, segments, AuditEntry};
 
@@ -24,6 +25,7 @@ pub async fn create(w: &Writer<'_>, mut flag: Flag) -> ApiResult<StoredFlag> {
             .entry(env.clone())
             .or_insert_with(|| FlagConfig::dark(0));
     }
+    crate::cohorts::own_flag(None, &mut flag, &cohort_rows::all(w.db).await?)?;
     validate(w.db, &flag, &env_keys.iter().cloned().collect()).await?;
     let now = now_ms();
     let stored = StoredFlag {
@@ -35,6 +37,13 @@ pub async fn create(w: &Writer<'_>, mut flag: Flag) -> ApiResult<StoredFlag> {
     };
     let doc = to_json(&stored.flag)?;
     let mut tx = w.begin().await?;
+    if !crate::cohorts::flag_references(&stored.flag).is_empty() {
+        // Ordered with cohort writes by the environments' locks.
+        w.lock_rows(&mut tx, &env_keys).await?;
+        if !cohorts_hold(&mut tx, &stored.flag).await? {
+            return Err(cohort_moved(&stored.flag.key));
+        }
+    }
     rows::insert(&mut tx, &stored, &doc).await?;
     for env in &env_keys {
         append_change(&mut tx, env, "flag", &stored.flag.key, json(&rules_for(&stored, env))).await?;
@@ -132,6 +141,10 @@ pub async fn prepare(
     let mut after = before.clone();
     edit(&mut after)?;
     after.flag.key = before.flag.key.clone();
+    let kill_switch = only_turns_off(&before, &after);
+    if !kill_switch {
+        crate::cohorts::own_flag(Some(&before.flag), &mut after.flag, &cohort_rows::all(w.db).await?)?;
+    }
     let env_keys: BTreeSet<String> = environments::list(w.db).await?.into_iter().map(|e| e.key).collect();
     // Bump the config version of each environment whose rules changed.
     let mut changed = Vec::new();
@@ -144,7 +157,6 @@ pub async fn prepare(
             changed.push(env.clone());
         }
     }
-    let kill_switch = only_turns_off(&before, &after);
     if !kill_switch {
         validate(w.db, &after.flag, &env_keys).await?;
     }
@@ -205,6 +217,11 @@ pub async fn write_rows(tx: &mut Transaction<'_, Any>, w: &Writer<'_>, pending: 
     }
     if !pending.kill_switch {
         check_in_rulesets(w.live, key, |env| rules_for(after, env), &pending.changed)?;
+        // A cohort raised since the edit was prepared: stale like a
+        // concurrent write (the environments' locks order the two).
+        if !cohorts_hold(tx, &after.flag).await? {
+            return Ok(false);
+        }
     }
     if !rows::update_if(tx, after, &pending.doc, before.version).await? {
         return Ok(false);
@@ -213,6 +230,23 @@ pub async fn write_rows(tx: &mut Transaction<'_, Any>, w: &Writer<'_>, pending: 
         append_change(tx, env, "flag", key, json(&rules_for(after, env))).await?;
     }
     Ok(true)
+}
+
+/// Whether every cohort-owned rollout of `flag` is still what its cohort
+/// makes of it, read in `tx` (under the environments' locks).
+async fn cohorts_hold(tx: &mut Transaction<'_, Any>, flag: &Flag) -> ApiResult<bool> {
+    if crate::cohorts::flag_references(flag).is_empty() {
+        return Ok(true);
+    }
+    let cohorts = cohort_rows::all_in(tx).await?;
+    let mut check = flag.clone();
+    Ok(crate::cohorts::own_flag(None, &mut check, &cohorts).is_ok() && check == *flag)
+}
+
+fn cohort_moved(key: &str) -> ApiError {
+    ApiError::Conflict(format!(
+        "a cohort that flag `{key}` references changed while it was written; retry"
+    ))
 }
 
 pub(crate) fn busy(key: &str) -> ApiError {

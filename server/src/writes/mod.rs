@@ -6,6 +6,7 @@
 
 pub mod bundles;
 pub mod change_requests;
+pub mod cohorts;
 pub mod credentials;
 pub mod environments;
 pub mod flags;
@@ -75,6 +76,13 @@ impl Writer<'_> {
     /// [`Writer::lock`] for a write that only turns flags off: it goes
     /// through freeze windows.
     pub async fn lock_for_kill_switch(&self, tx: &mut Transaction<'_, Any>, environments: &[String]) -> ApiResult<()> {
+        self.lock_all(tx, environments).await
+    }
+
+    /// Locks `environments` and catches up, without the freeze check: for
+    /// writes freeze windows do not gate (bundle configs, creating a flag)
+    /// that must still be ordered with cohort writes.
+    pub async fn lock_rows(&self, tx: &mut Transaction<'_, Any>, environments: &[String]) -> ApiResult<()> {
         self.lock_all(tx, environments).await
     }
 

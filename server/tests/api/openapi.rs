@@ -24,6 +24,8 @@ on_each_backend!(every_documented_operation_exists_and_needs_a_token, |app| {
         "/api/v1/flags/{key}/environments/{env}/evaluate",
         "/api/v1/environments/{env}/attributes",
         "/api/v1/playground",
+        "/api/v1/cohorts",
+        "/api/v1/cohorts/{key}/environments/{env}",
     ] {
         assert!(paths.contains_key(expected), "{expected} is not documented");
     }
@@ -79,6 +81,8 @@ on_each_backend!(every_documented_operation_exists_and_needs_a_token, |app| {
         "ErrorBody",
         "StoredSegment",
         "AuditRecord",
+        "Cohort",
+        "CohortList",
     ] {
         assert!(schemas.contains_key(name), "schema {name} missing");
     }

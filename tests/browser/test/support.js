@@ -1,6 +1,6 @@
 // What the browser tests run on: a private `daylight serve` (temp SQLite, a
 // random admin token, a free loopback port), a tiny static site standing in
-// for the app's CDN (its index.html's bundle version is set by the test; the
+// for the app's CDN (or, behind nginx, for one server pool: `nginx.js`) (its index.html's bundle version is set by the test; the
 // SDK is served from sdk-js/dist/ as ES modules), and Debian's Chromium
 // driven by playwright-core.
 import { existsSync, readFileSync } from 'node:fs';
@@ -39,8 +39,8 @@ export function checkPrerequisites() {
 }
 
 export class Daylight extends Server {
-  static start() {
-    return super.start({ DAYLIGHT_HEARTBEAT_MS: '1000' });
+  static start(env = {}) {
+    return super.start({ DAYLIGHT_HEARTBEAT_MS: '1000', ...env });
   }
 
   /** One admin API call; throws with the body unless the status is `expect`. */
@@ -89,10 +89,12 @@ export class Site {
   version = '1.0.0';
   hits = [];
 
-  static async start(daylightUrl, clientKey) {
+  /** `pool`: the name of the server pool this site stands for (behind nginx), shown to the page as `state.pool`. */
+  static async start(daylightUrl, clientKey, { pool } = {}) {
     const site = new Site();
     site.daylightUrl = daylightUrl;
     site.clientKey = clientKey;
+    site.pool = pool ?? null;
     site.server = createServer((req, res) => site.serve(req, res));
     await new Promise((r) => site.server.listen(0, '127.0.0.1', r));
     site.port = site.server.address().port;
@@ -133,12 +135,12 @@ export class Site {
     const config = { url: this.daylightUrl, clientKey: this.clientKey, ctx, backoff };
     return `<!doctype html>
 <html><head><meta charset="utf-8"><title>web</title>
-<script>window.BUNDLE_VERSION = ${JSON.stringify(this.version)};</script>
+<script>window.BUNDLE_VERSION = ${JSON.stringify(this.version)}; window.POOL = ${JSON.stringify(this.pool)};</script>
 <script type="module">
 import { createBrowserClient } from '/sdk/browser/index.js';
 const config = (window.config = ${JSON.stringify(config)});
 const state = (window.state = {
-  version: window.BUNDLE_VERSION, loadedAt: Date.now(), ready: false,
+  version: window.BUNDLE_VERSION, pool: window.POOL, loadedAt: Date.now(), ready: false,
   answers: [], failed: [], reloading: [], flags: {}, changes: [],
 });
 const client = (window.client = createBrowserClient({

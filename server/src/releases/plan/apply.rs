@@ -30,6 +30,9 @@ pub fn apply(spec: &PlanSpec, p: &Progress, base: &FlagConfig) -> FlagConfig {
                         variations: weighted(&from, spec.variation, old, w),
                         bucket_by: spec.bucket_by.clone(),
                         salt: spec.salt.clone(),
+                        cohort: None,
+                        cohort_in: None,
+                        cohort_out: None,
                     }),
                 },
                 _ => from,
@@ -155,6 +158,9 @@ mod tests {
                 ],
                 bucket_by: None,
                 salt: None,
+                cohort: None,
+                cohort_in: None,
+                cohort_out: None,
             }),
         };
         let mut p = started(&s, 0);
