@@ -98,6 +98,7 @@ impl AppState {
             comment,
             clock: self.clock.as_ref(),
             approved: false,
+            caller: None,
         }
     }
 }
@@ -133,6 +134,7 @@ impl AdminState {
             comment,
             clock: self.clock.as_ref(),
             approved: false,
+            caller: None,
         }
     }
 }

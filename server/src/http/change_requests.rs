@@ -54,9 +54,9 @@ async fn open(
     admin: Admin,
     Body(req): Body<Proposal>,
 ) -> ApiResult<impl IntoResponse> {
-    admin.require(Role::Editor)?;
+    admin.require_somewhere(Role::Editor)?;
     let actor = admin.actor();
-    let w = state.writer(&actor, "");
+    let w = state.writer(&actor, "").by(&admin);
     let request = requests::open(&w, &req.flag, &req.environment, req.config, &req.comment).await?;
     Ok((StatusCode::CREATED, Json(request)))
 }
@@ -143,10 +143,10 @@ async fn revise(
     Path(id): Path<i64>,
     Body(req): Body<Revision>,
 ) -> ApiResult<Json<ChangeRequest>> {
-    admin.require(Role::Editor)?;
+    admin.require_somewhere(Role::Editor)?;
     let actor = admin.actor();
     Ok(Json(
-        requests::revise(&state.writer(&actor, ""), id, req.config, &req.comment).await?,
+        requests::revise(&state.writer(&actor, "").by(&admin), id, req.config, &req.comment).await?,
     ))
 }
 
@@ -169,10 +169,10 @@ async fn review(
     Path(id): Path<i64>,
     Body(req): Body<ReviewRequest>,
 ) -> ApiResult<Json<ChangeRequest>> {
-    admin.require(Role::Editor)?;
+    admin.require_somewhere(Role::Editor)?;
     let actor = admin.actor();
     Ok(Json(
-        requests::review(&state.writer(&actor, ""), id, &req.verdict, &req.comment).await?,
+        requests::review(&state.writer(&actor, "").by(&admin), id, &req.verdict, &req.comment).await?,
     ))
 }
 
@@ -181,9 +181,9 @@ async fn review(
 #[utoipa::path(operation_id = "change_requests_apply", post, path = "/api/v1/change-requests/{id}/apply", tag = "change requests",
     params(("id" = i64, Path)), responses((status = 200, body = ChangeRequest), (status = 409, body = ErrorBody)))]
 async fn apply(State(state): State<AdminState>, admin: Admin, Path(id): Path<i64>) -> ApiResult<Json<ChangeRequest>> {
-    admin.require(Role::Editor)?;
+    admin.require_somewhere(Role::Editor)?;
     let actor = admin.actor();
-    Ok(Json(requests::apply(&state.writer(&actor, ""), id).await?))
+    Ok(Json(requests::apply(&state.writer(&actor, "").by(&admin), id).await?))
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]

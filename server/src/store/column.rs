@@ -29,6 +29,7 @@ from_json_text!(
     Progress,
     super::schedule::Change,
     crate::freeze::Schedule,
+    crate::auth::EnvRoles,
 );
 
 /// A nullable `TEXT` column holding a JSON document, read leniently: what

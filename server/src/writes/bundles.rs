@@ -23,6 +23,7 @@ pub async fn publish(w: &Writer<'_>, app: &str, environment: &str, req: &Publish
         }
     }
     environments::get(w.db, environment).await?;
+    w.may_edit(environment)?;
     let mut tx = w.begin().await?;
     rows::record_version(&mut tx, app, &req.version).await?;
     tx.commit().await?;
@@ -56,6 +57,7 @@ pub async fn replace(
     expected: i64,
     config: BundleConfig,
 ) -> ApiResult<StoredBundleConfig> {
+    w.may_edit(environment)?;
     let before = get(w.db, app, environment).await?;
     if before.version != expected {
         return Err(ApiError::Conflict(format!(

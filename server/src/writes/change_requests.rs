@@ -26,6 +26,7 @@ fn edit(config: FlagConfig, env: String) -> impl FnMut(&mut StoredFlag) -> ApiRe
 /// without writing; returns the flag's current version.
 async fn check(w: &Writer<'_>, key: &str, env: &str, config: &FlagConfig) -> ApiResult<i64> {
     environments::get(w.db, env).await?;
+    w.may_edit(env)?;
     let pending = flags::prepare(w, key, None, &mut edit(config.clone(), env.to_owned())).await?;
     if pending.changed.is_empty() {
         return Err(ApiError::invalid(
@@ -111,6 +112,8 @@ pub async fn revise(w: &Writer<'_>, id: i64, config: FlagConfig, comment: &str) 
 /// approve their own request; a rejection settles it.
 pub async fn review(w: &Writer<'_>, id: i64, verdict: &str, comment: &str) -> ApiResult<ChangeRequest> {
     let request = open_request(w, id).await?;
+    // Reviewing is taking part in the change: an editor's, in that environment.
+    w.may_edit(&request.environment)?;
     if !matches!(verdict, "approve" | "reject" | "comment") {
         return Err(ApiError::invalid("verdict", "expected approve, reject or comment"));
     }
@@ -149,6 +152,7 @@ pub fn approvals(request: &ChangeRequest, reviews: &[rows::Review]) -> Vec<Strin
 /// still at the version it was proposed against.
 pub async fn apply(w: &Writer<'_>, id: i64) -> ApiResult<ChangeRequest> {
     let request = open_request(w, id).await?;
+    w.may_edit(&request.environment)?;
     let required = environments::approvals_required(&w.db.pool, &request.environment).await?;
     let approvers = approvals(&request, &rows::reviews(w.db, id).await?);
     if (approvers.len() as i64) < required {

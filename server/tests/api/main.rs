@@ -36,6 +36,7 @@ mod cli_people;
 mod client_values;
 mod console;
 mod destructive;
+mod env_roles;
 mod flagfile;
 mod flags;
 mod freezes;
