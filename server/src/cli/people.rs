@@ -72,16 +72,16 @@ pub async fn run(c: &Client, cmd: PeopleCmd) -> Result<Reply, String> {
             let answer = c.get("/api/v1/accounts").send().await?;
             Ok(Reply::new(answer, |list: AccountList| {
                 table(
-                    ["ID", "EMAIL", "NAME", "ROLE", "PER ENVIRONMENT", "CREATED", "DISABLED"],
+                    ["ID", "EMAIL", "NAME", "ROLE", "CREATED", "DISABLED", "PER ENVIRONMENT"],
                     list.accounts.into_iter().map(|a| {
                         [
                             a.id.to_string(),
                             a.email,
                             a.name,
                             a.role,
-                            show_env_roles(&a.env_roles),
                             time(a.created_at),
                             maybe_time(a.disabled_at),
+                            show_env_roles(&a.env_roles),
                         ]
                     }),
                 )
@@ -91,16 +91,16 @@ pub async fn run(c: &Client, cmd: PeopleCmd) -> Result<Reply, String> {
             let answer = c.get("/api/v1/invitations").send().await?;
             Ok(Reply::new(answer, |list: InvitationList| {
                 table(
-                    ["ID", "EMAIL", "ROLE", "PER ENVIRONMENT", "INVITED BY", "EXPIRES", "ACCEPTED"],
+                    ["ID", "EMAIL", "ROLE", "INVITED BY", "EXPIRES", "ACCEPTED", "PER ENVIRONMENT"],
                     list.invitations.into_iter().map(|i| {
                         [
                             i.id.to_string(),
                             i.email,
                             i.role,
-                            show_env_roles(&i.env_roles),
                             i.invited_by,
                             time(i.expires_at),
                             maybe_time(i.accepted_at),
+                            show_env_roles(&i.env_roles),
                         ]
                     }),
                 )

@@ -35,11 +35,14 @@ pub async fn create_token(w: &Writer<'_>, name: &str, role: Role, env_roles: &En
     let mut tx = w.begin().await?;
     let id = rows::insert_token(&mut *tx, &row).await?;
     rows::set_token_env_roles(&mut tx, id, env_roles).await?;
-    let after = serde_json::json!({ "kind": row.kind, "env_roles": env_roles }).to_string();
+    let mut after = serde_json::json!({ "kind": row.kind });
+    if !env_roles.is_empty() {
+        after["env_roles"] = serde_json::json!(env_roles);
+    }
     append_audit(
         &mut tx,
         AuditEntry {
-            after: Some(after),
+            after: Some(after.to_string()),
             ..audit(w, "token.create", &id.to_string(), None, None)
         },
     )

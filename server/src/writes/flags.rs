@@ -167,16 +167,9 @@ pub async fn write(
         w.lock_for_kill_switch(tx, &pending.changed).await?;
     } else {
         w.lock(tx, &pending.changed).await?;
-        if !w.approved {
-            for env in &pending.changed {
-                let required = crate::store::environments::approvals_required(&mut **tx, env).await?;
-                if required > 0 {
-                    return Err(ApiError::ApprovalRequired(format!(
-                        "`{env}` requires {required} approval(s): propose this change as a change request \
-                         (POST /api/v1/change-requests); turning the flag off goes through at once"
-                    )));
-                }
-            }
+        for env in &pending.changed {
+            w.check_approvals(tx, env, "; turning the flag off goes through at once")
+                .await?;
         }
     }
     if !pending.kill_switch {

@@ -96,6 +96,23 @@ impl<'a> Writer<'a> {
         Ok(())
     }
 
+    /// Refuses (409 `approval_required`) a write to `environment` where it
+    /// requires approvals, unless the write carries them ([`Writer::approved`]).
+    /// `also` ends the message (what else may go through).
+    pub async fn check_approvals(&self, tx: &mut Transaction<'_, Any>, environment: &str, also: &str) -> ApiResult<()> {
+        if self.approved {
+            return Ok(());
+        }
+        let required = crate::store::environments::approvals_required(&mut **tx, environment).await?;
+        if required > 0 {
+            return Err(ApiError::ApprovalRequired(format!(
+                "`{environment}` requires {required} approval(s): propose this change as a change request \
+                 (POST /api/v1/change-requests){also}"
+            )));
+        }
+        Ok(())
+    }
+
     /// [`Writer::lock`] for a write that only turns flags off: it goes
     /// through freeze windows.
     pub async fn lock_for_kill_switch(&self, tx: &mut Transaction<'_, Any>, environments: &[String]) -> ApiResult<()> {
