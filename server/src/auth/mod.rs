@@ -111,7 +111,10 @@ pub async fn check_env_roles(db: &Db, field: &str, role: Role, env_roles: &EnvRo
             ));
         }
         if crate::store::environments::get(db, env).await.is_err() {
-            return Err(ApiError::invalid(format!("{field}.{env}"), format!("there is no environment `{env}`")));
+            return Err(ApiError::invalid(
+                format!("{field}.{env}"),
+                format!("there is no environment `{env}`"),
+            ));
         }
     }
     Ok(())

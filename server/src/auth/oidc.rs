@@ -331,9 +331,9 @@ fn parse_env_roles(items: &[String]) -> Result<Vec<(String, String, Role)>, Stri
             if value.trim().is_empty() || env.trim().is_empty() {
                 return Err(malformed());
             }
-            let role = Role::parse(role.trim())
-                .filter(|r| *r != Role::Admin)
-                .ok_or(format!("DAYLIGHT_OIDC_ENV_ROLES: `{role}` in `{item}` is not viewer or editor"))?;
+            let role = Role::parse(role.trim()).filter(|r| *r != Role::Admin).ok_or(format!(
+                "DAYLIGHT_OIDC_ENV_ROLES: `{role}` in `{item}` is not viewer or editor"
+            ))?;
             Ok((value.trim().to_owned(), env.trim().to_owned(), role))
         })
         .collect()
@@ -464,7 +464,10 @@ mod tests {
         );
         assert!(o.env_roles_of(Role::Admin, Some(&both)).is_empty());
         s.oidc_env_roles = vec!["contractors=viewer".into()];
-        assert!(Oidc::from_settings(&s).err().unwrap().contains("DAYLIGHT_OIDC_ENV_ROLES"));
+        assert!(Oidc::from_settings(&s)
+            .err()
+            .unwrap()
+            .contains("DAYLIGHT_OIDC_ENV_ROLES"));
         s.oidc_env_roles = vec!["contractors:production=admin".into()];
         assert!(Oidc::from_settings(&s).err().unwrap().contains("not viewer or editor"));
     }

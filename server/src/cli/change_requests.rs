@@ -68,7 +68,16 @@ pub async fn run(c: &Client, cmd: ChangeRequestCmd) -> Result<Reply, String> {
                 .await?;
             Ok(Reply::new(answer, |list: RequestList| {
                 table(
-                    ["ID", "KEY", "ENVIRONMENT", "STATE", "REVISION", "AUTHOR", "UPDATED", "CHANGES"],
+                    [
+                        "ID",
+                        "KEY",
+                        "ENVIRONMENT",
+                        "STATE",
+                        "REVISION",
+                        "AUTHOR",
+                        "UPDATED",
+                        "CHANGES",
+                    ],
                     list.change_requests.into_iter().map(|r| {
                         [
                             r.id.to_string(),

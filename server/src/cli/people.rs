@@ -91,7 +91,15 @@ pub async fn run(c: &Client, cmd: PeopleCmd) -> Result<Reply, String> {
             let answer = c.get("/api/v1/invitations").send().await?;
             Ok(Reply::new(answer, |list: InvitationList| {
                 table(
-                    ["ID", "EMAIL", "ROLE", "INVITED BY", "EXPIRES", "ACCEPTED", "PER ENVIRONMENT"],
+                    [
+                        "ID",
+                        "EMAIL",
+                        "ROLE",
+                        "INVITED BY",
+                        "EXPIRES",
+                        "ACCEPTED",
+                        "PER ENVIRONMENT",
+                    ],
                     list.invitations.into_iter().map(|i| {
                         [
                             i.id.to_string(),
@@ -122,11 +130,7 @@ fn change(role: Option<String>, env_roles: Option<EnvRoles>, disabled: Option<bo
 }
 
 async fn update(c: &Client, id: i64, change: UpdateAccount) -> Result<Reply, String> {
-    let answer = c
-        .patch(&format!("/api/v1/accounts/{id}"))
-        .json(&change)
-        .send()
-        .await?;
+    let answer = c.patch(&format!("/api/v1/accounts/{id}")).json(&change).send().await?;
     Ok(Reply::record::<Account>(answer))
 }
 
@@ -149,6 +153,9 @@ fn show_env_roles(env_roles: &EnvRoles) -> String {
     if env_roles.is_empty() {
         return "-".into();
     }
-    let pairs: Vec<String> = env_roles.iter().map(|(env, role)| format!("{env}={}", role.as_str())).collect();
+    let pairs: Vec<String> = env_roles
+        .iter()
+        .map(|(env, role)| format!("{env}={}", role.as_str()))
+        .collect();
     pairs.join(" ")
 }

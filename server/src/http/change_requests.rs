@@ -17,9 +17,9 @@ use super::extract::{parse_json, Body};
 use crate::auth::{Admin, Role};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AdminState;
+use crate::store::bundles::Publish;
 use crate::store::change_requests::{self as rows, ChangeRequest, Review};
 use crate::store::environments;
-use crate::store::bundles::Publish;
 use crate::store::flags::{self, config_for};
 use crate::writes::change_requests::{self as requests, Proposed, Subject};
 

@@ -176,8 +176,14 @@ async fn invite(
     admin.require(Role::Admin)?;
     let role = Role::parse(&req.role).ok_or_else(|| ApiError::invalid("role", "expected viewer, editor or admin"))?;
     let actor = admin.actor();
-    let invited = writes::people::invite(&state.writer(&actor, ""), &req.email, role, &req.env_roles, creds.clock.now_ms())
-            .await?;
+    let invited = writes::people::invite(
+        &state.writer(&actor, ""),
+        &req.email,
+        role,
+        &req.env_roles,
+        creds.clock.now_ms(),
+    )
+    .await?;
     let link = format!("/#/accept/{}", invited.code);
     Ok((
         StatusCode::CREATED,

@@ -48,7 +48,8 @@ pub struct Review {
     pub at: i64,
 }
 
-const REQUEST: &str = "SELECT id, subject, flag_key AS key, environment, base_version, config, comment, author, state, revision, \
+const REQUEST: &str =
+    "SELECT id, subject, flag_key AS key, environment, base_version, config, comment, author, state, revision, \
                        created_at, updated_at, settled_by, settled_at FROM change_requests";
 
 pub struct NewRequest<'a> {

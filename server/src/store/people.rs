@@ -315,15 +315,17 @@ pub async fn set_oidc_identity(
     role: &str,
     env_roles: &EnvRoles,
 ) -> ApiResult<()> {
-    sqlx::query("UPDATE accounts SET oidc_subject = $1, email = $2, name = $3, role = $4, env_roles = $5 WHERE id = $6")
-        .bind(subject)
-        .bind(email)
-        .bind(name)
-        .bind(role)
-        .bind(crate::auth::env_roles_text(env_roles))
-        .bind(id)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "UPDATE accounts SET oidc_subject = $1, email = $2, name = $3, role = $4, env_roles = $5 WHERE id = $6",
+    )
+    .bind(subject)
+    .bind(email)
+    .bind(name)
+    .bind(role)
+    .bind(crate::auth::env_roles_text(env_roles))
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 

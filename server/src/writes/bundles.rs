@@ -85,11 +85,16 @@ pub async fn replace(
     store(w, before, config, "bundle.config").await
 }
 
-async fn store(w: &Writer<'_>, before: StoredBundleConfig, config: BundleConfig, action: &str) -> ApiResult<StoredBundleConfig> {
+async fn store(
+    w: &Writer<'_>,
+    before: StoredBundleConfig,
+    config: BundleConfig,
+    action: &str,
+) -> ApiResult<StoredBundleConfig> {
     let pending = prepare(w, before, config).await?;
     let mut tx = w.begin().await?;
     write(&mut tx, w, &pending, action).await?;
-    w.commit(tx, &[pending.before.environment.clone()]).await?;
+    w.commit(tx, std::slice::from_ref(&pending.before.environment)).await?;
     Ok(pending.after())
 }
 
@@ -157,7 +162,12 @@ pub async fn prepare(w: &Writer<'_>, before: StoredBundleConfig, mut config: Bun
 /// Writes a checked config in `tx` (the caller commits): where approvals
 /// are required only with them, and only if the config is still at the
 /// version read (409 otherwise).
-pub async fn write(tx: &mut Transaction<'_, Any>, w: &Writer<'_>, pending: &PendingConfig, action: &str) -> ApiResult<()> {
+pub async fn write(
+    tx: &mut Transaction<'_, Any>,
+    w: &Writer<'_>,
+    pending: &PendingConfig,
+    action: &str,
+) -> ApiResult<()> {
     let (app, environment) = (pending.before.app.as_str(), pending.before.environment.as_str());
     w.may_edit(environment)?;
     w.check_approvals(tx, environment, "").await?;

@@ -238,7 +238,10 @@ pub async fn revise(w: &Writer<'_>, id: i64, proposed: Proposed, comment: &str) 
         return Err(ApiError::Forbidden("only its author may edit a change request".into()));
     }
     if proposed.subject() != subject_of(&request)? {
-        return Err(ApiError::invalid("config", format!("change request {id} changes a {}", request.subject)));
+        return Err(ApiError::invalid(
+            "config",
+            format!("change request {id} changes a {}", request.subject),
+        ));
     }
     let doc = proposed.doc()?;
     prepare(w, &request.key, &request.environment, proposed, None).await?;

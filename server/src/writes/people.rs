@@ -99,8 +99,9 @@ pub async fn accept(
     };
     let id = rows::insert_account(&mut tx, &account).await?;
     let actor = format!("person:{}", invitation.email);
-    let after = serde_json::json!({ "email": invitation.email, "role": invitation.role, "env_roles": invitation.env_roles })
-        .to_string();
+    let after =
+        serde_json::json!({ "email": invitation.email, "role": invitation.role, "env_roles": invitation.env_roles })
+            .to_string();
     append_audit(
         &mut tx,
         AuditEntry {
@@ -194,7 +195,8 @@ pub async fn update_account(w: &Writer<'_>, id: i64, change: AccountChange, now:
         }
     }
     if let Some(env_roles) = env_roles {
-        let role = Role::parse(&account.role).ok_or_else(|| ApiError::Internal(format!("bad role {}", account.role)))?;
+        let role =
+            Role::parse(&account.role).ok_or_else(|| ApiError::Internal(format!("bad role {}", account.role)))?;
         check_env_roles(w.db, "env_roles", role, &env_roles).await?;
         account.env_roles = env_roles;
     }
@@ -302,7 +304,16 @@ pub async fn oidc_sign_in(w: &Writer<'_>, who: &Identity, now: i64, max_ms: i64)
             if account.disabled_at.is_some() {
                 return Err(ApiError::Forbidden("this account is disabled; ask an admin".into()));
             }
-            rows::set_oidc_identity(&mut tx, account.id, &who.subject, &email, &who.name, role, &who.env_roles).await?;
+            rows::set_oidc_identity(
+                &mut tx,
+                account.id,
+                &who.subject,
+                &email,
+                &who.name,
+                role,
+                &who.env_roles,
+            )
+            .await?;
             if account.role != role
                 || account.email != email
                 || account.oidc_subject.is_none()
@@ -337,8 +348,8 @@ pub async fn oidc_sign_in(w: &Writer<'_>, who: &Identity, now: i64, max_ms: i64)
             };
             let id = rows::insert_account(&mut tx, &account).await?;
             rows::set_oidc_identity(&mut tx, id, &who.subject, &email, &who.name, role, &who.env_roles).await?;
-            let after =
-                serde_json::json!({ "email": email, "role": role, "env_roles": who.env_roles, "via": "oidc" }).to_string();
+            let after = serde_json::json!({ "email": email, "role": role, "env_roles": who.env_roles, "via": "oidc" })
+                .to_string();
             append_audit(
                 &mut tx,
                 AuditEntry {

@@ -91,7 +91,12 @@ pub async fn prepare(
 /// Writes a prepared edit in `tx` (the caller commits): under the
 /// environment's lock, where approvals are required only with them, and
 /// only if the segment is still at the version read (409 otherwise).
-pub async fn write(tx: &mut Transaction<'_, Any>, w: &Writer<'_>, pending: &PendingUpdate, action: &str) -> ApiResult<()> {
+pub async fn write(
+    tx: &mut Transaction<'_, Any>,
+    w: &Writer<'_>,
+    pending: &PendingUpdate,
+    action: &str,
+) -> ApiResult<()> {
     let (before, after) = (&pending.before, &pending.after);
     let (environment, key) = (before.environment.as_str(), before.key.as_str());
     fits(w, tx, after).await?;

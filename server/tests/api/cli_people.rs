@@ -93,7 +93,11 @@ async fn people_are_invited_listed_and_managed_from_the_cli() {
     assert_eq!(row(&ok(&app, &["people", "list"]).await, &id)[6], "staging=editor");
     let unknown = daylight(&app, &["people", "env-roles", &id, "nowhere=viewer"]).await;
     assert_eq!(unknown.code, 1);
-    assert!(unknown.stderr.contains("(field env_roles.nowhere)"), "{}", unknown.stderr);
+    assert!(
+        unknown.stderr.contains("(field env_roles.nowhere)"),
+        "{}",
+        unknown.stderr
+    );
     ok(&app, &["people", "env-roles", &id]).await;
     assert_eq!(account(&app, "ana@example.com").await["env_roles"], json!({}));
 

@@ -40,7 +40,10 @@ fn refused_in(reply: Reply, env: &str) {
 on_each_backend!(an_editor_in_staging_writes_there_and_not_in_production, |app| {
     app.create_flag(json!({ "key": "f" })).await;
     let stager = token(&app, "stager", "viewer", json!({ "staging": "editor" })).await;
-    let me = call(&app, &stager, Method::GET, "/api/v1/me", None).await.expect(200).body;
+    let me = call(&app, &stager, Method::GET, "/api/v1/me", None)
+        .await
+        .expect(200)
+        .body;
     assert_eq!(me["role"], "viewer");
     assert_eq!(me["env_roles"], json!({ "staging": "editor" }));
 
@@ -58,19 +61,45 @@ on_each_backend!(an_editor_in_staging_writes_there_and_not_in_production, |app| 
 
     // Segments, bundles, release plans and scheduled changes alike.
     let segment = |env: &str| format!("/api/v1/environments/{env}/segments");
-    call(&app, &stager, Method::POST, &segment("staging"), Some(json!({ "key": "beta" })))
-        .await
-        .expect(201);
+    call(
+        &app,
+        &stager,
+        Method::POST,
+        &segment("staging"),
+        Some(json!({ "key": "beta" })),
+    )
+    .await
+    .expect(201);
     refused_in(
-        call(&app, &stager, Method::POST, &segment("production"), Some(json!({ "key": "beta" }))).await,
+        call(
+            &app,
+            &stager,
+            Method::POST,
+            &segment("production"),
+            Some(json!({ "key": "beta" })),
+        )
+        .await,
         "production",
     );
     let publish = |env: &str| format!("/api/v1/environments/{env}/apps/web/publish");
-    call(&app, &stager, Method::POST, &publish("staging"), Some(json!({ "version": "1.0.0" })))
-        .await
-        .expect(200);
+    call(
+        &app,
+        &stager,
+        Method::POST,
+        &publish("staging"),
+        Some(json!({ "version": "1.0.0" })),
+    )
+    .await
+    .expect(200);
     refused_in(
-        call(&app, &stager, Method::POST, &publish("production"), Some(json!({ "version": "1.0.0" }))).await,
+        call(
+            &app,
+            &stager,
+            Method::POST,
+            &publish("production"),
+            Some(json!({ "version": "1.0.0" })),
+        )
+        .await,
         "production",
     );
     let plan = json!({ "variation": 1, "stages": [{ "weight": 1000, "hold_seconds": 60 }, { "weight": 100000, "hold_seconds": 60 }] });
@@ -85,9 +114,15 @@ on_each_backend!(an_editor_in_staging_writes_there_and_not_in_production, |app| 
         .await,
         "production",
     );
-    call(&app, &stager, Method::POST, "/api/v1/flags/f/environments/staging/releases", Some(plan))
-        .await
-        .expect(201);
+    call(
+        &app,
+        &stager,
+        Method::POST,
+        "/api/v1/flags/f/environments/staging/releases",
+        Some(plan),
+    )
+    .await
+    .expect(201);
     refused_in(
         call(
             &app,
@@ -107,7 +142,11 @@ on_each_backend!(an_editor_in_staging_writes_there_and_not_in_production, |app| 
             "/api/v1/flags/f",
             Some(&stager),
             Some(json!({ "archived": true })),
-            &[("if-match", etag.as_str()), ("x-confirm", "f"), ("x-audit-comment", "gone")],
+            &[
+                ("if-match", etag.as_str()),
+                ("x-confirm", "f"),
+                ("x-audit-comment", "gone"),
+            ],
         )
         .await;
     refused_in(archive, "production");
@@ -149,10 +188,22 @@ on_each_backend!(an_editor_in_staging_writes_there_and_not_in_production, |app| 
 
 on_each_backend!(per_environment_roles_are_checked_when_given, |app| {
     for (body, field) in [
-        (json!({ "name": "a", "role": "admin", "env_roles": { "production": "viewer" } }), "env_roles"),
-        (json!({ "name": "b", "role": "editor", "env_roles": { "production": "admin" } }), "env_roles.production"),
-        (json!({ "name": "c", "role": "editor", "env_roles": { "nowhere": "viewer" } }), "env_roles.nowhere"),
-        (json!({ "name": "d", "role": "editor", "env_roles": { "production": "boss" } }), "env_roles.production"),
+        (
+            json!({ "name": "a", "role": "admin", "env_roles": { "production": "viewer" } }),
+            "env_roles",
+        ),
+        (
+            json!({ "name": "b", "role": "editor", "env_roles": { "production": "admin" } }),
+            "env_roles.production",
+        ),
+        (
+            json!({ "name": "c", "role": "editor", "env_roles": { "nowhere": "viewer" } }),
+            "env_roles.nowhere",
+        ),
+        (
+            json!({ "name": "d", "role": "editor", "env_roles": { "production": "boss" } }),
+            "env_roles.production",
+        ),
     ] {
         app.post("/api/v1/tokens", body).await.expect_field_error(400, field);
     }
@@ -163,7 +214,11 @@ on_each_backend!(per_environment_roles_are_checked_when_given, |app| {
     .await
     .expect_field_error(400, "env_roles");
     let listed = app.get("/api/v1/tokens").await.expect(200).body;
-    assert_eq!(listed["tokens"].as_array().unwrap().len(), 1, "nothing half made: {listed}");
+    assert_eq!(
+        listed["tokens"].as_array().unwrap().len(),
+        1,
+        "nothing half made: {listed}"
+    );
 });
 
 on_each_backend!(a_persons_session_shows_and_follows_their_roles_per_environment, |app| {
@@ -199,8 +254,14 @@ on_each_backend!(a_persons_session_shows_and_follows_their_roles_per_environment
     let ana = |method: Method, path: String, body: Option<Value>| {
         let (app, cookie, csrf) = (&app, cookie.clone(), csrf.clone());
         async move {
-            app.request(method, &path, None, body, &[("cookie", &cookie), ("x-csrf-token", &csrf)])
-                .await
+            app.request(
+                method,
+                &path,
+                None,
+                body,
+                &[("cookie", &cookie), ("x-csrf-token", &csrf)],
+            )
+            .await
         }
     };
     let session = ana(Method::GET, "/api/v1/session".into(), None).await.expect(200).body;
@@ -239,7 +300,11 @@ on_each_backend!(a_persons_session_shows_and_follows_their_roles_per_environment
     assert_eq!(session["env_roles"], json!({}));
     let audit = app.get("/api/v1/audit?resource_kind=account").await.body;
     let entry = &audit["entries"][0];
-    assert_eq!(entry["before"]["env_roles"], json!({ "production": "viewer" }), "{audit}");
+    assert_eq!(
+        entry["before"]["env_roles"],
+        json!({ "production": "viewer" }),
+        "{audit}"
+    );
     assert_eq!(entry["after"]["env_roles"], json!({}), "{audit}");
 
     // A viewer who is an editor in staging only.
@@ -301,19 +366,39 @@ on_each_backend!(reviewing_a_change_request_needs_an_editor_in_its_environment, 
         .unwrap();
     let reviews = format!("/api/v1/change-requests/{id}/reviews");
     refused_in(
-        call(&app, &watcher, Method::POST, &reviews, Some(json!({ "verdict": "approve" }))).await,
+        call(
+            &app,
+            &watcher,
+            Method::POST,
+            &reviews,
+            Some(json!({ "verdict": "approve" })),
+        )
+        .await,
         "production",
     );
     call(&app, &bo, Method::POST, &reviews, Some(json!({ "verdict": "approve" })))
         .await
         .expect(200);
     refused_in(
-        call(&app, &watcher, Method::POST, &format!("/api/v1/change-requests/{id}/apply"), None).await,
+        call(
+            &app,
+            &watcher,
+            Method::POST,
+            &format!("/api/v1/change-requests/{id}/apply"),
+            None,
+        )
+        .await,
         "production",
     );
-    let applied = call(&app, &ana, Method::POST, &format!("/api/v1/change-requests/{id}/apply"), None)
-        .await
-        .expect(200)
-        .body;
+    let applied = call(
+        &app,
+        &ana,
+        Method::POST,
+        &format!("/api/v1/change-requests/{id}/apply"),
+        None,
+    )
+    .await
+    .expect(200)
+    .body;
     assert_eq!(applied["state"], "applied");
 });

@@ -286,7 +286,7 @@ test('a person who is a viewer in production sees it read-only and edits staging
   await cy.page.getByLabel('Password again').fill('correct horse battery');
   await cy.page.getByRole('button', { name: 'Create account and sign in' }).click();
   await cy.page.getByRole('navigation', { name: 'Main' }).waitFor();
-  await cy.page.getByLabel('Environment').selectOption('production');
+  await cy.page.locator('#env-select').selectOption('production');
   assert.match(await cy.page.locator('#signed-in-as').innerText(), /\(editor; viewer in production\)/);
   assert.match(await cy.page.locator('#read-only-banner').innerText(), /Read-only in production/);
 
@@ -296,7 +296,7 @@ test('a person who is a viewer in production sees it read-only and edits staging
   assert.equal(await cy.page.getByLabel('When off, serve').isDisabled(), true);
 
   // Staging: editable, and the save goes through.
-  await cy.page.getByLabel('Environment').selectOption('staging');
+  await cy.page.locator('#env-select').selectOption('staging');
   await cy.page.getByRole('heading', { name: 'Targeting in staging' }).waitFor();
   assert.equal(await cy.page.locator('#read-only-banner').count(), 0);
   await cy.page.getByLabel('When off, serve').selectOption('1');
@@ -316,7 +316,7 @@ test('a person who is a viewer in production sees it read-only and edits staging
   assert.equal((await patched).status(), 200);
   await cy.page.reload();
   await cy.page.getByRole('heading', { name: 'Targeting in staging' }).waitFor();
-  await cy.page.getByLabel('Environment').selectOption('production');
+  await cy.page.locator('#env-select').selectOption('production');
   await cy.page.getByRole('heading', { name: 'Targeting in production' }).waitFor();
   assert.equal(await cy.page.locator('#read-only-banner').count(), 0);
   assert.equal(await cy.page.getByLabel('When off, serve').isDisabled(), false);
