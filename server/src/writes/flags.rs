@@ -18,6 +18,13 @@ use crate::store::{append_audit, append_change, environments, segments, AuditEnt
 
 /// Creates a flag, off (dark) in every environment.
 pub async fn create(w: &Writer<'_>, mut flag: Flag) -> ApiResult<StoredFlag> {
+    // Dark everywhere needs no role anywhere in particular; a config given
+    // for an environment is a change there.
+    for (env, config) in &flag.environments {
+        if *config != FlagConfig::dark(0) {
+            w.may_edit(env)?;
+        }
+    }
     let env_keys: Vec<String> = environments::list(w.db).await?.into_iter().map(|e| e.key).collect();
     for env in &env_keys {
         flag.environments

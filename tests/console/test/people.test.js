@@ -161,9 +161,12 @@ test('a request whose flag changed since says it cannot apply', async () => {
   assert.equal(await page.getByRole('button', { name: 'Apply' }).isDisabled(), true);
 });
 
-test('a frozen environment shows the banner on the flag page and a refused save explains it', async () => {
+test('a frozen environment shows the banner on the flag and segment pages and a refused save explains it', async () => {
   const { server, page } = await suite.setup('admin');
   await server.call('POST', '/api/v1/flags', { body: { key: 'checkout', name: 'Checkout' }, expect: 201 });
+  for (const env of ['production', 'staging']) {
+    await server.call('POST', `/api/v1/environments/${env}/segments`, { body: { key: 'beta' }, expect: 201 });
+  }
   const now = Date.now();
   await server.call('POST', '/api/v1/environments/production/freezes', {
     body: { name: 'final', schedule: { kind: 'once', starts_at: new Date(now - 60_000).toISOString(), ends_at: new Date(now + 3_600_000).toISOString() } },
@@ -179,6 +182,16 @@ test('a frozen environment shows the banner on the flag page and a refused save 
   await refusal.waitFor();
   assert.match(await refusal.innerText(), /freeze window.*kill switch.*still works/s);
   assert.equal((await server.call('GET', '/api/v1/flags/checkout/environments/production', { expect: 200 })).body.off_variation ?? 0, 0);
+
+  // A segment's page says the same before anyone edits it; staging's does not.
+  await page.locator('#env-select').selectOption('production');
+  await page.goto(`${server.url}/#/segments/beta`);
+  await page.getByRole('heading', { name: 'beta' }).waitFor();
+  await page.locator('#freeze-banner').waitFor();
+  assert.match(await page.locator('#freeze-banner').innerText(), /production is frozen now.*“final”/s);
+  await page.locator('#env-select').selectOption('staging');
+  await page.getByText('staging, version 1').waitFor();
+  assert.equal(await page.locator('#freeze-banner').count(), 0);
 });
 
 test('a freeze that starts within two hours is announced before editing', async () => {
