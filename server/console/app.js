@@ -6,7 +6,7 @@ import { AcceptInvitation, SignIn, personOf } from './signin.js';
 import { PeoplePage } from './people.js';
 import { RequestsPage, RequestPage } from './requests.js';
 import { Live } from './live.js';
-import { html, render, Session, useEffect, useMemo, useState } from './lib.js';
+import { html, render, roleIn, Session, useEffect, useMemo, useState } from './lib.js';
 import { FlagsPage } from './flags.js';
 import { FlagPage } from './flag.js';
 import { SegmentsPage, SegmentPage } from './segments.js';
@@ -119,7 +119,10 @@ function Shell({ me, onSignOut }) {
     focusMain(true);
   }, [route.page, route.key]);
 
-  const readOnly = me.role === 'viewer';
+  // Every page edits the picked environment: read-only where the role
+  // there (a per-environment role, else the overall one) is viewer.
+  const envRole = roleIn(me, env);
+  const readOnly = envRole === 'viewer';
   const session = { me, environments, env, setEnv, readOnly, live };
 
   let page;
@@ -175,12 +178,14 @@ function Shell({ me, onSignOut }) {
       <span class=${`live live-${liveStatus}`} title="Changes made elsewhere appear here within a second">
         ${liveStatus === 'live' ? 'Live' : liveStatus === 'offline' ? 'Offline' : 'Connecting'}
       </span>
-      <span class="who" id="signed-in-as">Signed in as <strong>${me.name}</strong> <span class="role">(${me.role})</span>${me.person ? null : html` with a token`}</span>
+      <span class="who" id="signed-in-as">Signed in as <strong>${me.name}</strong> <span class="role">(${me.role}${envRole !== me.role ? `; ${envRole} in ${env}` : ''})</span>${me.person ? null : html` with a token`}</span>
       <button type="button" onClick=${onSignOut}>Sign out</button>
     </header>
     ${readOnly
       ? html`<div class="banner" role="status" id="read-only-banner">
-          Read-only: you are signed in as a <strong>viewer</strong>. You can look at everything but change nothing.
+          ${me.role === 'viewer' && !Object.keys(me.env_roles ?? {}).length
+            ? html`Read-only: you are signed in as a <strong>viewer</strong>. You can look at everything but change nothing.`
+            : html`Read-only in <strong>${env}</strong>: you are a <strong>viewer</strong> there. You can look but change nothing in this environment.`}
         </div>`
       : null}
     <main id="main" tabindex="-1">${page}</main>

@@ -1,4 +1,4 @@
-// The freeze banner: shown on a flag page (so before anyone starts editing)
+// The freeze banner: shown on a flag's and a segment's page (so before anyone starts editing)
 // when the environment is in a freeze window now or one starts within the
 // next two hours. The kill switch still works inside a window.
 import { get, enc } from './api.js';

@@ -66,10 +66,16 @@ export function ErrorLine({ error }) {
   </p>`;
 }
 
+/** Someone's role in one environment: their role there, else their own (an admin's holds everywhere). */
+export function roleIn(me, env) {
+  if (me.role === 'admin') return 'admin';
+  return me.env_roles?.[env] ?? me.role;
+}
+
 /** The read-only notice shown to viewers on pages with controls. */
 export function ReadOnlyNote() {
   const { readOnly } = useSession();
-  return readOnly ? html`<p class="muted">Read-only: your token may look but not change anything.</p>` : null;
+  return readOnly ? html`<p class="muted">Read-only: you may look but not change anything in this environment.</p>` : null;
 }
 
 /** The JSON type of a flag's variations: boolean, string, number or json. */

@@ -1,22 +1,48 @@
-// People (admins): accounts with their roles, invitations (the link is shown
-// once, to copy), role changes and disabling (which ends the account's
-// sessions on every node); and the named admin tokens the CLI and automation
-// use (the secret is shown once).
+// People (admins): accounts with their roles and their roles per
+// environment, invitations (the link is shown once, to copy), role changes
+// and disabling (which ends the account's sessions on every node); and the
+// named admin tokens the CLI and automation use (the secret is shown once).
 import { api, get, enc } from './api.js';
 import { ErrorLine, formatTime, html, useLive, useLoad, useSession, useState } from './lib.js';
 
 const ROLES = ['viewer', 'editor', 'admin'];
+const ENV_ROLES = ['viewer', 'editor'];
+
+/**
+ * One picker per environment (labelled "LABEL in ENV"): the same role as
+ * overall, or viewer or editor there. `value` is the map of overrides;
+ * `onChange` gets the new map.
+ */
+function EnvRoles({ idPrefix, label, role, value, onChange, disabled }) {
+  const { environments } = useSession();
+  if (role === 'admin') return html`<span class="muted">admin everywhere</span>`;
+  const set = (env, picked) => {
+    const next = { ...value };
+    if (picked === '') delete next[env];
+    else next[env] = picked;
+    onChange(next);
+  };
+  return html`<div class="env-roles">${environments.map(
+    (e) => html`<span class="env-role"><label for=${`${idPrefix}-${e.key}`}>${label} in ${e.key}</label>
+      <select id=${`${idPrefix}-${e.key}`} value=${value?.[e.key] ?? ''} disabled=${disabled} onChange=${(ev) => set(e.key, ev.target.value)}>
+        <option value="">${role} (same)</option>
+        ${ENV_ROLES.filter((r) => r !== role).map((r) => html`<option value=${r}>${r}</option>`)}
+      </select></span>`,
+  )}</div>`;
+}
 
 function InviteForm({ onInvited }) {
   const [email, setEmail] = useState('');
   const [role, setRole] = useState('editor');
+  const [envRoles, setEnvRoles] = useState({});
   const [error, setError] = useState(null);
   const [invited, setInvited] = useState(null);
   async function submit(e) {
     e.preventDefault();
     setError(null);
     try {
-      const { data } = await api('POST', '/invitations', { body: { email: email.trim(), role } });
+      const body = { email: email.trim(), role, env_roles: role === 'admin' ? {} : envRoles };
+      const { data } = await api('POST', '/invitations', { body });
       setInvited({ ...data, url: new URL(data.link, location.origin).href });
       setEmail('');
       onInvited();
@@ -35,6 +61,8 @@ function InviteForm({ onInvited }) {
           ${ROLES.map((r) => html`<option value=${r}>${r}</option>`)}
         </select></div>
     </div>
+    <fieldset class="plain"><legend>Role per environment</legend>
+      <${EnvRoles} idPrefix="invite-env" label="Invitation" role=${role} value=${envRoles} onChange=${setEnvRoles} /></fieldset>
     <${ErrorLine} error=${error} />
     <div class="actions"><button type="submit" class="primary">Invite</button></div>
     ${invited
@@ -52,13 +80,15 @@ function Tokens() {
   const [list, loadError, reload] = useLoad(() => get('/tokens'), []);
   const [name, setName] = useState('');
   const [role, setRole] = useState('editor');
+  const [envRoles, setEnvRoles] = useState({});
   const [error, setError] = useState(null);
   const [created, setCreated] = useState(null);
   async function create(e) {
     e.preventDefault();
     setError(null);
     try {
-      const { data } = await api('POST', '/tokens', { body: { name: name.trim(), role } });
+      const body = { name: name.trim(), role, env_roles: role === 'admin' ? {} : envRoles };
+      const { data } = await api('POST', '/tokens', { body });
       setCreated(data);
       setName('');
       reload();
@@ -88,6 +118,8 @@ function Tokens() {
           ${ROLES.map((r) => html`<option value=${r}>${r}</option>`)}
         </select></div>
     </div>
+    <fieldset class="plain"><legend>Token role per environment</legend>
+      <${EnvRoles} idPrefix="token-env" label="New token" role=${role} value=${envRoles} onChange=${setEnvRoles} /></fieldset>
     <${ErrorLine} error=${error ?? loadError} />
     <div class="actions"><button type="submit" class="primary">Create token</button></div>
     ${created
@@ -99,8 +131,8 @@ function Tokens() {
       : null}
     ${active.length
       ? html`<table class="list" aria-label="Tokens">
-          <thead><tr><th scope="col">Name</th><th scope="col">Role</th><th scope="col">Secret</th><th scope="col">Created</th><th scope="col">Actions</th></tr></thead>
-          <tbody>${active.map((t) => html`<tr data-token=${t.name}><td>${t.name}</td><td>${t.kind}</td><td><code>${t.hint}</code></td>
+          <thead><tr><th scope="col">Name</th><th scope="col">Role</th><th scope="col">Per environment</th><th scope="col">Secret</th><th scope="col">Created</th><th scope="col">Actions</th></tr></thead>
+          <tbody>${active.map((t) => html`<tr data-token=${t.name}><td>${t.name}</td><td>${t.kind}</td><td>${showEnvRoles(t.env_roles)}</td><td><code>${t.hint}</code></td>
             <td>${formatTime(t.created_at)}</td>
             <td><button type="button" class="danger" onClick=${() => revoke(t)}>Revoke<span class="sr-only"> ${t.name}</span></button></td></tr>`)}</tbody>
         </table>`
@@ -128,6 +160,10 @@ function AccountRow({ account, self, onChanged }) {
         <select id=${`role-${account.id}`} value=${account.role} disabled=${disabled} onChange=${(e) => patch({ role: e.target.value })}>
           ${ROLES.map((r) => html`<option value=${r}>${r}</option>`)}
         </select>`}</td>
+    <td>${self
+      ? showEnvRoles(account.env_roles)
+      : html`<${EnvRoles} idPrefix=${`env-role-${account.id}`} label=${account.email} role=${account.role}
+          value=${account.env_roles} disabled=${disabled} onChange=${(env_roles) => patch({ env_roles })} />`}</td>
     <td>${disabled ? html`Disabled ${formatTime(account.disabled_at)}` : 'Active'}</td>
     <td>${self || disabled
       ? null
@@ -135,6 +171,12 @@ function AccountRow({ account, self, onChanged }) {
           aria-label=${`Disable ${account.email} and end their sessions`}>Disable</button>`}
       <${ErrorLine} error=${error} /></td>
   </tr>`;
+}
+
+/** `production: viewer, staging: editor`, or `—` without any. */
+function showEnvRoles(envRoles) {
+  const pairs = Object.entries(envRoles ?? {});
+  return pairs.length ? pairs.map(([env, role]) => `${env}: ${role}`).join(', ') : '—';
 }
 
 export function PeoplePage() {
@@ -153,18 +195,19 @@ export function PeoplePage() {
   return html`<section>
     <h1>People</h1>
     <p class="muted">Roles: viewer (reads), editor (flags, segments, bundles, release plans), admin (also environments, keys, tokens and people).
+      A viewer or an editor may have another role in some environments (e.g. a viewer in production); it applies from their next request.
       Disabling an account ends its sessions on every node at once.</p>
     <${InviteForm} onInvited=${reloadInvitations} />
     <${ErrorLine} error=${error} />
     <table class="list" aria-label="Accounts">
-      <thead><tr><th scope="col">Person</th><th scope="col">Role</th><th scope="col">State</th><th scope="col">Actions</th></tr></thead>
+      <thead><tr><th scope="col">Person</th><th scope="col">Role</th><th scope="col">Per environment</th><th scope="col">State</th><th scope="col">Actions</th></tr></thead>
       <tbody>${(accounts?.accounts ?? []).map(
         (a) => html`<${AccountRow} key=${a.id} account=${a} self=${me.person && a.email === me.email} onChanged=${reload} />`,
       )}</tbody>
     </table>
     ${pending.length
       ? html`<h2>Pending invitations</h2>
-          <ul>${pending.map((i) => html`<li>${i.email || 'the first admin (setup link)'} (${i.role}), invited by ${i.invited_by}, until ${formatTime(i.expires_at)}</li>`)}</ul>`
+          <ul>${pending.map((i) => html`<li>${i.email || 'the first admin (setup link)'} (${i.role}${Object.keys(i.env_roles ?? {}).length ? `; ${showEnvRoles(i.env_roles)}` : ''}), invited by ${i.invited_by}, until ${formatTime(i.expires_at)}</li>`)}</ul>`
       : null}
     <${Tokens} />
   </section>`;

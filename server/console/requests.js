@@ -10,10 +10,17 @@ import { ConfirmDialog, ErrorLine, formatTime, html, show, useLive, useLoad, use
 function applyError(err) {
   if (err.status === 409 && /version|changed|base/i.test(err.message)) {
     return {
-      message: `The flag changed since this request was proposed, so it cannot apply onto it (${err.message}). Open a new request on the current version.`,
+      message: `What it changes changed since this request was proposed, so it cannot apply onto it (${err.message}). Open a new request on the current version.`,
     };
   }
   return err;
+}
+
+/** What a request changes, linked to its page: a flag, a segment (of its environment), an app's bundle. */
+function subjectLink(r) {
+  if (r.subject === 'segment') return html`segment <a href=${`#/segments/${enc(r.key)}`}><code>${r.key}</code></a>`;
+  if (r.subject === 'bundle') return html`the bundle of <a href="#/bundles"><code>${r.key}</code></a>`;
+  return html`flag <a href=${`#/flags/${enc(r.key)}`}><code>${r.key}</code></a>`;
 }
 
 export function RequestsPage() {
@@ -24,7 +31,7 @@ export function RequestsPage() {
   const requests = data?.change_requests ?? [];
   return html`<section>
     <h1>Change requests</h1>
-    <p class="muted">In an environment that needs approvals, a change to a flag becomes a request that other people approve before it applies. Turning a flag off never waits.</p>
+    <p class="muted">In an environment that needs approvals, a change to a flag, a segment or a bundle becomes a request that other people approve before it applies. Turning a flag off never waits.</p>
     <label for="request-state">Show</label>
     <select id="request-state" value=${state} onChange=${(e) => setState(e.target.value)}>
       <option value="open">Open</option><option value="applied">Applied</option><option value="rejected">Rejected</option>
@@ -33,11 +40,11 @@ export function RequestsPage() {
     ${requests.length === 0
       ? html`<p class="muted" id="no-requests">No ${state} change requests.</p>`
       : html`<table class="list" aria-label="Change requests">
-          <thead><tr><th scope="col">Request</th><th scope="col">Flag</th><th scope="col">Environment</th><th scope="col">Author</th><th scope="col">Proposed</th></tr></thead>
+          <thead><tr><th scope="col">Request</th><th scope="col">Changes</th><th scope="col">Environment</th><th scope="col">Author</th><th scope="col">Proposed</th></tr></thead>
           <tbody>${requests.map(
             (r) => html`<tr data-request=${r.id}>
               <th scope="row"><a href=${`#/requests/${r.id}`}>#${r.id}${r.comment ? `: ${r.comment}` : ''}</a></th>
-              <td><code>${r.flag_key}</code></td><td>${r.environment}</td><td>${r.author}</td><td>${formatTime(r.created_at)}</td>
+              <td>${r.subject} <code>${r.key}</code></td><td>${r.environment}</td><td>${r.author}</td><td>${formatTime(r.created_at)}</td>
             </tr>`,
           )}</tbody>
         </table>`}
@@ -102,7 +109,7 @@ export function RequestPage({ id }) {
   const [comment, setComment] = useState('');
   const [error, setError] = useState(null);
   const [done, setDone] = useState(null);
-  useLive((entries) => entries.some((e) => (e.resource_kind === 'change_request' && e.resource_key === String(id)) || (view && e.resource_key === view.flag_key)) && reload());
+  useLive((entries) => entries.some((e) => (e.resource_kind === 'change_request' && e.resource_key === String(id)) || (view && e.resource_key === view.key)) && reload());
   if (loadError) return html`<section><h1>Change request ${id}</h1><${ErrorLine} error=${loadError} /></section>`;
   if (!view) return html`<p class="muted">Loading…</p>`;
   const own = view.author === me.actor;
@@ -133,13 +140,13 @@ export function RequestPage({ id }) {
     <p class="crumbs"><a href="#/requests">Change requests</a> ›</p>
     <h1>Change request #${view.id}</h1>
     <p><span class="request-state" id="request-state-text">${view.state}</span> ·
-      flag <a href=${`#/flags/${enc(view.flag_key)}`}><code>${view.flag_key}</code></a> in <strong>${view.environment}</strong> ·
+      ${subjectLink(view)} in <strong>${view.environment}</strong> ·
       proposed by <strong>${view.author}</strong> ${formatTime(view.created_at)} · revision ${view.revision}
       ${view.settled_by ? html` · ${view.state} by <strong>${view.settled_by}</strong>` : null}</p>
     ${view.comment ? html`<p class="comment">“${view.comment}”</p>` : null}
     <p id="approval-count">${approvals} of ${view.approvals_required} approval${view.approvals_required === 1 ? '' : 's'}${approvals ? ` (${view.approved_by.join(', ')})` : ''}.</p>
     ${open && stale
-      ? html`<p class="notice" role="status" id="stale-base">The flag changed since this request was proposed (version ${view.base_version} then, ${view.current_version} now): it can no longer apply. Open a new request on the current version.</p>`
+      ? html`<p class="notice" role="status" id="stale-base">What it changes changed since this request was proposed (version ${view.base_version} then, ${view.current_version} now): it can no longer apply. Open a new request on the current version.</p>`
       : null}
     <h2>The change</h2>
     <${ConfigDiff} before=${view.current} after=${view.config} />

@@ -5,6 +5,7 @@
 import { api, enc, get } from './api.js';
 import { ConfirmDialog, ErrorLine, html, pointAt, useLive, useLoad, useSession, useState } from './lib.js';
 import { AttributeList, ClauseList, newClause } from './rules.js';
+import { FreezeBanner } from './freeze.js';
 
 function NewSegment({ env, onClose }) {
   const [form, setForm] = useState({ key: '', name: '', description: '' });
@@ -169,6 +170,7 @@ export function SegmentPage({ segmentKey }) {
     <p class="crumbs"><a href="#/segments">Segments</a> ›</p>
     <div class="title-row"><h1>${segment.name || segment.key}</h1><code class="key">${segment.key}</code>
       <span class="muted">${env}, version ${segment.version}</span></div>
+    <${FreezeBanner} env=${env} />
     <div class="card"><h2>Used by</h2>
       ${users.length
         ? html`<ul>${users.map((f) => html`<li><a href=${`#/flags/${enc(f.key)}`}>${f.name || f.key}</a></li>`)}</ul>`

@@ -5,7 +5,14 @@ import { api, setCsrf, setToken } from './api.js';
 import { html, useEffect, useState } from './lib.js';
 
 /** The signed-in person as the shell uses it (from a `SessionInfo`). */
-export const personOf = (info) => ({ name: info.name, email: info.email, role: info.role, actor: `person:${info.email}`, person: true });
+export const personOf = (info) => ({
+  name: info.name,
+  email: info.email,
+  role: info.role,
+  env_roles: info.env_roles ?? {},
+  actor: `person:${info.email}`,
+  person: true,
+});
 
 /** The identity provider the server offers (`{name}`), or null: a 404 means none. */
 async function oidcProvider() {

@@ -19,6 +19,14 @@ pub enum ApiError {
     Unauthorized,
     #[error("{0}")]
     Forbidden(String),
+    /// The caller's role in an environment is below what the write needs
+    /// there (403 `forbidden`; the body names `role` and `environment`).
+    #[error("this needs the {} role in `{environment}`; you have {} there", role.as_str(), has.as_str())]
+    ForbiddenIn {
+        role: crate::auth::Role,
+        environment: String,
+        has: crate::auth::Role,
+    },
     #[error("{0} not found")]
     NotFound(String),
     #[error("{0}")]
@@ -62,6 +70,12 @@ pub struct ErrorBody {
     pub message: String,
     /// The path of the offending field, e.g. `rules[2].clauses[0].values[1]`.
     pub field: Option<String>,
+    /// With a 403 for want of a role in one environment: the role needed there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<crate::auth::Role>,
+    /// With a 403 for want of a role in one environment: that environment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
 }
 
 impl ApiError {
@@ -85,7 +99,7 @@ impl ApiError {
         match self {
             ApiError::Invalid { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::ForbiddenIn { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
@@ -104,7 +118,7 @@ impl ApiError {
         match self {
             ApiError::Invalid { code, .. } => code,
             ApiError::Unauthorized => "unauthorized",
-            ApiError::Forbidden(_) => "forbidden",
+            ApiError::Forbidden(_) | ApiError::ForbiddenIn { .. } => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict(_) => "conflict",
             ApiError::PreconditionRequired => "precondition_required",
@@ -153,7 +167,11 @@ impl IntoResponse for ApiError {
             ApiError::Invalid { field, .. } => field.clone(),
             _ => None,
         };
-        let body = json!({ "error": self.code(), "message": self.to_string(), "field": field });
+        let mut body = json!({ "error": self.code(), "message": self.to_string(), "field": field });
+        if let ApiError::ForbiddenIn { role, environment, .. } = &self {
+            body["role"] = json!(role);
+            body["environment"] = json!(environment);
+        }
         let mut response = (self.status(), Json(body)).into_response();
         if let ApiError::TooManyRequests { retry_after_secs, .. } = &self {
             response

@@ -155,6 +155,13 @@ pub struct Settings {
     /// matched wins.
     #[arg(long, env = "DAYLIGHT_OIDC_ROLES", value_delimiter = ',')]
     pub oidc_roles: Vec<String>,
+    /// Per-environment roles from the same claim, comma-separated
+    /// `VALUE:ENVIRONMENT=ROLE` (`viewer` or `editor`), e.g.
+    /// `contractors:production=viewer,staging-team:staging=editor`. Where
+    /// several values name one environment, the highest role wins. An
+    /// admin's role holds everywhere.
+    #[arg(long, env = "DAYLIGHT_OIDC_ENV_ROLES", value_delimiter = ',')]
+    pub oidc_env_roles: Vec<String>,
     /// The role of a person none of whose claim values is mapped. Unset
     /// (the default), such a person is refused.
     #[arg(long, env = "DAYLIGHT_OIDC_DEFAULT_ROLE")]
@@ -256,6 +263,7 @@ impl Settings {
             oidc_name: "Single sign-on".into(),
             oidc_role_claim: "groups".into(),
             oidc_roles: Vec::new(),
+            oidc_env_roles: Vec::new(),
             oidc_default_role: None,
             oidc_scopes: vec!["email".into(), "profile".into()],
             public_url: None,

@@ -100,6 +100,7 @@ impl AppState {
             comment,
             clock: self.clock.as_ref(),
             approved: false,
+            caller: None,
         }
     }
 }
@@ -135,6 +136,7 @@ impl AdminState {
             comment,
             clock: self.clock.as_ref(),
             approved: false,
+            caller: None,
         }
     }
 }

@@ -85,6 +85,51 @@ impl KeyKind {
     }
 }
 
+/// Per-environment role overrides: environment key → role. An account, an
+/// invitation or a token with an override in an environment has that role
+/// there instead of its own (an editor who is a viewer in production, a
+/// viewer who is an editor in staging). Only `viewer` and `editor`: an
+/// admin's role holds in every environment, and what only admins do
+/// (environments, keys, tokens, people) is not per environment.
+pub type EnvRoles = std::collections::BTreeMap<String, Role>;
+
+/// Checks overrides someone asks for: only `viewer` or `editor`, on a
+/// viewer's or an editor's role, in environments that exist. `field` names
+/// the member of the request they came in.
+pub async fn check_env_roles(db: &Db, field: &str, role: Role, env_roles: &EnvRoles) -> ApiResult<()> {
+    if role == Role::Admin && !env_roles.is_empty() {
+        return Err(ApiError::invalid(
+            field,
+            "an admin has the admin role in every environment; give per-environment roles to viewers and editors",
+        ));
+    }
+    for (env, env_role) in env_roles {
+        if *env_role == Role::Admin {
+            return Err(ApiError::invalid(
+                format!("{field}.{env}"),
+                "a per-environment role is viewer or editor",
+            ));
+        }
+        if crate::store::environments::get(db, env).await.is_err() {
+            return Err(ApiError::invalid(
+                format!("{field}.{env}"),
+                format!("there is no environment `{env}`"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Reads the `env_roles` column (a JSON object; empty when unset).
+pub fn parse_env_roles(text: &str) -> ApiResult<EnvRoles> {
+    serde_json::from_str(text).map_err(|e| ApiError::Internal(format!("bad env_roles {text}: {e}")))
+}
+
+/// The `env_roles` column's text.
+pub fn env_roles_text(env_roles: &EnvRoles) -> String {
+    serde_json::to_string(env_roles).expect("a map of strings serialises")
+}
+
 /// A new random secret with a readable prefix, e.g. `dl_admin_3f9c…`.
 pub fn new_secret(prefix: &str) -> String {
     let mut bytes = [0u8; 24];
@@ -148,6 +193,8 @@ pub struct Admin {
     pub role: Role,
     /// The person's display name, for a console session (`None`: a token).
     pub person: Option<String>,
+    /// Where the caller's role differs from `role` (never for an admin).
+    pub env_roles: EnvRoles,
 }
 
 impl Admin {
@@ -160,6 +207,45 @@ impl Admin {
                 role.as_str(),
                 self.role.as_str()
             )))
+        }
+    }
+
+    /// The caller's role in one environment: the override there, if any.
+    pub fn role_in(&self, environment: &str) -> Role {
+        match self.role {
+            Role::Admin => Role::Admin,
+            role => self.env_roles.get(environment).copied().unwrap_or(role),
+        }
+    }
+
+    /// The highest role the caller has in any environment: what a write
+    /// whose environment is known only later needs at least.
+    pub fn highest_role(&self) -> Role {
+        self.env_roles.values().copied().fold(self.role, Role::max)
+    }
+
+    /// Refuses (403, naming the role and the environment) unless the caller
+    /// has `role` in `environment`.
+    pub fn require_in(&self, environment: &str, role: Role) -> ApiResult<()> {
+        let has = self.role_in(environment);
+        if has >= role {
+            Ok(())
+        } else {
+            Err(ApiError::ForbiddenIn {
+                role,
+                environment: environment.to_owned(),
+                has,
+            })
+        }
+    }
+
+    /// Refuses unless the caller has `role` in at least one environment
+    /// (the write names its environments later; each is checked then).
+    pub fn require_somewhere(&self, role: Role) -> ApiResult<()> {
+        if self.highest_role() >= role {
+            Ok(())
+        } else {
+            self.require(role)
         }
     }
 
@@ -237,6 +323,7 @@ where
         };
         Ok(Admin {
             role: Role::parse(&token.role).ok_or_else(|| ApiError::Internal(format!("bad role {}", token.role)))?,
+            env_roles: parse_env_roles(&token.env_roles)?,
             name: token.name,
             person: None,
         })

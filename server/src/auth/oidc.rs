@@ -39,6 +39,8 @@ pub struct Oidc {
     scopes: Vec<String>,
     role_claim: String,
     roles: Vec<(String, Role)>,
+    /// `DAYLIGHT_OIDC_ENV_ROLES`: claim value, environment, role there.
+    env_roles: Vec<(String, String, Role)>,
     default_role: Option<Role>,
     /// No redirects followed: a provider's endpoints answer directly.
     http: openidconnect::reqwest::Client,
@@ -74,6 +76,7 @@ impl Oidc {
         let redirect = RedirectUrl::new(format!("{}{CALLBACK_PATH}", public.trim_end_matches('/')))
             .map_err(|e| format!("DAYLIGHT_PUBLIC_URL: {e}"))?;
         let roles = parse_roles(&s.oidc_roles)?;
+        let env_roles = parse_env_roles(&s.oidc_env_roles)?;
         let default_role = match s.oidc_default_role.as_deref().filter(|r| !r.is_empty()) {
             Some(r) => Some(Role::parse(r).ok_or(format!(
                 "DAYLIGHT_OIDC_DEFAULT_ROLE: `{r}` is not viewer, editor or admin"
@@ -108,6 +111,7 @@ impl Oidc {
                 .collect(),
             role_claim: s.oidc_role_claim.clone(),
             roles,
+            env_roles,
             default_role,
             http,
             discovered: Mutex::new(None),
@@ -227,12 +231,14 @@ impl Oidc {
                 self.role_claim
             ))
         })?;
+        let env_roles = self.env_roles_of(role, all.get(&self.role_claim));
         Ok(Identity {
             subject,
             email,
             email_verified,
             name,
             role,
+            env_roles,
         })
     }
 
@@ -274,11 +280,7 @@ impl Oidc {
 
     /// The highest role the claim's values map to, else the default.
     pub fn role_of(&self, claim: Option<&Value>) -> Option<Role> {
-        let values: Vec<&str> = match claim {
-            Some(Value::String(one)) => vec![one.as_str()],
-            Some(Value::Array(many)) => many.iter().filter_map(Value::as_str).collect(),
-            _ => Vec::new(),
-        };
+        let values = claim_values(claim);
         self.roles
             .iter()
             .filter(|(value, _)| values.contains(&value.as_str()))
@@ -286,6 +288,55 @@ impl Oidc {
             .max()
             .or(self.default_role)
     }
+}
+
+impl Oidc {
+    /// The per-environment roles the claim's values map to (the highest per
+    /// environment); none for an admin, whose role holds everywhere.
+    pub fn env_roles_of(&self, role: Role, claim: Option<&Value>) -> crate::auth::EnvRoles {
+        let mut out = crate::auth::EnvRoles::new();
+        if role == Role::Admin {
+            return out;
+        }
+        let values = claim_values(claim);
+        for (value, env, env_role) in &self.env_roles {
+            if values.contains(&value.as_str()) {
+                let slot = out.entry(env.clone()).or_insert(*env_role);
+                *slot = (*slot).max(*env_role);
+            }
+        }
+        out
+    }
+}
+
+/// A claim's values: one string or a list of strings.
+fn claim_values(claim: Option<&Value>) -> Vec<&str> {
+    match claim {
+        Some(Value::String(one)) => vec![one.as_str()],
+        Some(Value::Array(many)) => many.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// `value:environment=role` triples of `DAYLIGHT_OIDC_ENV_ROLES`.
+fn parse_env_roles(items: &[String]) -> Result<Vec<(String, String, Role)>, String> {
+    items
+        .iter()
+        .map(|p| p.trim())
+        .filter(|p| !p.is_empty())
+        .map(|item| {
+            let malformed = || format!("DAYLIGHT_OIDC_ENV_ROLES: `{item}` is not VALUE:ENVIRONMENT=ROLE");
+            let (rest, role) = item.rsplit_once('=').ok_or_else(malformed)?;
+            let (value, env) = rest.rsplit_once(':').ok_or_else(malformed)?;
+            if value.trim().is_empty() || env.trim().is_empty() {
+                return Err(malformed());
+            }
+            let role = Role::parse(role.trim()).filter(|r| *r != Role::Admin).ok_or(format!(
+                "DAYLIGHT_OIDC_ENV_ROLES: `{role}` in `{item}` is not viewer or editor"
+            ))?;
+            Ok((value.trim().to_owned(), env.trim().to_owned(), role))
+        })
+        .collect()
 }
 
 type ClientFor = openidconnect::Client<
@@ -387,6 +438,38 @@ mod tests {
         assert_eq!(o.role_of(None), None);
         let o = oidc(&["daylight-admins=admin"], Some("viewer")).unwrap().unwrap();
         assert_eq!(o.role_of(Some(&serde_json::json!(["staff"]))), Some(Role::Viewer));
+    }
+
+    #[test]
+    fn per_environment_roles_come_from_the_same_claim() {
+        let mut s = Settings::for_tests("sqlite::memory:".into(), "x");
+        s.oidc_issuer = Some("https://idp.example.com".into());
+        s.oidc_client_id = Some("daylight".into());
+        s.public_url = Some("https://flags.example.com/".into());
+        s.oidc_roles = vec!["editors=editor".into(), "admins=admin".into()];
+        s.oidc_env_roles = vec![
+            "contractors:production=viewer".into(),
+            "oncall:production=editor".into(),
+            "editors:staging=viewer".into(),
+        ];
+        let o = Oidc::from_settings(&s).unwrap().unwrap();
+        let both = serde_json::json!(["editors", "contractors", "oncall"]);
+        let roles = o.env_roles_of(Role::Editor, Some(&both));
+        assert_eq!(roles.get("production"), Some(&Role::Editor), "the highest wins");
+        assert_eq!(roles.get("staging"), Some(&Role::Viewer));
+        let contractor = serde_json::json!(["editors", "contractors"]);
+        assert_eq!(
+            o.env_roles_of(Role::Editor, Some(&contractor)).get("production"),
+            Some(&Role::Viewer)
+        );
+        assert!(o.env_roles_of(Role::Admin, Some(&both)).is_empty());
+        s.oidc_env_roles = vec!["contractors=viewer".into()];
+        assert!(Oidc::from_settings(&s)
+            .err()
+            .unwrap()
+            .contains("DAYLIGHT_OIDC_ENV_ROLES"));
+        s.oidc_env_roles = vec!["contractors:production=admin".into()];
+        assert!(Oidc::from_settings(&s).err().unwrap().contains("not viewer or editor"));
     }
 
     #[test]

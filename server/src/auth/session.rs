@@ -126,6 +126,7 @@ pub async fn person(creds: &Credentials, parts: &Parts) -> ApiResult<Option<Admi
     }
     Ok(Some(Admin {
         role: Role::parse(&session.role).ok_or_else(|| ApiError::Internal(format!("bad role {}", session.role)))?,
+        env_roles: super::parse_env_roles(&session.env_roles)?,
         name: session.email,
         person: Some(session.name),
     }))

@@ -68,16 +68,26 @@ pub async fn run(c: &Client, cmd: ChangeRequestCmd) -> Result<Reply, String> {
                 .await?;
             Ok(Reply::new(answer, |list: RequestList| {
                 table(
-                    ["ID", "FLAG", "ENVIRONMENT", "STATE", "REVISION", "AUTHOR", "UPDATED"],
+                    [
+                        "ID",
+                        "KEY",
+                        "ENVIRONMENT",
+                        "STATE",
+                        "REVISION",
+                        "AUTHOR",
+                        "UPDATED",
+                        "CHANGES",
+                    ],
                     list.change_requests.into_iter().map(|r| {
                         [
                             r.id.to_string(),
-                            r.flag_key,
+                            r.key,
                             r.environment,
                             r.state,
                             r.revision.to_string(),
                             r.author,
                             time(r.updated_at),
+                            r.subject,
                         ]
                     }),
                 )
@@ -105,10 +115,11 @@ pub async fn run(c: &Client, cmd: ChangeRequestCmd) -> Result<Reply, String> {
                 }
             };
             let body = Proposal {
-                flag,
+                flag: Some(flag),
                 environment: env,
-                config,
+                config: Some(serde_json::to_value(config).map_err(|e| e.to_string())?),
                 comment,
+                ..Proposal::default()
             };
             let answer = c.post("/api/v1/change-requests").json(&body).send().await?;
             Ok(Reply::record::<ChangeRequest>(answer))
@@ -155,7 +166,8 @@ fn show(view: RequestView) -> String {
     let r = &view.request;
     let mut out = record(&serde_json::json!({
         "id": r.id,
-        "flag_key": r.flag_key,
+        "subject": r.subject,
+        "key": r.key,
         "environment": r.environment,
         "state": r.state,
         "author": r.author,

@@ -16,6 +16,10 @@ pub enum TokenCmd {
         name: String,
         #[arg(long, value_parser = ["viewer", "editor", "admin"])]
         role: String,
+        /// A role in one environment instead, `ENV=ROLE` (`viewer` or
+        /// `editor`); repeat for several.
+        #[arg(long = "env-role", value_name = "ENV=ROLE")]
+        env_roles: Vec<String>,
     },
     Revoke {
         id: i64,
@@ -30,10 +34,11 @@ pub async fn tokens(c: &Client, cmd: TokenCmd) -> Result<Reply, String> {
                 credential_table("ROLE", list.tokens)
             }))
         }
-        TokenCmd::Create { name, role } => {
+        TokenCmd::Create { name, role, env_roles } => {
+            let env_roles = super::people::parse_env_roles(&env_roles)?;
             let answer = c
                 .post("/api/v1/tokens")
-                .json(&CreateToken { name, role })
+                .json(&CreateToken { name, role, env_roles })
                 .send()
                 .await?;
             Ok(Reply::record::<Credential>(answer))

@@ -4,6 +4,7 @@ use clap::Subcommand;
 
 use super::client::Client;
 use super::output::{maybe_time, table, time, Reply};
+use crate::auth::{EnvRoles, Role};
 use crate::http::people::{AccountList, InvitationList, Invite, Invited, UpdateAccount};
 use crate::store::people::Account;
 
@@ -16,6 +17,10 @@ pub enum PeopleCmd {
         /// `viewer`, `editor` or `admin`.
         #[arg(long)]
         role: String,
+        /// A role in one environment instead, `ENV=ROLE` (`viewer` or
+        /// `editor`); repeat for several.
+        #[arg(long = "env-role", value_name = "ENV=ROLE")]
+        env_roles: Vec<String>,
     },
     /// People's accounts.
     List,
@@ -27,6 +32,13 @@ pub enum PeopleCmd {
         /// `viewer`, `editor` or `admin`.
         role: String,
     },
+    /// Replaces an account's per-environment roles, e.g.
+    /// `env-roles 2 production=viewer staging=editor`; none removes them.
+    EnvRoles {
+        id: i64,
+        #[arg(value_name = "ENV=ROLE")]
+        roles: Vec<String>,
+    },
     /// Disables an account: its sessions end on every node.
     Disable { id: i64 },
     /// Enables a disabled account again.
@@ -35,10 +47,11 @@ pub enum PeopleCmd {
 
 pub async fn run(c: &Client, cmd: PeopleCmd) -> Result<Reply, String> {
     match cmd {
-        PeopleCmd::Invite { email, role } => {
+        PeopleCmd::Invite { email, role, env_roles } => {
+            let env_roles = parse_env_roles(&env_roles)?;
             let answer = c
                 .post("/api/v1/invitations")
-                .json(&Invite { email, role })
+                .json(&Invite { email, role, env_roles })
                 .send()
                 .await?;
             let base = c.base_url().to_owned();
@@ -59,7 +72,7 @@ pub async fn run(c: &Client, cmd: PeopleCmd) -> Result<Reply, String> {
             let answer = c.get("/api/v1/accounts").send().await?;
             Ok(Reply::new(answer, |list: AccountList| {
                 table(
-                    ["ID", "EMAIL", "NAME", "ROLE", "CREATED", "DISABLED"],
+                    ["ID", "EMAIL", "NAME", "ROLE", "CREATED", "DISABLED", "PER ENVIRONMENT"],
                     list.accounts.into_iter().map(|a| {
                         [
                             a.id.to_string(),
@@ -68,6 +81,7 @@ pub async fn run(c: &Client, cmd: PeopleCmd) -> Result<Reply, String> {
                             a.role,
                             time(a.created_at),
                             maybe_time(a.disabled_at),
+                            show_env_roles(&a.env_roles),
                         ]
                     }),
                 )
@@ -77,7 +91,15 @@ pub async fn run(c: &Client, cmd: PeopleCmd) -> Result<Reply, String> {
             let answer = c.get("/api/v1/invitations").send().await?;
             Ok(Reply::new(answer, |list: InvitationList| {
                 table(
-                    ["ID", "EMAIL", "ROLE", "INVITED BY", "EXPIRES", "ACCEPTED"],
+                    [
+                        "ID",
+                        "EMAIL",
+                        "ROLE",
+                        "INVITED BY",
+                        "EXPIRES",
+                        "ACCEPTED",
+                        "PER ENVIRONMENT",
+                    ],
                     list.invitations.into_iter().map(|i| {
                         [
                             i.id.to_string(),
@@ -86,22 +108,54 @@ pub async fn run(c: &Client, cmd: PeopleCmd) -> Result<Reply, String> {
                             i.invited_by,
                             time(i.expires_at),
                             maybe_time(i.accepted_at),
+                            show_env_roles(&i.env_roles),
                         ]
                     }),
                 )
             }))
         }
-        PeopleCmd::SetRole { id, role } => update(c, id, Some(role), None).await,
-        PeopleCmd::Disable { id } => update(c, id, None, Some(true)).await,
-        PeopleCmd::Enable { id } => update(c, id, None, Some(false)).await,
+        PeopleCmd::SetRole { id, role } => update(c, id, change(Some(role), None, None)).await,
+        PeopleCmd::EnvRoles { id, roles } => update(c, id, change(None, Some(parse_env_roles(&roles)?), None)).await,
+        PeopleCmd::Disable { id } => update(c, id, change(None, None, Some(true))).await,
+        PeopleCmd::Enable { id } => update(c, id, change(None, None, Some(false))).await,
     }
 }
 
-async fn update(c: &Client, id: i64, role: Option<String>, disabled: Option<bool>) -> Result<Reply, String> {
-    let answer = c
-        .patch(&format!("/api/v1/accounts/{id}"))
-        .json(&UpdateAccount { role, disabled })
-        .send()
-        .await?;
+fn change(role: Option<String>, env_roles: Option<EnvRoles>, disabled: Option<bool>) -> UpdateAccount {
+    UpdateAccount {
+        role,
+        env_roles,
+        disabled,
+    }
+}
+
+async fn update(c: &Client, id: i64, change: UpdateAccount) -> Result<Reply, String> {
+    let answer = c.patch(&format!("/api/v1/accounts/{id}")).json(&change).send().await?;
     Ok(Reply::record::<Account>(answer))
+}
+
+/// `ENV=ROLE` arguments; the server checks the roles and environments.
+pub(super) fn parse_env_roles(items: &[String]) -> Result<EnvRoles, String> {
+    items
+        .iter()
+        .map(|item| {
+            let (env, role) = item
+                .split_once('=')
+                .ok_or(format!("`{item}` is not ENV=ROLE, e.g. production=viewer"))?;
+            let role = Role::parse(role.trim()).ok_or(format!("`{role}` in `{item}` is not viewer or editor"))?;
+            Ok((env.trim().to_owned(), role))
+        })
+        .collect()
+}
+
+/// `production=viewer staging=editor`, or `-` without any.
+fn show_env_roles(env_roles: &EnvRoles) -> String {
+    if env_roles.is_empty() {
+        return "-".into();
+    }
+    let pairs: Vec<String> = env_roles
+        .iter()
+        .map(|(env, role)| format!("{env}={}", role.as_str()))
+        .collect();
+    pairs.join(" ")
 }

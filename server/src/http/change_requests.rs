@@ -1,25 +1,27 @@
-//! `/api/v1/change-requests`: four-eyes changes to a flag's config where an
-//! environment requires approvals, and `/api/v1/environments/{env}/approvals`
+//! `/api/v1/change-requests`: four-eyes changes where an environment
+//! requires approvals (a flag's config, a segment's keys and rules, an app's
+//! bundle config or a publish), and `/api/v1/environments/{env}/approvals`
 //! (how many). See docs/people.md.
 
 use axum::extract::{FromRef, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
-use daylight::model::FlagConfig;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::Body;
+use super::extract::{parse_json, Body};
 use crate::auth::{Admin, Role};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AdminState;
+use crate::store::bundles::Publish;
 use crate::store::change_requests::{self as rows, ChangeRequest, Review};
 use crate::store::environments;
 use crate::store::flags::{self, config_for};
-use crate::writes::change_requests as requests;
+use crate::writes::change_requests::{self as requests, Proposed, Subject};
 
 pub fn router<S>() -> OpenApiRouter<S>
 where
@@ -36,28 +38,90 @@ where
         .routes(routes!(read_approvals, set_approvals))
 }
 
-#[derive(Debug, Deserialize, Serialize, ToSchema)]
+/// A proposal names exactly one of `flag`, `segment` or `app`.
+#[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
 pub struct Proposal {
-    pub flag: String,
+    /// A flag: `config` is its whole config in the environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flag: Option<String>,
+    /// A segment: `config` is its `included` and `excluded` keys and `rules`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<String>,
+    /// An app's bundle: `config` is its whole bundle config, or `publish`
+    /// what `POST …/apps/{app}/publish` takes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
     pub environment: String,
-    /// The whole config proposed for the flag in the environment.
-    pub config: FlagConfig,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub config: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publish: Option<Publish>,
     #[serde(default)]
     pub comment: String,
 }
 
-/// Proposes a change to a flag's config in one environment (editor).
+/// Reads a proposed document as `subject`'s: errors name the field under
+/// `config`, unknown fields included.
+fn proposed(subject: Subject, config: Value) -> ApiResult<Proposed> {
+    let bytes = serde_json::to_vec(&config).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let under_config = |e: ApiError| match e {
+        ApiError::Invalid { code, message, field } => ApiError::Invalid {
+            code,
+            message,
+            field: Some(match field.as_deref() {
+                None | Some("") => "config".into(),
+                Some(f) => format!("config.{f}"),
+            }),
+        },
+        e => e,
+    };
+    match subject {
+        Subject::Flag => parse_json(&bytes).map(Proposed::Flag),
+        Subject::Segment => parse_json(&bytes).map(Proposed::Segment),
+        Subject::Bundle => parse_json(&bytes).map(Proposed::Bundle),
+    }
+    .map_err(under_config)
+}
+
+/// Proposes a change in one environment (editor there): a flag's config, a
+/// segment's keys and rules, an app's bundle config or a publish.
 #[utoipa::path(operation_id = "change_requests_open", post, path = "/api/v1/change-requests", tag = "change requests",
-    request_body = Proposal, responses((status = 201, body = ChangeRequest), (status = 400, body = ErrorBody)))]
+    request_body = Proposal, responses((status = 201, body = ChangeRequest), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn open(
     State(state): State<AdminState>,
     admin: Admin,
     Body(req): Body<Proposal>,
 ) -> ApiResult<impl IntoResponse> {
-    admin.require(Role::Editor)?;
+    admin.require_somewhere(Role::Editor)?;
     let actor = admin.actor();
-    let w = state.writer(&actor, "");
-    let request = requests::open(&w, &req.flag, &req.environment, req.config, &req.comment).await?;
+    let w = state.writer(&actor, "").by(&admin);
+    let (subject, key) = match (req.flag, req.segment, req.app) {
+        (Some(key), None, None) => (Subject::Flag, key),
+        (None, Some(key), None) => (Subject::Segment, key),
+        (None, None, Some(key)) => (Subject::Bundle, key),
+        _ => {
+            return Err(ApiError::invalid(
+                "flag",
+                "name exactly one of `flag`, `segment` or `app`",
+            ))
+        }
+    };
+    let proposal = match (subject, req.config, req.publish) {
+        (_, Some(config), None) => proposed(subject, config)?,
+        (Subject::Bundle, None, Some(publish)) => {
+            let (_, config) = crate::writes::bundles::published(&w, &key, &req.environment, &publish).await?;
+            Proposed::Bundle(config)
+        }
+        (_, None, None) => return Err(ApiError::invalid("config", "say what to propose: the whole config")),
+        _ => {
+            return Err(ApiError::invalid(
+                "publish",
+                "`publish` goes with `app`, instead of `config`",
+            ))
+        }
+    };
+    let request = requests::open(&w, &key, &req.environment, proposal, &req.comment).await?;
     Ok((StatusCode::CREATED, Json(request)))
 }
 
@@ -93,10 +157,11 @@ async fn list(
 pub struct RequestView {
     #[serde(flatten)]
     pub request: ChangeRequest,
-    /// The flag's config in the environment now.
+    /// The subject's document in the environment now (a flag's config, a
+    /// segment's keys and rules, an app's bundle config).
     #[schema(value_type = Object)]
     pub current: Option<serde_json::Value>,
-    /// The flag's version now: when it differs from `base_version`, the
+    /// The subject's version now: when it differs from `base_version`, the
     /// request can no longer apply.
     pub current_version: Option<i64>,
     pub reviews: Vec<Review>,
@@ -112,12 +177,25 @@ async fn read(State(state): State<AdminState>, _admin: Admin, Path(id): Path<i64
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("change request {id}")))?;
     let reviews = rows::reviews(&state.db, id).await?;
-    let stored = flags::get(&state.db, &request.flag_key).await.ok();
+    let (db, key, env) = (&state.db, request.key.as_str(), request.environment.as_str());
+    // The subject now (none when it is gone): its document and version.
+    let current = match requests::subject_of(&request)? {
+        Subject::Flag => flags::get(db, key)
+            .await
+            .ok()
+            .map(|s| (serde_json::to_value(config_for(&s.flag, env)), s.version)),
+        Subject::Segment => crate::store::segments::get(db, env, key).await.ok().map(|s| {
+            let version = s.rules.version as i64;
+            (serde_json::to_value(s.rules), version)
+        }),
+        Subject::Bundle => crate::store::bundles::get(db, key, env)
+            .await
+            .ok()
+            .map(|b| (serde_json::to_value(&b.config), b.version)),
+    };
     Ok(Json(RequestView {
-        current: stored
-            .as_ref()
-            .and_then(|s| serde_json::to_value(config_for(&s.flag, &request.environment)).ok()),
-        current_version: stored.map(|s| s.version),
+        current: current.as_ref().and_then(|(doc, _)| doc.as_ref().ok().cloned()),
+        current_version: current.map(|(_, version)| version),
         approved_by: requests::approvals(&request, &reviews),
         approvals_required: environments::approvals_required(&state.db.pool, &request.environment).await?,
         reviews,
@@ -127,7 +205,9 @@ async fn read(State(state): State<AdminState>, _admin: Admin, Path(id): Path<i64
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct Revision {
-    pub config: FlagConfig,
+    /// The whole document proposed instead, of the request's subject.
+    #[schema(value_type = Object)]
+    pub config: Value,
     #[serde(default)]
     pub comment: String,
 }
@@ -143,10 +223,14 @@ async fn revise(
     Path(id): Path<i64>,
     Body(req): Body<Revision>,
 ) -> ApiResult<Json<ChangeRequest>> {
-    admin.require(Role::Editor)?;
+    admin.require_somewhere(Role::Editor)?;
+    let request = rows::get(&state.db, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("change request {id}")))?;
+    let proposal = proposed(requests::subject_of(&request)?, req.config)?;
     let actor = admin.actor();
     Ok(Json(
-        requests::revise(&state.writer(&actor, ""), id, req.config, &req.comment).await?,
+        requests::revise(&state.writer(&actor, "").by(&admin), id, proposal, &req.comment).await?,
     ))
 }
 
@@ -169,10 +253,10 @@ async fn review(
     Path(id): Path<i64>,
     Body(req): Body<ReviewRequest>,
 ) -> ApiResult<Json<ChangeRequest>> {
-    admin.require(Role::Editor)?;
+    admin.require_somewhere(Role::Editor)?;
     let actor = admin.actor();
     Ok(Json(
-        requests::review(&state.writer(&actor, ""), id, &req.verdict, &req.comment).await?,
+        requests::review(&state.writer(&actor, "").by(&admin), id, &req.verdict, &req.comment).await?,
     ))
 }
 
@@ -181,14 +265,14 @@ async fn review(
 #[utoipa::path(operation_id = "change_requests_apply", post, path = "/api/v1/change-requests/{id}/apply", tag = "change requests",
     params(("id" = i64, Path)), responses((status = 200, body = ChangeRequest), (status = 409, body = ErrorBody)))]
 async fn apply(State(state): State<AdminState>, admin: Admin, Path(id): Path<i64>) -> ApiResult<Json<ChangeRequest>> {
-    admin.require(Role::Editor)?;
+    admin.require_somewhere(Role::Editor)?;
     let actor = admin.actor();
-    Ok(Json(requests::apply(&state.writer(&actor, ""), id).await?))
+    Ok(Json(requests::apply(&state.writer(&actor, "").by(&admin), id).await?))
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct Approvals {
-    /// Approvals a change to a flag's config needs here (0: direct).
+    /// Approvals a change here (a flag's config, a segment, a bundle) needs (0: direct).
     pub required: i64,
 }
 

@@ -189,6 +189,8 @@ pub struct Author {
     pub actor: String,
     /// The `X-Audit-Comment` header (empty without).
     pub comment: String,
+    /// The caller, whose role the writer checks in each environment.
+    pub admin: Admin,
     state: AdminState,
 }
 
@@ -200,13 +202,13 @@ impl Author {
 
     /// A writer on behalf of the caller (see `writes`).
     pub fn writer(&self) -> crate::writes::Writer<'_> {
-        self.state.writer(&self.actor, &self.comment)
+        self.state.writer(&self.actor, &self.comment).by(&self.admin)
     }
 
     /// A writer whose audit entries carry no comment: environments and SDK
     /// keys never recorded the header.
     pub fn writer_without_comment(&self) -> crate::writes::Writer<'_> {
-        self.state.writer(&self.actor, "")
+        self.state.writer(&self.actor, "").by(&self.admin)
     }
 }
 
@@ -359,7 +361,15 @@ where
             .await
             .map_err(IntoResponse::into_response)?;
         let body = B::read(Request::from_parts(parts, body), state).await?;
-        admin.require(R::ROLE).map_err(IntoResponse::into_response)?;
+        // An editor's write is checked in the environment it names, or,
+        // when it names none yet, in each environment it touches as it
+        // locks them (`Writer::lock`); here it needs the role somewhere.
+        match (R::ROLE, path.environment()) {
+            (Role::Editor, Some(env)) => admin.require_in(env, Role::Editor),
+            (Role::Editor, None) => admin.require_somewhere(Role::Editor),
+            (role, _) => admin.require(role),
+        }
+        .map_err(IntoResponse::into_response)?;
         let expected = V::from_if_match(if_match).map_err(IntoResponse::into_response)?;
         let writes = AdminState::from_ref(state);
         if let Some(env) = path.environment() {
@@ -374,6 +384,7 @@ where
             author: Author {
                 actor: admin.actor(),
                 comment,
+                admin,
                 state: writes,
             },
             role: PhantomData,

@@ -19,7 +19,7 @@ use utoipa_axum::routes;
 
 use super::extract::Body;
 use crate::auth::session::{self, clear_cookie, cookie_secret, csrf_token, set_cookie};
-use crate::auth::{digest, Admin, Credentials, Role};
+use crate::auth::{digest, Admin, Credentials, EnvRoles, Role};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AdminState;
 use crate::store::people::{self as rows, Account, Invitation};
@@ -53,6 +53,9 @@ pub struct SessionInfo {
     pub email: String,
     pub name: String,
     pub role: Role,
+    /// Where the person's role differs from `role`, e.g.
+    /// `{"production": "viewer"}`.
+    pub env_roles: EnvRoles,
     pub csrf_token: String,
 }
 
@@ -119,6 +122,7 @@ async fn session_info(creds: &Credentials, secret: &str) -> ApiResult<SessionInf
         email: live.email,
         name: live.name,
         role: Role::parse(&live.role).ok_or_else(|| ApiError::Internal(format!("bad role {}", live.role)))?,
+        env_roles: crate::auth::parse_env_roles(&live.env_roles)?,
         csrf_token: csrf_token(secret),
     })
 }
@@ -128,6 +132,10 @@ pub struct Invite {
     pub email: String,
     /// `viewer`, `editor` or `admin`.
     pub role: String,
+    /// Where the account's role will differ, e.g. `{"production": "viewer"}`
+    /// (`viewer` or `editor`; not for an admin).
+    #[serde(default)]
+    pub env_roles: EnvRoles,
 }
 
 /// A new invitation. `code` is shown once: the person opens
@@ -168,7 +176,14 @@ async fn invite(
     admin.require(Role::Admin)?;
     let role = Role::parse(&req.role).ok_or_else(|| ApiError::invalid("role", "expected viewer, editor or admin"))?;
     let actor = admin.actor();
-    let invited = writes::people::invite(&state.writer(&actor, ""), &req.email, role, creds.clock.now_ms()).await?;
+    let invited = writes::people::invite(
+        &state.writer(&actor, ""),
+        &req.email,
+        role,
+        &req.env_roles,
+        creds.clock.now_ms(),
+    )
+    .await?;
     let link = format!("/#/accept/{}", invited.code);
     Ok((
         StatusCode::CREATED,
@@ -236,11 +251,16 @@ async fn list_accounts(State(state): State<AdminState>, admin: Admin) -> ApiResu
 pub struct UpdateAccount {
     /// `viewer`, `editor` or `admin`.
     pub role: Option<String>,
+    /// Replaces the per-environment roles (`{}` removes them), e.g.
+    /// `{"production": "viewer", "staging": "editor"}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env_roles: Option<EnvRoles>,
     /// Disabling ends the account's sessions on every node.
     pub disabled: Option<bool>,
 }
 
-/// Changes an account's role or disables it (admin; not one's own).
+/// Changes an account's role or per-environment roles, or disables it
+/// (admin; not one's own).
 #[utoipa::path(operation_id = "accounts_update", patch, path = "/api/v1/accounts/{id}", tag = "people",
     params(("id" = i64, Path)), request_body = UpdateAccount,
     responses((status = 200, body = Account), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -259,7 +279,11 @@ async fn update_account(
         None => None,
     };
     let actor = admin.actor();
-    let account =
-        writes::people::update_account(&state.writer(&actor, ""), id, role, req.disabled, creds.clock.now_ms()).await?;
+    let change = writes::people::AccountChange {
+        role,
+        env_roles: req.env_roles,
+        disabled: req.disabled,
+    };
+    let account = writes::people::update_account(&state.writer(&actor, ""), id, change, creds.clock.now_ms()).await?;
     Ok(Json(account))
 }

@@ -11,7 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::Body;
-use crate::auth::{Admin, Role};
+use crate::auth::{Admin, EnvRoles, Role};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AdminState;
 use crate::store::credentials::Credential;
@@ -53,6 +53,10 @@ pub struct CreateToken {
     pub name: String,
     /// `viewer`, `editor` or `admin`.
     pub role: String,
+    /// Where the token's role differs, e.g. `{"production": "viewer"}`
+    /// (`viewer` or `editor`; not for an admin token).
+    #[serde(default)]
+    pub env_roles: EnvRoles,
 }
 
 /// Creates a token with a role; the response holds the secret, once.
@@ -66,7 +70,7 @@ async fn create(
     admin.require(Role::Admin)?;
     let role = Role::parse(&req.role).ok_or_else(|| ApiError::invalid("role", "expected viewer, editor or admin"))?;
     let actor = admin.actor();
-    let token = writes::credentials::create_token(&state.writer(&actor, ""), &req.name, role).await?;
+    let token = writes::credentials::create_token(&state.writer(&actor, ""), &req.name, role, &req.env_roles).await?;
     Ok((StatusCode::CREATED, Json(token)))
 }
 
@@ -83,6 +87,8 @@ async fn revoke(State(state): State<AdminState>, admin: Admin, Path(id): Path<i6
 pub struct Me {
     pub name: String,
     pub role: Role,
+    /// Where the caller's role differs from `role`.
+    pub env_roles: EnvRoles,
 }
 
 /// Who the token belongs to and what it may do (the console uses this).
@@ -91,6 +97,7 @@ async fn me(admin: Admin) -> Json<Me> {
     Json(Me {
         name: admin.name,
         role: admin.role,
+        env_roles: admin.env_roles,
     })
 }
 

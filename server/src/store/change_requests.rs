@@ -10,12 +10,18 @@ use crate::error::ApiResult;
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct ChangeRequest {
     pub id: i64,
-    pub flag_key: String,
+    /// What it changes: `flag` (a flag's config in the environment),
+    /// `segment` (a segment's keys and rules there) or `bundle` (an app's
+    /// bundle config there).
+    pub subject: String,
+    /// The key of that flag, segment or app.
+    pub key: String,
     pub environment: String,
-    /// The flag's version the change was proposed against: it applies only
-    /// while the flag is still at it.
+    /// The subject's version the change was proposed against: it applies
+    /// only while the subject is still at it.
     pub base_version: i64,
-    /// The proposed config (`FlagConfig`) of the flag in the environment.
+    /// The proposed document: a flag's `FlagConfig`, a segment's
+    /// `included`, `excluded` and `rules`, or an app's bundle config.
     #[sqlx(try_from = "super::column::LenientJson")]
     #[schema(value_type = Object)]
     pub config: Option<serde_json::Value>,
@@ -42,11 +48,13 @@ pub struct Review {
     pub at: i64,
 }
 
-const REQUEST: &str = "SELECT id, flag_key, environment, base_version, config, comment, author, state, revision, \
+const REQUEST: &str =
+    "SELECT id, subject, flag_key AS key, environment, base_version, config, comment, author, state, revision, \
                        created_at, updated_at, settled_by, settled_at FROM change_requests";
 
 pub struct NewRequest<'a> {
-    pub flag_key: &'a str,
+    pub subject: &'a str,
+    pub key: &'a str,
     pub environment: &'a str,
     pub base_version: i64,
     pub config: &'a str,
@@ -57,10 +65,11 @@ pub struct NewRequest<'a> {
 
 pub async fn insert(tx: &mut Transaction<'_, Any>, r: &NewRequest<'_>) -> ApiResult<i64> {
     Ok(sqlx::query_scalar(
-        "INSERT INTO change_requests (flag_key, environment, base_version, config, comment, author, state, revision, \
-         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'open', 1, $7, $7) RETURNING id",
+        "INSERT INTO change_requests (subject, flag_key, environment, base_version, config, comment, author, state, \
+         revision, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', 1, $8, $8) RETURNING id",
     )
-    .bind(r.flag_key)
+    .bind(r.subject)
+    .bind(r.key)
     .bind(r.environment)
     .bind(r.base_version)
     .bind(r.config)

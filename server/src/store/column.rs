@@ -30,6 +30,7 @@ from_json_text!(
     super::schedule::Change,
     crate::freeze::Schedule,
     std::collections::BTreeMap<String, u32>,
+    crate::auth::EnvRoles,
 );
 
 /// A nullable `TEXT` column holding a JSON document, read leniently: what

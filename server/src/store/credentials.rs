@@ -21,6 +21,11 @@ pub struct Credential {
     pub hint: String,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    /// A token's per-environment roles (environment key → `viewer` or
+    /// `editor`); absent for SDK keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[sqlx(skip)]
+    pub env_roles: Option<crate::auth::EnvRoles>,
     /// Only in the response that created it.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[sqlx(skip)]
@@ -55,11 +60,39 @@ pub async fn insert_token<'e>(
 }
 
 pub async fn list_tokens(db: &Db) -> ApiResult<Vec<Credential>> {
-    Ok(
-        sqlx::query_as("SELECT id, name, role AS kind, hint, created_at, revoked_at FROM admin_tokens ORDER BY id")
-            .fetch_all(&db.pool)
-            .await?,
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        credential: Credential,
+        #[sqlx(try_from = "super::column::JsonText")]
+        env_roles: crate::auth::EnvRoles,
+    }
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT id, name, role AS kind, env_roles, hint, created_at, revoked_at FROM admin_tokens ORDER BY id",
     )
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| Credential {
+            env_roles: Some(row.env_roles),
+            ..row.credential
+        })
+        .collect())
+}
+
+/// Sets a token's per-environment roles.
+pub async fn set_token_env_roles(
+    tx: &mut Transaction<'_, Any>,
+    id: i64,
+    env_roles: &crate::auth::EnvRoles,
+) -> ApiResult<()> {
+    sqlx::query("UPDATE admin_tokens SET env_roles = $1 WHERE id = $2")
+        .bind(crate::auth::env_roles_text(env_roles))
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 /// Revokes an active token; false when there is none with this id.
@@ -78,12 +111,14 @@ pub async fn revoke_token(tx: &mut Transaction<'_, Any>, id: i64) -> ApiResult<b
 pub struct ActiveToken {
     pub name: String,
     pub role: String,
+    /// The `env_roles` column.
+    pub env_roles: String,
 }
 
 /// The active admin token with this digest.
 pub async fn active_token(db: &Db, digest: &str) -> ApiResult<Option<ActiveToken>> {
     Ok(
-        sqlx::query_as("SELECT name, role FROM admin_tokens WHERE token_hash = $1 AND revoked_at IS NULL")
+        sqlx::query_as("SELECT name, role, env_roles FROM admin_tokens WHERE token_hash = $1 AND revoked_at IS NULL")
             .bind(digest)
             .fetch_optional(&db.pool)
             .await?,

@@ -6,6 +6,8 @@
 use serde::{Deserialize, Serialize};
 use sqlx::{Any, Transaction};
 
+use super::column::JsonText;
+use crate::auth::EnvRoles;
 use crate::db::Db;
 use crate::error::ApiResult;
 
@@ -17,11 +19,14 @@ pub struct Account {
     pub name: String,
     /// `viewer`, `editor` or `admin`.
     pub role: String,
+    /// Where the account's role differs: environment key → `viewer` or `editor`.
+    #[sqlx(try_from = "JsonText")]
+    pub env_roles: EnvRoles,
     pub created_at: i64,
     pub disabled_at: Option<i64>,
 }
 
-const ACCOUNT: &str = "SELECT id, email, name, role, created_at, disabled_at FROM accounts";
+const ACCOUNT: &str = "SELECT id, email, name, role, env_roles, created_at, disabled_at FROM accounts";
 
 pub async fn list_accounts(db: &Db) -> ApiResult<Vec<Account>> {
     Ok(sqlx::query_as(&format!("{ACCOUNT} ORDER BY id"))
@@ -64,32 +69,38 @@ pub struct NewAccount<'a> {
     pub email: &'a str,
     pub name: &'a str,
     pub role: &'a str,
+    pub env_roles: &'a EnvRoles,
     pub password_hash: Option<&'a str>,
     pub created_at: i64,
 }
 
 pub async fn insert_account(tx: &mut Transaction<'_, Any>, a: &NewAccount<'_>) -> ApiResult<i64> {
     Ok(sqlx::query_scalar(
-        "INSERT INTO accounts (email, name, role, password_hash, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        "INSERT INTO accounts (email, name, role, env_roles, password_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
+         RETURNING id",
     )
     .bind(a.email)
     .bind(a.name)
     .bind(a.role)
+    .bind(crate::auth::env_roles_text(a.env_roles))
     .bind(a.password_hash)
     .bind(a.created_at)
     .fetch_one(&mut **tx)
     .await?)
 }
 
-/// Sets an account's role and whether it is disabled (`disabled_at`).
+/// Sets an account's role, its per-environment roles and whether it is
+/// disabled (`disabled_at`).
 pub async fn update_account(
     tx: &mut Transaction<'_, Any>,
     id: i64,
     role: &str,
+    env_roles: &EnvRoles,
     disabled_at: Option<i64>,
 ) -> ApiResult<()> {
-    sqlx::query("UPDATE accounts SET role = $1, disabled_at = $2 WHERE id = $3")
+    sqlx::query("UPDATE accounts SET role = $1, env_roles = $2, disabled_at = $3 WHERE id = $4")
         .bind(role)
+        .bind(crate::auth::env_roles_text(env_roles))
         .bind(disabled_at)
         .bind(id)
         .execute(&mut **tx)
@@ -109,6 +120,9 @@ pub struct Invitation {
     pub id: i64,
     pub email: String,
     pub role: String,
+    /// Per-environment roles the account will have.
+    #[sqlx(try_from = "JsonText")]
+    pub env_roles: EnvRoles,
     pub invited_by: String,
     pub created_at: i64,
     pub expires_at: i64,
@@ -119,6 +133,7 @@ pub struct NewInvitation<'a> {
     pub code_hash: &'a str,
     pub email: &'a str,
     pub role: &'a str,
+    pub env_roles: &'a EnvRoles,
     pub invited_by: &'a str,
     pub created_at: i64,
     pub expires_at: i64,
@@ -126,12 +141,13 @@ pub struct NewInvitation<'a> {
 
 pub async fn insert_invitation(tx: &mut Transaction<'_, Any>, i: &NewInvitation<'_>) -> ApiResult<i64> {
     Ok(sqlx::query_scalar(
-        "INSERT INTO invitations (code_hash, email, role, invited_by, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        "INSERT INTO invitations (code_hash, email, role, env_roles, invited_by, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
     )
     .bind(i.code_hash)
     .bind(i.email)
     .bind(i.role)
+    .bind(crate::auth::env_roles_text(i.env_roles))
     .bind(i.invited_by)
     .bind(i.created_at)
     .bind(i.expires_at)
@@ -160,7 +176,7 @@ pub async fn replace_setup_invitation(db: &Db, code_hash: &str, now: i64, expire
 
 pub async fn list_invitations(db: &Db) -> ApiResult<Vec<Invitation>> {
     Ok(sqlx::query_as(
-        "SELECT id, email, role, invited_by, created_at, expires_at, accepted_at FROM invitations ORDER BY id",
+        "SELECT id, email, role, env_roles, invited_by, created_at, expires_at, accepted_at FROM invitations ORDER BY id",
     )
     .fetch_all(&db.pool)
     .await?)
@@ -175,7 +191,7 @@ pub async fn accept_invitation(
 ) -> ApiResult<Option<Invitation>> {
     Ok(sqlx::query_as(
         "UPDATE invitations SET accepted_at = $1 WHERE code_hash = $2 AND accepted_at IS NULL AND expires_at > $1 \
-         RETURNING id, email, role, invited_by, created_at, expires_at, accepted_at",
+         RETURNING id, email, role, env_roles, invited_by, created_at, expires_at, accepted_at",
     )
     .bind(now)
     .bind(code_hash)
@@ -211,6 +227,8 @@ pub struct LiveSession {
     pub email: String,
     pub name: String,
     pub role: String,
+    /// The account's `env_roles` column.
+    pub env_roles: String,
 }
 
 /// The session with this digest if it is neither revoked, past its
@@ -218,7 +236,7 @@ pub struct LiveSession {
 /// account.
 pub async fn live_session(db: &Db, secret_hash: &str, now: i64, idle_since: i64) -> ApiResult<Option<LiveSession>> {
     Ok(sqlx::query_as(
-        "SELECT s.id, s.last_seen_at, a.email, a.name, a.role FROM sessions s JOIN accounts a ON a.id = s.account_id \
+        "SELECT s.id, s.last_seen_at, a.email, a.name, a.role, a.env_roles FROM sessions s JOIN accounts a ON a.id = s.account_id \
          WHERE s.secret_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 AND s.last_seen_at > $3 \
          AND a.disabled_at IS NULL",
     )
@@ -265,11 +283,13 @@ pub struct OidcAccount {
     pub email: String,
     pub name: String,
     pub role: String,
+    #[sqlx(try_from = "JsonText")]
+    pub env_roles: EnvRoles,
     pub oidc_subject: Option<String>,
     pub disabled_at: Option<i64>,
 }
 
-const OIDC_ACCOUNT: &str = "SELECT id, email, name, role, oidc_subject, disabled_at FROM accounts";
+const OIDC_ACCOUNT: &str = "SELECT id, email, name, role, env_roles, oidc_subject, disabled_at FROM accounts";
 
 pub async fn account_by_subject(tx: &mut Transaction<'_, Any>, subject: &str) -> ApiResult<Option<OidcAccount>> {
     Ok(sqlx::query_as(&format!("{OIDC_ACCOUNT} WHERE oidc_subject = $1"))
@@ -293,15 +313,19 @@ pub async fn set_oidc_identity(
     email: &str,
     name: &str,
     role: &str,
+    env_roles: &EnvRoles,
 ) -> ApiResult<()> {
-    sqlx::query("UPDATE accounts SET oidc_subject = $1, email = $2, name = $3, role = $4 WHERE id = $5")
-        .bind(subject)
-        .bind(email)
-        .bind(name)
-        .bind(role)
-        .bind(id)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "UPDATE accounts SET oidc_subject = $1, email = $2, name = $3, role = $4, env_roles = $5 WHERE id = $6",
+    )
+    .bind(subject)
+    .bind(email)
+    .bind(name)
+    .bind(role)
+    .bind(crate::auth::env_roles_text(env_roles))
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 

@@ -1,6 +1,10 @@
 //! Bundle writes: publish a version (live or canary) and replace a config.
 //! A config change is a change-log entry (`kind = "bundle"`, `key` = app),
-//! so it reaches every node and every stream like a flag change.
+//! so it reaches every node and every stream like a flag change. Where the
+//! environment requires approvals, a config changes only through an
+//! approved change request ([`prepare`] and [`write`] let one apply it).
+
+use sqlx::{Any, Transaction};
 
 use super::Writer;
 use crate::bundles::{BundleConfig, Canary};
@@ -11,6 +15,19 @@ use crate::store::{append_audit, append_change, cohorts, environments, segments,
 /// Records `version` for `app` (creating the app on first publish) and makes
 /// it live, or the canary, in `environment`.
 pub async fn publish(w: &Writer<'_>, app: &str, environment: &str, req: &Publish) -> ApiResult<StoredBundleConfig> {
+    let (before, config) = published(w, app, environment, req).await?;
+    store(w, before, config, "bundle.publish").await
+}
+
+/// What publishing makes of the config of `app` in `environment`: the
+/// config now, and the one after. The version is recorded for the app
+/// (a known version changes nothing that is served).
+pub async fn published(
+    w: &Writer<'_>,
+    app: &str,
+    environment: &str,
+    req: &Publish,
+) -> ApiResult<(StoredBundleConfig, BundleConfig)> {
     if !valid_app_key(app) {
         return Err(ApiError::invalid("app", "an app key is 1–64 of A-Z a-z 0-9 - _ ."));
     }
@@ -29,6 +46,7 @@ pub async fn publish(w: &Writer<'_>, app: &str, environment: &str, req: &Publish
         }
     }
     environments::get(w.db, environment).await?;
+    w.may_edit(environment)?;
     let mut tx = w.begin().await?;
     rows::record_version(&mut tx, app, &req.version).await?;
     tx.commit().await?;
@@ -63,7 +81,7 @@ pub async fn publish(w: &Writer<'_>, app: &str, environment: &str, req: &Publish
     if let Some(min) = &req.min_supported {
         config.min_supported = Some(min.clone());
     }
-    store(w, before, config, "bundle.publish").await
+    Ok((before, config))
 }
 
 /// Replaces a config (`expected` from `If-Match`; 409 when stale).
@@ -74,6 +92,7 @@ pub async fn replace(
     expected: i64,
     config: BundleConfig,
 ) -> ApiResult<StoredBundleConfig> {
+    w.may_edit(environment)?;
     let before = get(w.db, app, environment).await?;
     if before.version != expected {
         return Err(ApiError::Conflict(format!(
@@ -87,9 +106,38 @@ pub async fn replace(
 async fn store(
     w: &Writer<'_>,
     before: StoredBundleConfig,
-    mut config: BundleConfig,
+    config: BundleConfig,
     action: &str,
 ) -> ApiResult<StoredBundleConfig> {
+    let pending = prepare(w, before, config).await?;
+    let mut tx = w.begin().await?;
+    write(&mut tx, w, &pending, action).await?;
+    w.commit(tx, std::slice::from_ref(&pending.before.environment)).await?;
+    Ok(pending.after())
+}
+
+/// A config checked, not yet written.
+pub struct PendingConfig {
+    pub before: StoredBundleConfig,
+    pub config: BundleConfig,
+    doc: String,
+}
+
+impl PendingConfig {
+    /// The stored config once written.
+    pub fn after(self) -> StoredBundleConfig {
+        StoredBundleConfig {
+            version: self.before.version + 1,
+            app: self.before.app,
+            environment: self.before.environment,
+            config: self.config,
+        }
+    }
+}
+
+/// Checks `config` as the next config after `before` (versions published,
+/// weights, reload policy, segments).
+pub async fn prepare(w: &Writer<'_>, before: StoredBundleConfig, mut config: BundleConfig) -> ApiResult<PendingConfig> {
     let (app, environment) = (before.app.as_str(), before.environment.as_str());
     config.versions = before.config.versions.clone();
     let known = |field: &str, v: &Option<String>| match v {
@@ -127,40 +175,49 @@ async fn store(
     }
     crate::cohorts::own_canary(environment, &mut config, &cohorts::all(w.db).await?)?;
     let doc = serde_json::to_string(&config).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let mut tx = w.begin().await?;
+    Ok(PendingConfig { before, config, doc })
+}
+
+/// Writes a checked config in `tx` (the caller commits): where approvals
+/// are required only with them, and only if the config is still at the
+/// version read (409 otherwise).
+pub async fn write(
+    tx: &mut Transaction<'_, Any>,
+    w: &Writer<'_>,
+    pending: &PendingConfig,
+    action: &str,
+) -> ApiResult<()> {
+    let (app, environment) = (pending.before.app.as_str(), pending.before.environment.as_str());
+    w.may_edit(environment)?;
+    w.check_approvals(tx, environment, "").await?;
+    let config = &pending.config;
     if config.canary.as_ref().is_some_and(|c| c.cohort.is_some()) {
-        // Ordered with cohort writes: the cohort read above still holds.
-        w.lock_rows(&mut tx, &[environment.to_owned()]).await?;
+        // Ordered with cohort writes: the cohort read by `prepare` still holds.
+        w.lock_rows(tx, &[environment.to_owned()]).await?;
         let mut check = config.clone();
-        crate::cohorts::own_canary(environment, &mut check, &cohorts::all_in(&mut tx).await?)
+        crate::cohorts::own_canary(environment, &mut check, &cohorts::all_in(tx).await?)
             .ok()
-            .filter(|()| check == config)
+            .filter(|()| check == *config)
             .ok_or_else(|| {
                 ApiError::Conflict(format!(
                     "the cohort the canary of `{app}` references changed while it was written; retry"
                 ))
             })?;
     }
-    if !rows::write_config_if(&mut tx, app, environment, &doc, before.version).await? {
+    if !rows::write_config_if(tx, app, environment, &pending.doc, pending.before.version).await? {
         return Err(ApiError::Conflict(format!(
             "the bundle config of `{app}` in `{environment}` changed while you wrote it; retry"
         )));
     }
-    append_change(&mut tx, environment, "bundle", app, Some(doc.clone())).await?;
+    append_change(tx, environment, "bundle", app, Some(pending.doc.clone())).await?;
     append_audit(
-        &mut tx,
+        tx,
         AuditEntry {
-            before: serde_json::to_string(&before.config).ok(),
-            after: Some(doc),
+            before: serde_json::to_string(&pending.before.config).ok(),
+            after: Some(pending.doc.clone()),
             ..w.audit(action, "bundle", app, Some(environment))
         },
     )
     .await?;
-    w.commit(tx, &[environment.to_owned()]).await?;
-    Ok(StoredBundleConfig {
-        app: app.to_owned(),
-        environment: environment.to_owned(),
-        config,
-        version: before.version + 1,
-    })
+    Ok(())
 }

@@ -4,14 +4,16 @@
 //! Ending the streams of a revoked key is the caller's (`KeyCache::revoke`).
 
 use super::Writer;
-use crate::auth::{digest, hint, new_secret, KeyKind, Role, BOOTSTRAP_TOKEN_NAME};
+use crate::auth::{digest, hint, new_secret, EnvRoles, KeyKind, Role, BOOTSTRAP_TOKEN_NAME};
 use crate::db::now_ms;
 use crate::error::{ApiError, ApiResult};
 use crate::store::credentials::{self as rows, Credential, NewCredential};
 use crate::store::environments;
 use crate::store::{append_audit, AuditEntry};
 
-pub async fn create_token(w: &Writer<'_>, name: &str, role: Role) -> ApiResult<Credential> {
+/// A token with `role`, and `env_roles` where its role differs.
+pub async fn create_token(w: &Writer<'_>, name: &str, role: Role, env_roles: &EnvRoles) -> ApiResult<Credential> {
+    crate::auth::check_env_roles(w.db, "env_roles", role, env_roles).await?;
     if name.trim().is_empty() {
         return Err(ApiError::invalid("name", "a token needs a name"));
     }
@@ -32,9 +34,24 @@ pub async fn create_token(w: &Writer<'_>, name: &str, role: Role) -> ApiResult<C
     };
     let mut tx = w.begin().await?;
     let id = rows::insert_token(&mut *tx, &row).await?;
-    append_audit(&mut tx, audit(w, "token.create", &id.to_string(), None, Some(row.kind))).await?;
+    rows::set_token_env_roles(&mut tx, id, env_roles).await?;
+    let mut after = serde_json::json!({ "kind": row.kind });
+    if !env_roles.is_empty() {
+        after["env_roles"] = serde_json::json!(env_roles);
+    }
+    append_audit(
+        &mut tx,
+        AuditEntry {
+            after: Some(after.to_string()),
+            ..audit(w, "token.create", &id.to_string(), None, None)
+        },
+    )
+    .await?;
     w.commit(tx, &[]).await?;
-    Ok(created(id, &row, None, secret))
+    Ok(Credential {
+        env_roles: Some(env_roles.clone()),
+        ..created(id, &row, None, secret)
+    })
 }
 
 pub async fn revoke_token(w: &Writer<'_>, id: i64) -> ApiResult<()> {
@@ -93,6 +110,7 @@ fn created(id: i64, row: &NewCredential<'_>, environment: Option<&str>, secret: 
         hint: row.hint.to_owned(),
         created_at: row.created_at,
         revoked_at: None,
+        env_roles: None,
         secret: Some(secret),
     }
 }

@@ -19,6 +19,13 @@ use crate::store::{append_audit, append_change, environments, segments, AuditEnt
 
 /// Creates a flag, off (dark) in every environment.
 pub async fn create(w: &Writer<'_>, mut flag: Flag) -> ApiResult<StoredFlag> {
+    // Dark everywhere needs no role anywhere in particular; a config given
+    // for an environment is a change there.
+    for (env, config) in &flag.environments {
+        if *config != FlagConfig::dark(0) {
+            w.may_edit(env)?;
+        }
+    }
     let env_keys: Vec<String> = environments::list(w.db).await?.into_iter().map(|e| e.key).collect();
     for env in &env_keys {
         flag.environments
@@ -203,16 +210,9 @@ pub async fn write_rows(tx: &mut Transaction<'_, Any>, w: &Writer<'_>, pending: 
         w.lock_for_kill_switch(tx, &pending.changed).await?;
     } else {
         w.lock(tx, &pending.changed).await?;
-        if !w.approved {
-            for env in &pending.changed {
-                let required = crate::store::environments::approvals_required(&mut **tx, env).await?;
-                if required > 0 {
-                    return Err(ApiError::ApprovalRequired(format!(
-                        "`{env}` requires {required} approval(s): propose this change as a change request \
-                         (POST /api/v1/change-requests); turning the flag off goes through at once"
-                    )));
-                }
-            }
+        for env in &pending.changed {
+            w.check_approvals(tx, env, "; turning the flag off goes through at once")
+                .await?;
         }
     }
     if !pending.kill_switch {

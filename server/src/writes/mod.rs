@@ -39,9 +39,32 @@ pub struct Writer<'a> {
     /// release plan's own step): environments that require approvals take
     /// it. Otherwise only the kill switch goes through there.
     pub approved: bool,
+    /// The person or token writing, whose role is checked in each
+    /// environment the write touches; `None` for the server's own writes
+    /// (the scheduler, the release guard, sign-in).
+    pub caller: Option<&'a crate::auth::Admin>,
 }
 
-impl Writer<'_> {
+impl<'a> Writer<'a> {
+    /// This writer on behalf of `caller`, whose role is checked per environment.
+    pub fn by(self, caller: &'a crate::auth::Admin) -> Writer<'a> {
+        Writer {
+            caller: Some(caller),
+            ..self
+        }
+    }
+
+    /// Refuses (403 naming the role and the environment) unless the caller
+    /// is an editor in `environment`. Every write to an environment checks
+    /// this: those that lock it in [`Writer::lock`], the others (bundles,
+    /// plans, scheduled changes, reviews) before they write.
+    pub fn may_edit(&self, environment: &str) -> ApiResult<()> {
+        match self.caller {
+            Some(caller) => caller.require_in(environment, crate::auth::Role::Editor),
+            None => Ok(()),
+        }
+    }
+
     pub async fn begin(&self) -> ApiResult<Transaction<'static, Any>> {
         Ok(self.db.pool.begin().await?)
     }
@@ -55,8 +78,9 @@ impl Writer<'_> {
     /// (prerequisites, cycles, segments in use) then see exactly the state
     /// the write applies to, even on a node that missed notifications.
     ///
-    /// An environment in a freeze window refuses the write (423 `frozen`);
-    /// only [`Writer::lock_for_kill_switch`] goes through.
+    /// A caller who is not an editor in each of them is refused first
+    /// (403). An environment in a freeze window refuses the write (423
+    /// `frozen`); only [`Writer::lock_for_kill_switch`] goes through.
     pub async fn lock(&self, tx: &mut Transaction<'_, Any>, environments: &[String]) -> ApiResult<()> {
         self.lock_all(tx, environments).await?;
         let now = self.clock.now_ms();
@@ -69,6 +93,23 @@ impl Writer<'_> {
                     )));
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Refuses (409 `approval_required`) a write to `environment` where it
+    /// requires approvals, unless the write carries them ([`Writer::approved`]).
+    /// `also` ends the message (what else may go through).
+    pub async fn check_approvals(&self, tx: &mut Transaction<'_, Any>, environment: &str, also: &str) -> ApiResult<()> {
+        if self.approved {
+            return Ok(());
+        }
+        let required = crate::store::environments::approvals_required(&mut **tx, environment).await?;
+        if required > 0 {
+            return Err(ApiError::ApprovalRequired(format!(
+                "`{environment}` requires {required} approval(s): propose this change as a change request \
+                 (POST /api/v1/change-requests){also}"
+            )));
         }
         Ok(())
     }
@@ -87,6 +128,9 @@ impl Writer<'_> {
     }
 
     async fn lock_all(&self, tx: &mut Transaction<'_, Any>, environments: &[String]) -> ApiResult<()> {
+        for env in environments {
+            self.may_edit(env)?;
+        }
         let mut sorted = environments.to_vec();
         // One order for every writer, so two never wait on each other.
         sorted.sort();

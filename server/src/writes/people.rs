@@ -4,7 +4,7 @@
 
 use super::Writer;
 use crate::auth::session::{hash_password, verify_password, MIN_PASSWORD_CHARS};
-use crate::auth::{digest, new_secret, Role};
+use crate::auth::{check_env_roles, digest, new_secret, EnvRoles, Role};
 use crate::error::{ApiError, ApiResult};
 use crate::store::people::{self as rows, Account, Invitation, NewAccount, NewInvitation, NewSession};
 use crate::store::{append_audit, AuditEntry};
@@ -18,9 +18,11 @@ pub struct Invited {
     pub code: String,
 }
 
-/// Invites `email` with `role`; `now` from the server's clock.
-pub async fn invite(w: &Writer<'_>, email: &str, role: Role, now: i64) -> ApiResult<Invited> {
+/// Invites `email` with `role` (and `env_roles` where it differs); `now`
+/// from the server's clock.
+pub async fn invite(w: &Writer<'_>, email: &str, role: Role, env_roles: &EnvRoles, now: i64) -> ApiResult<Invited> {
     let email = normal_email(email)?;
+    check_env_roles(w.db, "env_roles", role, env_roles).await?;
     let mut tx = w.begin().await?;
     if rows::account_by_email(&mut tx, &email).await?.is_some() {
         return Err(ApiError::Conflict(format!("`{email}` already has an account")));
@@ -30,12 +32,13 @@ pub async fn invite(w: &Writer<'_>, email: &str, role: Role, now: i64) -> ApiRes
         code_hash: &digest(&code),
         email: &email,
         role: role.as_str(),
+        env_roles,
         invited_by: w.actor,
         created_at: now,
         expires_at: now + INVITATION_MS,
     };
     let id = rows::insert_invitation(&mut tx, &row).await?;
-    let after = serde_json::json!({ "email": row.email, "role": row.role }).to_string();
+    let after = serde_json::json!({ "email": row.email, "role": row.role, "env_roles": env_roles }).to_string();
     append_audit(&mut tx, audit(w, "invitation.create", &id.to_string(), Some(after))).await?;
     w.commit(tx, &[]).await?;
     let (role, expires_at) = (row.role.to_owned(), row.expires_at);
@@ -44,6 +47,7 @@ pub async fn invite(w: &Writer<'_>, email: &str, role: Role, now: i64) -> ApiRes
             id,
             email,
             role,
+            env_roles: env_roles.clone(),
             invited_by: w.actor.to_owned(),
             created_at: now,
             expires_at,
@@ -89,12 +93,15 @@ pub async fn accept(
         email: &invitation.email,
         name,
         role: &invitation.role,
+        env_roles: &invitation.env_roles,
         password_hash: Some(&hash),
         created_at: now,
     };
     let id = rows::insert_account(&mut tx, &account).await?;
     let actor = format!("person:{}", invitation.email);
-    let after = serde_json::json!({ "email": invitation.email, "role": invitation.role }).to_string();
+    let after =
+        serde_json::json!({ "email": invitation.email, "role": invitation.role, "env_roles": invitation.env_roles })
+            .to_string();
     append_audit(
         &mut tx,
         AuditEntry {
@@ -109,6 +116,7 @@ pub async fn accept(
         email: invitation.email,
         name: name.to_owned(),
         role: invitation.role,
+        env_roles: invitation.env_roles,
         created_at: now,
         disabled_at: None,
     })
@@ -150,15 +158,25 @@ pub async fn sign_in(w: &Writer<'_>, email: &str, password: &str, now: i64, max_
 const DUMMY_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2n1HnDMQK9pTyqtWMBh0mmSdzl8mgU9SmEQnYsBUF4Y";
 
-/// Changes an account's role or disables it (which ends its sessions on
-/// every node); an admin cannot disable or demote their own account.
-pub async fn update_account(
-    w: &Writer<'_>,
-    id: i64,
-    role: Option<Role>,
-    disabled: Option<bool>,
-    now: i64,
-) -> ApiResult<Account> {
+/// What an admin changes of an account (`None`: unchanged).
+#[derive(Default)]
+pub struct AccountChange {
+    pub role: Option<Role>,
+    /// Replaces the per-environment roles (an empty map removes them).
+    pub env_roles: Option<EnvRoles>,
+    pub disabled: Option<bool>,
+}
+
+/// Changes an account's role or per-environment roles, or disables it
+/// (which ends its sessions on every node); an admin cannot disable or
+/// demote their own account. Making someone an admin drops their
+/// per-environment roles, which an admin cannot have.
+pub async fn update_account(w: &Writer<'_>, id: i64, change: AccountChange, now: i64) -> ApiResult<Account> {
+    let AccountChange {
+        role,
+        env_roles,
+        disabled,
+    } = change;
     let mut tx = w.begin().await?;
     let mut account = rows::account(&mut tx, id)
         .await?
@@ -166,9 +184,21 @@ pub async fn update_account(
     if w.actor == format!("person:{}", account.email) {
         return Err(ApiError::invalid("id", "change your own account through another admin"));
     }
-    let before = serde_json::json!({ "role": account.role, "disabled": account.disabled_at.is_some() }).to_string();
+    let state = |a: &Account| {
+        serde_json::json!({ "role": a.role, "env_roles": a.env_roles, "disabled": a.disabled_at.is_some() }).to_string()
+    };
+    let before = state(&account);
     if let Some(role) = role {
         account.role = role.as_str().to_owned();
+        if role == Role::Admin && env_roles.is_none() {
+            account.env_roles.clear();
+        }
+    }
+    if let Some(env_roles) = env_roles {
+        let role =
+            Role::parse(&account.role).ok_or_else(|| ApiError::Internal(format!("bad role {}", account.role)))?;
+        check_env_roles(w.db, "env_roles", role, &env_roles).await?;
+        account.env_roles = env_roles;
     }
     match disabled {
         Some(true) if account.disabled_at.is_none() => {
@@ -178,8 +208,8 @@ pub async fn update_account(
         Some(false) => account.disabled_at = None,
         _ => {}
     }
-    rows::update_account(&mut tx, id, &account.role, account.disabled_at).await?;
-    let after = serde_json::json!({ "role": account.role, "disabled": account.disabled_at.is_some() }).to_string();
+    rows::update_account(&mut tx, id, &account.role, &account.env_roles, account.disabled_at).await?;
+    let after = state(&account);
     append_audit(
         &mut tx,
         AuditEntry {
@@ -241,6 +271,8 @@ pub struct Identity {
     pub name: String,
     /// From the role claim, by `DAYLIGHT_OIDC_ROLES`.
     pub role: Role,
+    /// From the role claim, by `DAYLIGHT_OIDC_ENV_ROLES`.
+    pub env_roles: EnvRoles,
 }
 
 /// Signs in a person the provider vouched for: finds their account by
@@ -272,10 +304,27 @@ pub async fn oidc_sign_in(w: &Writer<'_>, who: &Identity, now: i64, max_ms: i64)
             if account.disabled_at.is_some() {
                 return Err(ApiError::Forbidden("this account is disabled; ask an admin".into()));
             }
-            rows::set_oidc_identity(&mut tx, account.id, &who.subject, &email, &who.name, role).await?;
-            if account.role != role || account.email != email || account.oidc_subject.is_none() {
-                let before = serde_json::json!({ "email": account.email, "role": account.role }).to_string();
-                let after = serde_json::json!({ "email": email, "role": role, "via": "oidc" }).to_string();
+            rows::set_oidc_identity(
+                &mut tx,
+                account.id,
+                &who.subject,
+                &email,
+                &who.name,
+                role,
+                &who.env_roles,
+            )
+            .await?;
+            if account.role != role
+                || account.email != email
+                || account.oidc_subject.is_none()
+                || account.env_roles != who.env_roles
+            {
+                let before =
+                    serde_json::json!({ "email": account.email, "role": account.role, "env_roles": account.env_roles })
+                        .to_string();
+                let after =
+                    serde_json::json!({ "email": email, "role": role, "env_roles": who.env_roles, "via": "oidc" })
+                        .to_string();
                 append_audit(
                     &mut tx,
                     AuditEntry {
@@ -293,12 +342,14 @@ pub async fn oidc_sign_in(w: &Writer<'_>, who: &Identity, now: i64, max_ms: i64)
                 email: &email,
                 name: &who.name,
                 role,
+                env_roles: &who.env_roles,
                 password_hash: None,
                 created_at: now,
             };
             let id = rows::insert_account(&mut tx, &account).await?;
-            rows::set_oidc_identity(&mut tx, id, &who.subject, &email, &who.name, role).await?;
-            let after = serde_json::json!({ "email": email, "role": role, "via": "oidc" }).to_string();
+            rows::set_oidc_identity(&mut tx, id, &who.subject, &email, &who.name, role, &who.env_roles).await?;
+            let after = serde_json::json!({ "email": email, "role": role, "env_roles": who.env_roles, "via": "oidc" })
+                .to_string();
             append_audit(
                 &mut tx,
                 AuditEntry {

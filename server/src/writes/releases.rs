@@ -17,6 +17,7 @@ pub async fn create(w: &Writer<'_>, flag_key: &str, environment: &str, mut spec:
     spec.validate()?;
     let stored = get_flag(w.db, flag_key).await?;
     environments::get(w.db, environment).await?;
+    w.may_edit(environment)?;
     let count = stored.flag.variations.len();
     if spec.variation >= count {
         return Err(ApiError::invalid(
@@ -148,6 +149,7 @@ pub enum Outcome {
 pub async fn act(w: &Writer<'_>, id: i64, action: Action, expected: Option<i64>, now: i64) -> ApiResult<Outcome> {
     for _attempt in 0..5 {
         let plan = get(w.db, id).await?;
+        w.may_edit(&plan.environment)?;
         if let Some(expected) = expected {
             if expected != plan.version {
                 return Err(ApiError::Conflict(format!(

@@ -35,6 +35,7 @@ pub async fn create(
         return Err(ApiError::invalid("change", "say what to change: `on` and/or `config`"));
     }
     environments::get(w.db, environment).await?;
+    w.may_edit(environment)?;
     // Check now that the change would be valid, rather than fail at `at`.
     flags::prepare(w, flag_key, None, &mut edit(&change, environment)).await?;
     let doc = serde_json::to_string(&change).map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -55,6 +56,7 @@ pub async fn create(
 /// Cancels a pending change (409 once it has been applied).
 pub async fn cancel(w: &Writer<'_>, id: i64) -> ApiResult<ScheduledChange> {
     let before = get(w.db, id).await?;
+    w.may_edit(&before.environment)?;
     let mut tx = w.begin().await?;
     if !rows::settle(&mut tx, id, "cancelled", None).await? {
         return Err(ApiError::Conflict(format!(

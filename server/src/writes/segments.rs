@@ -1,4 +1,8 @@
-//! Segment writes: create, edit, delete (refused while a flag uses it).
+//! Segment writes: create, edit, delete (refused while a flag uses it). An
+//! edit is prepared (read, applied, validated) and then written inside a
+//! transaction, so an approved change request is settled in the same one.
+//! Where the environment requires approvals, an edit goes only through an
+//! approved change request.
 
 use sqlx::{Any, Transaction};
 
@@ -41,6 +45,29 @@ pub async fn update(
     action: &str,
     edit: impl FnOnce(&mut StoredSegment) -> ApiResult<()>,
 ) -> ApiResult<StoredSegment> {
+    let pending = prepare(w, environment, key, expected, edit).await?;
+    let mut tx = w.begin().await?;
+    write(&mut tx, w, &pending, action).await?;
+    w.commit(tx, &[environment.to_owned()]).await?;
+    Ok(pending.after)
+}
+
+/// An edit read, applied and validated, not yet written.
+pub struct PendingUpdate {
+    pub before: StoredSegment,
+    pub after: StoredSegment,
+    doc: String,
+}
+
+/// Reads segment `key` of `environment`, applies `edit` and validates the
+/// result; `expected` as for flags (409 when stale).
+pub async fn prepare(
+    w: &Writer<'_>,
+    environment: &str,
+    key: &str,
+    expected: Option<i64>,
+    edit: impl FnOnce(&mut StoredSegment) -> ApiResult<()>,
+) -> ApiResult<PendingUpdate> {
     let before = rows::get(w.db, environment, key).await?;
     let version = before.rules.version as i64;
     if let Some(expected) = expected {
@@ -58,25 +85,38 @@ pub async fn update(
     after.rules.version = before.rules.version + 1;
     after.updated_at = now_ms();
     let doc = doc_of(&after.rules)?;
-    let mut tx = w.begin().await?;
-    fits(w, &mut tx, &after).await?;
-    if !rows::update_if(&mut tx, &after, &doc, version).await? {
+    Ok(PendingUpdate { before, after, doc })
+}
+
+/// Writes a prepared edit in `tx` (the caller commits): under the
+/// environment's lock, where approvals are required only with them, and
+/// only if the segment is still at the version read (409 otherwise).
+pub async fn write(
+    tx: &mut Transaction<'_, Any>,
+    w: &Writer<'_>,
+    pending: &PendingUpdate,
+    action: &str,
+) -> ApiResult<()> {
+    let (before, after) = (&pending.before, &pending.after);
+    let (environment, key) = (before.environment.as_str(), before.key.as_str());
+    fits(w, tx, after).await?;
+    w.check_approvals(tx, environment, "").await?;
+    if !rows::update_if(tx, after, &pending.doc, before.rules.version as i64).await? {
         return Err(ApiError::Conflict(format!(
             "segment `{key}` changed while you wrote it; reload and retry"
         )));
     }
-    append_change(&mut tx, environment, "segment", key, Some(doc)).await?;
+    append_change(tx, environment, "segment", key, Some(pending.doc.clone())).await?;
     append_audit(
-        &mut tx,
+        tx,
         AuditEntry {
-            before: serde_json::to_string(&before).ok(),
-            after: serde_json::to_string(&after).ok(),
+            before: serde_json::to_string(before).ok(),
+            after: serde_json::to_string(after).ok(),
             ..w.audit(action, "segment", key, Some(environment))
         },
     )
     .await?;
-    w.commit(tx, &[environment.to_owned()]).await?;
-    Ok(after)
+    Ok(())
 }
 
 /// Under the environment's lock: the environment with this segment still

@@ -239,3 +239,267 @@ on_each_backend!(changes_to_production_need_another_persons_approval, |app| {
     let inbox = app.get("/api/v1/change-requests?state=open").await.expect(200).body;
     assert_eq!(inbox["change_requests"], json!([]));
 });
+
+async fn require_approvals(app: &TestApp, env: &str, n: i64) {
+    app.request(
+        Method::PUT,
+        &format!("/api/v1/environments/{env}/approvals"),
+        Some(crate::harness::ADMIN),
+        Some(json!({ "required": n })),
+        &[],
+    )
+    .await
+    .expect(200);
+}
+
+fn keys(included: &[&str]) -> Value {
+    json!({ "included": included, "excluded": [], "rules": [] })
+}
+
+on_each_backend!(
+    segment_changes_go_through_change_requests_where_approvals_are_required,
+    |app| {
+        app.post("/api/v1/environments/production/segments", json!({ "key": "beta" }))
+            .await
+            .expect(201);
+        require_approvals(&app, "production", 1).await;
+        let (ana, bo) = (editor(&app, "ana").await, editor(&app, "bo").await);
+        let segment = "/api/v1/environments/production/segments/beta";
+
+        // Direct edits are refused there, key lists included; staging is direct.
+        let refused = app
+            .request(
+                Method::PATCH,
+                segment,
+                Some(&ana),
+                Some(json!({ "included": ["u1"] })),
+                &[("if-match", "\"1\"")],
+            )
+            .await
+            .expect(409);
+        assert_eq!(refused.body["error"], "approval_required");
+        call(
+            &app,
+            &ana,
+            Method::PUT,
+            &format!("{segment}/included"),
+            Some(json!(["u1"])),
+        )
+        .await
+        .expect(409);
+        app.post("/api/v1/environments/staging/segments", json!({ "key": "beta" }))
+            .await
+            .expect(201);
+        call(
+            &app,
+            &ana,
+            Method::PUT,
+            "/api/v1/environments/staging/segments/beta/included",
+            Some(json!(["u1"])),
+        )
+        .await
+        .expect(200);
+
+        // A proposal is checked like the write: an unknown field is named.
+        let propose = |who: &str, doc: Value, comment: &str| {
+            let body = json!({ "segment": "beta", "environment": "production", "config": doc, "comment": comment });
+            let (app, who) = (&app, who.to_owned());
+            async move { call(app, &who, Method::POST, "/api/v1/change-requests", Some(body)).await }
+        };
+        propose(&ana, json!({ "included": ["u1"], "bogus": 1 }), "x")
+            .await
+            .expect_field_error(400, "config.bogus");
+        propose(&ana, keys(&[]), "nothing")
+            .await
+            .expect_field_error(400, "config");
+        let first = propose(&ana, keys(&["u1"]), "add u1").await.expect(201).body;
+        assert_eq!(first["subject"], "segment");
+        assert_eq!(first["key"], "beta");
+        assert_eq!(first["base_version"], 1);
+        let id = first["id"].as_i64().unwrap();
+        let path = format!("/api/v1/change-requests/{id}");
+        let approve = |who: &str, id: i64| {
+            let (app, who) = (&app, who.to_owned());
+            async move {
+                call(
+                    app,
+                    &who,
+                    Method::POST,
+                    &format!("/api/v1/change-requests/{id}/reviews"),
+                    Some(json!({ "verdict": "approve" })),
+                )
+                .await
+            }
+        };
+        let apply = |who: &str, id: i64| {
+            let (app, who) = (&app, who.to_owned());
+            async move {
+                call(
+                    app,
+                    &who,
+                    Method::POST,
+                    &format!("/api/v1/change-requests/{id}/apply"),
+                    None,
+                )
+                .await
+            }
+        };
+
+        // The author never approves her own; an edit voids approvals.
+        approve(&ana, id).await.expect(403);
+        apply(&ana, id).await.expect(409);
+        approve(&bo, id).await.expect(200);
+        let view = app.get(&path).await.expect(200).body;
+        assert_eq!(view["approved_by"], json!(["token:bo"]), "{view}");
+        assert_eq!(view["current"]["included"], json!([]), "{view}");
+        assert_eq!(view["config"]["included"], json!(["u1"]), "{view}");
+        call(
+            &app,
+            &ana,
+            Method::PUT,
+            &path,
+            Some(json!({ "config": keys(&["u1", "u2"]), "comment": "two" })),
+        )
+        .await
+        .expect(200);
+        assert_eq!(app.get(&path).await.body["approved_by"], json!([]));
+        apply(&ana, id).await.expect(409);
+        approve(&bo, id).await.expect(200);
+
+        // Another request applies first: the first is now stale and says so.
+        let other = propose(&bo, keys(&["u9"]), "other").await.expect(201).body["id"]
+            .as_i64()
+            .unwrap();
+        approve(&ana, other).await.expect(200);
+        apply(&bo, other).await.expect(200);
+        let stale = apply(&ana, id).await.expect(409).body;
+        assert!(
+            stale["message"]
+                .as_str()
+                .unwrap()
+                .contains("segment `beta` changed since"),
+            "{stale}"
+        );
+        let stored = app.get(segment).await.body;
+        assert_eq!(stored["included"], json!(["u9"]));
+        assert_eq!(stored["version"], 2);
+
+        // A fresh request on the current version applies, once, even when two
+        // people click at the same time.
+        let fresh = propose(&ana, keys(&["u1", "u2"]), "again").await.expect(201).body;
+        assert_eq!(fresh["base_version"], 2);
+        let fresh = fresh["id"].as_i64().unwrap();
+        approve(&bo, fresh).await.expect(200);
+        let (a, b) = tokio::join!(apply(&ana, fresh), apply(&bo, fresh));
+        let mut statuses = [a.status.as_u16(), b.status.as_u16()];
+        statuses.sort();
+        assert_eq!(statuses, [200, 409]);
+        let stored = app.get(segment).await.body;
+        assert_eq!(stored["included"], json!(["u1", "u2"]));
+        assert_eq!(stored["version"], 3, "applied once: {stored}");
+        let audit = app
+            .get("/api/v1/audit?resource_kind=segment&resource_key=beta&environment=production")
+            .await
+            .body;
+        let updates: Vec<&Value> = audit["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "segment.update")
+            .collect();
+        assert_eq!(updates.len(), 2, "{audit}");
+        assert!(
+            updates[0]["comment"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("change request {fresh}: again (approved by token:bo)")),
+            "{audit}"
+        );
+    }
+);
+
+on_each_backend!(
+    a_bundle_publish_goes_through_a_change_request_where_approvals_are_required,
+    |app| {
+        let publish = |env: &str, version: &str| {
+            let (app, path) = (&app, format!("/api/v1/environments/{env}/apps/web/publish"));
+            let body = json!({ "version": version });
+            async move { app.post(&path, body).await }
+        };
+        publish("production", "1.0.0").await.expect(200);
+        require_approvals(&app, "production", 1).await;
+        let (ana, bo) = (editor(&app, "ana").await, editor(&app, "bo").await);
+
+        let refused = publish("production", "1.1.0").await.expect(409);
+        assert_eq!(refused.body["error"], "approval_required");
+        publish("staging", "1.1.0").await.expect(200);
+        let bundle = "/api/v1/environments/production/apps/web/bundle";
+        assert_eq!(app.get(bundle).await.body["live"], "1.0.0");
+
+        let opened = call(
+        &app,
+        &ana,
+        Method::POST,
+        "/api/v1/change-requests",
+        Some(json!({ "app": "web", "environment": "production", "publish": { "version": "1.1.0" }, "comment": "ship" })),
+    )
+    .await
+    .expect(201)
+    .body;
+        assert_eq!(opened["subject"], "bundle");
+        assert_eq!(opened["config"]["live"], "1.1.0");
+        let id = opened["id"].as_i64().unwrap();
+        let view = app.get(&format!("/api/v1/change-requests/{id}")).await.body;
+        assert_eq!(view["current"]["live"], "1.0.0", "{view}");
+        call(
+            &app,
+            &ana,
+            Method::POST,
+            &format!("/api/v1/change-requests/{id}/reviews"),
+            Some(json!({ "verdict": "approve" })),
+        )
+        .await
+        .expect(403);
+        call(
+            &app,
+            &bo,
+            Method::POST,
+            &format!("/api/v1/change-requests/{id}/reviews"),
+            Some(json!({ "verdict": "approve" })),
+        )
+        .await
+        .expect(200);
+        let applied = call(
+            &app,
+            &ana,
+            Method::POST,
+            &format!("/api/v1/change-requests/{id}/apply"),
+            None,
+        )
+        .await
+        .expect(200)
+        .body;
+        assert_eq!(applied["state"], "applied");
+        assert_eq!(app.get(bundle).await.body["live"], "1.1.0");
+
+        // Naming two subjects, or a publish for a flag, is refused by field.
+        call(
+            &app,
+            &ana,
+            Method::POST,
+            "/api/v1/change-requests",
+            Some(json!({ "app": "web", "segment": "x", "environment": "production", "config": {} })),
+        )
+        .await
+        .expect_field_error(400, "flag");
+        call(
+            &app,
+            &ana,
+            Method::POST,
+            "/api/v1/change-requests",
+            Some(json!({ "flag": "f", "environment": "production", "publish": { "version": "2" } })),
+        )
+        .await
+        .expect_field_error(400, "publish");
+    }
+);

@@ -84,6 +84,23 @@ async fn people_are_invited_listed_and_managed_from_the_cli() {
     assert_eq!(field(&changed, "role"), "viewer");
     assert_eq!(account(&app, "ana@example.com").await["role"], "viewer");
 
+    // Roles per environment: replaced as a whole, shown in the list.
+    ok(&app, &["people", "env-roles", &id, "staging=editor"]).await;
+    assert_eq!(
+        account(&app, "ana@example.com").await["env_roles"],
+        json!({ "staging": "editor" })
+    );
+    assert_eq!(row(&ok(&app, &["people", "list"]).await, &id)[6], "staging=editor");
+    let unknown = daylight(&app, &["people", "env-roles", &id, "nowhere=viewer"]).await;
+    assert_eq!(unknown.code, 1);
+    assert!(
+        unknown.stderr.contains("(field env_roles.nowhere)"),
+        "{}",
+        unknown.stderr
+    );
+    ok(&app, &["people", "env-roles", &id]).await;
+    assert_eq!(account(&app, "ana@example.com").await["env_roles"], json!({}));
+
     let disabled = ok(&app, &["people", "disable", &id]).await;
     assert_ne!(field(&disabled, "disabled_at"), "null");
     assert!(account(&app, "ana@example.com").await["disabled_at"].is_i64());

@@ -38,6 +38,7 @@ mod cohorts;
 mod console;
 mod destructive;
 mod explain;
+mod env_roles;
 mod flagfile;
 mod flags;
 mod freezes;

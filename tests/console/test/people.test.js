@@ -1,7 +1,8 @@
 // People in the console: an invitation accepted and a person signed in with
 // email and password whose change the audit log names; a wrong password
 // refused; four eyes (proposed by one person, approved and applied by
-// another); and a frozen environment's banner and refused save.
+// another); a person who is a viewer in production only; and a frozen
+// environment's banner and refused save.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
@@ -160,9 +161,12 @@ test('a request whose flag changed since says it cannot apply', async () => {
   assert.equal(await page.getByRole('button', { name: 'Apply' }).isDisabled(), true);
 });
 
-test('a frozen environment shows the banner on the flag page and a refused save explains it', async () => {
+test('a frozen environment shows the banner on the flag and segment pages and a refused save explains it', async () => {
   const { server, page } = await suite.setup('admin');
   await server.call('POST', '/api/v1/flags', { body: { key: 'checkout', name: 'Checkout' }, expect: 201 });
+  for (const env of ['production', 'staging']) {
+    await server.call('POST', `/api/v1/environments/${env}/segments`, { body: { key: 'beta' }, expect: 201 });
+  }
   const now = Date.now();
   await server.call('POST', '/api/v1/environments/production/freezes', {
     body: { name: 'final', schedule: { kind: 'once', starts_at: new Date(now - 60_000).toISOString(), ends_at: new Date(now + 3_600_000).toISOString() } },
@@ -178,6 +182,16 @@ test('a frozen environment shows the banner on the flag page and a refused save 
   await refusal.waitFor();
   assert.match(await refusal.innerText(), /freeze window.*kill switch.*still works/s);
   assert.equal((await server.call('GET', '/api/v1/flags/checkout/environments/production', { expect: 200 })).body.off_variation ?? 0, 0);
+
+  // A segment's page says the same before anyone edits it; staging's does not.
+  await page.locator('#env-select').selectOption('production');
+  await page.goto(`${server.url}/#/segments/beta`);
+  await page.getByRole('heading', { name: 'beta' }).waitFor();
+  await page.locator('#freeze-banner').waitFor();
+  assert.match(await page.locator('#freeze-banner').innerText(), /production is frozen now.*“final”/s);
+  await page.locator('#env-select').selectOption('staging');
+  await page.getByText('staging, version 1').waitFor();
+  assert.equal(await page.locator('#freeze-banner').count(), 0);
 });
 
 test('a freeze that starts within two hours is announced before editing', async () => {
@@ -263,4 +277,60 @@ test('a reviewer comments on and rejects a request, which leaves the inbox', asy
   assert.equal((await server.call('GET', `/api/v1/change-requests/${request.id}`, { expect: 200 })).body.state, 'rejected');
   await page.locator('.crumbs a').click();
   await page.locator('#no-requests').waitFor();
+});
+
+test('a person who is a viewer in production sees it read-only and edits staging', async () => {
+  const { server, page } = await suite.setup('admin');
+  await server.call('POST', '/api/v1/flags', { body: { key: 'checkout', name: 'Checkout' }, expect: 201 });
+
+  // The admin invites an editor who is a viewer in production.
+  await page.getByRole('link', { name: 'People' }).click();
+  await page.getByLabel('Email').fill('cy@example.com');
+  await page.getByLabel('Role', { exact: true }).selectOption('editor');
+  await page.getByLabel('Invitation in production').selectOption('viewer');
+  await page.getByRole('button', { name: 'Invite' }).click();
+  const link = await page.getByLabel('Invitation link').inputValue();
+  const invitation = (await server.call('GET', '/api/v1/invitations', { expect: 200 })).body.invitations[0];
+  assert.deepEqual(invitation.env_roles, { production: 'viewer' });
+
+  const cy = await signedOut(server, new URL(link).pathname + new URL(link).hash);
+  await cy.page.getByLabel('Your name').fill('Cy');
+  await cy.page.getByLabel('Password', { exact: true }).fill('correct horse battery');
+  await cy.page.getByLabel('Password again').fill('correct horse battery');
+  await cy.page.getByRole('button', { name: 'Create account and sign in' }).click();
+  await cy.page.getByRole('navigation', { name: 'Main' }).waitFor();
+  await cy.page.locator('#env-select').selectOption('production');
+  assert.match(await cy.page.locator('#signed-in-as').innerText(), /\(editor; viewer in production\)/);
+  assert.match(await cy.page.locator('#read-only-banner').innerText(), /Read-only in production/);
+
+  // Production: the flag's targeting and its toggle cannot be changed.
+  await cy.page.goto(`${cy.page.url().split('#')[0]}#/flags/checkout`);
+  await cy.page.getByRole('heading', { name: 'Targeting in production' }).waitFor();
+  assert.equal(await cy.page.getByLabel('When off, serve').isDisabled(), true);
+
+  // Staging: editable, and the save goes through.
+  await cy.page.locator('#env-select').selectOption('staging');
+  await cy.page.getByRole('heading', { name: 'Targeting in staging' }).waitFor();
+  assert.equal(await cy.page.locator('#read-only-banner').count(), 0);
+  await cy.page.getByLabel('When off, serve').selectOption('1');
+  await cy.page.getByRole('button', { name: 'Save staging' }).click();
+  await cy.page.getByRole('status').filter({ hasText: 'Saved.' }).waitFor();
+  const flag = (await server.call('GET', '/api/v1/flags/checkout', { expect: 200 })).body;
+  assert.equal(flag.environments.staging.off_variation, 1);
+  assert.equal(flag.environments.production.off_variation, 0);
+
+  // The admin sees the per-environment role and lifts it; production opens up.
+  await page.getByRole('link', { name: 'People' }).click();
+  const picker = page.getByLabel('cy@example.com in production');
+  await picker.waitFor();
+  assert.equal(await picker.inputValue(), 'viewer');
+  const patched = page.waitForResponse((r) => r.url().includes('/api/v1/accounts/') && r.request().method() === 'PATCH');
+  await picker.selectOption('');
+  assert.equal((await patched).status(), 200);
+  await cy.page.reload();
+  await cy.page.getByRole('heading', { name: 'Targeting in staging' }).waitFor();
+  await cy.page.locator('#env-select').selectOption('production');
+  await cy.page.getByRole('heading', { name: 'Targeting in production' }).waitFor();
+  assert.equal(await cy.page.locator('#read-only-banner').count(), 0);
+  assert.equal(await cy.page.getByLabel('When off, serve').isDisabled(), false);
 });
