@@ -15,6 +15,7 @@ mod console;
 mod direct;
 pub(crate) mod environments;
 pub mod extract;
+pub(crate) mod flagfile;
 pub(crate) mod flags;
 pub(crate) mod freezes;
 mod health;
@@ -77,6 +78,7 @@ impl Modify for BearerAuth {
 pub fn admin_api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(flags::router())
+        .merge(flagfile::router())
         .merge(segments::router())
         .merge(environments::router())
         .merge(tokens::router())

@@ -8,6 +8,7 @@ pub mod change_requests;
 pub mod column;
 pub mod credentials;
 pub mod environments;
+pub mod flagfile;
 pub mod flags;
 pub mod freezes;
 pub mod people;
