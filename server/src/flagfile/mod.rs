@@ -6,6 +6,7 @@
 pub mod command;
 pub mod model;
 pub mod plan;
+pub mod schema;
 pub mod validate;
 
 pub use model::{FileFlag, FileSegment, FlagFile, FORMAT_VERSION};

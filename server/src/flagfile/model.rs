@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use daylight::{FlagConfig, SegmentRules};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -16,7 +17,7 @@ use utoipa::ToSchema;
 pub const FORMAT_VERSION: u32 = 1;
 
 /// One file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FlagFile {
     /// Must be `1`.
@@ -29,7 +30,7 @@ pub struct FlagFile {
 
 /// A flag: the admin API's flag document plus `owner`, `expires` and which
 /// parts the file manages.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileFlag {
     pub key: String,
@@ -62,14 +63,14 @@ pub struct FileFlag {
 }
 
 /// A part of a flag's per-environment config a file may manage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ManagedPart {
     Targeting,
 }
 
 /// A segment: its per-environment members and rules.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileSegment {
     pub key: String,
