@@ -15,6 +15,7 @@ use serde_json::Value;
 /// A flag as an admin sees it: shared fields plus one config per environment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "jsonschema", derive(schemars::JsonSchema))]
 pub struct Flag {
     pub key: String,
     #[serde(default)]
@@ -35,6 +36,7 @@ pub struct Flag {
 /// The per-environment part of a flag.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "jsonschema", derive(schemars::JsonSchema))]
 pub struct FlagConfig {
     #[serde(default)]
     pub on: bool,
@@ -72,6 +74,7 @@ impl FlagConfig {
 /// What an SDK evaluates: one flag in one environment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "jsonschema", derive(schemars::JsonSchema))]
 pub struct FlagRules {
     pub variations: Vec<Value>,
     #[serde(default)]
@@ -94,6 +97,7 @@ impl Flag {
 /// The flag `flag` must be on and serve `variation` for this flag to go on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "jsonschema", derive(schemars::JsonSchema))]
 pub struct Prerequisite {
     pub flag: String,
     pub variation: usize,
@@ -102,6 +106,7 @@ pub struct Prerequisite {
 /// Individual targeting: these context keys get `variation`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "jsonschema", derive(schemars::JsonSchema))]
 pub struct Target {
     pub variation: usize,
     pub values: Vec<String>,
@@ -110,6 +115,7 @@ pub struct Target {
 /// Clauses that must all match, and what to serve when they do.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "jsonschema", derive(schemars::JsonSchema))]
 pub struct Rule {
     /// A stable id, reported in the reason (defaults to empty).
     #[serde(default)]
@@ -123,6 +129,7 @@ pub struct Rule {
 /// One condition on one context attribute.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "jsonschema", derive(schemars::JsonSchema))]
 pub struct Clause {
     /// The context attribute; `key` is the targeting key. Ignored by
     /// `in_segment`, which always looks at the targeting key.
@@ -141,6 +148,7 @@ pub struct Clause {
 /// [`Op::Unknown`] and never matches, so a newer ruleset keeps working.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "jsonschema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Op {
     In,
@@ -186,6 +194,7 @@ impl Op {
 /// or a rollout.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "jsonschema", derive(schemars::JsonSchema))]
 pub struct Serve {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variation: Option<usize>,
@@ -205,6 +214,7 @@ impl Serve {
 /// A percentage split, bucketed by the contract in `docs/flag-format.md`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "jsonschema", derive(schemars::JsonSchema))]
 pub struct Rollout {
     /// Weights in thousandths of a percent, summing to 100000. May be left
     /// out of an admin write that names a `cohort` (the server fills it).
@@ -245,6 +255,7 @@ impl Rollout {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "jsonschema", derive(schemars::JsonSchema))]
 pub struct WeightedVariation {
     pub variation: usize,
     pub weight: u32,
@@ -253,6 +264,7 @@ pub struct WeightedVariation {
 /// A reusable cohort in one environment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "jsonschema", derive(schemars::JsonSchema))]
 pub struct SegmentRules {
     /// Context keys always in the segment.
     #[serde(default)]
@@ -269,6 +281,7 @@ pub struct SegmentRules {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "jsonschema", derive(schemars::JsonSchema))]
 pub struct SegmentRule {
     #[serde(default)]
     pub id: String,
@@ -278,6 +291,7 @@ pub struct SegmentRule {
 /// Everything an SDK needs to evaluate one environment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "jsonschema", derive(schemars::JsonSchema))]
 pub struct RulesetDocument {
     #[serde(default)]
     pub environment: String,

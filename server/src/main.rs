@@ -39,6 +39,13 @@ enum Top {
     /// Checks flags-as-code files offline (docs/flags-as-code.md): exit 0
     /// valid, 1 invalid, 2 usage error.
     Validate(daylight_server::flagfile::command::ValidateArgs),
+    /// Writes every flag and segment in the flags-as-code format.
+    Export(cli::flagfile::ExportArgs),
+    /// What applying flags-as-code files to an environment would change:
+    /// exit 0 nothing to do, 2 changes pending, 1 error.
+    Plan(cli::flagfile::PlanArgs),
+    /// Applies flags-as-code files to an environment, all or nothing.
+    Apply(cli::flagfile::ApplyArgs),
     #[command(flatten)]
     Client(cli::Command),
 }
@@ -75,6 +82,9 @@ fn main() {
                 &validate,
                 jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date(),
             ),
+            Top::Export(export) => cli::flagfile::export(&args.remote, &export).await,
+            Top::Plan(plan) => cli::flagfile::plan(&args.remote, &plan).await,
+            Top::Apply(apply) => cli::flagfile::apply(&args.remote, &apply).await,
             Top::Sync(sync) => daylight_server::sync::run(&args.remote.url, sync).await,
             Top::Client(command) => cli::run(args.remote, command).await,
         }

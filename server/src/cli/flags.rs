@@ -36,6 +36,12 @@ pub enum FlagCmd {
         /// Browsers (client keys) may see it.
         #[arg(long)]
         client_side: bool,
+        /// Who answers for the flag (a person or team).
+        #[arg(long)]
+        owner: Option<String>,
+        /// The date (YYYY-MM-DD) after which the flag should be gone.
+        #[arg(long)]
+        expires: Option<String>,
     },
     /// Turns a flag on or off in one environment (the kill switch).
     Toggle {
@@ -122,6 +128,8 @@ pub async fn run(c: &Client, cmd: FlagCmd) -> Result<Reply, String> {
             tags,
             variations,
             client_side,
+            owner,
+            expires,
         } => {
             let variations = match variations {
                 Some(v) => serde_json::from_str(&v).map_err(|e| format!("--variations is not JSON: {e}"))?,
@@ -134,6 +142,8 @@ pub async fn run(c: &Client, cmd: FlagCmd) -> Result<Reply, String> {
                 tags,
                 variations,
                 client_side,
+                owner,
+                expires,
             };
             let answer = c.post("/api/v1/flags").json(&body).send().await?;
             Ok(Reply::record::<StoredFlag>(answer))

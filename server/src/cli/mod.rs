@@ -8,7 +8,9 @@
 //! API breaks the CLI when it is compiled rather than when it runs.
 //!
 //! - `client`: the HTTP client (base URL, token, error display);
-//! - `output`: tables, records, times, and `--json`.
+//! - `output`: tables, records, times, and `--json`;
+//! - `flagfile`: `export`, `plan` and `apply` of flags-as-code files, with
+//!   exit codes of their own.
 
 mod approvals;
 mod bundles;
@@ -17,6 +19,7 @@ mod client;
 mod cohorts;
 mod credentials;
 mod environments;
+pub mod flagfile;
 mod flags;
 mod freezes;
 mod output;

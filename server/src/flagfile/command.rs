@@ -57,7 +57,7 @@ fn is_flag_file(path: &Path) -> bool {
 }
 
 /// A file as given, or a directory's flag files (recursively, sorted).
-fn collect(path: &Path, out: &mut Vec<Source>) -> std::io::Result<()> {
+pub(crate) fn collect(path: &Path, out: &mut Vec<Source>) -> std::io::Result<()> {
     if path.is_dir() {
         let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
             .map(|e| e.map(|e| e.path()))

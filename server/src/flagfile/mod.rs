@@ -1,9 +1,12 @@
 //! Flags as code: the declarative file format (`model`), its offline checks
-//! (`validate`), and the `daylight validate` command. See
+//! (`validate`), the `daylight validate` command, and `plan`: what applying
+//! files to an environment would change. See
 //! `docs/flags-as-code.md`.
 
 pub mod command;
 pub mod model;
+pub mod plan;
+pub mod schema;
 pub mod validate;
 
 pub use model::{FileFlag, FileSegment, FlagFile, FORMAT_VERSION};

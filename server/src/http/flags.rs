@@ -94,6 +94,14 @@ pub struct CreateFlag {
     pub variations: Vec<Value>,
     #[serde(default)]
     pub client_side: bool,
+    /// Who answers for the flag (a person or team).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 200)]
+    pub owner: Option<String>,
+    /// The date (`YYYY-MM-DD`, UTC) after which the flag should be gone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "2027-03-31")]
+    pub expires: Option<String>,
 }
 
 /// What a flag created without variations has (the CLI sends it too).
@@ -123,7 +131,11 @@ async fn create(edit: Editing<(), Body<CreateFlag>>) -> ApiResult<impl IntoRespo
         client_side: req.client_side,
         environments: Default::default(),
     };
-    let stored = crate::writes::flags::create(&author.writer(), flag).await?;
+    let meta = crate::writes::flags::FlagMeta {
+        owner: req.owner,
+        expires: req.expires,
+    };
+    let stored = crate::writes::flags::create(&author.writer(), flag, meta).await?;
     Ok((StatusCode::CREATED, etag(stored.version), Json(stored)))
 }
 
@@ -146,6 +158,11 @@ pub struct UpdateFlag {
     pub tags: Option<Vec<String>>,
     pub variations: Option<Vec<Value>>,
     pub client_side: Option<bool>,
+    /// Who answers for the flag; `""` clears it.
+    #[schema(max_length = 200)]
+    pub owner: Option<String>,
+    /// `YYYY-MM-DD` (UTC); `""` clears it.
+    pub expires: Option<String>,
     /// Archived flags disappear from SDKs but keep their history.
     pub archived: Option<bool>,
 }
@@ -202,6 +219,12 @@ async fn update(confirm: Confirm, edit: Editing<Path<String>, Body<UpdateFlag>, 
         }
         if let Some(client_side) = req.client_side {
             f.flag.client_side = client_side;
+        }
+        if let Some(owner) = &req.owner {
+            f.owner = Some(owner.clone()).filter(|o| !o.is_empty());
+        }
+        if let Some(expires) = &req.expires {
+            f.expires = Some(expires.clone()).filter(|e| !e.is_empty());
         }
         if let Some(archived) = req.archived {
             f.archived = archived;

@@ -17,6 +17,7 @@ mod direct;
 pub(crate) mod environments;
 mod explain;
 pub mod extract;
+pub(crate) mod flagfile;
 pub(crate) mod flags;
 pub(crate) mod freezes;
 mod health;
@@ -80,6 +81,7 @@ pub fn admin_api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(flags::router())
         .merge(explain::router())
+        .merge(flagfile::router())
         .merge(segments::router())
         .merge(environments::router())
         .merge(tokens::router())

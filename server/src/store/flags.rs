@@ -14,6 +14,12 @@ pub struct StoredFlag {
     #[serde(flatten)]
     #[sqlx(rename = "doc", try_from = "JsonText")]
     pub flag: Flag,
+    /// Who answers for the flag (a person or team).
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// The date (`YYYY-MM-DD`, UTC) after which the flag should be gone.
+    #[serde(default)]
+    pub expires: Option<String>,
     /// Bumped by every write; send it back in `If-Match`.
     pub version: i64,
     #[sqlx(try_from = "IntBool")]
@@ -53,7 +59,7 @@ fn published(mut config: FlagConfig) -> FlagConfig {
 }
 
 /// The columns a [`StoredFlag`] is read from.
-pub(crate) const SELECT: &str = "SELECT doc, version, archived, created_at, updated_at FROM flags";
+pub(crate) const SELECT: &str = "SELECT doc, owner, expires, version, archived, created_at, updated_at FROM flags";
 
 pub async fn list(db: &Db) -> ApiResult<Vec<StoredFlag>> {
     Ok(sqlx::query_as(&format!("{SELECT} ORDER BY key"))
@@ -72,10 +78,13 @@ pub async fn get(db: &Db, key: &str) -> ApiResult<StoredFlag> {
 /// Inserts a new flag (409 when the key exists).
 pub async fn insert(tx: &mut Transaction<'_, Any>, stored: &StoredFlag, doc: &str) -> ApiResult<()> {
     sqlx::query(
-        "INSERT INTO flags (key, doc, version, archived, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO flags (key, doc, owner, expires, version, archived, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(&stored.flag.key)
     .bind(doc)
+    .bind(&stored.owner)
+    .bind(&stored.expires)
     .bind(stored.version)
     .bind(i64::from(stored.archived))
     .bind(stored.created_at)
@@ -98,12 +107,15 @@ pub async fn update_if(
     read_version: i64,
 ) -> ApiResult<bool> {
     let updated = sqlx::query(
-        "UPDATE flags SET doc = $1, version = $2, archived = $3, updated_at = $4 WHERE key = $5 AND version = $6",
+        "UPDATE flags SET doc = $1, version = $2, archived = $3, updated_at = $4, owner = $5, expires = $6
+         WHERE key = $7 AND version = $8",
     )
     .bind(doc)
     .bind(after.version)
     .bind(i64::from(after.archived))
     .bind(after.updated_at)
+    .bind(&after.owner)
+    .bind(&after.expires)
     .bind(&after.flag.key)
     .bind(read_version)
     .execute(&mut **tx)

@@ -9,6 +9,7 @@ pub mod cohorts;
 pub mod column;
 pub mod credentials;
 pub mod environments;
+pub mod flagfile;
 pub mod flags;
 pub mod freezes;
 pub mod people;

@@ -3,7 +3,7 @@
 //! validated) outside the transaction and written inside one, so the
 //! scheduler and release plans can write it together with their own rows.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use daylight::model::{Flag, FlagConfig};
 use serde::Serialize;
@@ -13,12 +13,21 @@ use super::Writer;
 use crate::db::{now_ms, Db};
 use crate::error::{ApiError, ApiResult};
 use crate::live::Live;
+use crate::cohorts::Cohort;
 use crate::store::cohorts as cohort_rows;
 use crate::store::flags::{self as rows, config_for, rules_for, StoredFlag};
 use crate::store::{append_audit, append_change, environments, segments, AuditEntry};
 
+/// Who answers for a flag and until when: kept beside the flag document.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FlagMeta {
+    pub owner: Option<String>,
+    /// `YYYY-MM-DD` (checked by [`check_meta`]).
+    pub expires: Option<String>,
+}
+
 /// Creates a flag, off (dark) in every environment.
-pub async fn create(w: &Writer<'_>, mut flag: Flag) -> ApiResult<StoredFlag> {
+pub async fn create(w: &Writer<'_>, flag: Flag, meta: FlagMeta) -> ApiResult<StoredFlag> {
     // Dark everywhere needs no role anywhere in particular; a config given
     // for an environment is a change there.
     for (env, config) in &flag.environments {
@@ -27,22 +36,9 @@ pub async fn create(w: &Writer<'_>, mut flag: Flag) -> ApiResult<StoredFlag> {
         }
     }
     let env_keys: Vec<String> = environments::list(w.db).await?.into_iter().map(|e| e.key).collect();
-    for env in &env_keys {
-        flag.environments
-            .entry(env.clone())
-            .or_insert_with(|| FlagConfig::dark(0));
-    }
-    crate::cohorts::own_flag(None, &mut flag, &cohort_rows::all(w.db).await?)?;
-    validate(w.db, &flag, &env_keys.iter().cloned().collect()).await?;
-    let now = now_ms();
-    let stored = StoredFlag {
-        flag,
-        version: 1,
-        archived: false,
-        created_at: now,
-        updated_at: now,
-    };
-    let doc = to_json(&stored.flag)?;
+    let segments = segments::all_keys(w.db).await?;
+    let cohorts = cohort_rows::all(w.db).await?;
+    let (stored, doc) = prepare_create(flag, meta, &env_keys, &segments, &cohorts)?;
     let mut tx = w.begin().await?;
     if !crate::cohorts::flag_references(&stored.flag).is_empty() {
         // Ordered with cohort writes by the environments' locks.
@@ -51,20 +47,81 @@ pub async fn create(w: &Writer<'_>, mut flag: Flag) -> ApiResult<StoredFlag> {
             return Err(cohort_moved(&stored.flag.key));
         }
     }
-    rows::insert(&mut tx, &stored, &doc).await?;
-    for env in &env_keys {
-        append_change(&mut tx, env, "flag", &stored.flag.key, json(&rules_for(&stored, env))).await?;
+    insert(&mut tx, w, &stored, &doc, &env_keys).await?;
+    w.commit(tx, &env_keys).await?;
+    Ok(stored)
+}
+
+/// A new flag checked and ready to insert: dark in every environment it has
+/// no config for, each config at version 1, the rollouts that reference a
+/// cohort made what the cohort says.
+pub fn prepare_create(
+    mut flag: Flag,
+    meta: FlagMeta,
+    env_keys: &[String],
+    segments: &HashSet<(String, String)>,
+    cohorts: &BTreeMap<String, Cohort>,
+) -> ApiResult<(StoredFlag, String)> {
+    check_meta(&meta)?;
+    for env in env_keys {
+        flag.environments
+            .entry(env.clone())
+            .or_insert_with(|| FlagConfig::dark(0));
+    }
+    crate::cohorts::own_flag(None, &mut flag, cohorts)?;
+    for config in flag.environments.values_mut() {
+        config.version = 1;
+    }
+    validate(&flag, &env_keys.iter().cloned().collect(), segments)?;
+    let now = now_ms();
+    let stored = StoredFlag {
+        flag,
+        owner: meta.owner,
+        expires: meta.expires,
+        version: 1,
+        archived: false,
+        created_at: now,
+        updated_at: now,
+    };
+    let doc = to_json(&stored.flag)?;
+    Ok((stored, doc))
+}
+
+/// Inserts a prepared new flag in `tx`: its row, a change-log row per
+/// environment and an audit row. The caller locks and commits.
+pub async fn insert(
+    tx: &mut Transaction<'_, Any>,
+    w: &Writer<'_>,
+    stored: &StoredFlag,
+    doc: &str,
+    env_keys: &[String],
+) -> ApiResult<()> {
+    rows::insert(tx, stored, doc).await?;
+    for env in env_keys {
+        append_change(tx, env, "flag", &stored.flag.key, json(&rules_for(stored, env))).await?;
     }
     append_audit(
-        &mut tx,
+        tx,
         AuditEntry {
-            after: Some(doc),
+            after: Some(doc.to_owned()),
             ..w.audit("flag.create", "flag", &stored.flag.key, None)
         },
     )
-    .await?;
-    w.commit(tx, &env_keys).await?;
-    Ok(stored)
+    .await
+}
+
+/// The owner's length and the expiry's date format (`YYYY-MM-DD`).
+pub fn check_meta(meta: &FlagMeta) -> ApiResult<()> {
+    if let Some(owner) = &meta.owner {
+        crate::limits::check_length("owner", owner, crate::limits::NAME_CHARS)?;
+    }
+    if let Some(expires) = &meta.expires {
+        let valid = expires.len() == 10 && expires.parse::<jiff::civil::Date>().is_ok();
+        if !valid {
+            return Err(ApiError::invalid("expires", "not a date (YYYY-MM-DD)"));
+        }
+    }
+    Ok(())
 }
 
 /// Applies `edit` to flag `key` and stores the result in one transaction.
@@ -119,7 +176,11 @@ pub struct PendingUpdate {
 impl PendingUpdate {
     /// Whether the edit leaves the flag as it was.
     pub fn is_noop(&self) -> bool {
-        self.changed.is_empty() && self.before.archived == self.after.archived && self.before.flag == self.after.flag
+        self.changed.is_empty()
+            && self.before.archived == self.after.archived
+            && self.before.flag == self.after.flag
+            && self.before.owner == self.after.owner
+            && self.before.expires == self.after.expires
     }
 
     /// `entry` carrying the flag's documents before and after this edit.
@@ -145,14 +206,35 @@ pub async fn prepare(
             return Err(stale(key, expected, before.version));
         }
     }
+    let env_keys: Vec<String> = environments::list(w.db).await?.into_iter().map(|e| e.key).collect();
+    let segments = segments::all_keys(w.db).await?;
+    let cohorts = cohort_rows::all(w.db).await?;
+    prepare_from(before, edit, &env_keys, &segments, &cohorts)
+}
+
+/// [`prepare`] from a flag already read, against the given environments,
+/// segments (a batch that creates segments checks against them too) and
+/// cohorts.
+pub fn prepare_from(
+    before: StoredFlag,
+    edit: &mut impl FnMut(&mut StoredFlag) -> ApiResult<()>,
+    env_keys: &[String],
+    segments: &HashSet<(String, String)>,
+    cohorts: &BTreeMap<String, Cohort>,
+) -> ApiResult<PendingUpdate> {
     let mut after = before.clone();
     edit(&mut after)?;
     after.flag.key = before.flag.key.clone();
+    // The kill switch first: turning a flag off is never held up by a cohort.
     let kill_switch = only_turns_off(&before, &after);
     if !kill_switch {
-        crate::cohorts::own_flag(Some(&before.flag), &mut after.flag, &cohort_rows::all(w.db).await?)?;
+        crate::cohorts::own_flag(Some(&before.flag), &mut after.flag, cohorts)?;
     }
-    let env_keys: BTreeSet<String> = environments::list(w.db).await?.into_iter().map(|e| e.key).collect();
+    check_meta(&FlagMeta {
+        owner: after.owner.clone(),
+        expires: after.expires.clone(),
+    })?;
+    let env_keys: BTreeSet<String> = env_keys.iter().cloned().collect();
     // Bump the config version of each environment whose rules changed.
     let mut changed = Vec::new();
     for env in &env_keys {
@@ -165,7 +247,7 @@ pub async fn prepare(
         }
     }
     if !kill_switch {
-        validate(w.db, &after.flag, &env_keys).await?;
+        validate(&after.flag, &env_keys, segments)?;
     }
     after.version = before.version + 1;
     after.updated_at = now_ms();
@@ -203,7 +285,7 @@ pub async fn write(
 /// [`write`] without the audit row, for writers that audit the edit as
 /// part of their own entry (a release plan's move is one entry).
 pub async fn write_rows(tx: &mut Transaction<'_, Any>, w: &Writer<'_>, pending: &PendingUpdate) -> ApiResult<bool> {
-    let (before, after, key) = (&pending.before, &pending.after, pending.before.flag.key.as_str());
+    let (after, key) = (&pending.after, pending.before.flag.key.as_str());
     // Checked under the environments' locks: a node that missed other
     // nodes' writes, or a concurrent write, must not let a cycle in.
     if pending.kill_switch {
@@ -223,6 +305,33 @@ pub async fn write_rows(tx: &mut Transaction<'_, Any>, w: &Writer<'_>, pending: 
             return Ok(false);
         }
     }
+    store_rows(tx, pending).await
+}
+
+/// The rows of a prepared edit, with no checks: the flag row (only if it is
+/// still at the version read; `false` otherwise), its change-log rows and an
+/// audit row. For callers that locked and checked the whole batch.
+pub async fn store(
+    tx: &mut Transaction<'_, Any>,
+    w: &Writer<'_>,
+    pending: &PendingUpdate,
+    action: &str,
+    environment: Option<&str>,
+) -> ApiResult<bool> {
+    if !store_rows(tx, pending).await? {
+        return Ok(false);
+    }
+    append_audit(
+        tx,
+        pending.audited(w.audit(action, "flag", &pending.before.flag.key, environment)),
+    )
+    .await?;
+    Ok(true)
+}
+
+/// The flag row (if still at the version read) and its change-log rows.
+async fn store_rows(tx: &mut Transaction<'_, Any>, pending: &PendingUpdate) -> ApiResult<bool> {
+    let (before, after, key) = (&pending.before, &pending.after, pending.before.flag.key.as_str());
     if !rows::update_if(tx, after, &pending.doc, before.version).await? {
         return Ok(false);
     }
@@ -300,7 +409,7 @@ fn json<T: Serialize>(value: &Option<T>) -> Option<String> {
 /// The document checks: the engine's strict validation, known environments,
 /// a server-side rule that every config names an off variation (so OFREP
 /// always has a value to return).
-async fn validate(db: &Db, flag: &Flag, environments: &BTreeSet<String>) -> ApiResult<()> {
+pub fn validate(flag: &Flag, environments: &BTreeSet<String>, segments: &HashSet<(String, String)>) -> ApiResult<()> {
     for (env, config) in &flag.environments {
         if !environments.contains(env) {
             return Err(ApiError::invalid(
@@ -315,7 +424,6 @@ async fn validate(db: &Db, flag: &Flag, environments: &BTreeSet<String>) -> ApiR
             ));
         }
     }
-    let segments = segments::all_keys(db).await?;
     daylight::validate_flag(flag, &|env, key| segments.contains(&(env.to_owned(), key.to_owned())))?;
     Ok(())
 }
@@ -435,9 +543,8 @@ pub async fn draft(
         },
         e => e,
     };
-    validate(db, &next.flag, &[env.to_owned()].into())
-        .await
-        .map_err(in_config)?;
+    let segments = segments::all_keys(db).await?;
+    validate(&next.flag, &[env.to_owned()].into(), &segments).map_err(in_config)?;
     check_in_rulesets(live, key, |e| rules_for(&next, e), &[env.to_owned()]).map_err(in_config)?;
     let explained = ruleset
         .with_flag(key, rules_for(&next, env).as_ref(), ruleset.version())

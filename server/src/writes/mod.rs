@@ -9,6 +9,7 @@ pub mod change_requests;
 pub mod cohorts;
 pub mod credentials;
 pub mod environments;
+pub mod flagfile;
 pub mod flags;
 pub mod freezes;
 pub mod people;

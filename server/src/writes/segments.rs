@@ -22,18 +22,29 @@ pub async fn create(w: &Writer<'_>, mut segment: StoredSegment) -> ApiResult<Sto
     let doc = doc_of(&segment.rules)?;
     let mut tx = w.begin().await?;
     fits(w, &mut tx, &segment).await?;
-    rows::insert(&mut tx, &segment, &doc).await?;
-    append_change(&mut tx, &segment.environment, "segment", &segment.key, Some(doc)).await?;
+    insert(&mut tx, w, &segment, &doc).await?;
+    w.commit(tx, std::slice::from_ref(&segment.environment)).await?;
+    Ok(segment)
+}
+
+/// The rows of a new, checked segment in `tx`: the segment, its change-log
+/// row and an audit row. The caller locks and commits.
+pub async fn insert(
+    tx: &mut Transaction<'_, Any>,
+    w: &Writer<'_>,
+    segment: &StoredSegment,
+    doc: &str,
+) -> ApiResult<()> {
+    rows::insert(tx, segment, doc).await?;
+    append_change(tx, &segment.environment, "segment", &segment.key, Some(doc.to_owned())).await?;
     append_audit(
-        &mut tx,
+        tx,
         AuditEntry {
-            after: serde_json::to_string(&segment).ok(),
+            after: serde_json::to_string(segment).ok(),
             ..w.audit("segment.create", "segment", &segment.key, Some(&segment.environment))
         },
     )
-    .await?;
-    w.commit(tx, std::slice::from_ref(&segment.environment)).await?;
-    Ok(segment)
+    .await
 }
 
 /// Applies `edit`; `expected` as for flags (409 when stale).
@@ -98,25 +109,42 @@ pub async fn write(
     action: &str,
 ) -> ApiResult<()> {
     let (before, after) = (&pending.before, &pending.after);
-    let (environment, key) = (before.environment.as_str(), before.key.as_str());
     fits(w, tx, after).await?;
-    w.check_approvals(tx, environment, "").await?;
-    if !rows::update_if(tx, after, &pending.doc, before.rules.version as i64).await? {
+    w.check_approvals(tx, &before.environment, "").await?;
+    if !store(tx, w, before, after, &pending.doc, action).await? {
         return Err(ApiError::Conflict(format!(
-            "segment `{key}` changed while you wrote it; reload and retry"
+            "segment `{}` changed while you wrote it; reload and retry",
+            before.key
         )));
     }
-    append_change(tx, environment, "segment", key, Some(pending.doc.clone())).await?;
+    Ok(())
+}
+
+/// The rows of a checked edit in `tx`, if the segment is still at the
+/// version of `before` (`false` otherwise): the segment, its change-log row
+/// and an audit row. The caller locks and commits.
+pub async fn store(
+    tx: &mut Transaction<'_, Any>,
+    w: &Writer<'_>,
+    before: &StoredSegment,
+    after: &StoredSegment,
+    doc: &str,
+    action: &str,
+) -> ApiResult<bool> {
+    if !rows::update_if(tx, after, doc, before.rules.version as i64).await? {
+        return Ok(false);
+    }
+    append_change(tx, &after.environment, "segment", &after.key, Some(doc.to_owned())).await?;
     append_audit(
         tx,
         AuditEntry {
             before: serde_json::to_string(before).ok(),
             after: serde_json::to_string(after).ok(),
-            ..w.audit(action, "segment", key, Some(environment))
+            ..w.audit(action, "segment", &after.key, Some(&after.environment))
         },
     )
     .await?;
-    Ok(())
+    Ok(true)
 }
 
 /// Under the environment's lock: the environment with this segment still

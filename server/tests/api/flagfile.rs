@@ -38,3 +38,388 @@ fn usage_errors_exit_two() {
     assert_eq!(validate(&[]).0, 2);
     assert_eq!(validate(&["tests/flagfile/valid", "--format", "xml"]).0, 2);
 }
+
+// ---- export, plan, apply against a running server ----
+
+mod against_a_server {
+    use reqwest::Method;
+    use serde_json::{json, Value};
+
+    use crate::cli::{daylight, Run};
+    use crate::harness::{TestApp, ADMIN};
+
+    /// A server with two flags (one with targeting in production, owner
+    /// and expiry) and a segment the targeting uses.
+    async fn seeded(app: &TestApp) {
+        app.post(
+            "/api/v1/environments/production/segments",
+            json!({ "key": "vip", "name": "VIPs", "included": ["u-1"] }),
+        )
+        .await
+        .expect(201);
+        app.create_flag(json!({
+            "key": "new-lobby", "name": "New lobby", "description": "The lobby", "tags": ["lobby"],
+            "owner": "team-lobby", "expires": "2099-03-31", "client_side": true
+        }))
+        .await;
+        app.edit_config("new-lobby", "production", |c| {
+            c["on"] = json!(true);
+            c["rules"] = json!([{ "id": "vips", "clauses": [{ "attribute": "key", "op": "in_segment", "values": ["vip"] }],
+                                  "serve": { "variation": 1 } }]);
+            c["fallthrough"] = json!({ "rollout": { "variations": [
+                { "variation": 0, "weight": 95000 }, { "variation": 1, "weight": 5000 } ] } });
+        })
+        .await
+        .expect(200);
+        app.create_flag(json!({ "key": "checkout", "variations": ["old", "new"] }))
+            .await;
+    }
+
+    /// Audit entries and each environment's change-log head.
+    async fn history(app: &TestApp) -> (usize, Vec<i64>) {
+        let audit = app.get("/api/v1/audit?limit=1000").await.expect(200).body;
+        let envs = app.get("/api/v1/environments").await.expect(200).body;
+        let heads = envs["environments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["version"].as_i64().unwrap())
+            .collect();
+        (audit["entries"].as_array().unwrap().len(), heads)
+    }
+
+    async fn run(app: &TestApp, args: &[&str]) -> Run {
+        daylight(app, args).await
+    }
+
+    fn temp() -> tempfile::TempDir {
+        tempfile::tempdir().unwrap()
+    }
+
+    /// Edits a YAML file as JSON.
+    fn edit_yaml(path: &std::path::Path, edit: impl FnOnce(&mut Value)) {
+        let mut doc: Value = serde_yaml_ng::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        edit(&mut doc);
+        std::fs::write(path, serde_yaml_ng::to_string(&doc).unwrap()).unwrap();
+    }
+
+    fn flag_index(doc: &Value, key: &str) -> usize {
+        doc["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .position(|f| f["key"] == key)
+            .unwrap()
+    }
+
+    async fn patch_flag(app: &TestApp, key: &str, body: Value) {
+        let path = format!("/api/v1/flags/{key}");
+        let etag = app.get(&path).await.expect(200).etag();
+        app.request(Method::PATCH, &path, Some(ADMIN), Some(body), &[("if-match", &etag)])
+            .await
+            .expect(200);
+    }
+
+    on_each_backend!(owner_and_expiry_are_stored_and_checked, |app| {
+        let created = app
+            .create_flag(json!({ "key": "f", "owner": "team-a", "expires": "2027-03-31" }))
+            .await;
+        assert_eq!(created["owner"], "team-a");
+        assert_eq!(created["expires"], "2027-03-31");
+        patch_flag(&app, "f", json!({ "owner": "team-b", "expires": "" })).await;
+        let read = app.get("/api/v1/flags/f").await.expect(200).body;
+        assert_eq!(read["owner"], "team-b");
+        assert_eq!(read["expires"], Value::Null);
+        app.post("/api/v1/flags", json!({ "key": "g", "expires": "31/03/2027" }))
+            .await
+            .expect_field_error(400, "expires");
+    });
+
+    on_each_backend!(export_validates_and_applies_as_a_no_op, |app| {
+        seeded(&app).await;
+        let dir = temp();
+        let file = dir.path().join("flags.yaml");
+        let file_s = file.to_str().unwrap();
+        let exported = run(&app, &["export", "--out", file_s]).await;
+        assert_eq!(exported.code, 0, "{}", exported.stderr);
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(text.contains("owner: team-lobby"), "{text}");
+        assert!(text.contains("expires: 2099-03-31"), "{text}");
+        assert!(!text.contains("version: 2"), "config versions are the server's: {text}");
+
+        let valid = run(&app, &["validate", file_s]).await;
+        assert_eq!(valid.code, 0, "{}", valid.stdout);
+
+        let before = history(&app).await;
+        let plan = run(&app, &["plan", file_s, "--env", "production"]).await;
+        assert_eq!(plan.code, 0, "{}{}", plan.stdout, plan.stderr);
+        assert!(
+            plan.stdout
+                .contains("Plan for `production`: 0 to create, 0 to change, 0 drifted, 3 unchanged."),
+            "{}",
+            plan.stdout
+        );
+        let applied = run(&app, &["apply", file_s, "--env", "production", "--reason", "r1"]).await;
+        assert_eq!(applied.code, 0, "{}", applied.stderr);
+        assert!(applied.stdout.contains("Nothing to apply."), "{}", applied.stdout);
+        assert_eq!(
+            history(&app).await,
+            before,
+            "a no-op apply writes no audit or change-log row"
+        );
+
+        // JSON export reads back as the same model.
+        let json_file = dir.path().join("flags.json");
+        let exported = run(
+            &app,
+            &["export", "--format", "json", "--out", json_file.to_str().unwrap()],
+        )
+        .await;
+        assert_eq!(exported.code, 0, "{}", exported.stderr);
+        let plan = run(
+            &app,
+            &[
+                "plan",
+                json_file.to_str().unwrap(),
+                "--env",
+                "staging",
+                "--format",
+                "json",
+            ],
+        )
+        .await;
+        assert_eq!(plan.code, 0, "{}{}", plan.stdout, plan.stderr);
+        let plan: Value = serde_json::from_str(&plan.stdout).unwrap();
+        assert!(plan["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["action"] == "unchanged"));
+    });
+
+    on_each_backend!(a_changed_default_is_planned_applied_and_then_settled, |app| {
+        seeded(&app).await;
+        let dir = temp();
+        let file = dir.path().join("flags.yaml");
+        let file_s = file.to_str().unwrap();
+        assert_eq!(run(&app, &["export", "--out", file_s]).await.code, 0);
+        edit_yaml(&file, |doc| {
+            let i = flag_index(doc, "checkout");
+            doc["flags"][i]["environments"]["production"]["off_variation"] = json!(1);
+            // Console-owned once edited: a rule here is not the file's.
+            let j = flag_index(doc, "new-lobby");
+            doc["flags"][j]["environments"]["production"]["rules"] = json!([]);
+        });
+        let plan = run(&app, &["plan", file_s, "--env", "production"]).await;
+        assert_eq!(plan.code, 2, "{}{}", plan.stdout, plan.stderr);
+        assert!(
+            plan.stdout.contains("~ flag checkout: change (version 1)"),
+            "{}",
+            plan.stdout
+        );
+        assert!(
+            plan.stdout.contains("    environments.production.off_variation: 0 → 1"),
+            "{}",
+            plan.stdout
+        );
+        assert!(
+            !plan.stdout.contains("new-lobby"),
+            "targeting is the console's: {}",
+            plan.stdout
+        );
+
+        let (audit_before, _) = history(&app).await;
+        let applied = run(
+            &app,
+            &["apply", file_s, "--env", "production", "--reason", "commit abc123"],
+        )
+        .await;
+        assert_eq!(applied.code, 0, "{}", applied.stderr);
+        let flag = app.get("/api/v1/flags/checkout").await.expect(200).body;
+        assert_eq!(flag["environments"]["production"]["off_variation"], 1);
+        let lobby = app.get("/api/v1/flags/new-lobby").await.expect(200).body;
+        assert_eq!(
+            lobby["environments"]["production"]["rules"].as_array().unwrap().len(),
+            1
+        );
+        let audit = app.get("/api/v1/audit?limit=1000").await.expect(200).body;
+        let entries = audit["entries"].as_array().unwrap();
+        assert_eq!(entries.len(), audit_before + 1, "one audit entry per change");
+        assert_eq!(entries[0]["resource_key"], "checkout");
+        assert_eq!(entries[0]["comment"], "commit abc123");
+        assert!(entries[0]["actor"].as_str().is_some_and(|a| !a.is_empty()));
+
+        let again = run(&app, &["plan", file_s, "--env", "production"]).await;
+        assert_eq!(again.code, 0, "{}", again.stdout);
+    });
+
+    on_each_backend!(an_edit_in_the_console_after_an_apply_is_drift, |app| {
+        seeded(&app).await;
+        let dir = temp();
+        let file = dir.path().join("flags.yaml");
+        let file_s = file.to_str().unwrap();
+        assert_eq!(run(&app, &["export", "--out", file_s]).await.code, 0);
+        assert_eq!(
+            run(&app, &["apply", file_s, "--env", "production", "--reason", "baseline"])
+                .await
+                .code,
+            0
+        );
+        // The file's description, edited in the console.
+        patch_flag(&app, "checkout", json!({ "description": "edited by hand" })).await;
+        // Targeting edited in the console is not drift: the console owns it.
+        app.toggle("new-lobby", "production", false).await.expect(200);
+
+        let plan = run(&app, &["plan", file_s, "--env", "production", "--format", "json"]).await;
+        assert_eq!(plan.code, 2, "{}{}", plan.stdout, plan.stderr);
+        let plan: Value = serde_json::from_str(&plan.stdout).unwrap();
+        let items = plan["items"].as_array().unwrap();
+        let checkout = items.iter().find(|i| i["key"] == "checkout").unwrap();
+        assert_eq!(checkout["action"], "drift");
+        assert_eq!(
+            checkout["changes"],
+            json!([{ "path": "description", "old": "edited by hand", "new": "" }])
+        );
+        let lobby = items.iter().find(|i| i["key"] == "new-lobby").unwrap();
+        assert_eq!(lobby["action"], "unchanged");
+
+        let text = run(&app, &["plan", file_s, "--env", "production"]).await;
+        assert!(text.stdout.contains("! flag checkout: drift"), "{}", text.stdout);
+    });
+
+    on_each_backend!(a_stale_plan_is_refused_and_nothing_is_applied, |app| {
+        seeded(&app).await;
+        let dir = temp();
+        let file = dir.path().join("flags.yaml");
+        let file_s = file.to_str().unwrap();
+        assert_eq!(run(&app, &["export", "--out", file_s]).await.code, 0);
+        edit_yaml(&file, |doc| {
+            let i = flag_index(doc, "checkout");
+            doc["flags"][i]["description"] = json!("from the file");
+            let j = flag_index(doc, "new-lobby");
+            doc["flags"][j]["description"] = json!("from the file");
+        });
+        let plan_file = dir.path().join("plan.json");
+        let plan = run(
+            &app,
+            &[
+                "plan",
+                file_s,
+                "--env",
+                "production",
+                "--out",
+                plan_file.to_str().unwrap(),
+            ],
+        )
+        .await;
+        assert_eq!(plan.code, 2, "{}{}", plan.stdout, plan.stderr);
+        // The second flag of the plan changes meanwhile (in key order:
+        // checkout, then new-lobby).
+        app.toggle("new-lobby", "staging", true).await.expect(200);
+        let before = history(&app).await;
+
+        let applied = run(
+            &app,
+            &[
+                "apply",
+                file_s,
+                "--env",
+                "production",
+                "--plan",
+                plan_file.to_str().unwrap(),
+                "--reason",
+                "r",
+            ],
+        )
+        .await;
+        assert_eq!(applied.code, 1, "{}", applied.stdout);
+        assert!(applied.stderr.contains("nothing was applied"), "{}", applied.stderr);
+        assert!(
+            applied.stderr.contains("flag `new-lobby` changed on the server"),
+            "{}",
+            applied.stderr
+        );
+        assert!(!applied.stderr.contains("flag `checkout`"), "{}", applied.stderr);
+        assert_eq!(history(&app).await, before, "no audit or change-log row");
+        for key in ["checkout", "new-lobby"] {
+            let flag = app.get(&format!("/api/v1/flags/{key}")).await.expect(200).body;
+            assert_ne!(flag["description"], "from the file", "{key} was applied");
+        }
+
+        // A plan of files edited since is refused too.
+        edit_yaml(&file, |doc| doc["flags"][0]["description"] = json!("later"));
+        let applied = run(
+            &app,
+            &[
+                "apply",
+                file_s,
+                "--env",
+                "production",
+                "--plan",
+                plan_file.to_str().unwrap(),
+                "--reason",
+                "r",
+            ],
+        )
+        .await;
+        assert_eq!(applied.code, 1);
+        assert!(
+            applied.stderr.contains("the files changed since the plan"),
+            "{}",
+            applied.stderr
+        );
+    });
+
+    on_each_backend!(a_new_flag_and_the_segment_it_uses_are_created_together, |app| {
+        let dir = temp();
+        let file = dir.path().join("flags.yaml");
+        std::fs::write(
+            &file,
+            "version: 1\n\
+             flags:\n  - key: beta-ui\n    owner: team-ui\n    variations: [false, true]\n    environments:\n      \
+             production:\n        off_variation: 0\n        rules:\n          - id: testers\n            clauses: \
+             [{ attribute: key, op: in_segment, values: [testers] }]\n            serve: { variation: 1 }\n        \
+             fallthrough: { variation: 0 }\n\
+             segments:\n  - key: testers\n    environments:\n      production:\n        included: [u-7]\n",
+        )
+        .unwrap();
+        let file_s = file.to_str().unwrap();
+        let plan = run(&app, &["plan", file_s, "--env", "production"]).await;
+        assert_eq!(plan.code, 2, "{}{}", plan.stdout, plan.stderr);
+        assert!(plan.stdout.contains("+ flag beta-ui: create"), "{}", plan.stdout);
+        assert!(plan.stdout.contains("+ segment testers: create"), "{}", plan.stdout);
+        let applied = run(&app, &["apply", file_s, "--env", "production", "--reason", "new"]).await;
+        assert_eq!(applied.code, 0, "{}", applied.stderr);
+        let flag = app.get("/api/v1/flags/beta-ui").await.expect(200).body;
+        assert_eq!(flag["owner"], "team-ui");
+        assert_eq!(flag["environments"]["production"]["rules"][0]["id"], "testers");
+        assert_eq!(flag["environments"]["production"]["on"], false, "a new flag ships dark");
+        app.get("/api/v1/environments/production/segments/testers")
+            .await
+            .expect(200);
+        assert_eq!(run(&app, &["plan", file_s, "--env", "production"]).await.code, 0);
+    });
+
+    on_each_backend!(apply_is_refused_where_approvals_are_required, |app| {
+        seeded(&app).await;
+        let dir = temp();
+        let file = dir.path().join("flags.yaml");
+        let file_s = file.to_str().unwrap();
+        assert_eq!(run(&app, &["export", "--out", file_s]).await.code, 0);
+        edit_yaml(&file, |doc| doc["flags"][0]["description"] = json!("x"));
+        app.request(
+            Method::PUT,
+            "/api/v1/environments/production/approvals",
+            Some(ADMIN),
+            Some(json!({ "required": 1 })),
+            &[],
+        )
+        .await
+        .expect(200);
+        let before = history(&app).await;
+        let applied = run(&app, &["apply", file_s, "--env", "production", "--reason", "r"]).await;
+        assert_eq!(applied.code, 1);
+        assert!(applied.stderr.contains("requires 1 approval"), "{}", applied.stderr);
+        assert_eq!(history(&app).await, before);
+    });
+}

@@ -1,0 +1,86 @@
+//! `/api/v1/environments/{env}/flagfile/…`: flags-as-code files planned
+//! against and applied to one environment (`daylight plan`, `daylight
+//! apply`; docs/flags-as-code.md).
+
+use axum::extract::FromRef;
+use axum::extract::{Path, State};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::extract::{Body, Editing};
+use crate::auth::{Admin, Role};
+use crate::error::{ApiResult, ErrorBody};
+use crate::flagfile::plan::Plan;
+use crate::flagfile::{FileFlag, FileSegment};
+use crate::state::AdminState;
+use crate::writes::flagfile::{self, Expected};
+
+pub fn router<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    AdminState: FromRef<S>,
+    crate::auth::Credentials: FromRef<S>,
+    crate::state::BodyLimit: FromRef<S>,
+{
+    OpenApiRouter::new().routes(routes!(plan)).routes(routes!(apply))
+}
+
+/// The flags and segments of every file, merged.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
+pub struct Files {
+    #[serde(default)]
+    pub flags: Vec<FileFlag>,
+    #[serde(default)]
+    pub segments: Vec<FileSegment>,
+}
+
+/// What applying the files to the environment would change: per flag and
+/// segment `create`, `change`, `unchanged` or `drift`, with the fields that
+/// differ and the version read.
+#[utoipa::path(operation_id = "flagfile_plan", post, path = "/api/v1/environments/{env}/flagfile/plan", tag = "flags",
+    params(("env" = String, Path)), request_body = Files,
+    responses((status = 200, body = Plan), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn plan(
+    State(state): State<AdminState>,
+    admin: Admin,
+    Path(env): Path<String>,
+    Body(files): Body<Files>,
+) -> ApiResult<Json<Plan>> {
+    admin.require(Role::Viewer)?;
+    Ok(Json(
+        flagfile::plan(&state.db, &env, &files.flags, &files.segments).await?,
+    ))
+}
+
+/// The files and the plan shown for them.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+pub struct ApplyRequest {
+    #[serde(flatten)]
+    pub files: Files,
+    /// Every item of the plan as it was shown (kind, key, action, version).
+    pub plan: Vec<Expected>,
+}
+
+/// Applies the files to the environment in one transaction, if the server
+/// is still as the plan read it (409 naming what moved otherwise; nothing
+/// is written). One audit entry per change, with `X-Audit-Comment` (the
+/// reason). Refused (409 `approval_required`) where the environment needs
+/// approvals.
+#[utoipa::path(operation_id = "flagfile_apply", post, path = "/api/v1/environments/{env}/flagfile/apply", tag = "flags",
+    params(("env" = String, Path), ("X-Audit-Comment" = Option<String>, Header, description = "The reason, recorded in the audit log")),
+    request_body = ApplyRequest,
+    responses((status = 200, body = Plan, description = "The plan applied"), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 423, body = ErrorBody)))]
+async fn apply(edit: Editing<Path<String>, Body<ApplyRequest>>) -> ApiResult<Json<Plan>> {
+    let Editing {
+        path: Path(env),
+        body: Body(req),
+        author,
+        ..
+    } = edit;
+    let applied = flagfile::apply(&author.writer(), &env, &req.files.flags, &req.files.segments, &req.plan).await?;
+    Ok(Json(applied))
+}

@@ -1,0 +1,381 @@
+//! `daylight apply`: a plan's changes to one environment in one
+//! transaction, or none of them.
+//!
+//! The plan is worked out again here from the same files; it must match the
+//! plan the caller showed (the same action for every item, and the version
+//! it read for every item it changes), else nothing is written and the
+//! conflicts are listed. Every flag and segment is checked against the
+//! batch as a whole (a flag may use a segment the same apply creates), then
+//! written under the environments' locks with one audit entry per change;
+//! a write that finds a row moved meanwhile rolls the whole apply back.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::Writer;
+use crate::db::{now_ms, Db};
+use crate::error::{ApiError, ApiResult};
+use crate::flagfile::plan::{self, Action, Kind, Plan, PlanItem, Planned, ServerState, Target};
+use crate::flagfile::{FileFlag, FileSegment};
+use crate::store::flags::rules_for;
+use crate::store::{environments, flagfile as applied, flags as flag_rows, segments as segment_rows};
+use crate::writes::flags::{self as flag_writes, FlagMeta};
+use crate::writes::segments as segment_writes;
+
+/// One item as the caller's plan showed it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Expected {
+    pub kind: Kind,
+    pub key: String,
+    pub action: Action,
+    pub version: Option<i64>,
+}
+
+impl From<&PlanItem> for Expected {
+    fn from(item: &PlanItem) -> Self {
+        Expected {
+            kind: item.kind,
+            key: item.key.clone(),
+            action: item.action,
+            version: item.version,
+        }
+    }
+}
+
+/// Reads what the server holds for `env` (404 for an unknown environment).
+pub async fn server_state(db: &Db, env: &str) -> ApiResult<ServerState> {
+    environments::get(db, env).await?;
+    Ok(ServerState {
+        flags: flag_rows::list(db)
+            .await?
+            .into_iter()
+            .map(|f| (f.flag.key.clone(), f))
+            .collect(),
+        segments: segment_rows::list(db, env)
+            .await?
+            .into_iter()
+            .map(|s| (s.key.clone(), s))
+            .collect(),
+        applied: applied::applied(db, env).await?,
+    })
+}
+
+/// The plan of the files for `env`.
+pub async fn plan(db: &Db, env: &str, flags: &[FileFlag], segments: &[FileSegment]) -> ApiResult<Plan> {
+    check_unique(flags, segments)?;
+    let state = server_state(db, env).await?;
+    Ok(Plan {
+        environment: env.to_owned(),
+        items: plan::plan(env, flags, segments, &state)
+            .into_iter()
+            .map(|p| p.item)
+            .collect(),
+    })
+}
+
+/// Applies the files to `env` if the server is still as the caller's plan
+/// (`expected`) read it. Returns the plan applied.
+pub async fn apply(
+    w: &Writer<'_>,
+    env: &str,
+    flags: &[FileFlag],
+    segments: &[FileSegment],
+    expected: &[Expected],
+) -> ApiResult<Plan> {
+    check_unique(flags, segments)?;
+    let state = server_state(w.db, env).await?;
+    let planned = plan::plan(env, flags, segments, &state);
+    check_as_planned(&planned, expected)?;
+    let changes: Vec<&Planned> = planned.iter().filter(|p| p.item.action != Action::Unchanged).collect();
+    let result = Plan {
+        environment: env.to_owned(),
+        items: planned.iter().map(|p| p.item.clone()).collect(),
+    };
+    let now = now_ms();
+
+    if changes.is_empty() {
+        // Nothing to write: no audit entry, no change-log row, no lock (a
+        // no-op apply goes through a freeze). Only what was found is noted.
+        let mut tx = w.begin().await?;
+        for p in &planned {
+            applied::record(&mut tx, env, p.item.kind, &p.item.key, &p.digest, w.actor, now).await?;
+        }
+        tx.commit().await?;
+        return Ok(result);
+    }
+
+    if !w.approved {
+        let required = environments::approvals_required(&w.db.pool, env).await?;
+        if required > 0 {
+            return Err(ApiError::ApprovalRequired(format!(
+                "`{env}` requires {required} approval(s): `daylight apply` does not propose change requests yet; \
+                 apply to this environment through change requests (POST /api/v1/change-requests) or ask an \
+                 admin to lower its approvals"
+            )));
+        }
+    }
+
+    // Check the batch as a whole: segments first, so flags may use the
+    // segments this apply creates.
+    let env_keys: Vec<String> = environments::list(w.db).await?.into_iter().map(|e| e.key).collect();
+    let mut segment_keys = segment_rows::all_keys(w.db).await?;
+    let cohorts = crate::store::cohorts::all(w.db).await?;
+    let mut writes = Vec::new();
+    for p in &changes {
+        if let Target::Segment(after) = &p.target {
+            daylight::validate_segment(&after.rules).map_err(|e| in_item(e, p))?;
+            segment_keys.insert((env.to_owned(), after.key.clone()));
+        }
+    }
+    for p in &changes {
+        writes.push(prepare(p, &state, &env_keys, &segment_keys, &cohorts, now)?);
+    }
+
+    let mut tx = w.begin().await?;
+    // A flag's shared fields reach every environment: lock them all.
+    w.lock(&mut tx, &env_keys).await?;
+    check_references(w, &writes, &env_keys)?;
+    let mut touched: HashSet<String> = HashSet::new();
+    for (write, p) in writes.iter().zip(&changes) {
+        let stored = match write {
+            Write::NewFlag(stored, doc) => {
+                flag_writes::insert(&mut tx, w, stored, doc, &env_keys)
+                    .await
+                    .map_err(|e| match e {
+                        ApiError::Conflict(_) => moved(p),
+                        other => other,
+                    })?;
+                touched.extend(env_keys.iter().cloned());
+                true
+            }
+            Write::Flag(pending) => {
+                touched.extend(pending.changed.iter().cloned());
+                flag_writes::store(&mut tx, w, pending, "flag.update", Some(env)).await?
+            }
+            Write::NewSegment(segment, doc) => {
+                segment_writes::insert(&mut tx, w, segment, doc)
+                    .await
+                    .map_err(|e| match e {
+                        ApiError::Conflict(_) => moved(p),
+                        other => other,
+                    })?;
+                touched.insert(env.to_owned());
+                true
+            }
+            Write::Segment(before, after, doc) => {
+                touched.insert(env.to_owned());
+                segment_writes::store(&mut tx, w, before, after, doc, "segment.update").await?
+            }
+        };
+        if !stored {
+            // Dropping `tx` rolls back everything written so far.
+            return Err(moved(p));
+        }
+    }
+    for p in &planned {
+        applied::record(&mut tx, env, p.item.kind, &p.item.key, &p.digest, w.actor, now).await?;
+    }
+    let mut touched: Vec<String> = touched.into_iter().collect();
+    touched.sort();
+    w.commit(tx, &touched).await?;
+    Ok(result)
+}
+
+/// A key twice in the files (the CLI merges files; an API caller might not).
+fn check_unique(flags: &[FileFlag], segments: &[FileSegment]) -> ApiResult<()> {
+    let mut seen = HashSet::new();
+    for (i, f) in flags.iter().enumerate() {
+        if !seen.insert(f.key.as_str()) {
+            return Err(ApiError::invalid(
+                format!("flags[{i}].key"),
+                format!("duplicate flag key `{}`", f.key),
+            ));
+        }
+    }
+    let mut seen = HashSet::new();
+    for (i, s) in segments.iter().enumerate() {
+        if !seen.insert(s.key.as_str()) {
+            return Err(ApiError::invalid(
+                format!("segments[{i}].key"),
+                format!("duplicate segment key `{}`", s.key),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses when the plan worked out now is not the one the caller showed:
+/// an item's action differs, or an item to be written is no longer at the
+/// version the plan read. Every conflict is named.
+fn check_as_planned(planned: &[Planned], expected: &[Expected]) -> ApiResult<()> {
+    let shown: HashMap<(Kind, &str), &Expected> = expected.iter().map(|e| ((e.kind, e.key.as_str()), e)).collect();
+    let mut conflicts = Vec::new();
+    for p in planned {
+        let item = &p.item;
+        let name = format!("{} `{}`", item.kind.as_str(), item.key);
+        match shown.get(&(item.kind, item.key.as_str())) {
+            None => conflicts.push(format!("{name} is not in the plan")),
+            Some(e) if e.action != item.action => conflicts.push(format!(
+                "{name}: the plan showed {:?}, it is now {:?}",
+                e.action, item.action
+            )),
+            Some(e) if item.action != Action::Unchanged && e.version != item.version => conflicts.push(format!(
+                "{name} changed on the server since the plan (the plan read version {}, it is now at {})",
+                version(e.version),
+                version(item.version)
+            )),
+            Some(_) => {}
+        }
+    }
+    let now: HashSet<(Kind, &str)> = planned.iter().map(|p| (p.item.kind, p.item.key.as_str())).collect();
+    for e in expected {
+        if !now.contains(&(e.kind, e.key.as_str())) {
+            conflicts.push(format!(
+                "{} `{}` is in the plan but not in the files",
+                e.kind.as_str(),
+                e.key
+            ));
+        }
+    }
+    if conflicts.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::Conflict(format!(
+        "the server or the files changed since the plan; nothing was applied. Plan again. {}",
+        conflicts.join("; ")
+    )))
+}
+
+fn version(v: Option<i64>) -> String {
+    v.map_or_else(|| "none (absent)".to_owned(), |v| v.to_string())
+}
+
+fn moved(p: &Planned) -> ApiError {
+    ApiError::Conflict(format!(
+        "{} `{}` changed on the server while applying; nothing was applied. Plan again.",
+        p.item.kind.as_str(),
+        p.item.key
+    ))
+}
+
+/// A checked write of the batch.
+enum Write {
+    NewFlag(crate::store::flags::StoredFlag, String),
+    Flag(flag_writes::PendingUpdate),
+    NewSegment(crate::store::segments::StoredSegment, String),
+    Segment(
+        crate::store::segments::StoredSegment,
+        crate::store::segments::StoredSegment,
+        String,
+    ),
+}
+
+fn prepare(
+    p: &Planned,
+    state: &ServerState,
+    env_keys: &[String],
+    segment_keys: &HashSet<(String, String)>,
+    cohorts: &std::collections::BTreeMap<String, crate::cohorts::Cohort>,
+    now: i64,
+) -> ApiResult<Write> {
+    match &p.target {
+        Target::Flag(after) => match state.flags.get(&after.flag.key) {
+            None => {
+                let meta = FlagMeta {
+                    owner: after.owner.clone(),
+                    expires: after.expires.clone(),
+                };
+                let (stored, doc) = flag_writes::prepare_create(after.flag.clone(), meta, env_keys, segment_keys, cohorts)
+                    .map_err(|e| in_item(e, p))?;
+                Ok(Write::NewFlag(stored, doc))
+            }
+            Some(before) => {
+                let mut edit = |f: &mut crate::store::flags::StoredFlag| {
+                    f.flag = after.flag.clone();
+                    f.owner = after.owner.clone();
+                    f.expires = after.expires.clone();
+                    Ok(())
+                };
+                let pending = flag_writes::prepare_from(before.clone(), &mut edit, env_keys, segment_keys, cohorts)
+                    .map_err(|e| in_item(e, p))?;
+                Ok(Write::Flag(pending))
+            }
+        },
+        Target::Segment(after) => {
+            let mut after = after.clone();
+            after.updated_at = now;
+            match state.segments.get(&after.key) {
+                None => {
+                    after.rules.version = 1;
+                    after.created_at = now;
+                    let doc = segment_rows::doc_of(&after.rules)?;
+                    Ok(Write::NewSegment(after, doc))
+                }
+                Some(before) => {
+                    after.rules.version = before.rules.version + 1;
+                    let doc = segment_rows::doc_of(&after.rules)?;
+                    Ok(Write::Segment(before.clone(), after, doc))
+                }
+            }
+        }
+    }
+}
+
+/// A validation error about one item, its field path prefixed with the item.
+fn in_item(e: impl Into<ApiError>, p: &Planned) -> ApiError {
+    let prefix = format!("{}s.{}", p.item.kind.as_str(), p.item.key);
+    match e.into() {
+        ApiError::Invalid { code, message, field } => ApiError::Invalid {
+            code,
+            message,
+            field: Some(match field {
+                Some(f) => format!("{prefix}.{f}"),
+                None => prefix,
+            }),
+        },
+        other => other,
+    }
+}
+
+/// Under the locks: each environment with every write of the batch applied
+/// still compiles, and the batch introduces no dangling reference
+/// (prerequisite, segment) and no cycle.
+fn check_references(w: &Writer<'_>, writes: &[Write], env_keys: &[String]) -> ApiResult<()> {
+    for env in env_keys {
+        let Some(ruleset) = w.live.get(env) else {
+            continue;
+        };
+        let known = ruleset.reference_errors();
+        let mut next = (*ruleset).clone();
+        let mut segments: BTreeMap<&str, &daylight::SegmentRules> = BTreeMap::new();
+        for write in writes {
+            match write {
+                Write::NewSegment(s, _) | Write::Segment(_, s, _) if &s.environment == env => {
+                    segments.insert(&s.key, &s.rules);
+                }
+                _ => {}
+            }
+        }
+        for (key, rules) in segments {
+            next = next
+                .with_segment(key, Some(rules), ruleset.version())
+                .map_err(ApiError::from)?;
+        }
+        for write in writes {
+            let stored = match write {
+                Write::NewFlag(stored, _) => stored,
+                Write::Flag(pending) => &pending.after,
+                _ => continue,
+            };
+            next = next
+                .with_flag(&stored.flag.key, rules_for(stored, env).as_ref(), ruleset.version())
+                .map_err(ApiError::from)?;
+        }
+        if let Some(e) = next.reference_errors().into_iter().find(|e| !known.contains(e)) {
+            return Err(ApiError::invalid(e.path, format!("in `{env}`: {}", e.message)));
+        }
+    }
+    Ok(())
+}
