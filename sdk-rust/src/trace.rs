@@ -502,7 +502,10 @@ mod tests {
         // `in_segment` reads the targeting key.
         let (_, steps) = traced(&Context::new("x"));
         let (clauses, _) = rule(&steps, 1);
-        assert_eq!((clauses[0].attribute.as_str(), clauses[0].value.clone()), ("key", Some(json!("x"))));
+        assert_eq!(
+            (clauses[0].attribute.as_str(), clauses[0].value.clone()),
+            ("key", Some(json!("x")))
+        );
     }
 
     #[test]
