@@ -287,8 +287,9 @@ fn prepare(
                     owner: after.owner.clone(),
                     expires: after.expires.clone(),
                 };
-                let (stored, doc) = flag_writes::prepare_create(after.flag.clone(), meta, env_keys, segment_keys, cohorts)
-                    .map_err(|e| in_item(e, p))?;
+                let (stored, doc) =
+                    flag_writes::prepare_create(after.flag.clone(), meta, env_keys, segment_keys, cohorts)
+                        .map_err(|e| in_item(e, p))?;
                 Ok(Write::NewFlag(stored, doc))
             }
             Some(before) => {

@@ -10,10 +10,10 @@ use serde::Serialize;
 use sqlx::{Any, Transaction};
 
 use super::Writer;
+use crate::cohorts::Cohort;
 use crate::db::{now_ms, Db};
 use crate::error::{ApiError, ApiResult};
 use crate::live::Live;
-use crate::cohorts::Cohort;
 use crate::store::cohorts as cohort_rows;
 use crate::store::flags::{self as rows, config_for, rules_for, StoredFlag};
 use crate::store::{append_audit, append_change, environments, segments, AuditEntry};
