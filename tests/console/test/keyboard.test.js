@@ -56,8 +56,9 @@ test('at 390 px every navigation link is on screen', async () => {
   const { server } = await suite.setup();
   const { page } = await suite.open(server, { viewport: { width: 390, height: 844 } });
   const links = page.getByRole('navigation', { name: 'Main' }).getByRole('link');
-  // Flags, Releases, Segments, Bundles, Audit log, Change requests and (admins) People.
-  assert.equal(await links.count(), 7);
+  // Flags, Releases, Segments, Cohorts, Bundles, Playground, Audit log,
+  // Change requests and (admins) People.
+  assert.equal(await links.count(), 9);
   for (const link of await links.all()) {
     const box = await link.boundingBox();
     assert.ok(box && box.x >= 0 && box.x + box.width <= 390, `${await link.textContent()} at ${JSON.stringify(box)}`);
