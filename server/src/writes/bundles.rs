@@ -188,12 +188,15 @@ pub async fn write(
     action: &str,
 ) -> ApiResult<()> {
     let (app, environment) = (pending.before.app.as_str(), pending.before.environment.as_str());
-    w.may_edit(environment)?;
+    // The environment's row first (it checks the role there): the
+    // transaction holds the write lock before it reads (SQLite cannot turn
+    // a read into a write after another connection's commit), and the
+    // write is ordered with cohort writes.
+    w.lock_rows(tx, &[environment.to_owned()]).await?;
     w.check_approvals(tx, environment, "").await?;
     let config = &pending.config;
     if config.canary.as_ref().is_some_and(|c| c.cohort.is_some()) {
-        // Ordered with cohort writes: the cohort read by `prepare` still holds.
-        w.lock_rows(tx, &[environment.to_owned()]).await?;
+        // The cohort read by `prepare` still holds.
         let mut check = config.clone();
         crate::cohorts::own_canary(environment, &mut check, &cohorts::all_in(tx).await?)
             .ok()
