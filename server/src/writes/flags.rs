@@ -271,41 +271,34 @@ pub async fn write(
     action: &str,
     environment: Option<&str>,
 ) -> ApiResult<bool> {
-    if !write_rows(tx, w, pending).await? {
-        return Ok(false);
-    }
-    append_audit(
-        tx,
-        pending.audited(w.audit(action, "flag", &pending.before.flag.key, environment)),
-    )
-    .await?;
-    Ok(true)
+    Ok(lock_and_check(tx, w, pending).await? && store(tx, w, pending, action, environment).await?)
 }
 
 /// [`write`] without the audit row, for writers that audit the edit as
 /// part of their own entry (a release plan's move is one entry).
 pub async fn write_rows(tx: &mut Transaction<'_, Any>, w: &Writer<'_>, pending: &PendingUpdate) -> ApiResult<bool> {
+    Ok(lock_and_check(tx, w, pending).await? && store_rows(tx, pending).await?)
+}
+
+/// Locks the environments the edit changes and checks it there (`false`:
+/// a cohort it references moved since it was prepared).
+async fn lock_and_check(tx: &mut Transaction<'_, Any>, w: &Writer<'_>, pending: &PendingUpdate) -> ApiResult<bool> {
     let (after, key) = (&pending.after, pending.before.flag.key.as_str());
     // Checked under the environments' locks: a node that missed other
     // nodes' writes, or a concurrent write, must not let a cycle in.
     if pending.kill_switch {
         w.lock_for_kill_switch(tx, &pending.changed).await?;
-    } else {
-        w.lock(tx, &pending.changed).await?;
-        for env in &pending.changed {
-            w.check_approvals(tx, env, "; turning the flag off goes through at once")
-                .await?;
-        }
+        return Ok(true);
     }
-    if !pending.kill_switch {
-        check_in_rulesets(w.live, key, |env| rules_for(after, env), &pending.changed)?;
-        // A cohort raised since the edit was prepared: stale like a
-        // concurrent write (the environments' locks order the two).
-        if !cohorts_hold(tx, &after.flag).await? {
-            return Ok(false);
-        }
+    w.lock(tx, &pending.changed).await?;
+    for env in &pending.changed {
+        w.check_approvals(tx, env, "; turning the flag off goes through at once")
+            .await?;
     }
-    store_rows(tx, pending).await
+    check_in_rulesets(w.live, key, |env| rules_for(after, env), &pending.changed)?;
+    // A cohort raised since the edit was prepared: stale like a concurrent
+    // write (the environments' locks order the two).
+    cohorts_hold(tx, &after.flag).await
 }
 
 /// The rows of a prepared edit, with no checks: the flag row (only if it is

@@ -46,10 +46,11 @@ use session::{close, Close, Connection};
 
 pub use crate::frames::PROTOCOLS;
 /// Small buffers keep idle connections cheap (tungstenite's read buffer is
-/// 128 KiB by default); frames from SDKs are small. Frames are written once
-/// a frame's worth is buffered, and no frame is larger ([`outbox::FRAME`]),
+/// 128 KiB by default, allocated up front); frames from SDKs are small (a
+/// larger one grows the buffer as it arrives). Frames are written once a
+/// frame's worth is buffered, and no frame is larger ([`outbox::FRAME`]),
 /// so the out buffer stays about two frames large.
-const READ_BUFFER: usize = 4 * 1024;
+const READ_BUFFER: usize = 1024;
 const WRITE_BUFFER: usize = outbox::FRAME;
 const MAX_WRITE_BUFFER: usize = 4 * 1024 * 1024;
 
