@@ -303,6 +303,18 @@ pub const DESCRIPTION_CHARS: usize = 2000;
 /// character escaped, and a larger body is refused (413) before it is parsed.
 pub const CONTEXT_BODY_BYTES: usize = 1024 * 1024;
 
+/// A segment's or cohort's key: one or more of A-Z a-z 0-9 - _ . (`what`
+/// names the kind in the message, e.g. "a segment").
+pub fn check_key_shape(field: &str, key: &str, what: &str) -> ApiResult<()> {
+    if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+        return Err(ApiError::invalid(
+            field,
+            format!("{what} key is one or more of A-Z a-z 0-9 - _ ."),
+        ));
+    }
+    Ok(())
+}
+
 /// A 400 naming `field` when `value` has more than `max` characters.
 pub fn check_length(field: &str, value: &str, max: usize) -> ApiResult<()> {
     // A string of at most `max` bytes has at most `max` characters.

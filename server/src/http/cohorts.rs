@@ -103,12 +103,7 @@ async fn create(edit: Editing<(), Body<CreateCohort>>) -> ApiResult<impl IntoRes
     check_length("key", &req.key, KEY_CHARS)?;
     check_length("name", &req.name, NAME_CHARS)?;
     check_length("description", &req.description, DESCRIPTION_CHARS)?;
-    if req.key.is_empty() || !req.key.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-        return Err(ApiError::invalid(
-            "key",
-            "a cohort key is one or more of A-Z a-z 0-9 - _ .",
-        ));
-    }
+    crate::limits::check_key_shape("key", &req.key, "a cohort")?;
     let salt = req.salt.unwrap_or_else(|| Cohort::default_salt(&req.key));
     check_length("salt", &salt, KEY_CHARS)?;
     if salt.is_empty() {

@@ -106,12 +106,7 @@ async fn create(edit: Editing<Path<String>, Body<CreateSegment>>) -> ApiResult<i
     check_length("key", &req.key, KEY_CHARS)?;
     check_length("name", &req.name, NAME_CHARS)?;
     check_length("description", &req.description, DESCRIPTION_CHARS)?;
-    if req.key.is_empty() || !req.key.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-        return Err(ApiError::invalid(
-            "key",
-            "a segment key is one or more of A-Z a-z 0-9 - _ .",
-        ));
-    }
+    crate::limits::check_key_shape("key", &req.key, "a segment")?;
     let segment = StoredSegment {
         environment: env,
         name: if req.name.is_empty() { req.key.clone() } else { req.name },
