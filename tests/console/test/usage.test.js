@@ -28,7 +28,10 @@ test('the flag list shows last evaluated per environment from the usage reports,
     await route.fulfill({ json: real });
   });
 
+  // The signed-in page may already show the list, fetched before the route
+  // existed: load it anew so every report comes through the route.
   await page.goto(`${server.url}/#/flags`);
+  await page.reload();
   const used = page.locator('tr[data-flag="used"]');
   await used.getByText(/evaluated (just now|1 min ago)/).waitFor();
   const cells = await used.locator('td .usage').allTextContents();
