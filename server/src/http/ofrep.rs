@@ -6,11 +6,14 @@
 use std::hash::{BuildHasher, Hasher};
 
 use axum::extract::{Request, State};
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, ETAG, IF_NONE_MATCH, RETRY_AFTER};
+use axum::http::header::{
+    ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, ETAG, IF_NONE_MATCH, RETRY_AFTER, VARY,
+};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use bytes::Bytes;
 use daylight::{Context, ContextError, ContextReader, Detail, ErrorKind, Ruleset};
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
@@ -361,7 +364,7 @@ async fn prepare(
     key: Result<SdkKey, ApiError>,
     body: axum::body::Body,
     flag: Option<&str>,
-) -> Result<(SdkKey, Context, std::sync::Arc<Ruleset>), Box<Response>> {
+) -> Result<(SdkKey, Context, std::sync::Arc<Ruleset>, Bytes), Box<Response>> {
     let sdk_key = key.map_err(|e| Box::new(auth_failure(e)))?;
     if let Err(wait) = state.limits.check(sdk_key.id) {
         let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
@@ -392,7 +395,7 @@ async fn prepare(
         .map_err(|(code, details)| Box::new(failure(StatusCode::BAD_REQUEST, flag, code, details)))?;
     let rules = ruleset_for(state, &sdk_key)?;
     state.learned.record(&sdk_key.environment, &ctx);
-    Ok((sdk_key, ctx, rules))
+    Ok((sdk_key, ctx, rules, body))
 }
 
 fn not_found(flag: &str) -> Response {
@@ -405,7 +408,7 @@ fn not_found(flag: &str) -> Response {
 }
 
 async fn single(state: &AppState, key: Result<SdkKey, ApiError>, flag: &str, body: axum::body::Body) -> Response {
-    let (sdk_key, ctx, rules) = match prepare(state, key, body, Some(flag)).await {
+    let (sdk_key, ctx, rules, _) = match prepare(state, key, body, Some(flag)).await {
         Ok(prepared) => prepared,
         Err(response) => return *response,
     };
@@ -438,41 +441,73 @@ async fn bulk(
 ) -> Response {
     let streams = key.as_ref().ok().and_then(|k| event_streams(headers, k));
     let if_none_match = headers.get(IF_NONE_MATCH);
-    let (sdk_key, ctx, rules) = match prepare(state, key, body, None).await {
+    let (sdk_key, ctx, rules, request) = match prepare(state, key, body, None).await {
         Ok(prepared) => prepared,
         Err(response) => return *response,
     };
-    // The visible flags' pieces, serialised once per ruleset
-    // (`super::ofrep_bulk`); the answer is those and the evaluated values.
-    let pieces = super::ofrep_bulk::pieces(&rules, sdk_key.kind);
+    // The visible flags' pieces, serialised once per ruleset, and the
+    // answers given lately (`super::ofrep_bulk`): a client that polls with
+    // the same context gets the same bytes without an evaluation.
+    let kept = super::ofrep_bulk::kept(&rules, sdk_key.kind);
     let streams = streams.map(|s| serde_json::to_string(&s).expect("event streams serialise"));
-    let body = pieces.answer(&rules, &ctx, sdk_key.kind, streams.as_deref());
-    evaluations().increment(pieces.len() as u64);
-    let tag = format!("\"{:016x}\"", content_hash(&body));
+    let (answer, _) = kept.answer(&rules, &ctx, sdk_key.kind, streams.as_deref(), &request);
+    evaluations().increment(kept.len() as u64);
     let not_modified = if_none_match
         .and_then(|v| v.to_str().ok())
         // Weak comparison (RFC 9110 13.1.2): a proxy may have weakened our tag.
         .is_some_and(|v| {
             v.split(',')
                 .map(|t| t.trim().trim_start_matches("W/"))
-                .any(|t| t == tag || t == "*")
+                .any(|t| t.as_bytes() == answer.etag.as_bytes() || t == "*")
         });
-    let etag = HeaderValue::from_str(&tag).expect("hex is a valid header value");
+    // The answer depends on `Accept-Encoding`; caches must know.
+    let vary = (VARY, HeaderValue::from_static("accept-encoding"));
     if not_modified {
-        return (StatusCode::NOT_MODIFIED, [(ETAG, etag)]).into_response();
+        return (StatusCode::NOT_MODIFIED, [(ETAG, answer.etag.clone()), vary]).into_response();
     }
-    (
-        StatusCode::OK,
-        [
-            (ETAG, etag),
-            (
-                axum::http::header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            ),
-        ],
-        body,
-    )
-        .into_response()
+    let json = (CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    match answer.gzip().filter(|_| accepts_gzip(headers)) {
+        Some(gzip) => (
+            StatusCode::OK,
+            [
+                (ETAG, answer.etag.clone()),
+                json,
+                vary,
+                (CONTENT_ENCODING, HeaderValue::from_static("gzip")),
+            ],
+            gzip.clone(),
+        )
+            .into_response(),
+        None => (
+            StatusCode::OK,
+            [(ETAG, answer.etag.clone()), json, vary],
+            answer.body.clone(),
+        )
+            .into_response(),
+    }
+}
+
+/// Whether `Accept-Encoding` takes gzip (RFC 9110 12.5.3): named, or `*`
+/// when not named, with a quality above zero.
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    let mut star = false;
+    for value in headers.get_all(ACCEPT_ENCODING) {
+        let Ok(value) = value.to_str() else { continue };
+        for item in value.split(',') {
+            let mut parts = item.split(';');
+            let coding = parts.next().unwrap_or_default().trim();
+            let wanted = parts
+                .filter_map(|p| p.trim().strip_prefix("q=").or_else(|| p.trim().strip_prefix("Q=")))
+                .all(|q| q.trim().parse::<f32>().map_or(false, |q| q > 0.0));
+            if coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") {
+                return wanted;
+            }
+            if coding == "*" {
+                star = wanted;
+            }
+        }
+    }
+    star
 }
 
 /// The `eventStreams` extension: where a browser provider listens for
@@ -522,7 +557,7 @@ fn evaluations() -> &'static metrics::Counter {
 }
 
 /// A stable 64-bit hash of the body (the same on every node).
-fn content_hash(bytes: &[u8]) -> u64 {
+pub(super) fn content_hash(bytes: &[u8]) -> u64 {
     let mut hasher = foldhash::quality::FixedState::with_seed(0x0da7_1147).build_hasher();
     hasher.write(bytes);
     hasher.finish()

@@ -7,11 +7,18 @@
 //!
 //! The pieces are built by the first request on each worker thread after a
 //! ruleset is published, and kept in a small thread-local cache (one
-//! thread per CPU serves requests: no lock).
+//! thread per CPU serves requests: no lock). Beside them each thread keeps
+//! the answers it gave lately, by the request's bytes: a polling client
+//! sends the same context again and again until the ruleset changes, and
+//! then gets the same bytes, ETag and gzip form without evaluating.
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
+use std::io::Write as _;
+use std::rc::Rc;
 use std::sync::Arc;
 
+use axum::http::HeaderValue;
+use bytes::Bytes;
 use daylight::{Context, Reason, Ruleset};
 
 use crate::auth::KeyKind;
@@ -141,27 +148,116 @@ impl Pieces {
     }
 }
 
-/// A thread's pieces, by ruleset and key kind.
-type Cache = Vec<(Arc<Ruleset>, KeyKind, Arc<Pieces>)>;
+/// How many bytes of answers a thread keeps per ruleset and key kind
+/// (answer, request and an allowance for the gzip form).
+const ANSWER_BYTES: u64 = 4 << 20;
+/// Shorter answers go out as they are: gzip would save a few hundred bytes
+/// for more CPU than the answer took.
+const GZIP_FROM: usize = 1024;
+
+/// An answer as sent: its bytes, ETag and, made on first demand, gzip form.
+pub struct Answer {
+    pub body: Bytes,
+    pub etag: HeaderValue,
+    gzip: OnceCell<Bytes>,
+}
+
+impl Answer {
+    fn new(body: Vec<u8>) -> Answer {
+        let tag = format!("\"{:016x}\"", super::ofrep::content_hash(&body));
+        Answer {
+            body: body.into(),
+            etag: HeaderValue::from_str(&tag).expect("hex is a valid header value"),
+            gzip: OnceCell::new(),
+        }
+    }
+
+    /// The gzip form, when the answer is long enough to be worth it.
+    pub fn gzip(&self) -> Option<&Bytes> {
+        (self.body.len() >= GZIP_FROM).then(|| {
+            self.gzip.get_or_init(|| {
+                let mut out =
+                    flate2::write::GzEncoder::new(Vec::with_capacity(self.body.len() / 8), flate2::Compression::fast());
+                out.write_all(&self.body).expect("writing to memory");
+                out.finish().expect("writing to memory").into()
+            })
+        })
+    }
+}
+
+#[derive(Clone)]
+struct AnswerWeight;
+
+impl quick_cache::Weighter<Box<[u8]>, Rc<Answer>> for AnswerWeight {
+    fn weight(&self, request: &Box<[u8]>, answer: &Rc<Answer>) -> u64 {
+        (request.len() + answer.body.len() + answer.body.len() / 4) as u64
+    }
+}
+
+type Answers = quick_cache::unsync::Cache<Box<[u8]>, Rc<Answer>, AnswerWeight>;
+
+/// What a thread keeps for one ruleset and key kind: the pieces, and the
+/// answers it gave lately by request.
+pub struct Kept {
+    pieces: Pieces,
+    answers: RefCell<Answers>,
+}
+
+impl Kept {
+    /// How many flags an answer lists.
+    pub fn len(&self) -> usize {
+        self.pieces.len()
+    }
+
+    /// The answer for `ctx`, parsed from `request` (the body as sent), after
+    /// `event_streams`: the one given before to the same bytes, or a new
+    /// one. The flag is true when it was evaluated now.
+    pub fn answer(
+        &self,
+        rules: &Ruleset,
+        ctx: &Context,
+        kind: KeyKind,
+        event_streams: Option<&str>,
+        request: &[u8],
+    ) -> (Rc<Answer>, bool) {
+        // The body, then the `eventStreams` value after a byte no UTF-8 holds.
+        let mut key = Vec::with_capacity(request.len() + 1 + event_streams.map_or(0, str::len));
+        key.extend_from_slice(request);
+        key.push(0xff);
+        key.extend_from_slice(event_streams.unwrap_or_default().as_bytes());
+        if let Some(answer) = self.answers.borrow().get(key.as_slice()) {
+            return (answer.clone(), false);
+        }
+        let answer = Rc::new(Answer::new(self.pieces.answer(rules, ctx, kind, event_streams)));
+        self.answers.borrow_mut().insert(key.into(), answer.clone());
+        (answer, true)
+    }
+}
+
+/// A thread's pieces and answers, by ruleset and key kind.
+type Cache = Vec<(Arc<Ruleset>, KeyKind, Rc<Kept>)>;
 
 thread_local! {
     static CACHE: RefCell<Cache> = const { RefCell::new(Vec::new()) };
 }
 
-/// The pieces for keys of `kind` in `rules` (this thread's, built on
-/// first use; an environment's older ruleset is dropped from the cache).
-pub fn pieces(rules: &Arc<Ruleset>, kind: KeyKind) -> Arc<Pieces> {
+/// What this thread keeps for keys of `kind` in `rules` (built on first
+/// use; an environment's older ruleset is dropped, answers and all).
+pub fn kept(rules: &Arc<Ruleset>, kind: KeyKind) -> Rc<Kept> {
     CACHE.with_borrow_mut(|cache| {
-        if let Some((_, _, pieces)) = cache.iter().find(|(r, k, _)| *k == kind && Arc::ptr_eq(r, rules)) {
-            return pieces.clone();
+        if let Some((_, _, kept)) = cache.iter().find(|(r, k, _)| *k == kind && Arc::ptr_eq(r, rules)) {
+            return kept.clone();
         }
-        let pieces = Arc::new(Pieces::build(rules, kind));
+        let kept = Rc::new(Kept {
+            pieces: Pieces::build(rules, kind),
+            answers: RefCell::new(Answers::with_weighter(256, ANSWER_BYTES, AnswerWeight)),
+        });
         cache.retain(|(r, k, _)| !(*k == kind && r.environment() == rules.environment()));
         if cache.len() >= CACHED {
             cache.remove(0);
         }
-        cache.push((rules.clone(), kind, pieces.clone()));
-        pieces
+        cache.push((rules.clone(), kind, kept.clone()));
+        kept
     })
 }
 

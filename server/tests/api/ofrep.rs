@@ -544,3 +544,106 @@ async fn event_stream_urls_come_only_from_a_valid_host_and_scheme() {
         assert_eq!(streams(headers.clone()).await, None, "{headers:?}");
     }
 }
+
+/// A bulk request as bytes: status, headers and the body as sent.
+async fn bulk_bytes(
+    app: &crate::harness::TestApp,
+    key: &str,
+    context: serde_json::Value,
+    accept_encoding: Option<&str>,
+) -> (reqwest::StatusCode, reqwest::header::HeaderMap, Vec<u8>) {
+    let mut req = reqwest::Client::new()
+        .post(format!("{}/ofrep/v1/evaluate/flags", app.url))
+        .bearer_auth(key)
+        .json(&json!({ "context": context }));
+    if let Some(accept) = accept_encoding {
+        req = req.header("accept-encoding", accept);
+    }
+    let resp = req.send().await.expect("the server answers");
+    let (status, headers) = (resp.status(), resp.headers().clone());
+    (status, headers, resp.bytes().await.unwrap().to_vec())
+}
+
+fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Read as _;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .expect("a gzip stream");
+    out
+}
+
+/// The value of `key` in a bulk answer.
+fn value_of(answer: &[u8], key: &str) -> serde_json::Value {
+    let answer: serde_json::Value = serde_json::from_slice(answer).expect("JSON");
+    answer["flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["key"] == key)
+        .unwrap()["value"]
+        .clone()
+}
+
+on_each_backend!(ofrep_bulk_answers_in_gzip_when_asked_and_per_context, |app| {
+    // Enough flags for an answer over a kibibyte; one reads the context.
+    for i in 0..12 {
+        let key = format!("flag-{i:02}");
+        app.create_flag(json!({ "key": key, "client_side": true })).await;
+    }
+    app.edit_config("flag-00", "production", |c| {
+        c["on"] = json!(true);
+        c["rules"] = json!([{ "clauses": [{ "attribute": "game", "op": "in", "values": ["omaha"] }], "serve": { "variation": 1 } }]);
+        c["fallthrough"] = json!({ "variation": 0 });
+    })
+    .await
+    .expect(200);
+    let client = app.sdk_key("production", "client").await;
+    let omaha = json!({ "targetingKey": "u1", "game": "omaha" });
+    let chess = json!({ "targetingKey": "u1", "game": "chess" });
+
+    let (status, plain_headers, plain) = bulk_bytes(&app, &client, omaha.clone(), None).await;
+    assert_eq!(status, 200);
+    assert!(plain.len() > 1024, "{} bytes", plain.len());
+    assert!(plain_headers.get("content-encoding").is_none());
+    assert_eq!(
+        plain_headers["vary"]
+            .to_str()
+            .unwrap()
+            .to_ascii_lowercase()
+            .contains("accept-encoding"),
+        true
+    );
+    assert_eq!(value_of(&plain, "flag-00"), json!(true));
+
+    // gzip when asked, the same bytes and ETag inside; refused or absent
+    // codings get the bytes as they are.
+    for accept in ["gzip", "br, gzip;q=0.5", "*", "deflate, *;q=1", "GZIP"] {
+        let (status, headers, body) = bulk_bytes(&app, &client, omaha.clone(), Some(accept)).await;
+        assert_eq!(status, 200);
+        assert_eq!(headers["content-encoding"], "gzip", "{accept}");
+        assert!(body.len() < plain.len() / 2, "{accept}: {} bytes", body.len());
+        assert_eq!(gunzip(&body), plain, "{accept}");
+        assert_eq!(headers["etag"], plain_headers["etag"], "{accept}");
+    }
+    for accept in ["br", "gzip;q=0", "identity", "*;q=0", "gzip;q=0, *"] {
+        let (_, headers, body) = bulk_bytes(&app, &client, omaha.clone(), Some(accept)).await;
+        assert!(headers.get("content-encoding").is_none(), "{accept}");
+        assert_eq!(body, plain, "{accept}");
+    }
+
+    // Answers kept per context: alternating contexts each get their own.
+    for _ in 0..3 {
+        let (_, _, body) = bulk_bytes(&app, &client, chess.clone(), Some("gzip")).await;
+        assert_eq!(value_of(&gunzip(&body), "flag-00"), json!(false));
+        let (_, _, body) = bulk_bytes(&app, &client, omaha.clone(), Some("gzip")).await;
+        assert_eq!(value_of(&gunzip(&body), "flag-00"), json!(true));
+    }
+    // A change is answered at once, in both forms.
+    app.toggle("flag-00", "production", false).await.expect(200);
+    let (_, headers, body) = bulk_bytes(&app, &client, omaha.clone(), Some("gzip")).await;
+    assert_ne!(headers["etag"], plain_headers["etag"]);
+    assert_eq!(value_of(&gunzip(&body), "flag-00"), json!(false));
+    let (_, _, body) = bulk_bytes(&app, &client, omaha.clone(), None).await;
+    assert_eq!(value_of(&body, "flag-00"), json!(false));
+});
