@@ -35,6 +35,10 @@
 #   PIN [0]           1: server on CPU 0 (taskset -c 0), wrk on CPU 1
 #   PEERS [/work/shared/peers]
 #   EDGE_PORT [3063]  DAYLIGHT_PORT [8088] (further builds: the next ports)
+#   ENCODING []       e.g. gzip: every request (both servers) says
+#                     `Accept-Encoding: ENCODING`, as browsers do
+#   CONTEXTS [1]      N > 1: bulk requests name users u1..uN in turn
+#                     (get.lua, post.lua), so answers kept per context miss
 #   QUIET_MAX [10] QUIET_WAIT [600]: before each run wait up to QUIET_WAIT s
 #                     until other processes use under QUIET_MAX % of a core
 #                     (the machine is shared); every run logs the foreign CPU
@@ -48,6 +52,8 @@ DAYLIGHT_BIN=${2:?usage: run.sh EDGE_BIN DAYLIGHT_BIN [OUT_DIR]}
 OUT=${3:-/tmp/ofrep-bench-results}
 HERE=$(cd "$(dirname "$0")" && pwd)
 SIZES=${SIZES:-"5 350"}
+ENCODING=${ENCODING:-}
+export CONTEXTS=${CONTEXTS:-1}
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-64}
@@ -196,15 +202,16 @@ start_daylight() { # name binary size file port
 set_target() { # server endpoint
   if [ "$1" = edge ]; then
     local auth='Authorization: *:development.frontend'
-    if [ "$2" = bulk ]; then target=(-H "$auth" "$EDGE/api/frontend?$QUERY")
+    if [ "$2" = bulk ]; then target=(-H "$auth" -s "$HERE/get.lua" "$EDGE/api/frontend?$QUERY")
     else target=(-H "$auth" "$EDGE/api/frontend/features/rollout-50"); fi
   else
     if [ "$2" = bulk ]; then target=(-s "$HERE/post.lua" "${URL[$1]}/ofrep/v1/evaluate/flags")
     else target=(-s "$HERE/post.lua" "${URL[$1]}/ofrep/v1/evaluate/flags/rollout-50"); fi
   fi
+  if [ -n "$ENCODING" ]; then target=(-H "Accept-Encoding: $ENCODING" "${target[@]}"); fi
 }
 
-echo "# $(date -u +%FT%TZ) $(nproc) CPUs, load: $(cut -d' ' -f1-3 /proc/loadavg), PIN=$PIN, $RUNS x wrk -t2 -c$CONNS -d$DURATION, servers in turn"
+echo "# $(date -u +%FT%TZ) $(nproc) CPUs, load: $(cut -d' ' -f1-3 /proc/loadavg), PIN=$PIN, ENCODING=${ENCODING:-none}, CONTEXTS=$CONTEXTS, $RUNS x wrk -t2 -c$CONNS -d$DURATION, servers in turn"
 for size in $SIZES; do
   FILE=$PEERS/unleash-features-$size.json
   servers=()
