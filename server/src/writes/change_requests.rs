@@ -454,16 +454,18 @@ pub async fn apply(w: &Writer<'_>, id: i64) -> ApiResult<ChangeRequest> {
             jiff::Timestamp::from_millisecond(at).map_or_else(|_| at.to_string(), |t| format!("{t:.0}"))
         )));
     }
-    let approvers = approved_enough(w, &request).await?;
+    let approvers = approved_enough(w, &request, None).await?;
     apply_approved(w, &request, &approvers).await?;
     get(w, id).await
 }
 
-/// The approvers of `request`'s current revision, or 409 when they are
-/// fewer than its environment requires.
-async fn approved_enough(w: &Writer<'_>, request: &ChangeRequest) -> ApiResult<Vec<String>> {
+/// The approvers of `request`'s current revision (those given by `by`, when
+/// set), or 409 when they are fewer than its environment requires.
+async fn approved_enough(w: &Writer<'_>, request: &ChangeRequest, by: Option<i64>) -> ApiResult<Vec<String>> {
     let required = environments::approvals_required(&w.db.pool, &request.environment).await?;
-    let approvers = approvals(request, &rows::reviews(w.db, request.id).await?);
+    let mut reviews = rows::reviews(w.db, request.id).await?;
+    reviews.retain(|r| by.is_none_or(|by| r.at <= by));
+    let approvers = approvals(request, &reviews);
     if (approvers.len() as i64) < required {
         return Err(ApiError::Conflict(format!(
             "change request {} has {} of the {required} approvals `{}` requires",
@@ -543,10 +545,15 @@ pub async fn apply_due(w: &Writer<'_>, id: i64) -> ApiResult<Due> {
     let Some(request) = rows::get(w.db, id).await? else {
         return Ok(Due::Elsewhere);
     };
-    if request.state != "open" || request.apply_at.is_none_or(|at| at > w.clock.now_ms()) {
+    let Some(apply_at) = request.apply_at.filter(|at| *at <= w.clock.now_ms()) else {
+        return Ok(Due::Elsewhere);
+    };
+    if request.state != "open" {
         return Ok(Due::Elsewhere);
     }
-    let approvers = match approved_enough(w, &request).await {
+    // Approvals given by its time count, even when the scheduler comes
+    // later (after downtime); later ones do not.
+    let approvers = match approved_enough(w, &request, Some(apply_at)).await {
         Ok(approvers) => approvers,
         Err(ApiError::Conflict(why)) => {
             return unapplied(w, &request, "expired", &format!("not approved by its time: {why}")).await;

@@ -253,6 +253,15 @@ async fn scheduled_request_not_approved_is_not_applied() {
         assert!(view["failure"].as_str().unwrap().contains("changed since"), "{view}");
         assert!(!flag_on(&app).await);
         assert_eq!(actions(&app, stale).await.last().unwrap(), "change_request.failed");
+
+        // An approval given after its time, before the scheduler came
+        // round (downtime, say), does not count.
+        let late = propose_at(&app, &ana, clock.now_ms() + HOUR).await;
+        clock.advance(HOUR + 1);
+        approve(&app, &bo, late).await;
+        assert_eq!(app.tick().await.unapplied_requests, 1);
+        let view = app.get(&format!("/api/v1/change-requests/{late}")).await.body;
+        assert_eq!(view["state"], "expired", "{view}");
     }
 }
 
