@@ -74,17 +74,39 @@ export function PlanControls({ plan, name, onChanged }) {
   const { readOnly } = useSession();
   const [asking, setAsking] = useState(null);
   const [error, setError] = useState(null);
+  // Where the environment requires approvals, a refused start, resume or
+  // skip can be proposed as a change request instead.
+  const [proposing, setProposing] = useState(null);
+  const [proposed, setProposed] = useState(null);
 
   async function act(command, comment) {
     setError(null);
+    setProposed(null);
     try {
       await api('POST', `/releases/${plan.id}/${command}`, { version: plan.version, comment });
       setAsking(null);
       onChanged();
     } catch (e) {
       setAsking(null);
+      if (e.code === 'approval_required' && ['start', 'resume', 'skip'].includes(command)) {
+        setProposing({ command, message: e.message });
+        return;
+      }
       setError(e);
       onChanged();
+    }
+  }
+  async function propose(comment) {
+    setError(null);
+    try {
+      const { data } = await api('POST', '/change-requests', {
+        body: { release: plan.id, environment: plan.environment, config: { command: proposing.command }, comment },
+      });
+      setProposing(null);
+      setProposed(data);
+    } catch (e) {
+      setProposing(null);
+      setError(e);
     }
   }
   const button = (command, label, cls = '') =>
@@ -93,6 +115,16 @@ export function PlanControls({ plan, name, onChanged }) {
   if (!['pending', 'running', 'paused'].includes(plan.state)) return html`<${ErrorLine} error=${error} />`;
   const what = asking ? COMMANDS[asking] : null;
   return html`<${ErrorLine} error=${error} />
+    ${proposed
+      ? html`<p class="ok" role="status">Proposed as <a href=${`#/requests/${proposed.id}`}>change request #${proposed.id}</a>: it applies once approved.</p>`
+      : null}
+    ${proposing
+      ? html`<${ConfirmDialog} title="Propose a change request" confirmLabel="Propose" needComment
+          onConfirm=${propose} onCancel=${() => setProposing(null)}>
+          <p>${proposing.message}</p>
+          <p>“${COMMANDS[proposing.command].label}” for <strong>${name}</strong> in <strong>${plan.environment}</strong> can go to review instead: once other people approve it, it makes the same move.</p>
+        <//>`
+      : null}
     <div class="actions left">
       ${plan.state === 'pending' ? button('start', 'Start', 'primary') : null}
       ${plan.state === 'running' ? button('pause', 'Pause') : null}

@@ -1,7 +1,9 @@
 // Change requests (four eyes): the inbox of open requests, one request with
 // its diff and reviews (approve / reject / comment; authors never approve
-// their own), applying it, the dialog that proposes one when a save needs
-// approval, and the approvals setting per environment (admins).
+// their own), applying it or scheduling it (the author sets when it applies;
+// the server applies it then if approved by then), the dialog that proposes
+// one when a save needs approval, and the approvals setting per environment
+// (admins).
 import { api, get, enc } from './api.js';
 import { diff, ruleChanges } from './diff.js';
 import { ConfirmDialog, ErrorLine, formatTime, html, show, useLive, useLoad, useSession, useState } from './lib.js';
@@ -16,8 +18,18 @@ function applyError(err) {
   return err;
 }
 
-/** What a request changes, linked to its page: a flag, a segment (of its environment), an app's bundle. */
+/** The browser's zone, said beside the time field: the time typed is in it. */
+const zone = () => Intl.DateTimeFormat().resolvedOptions().timeZone;
+
+/** A time as a `datetime-local` field's value, in the browser's zone. */
+function localInput(ms) {
+  const d = new Date(ms - new Date(ms).getTimezoneOffset() * 60000);
+  return d.toISOString().slice(0, 16);
+}
+
+/** What a request changes, linked to its page: a flag, a segment (of its environment), an app's bundle, a release plan. */
 function subjectLink(r) {
+  if (r.subject === 'release') return html`release plan <a href="#/releases"><code>#${r.key}</code></a>`;
   if (r.subject === 'segment') return html`segment <a href=${`#/segments/${enc(r.key)}`}><code>${r.key}</code></a>`;
   if (r.subject === 'bundle') return html`the bundle of <a href="#/bundles"><code>${r.key}</code></a>`;
   return html`flag <a href=${`#/flags/${enc(r.key)}`}><code>${r.key}</code></a>`;
@@ -31,20 +43,22 @@ export function RequestsPage() {
   const requests = data?.change_requests ?? [];
   return html`<section>
     <h1>Change requests</h1>
-    <p class="muted">In an environment that needs approvals, a change to a flag, a segment or a bundle becomes a request that other people approve before it applies. Turning a flag off never waits.</p>
+    <p class="muted">In an environment that needs approvals, a change to a flag, a segment or a bundle, or a release plan's start, resume or skip, becomes a request that other people approve before it applies. A request with a time applies then if approved by then, and expires otherwise. Turning a flag off never waits.</p>
     <label for="request-state">Show</label>
     <select id="request-state" value=${state} onChange=${(e) => setState(e.target.value)}>
       <option value="open">Open</option><option value="applied">Applied</option><option value="rejected">Rejected</option>
+      <option value="expired">Expired</option><option value="failed">Failed</option>
     </select>
     <${ErrorLine} error=${error} />
     ${requests.length === 0
       ? html`<p class="muted" id="no-requests">No ${state} change requests.</p>`
       : html`<table class="list" aria-label="Change requests">
-          <thead><tr><th scope="col">Request</th><th scope="col">Changes</th><th scope="col">Environment</th><th scope="col">Author</th><th scope="col">Proposed</th></tr></thead>
+          <thead><tr><th scope="col">Request</th><th scope="col">Changes</th><th scope="col">Environment</th><th scope="col">Author</th><th scope="col">Proposed</th><th scope="col">Applies</th></tr></thead>
           <tbody>${requests.map(
             (r) => html`<tr data-request=${r.id}>
               <th scope="row"><a href=${`#/requests/${r.id}`}>#${r.id}${r.comment ? `: ${r.comment}` : ''}</a></th>
               <td>${r.subject} <code>${r.key}</code></td><td>${r.environment}</td><td>${r.author}</td><td>${formatTime(r.created_at)}</td>
+              <td>${r.apply_at ? html`<time datetime=${new Date(r.apply_at).toISOString()}>${formatTime(r.apply_at)}</time>` : 'by hand'}</td>
             </tr>`,
           )}</tbody>
         </table>`}
@@ -116,7 +130,8 @@ export function RequestPage({ id }) {
   const open = view.state === 'open';
   const stale = view.current_version != null && view.current_version !== view.base_version;
   const approvals = view.approved_by.length;
-  const ready = approvals >= view.approvals_required && !stale;
+  const scheduled = view.apply_at != null;
+  const ready = approvals >= view.approvals_required && !stale && !scheduled;
 
   async function act(what, verdict) {
     setError(null);
@@ -144,12 +159,19 @@ export function RequestPage({ id }) {
       proposed by <strong>${view.author}</strong> ${formatTime(view.created_at)} · revision ${view.revision}
       ${view.settled_by ? html` · ${view.state} by <strong>${view.settled_by}</strong>` : null}</p>
     ${view.comment ? html`<p class="comment">“${view.comment}”</p>` : null}
+    ${scheduled && open
+      ? html`<p id="request-schedule">Scheduled: applies at <time datetime=${new Date(view.apply_at).toISOString()}>${formatTime(view.apply_at)}</time> if approved by then; otherwise it expires.</p>`
+      : null}
+    ${view.failure ? html`<p class="notice" role="status" id="request-failure">${view.state === 'expired' ? 'Expired' : 'Not applied'}: ${view.failure}</p>` : null}
+    ${open && own && !readOnly ? html`<${ScheduleForm} id=${id} applyAt=${view.apply_at} onSaved=${(text) => (setDone(text), reload())} />` : null}
     <p id="approval-count">${approvals} of ${view.approvals_required} approval${view.approvals_required === 1 ? '' : 's'}${approvals ? ` (${view.approved_by.join(', ')})` : ''}.</p>
     ${open && stale
       ? html`<p class="notice" role="status" id="stale-base">What it changes changed since this request was proposed (version ${view.base_version} then, ${view.current_version} now): it can no longer apply. Open a new request on the current version.</p>`
       : null}
     <h2>The change</h2>
-    <${ConfigDiff} before=${view.current} after=${view.config} />
+    ${view.subject === 'release'
+      ? html`<p id="release-step"><strong>${view.config?.command}</strong> the plan (now ${view.current?.state ?? 'gone'}${view.current?.stage != null ? `, stage ${view.current.stage + 1}` : ''}).</p>`
+      : html`<${ConfigDiff} before=${view.current} after=${view.config} />`}
     <h2>Reviews</h2>
     ${view.reviews.length === 0
       ? html`<p class="muted">No reviews yet.</p>`
@@ -171,12 +193,43 @@ export function RequestPage({ id }) {
             <button type="button" class="primary" disabled=${!ready}
               onClick=${() => act('apply')}>Apply</button>
           </div>
-          ${!ready && !stale ? html`<p class="muted">Apply needs ${view.approvals_required} approval${view.approvals_required === 1 ? '' : 's'} of this revision.</p>` : null}
+          ${scheduled ? html`<p class="muted">The server applies it at its time.</p>` : null}
+          ${!ready && !stale && !scheduled ? html`<p class="muted">Apply needs ${view.approvals_required} approval${view.approvals_required === 1 ? '' : 's'} of this revision.</p>` : null}
         </form>`
       : null}
     <${ErrorLine} error=${error} />
     ${done ? html`<p class="ok" role="status">${done}</p>` : null}
   </section>`;
+}
+
+/** The author sets when the request applies, or clears the time (a new revision: approvals are asked again). */
+function ScheduleForm({ id, applyAt, onSaved }) {
+  const [at, setAt] = useState(applyAt ? localInput(applyAt) : '');
+  const [error, setError] = useState(null);
+  async function save(clear) {
+    setError(null);
+    let body = {};
+    if (!clear) {
+      const when = new Date(at);
+      if (!at || Number.isNaN(when.getTime())) return setError({ message: 'Choose when to apply it.', field: 'apply_at' });
+      body = { apply_at: when.toISOString() };
+    }
+    try {
+      await api('PUT', `/change-requests/${enc(id)}`, { body });
+      onSaved(clear ? 'It now applies by hand once approved; approvals are asked again.' : 'Scheduled; approvals are asked again.');
+    } catch (err) {
+      setError(err);
+    }
+  }
+  return html`<form class="card inline" aria-labelledby="schedule-title" onSubmit=${(e) => (e.preventDefault(), save(false))}>
+    <h2 id="schedule-title">When it applies</h2>
+    <label for="request-at">Apply at (${zone()})</label>
+    <input id="request-at" type="datetime-local" value=${at} onInput=${(e) => setAt(e.target.value)} />
+    <button type="submit">Schedule</button>
+    ${applyAt ? html`<button type="button" onClick=${() => save(true)}>Apply by hand instead</button>` : null}
+    <p class="muted">Changing the time is a new revision: approvals given so far no longer count.</p>
+    <${ErrorLine} error=${error} />
+  </form>`;
 }
 
 /** After a save answered 409 `approval_required`: propose the same config as a request. */

@@ -1,6 +1,6 @@
-//! `daylight change-requests`: four-eyes changes to a flag's config where
-//! an environment requires approvals: propose, review, apply. See
-//! docs/people.md.
+//! `daylight change-requests`: four-eyes changes to a flag's config or a
+//! release plan's step where an environment requires approvals: propose
+//! (now or for a time, `--at`), review, apply. See docs/people.md.
 
 use std::io::Read;
 
@@ -10,14 +10,15 @@ use serde_json::Value;
 
 use super::client::Client;
 use super::output::{record, table, time, Reply};
-use crate::http::change_requests::{ListQuery, Proposal, RequestList, RequestView, ReviewRequest};
+use crate::http::change_requests::{ListQuery, Proposal, RequestList, RequestView, ReviewRequest, Revision};
 use crate::store::change_requests::ChangeRequest;
+use crate::writes::releases::{Step, StepCommand};
 
 #[derive(Debug, Subcommand)]
 pub enum ChangeRequestCmd {
     /// Change requests, newest first.
     List {
-        /// `open`, `applied` or `rejected`.
+        /// `open`, `applied`, `rejected`, `expired` or `failed`.
         #[arg(long)]
         state: Option<String>,
     },
@@ -39,6 +40,34 @@ pub enum ChangeRequestCmd {
         off: bool,
         #[arg(long, default_value = "")]
         comment: String,
+        /// Apply it at this time (RFC 3339) if approved by then; it
+        /// expires otherwise.
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Proposes a command for a release plan (`start`, `resume` or `skip`)
+    /// where its environment requires approvals.
+    Release {
+        /// The plan's id.
+        plan: i64,
+        #[arg(value_enum)]
+        command: ReleaseCommand,
+        #[arg(long)]
+        env: String,
+        #[arg(long, default_value = "")]
+        comment: String,
+        /// Apply it at this time (RFC 3339) if approved by then.
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// The author sets when an open request applies (`--at`), or clears it
+    /// (`--by-hand`): a new revision, so approvals must be given again.
+    Schedule {
+        id: i64,
+        #[arg(long, required_unless_present = "by_hand", conflicts_with = "by_hand")]
+        at: Option<String>,
+        #[arg(long)]
+        by_hand: bool,
     },
     /// Approves the current revision (not one's own request).
     Approve {
@@ -56,6 +85,13 @@ pub enum ChangeRequestCmd {
     Comment { id: i64, text: String },
     /// Applies an approved request onto the version it was proposed against.
     Apply { id: i64 },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ReleaseCommand {
+    Start,
+    Resume,
+    Skip,
 }
 
 pub async fn run(c: &Client, cmd: ChangeRequestCmd) -> Result<Reply, String> {
@@ -104,6 +140,7 @@ pub async fn run(c: &Client, cmd: ChangeRequestCmd) -> Result<Reply, String> {
             on,
             off: _,
             comment,
+            at,
         } => {
             let config: FlagConfig = match config {
                 Some(source) => read_config(&source)?,
@@ -119,9 +156,47 @@ pub async fn run(c: &Client, cmd: ChangeRequestCmd) -> Result<Reply, String> {
                 environment: env,
                 config: Some(serde_json::to_value(config).map_err(|e| e.to_string())?),
                 comment,
+                apply_at: at,
                 ..Proposal::default()
             };
             let answer = c.post("/api/v1/change-requests").json(&body).send().await?;
+            Ok(Reply::record::<ChangeRequest>(answer))
+        }
+        ChangeRequestCmd::Release {
+            plan,
+            command,
+            env,
+            comment,
+            at,
+        } => {
+            let step = Step {
+                command: match command {
+                    ReleaseCommand::Start => StepCommand::Start,
+                    ReleaseCommand::Resume => StepCommand::Resume,
+                    ReleaseCommand::Skip => StepCommand::Skip,
+                },
+            };
+            let body = Proposal {
+                release: Some(plan),
+                environment: env,
+                config: Some(serde_json::to_value(step).map_err(|e| e.to_string())?),
+                comment,
+                apply_at: at,
+                ..Proposal::default()
+            };
+            let answer = c.post("/api/v1/change-requests").json(&body).send().await?;
+            Ok(Reply::record::<ChangeRequest>(answer))
+        }
+        ChangeRequestCmd::Schedule { id, at, by_hand: _ } => {
+            let body = Revision {
+                apply_at: at,
+                ..Revision::default()
+            };
+            let answer = c
+                .put(&format!("/api/v1/change-requests/{id}"))
+                .json(&body)
+                .send()
+                .await?;
             Ok(Reply::record::<ChangeRequest>(answer))
         }
         ChangeRequestCmd::Approve { id, comment } => review(c, id, "approve", comment).await,
@@ -179,6 +254,8 @@ fn show(view: RequestView) -> String {
         "updated_at": r.updated_at,
         "settled_by": r.settled_by,
         "settled_at": r.settled_at,
+        "apply_at": r.apply_at,
+        "failure": r.failure,
     }));
     let approved_by = if view.approved_by.is_empty() {
         "nobody".to_owned()
@@ -191,7 +268,13 @@ fn show(view: RequestView) -> String {
         view.approvals_required
     ));
     if view.current_version.is_some_and(|v| v != r.base_version) && r.state == "open" {
-        out.push_str("\nthe flag changed since: this request can no longer apply");
+        out.push_str(&format!(
+            "\nthe {} changed since: this request can no longer apply",
+            r.subject
+        ));
+    }
+    if let (Some(at), "open") = (r.apply_at, r.state.as_str()) {
+        out.push_str(&format!("\nscheduled: applies at {} if approved by then", time(at)));
     }
     out.push_str("\n\nconfig (- current, + proposed):\n");
     out.push_str(&diff(&pretty(view.current.as_ref()), &pretty(r.config.as_ref())));

@@ -20,7 +20,7 @@ use crate::http::flagfile::{ApplyRequest, Files};
 use crate::http::flags::FlagList;
 use crate::http::segments::SegmentList;
 use crate::store::segments::StoredSegment;
-use crate::writes::flagfile::Expected;
+use crate::writes::flagfile::{Applied, Expected};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FileFormat {
@@ -325,10 +325,23 @@ pub async fn apply(remote: &Remote, args: &ApplyArgs) -> i32 {
         .json(&request)
         .send()
         .await;
-    match answer.and_then(|a| a.parse::<Plan>()) {
-        Ok(applied) => {
+    match answer.and_then(|a| a.parse::<Applied>()) {
+        Ok(Applied {
+            plan: applied,
+            change_requests,
+        }) => {
             print!("{}", render(&applied));
-            if applied.has_changes() {
+            if !change_requests.is_empty() {
+                println!(
+                    "`{}` requires approvals: proposed {} change request(s), nothing applied yet:",
+                    args.env,
+                    change_requests.len()
+                );
+                for r in &change_requests {
+                    println!("  #{}  {} {}", r.id, r.subject, r.key);
+                }
+                println!("Once approved, apply each with `daylight change-requests apply ID`.");
+            } else if applied.has_changes() {
                 println!("Applied.");
             } else {
                 println!("Nothing to apply.");

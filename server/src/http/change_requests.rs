@@ -1,6 +1,7 @@
 //! `/api/v1/change-requests`: four-eyes changes where an environment
 //! requires approvals (a flag's config, a segment's keys and rules, an app's
-//! bundle config or a publish), and `/api/v1/environments/{env}/approvals`
+//! bundle config or a publish, a release plan's start, resume or skip),
+//! optionally scheduled (`apply_at`), and `/api/v1/environments/{env}/approvals`
 //! (how many). See docs/people.md.
 
 use axum::extract::{FromRef, Path, Query, State};
@@ -38,7 +39,7 @@ where
         .routes(routes!(read_approvals, set_approvals))
 }
 
-/// A proposal names exactly one of `flag`, `segment` or `app`.
+/// A proposal names exactly one of `flag`, `segment`, `app` or `release`.
 #[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
 pub struct Proposal {
     /// A flag: `config` is its whole config in the environment.
@@ -51,6 +52,10 @@ pub struct Proposal {
     /// what `POST …/apps/{app}/publish` takes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app: Option<String>,
+    /// A release plan (its id): `config` is `{"command": "start"}`,
+    /// `"resume"` or `"skip"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<i64>,
     pub environment: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
@@ -59,6 +64,17 @@ pub struct Proposal {
     pub publish: Option<Publish>,
     #[serde(default)]
     pub comment: String,
+    /// When to apply it (RFC 3339, in the future): the server applies it
+    /// then if it is approved by then, and marks it `expired` otherwise.
+    /// Without it, someone applies it once approved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apply_at: Option<String>,
+}
+
+/// Reads an `apply_at` time (RFC 3339) as Unix ms.
+fn apply_at(at: Option<&str>) -> ApiResult<Option<i64>> {
+    at.map(|at| daylight::parse_rfc3339_ms(at).ok_or_else(|| ApiError::invalid("apply_at", "not an RFC 3339 time")))
+        .transpose()
 }
 
 /// Reads a proposed document as `subject`'s: errors name the field under
@@ -80,12 +96,14 @@ fn proposed(subject: Subject, config: Value) -> ApiResult<Proposed> {
         Subject::Flag => parse_json(&bytes).map(Proposed::Flag),
         Subject::Segment => parse_json(&bytes).map(Proposed::Segment),
         Subject::Bundle => parse_json(&bytes).map(Proposed::Bundle),
+        Subject::Release => parse_json(&bytes).map(Proposed::Release),
     }
     .map_err(under_config)
 }
 
 /// Proposes a change in one environment (editor there): a flag's config, a
-/// segment's keys and rules, an app's bundle config or a publish.
+/// segment's keys and rules, an app's bundle config or a publish, a release
+/// plan's start, resume or skip; with `apply_at`, scheduled.
 #[utoipa::path(operation_id = "change_requests_open", post, path = "/api/v1/change-requests", tag = "change requests",
     request_body = Proposal, responses((status = 201, body = ChangeRequest), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn open(
@@ -96,17 +114,19 @@ async fn open(
     admin.require_somewhere(Role::Editor)?;
     let actor = admin.actor();
     let w = state.writer(&actor, "").by(&admin);
-    let (subject, key) = match (req.flag, req.segment, req.app) {
-        (Some(key), None, None) => (Subject::Flag, key),
-        (None, Some(key), None) => (Subject::Segment, key),
-        (None, None, Some(key)) => (Subject::Bundle, key),
+    let (subject, key) = match (req.flag, req.segment, req.app, req.release) {
+        (Some(key), None, None, None) => (Subject::Flag, key),
+        (None, Some(key), None, None) => (Subject::Segment, key),
+        (None, None, Some(key), None) => (Subject::Bundle, key),
+        (None, None, None, Some(id)) => (Subject::Release, id.to_string()),
         _ => {
             return Err(ApiError::invalid(
                 "flag",
-                "name exactly one of `flag`, `segment` or `app`",
+                "name exactly one of `flag`, `segment`, `app` or `release`",
             ))
         }
     };
+    let apply_at = apply_at(req.apply_at.as_deref())?;
     let proposal = match (subject, req.config, req.publish) {
         (_, Some(config), None) => proposed(subject, config)?,
         (Subject::Bundle, None, Some(publish)) => {
@@ -121,14 +141,14 @@ async fn open(
             ))
         }
     };
-    let request = requests::open(&w, &key, &req.environment, proposal, &req.comment).await?;
+    let request = requests::open(&w, &key, &req.environment, proposal, &req.comment, apply_at).await?;
     Ok((StatusCode::CREATED, Json(request)))
 }
 
 #[derive(Debug, Deserialize, Serialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// `open`, `applied`, `rejected`.
+    /// `open`, `applied`, `rejected`, `expired`, `failed`.
     pub state: Option<String>,
 }
 
@@ -158,7 +178,8 @@ pub struct RequestView {
     #[serde(flatten)]
     pub request: ChangeRequest,
     /// The subject's document in the environment now (a flag's config, a
-    /// segment's keys and rules, an app's bundle config).
+    /// segment's keys and rules, an app's bundle config, a release plan's
+    /// progress).
     #[schema(value_type = Object)]
     pub current: Option<serde_json::Value>,
     /// The subject's version now: when it differs from `base_version`, the
@@ -192,6 +213,13 @@ async fn read(State(state): State<AdminState>, _admin: Admin, Path(id): Path<i64
             .await
             .ok()
             .map(|b| (serde_json::to_value(&b.config), b.version)),
+        Subject::Release => match key.parse::<i64>() {
+            Ok(id) => crate::store::releases::get(db, id)
+                .await
+                .ok()
+                .map(|p| (serde_json::to_value(&p.progress), p.version)),
+            Err(_) => None,
+        },
     };
     Ok(Json(RequestView {
         current: current.as_ref().and_then(|(doc, _)| doc.as_ref().ok().cloned()),
@@ -203,17 +231,25 @@ async fn read(State(state): State<AdminState>, _admin: Admin, Path(id): Path<i64
     }))
 }
 
-#[derive(Debug, Deserialize, Serialize, ToSchema)]
+/// A new revision replaces the proposal (when `config` is given), the
+/// comment and the time: leaving `apply_at` out unschedules the request.
+#[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
 pub struct Revision {
-    /// The whole document proposed instead, of the request's subject.
-    #[schema(value_type = Object)]
-    pub config: Value,
-    #[serde(default)]
-    pub comment: String,
+    /// The whole document proposed instead, of the request's subject
+    /// (left out: the current proposal stays).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub config: Option<Value>,
+    /// Left out: the current comment stays.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// When to apply it (RFC 3339, in the future); see `Proposal`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apply_at: Option<String>,
 }
 
-/// The author edits an open request: a new revision, and approvals of the
-/// earlier one no longer count.
+/// The author edits an open request (its proposal, comment or time): a new
+/// revision, and approvals of the earlier one no longer count.
 #[utoipa::path(operation_id = "change_requests_revise", put, path = "/api/v1/change-requests/{id}", tag = "change requests",
     params(("id" = i64, Path)), request_body = Revision,
     responses((status = 200, body = ChangeRequest), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
@@ -227,10 +263,13 @@ async fn revise(
     let request = rows::get(&state.db, id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("change request {id}")))?;
-    let proposal = proposed(requests::subject_of(&request)?, req.config)?;
+    let subject = requests::subject_of(&request)?;
+    let proposal = req.config.map(|config| proposed(subject, config)).transpose()?;
+    let apply_at = apply_at(req.apply_at.as_deref())?;
     let actor = admin.actor();
+    let w = state.writer(&actor, "").by(&admin);
     Ok(Json(
-        requests::revise(&state.writer(&actor, "").by(&admin), id, proposal, &req.comment).await?,
+        requests::revise(&w, id, proposal, req.comment.as_deref(), apply_at).await?,
     ))
 }
 
@@ -261,7 +300,8 @@ async fn review(
 }
 
 /// Applies an approved request onto the version it was proposed against
-/// (409 when it lacks approvals or the flag changed since), once.
+/// (409 when it lacks approvals, the subject changed since, or it is
+/// scheduled: the server applies those at their time), once.
 #[utoipa::path(operation_id = "change_requests_apply", post, path = "/api/v1/change-requests/{id}/apply", tag = "change requests",
     params(("id" = i64, Path)), responses((status = 200, body = ChangeRequest), (status = 409, body = ErrorBody)))]
 async fn apply(State(state): State<AdminState>, admin: Admin, Path(id): Path<i64>) -> ApiResult<Json<ChangeRequest>> {
@@ -272,7 +312,8 @@ async fn apply(State(state): State<AdminState>, admin: Admin, Path(id): Path<i64
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct Approvals {
-    /// Approvals a change here (a flag's config, a segment, a bundle) needs (0: direct).
+    /// Approvals a change here (a flag's config, a segment, a bundle, a
+    /// release plan's start, resume or skip) needs (0: direct).
     pub required: i64,
 }
 

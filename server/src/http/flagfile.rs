@@ -16,7 +16,7 @@ use crate::error::{ApiResult, ErrorBody};
 use crate::flagfile::plan::Plan;
 use crate::flagfile::{FileFlag, FileSegment};
 use crate::state::AdminState;
-use crate::writes::flagfile::{self, Expected};
+use crate::writes::flagfile::{self, Applied, Expected};
 
 pub fn router<S>() -> OpenApiRouter<S>
 where
@@ -67,14 +67,16 @@ pub struct ApplyRequest {
 /// Applies the files to the environment in one transaction, if the server
 /// is still as the plan read it (409 naming what moved otherwise; nothing
 /// is written). One audit entry per change, with `X-Audit-Comment` (the
-/// reason). Refused (409 `approval_required`) where the environment needs
-/// approvals.
+/// reason). Where the environment needs approvals, nothing is written:
+/// each changed flag or segment becomes a change request instead (against
+/// the version the plan read, the reason as its comment), listed in
+/// `change_requests`.
 #[utoipa::path(operation_id = "flagfile_apply", post, path = "/api/v1/environments/{env}/flagfile/apply", tag = "flags",
     params(("env" = String, Path), ("X-Audit-Comment" = Option<String>, Header, description = "The reason, recorded in the audit log")),
     request_body = ApplyRequest,
-    responses((status = 200, body = Plan, description = "The plan applied"), (status = 400, body = ErrorBody),
+    responses((status = 200, body = Applied, description = "The plan applied, or the change requests proposed"), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 423, body = ErrorBody)))]
-async fn apply(edit: Editing<Path<String>, Body<ApplyRequest>>) -> ApiResult<Json<Plan>> {
+async fn apply(edit: Editing<Path<String>, Body<ApplyRequest>>) -> ApiResult<Json<Applied>> {
     let Editing {
         path: Path(env),
         body: Body(req),

@@ -1,6 +1,7 @@
 //! The scheduler every node runs: each tick it advances due release plans,
-//! applies due scheduled changes and judges guarded plans. The work itself
-//! is in the writes layer (`writes::releases::act`, `writes::schedule::apply`), where
+//! applies due scheduled changes and change requests, and judges guarded
+//! plans. The work itself is in the writes layer (`writes::releases::act`,
+//! `writes::schedule::apply`, `writes::change_requests::apply_due`), where
 //! each move is conditional on what was read, so several nodes ticking over
 //! one database still make every move exactly once. State lives only in the
 //! database: a node that restarts (or another that takes over) catches up
@@ -15,6 +16,7 @@ use crate::releases::guard::{self, Counts};
 use crate::releases::plan::Action;
 use crate::state::AppState;
 use crate::store;
+use crate::writes::change_requests::{self, Due};
 use crate::writes::releases::{self, Outcome};
 use crate::writes::schedule::{self, Settled};
 
@@ -29,6 +31,10 @@ pub struct Tick {
     /// Due changes that no longer validate, marked `failed`.
     pub failed_changes: usize,
     pub guard_trips: usize,
+    /// Scheduled change requests this node applied at their time.
+    pub applied_requests: usize,
+    /// Scheduled change requests settled `expired` or `failed`.
+    pub unapplied_requests: usize,
 }
 
 /// Runs ticks every `every` until the task is dropped.
@@ -85,6 +91,16 @@ pub async fn tick(state: &AppState, clock: &dyn Clock) -> ApiResult<Tick> {
             Ok(Settled::Failed) => done.failed_changes += 1,
             Ok(Settled::Elsewhere) => {}
             Err(e) => skip(e, "scheduled change", id)?,
+        }
+    }
+    // A scheduled request carries its approvals (or lacks them): the
+    // scheduler writes as itself, approved only when the request is.
+    for id in store::change_requests::due(&state.db, now).await? {
+        match change_requests::apply_due(&scheduler, id).await {
+            Ok(Due::Applied) => done.applied_requests += 1,
+            Ok(Due::Expired | Due::Failed) => done.unapplied_requests += 1,
+            Ok(Due::Elsewhere) => {}
+            Err(e) => skip(e, "change request", id)?,
         }
     }
     for plan in store::releases::guarded(&state.db).await? {

@@ -27,7 +27,9 @@ pub struct ChangeRequest {
     pub config: Option<serde_json::Value>,
     pub comment: String,
     pub author: String,
-    /// `open`, `applied`, `rejected` or `withdrawn`.
+    /// `open`, `applied`, `rejected`, `withdrawn`, or for a scheduled
+    /// request `expired` (not approved by `apply_at`) or `failed` (approved
+    /// but could not apply then; see `failure`).
     pub state: String,
     /// Counts the author's edits; approvals hold for the current one only.
     pub revision: i64,
@@ -35,6 +37,11 @@ pub struct ChangeRequest {
     pub updated_at: i64,
     pub settled_by: Option<String>,
     pub settled_at: Option<i64>,
+    /// When it applies by itself (Unix ms), if approved by then; `None`:
+    /// when someone applies it.
+    pub apply_at: Option<i64>,
+    /// Why it was settled `expired` or `failed`.
+    pub failure: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema, sqlx::FromRow)]
@@ -50,7 +57,7 @@ pub struct Review {
 
 const REQUEST: &str =
     "SELECT id, subject, flag_key AS key, environment, base_version, config, comment, author, state, revision, \
-                       created_at, updated_at, settled_by, settled_at FROM change_requests";
+                       created_at, updated_at, settled_by, settled_at, apply_at, failure FROM change_requests";
 
 pub struct NewRequest<'a> {
     pub subject: &'a str,
@@ -61,12 +68,14 @@ pub struct NewRequest<'a> {
     pub comment: &'a str,
     pub author: &'a str,
     pub now: i64,
+    pub apply_at: Option<i64>,
 }
 
 pub async fn insert(tx: &mut Transaction<'_, Any>, r: &NewRequest<'_>) -> ApiResult<i64> {
     Ok(sqlx::query_scalar(
         "INSERT INTO change_requests (subject, flag_key, environment, base_version, config, comment, author, state, \
-         revision, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', 1, $8, $8) RETURNING id",
+         revision, created_at, updated_at, apply_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', 1, $8, $8, $9) \
+         RETURNING id",
     )
     .bind(r.subject)
     .bind(r.key)
@@ -76,6 +85,7 @@ pub async fn insert(tx: &mut Transaction<'_, Any>, r: &NewRequest<'_>) -> ApiRes
     .bind(r.comment)
     .bind(r.author)
     .bind(r.now)
+    .bind(r.apply_at)
     .fetch_one(&mut **tx)
     .await?)
 }
@@ -105,25 +115,33 @@ pub async fn reviews(db: &Db, id: i64) -> ApiResult<Vec<Review>> {
     .await?)
 }
 
-/// A new revision of an open request: its config and comment replaced.
-/// False when it is no longer open (or at another revision).
+/// What a new revision replaces: the whole proposal, its comment and when
+/// it applies.
+pub struct Revised<'a> {
+    pub config: &'a str,
+    pub comment: &'a str,
+    pub apply_at: Option<i64>,
+}
+
+/// A new revision of an open request: its config, comment and time
+/// replaced. False when it is no longer open (or at another revision).
 pub async fn revise(
     tx: &mut Transaction<'_, Any>,
     id: i64,
     revision: i64,
-    config: &str,
-    comment: &str,
+    new: &Revised<'_>,
     now: i64,
 ) -> ApiResult<bool> {
     let n = sqlx::query(
-        "UPDATE change_requests SET config = $1, comment = $2, revision = revision + 1, updated_at = $3 \
-         WHERE id = $4 AND state = 'open' AND revision = $5",
+        "UPDATE change_requests SET config = $1, comment = $2, revision = revision + 1, updated_at = $3, \
+         apply_at = $6 WHERE id = $4 AND state = 'open' AND revision = $5",
     )
-    .bind(config)
-    .bind(comment)
+    .bind(new.config)
+    .bind(new.comment)
     .bind(now)
     .bind(id)
     .bind(revision)
+    .bind(new.apply_at)
     .execute(&mut **tx)
     .await?
     .rows_affected();
@@ -177,4 +195,40 @@ pub async fn settle(
     .await?
     .rows_affected();
     Ok(n > 0)
+}
+
+/// Settles an open scheduled request at `revision` as `expired` or
+/// `failed`, with the reason, once (false when settled or revised first).
+pub async fn settle_unapplied(
+    tx: &mut Transaction<'_, Any>,
+    id: i64,
+    revision: i64,
+    state: &str,
+    failure: &str,
+    now: i64,
+) -> ApiResult<bool> {
+    let n = sqlx::query(
+        "UPDATE change_requests SET state = $1, failure = $2, settled_by = 'scheduler', settled_at = $3, \
+         updated_at = $3 WHERE id = $4 AND state = 'open' AND revision = $5",
+    )
+    .bind(state)
+    .bind(failure)
+    .bind(now)
+    .bind(id)
+    .bind(revision)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(n > 0)
+}
+
+/// Open requests whose time has come, oldest time first.
+pub async fn due(db: &Db, now: i64) -> ApiResult<Vec<i64>> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM change_requests WHERE state = 'open' AND apply_at IS NOT NULL AND apply_at <= $1 \
+         ORDER BY apply_at, id",
+    )
+    .bind(now)
+    .fetch_all(&db.pool)
+    .await?)
 }

@@ -1,20 +1,24 @@
 //! Change requests: where an environment requires approvals, a change there
-//! (a flag's config, a segment's keys and rules, an app's bundle config) is
-//! proposed, reviewed by other people and applied once approved, and only
-//! onto the version it was proposed against (docs/people.md). Turning flags
-//! off never waits (the kill switch).
+//! (a flag's config, a segment's keys and rules, an app's bundle config, a
+//! release plan's start, resume or skip) is proposed, reviewed by other
+//! people and applied once approved, and only onto the version it was
+//! proposed against (docs/people.md). Turning flags off never waits (the
+//! kill switch).
 //!
 //! What differs between subjects is only how a proposal is read, checked
 //! and written ([`Proposed`]); opening, revising, reviewing and applying
-//! once are the same for all.
+//! once are the same for all. A request may carry a time (`apply_at`): the
+//! scheduler then applies it at that time if it is approved by then
+//! ([`apply_due`]), and settles it `expired` or `failed` otherwise.
 
 use daylight::model::{FlagConfig, SegmentRules};
 use sqlx::{Any, Transaction};
 
+use super::releases::{self as plans, Step, Written};
 use super::{bundles, flags, segments, Writer};
 use crate::bundles::BundleConfig;
 use crate::error::{ApiError, ApiResult};
-use crate::store::change_requests::{self as rows, ChangeRequest, NewRequest};
+use crate::store::change_requests::{self as rows, ChangeRequest, NewRequest, Revised};
 use crate::store::flags::{config_for, StoredFlag};
 use crate::store::{append_audit, environments, AuditEntry};
 
@@ -27,6 +31,8 @@ pub enum Subject {
     Segment,
     /// An app's bundle config there (e.g. a publish).
     Bundle,
+    /// A command for a release plan there (its key is the plan's id).
+    Release,
 }
 
 impl Subject {
@@ -35,6 +41,7 @@ impl Subject {
             Subject::Flag => "flag",
             Subject::Segment => "segment",
             Subject::Bundle => "bundle",
+            Subject::Release => "release",
         }
     }
 
@@ -43,6 +50,7 @@ impl Subject {
             "flag" => Some(Subject::Flag),
             "segment" => Some(Subject::Segment),
             "bundle" => Some(Subject::Bundle),
+            "release" => Some(Subject::Release),
             _ => None,
         }
     }
@@ -54,6 +62,7 @@ pub enum Proposed {
     Flag(FlagConfig),
     Segment(SegmentRules),
     Bundle(BundleConfig),
+    Release(Step),
 }
 
 impl Proposed {
@@ -62,6 +71,7 @@ impl Proposed {
             Proposed::Flag(_) => Subject::Flag,
             Proposed::Segment(_) => Subject::Segment,
             Proposed::Bundle(_) => Subject::Bundle,
+            Proposed::Release(_) => Subject::Release,
         }
     }
 
@@ -70,6 +80,7 @@ impl Proposed {
             Proposed::Flag(c) => serde_json::to_string(c),
             Proposed::Segment(r) => serde_json::to_string(r),
             Proposed::Bundle(c) => serde_json::to_string(c),
+            Proposed::Release(s) => serde_json::to_string(s),
         }
         .map_err(|e| ApiError::Internal(e.to_string()))
     }
@@ -92,6 +103,7 @@ enum Prepared {
     Flag(flags::PendingUpdate),
     Segment(segments::PendingUpdate),
     Bundle(bundles::PendingConfig),
+    Release(Box<plans::PendingAct>),
 }
 
 /// Prepares `proposed` for `key` in `env`: checked like the write itself
@@ -149,6 +161,20 @@ async fn prepare(
             }
             Ok((Prepared::Bundle(pending), base))
         }
+        Proposed::Release(step) => {
+            let id: i64 = key
+                .parse()
+                .map_err(|_| ApiError::invalid("release", "a release plan's id"))?;
+            let plan = crate::store::releases::get(w.db, id).await?;
+            if plan.environment != env {
+                return Err(ApiError::invalid(
+                    "environment",
+                    format!("release plan {id} is in `{}`", plan.environment),
+                ));
+            }
+            let pending = plans::prepare_act(w, id, step.action(), expected, w.clock.now_ms()).await?;
+            Ok((Prepared::Release(Box::new(pending)), plan.version))
+        }
     }
 }
 
@@ -173,14 +199,42 @@ impl Prepared {
                 bundles::write(tx, w, pending, "bundle.config").await?;
                 Ok(vec![env.to_owned()])
             }
+            Prepared::Release(act) => match plans::write_act(tx, w, act).await? {
+                Written::Done => Ok(act.pending.changed.clone()),
+                Written::PlanMoved | Written::FlagMoved => Err(ApiError::Conflict(format!(
+                    "release plan {} or its flag changed since this request was opened",
+                    act.plan.id
+                ))),
+            },
         }
     }
 }
 
-/// Proposes `proposed` for `key` in `env` against the subject's version now.
-pub async fn open(w: &Writer<'_>, key: &str, env: &str, proposed: Proposed, comment: &str) -> ApiResult<ChangeRequest> {
+/// Refuses a time that is not in the future: a request scheduled for the
+/// past would expire unseen at the next tick.
+fn check_apply_at(w: &Writer<'_>, apply_at: Option<i64>) -> ApiResult<()> {
+    match apply_at {
+        Some(at) if at <= w.clock.now_ms() => Err(ApiError::invalid(
+            "apply_at",
+            "must be in the future (leave it out to apply by hand once approved)",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Proposes `proposed` for `key` in `env` against the subject's version
+/// now; with `apply_at`, the scheduler applies it then if approved by then.
+pub async fn open(
+    w: &Writer<'_>,
+    key: &str,
+    env: &str,
+    proposed: Proposed,
+    comment: &str,
+    apply_at: Option<i64>,
+) -> ApiResult<ChangeRequest> {
     let subject = proposed.subject();
     let doc = proposed.doc()?;
+    check_apply_at(w, apply_at)?;
     let (_, base_version) = prepare(w, key, env, proposed, None).await?;
     let now = w.clock.now_ms();
     let mut tx = w.begin().await?;
@@ -195,6 +249,7 @@ pub async fn open(w: &Writer<'_>, key: &str, env: &str, proposed: Proposed, comm
             comment,
             author: w.actor,
             now,
+            apply_at,
         },
     )
     .await?;
@@ -208,6 +263,57 @@ pub async fn open(w: &Writer<'_>, key: &str, env: &str, proposed: Proposed, comm
     .await?;
     w.commit(tx, &[]).await?;
     get(w, id).await
+}
+
+/// Proposes several changes in `env` at once (`daylight apply` where
+/// approvals are required), each against the version given (409 naming it
+/// when it moved), with the writer's comment: all of them or none.
+pub async fn open_all(
+    w: &Writer<'_>,
+    env: &str,
+    proposals: Vec<(String, Proposed, i64)>,
+) -> ApiResult<Vec<ChangeRequest>> {
+    let mut checked = Vec::new();
+    for (key, proposed, base) in proposals {
+        let (subject, doc) = (proposed.subject(), proposed.doc()?);
+        prepare(w, &key, env, proposed, Some(base)).await?;
+        checked.push((subject, key, doc, base));
+    }
+    let now = w.clock.now_ms();
+    let mut tx = w.begin().await?;
+    let mut ids = Vec::new();
+    for (subject, key, doc, base_version) in &checked {
+        let id = rows::insert(
+            &mut tx,
+            &NewRequest {
+                subject: subject.as_str(),
+                key,
+                environment: env,
+                base_version: *base_version,
+                config: doc,
+                comment: w.comment,
+                author: w.actor,
+                now,
+                apply_at: None,
+            },
+        )
+        .await?;
+        append_audit(
+            &mut tx,
+            AuditEntry {
+                after: Some(doc.clone()),
+                ..audit(w, "change_request.open", &id.to_string(), env)
+            },
+        )
+        .await?;
+        ids.push(id);
+    }
+    w.commit(tx, &[]).await?;
+    let mut opened = Vec::new();
+    for id in ids {
+        opened.push(get(w, id).await?);
+    }
+    Ok(opened)
 }
 
 pub async fn get(w: &Writer<'_>, id: i64) -> ApiResult<ChangeRequest> {
@@ -230,23 +336,41 @@ async fn open_request(w: &Writer<'_>, id: i64) -> ApiResult<ChangeRequest> {
     Ok(request)
 }
 
-/// The author replaces the proposal (of the request's subject): a new
-/// revision, so earlier approvals no longer count.
-pub async fn revise(w: &Writer<'_>, id: i64, proposed: Proposed, comment: &str) -> ApiResult<ChangeRequest> {
+/// The author replaces the proposal (of the request's subject; `None`
+/// keeps it), its comment and its time: a new revision, so earlier
+/// approvals no longer count.
+pub async fn revise(
+    w: &Writer<'_>,
+    id: i64,
+    proposed: Option<Proposed>,
+    comment: Option<&str>,
+    apply_at: Option<i64>,
+) -> ApiResult<ChangeRequest> {
     let request = open_request(w, id).await?;
+    let comment = comment.unwrap_or(&request.comment).to_owned();
     if request.author != w.actor {
         return Err(ApiError::Forbidden("only its author may edit a change request".into()));
     }
+    let proposed = match proposed {
+        Some(p) => p,
+        None => stored_proposal(&request)?,
+    };
     if proposed.subject() != subject_of(&request)? {
         return Err(ApiError::invalid(
             "config",
             format!("change request {id} changes a {}", request.subject),
         ));
     }
+    check_apply_at(w, apply_at)?;
     let doc = proposed.doc()?;
     prepare(w, &request.key, &request.environment, proposed, None).await?;
     let mut tx = w.begin().await?;
-    if !rows::revise(&mut tx, id, request.revision, &doc, comment, w.clock.now_ms()).await? {
+    let new = Revised {
+        config: &doc,
+        comment: &comment,
+        apply_at,
+    };
+    if !rows::revise(&mut tx, id, request.revision, &new, w.clock.now_ms()).await? {
         return Err(ApiError::Conflict(format!(
             "change request {id} changed meanwhile; read it again"
         )));
@@ -303,29 +427,62 @@ pub fn approvals(request: &ChangeRequest, reviews: &[rows::Review]) -> Vec<Strin
     approvers
 }
 
+/// The proposal a stored request holds, as its subject's type.
+fn stored_proposal(request: &ChangeRequest) -> ApiResult<Proposed> {
+    let id = request.id;
+    let unreadable = || ApiError::Internal(format!("change request {id} holds no readable proposal"));
+    let doc = request.config.clone().ok_or_else(unreadable)?;
+    match subject_of(request)? {
+        Subject::Flag => serde_json::from_value(doc).map(Proposed::Flag),
+        Subject::Segment => serde_json::from_value(doc).map(Proposed::Segment),
+        Subject::Bundle => serde_json::from_value(doc).map(Proposed::Bundle),
+        Subject::Release => serde_json::from_value(doc).map(Proposed::Release),
+    }
+    .map_err(|_| unreadable())
+}
+
 /// Applies an approved request, once across nodes, and only if its subject
-/// is still at the version it was proposed against.
+/// is still at the version it was proposed against. A scheduled request is
+/// the scheduler's to apply at its time (409 here).
 pub async fn apply(w: &Writer<'_>, id: i64) -> ApiResult<ChangeRequest> {
     let request = open_request(w, id).await?;
     w.may_edit(&request.environment)?;
+    if let Some(at) = request.apply_at {
+        return Err(ApiError::Conflict(format!(
+            "change request {id} is scheduled: it applies at {} if approved by then \
+             (edit it without a time to apply it by hand)",
+            jiff::Timestamp::from_millisecond(at).map_or_else(|_| at.to_string(), |t| format!("{t:.0}"))
+        )));
+    }
+    let approvers = approved_enough(w, &request, None).await?;
+    apply_approved(w, &request, &approvers).await?;
+    get(w, id).await
+}
+
+/// The approvers of `request`'s current revision (those given by `by`, when
+/// set), or 409 when they are fewer than its environment requires.
+async fn approved_enough(w: &Writer<'_>, request: &ChangeRequest, by: Option<i64>) -> ApiResult<Vec<String>> {
     let required = environments::approvals_required(&w.db.pool, &request.environment).await?;
-    let approvers = approvals(&request, &rows::reviews(w.db, id).await?);
+    let mut reviews = rows::reviews(w.db, request.id).await?;
+    reviews.retain(|r| by.is_none_or(|by| r.at <= by));
+    let approvers = approvals(request, &reviews);
     if (approvers.len() as i64) < required {
         return Err(ApiError::Conflict(format!(
-            "change request {id} has {} of the {required} approvals `{}` requires",
+            "change request {} has {} of the {required} approvals `{}` requires",
+            request.id,
             approvers.len(),
             request.environment
         )));
     }
-    let subject = subject_of(&request)?;
-    let unreadable = || ApiError::Internal(format!("change request {id} holds no readable proposal"));
-    let doc = request.config.clone().ok_or_else(unreadable)?;
-    let proposed = match subject {
-        Subject::Flag => serde_json::from_value(doc).map(Proposed::Flag),
-        Subject::Segment => serde_json::from_value(doc).map(Proposed::Segment),
-        Subject::Bundle => serde_json::from_value(doc).map(Proposed::Bundle),
-    }
-    .map_err(|_| unreadable())?;
+    Ok(approvers)
+}
+
+/// Writes `request` (approved by `approvers`) and settles it `applied` in
+/// one transaction: 409 when another node settled it first or its subject
+/// moved from the base version.
+async fn apply_approved(w: &Writer<'_>, request: &ChangeRequest, approvers: &[String]) -> ApiResult<()> {
+    let (id, subject) = (request.id, subject_of(request)?);
+    let proposed = stored_proposal(request)?;
     let approved = Writer { approved: true, ..*w };
     let env = request.environment.clone();
     let stale = || {
@@ -364,7 +521,92 @@ pub async fn apply(w: &Writer<'_>, id: i64) -> ApiResult<ChangeRequest> {
     })?;
     append_audit(&mut tx, audit(w, "change_request.apply", &id.to_string(), &env)).await?;
     applying.commit(tx, &changed).await?;
-    get(w, id).await
+    Ok(())
+}
+
+/// What became of a scheduled request whose time came.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    Applied,
+    /// Not approved by its time: settled `expired`.
+    Expired,
+    /// Approved, but it could not apply (its subject moved, it no longer
+    /// validates, a freeze window holds): settled `failed`.
+    Failed,
+    /// Another node settled it first, or it was edited meanwhile.
+    Elsewhere,
+}
+
+/// The scheduler's move on request `id` at its time: applies it if it is
+/// approved, otherwise settles it `expired` or `failed` with the reason,
+/// audited. Every outcome is conditional on the request's row (open, same
+/// revision), so several nodes ticking over one database settle it once.
+pub async fn apply_due(w: &Writer<'_>, id: i64) -> ApiResult<Due> {
+    let Some(request) = rows::get(w.db, id).await? else {
+        return Ok(Due::Elsewhere);
+    };
+    let Some(apply_at) = request.apply_at.filter(|at| *at <= w.clock.now_ms()) else {
+        return Ok(Due::Elsewhere);
+    };
+    if request.state != "open" {
+        return Ok(Due::Elsewhere);
+    }
+    // Approvals given by its time count, even when the scheduler comes
+    // later (after downtime); later ones do not.
+    let approvers = match approved_enough(w, &request, Some(apply_at)).await {
+        Ok(approvers) => approvers,
+        Err(ApiError::Conflict(why)) => {
+            return unapplied(w, &request, "expired", &format!("not approved by its time: {why}")).await;
+        }
+        Err(e) => return Err(e),
+    };
+    match apply_approved(w, &request, &approvers).await {
+        Ok(()) => Ok(Due::Applied),
+        Err(e) if is_refusal(&e) => {
+            // Settled or revised by someone else meanwhile: theirs to say.
+            match rows::get(w.db, id).await? {
+                Some(now) if now.state == "open" && now.revision == request.revision => {
+                    unapplied(w, &request, "failed", &e.to_string()).await
+                }
+                _ => Ok(Due::Elsewhere),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether an error is the request's own (or its environment's) refusal, as
+/// opposed to the database or the node failing.
+fn is_refusal(e: &ApiError) -> bool {
+    matches!(
+        e,
+        ApiError::Invalid { .. }
+            | ApiError::NotFound(_)
+            | ApiError::Conflict(_)
+            | ApiError::ApprovalRequired(_)
+            | ApiError::Frozen(_)
+    )
+}
+
+async fn unapplied(w: &Writer<'_>, request: &ChangeRequest, state: &str, why: &str) -> ApiResult<Due> {
+    let mut tx = w.begin().await?;
+    let now = w.clock.now_ms();
+    if !rows::settle_unapplied(&mut tx, request.id, request.revision, state, why, now).await? {
+        tx.rollback().await?;
+        return Ok(Due::Elsewhere);
+    }
+    let action = format!("change_request.{state}");
+    append_audit(
+        &mut tx,
+        AuditEntry {
+            comment: why,
+            ..audit(w, &action, &request.id.to_string(), &request.environment)
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::warn!(id = request.id, state, reason = %why, "scheduled change request not applied");
+    Ok(if state == "expired" { Due::Expired } else { Due::Failed })
 }
 
 fn audit<'b>(w: &'b Writer<'_>, action: &'b str, id: &'b str, env: &'b str) -> AuditEntry<'b> {

@@ -8,6 +8,8 @@
 //! batch as a whole (a flag may use a segment the same apply creates), then
 //! written under the environments' locks with one audit entry per change;
 //! a write that finds a row moved meanwhile rolls the whole apply back.
+//! Where the environment requires approvals, the same checked changes are
+//! proposed as change requests instead (one per flag or segment).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -19,8 +21,9 @@ use crate::db::{now_ms, Db};
 use crate::error::{ApiError, ApiResult};
 use crate::flagfile::plan::{self, Action, Kind, Plan, PlanItem, Planned, ServerState, Target};
 use crate::flagfile::{FileFlag, FileSegment};
-use crate::store::flags::rules_for;
+use crate::store::flags::{config_for, rules_for};
 use crate::store::{environments, flagfile as applied, flags as flag_rows, segments as segment_rows};
+use crate::writes::change_requests::Proposed;
 use crate::writes::flags::{self as flag_writes, FlagMeta};
 use crate::writes::segments as segment_writes;
 
@@ -76,14 +79,15 @@ pub async fn plan(db: &Db, env: &str, flags: &[FileFlag], segments: &[FileSegmen
 }
 
 /// Applies the files to `env` if the server is still as the caller's plan
-/// (`expected`) read it. Returns the plan applied.
+/// (`expected`) read it. Returns the plan applied, or where `env` requires
+/// approvals, the change requests proposed instead.
 pub async fn apply(
     w: &Writer<'_>,
     env: &str,
     flags: &[FileFlag],
     segments: &[FileSegment],
     expected: &[Expected],
-) -> ApiResult<Plan> {
+) -> ApiResult<Applied> {
     check_unique(flags, segments)?;
     let state = server_state(w.db, env).await?;
     let planned = plan::plan(env, flags, segments, &state);
@@ -103,18 +107,7 @@ pub async fn apply(
             applied::record(&mut tx, env, p.item.kind, &p.item.key, &p.digest, w.actor, now).await?;
         }
         tx.commit().await?;
-        return Ok(result);
-    }
-
-    if !w.approved {
-        let required = environments::approvals_required(&w.db.pool, env).await?;
-        if required > 0 {
-            return Err(ApiError::ApprovalRequired(format!(
-                "`{env}` requires {required} approval(s): `daylight apply` does not propose change requests yet; \
-                 apply to this environment through change requests (POST /api/v1/change-requests) or ask an \
-                 admin to lower its approvals"
-            )));
-        }
+        return Ok(Applied::direct(result));
     }
 
     // Check the batch as a whole: segments first, so flags may use the
@@ -131,6 +124,19 @@ pub async fn apply(
     }
     for p in &changes {
         writes.push(prepare(p, &state, &env_keys, &segment_keys, &cohorts, now)?);
+    }
+
+    // Where approvals are required, the changes become change requests
+    // (one per flag or segment, against the version the plan read) and
+    // nothing is written yet.
+    let required = environments::approvals_required(&w.db.pool, env).await?;
+    if !w.approved && required > 0 {
+        let proposals = proposals(env, required, &writes, &changes)?;
+        let change_requests = super::change_requests::open_all(w, env, proposals).await?;
+        return Ok(Applied {
+            plan: result,
+            change_requests,
+        });
     }
 
     let mut tx = w.begin().await?;
@@ -180,7 +186,85 @@ pub async fn apply(
     let mut touched: Vec<String> = touched.into_iter().collect();
     touched.sort();
     w.commit(tx, &touched).await?;
-    Ok(result)
+    Ok(Applied::direct(result))
+}
+
+/// What an apply did: the plan it applied, or where the environment
+/// requires approvals, the change requests it proposed instead.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Applied {
+    #[serde(flatten)]
+    pub plan: Plan,
+    /// The change requests proposed instead of writing, one per flag or
+    /// segment that changes (absent when the apply wrote directly).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub change_requests: Vec<crate::store::change_requests::ChangeRequest>,
+}
+
+impl Applied {
+    fn direct(plan: Plan) -> Applied {
+        Applied {
+            plan,
+            change_requests: Vec::new(),
+        }
+    }
+}
+
+/// The change request each write becomes where approvals are required: a
+/// flag's config in `env`, a segment's keys and rules, against the version
+/// the plan read. Creating, or changing what a request cannot carry (a
+/// flag's shared fields, a segment's name), is refused for the whole apply
+/// (409 `approval_required`), naming the items; nothing is proposed.
+fn proposals(
+    env: &str,
+    required: i64,
+    writes: &[Write],
+    changes: &[&Planned],
+) -> ApiResult<Vec<(String, Proposed, i64)>> {
+    let (mut proposals, mut refused) = (Vec::new(), Vec::new());
+    for (write, p) in writes.iter().zip(changes) {
+        let name = format!("{} `{}`", p.item.kind.as_str(), p.item.key);
+        match write {
+            Write::Flag(pending) if only_config_in(pending, env) => proposals.push((
+                p.item.key.clone(),
+                Proposed::Flag(config_for(&pending.after.flag, env)),
+                pending.before.version,
+            )),
+            Write::Segment(before, after, _)
+                if before.name == after.name && before.description == after.description =>
+            {
+                proposals.push((
+                    p.item.key.clone(),
+                    Proposed::Segment(after.rules.clone()),
+                    before.rules.version as i64,
+                ))
+            }
+            Write::NewFlag(..) | Write::NewSegment(..) => refused.push(format!("{name} is new")),
+            _ => refused.push(format!("{name} changes more than its targeting in `{env}`")),
+        }
+    }
+    if !refused.is_empty() {
+        return Err(ApiError::ApprovalRequired(format!(
+            "`{env}` requires {required} approval(s): `daylight apply` proposes a change request for each flag or segment whose \
+             targeting there changes, but {}. Create those and change shared fields with an apply to an environment \
+             that needs no approval, then apply here again; nothing was proposed",
+            refused.join("; ")
+        )));
+    }
+    Ok(proposals)
+}
+
+/// Whether a flag edit changes only its config in `env`.
+fn only_config_in(pending: &flag_writes::PendingUpdate, env: &str) -> bool {
+    let (before, mut same) = (&pending.before, pending.after.clone());
+    match before.flag.environments.get(env) {
+        Some(config) => same.flag.environments.insert(env.to_owned(), config.clone()),
+        None => same.flag.environments.remove(env),
+    };
+    same.flag == before.flag
+        && same.owner == before.owner
+        && same.expires == before.expires
+        && same.archived == before.archived
 }
 
 /// A key twice in the files (the CLI merges files; an API caller might not).

@@ -2,6 +2,8 @@
 //! change it makes in one transaction, conditional on the plan's version,
 //! so with several nodes each transition happens exactly once.
 
+use sqlx::{Any, Transaction};
+
 use super::flags;
 use super::Writer;
 use crate::error::{ApiError, ApiResult};
@@ -141,6 +143,130 @@ pub enum Outcome {
     Lost,
 }
 
+/// A command a change request may carry for a release plan where the
+/// environment requires approvals: the ones that raise exposure. Pausing
+/// and rolling back only lower it and stay direct (docs/releases.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StepCommand {
+    Start,
+    Resume,
+    Skip,
+}
+
+/// The proposal of a `release` change request: a command for one plan.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    pub command: StepCommand,
+}
+
+impl Step {
+    pub fn action(&self) -> Action {
+        match self.command {
+            StepCommand::Start => Action::Start,
+            StepCommand::Resume => Action::Resume,
+            StepCommand::Skip => Action::Skip,
+        }
+    }
+}
+
+/// A transition read, checked and applied to the flag, not yet written:
+/// [`write_act`] stores it inside a caller's transaction (an approved
+/// change request settles itself in the same one).
+pub struct PendingAct {
+    pub plan: ReleasePlan,
+    action: Action,
+    progress: String,
+    next: Progress,
+    pub pending: flags::PendingUpdate,
+}
+
+/// What [`write_act`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Written {
+    Done,
+    /// The plan moved since it was read: nothing was written.
+    PlanMoved,
+    /// The flag was edited since it was read: read it again.
+    FlagMoved,
+}
+
+/// Reads plan `id`, checks `action` at `now` (and the plan's version, when
+/// `expected` is given: 409 otherwise) and prepares the flag change.
+pub async fn prepare_act(
+    w: &Writer<'_>,
+    id: i64,
+    action: Action,
+    expected: Option<i64>,
+    now: i64,
+) -> ApiResult<PendingAct> {
+    let plan = get(w.db, id).await?;
+    w.may_edit(&plan.environment)?;
+    if let Some(expected) = expected {
+        if expected != plan.version {
+            return Err(ApiError::Conflict(format!(
+                "release plan {id} changed since you read it (you sent version {expected}, it is now at {}); reload and retry",
+                plan.version
+            )));
+        }
+    }
+    let mut next = plan::transition(&plan.spec, &plan.progress, action, now)?;
+    let env = plan.environment.as_str();
+    let mut edit = |stored: &mut StoredFlag| {
+        let base = config_for(&stored.flag, env);
+        if plan.progress.state == State::Pending {
+            // Remember what to return to on roll back.
+            next.original_on = Some(base.on);
+            next.original_fallthrough = Some(base.fallthrough.clone());
+        }
+        let config = plan::apply(&plan.spec, &next, &base);
+        stored.flag.environments.insert(env.to_owned(), config);
+        Ok(())
+    };
+    let pending = flags::prepare(w, &plan.flag_key, None, &mut edit).await?;
+    let progress = serde_json::to_string(&next).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(PendingAct {
+        plan,
+        action,
+        progress,
+        next,
+        pending,
+    })
+}
+
+/// Writes a prepared transition in `tx`: the plan (only if still at the
+/// version read), the flag change and one audit entry. The caller commits
+/// with [`Writer::commit`]`(tx, &act.pending.changed)`.
+pub async fn write_act(tx: &mut Transaction<'_, Any>, w: &Writer<'_>, act: &PendingAct) -> ApiResult<Written> {
+    let (plan, pending) = (&act.plan, &act.pending);
+    let env = plan.environment.as_str();
+    if !rows::advance_if(tx, plan.id, &act.next, &act.progress, plan.version).await? {
+        return Ok(Written::PlanMoved);
+    }
+    let changes_flag = !pending.changed.is_empty();
+    if changes_flag && !flags::write_rows(tx, w, pending).await? {
+        return Ok(Written::FlagMoved);
+    }
+    // One entry per move: the plan's, with the flag's before and after
+    // when the move changed the flag (the plan's own state otherwise).
+    let entry = w.audit(act.action.audit_name(), "release", &plan.flag_key, Some(env));
+    let entry = if changes_flag {
+        AuditEntry {
+            follows_change: true,
+            ..pending.audited(entry)
+        }
+    } else {
+        AuditEntry {
+            before: serde_json::to_string(&plan.progress).ok(),
+            after: Some(act.progress.clone()),
+            ..entry
+        }
+    };
+    append_audit(tx, entry).await?;
+    Ok(Written::Done)
+}
+
 /// Applies `action` to plan `id` at `now`: the plan's new state and the
 /// flag config it implies are written in one transaction, only if the plan
 /// is still at the version read (`expected`, when the caller states it,
@@ -148,64 +274,25 @@ pub enum Outcome {
 /// which carries the flag's change.
 pub async fn act(w: &Writer<'_>, id: i64, action: Action, expected: Option<i64>, now: i64) -> ApiResult<Outcome> {
     for _attempt in 0..5 {
-        let plan = get(w.db, id).await?;
-        w.may_edit(&plan.environment)?;
-        if let Some(expected) = expected {
-            if expected != plan.version {
-                return Err(ApiError::Conflict(format!(
-                    "release plan {id} changed since you read it (you sent version {expected}, it is now at {}); reload and retry",
-                    plan.version
-                )));
-            }
-        }
-        let mut next = plan::transition(&plan.spec, &plan.progress, action, now)?;
-        let env = plan.environment.as_str();
-        let mut edit = |stored: &mut StoredFlag| {
-            let base = config_for(&stored.flag, env);
-            if plan.progress.state == State::Pending {
-                // Remember what to return to on roll back.
-                next.original_on = Some(base.on);
-                next.original_fallthrough = Some(base.fallthrough.clone());
-            }
-            let config = plan::apply(&plan.spec, &next, &base);
-            stored.flag.environments.insert(env.to_owned(), config);
-            Ok(())
-        };
-        let pending = flags::prepare(w, &plan.flag_key, None, &mut edit).await?;
-        let progress = serde_json::to_string(&next).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let prepared = prepare_act(w, id, action, expected, now).await?;
         let mut tx = w.begin().await?;
-        if !rows::advance_if(&mut tx, id, &next, &progress, plan.version).await? {
-            tx.rollback().await?;
-            return match expected {
-                Some(_) => Err(ApiError::Conflict(format!(
-                    "release plan {id} changed meanwhile; reload and retry"
-                ))),
-                None => Ok(Outcome::Lost),
-            };
-        }
-        let changes_flag = !pending.changed.is_empty();
-        if changes_flag && !flags::write_rows(&mut tx, w, &pending).await? {
-            // The flag was edited in between: read it again.
-            tx.rollback().await?;
-            continue;
-        }
-        // One entry per move: the plan's, with the flag's before and after
-        // when the move changed the flag (the plan's own state otherwise).
-        let entry = w.audit(action.audit_name(), "release", &plan.flag_key, Some(env));
-        let entry = if changes_flag {
-            AuditEntry {
-                follows_change: true,
-                ..pending.audited(entry)
+        match write_act(&mut tx, w, &prepared).await? {
+            Written::Done => {}
+            Written::PlanMoved => {
+                tx.rollback().await?;
+                return match expected {
+                    Some(_) => Err(ApiError::Conflict(format!(
+                        "release plan {id} changed meanwhile; reload and retry"
+                    ))),
+                    None => Ok(Outcome::Lost),
+                };
             }
-        } else {
-            AuditEntry {
-                before: serde_json::to_string(&plan.progress).ok(),
-                after: Some(progress),
-                ..entry
+            Written::FlagMoved => {
+                tx.rollback().await?;
+                continue;
             }
-        };
-        append_audit(&mut tx, entry).await?;
-        w.commit(tx, &pending.changed).await?;
+        }
+        w.commit(tx, &prepared.pending.changed).await?;
         return Ok(Outcome::Applied(Box::new(get(w.db, id).await?)));
     }
     let flag_key = get(w.db, id).await.map(|p| p.flag_key).unwrap_or_default();

@@ -378,3 +378,84 @@ async fn a_change_request_goes_from_the_cli_through_another_persons_approval() {
         (1, "error: 404 change request 99 not found\n")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_and_release_change_requests_from_the_cli() {
+    let app = spawn_app(Backend::Sqlite).await;
+    ok(&app, &["flags", "create", "f"]).await;
+    ok(&app, &["approvals", "set", "--env", "production", "1"]).await;
+    let (ana, bo) = (editor(&app, "ana").await, editor(&app, "bo").await);
+
+    // `--at`: applied by the server at that time if approved by then.
+    let opened = ok_as(
+        &app,
+        &ana,
+        &[
+            "change-requests",
+            "open",
+            "f",
+            "--env",
+            "production",
+            "--on",
+            "--at",
+            "2099-01-01T06:00:00Z",
+        ],
+    )
+    .await;
+    let id = field(&opened, "id").to_owned();
+    assert_eq!(field(&opened, "apply_at"), "2099-01-01T06:00:00Z");
+    let shown = ok(&app, &["change-requests", "show", &id]).await;
+    assert!(
+        shown.contains("\nscheduled: applies at 2099-01-01T06:00:00Z if approved by then\n"),
+        "{shown}"
+    );
+    let past = daylight_as(
+        &app,
+        &ana,
+        &["change-requests", "schedule", &id, "--at", "2001-01-01T00:00:00Z"],
+    )
+    .await;
+    assert_eq!(past.code, 1);
+    assert!(past.stderr.contains("apply_at"), "{}", past.stderr);
+    ok_as(&app, &ana, &["change-requests", "schedule", &id, "--by-hand"]).await;
+    let stored = app.get(&format!("/api/v1/change-requests/{id}")).await.expect(200).body;
+    assert_eq!(stored["apply_at"], Value::Null, "{stored}");
+    assert_eq!(stored["revision"], 2);
+    assert_eq!(stored["config"]["on"], true, "the proposal stays: {stored}");
+
+    // A release plan's start, proposed, approved by another, applied.
+    let plan = app
+        .post(
+            "/api/v1/flags/f/environments/production/releases",
+            json!({ "variation": 1, "stages": [{ "weight": 100000, "hold_seconds": 60 }] }),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    let opened = ok_as(
+        &app,
+        &ana,
+        &[
+            "change-requests",
+            "release",
+            &plan,
+            "start",
+            "--env",
+            "production",
+            "--comment",
+            "go",
+        ],
+    )
+    .await;
+    assert_eq!(field(&opened, "subject"), "release");
+    assert_eq!(field(&opened, "key"), plan);
+    let release = field(&opened, "id").to_owned();
+    ok_as(&app, &bo, &["change-requests", "approve", &release]).await;
+    let applied = ok_as(&app, &ana, &["change-requests", "apply", &release]).await;
+    assert_eq!(field(&applied, "state"), "applied");
+    let plan = app.get(&format!("/api/v1/releases/{plan}")).await.expect(200).body;
+    assert_eq!(plan["state"], "running", "{plan}");
+}

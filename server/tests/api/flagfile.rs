@@ -422,4 +422,89 @@ mod against_a_server {
         assert!(applied.stderr.contains("requires 1 approval"), "{}", applied.stderr);
         assert_eq!(history(&app).await, before);
     });
+
+    on_each_backend!(apply_proposes_change_requests_where_approvals_are_required, |app| {
+        seeded(&app).await;
+        let dir = temp();
+        let file = dir.path().join("flags.yaml");
+        let file_s = file.to_str().unwrap();
+        assert_eq!(run(&app, &["export", "--out", file_s]).await.code, 0);
+        edit_yaml(&file, |doc| {
+            let i = flag_index(doc, "checkout");
+            doc["flags"][i]["environments"]["production"]["off_variation"] = json!(1);
+            doc["segments"][0]["environments"]["production"]["included"] = json!(["u-1", "u-2"]);
+        });
+        app.request(
+            Method::PUT,
+            "/api/v1/environments/production/approvals",
+            Some(ADMIN),
+            Some(json!({ "required": 1 })),
+            &[],
+        )
+        .await
+        .expect(200);
+        let flag_version = app.get("/api/v1/flags/checkout").await.body["version"].clone();
+        let heads = history(&app).await.1;
+        let applied = run(&app, &["apply", file_s, "--env", "production", "--reason", "ship it"]).await;
+        assert_eq!(applied.code, 0, "{}{}", applied.stdout, applied.stderr);
+        assert!(
+            applied.stdout.contains("proposed 2 change request(s)"),
+            "{}",
+            applied.stdout
+        );
+        // Nothing served changed; two requests wait, against the versions read.
+        assert_eq!(history(&app).await.1, heads);
+        let open = app.get("/api/v1/change-requests?state=open").await.expect(200).body;
+        let open = open["change_requests"].as_array().unwrap().clone();
+        assert_eq!(open.len(), 2, "{open:?}");
+        let flag_request = open.iter().find(|r| r["subject"] == "flag").unwrap();
+        let segment_request = open.iter().find(|r| r["subject"] == "segment").unwrap();
+        assert_eq!(flag_request["key"], "checkout");
+        assert_eq!(flag_request["base_version"], flag_version);
+        assert_eq!(flag_request["comment"], "ship it");
+        assert_eq!(segment_request["key"], "vip");
+        assert_eq!(segment_request["base_version"], 1);
+        for r in [flag_request, segment_request] {
+            let id = r["id"].as_i64().unwrap();
+            assert!(applied.stdout.contains(&format!("#{id}")), "{}", applied.stdout);
+        }
+
+        // Approved by someone else, each applies like any request.
+        let bo = app
+            .post("/api/v1/tokens", json!({ "name": "bo", "role": "editor" }))
+            .await
+            .expect(201)
+            .body["secret"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        for r in [flag_request, segment_request] {
+            let id = r["id"].as_i64().unwrap();
+            app.request(
+                Method::POST,
+                &format!("/api/v1/change-requests/{id}/reviews"),
+                Some(&bo),
+                Some(json!({ "verdict": "approve" })),
+                &[],
+            )
+            .await
+            .expect(200);
+            app.request(
+                Method::POST,
+                &format!("/api/v1/change-requests/{id}/apply"),
+                Some(&bo),
+                None,
+                &[],
+            )
+            .await
+            .expect(200);
+        }
+        let config = app.get("/api/v1/flags/checkout/environments/production").await.body;
+        assert_eq!(config["off_variation"], 1, "{config}");
+        let segment = app.get("/api/v1/environments/production/segments/vip").await.body;
+        assert_eq!(segment["included"], json!(["u-1", "u-2"]));
+        // The files and the server agree now: nothing left to apply.
+        let plan = run(&app, &["plan", file_s, "--env", "production"]).await;
+        assert_eq!(plan.code, 0, "{}", plan.stdout);
+    });
 }

@@ -59,6 +59,7 @@ mod protocol_v1;
 mod receipts;
 mod releases;
 mod routing;
+mod scheduled_requests;
 mod sdk;
 mod security;
 mod segments;

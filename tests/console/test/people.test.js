@@ -1,7 +1,8 @@
 // People in the console: an invitation accepted and a person signed in with
 // email and password whose change the audit log names; a wrong password
 // refused; four eyes (proposed by one person, approved and applied by
-// another); a person who is a viewer in production only; and a frozen
+// another); a scheduled request's time; a person who is a viewer in
+// production only; and a frozen
 // environment's banner and refused save.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -159,6 +160,42 @@ test('a request whose flag changed since says it cannot apply', async () => {
   await stale.waitFor();
   assert.match(await stale.innerText(), /changed since this request was proposed.*can no longer apply/s);
   assert.equal(await page.getByRole('button', { name: 'Apply' }).isDisabled(), true);
+});
+
+test('a scheduled request shows when it applies and its author moves the time', async () => {
+  const { server, page } = await suite.setup('admin');
+  await server.call('POST', '/api/v1/flags', { body: { key: 'checkout', name: 'Checkout' }, expect: 201 });
+  await server.call('PUT', '/api/v1/environments/production/approvals', { body: { required: 1 }, expect: 200 });
+  const read = await server.call('GET', '/api/v1/flags/checkout/environments/production', { expect: 200 });
+  const request = (await server.call('POST', '/api/v1/change-requests', {
+    body: {
+      flag: 'checkout', environment: 'production', config: { ...read.body, off_variation: 1 }, comment: 'at launch',
+      apply_at: new Date(Date.now() + 2 * 3600_000).toISOString(),
+    },
+    expect: 201,
+  })).body;
+  await page.goto(`${server.url}/#/requests/${request.id}`);
+  const schedule = page.locator('#request-schedule');
+  await schedule.waitFor();
+  assert.match(await schedule.innerText(), /applies at .* if approved by then/);
+  // The server applies it at its time, not a click.
+  assert.equal(await page.getByRole('button', { name: 'Apply', exact: true }).isDisabled(), true);
+
+  await page.getByLabel(/Apply at/).fill('2030-06-01T10:00');
+  await page.getByRole('button', { name: 'Schedule' }).click();
+  await page.getByRole('status').filter({ hasText: 'Scheduled; approvals are asked again.' }).waitFor();
+  const expected = await page.evaluate(() => new Date('2030-06-01T10:00').getTime());
+  const moved = (await server.call('GET', `/api/v1/change-requests/${request.id}`, { expect: 200 })).body;
+  assert.equal(moved.apply_at, expected);
+  assert.equal(moved.revision, 2);
+  assert.equal(moved.comment, 'at launch');
+
+  // Without a time, it is applied by hand once approved.
+  await page.getByRole('button', { name: 'Apply by hand instead' }).click();
+  await page.getByRole('status').filter({ hasText: 'applies by hand' }).waitFor();
+  const cleared = (await server.call('GET', `/api/v1/change-requests/${request.id}`, { expect: 200 })).body;
+  assert.equal(cleared.apply_at ?? null, null);
+  await page.locator('#request-schedule').waitFor({ state: 'detached' });
 });
 
 test('a frozen environment shows the banner on the flag and segment pages and a refused save explains it', async () => {

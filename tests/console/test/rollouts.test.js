@@ -138,3 +138,28 @@ test('the flag page shows a running plan with its stage and controls, and locks 
   assert.equal(await page.locator('#fallthrough-fixed').isDisabled(), false);
   assert.deepEqual((await config(server, 'new-lobby', 'staging')).fallthrough, { variation: 0 });
 });
+
+test('where approvals are required, starting a plan is proposed as a change request', async () => {
+  const { server, page } = await suite.setup('editor');
+  await server.call('POST', '/api/v1/flags', { body: { key: 'new-lobby', name: 'New lobby' }, expect: 201 });
+  const plan = (await server.call('POST', '/api/v1/flags/new-lobby/environments/staging/releases', {
+    body: { variation: 1, stages: [{ weight: 1000 }, { weight: 100000 }] }, expect: 201,
+  })).body;
+  await server.call('PUT', '/api/v1/environments/staging/approvals', { body: { required: 1 }, expect: 200 });
+  await page.getByLabel('Environment').selectOption('staging');
+  await page.goto(`${server.url}/#/flags/new-lobby`);
+  const banner = page.locator(`section.plan-banner[data-plan="${plan.id}"]`);
+  await banner.getByRole('button', { name: 'Start' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Propose a change request' });
+  await dialog.getByLabel(/Comment/).fill('launch after review');
+  await dialog.getByRole('button', { name: 'Propose' }).click();
+  const link = banner.getByRole('link', { name: /change request #\d+/ });
+  await link.waitFor();
+  const id = (await link.getAttribute('href')).split('/').pop();
+  const request = (await server.call('GET', `/api/v1/change-requests/${id}`, { expect: 200 })).body;
+  assert.equal(request.subject, 'release');
+  assert.equal(request.key, String(plan.id));
+  assert.deepEqual(request.config, { command: 'start' });
+  assert.equal(request.comment, 'launch after review');
+  assert.equal((await server.call('GET', `/api/v1/releases/${plan.id}`, { expect: 200 })).body.state, 'pending');
+});

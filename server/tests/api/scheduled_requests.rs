@@ -1,0 +1,457 @@
+//! Scheduled change requests and release plans through change requests:
+//! a request with `apply_at` is applied by the scheduler at that time only
+//! if approved by then (otherwise settled `expired` or `failed`, audited),
+//! once however many runners tick; where approvals are required, starting
+//! a plan is a `release` request. All on an injected clock.
+
+use std::sync::Arc;
+
+use daylight_server::clock::{Clock, ManualClock};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::harness::{backends, services_available, spawn_app_clocked, spawn_nodes_clocked, Reply, TestApp, ADMIN};
+
+const HOUR: i64 = 3_600_000;
+const START: i64 = 1_800_000_000_000;
+
+fn rfc3339(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms).unwrap().to_string()
+}
+
+async fn editor(app: &TestApp, name: &str) -> String {
+    app.post("/api/v1/tokens", json!({ "name": name, "role": "editor" }))
+        .await
+        .expect(201)
+        .body["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn call(app: &TestApp, token: &str, method: Method, path: &str, body: Option<Value>) -> Reply {
+    app.request(method, path, Some(token), body, &[]).await
+}
+
+async fn require_approvals(app: &TestApp, env: &str, n: i64) {
+    app.request(
+        Method::PUT,
+        &format!("/api/v1/environments/{env}/approvals"),
+        Some(ADMIN),
+        Some(json!({ "required": n })),
+        &[],
+    )
+    .await
+    .expect(200);
+}
+
+fn config_on() -> Value {
+    json!({ "on": true, "off_variation": 0, "fallthrough": { "variation": 1 } })
+}
+
+/// Flag `f` (off in production), production requiring one approval, and
+/// the editors ana and bo.
+async fn setup(app: &TestApp) -> (String, String) {
+    app.create_flag(json!({ "key": "f" })).await;
+    require_approvals(app, "production", 1).await;
+    (editor(app, "ana").await, editor(app, "bo").await)
+}
+
+/// Ana proposes turning `f` on in production at `at`.
+async fn propose_at(app: &TestApp, ana: &str, at: i64) -> i64 {
+    let body = json!({ "flag": "f", "environment": "production", "config": config_on(),
+        "comment": "launch", "apply_at": rfc3339(at) });
+    let opened = call(app, ana, Method::POST, "/api/v1/change-requests", Some(body))
+        .await
+        .expect(201)
+        .body;
+    assert_eq!(opened["apply_at"], at, "{opened}");
+    opened["id"].as_i64().unwrap()
+}
+
+async fn approve(app: &TestApp, who: &str, id: i64) {
+    call(
+        app,
+        who,
+        Method::POST,
+        &format!("/api/v1/change-requests/{id}/reviews"),
+        Some(json!({ "verdict": "approve" })),
+    )
+    .await
+    .expect(200);
+}
+
+async fn flag_on(app: &TestApp) -> bool {
+    app.get("/api/v1/flags/f/environments/production")
+        .await
+        .expect(200)
+        .body["on"]
+        == true
+}
+
+async fn actions(app: &TestApp, id: i64) -> Vec<String> {
+    let log = app
+        .get(&format!("/api/v1/audit?resource_kind=change_request&resource_key={id}"))
+        .await
+        .expect(200)
+        .body;
+    let mut actions: Vec<String> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_owned())
+        .collect();
+    actions.reverse();
+    actions
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approved_scheduled_request_applies_at_its_time() {
+    for backend in backends() {
+        let clock = Arc::new(ManualClock::new(START));
+        let app = spawn_app_clocked(backend, Some(clock.clone() as Arc<dyn Clock>)).await;
+        let (ana, bo) = setup(&app).await;
+
+        // A time in the past is refused by field; so is one that is not a time.
+        for at in [json!(rfc3339(START - HOUR)), json!("tomorrow")] {
+            let body = json!({ "flag": "f", "environment": "production", "config": config_on(), "apply_at": at });
+            call(&app, &ana, Method::POST, "/api/v1/change-requests", Some(body))
+                .await
+                .expect_field_error(400, "apply_at");
+        }
+        let id = propose_at(&app, &ana, START + HOUR).await;
+        approve(&app, &bo, id).await;
+        // Approved, but it is the scheduler's to apply, at its time.
+        let early = call(
+            &app,
+            &bo,
+            Method::POST,
+            &format!("/api/v1/change-requests/{id}/apply"),
+            None,
+        )
+        .await
+        .expect(409);
+        assert!(
+            early.body["message"].as_str().unwrap().contains("scheduled"),
+            "{}",
+            early.body
+        );
+        clock.advance(HOUR - 1);
+        assert_eq!(app.tick().await.applied_requests, 0);
+        assert!(!flag_on(&app).await);
+
+        clock.advance(1);
+        let tick = app.tick().await;
+        assert_eq!((tick.applied_requests, tick.unapplied_requests), (1, 0));
+        assert!(flag_on(&app).await);
+        let view = app.get(&format!("/api/v1/change-requests/{id}")).await.expect(200).body;
+        assert_eq!(view["state"], "applied", "{view}");
+        assert_eq!(view["settled_by"], "scheduler");
+        assert_eq!(view["settled_at"], START + HOUR);
+        assert_eq!(
+            actions(&app, id).await,
+            ["change_request.open", "change_request.approve", "change_request.apply"]
+        );
+        // Settled: later ticks leave it be.
+        clock.advance(HOUR);
+        assert_eq!(app.tick().await.applied_requests, 0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_request_not_approved_is_not_applied() {
+    for backend in backends() {
+        let clock = Arc::new(ManualClock::new(START));
+        let app = spawn_app_clocked(backend, Some(clock.clone() as Arc<dyn Clock>)).await;
+        let (ana, bo) = setup(&app).await;
+
+        // Approved, then the author moves the time: a new revision, whose
+        // approvals are gone by the time it comes.
+        let id = propose_at(&app, &ana, START + HOUR).await;
+        approve(&app, &bo, id).await;
+        let path = format!("/api/v1/change-requests/{id}");
+        let moved = call(
+            &app,
+            &ana,
+            Method::PUT,
+            &path,
+            Some(json!({ "apply_at": rfc3339(START + 2 * HOUR) })),
+        )
+        .await
+        .expect(200)
+        .body;
+        assert_eq!(moved["revision"], 2);
+        assert_eq!(moved["comment"], "launch", "the comment stays: {moved}");
+        assert_eq!(moved["config"]["on"], true, "the proposal stays: {moved}");
+        assert_eq!(app.get(&path).await.body["approved_by"], json!([]));
+        // Only its author edits it.
+        call(
+            &app,
+            &bo,
+            Method::PUT,
+            &path,
+            Some(json!({ "apply_at": rfc3339(START + 3 * HOUR) })),
+        )
+        .await
+        .expect(403);
+
+        clock.advance(2 * HOUR);
+        let tick = app.tick().await;
+        assert_eq!((tick.applied_requests, tick.unapplied_requests), (0, 1));
+        assert!(!flag_on(&app).await, "not approved: not applied");
+        let view = app.get(&path).await.expect(200).body;
+        assert_eq!(view["state"], "expired", "{view}");
+        assert!(
+            view["failure"].as_str().unwrap().contains("0 of the 1 approvals"),
+            "{view}"
+        );
+        assert_eq!(actions(&app, id).await.last().unwrap(), "change_request.expired");
+        // Settled: nobody applies or approves it any more.
+        call(
+            &app,
+            &bo,
+            Method::POST,
+            &format!("{path}/reviews"),
+            Some(json!({ "verdict": "approve" })),
+        )
+        .await
+        .expect(409);
+        let expired = app.get("/api/v1/change-requests?state=expired").await.expect(200).body;
+        assert_eq!(expired["change_requests"][0]["id"], id);
+
+        // Approved in time, but the flag moved since it was proposed: it
+        // fails with the reason instead of writing over the newer change.
+        let stale = propose_at(&app, &ana, clock.now_ms() + HOUR).await;
+        approve(&app, &bo, stale).await;
+        let other = call(
+            &app,
+            &bo,
+            Method::POST,
+            "/api/v1/change-requests",
+            Some(json!({ "flag": "f", "environment": "production",
+                "config": { "on": false, "off_variation": 1, "fallthrough": { "variation": 0 } } })),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+            .as_i64()
+            .unwrap();
+        approve(&app, &ana, other).await;
+        call(
+            &app,
+            &bo,
+            Method::POST,
+            &format!("/api/v1/change-requests/{other}/apply"),
+            None,
+        )
+        .await
+        .expect(200);
+        clock.advance(HOUR);
+        assert_eq!(app.tick().await.unapplied_requests, 1);
+        let view = app.get(&format!("/api/v1/change-requests/{stale}")).await.body;
+        assert_eq!(view["state"], "failed", "{view}");
+        assert!(view["failure"].as_str().unwrap().contains("changed since"), "{view}");
+        assert!(!flag_on(&app).await);
+        assert_eq!(actions(&app, stale).await.last().unwrap(), "change_request.failed");
+
+        // An approval given after its time, before the scheduler came
+        // round (downtime, say), does not count.
+        let late = propose_at(&app, &ana, clock.now_ms() + HOUR).await;
+        clock.advance(HOUR + 1);
+        approve(&app, &bo, late).await;
+        assert_eq!(app.tick().await.unapplied_requests, 1);
+        let view = app.get(&format!("/api/v1/change-requests/{late}")).await.body;
+        assert_eq!(view["state"], "expired", "{view}");
+    }
+}
+
+/// One flag write, one `applied` and one apply entry, whoever won.
+async fn applied_once(app: &TestApp, id: i64) {
+    let flag = app.get("/api/v1/flags/f").await.expect(200).body;
+    assert_eq!(flag["environments"]["production"]["on"], true, "{flag}");
+    assert_eq!(flag["version"], 2, "one write after the create: {flag}");
+    let applies = actions(app, id)
+        .await
+        .into_iter()
+        .filter(|a| a == "change_request.apply")
+        .count();
+    assert_eq!(applies, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_runners_never_apply_one_scheduled_request_twice() {
+    // Two ticks at once over one database, on each backend.
+    for backend in backends() {
+        let clock = Arc::new(ManualClock::new(START));
+        let app = spawn_app_clocked(backend, Some(clock.clone() as Arc<dyn Clock>)).await;
+        let (ana, bo) = setup(&app).await;
+        let id = propose_at(&app, &ana, START + HOUR).await;
+        approve(&app, &bo, id).await;
+        clock.advance(HOUR);
+        let (a, b) = tokio::join!(app.tick(), app.tick());
+        assert_eq!(a.applied_requests + b.applied_requests, 1, "{a:?} {b:?}");
+        assert_eq!(a.unapplied_requests + b.unapplied_requests, 0, "{a:?} {b:?}");
+        applied_once(&app, id).await;
+    }
+    // Two nodes sharing one clock and one PostgreSQL database.
+    if !services_available() {
+        return;
+    }
+    let clock = Arc::new(ManualClock::new(START));
+    let nodes = spawn_nodes_clocked(
+        2,
+        |s| s.scheduler_tick_ms = 24 * HOUR as u64,
+        Some(clock.clone() as Arc<dyn Clock>),
+    )
+    .await;
+    let (ana, bo) = setup(&nodes[0]).await;
+    let id = propose_at(&nodes[1], &ana, START + HOUR).await;
+    approve(&nodes[0], &bo, id).await;
+    clock.advance(HOUR);
+    let (a, b) = tokio::join!(nodes[0].tick(), nodes[1].tick());
+    assert_eq!(a.applied_requests + b.applied_requests, 1, "{a:?} {b:?}");
+    applied_once(&nodes[1], id).await;
+}
+
+fn plan() -> Value {
+    json!({ "variation": 1, "stages": [
+        { "weight": 10000, "hold_seconds": 3600 },
+        { "weight": 100000, "hold_seconds": 3600 }
+    ] })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starting_a_release_plan_goes_through_a_change_request() {
+    for backend in backends() {
+        let clock = Arc::new(ManualClock::new(START));
+        let app = spawn_app_clocked(backend, Some(clock.clone() as Arc<dyn Clock>)).await;
+        let (ana, bo) = setup(&app).await;
+        app.toggle("f", "production", true).await.expect(409);
+        require_approvals(&app, "production", 0).await;
+        app.toggle("f", "production", true).await.expect(200);
+        require_approvals(&app, "production", 1).await;
+        let plan_id = call(
+            &app,
+            &ana,
+            Method::POST,
+            "/api/v1/flags/f/environments/production/releases",
+            Some(plan()),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+            .as_i64()
+            .unwrap();
+
+        // Starting it directly is refused and says how to proceed.
+        let refused = call(
+            &app,
+            &ana,
+            Method::POST,
+            &format!("/api/v1/releases/{plan_id}/start"),
+            None,
+        )
+        .await
+        .expect(409);
+        assert_eq!(refused.body["error"], "approval_required");
+
+        // Bad proposals are named by field.
+        let propose = |body: Value| {
+            let (app, ana) = (&app, ana.clone());
+            async move { call(app, &ana, Method::POST, "/api/v1/change-requests", Some(body)).await }
+        };
+        propose(json!({ "release": plan_id, "environment": "production", "config": { "command": "launch" } }))
+            .await
+            .expect_field_error(400, "config.command");
+        propose(json!({ "release": plan_id, "environment": "staging", "config": { "command": "start" } }))
+            .await
+            .expect_field_error(400, "environment");
+        // Resuming a pending plan is not a move it can make.
+        propose(json!({ "release": plan_id, "environment": "production", "config": { "command": "resume" } }))
+            .await
+            .expect(409);
+
+        let opened = propose(json!({ "release": plan_id, "environment": "production",
+            "config": { "command": "start" }, "comment": "go" }))
+        .await
+        .expect(201)
+        .body;
+        assert_eq!(opened["subject"], "release");
+        assert_eq!(opened["key"], plan_id.to_string());
+        let id = opened["id"].as_i64().unwrap();
+        let view = app.get(&format!("/api/v1/change-requests/{id}")).await.expect(200).body;
+        assert_eq!(view["current"]["state"], "pending", "{view}");
+        assert_eq!(view["current_version"], opened["base_version"]);
+
+        approve(&app, &bo, id).await;
+        let applied = call(
+            &app,
+            &ana,
+            Method::POST,
+            &format!("/api/v1/change-requests/{id}/apply"),
+            None,
+        )
+        .await
+        .expect(200)
+        .body;
+        assert_eq!(applied["state"], "applied");
+        let plan = app.get(&format!("/api/v1/releases/{plan_id}")).await.expect(200).body;
+        assert_eq!(plan["state"], "running", "{plan}");
+        assert_eq!(plan["stage"], 0);
+        let config = app.get("/api/v1/flags/f/environments/production").await.body;
+        let released = config["fallthrough"]["rollout"]["variations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["variation"] == 1)
+            .map(|w| w["weight"].clone());
+        assert_eq!(released, Some(json!(10000)), "{config}");
+
+        // The plan's own stages then advance on schedule, as approved.
+        clock.advance(HOUR);
+        assert_eq!(app.tick().await.advanced, 1);
+        let plan = app.get(&format!("/api/v1/releases/{plan_id}")).await.body;
+        assert_eq!(plan["stage"], 1, "{plan}");
+        // Pausing lowers exposure: direct, no request.
+        call(
+            &app,
+            &ana,
+            Method::POST,
+            &format!("/api/v1/releases/{plan_id}/pause"),
+            None,
+        )
+        .await
+        .expect(200);
+        // A request proposed on an older version of the plan is stale.
+        let resume = propose(json!({ "release": plan_id, "environment": "production",
+            "config": { "command": "resume" } }))
+        .await
+        .expect(201)
+        .body["id"]
+            .as_i64()
+            .unwrap();
+        call(
+            &app,
+            &ana,
+            Method::POST,
+            &format!("/api/v1/releases/{plan_id}/rollback"),
+            None,
+        )
+        .await
+        .expect(200);
+        approve(&app, &bo, resume).await;
+        let stale = call(
+            &app,
+            &bo,
+            Method::POST,
+            &format!("/api/v1/change-requests/{resume}/apply"),
+            None,
+        )
+        .await
+        .expect(409)
+        .body;
+        assert!(stale["message"].as_str().unwrap().contains("changed since"), "{stale}");
+        let plan = app.get(&format!("/api/v1/releases/{plan_id}")).await.body;
+        assert_eq!(plan["state"], "rolled_back", "{plan}");
+    }
+}
