@@ -450,7 +450,7 @@ async fn bulk(
     // the same context gets the same bytes without an evaluation.
     let kept = super::ofrep_bulk::kept(&rules, sdk_key.kind);
     let streams = streams.map(|s| serde_json::to_string(&s).expect("event streams serialise"));
-    let (answer, _) = kept.answer(&rules, &ctx, sdk_key.kind, streams.as_deref(), &request);
+    let answer = kept.answer(&rules, &ctx, sdk_key.kind, streams.as_deref(), &request);
     evaluations().increment(kept.len() as u64);
     let not_modified = if_none_match
         .and_then(|v| v.to_str().ok())
@@ -466,11 +466,13 @@ async fn bulk(
         return (StatusCode::NOT_MODIFIED, [(ETAG, answer.etag.clone()), vary]).into_response();
     }
     let json = (CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    match answer.gzip().filter(|_| accepts_gzip(headers)) {
+    match accepts_gzip(headers).then(|| answer.gzip()).flatten() {
+        // Another representation of the same answer: a weak ETag (RFC 9110
+        // 8.8.1), which `If-None-Match` still matches.
         Some(gzip) => (
             StatusCode::OK,
             [
-                (ETAG, answer.etag.clone()),
+                (ETAG, answer.weak_etag.clone()),
                 json,
                 vary,
                 (CONTENT_ENCODING, HeaderValue::from_static("gzip")),

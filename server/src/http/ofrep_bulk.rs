@@ -159,6 +159,8 @@ const GZIP_FROM: usize = 1024;
 pub struct Answer {
     pub body: Bytes,
     pub etag: HeaderValue,
+    /// `W/` and the ETag, for the gzip form.
+    pub weak_etag: HeaderValue,
     gzip: OnceCell<Bytes>,
 }
 
@@ -168,6 +170,7 @@ impl Answer {
         Answer {
             body: body.into(),
             etag: HeaderValue::from_str(&tag).expect("hex is a valid header value"),
+            weak_etag: HeaderValue::from_str(&format!("W/{tag}")).expect("hex is a valid header value"),
             gzip: OnceCell::new(),
         }
     }
@@ -211,7 +214,7 @@ impl Kept {
 
     /// The answer for `ctx`, parsed from `request` (the body as sent), after
     /// `event_streams`: the one given before to the same bytes, or a new
-    /// one. The flag is true when it was evaluated now.
+    /// one.
     pub fn answer(
         &self,
         rules: &Ruleset,
@@ -219,18 +222,18 @@ impl Kept {
         kind: KeyKind,
         event_streams: Option<&str>,
         request: &[u8],
-    ) -> (Rc<Answer>, bool) {
+    ) -> Rc<Answer> {
         // The body, then the `eventStreams` value after a byte no UTF-8 holds.
         let mut key = Vec::with_capacity(request.len() + 1 + event_streams.map_or(0, str::len));
         key.extend_from_slice(request);
         key.push(0xff);
         key.extend_from_slice(event_streams.unwrap_or_default().as_bytes());
         if let Some(answer) = self.answers.borrow().get(key.as_slice()) {
-            return (answer.clone(), false);
+            return answer.clone();
         }
         let answer = Rc::new(Answer::new(self.pieces.answer(rules, ctx, kind, event_streams)));
         self.answers.borrow_mut().insert(key.into(), answer.clone());
-        (answer, true)
+        answer
     }
 }
 
