@@ -39,6 +39,14 @@ enum Top {
     /// Checks flags-as-code files offline (docs/flags-as-code.md): exit 0
     /// valid, 1 invalid, 2 usage error.
     Validate(daylight_server::flagfile::command::ValidateArgs),
+    /// Generates typed accessors (TypeScript or Rust) for the flags in
+    /// flags-as-code files.
+    ///
+    /// One getter per flag, typed by its variations, so that a typo in a key
+    /// does not compile (docs/flags-as-code.md, "Typed accessors"). The files
+    /// are validated first. Exit 0 written, 1 invalid files or colliding
+    /// names, 2 usage error.
+    Codegen(daylight_server::flagfile::codegen::CodegenArgs),
     /// Writes every flag and segment in the flags-as-code format.
     Export(cli::flagfile::ExportArgs),
     /// What applying flags-as-code files to an environment would change:
@@ -80,6 +88,10 @@ fn main() {
             Top::Serve(settings) => serve(settings).await,
             Top::Validate(validate) => daylight_server::flagfile::command::run(
                 &validate,
+                jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date(),
+            ),
+            Top::Codegen(codegen) => daylight_server::flagfile::codegen::run(
+                &codegen,
                 jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date(),
             ),
             Top::Export(export) => cli::flagfile::export(&args.remote, &export).await,

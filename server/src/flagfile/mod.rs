@@ -1,8 +1,10 @@
 //! Flags as code: the declarative file format (`model`), its offline checks
 //! (`validate`), the `daylight validate` command, and `plan`: what applying
-//! files to an environment would change. See
+//! files to an environment would change; `codegen`: typed accessors for
+//! apps. See
 //! `docs/flags-as-code.md`.
 
+pub mod codegen;
 pub mod command;
 pub mod model;
 pub mod plan;

@@ -34,6 +34,7 @@ mod change_requests;
 mod cli;
 mod cli_people;
 mod client_values;
+mod codegen;
 mod cohorts;
 mod console;
 mod destructive;
