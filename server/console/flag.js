@@ -2,7 +2,8 @@
 // its config in the chosen environment (off variation, individual targets,
 // rules with clauses and segments, the fallthrough or its rollout), with
 // optimistic concurrency: a stale save shows the conflict and offers to
-// reload the latest version. Plus the explain box (`explain.js`).
+// reload the latest version. Plus the explain box (`explain.js`) and "Copy
+// to <env>…" (`promote.js`).
 import { api, enc, get } from './api.js';
 import {
   ErrorLine, LinesInput, html, parseVariations, pointAt, show, useEffect, useLive, useSession, useState,
@@ -19,6 +20,7 @@ import { FlagHistory } from './history.js';
 import { Explain, useLearned } from './explain.js';
 import { actionWords } from './audit.js';
 import { ScheduledChanges } from './schedule.js';
+import { PromoteButtons } from './promote.js';
 
 const clone = (v) => JSON.parse(JSON.stringify(v));
 const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
@@ -374,6 +376,7 @@ export function FlagPage({ flagKey }) {
         </div>`
       : null}
 
+    <${PromoteButtons} flag=${flag} env=${env} dirty=${dirty} onCopied=${load} />
     <form class="config" onSubmit=${save} aria-labelledby="config-title">
       <h2 id="config-title">Targeting in ${env}</h2>
       <${AttributeList} extra=${attributes} />

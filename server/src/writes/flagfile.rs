@@ -75,6 +75,31 @@ pub async fn plan(db: &Db, env: &str, flags: &[FileFlag], segments: &[FileSegmen
     })
 }
 
+/// Who asks for a batch: the files (`daylight apply`) or a promotion from
+/// another environment (`daylight promote`). Both write through
+/// [`write_planned`]; only `apply` records digests for drift.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Files,
+    Promotion,
+}
+
+impl Origin {
+    fn command(self) -> &'static str {
+        match self {
+            Origin::Files => "daylight apply",
+            Origin::Promotion => "daylight promote",
+        }
+    }
+
+    fn source(self) -> &'static str {
+        match self {
+            Origin::Files => "the files",
+            Origin::Promotion => "the source environment",
+        }
+    }
+}
+
 /// Applies the files to `env` if the server is still as the caller's plan
 /// (`expected`) read it. Returns the plan applied.
 pub async fn apply(
@@ -87,22 +112,39 @@ pub async fn apply(
     check_unique(flags, segments)?;
     let state = server_state(w.db, env).await?;
     let planned = plan::plan(env, flags, segments, &state);
-    check_as_planned(&planned, expected)?;
+    write_planned(w, env, &state, &planned, expected, Origin::Files).await
+}
+
+/// Writes `planned` (worked out from `state`) to `env` in one transaction
+/// if it is the plan the caller showed (`expected`); refused where the
+/// environment requires approvals or is frozen, as every write is.
+pub async fn write_planned(
+    w: &Writer<'_>,
+    env: &str,
+    state: &ServerState,
+    planned: &[Planned],
+    expected: &[Expected],
+    origin: Origin,
+) -> ApiResult<Plan> {
+    check_as_planned(planned, expected, origin)?;
     let changes: Vec<&Planned> = planned.iter().filter(|p| p.item.action != Action::Unchanged).collect();
     let result = Plan {
         environment: env.to_owned(),
         items: planned.iter().map(|p| p.item.clone()).collect(),
     };
     let now = now_ms();
+    let record = origin == Origin::Files;
 
     if changes.is_empty() {
         // Nothing to write: no audit entry, no change-log row, no lock (a
         // no-op apply goes through a freeze). Only what was found is noted.
-        let mut tx = w.begin().await?;
-        for p in &planned {
-            applied::record(&mut tx, env, p.item.kind, &p.item.key, &p.digest, w.actor, now).await?;
+        if record {
+            let mut tx = w.begin().await?;
+            for p in planned {
+                applied::record(&mut tx, env, p.item.kind, &p.item.key, &p.digest, w.actor, now).await?;
+            }
+            tx.commit().await?;
         }
-        tx.commit().await?;
         return Ok(result);
     }
 
@@ -110,9 +152,10 @@ pub async fn apply(
         let required = environments::approvals_required(&w.db.pool, env).await?;
         if required > 0 {
             return Err(ApiError::ApprovalRequired(format!(
-                "`{env}` requires {required} approval(s): `daylight apply` does not propose change requests yet; \
+                "`{env}` requires {required} approval(s): `{}` does not propose change requests yet; \
                  apply to this environment through change requests (POST /api/v1/change-requests) or ask an \
-                 admin to lower its approvals"
+                 admin to lower its approvals",
+                origin.command()
             )));
         }
     }
@@ -130,7 +173,7 @@ pub async fn apply(
         }
     }
     for p in &changes {
-        writes.push(prepare(p, &state, &env_keys, &segment_keys, &cohorts, now)?);
+        writes.push(prepare(p, state, &env_keys, &segment_keys, &cohorts, now)?);
     }
 
     let mut tx = w.begin().await?;
@@ -174,8 +217,10 @@ pub async fn apply(
             return Err(moved(p));
         }
     }
-    for p in &planned {
-        applied::record(&mut tx, env, p.item.kind, &p.item.key, &p.digest, w.actor, now).await?;
+    if record {
+        for p in planned {
+            applied::record(&mut tx, env, p.item.kind, &p.item.key, &p.digest, w.actor, now).await?;
+        }
     }
     let mut touched: Vec<String> = touched.into_iter().collect();
     touched.sort();
@@ -209,7 +254,7 @@ fn check_unique(flags: &[FileFlag], segments: &[FileSegment]) -> ApiResult<()> {
 /// Refuses when the plan worked out now is not the one the caller showed:
 /// an item's action differs, or an item to be written is no longer at the
 /// version the plan read. Every conflict is named.
-fn check_as_planned(planned: &[Planned], expected: &[Expected]) -> ApiResult<()> {
+fn check_as_planned(planned: &[Planned], expected: &[Expected], origin: Origin) -> ApiResult<()> {
     let shown: HashMap<(Kind, &str), &Expected> = expected.iter().map(|e| ((e.kind, e.key.as_str()), e)).collect();
     let mut conflicts = Vec::new();
     for p in planned {
@@ -233,9 +278,10 @@ fn check_as_planned(planned: &[Planned], expected: &[Expected]) -> ApiResult<()>
     for e in expected {
         if !now.contains(&(e.kind, e.key.as_str())) {
             conflicts.push(format!(
-                "{} `{}` is in the plan but not in the files",
+                "{} `{}` is in the plan but not in {}",
                 e.kind.as_str(),
-                e.key
+                e.key,
+                origin.source()
             ));
         }
     }
@@ -243,7 +289,8 @@ fn check_as_planned(planned: &[Planned], expected: &[Expected]) -> ApiResult<()>
         return Ok(());
     }
     Err(ApiError::Conflict(format!(
-        "the server or the files changed since the plan; nothing was applied. Plan again. {}",
+        "the server or {} changed since the plan; nothing was applied. Plan again. {}",
+        origin.source(),
         conflicts.join("; ")
     )))
 }
