@@ -320,6 +320,8 @@ export function FlagPage({ flagKey }) {
   const newer = [conflict?.version, changedElsewhere?.version].find((v) => v && v > flag.version) ?? null;
   // A running or paused plan sets the fallthrough (and its segment rule) at each stage.
   const owner = plans.find(owning) ?? null;
+  // A flags-as-code file that manages targeting here: only `daylight apply` writes it.
+  const managed = (flag.managed_by?.[env]?.parts ?? []).includes('targeting') ? flag.managed_by[env] : null;
   const attributes = [...draft.rules.flatMap((r) => r.clauses.map((c) => c.attribute)).filter(Boolean), ...learned];
 
   return html`<section class="flag-page">
@@ -379,8 +381,12 @@ export function FlagPage({ flagKey }) {
     <${PromoteButtons} flag=${flag} env=${env} dirty=${dirty} onCopied=${load} />
     <form class="config" onSubmit=${save} aria-labelledby="config-title">
       <h2 id="config-title">Targeting in ${env}</h2>
+      ${managed
+        ? html`<p class="notice" role="status" id="managed-by">Read-only: managed by <code>${managed.file}</code>.
+            Change it in that file and run <code>daylight apply</code>; the off switch above still works.</p>`
+        : null}
       <${AttributeList} extra=${attributes} />
-      <fieldset disabled=${readOnly} class="plain">
+      <fieldset disabled=${readOnly || !!managed} class="plain" aria-describedby=${managed ? 'managed-by' : null}>
         <div class="grid2">
           <div><label for="off-variation">When off, serve</label>
             <select id="off-variation" data-field="off_variation" value=${draft.off_variation ?? ''}

@@ -19,6 +19,7 @@ use crate::db::{now_ms, Db};
 use crate::error::{ApiError, ApiResult};
 use crate::flagfile::plan::{self, Action, Kind, Plan, PlanItem, Planned, ServerState, Target};
 use crate::flagfile::{FileFlag, FileSegment};
+use crate::store::flagfile::Owned;
 use crate::store::flags::rules_for;
 use crate::store::{environments, flagfile as applied, flags as flag_rows, segments as segment_rows};
 use crate::writes::flags::{self as flag_writes, FlagMeta};
@@ -101,23 +102,42 @@ impl Origin {
 }
 
 /// Applies the files to `env` if the server is still as the caller's plan
-/// (`expected`) read it. Returns the plan applied.
+/// (`expected`) read it, and records what each flag's file manages there
+/// (`sources`: the file of each flag key, as the CLI read it). Returns the
+/// plan applied.
 pub async fn apply(
     w: &Writer<'_>,
     env: &str,
     flags: &[FileFlag],
     segments: &[FileSegment],
     expected: &[Expected],
+    sources: &BTreeMap<String, String>,
 ) -> ApiResult<Plan> {
     check_unique(flags, segments)?;
     let state = server_state(w.db, env).await?;
     let planned = plan::plan(env, flags, segments, &state);
-    write_planned(w, env, &state, &planned, expected, Origin::Files).await
+    let owners: Vec<(String, Option<Owned>)> = flags
+        .iter()
+        .map(|f| {
+            let parts = f.manage.get(env).cloned().unwrap_or_default();
+            let owned = (!parts.is_empty()).then(|| Owned {
+                file: sources
+                    .get(&f.key)
+                    .cloned()
+                    .unwrap_or_else(|| "a flags-as-code file".to_owned()),
+                parts,
+            });
+            (f.key.clone(), owned)
+        })
+        .collect();
+    write_planned(w, env, &state, &planned, expected, Origin::Files, &owners).await
 }
 
 /// Writes `planned` (worked out from `state`) to `env` in one transaction
 /// if it is the plan the caller showed (`expected`); refused where the
-/// environment requires approvals or is frozen, as every write is.
+/// environment requires approvals or is frozen, as every write is. `owners`
+/// (from files) is what each flag's file manages in `env`, recorded with
+/// the digests; a promotion has none and may not write what a file manages.
 pub async fn write_planned(
     w: &Writer<'_>,
     env: &str,
@@ -125,6 +145,7 @@ pub async fn write_planned(
     planned: &[Planned],
     expected: &[Expected],
     origin: Origin,
+    owners: &[(String, Option<Owned>)],
 ) -> ApiResult<Plan> {
     check_as_planned(planned, expected, origin)?;
     let changes: Vec<&Planned> = planned.iter().filter(|p| p.item.action != Action::Unchanged).collect();
@@ -142,6 +163,9 @@ pub async fn write_planned(
             let mut tx = w.begin().await?;
             for p in planned {
                 applied::record(&mut tx, env, p.item.kind, &p.item.key, &p.digest, w.actor, now).await?;
+            }
+            for (flag, owned) in owners {
+                applied::set_owned(&mut tx, env, flag, owned.as_ref()).await?;
             }
             tx.commit().await?;
         }
@@ -194,6 +218,9 @@ pub async fn write_planned(
                 true
             }
             Write::Flag(pending) => {
+                if origin == Origin::Promotion {
+                    flag_writes::check_not_file_owned(&mut tx, pending).await?;
+                }
                 touched.extend(pending.changed.iter().cloned());
                 flag_writes::store(&mut tx, w, pending, "flag.update", Some(env)).await?
             }
@@ -220,6 +247,9 @@ pub async fn write_planned(
     if record {
         for p in planned {
             applied::record(&mut tx, env, p.item.kind, &p.item.key, &p.digest, w.actor, now).await?;
+        }
+        for (flag, owned) in owners {
+            applied::set_owned(&mut tx, env, flag, owned.as_ref()).await?;
         }
     }
     let mut touched: Vec<String> = touched.into_iter().collect();

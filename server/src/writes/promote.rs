@@ -239,7 +239,7 @@ pub async fn apply(
     }
     let state = promotion_state(w.db, to).await?;
     let planned = planner::plan(to, &files.flags, &files.segments, &state);
-    let plan = flagfile::write_planned(w, to, &state, &planned, expected, Origin::Promotion).await?;
+    let plan = flagfile::write_planned(w, to, &state, &planned, expected, Origin::Promotion, &[]).await?;
     Ok(Promotion {
         from: req.from.clone(),
         parts: files.parts,

@@ -1,8 +1,12 @@
 // "Copy to <env>…" on a flag's page: the dialog shows what copying the
 // flag's rules, rollout and targets (and the segment the rules use) would
 // change in the other environment, is reachable and closable by keyboard
-// with focus back on its button, and applies exactly that plan.
+// with focus back on its button, and applies exactly that plan. And
+// targeting that a flags-as-code file manages is read-only, naming the file.
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 
 import { assertAccessible, consoleSuite } from './support.js';
@@ -69,4 +73,36 @@ test('copying a flag from staging to production shows the diff and applies it wi
   await dialog.locator('#promote-nothing').waitFor();
   await dialog.getByRole('button', { name: 'Close' }).click();
   await dialog.waitFor({ state: 'detached' });
+});
+
+test('targeting a flags-as-code file manages is read-only in the console, naming the file', async () => {
+  const { server, page } = await suite.setup();
+  const dir = await mkdtemp(join(tmpdir(), 'daylight-flags-'));
+  const file = join(dir, 'lobby.yaml');
+  await writeFile(file, [
+    'version: 1',
+    'flags:',
+    '  - key: new-lobby',
+    '    variations: [false, true]',
+    '    manage:',
+    '      production: [targeting]',
+    '    environments:',
+    '      production: { on: false, off_variation: 0, fallthrough: { variation: 1 } }',
+    '',
+  ].join('\n'));
+  await server.cli('apply', file, '--env', 'production', '--reason', 'from the repository');
+
+  await page.goto(`${server.url}/#/flags/new-lobby`);
+  await page.getByRole('heading', { name: 'Targeting in production' }).waitFor();
+  const notice = page.locator('#managed-by');
+  assert.match(await notice.textContent(), /Read-only: managed by .*lobby\.yaml/);
+  assert.equal(await page.getByRole('button', { name: 'Add rule' }).isDisabled(), true);
+  assert.equal(await page.getByLabel('When off, serve').isDisabled(), true);
+
+  // Staging is the console's: editable.
+  await page.getByLabel('Environment', { exact: true }).selectOption('staging');
+  await page.getByRole('heading', { name: 'Targeting in staging' }).waitFor();
+  assert.equal(await page.locator('#managed-by').count(), 0);
+  assert.equal(await page.getByRole('button', { name: 'Add rule' }).isDisabled(), false);
+  await rm(dir, { recursive: true, force: true });
 });
