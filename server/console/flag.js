@@ -2,7 +2,8 @@
 // its config in the chosen environment (off variation, individual targets,
 // rules with clauses and segments, the fallthrough or its rollout), with
 // optimistic concurrency: a stale save shows the conflict and offers to
-// reload the latest version. Plus the explain box (`explain.js`).
+// reload the latest version. Plus the explain box (`explain.js`) and "Copy
+// to <env>…" (`promote.js`).
 import { api, enc, get } from './api.js';
 import {
   ErrorLine, LinesInput, html, parseVariations, pointAt, show, useEffect, useLive, useSession, useState,
@@ -19,6 +20,7 @@ import { FlagHistory } from './history.js';
 import { Explain, useLearned } from './explain.js';
 import { actionWords } from './audit.js';
 import { ScheduledChanges } from './schedule.js';
+import { PromoteButtons } from './promote.js';
 
 const clone = (v) => JSON.parse(JSON.stringify(v));
 const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
@@ -318,6 +320,8 @@ export function FlagPage({ flagKey }) {
   const newer = [conflict?.version, changedElsewhere?.version].find((v) => v && v > flag.version) ?? null;
   // A running or paused plan sets the fallthrough (and its segment rule) at each stage.
   const owner = plans.find(owning) ?? null;
+  // A flags-as-code file that manages targeting here: only `daylight apply` writes it.
+  const managed = (flag.managed_by?.[env]?.parts ?? []).includes('targeting') ? flag.managed_by[env] : null;
   const attributes = [...draft.rules.flatMap((r) => r.clauses.map((c) => c.attribute)).filter(Boolean), ...learned];
 
   return html`<section class="flag-page">
@@ -374,10 +378,15 @@ export function FlagPage({ flagKey }) {
         </div>`
       : null}
 
+    <${PromoteButtons} flag=${flag} env=${env} dirty=${dirty} onCopied=${load} />
     <form class="config" onSubmit=${save} aria-labelledby="config-title">
       <h2 id="config-title">Targeting in ${env}</h2>
+      ${managed
+        ? html`<p class="notice" role="status" id="managed-by">Read-only: managed by <code>${managed.file}</code>.
+            Change it in that file and run <code>daylight apply</code>; the off switch above still works.</p>`
+        : null}
       <${AttributeList} extra=${attributes} />
-      <fieldset disabled=${readOnly} class="plain">
+      <fieldset disabled=${readOnly || !!managed} class="plain" aria-describedby=${managed ? 'managed-by' : null}>
         <div class="grid2">
           <div><label for="off-variation">When off, serve</label>
             <select id="off-variation" data-field="off_variation" value=${draft.off_variation ?? ''}

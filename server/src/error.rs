@@ -48,6 +48,10 @@ pub enum ApiError {
     /// change request (409 `approval_required`).
     #[error("{0}")]
     ApprovalRequired(String),
+    /// A write to a part of a flag's config a flags-as-code file manages
+    /// (409 `owned_by_file`; `field` names the part, the message the file).
+    #[error("`{field}` is managed by {file}: change it there and run `daylight apply`")]
+    OwnedByFile { file: String, field: String },
     /// A destructive write to something still in use needs it confirmed
     /// (409 `confirmation_required`).
     #[error("{0}")]
@@ -109,6 +113,7 @@ impl ApiError {
             ApiError::Frozen(_) => StatusCode::LOCKED,
             ApiError::ApprovalRequired(_) => StatusCode::CONFLICT,
             ApiError::ConfirmationRequired(_) => StatusCode::CONFLICT,
+            ApiError::OwnedByFile { .. } => StatusCode::CONFLICT,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -128,6 +133,7 @@ impl ApiError {
             ApiError::Frozen(_) => "frozen",
             ApiError::ApprovalRequired(_) => "approval_required",
             ApiError::ConfirmationRequired(_) => "confirmation_required",
+            ApiError::OwnedByFile { .. } => "owned_by_file",
             ApiError::TooManyRequests { .. } => "rate_limited",
             ApiError::Internal(_) => "internal",
         }
@@ -165,6 +171,7 @@ impl IntoResponse for ApiError {
         }
         let field = match &self {
             ApiError::Invalid { field, .. } => field.clone(),
+            ApiError::OwnedByFile { field, .. } => Some(field.clone()),
             _ => None,
         };
         let mut body = json!({ "error": self.code(), "message": self.to_string(), "field": field });

@@ -54,6 +54,11 @@ enum Top {
     Plan(cli::flagfile::PlanArgs),
     /// Applies flags-as-code files to an environment, all or nothing.
     Apply(cli::flagfile::ApplyArgs),
+    /// Copies flags' rules, rollout and targets from one environment to
+    /// another, with the segments they use: shows the diff, applies with
+    /// `--yes` (or when asked). Exit 0 applied or nothing to do, 2 not
+    /// applied, 1 error.
+    Promote(cli::promote::PromoteArgs),
     #[command(flatten)]
     Client(cli::Command),
 }
@@ -97,6 +102,7 @@ fn main() {
             Top::Export(export) => cli::flagfile::export(&args.remote, &export).await,
             Top::Plan(plan) => cli::flagfile::plan(&args.remote, &plan).await,
             Top::Apply(apply) => cli::flagfile::apply(&args.remote, &apply).await,
+            Top::Promote(promote) => cli::promote::run(&args.remote, &promote).await,
             Top::Sync(sync) => daylight_server::sync::run(&args.remote.url, sync).await,
             Top::Client(command) => cli::run(args.remote, command).await,
         }

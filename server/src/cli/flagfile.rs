@@ -2,6 +2,7 @@
 //! files against a running server (docs/flags-as-code.md). Files are
 //! checked offline (`daylight validate`'s checks) before anything is sent.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
@@ -198,6 +199,11 @@ async fn export_file(c: &Client, only: &[String]) -> Result<Value, String> {
 /// Reads, checks and merges the files (validate's checks; problems are
 /// printed). `Err` carries the exit code.
 fn read_files(paths: &[PathBuf], command: &str) -> Result<Files, i32> {
+    read_files_with_sources(paths, command).map(|(files, _)| files)
+}
+
+/// [`read_files`] and the file each flag key is in.
+fn read_files_with_sources(paths: &[PathBuf], command: &str) -> Result<(Files, BTreeMap<String, String>), i32> {
     let mut sources = Vec::new();
     for path in paths {
         if let Err(e) = collect(path, &mut sources) {
@@ -215,12 +221,16 @@ fn read_files(paths: &[PathBuf], command: &str) -> Result<Files, i32> {
         return Err(1);
     }
     let mut files = Files::default();
+    let mut of = BTreeMap::new();
     for source in &sources {
         let file = parse(source).map_err(|_| 1)?;
+        for flag in &file.flags {
+            of.insert(flag.key.clone(), source.name.clone());
+        }
         files.flags.extend(file.flags);
         files.segments.extend(file.segments);
     }
-    Ok(files)
+    Ok((files, of))
 }
 
 fn files_digest(files: &Files) -> String {
@@ -277,8 +287,8 @@ pub async fn plan(remote: &Remote, args: &PlanArgs) -> i32 {
 
 /// `daylight apply`: 0 applied (or nothing to do), 1 error or refused.
 pub async fn apply(remote: &Remote, args: &ApplyArgs) -> i32 {
-    let files = match read_files(&args.paths, "apply") {
-        Ok(files) => files,
+    let (files, sources) = match read_files_with_sources(&args.paths, "apply") {
+        Ok(read) => read,
         Err(code) => return code,
     };
     let client = Client::new(&remote.url, remote.token.clone());
@@ -317,6 +327,7 @@ pub async fn apply(remote: &Remote, args: &ApplyArgs) -> i32 {
     };
     let request = ApplyRequest {
         files,
+        sources,
         plan: plan.items.iter().map(Expected::from).collect(),
     };
     let answer = client

@@ -10,7 +10,8 @@
 //! - `client`: the HTTP client (base URL, token, error display);
 //! - `output`: tables, records, times, and `--json`;
 //! - `flagfile`: `export`, `plan` and `apply` of flags-as-code files, with
-//!   exit codes of their own.
+//!   exit codes of their own;
+//! - `promote`: flags' config copied between environments.
 
 mod approvals;
 mod bundles;
@@ -24,6 +25,7 @@ mod flags;
 mod freezes;
 mod output;
 mod people;
+pub mod promote;
 mod releases;
 mod routing;
 mod schedule;

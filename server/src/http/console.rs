@@ -68,6 +68,7 @@ pub static ASSETS: &[Asset] = assets![
     "requests.js",
     "freeze.js",
     "archive.js",
+    "promote.js",
     "conflict.js",
     "diff.js",
     "receipt.js",

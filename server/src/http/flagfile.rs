@@ -62,6 +62,11 @@ pub struct ApplyRequest {
     pub files: Files,
     /// Every item of the plan as it was shown (kind, key, action, version).
     pub plan: Vec<Expected>,
+    /// The file each flag is in, by key (the path as the CLI was given
+    /// it): named when a write to what the file manages (`manage:`) is
+    /// refused.
+    #[serde(default)]
+    pub sources: std::collections::BTreeMap<String, String>,
 }
 
 /// Applies the files to the environment in one transaction, if the server
@@ -83,6 +88,14 @@ async fn apply(edit: Editing<Path<String>, Body<ApplyRequest>>) -> ApiResult<Jso
         author,
         ..
     } = edit;
-    let applied = flagfile::apply(&author.writer(), &env, &req.files.flags, &req.files.segments, &req.plan).await?;
+    let applied = flagfile::apply(
+        &author.writer(),
+        &env,
+        &req.files.flags,
+        &req.files.segments,
+        &req.plan,
+        &req.sources,
+    )
+    .await?;
     Ok(Json(applied))
 }

@@ -139,13 +139,26 @@ async fn create(edit: Editing<(), Body<CreateFlag>>) -> ApiResult<impl IntoRespo
     Ok((StatusCode::CREATED, etag(stored.version), Json(stored)))
 }
 
+/// A flag as read, with what flags-as-code files manage of it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct FlagRead {
+    #[serde(flatten)]
+    pub stored: StoredFlag,
+    /// Per environment, the parts of the config a file manages (`manage:`
+    /// in the file; only `daylight apply` writes them, other writes get 409
+    /// `owned_by_file`) and that file. Absent when no file manages any.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub managed_by: std::collections::BTreeMap<String, crate::store::flagfile::Owned>,
+}
+
 /// Reads a flag; its `ETag` is the version to send back in `If-Match`.
 #[utoipa::path(operation_id = "flags_read", get, path = "/api/v1/flags/{key}", tag = "flags", params(("key" = String, Path)),
-    responses((status = 200, body = StoredFlag), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = FlagRead), (status = 404, body = ErrorBody)))]
 async fn read(State(state): State<AdminState>, admin: Admin, Path(key): Path<String>) -> ApiResult<impl IntoResponse> {
     admin.require(Role::Viewer)?;
     let stored = flags::get(&state.db, &key).await?;
-    Ok((etag(stored.version), Json(stored)))
+    let managed_by = crate::store::flagfile::owned(&state.db, &key).await?;
+    Ok((etag(stored.version), Json(FlagRead { stored, managed_by })))
 }
 
 /// The shared fields of a flag; absent fields stay as they are.

@@ -27,6 +27,7 @@ mod ofrep_bulk;
 pub(crate) mod oidc;
 pub mod origin;
 pub(crate) mod people;
+pub(crate) mod promote;
 mod receipts;
 pub(crate) mod releases;
 mod route;
@@ -82,6 +83,7 @@ pub fn admin_api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(flags::router())
         .merge(explain::router())
         .merge(flagfile::router())
+        .merge(promote::router())
         .merge(segments::router())
         .merge(environments::router())
         .merge(tokens::router())

@@ -21,6 +21,7 @@ use crate::db::{now_ms, Db};
 use crate::error::{ApiError, ApiResult};
 use crate::flagfile::plan::{self, Action, Kind, Plan, PlanItem, Planned, ServerState, Target};
 use crate::flagfile::{FileFlag, FileSegment};
+use crate::store::flagfile::Owned;
 use crate::store::flags::{config_for, rules_for};
 use crate::store::{environments, flagfile as applied, flags as flag_rows, segments as segment_rows};
 use crate::writes::change_requests::Proposed;
@@ -78,35 +79,100 @@ pub async fn plan(db: &Db, env: &str, flags: &[FileFlag], segments: &[FileSegmen
     })
 }
 
+/// Who asks for a batch: the files (`daylight apply`) or a promotion from
+/// another environment (`daylight promote`). Both write through
+/// [`write_planned`]; only `apply` records digests for drift.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Files,
+    Promotion,
+}
+
+impl Origin {
+    fn command(self) -> &'static str {
+        match self {
+            Origin::Files => "daylight apply",
+            Origin::Promotion => "daylight promote",
+        }
+    }
+
+    fn source(self) -> &'static str {
+        match self {
+            Origin::Files => "the files",
+            Origin::Promotion => "the source environment",
+        }
+    }
+}
+
 /// Applies the files to `env` if the server is still as the caller's plan
-/// (`expected`) read it. Returns the plan applied, or where `env` requires
-/// approvals, the change requests proposed instead.
+/// (`expected`) read it, and records what each flag's file manages there
+/// (`sources`: the file of each flag key, as the CLI read it). Returns the
+/// plan applied, or where `env` requires approvals, the change requests
+/// proposed instead.
 pub async fn apply(
     w: &Writer<'_>,
     env: &str,
     flags: &[FileFlag],
     segments: &[FileSegment],
     expected: &[Expected],
+    sources: &BTreeMap<String, String>,
 ) -> ApiResult<Applied> {
     check_unique(flags, segments)?;
     let state = server_state(w.db, env).await?;
     let planned = plan::plan(env, flags, segments, &state);
-    check_as_planned(&planned, expected)?;
+    let owners: Vec<(String, Option<Owned>)> = flags
+        .iter()
+        .map(|f| {
+            let parts = f.manage.get(env).cloned().unwrap_or_default();
+            let owned = (!parts.is_empty()).then(|| Owned {
+                file: sources
+                    .get(&f.key)
+                    .cloned()
+                    .unwrap_or_else(|| "a flags-as-code file".to_owned()),
+                parts,
+            });
+            (f.key.clone(), owned)
+        })
+        .collect();
+    write_planned(w, env, &state, &planned, expected, Origin::Files, &owners).await
+}
+
+/// Writes `planned` (worked out from `state`) to `env` in one transaction
+/// if it is the plan the caller showed (`expected`); refused where the
+/// environment requires approvals or is frozen, as every write is. `owners`
+/// (from files) is what each flag's file manages in `env`, recorded with
+/// the digests; a promotion has none and may not write what a file manages.
+pub async fn write_planned(
+    w: &Writer<'_>,
+    env: &str,
+    state: &ServerState,
+    planned: &[Planned],
+    expected: &[Expected],
+    origin: Origin,
+    owners: &[(String, Option<Owned>)],
+) -> ApiResult<Applied> {
+    check_as_planned(planned, expected, origin)?;
     let changes: Vec<&Planned> = planned.iter().filter(|p| p.item.action != Action::Unchanged).collect();
     let result = Plan {
         environment: env.to_owned(),
         items: planned.iter().map(|p| p.item.clone()).collect(),
     };
     let now = now_ms();
+    let record = origin == Origin::Files;
 
     if changes.is_empty() {
         // Nothing to write: no audit entry, no change-log row, no lock (a
         // no-op apply goes through a freeze). Only what was found is noted.
-        let mut tx = w.begin().await?;
-        for p in &planned {
-            applied::record(&mut tx, env, p.item.kind, &p.item.key, &p.digest, w.actor, now).await?;
+        if record {
+            let mut tx = w.begin().await?;
+            for p in planned {
+                applied::record(&mut tx, env, p.item.kind, &p.item.key, &p.digest, w.actor, now).await?;
+            }
+            for (flag, owned) in owners {
+                applied::set_owned(&mut tx, env, flag, owned.as_ref()).await?;
+            }
+            tx.commit().await?;
         }
-        tx.commit().await?;
         return Ok(Applied::direct(result));
     }
 
@@ -123,14 +189,21 @@ pub async fn apply(
         }
     }
     for p in &changes {
-        writes.push(prepare(p, &state, &env_keys, &segment_keys, &cohorts, now)?);
+        writes.push(prepare(p, state, &env_keys, &segment_keys, &cohorts, now)?);
     }
 
-    // Where approvals are required, the changes become change requests
-    // (one per flag or segment, against the version the plan read) and
-    // nothing is written yet.
+    // Where approvals are required, an apply's changes become change
+    // requests (one per flag or segment, against the version the plan
+    // read) and nothing is written yet; a promotion is refused.
     let required = environments::approvals_required(&w.db.pool, env).await?;
     if !w.approved && required > 0 {
+        if origin == Origin::Promotion {
+            return Err(ApiError::ApprovalRequired(format!(
+                "`{env}` requires {required} approval(s): `daylight promote` does not propose change requests yet; \
+                 apply to this environment through change requests (POST /api/v1/change-requests) or ask an \
+                 admin to lower its approvals"
+            )));
+        }
         let proposals = proposals(env, required, &writes, &changes)?;
         let change_requests = super::change_requests::open_all(w, env, proposals).await?;
         return Ok(Applied {
@@ -157,6 +230,9 @@ pub async fn apply(
                 true
             }
             Write::Flag(pending) => {
+                if origin == Origin::Promotion {
+                    flag_writes::check_not_file_owned(&mut tx, pending).await?;
+                }
                 touched.extend(pending.changed.iter().cloned());
                 flag_writes::store(&mut tx, w, pending, "flag.update", Some(env)).await?
             }
@@ -180,8 +256,13 @@ pub async fn apply(
             return Err(moved(p));
         }
     }
-    for p in &planned {
-        applied::record(&mut tx, env, p.item.kind, &p.item.key, &p.digest, w.actor, now).await?;
+    if record {
+        for p in planned {
+            applied::record(&mut tx, env, p.item.kind, &p.item.key, &p.digest, w.actor, now).await?;
+        }
+        for (flag, owned) in owners {
+            applied::set_owned(&mut tx, env, flag, owned.as_ref()).await?;
+        }
     }
     let mut touched: Vec<String> = touched.into_iter().collect();
     touched.sort();
@@ -293,7 +374,7 @@ fn check_unique(flags: &[FileFlag], segments: &[FileSegment]) -> ApiResult<()> {
 /// Refuses when the plan worked out now is not the one the caller showed:
 /// an item's action differs, or an item to be written is no longer at the
 /// version the plan read. Every conflict is named.
-fn check_as_planned(planned: &[Planned], expected: &[Expected]) -> ApiResult<()> {
+fn check_as_planned(planned: &[Planned], expected: &[Expected], origin: Origin) -> ApiResult<()> {
     let shown: HashMap<(Kind, &str), &Expected> = expected.iter().map(|e| ((e.kind, e.key.as_str()), e)).collect();
     let mut conflicts = Vec::new();
     for p in planned {
@@ -317,9 +398,10 @@ fn check_as_planned(planned: &[Planned], expected: &[Expected]) -> ApiResult<()>
     for e in expected {
         if !now.contains(&(e.kind, e.key.as_str())) {
             conflicts.push(format!(
-                "{} `{}` is in the plan but not in the files",
+                "{} `{}` is in the plan but not in {}",
                 e.kind.as_str(),
-                e.key
+                e.key,
+                origin.source()
             ));
         }
     }
@@ -327,7 +409,8 @@ fn check_as_planned(planned: &[Planned], expected: &[Expected]) -> ApiResult<()>
         return Ok(());
     }
     Err(ApiError::Conflict(format!(
-        "the server or the files changed since the plan; nothing was applied. Plan again. {}",
+        "the server or {} changed since the plan; nothing was applied. Plan again. {}",
+        origin.source(),
         conflicts.join("; ")
     )))
 }

@@ -295,10 +295,49 @@ async fn lock_and_check(tx: &mut Transaction<'_, Any>, w: &Writer<'_>, pending: 
         w.check_approvals(tx, env, "; turning the flag off goes through at once")
             .await?;
     }
+    check_not_file_owned(tx, pending).await?;
     check_in_rulesets(w.live, key, |env| rules_for(after, env), &pending.changed)?;
     // A cohort raised since the edit was prepared: stale like a concurrent
     // write (the environments' locks order the two).
     cohorts_hold(tx, &after.flag).await
+}
+
+/// Refuses (409 `owned_by_file`) an edit to a part of the flag's config
+/// that a flags-as-code file manages in an environment: only `daylight
+/// apply` writes those. The kill switch does not come here: it never waits.
+pub async fn check_not_file_owned(tx: &mut Transaction<'_, Any>, pending: &PendingUpdate) -> ApiResult<()> {
+    if pending.changed.is_empty() {
+        return Ok(());
+    }
+    let owned = crate::store::flagfile::owned_in(tx, &pending.before.flag.key).await?;
+    for env in &pending.changed {
+        let Some(owner) = owned.get(env) else {
+            continue;
+        };
+        if !owner.parts.contains(&crate::flagfile::model::ManagedPart::Targeting) {
+            continue;
+        }
+        let (before, after) = (
+            config_for(&pending.before.flag, env),
+            config_for(&pending.after.flag, env),
+        );
+        let field = [
+            ("on", before.on != after.on),
+            ("prerequisites", before.prerequisites != after.prerequisites),
+            ("targets", before.targets != after.targets),
+            ("rules", before.rules != after.rules),
+            ("fallthrough", before.fallthrough != after.fallthrough),
+        ]
+        .into_iter()
+        .find(|(_, differs)| *differs);
+        if let Some((field, _)) = field {
+            return Err(ApiError::OwnedByFile {
+                file: owner.file.clone(),
+                field: format!("environments.{env}.{field}"),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The rows of a prepared edit, with no checks: the flag row (only if it is

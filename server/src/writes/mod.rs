@@ -13,6 +13,7 @@ pub mod flagfile;
 pub mod flags;
 pub mod freezes;
 pub mod people;
+pub mod promote;
 pub mod releases;
 pub mod schedule;
 pub mod segments;

@@ -507,4 +507,99 @@ mod against_a_server {
         let plan = run(&app, &["plan", file_s, "--env", "production"]).await;
         assert_eq!(plan.code, 0, "{}", plan.stdout);
     });
+
+    on_each_backend!(
+        a_file_that_manages_targeting_owns_it_and_other_writes_are_refused,
+        |app| {
+            let dir = temp();
+            let file = dir.path().join("lobby.yaml");
+            let file_s = file.to_str().unwrap();
+            std::fs::write(
+            &file,
+            "version: 1\n\
+             flags:\n  - key: new-lobby\n    variations: [false, true]\n    manage:\n      production: [targeting]\n    \
+             environments:\n      production: { on: true, off_variation: 0, fallthrough: { variation: 1 } }\n",
+        )
+        .unwrap();
+            let applied = run(&app, &["apply", file_s, "--env", "production", "--reason", "r"]).await;
+            assert_eq!(applied.code, 0, "{}", applied.stderr);
+            let flag = app.get("/api/v1/flags/new-lobby").await.expect(200).body;
+            assert_eq!(flag["managed_by"]["production"]["file"], file_s);
+            assert_eq!(flag["managed_by"]["production"]["parts"], json!(["targeting"]));
+            assert!(flag["managed_by"].get("staging").is_none(), "{flag}");
+            let version = flag["version"].clone();
+
+            // Console and API writes to what the file manages are refused,
+            // naming the file and the field; nothing is written.
+            let refused = app
+                .edit_config("new-lobby", "production", |c| {
+                    c["rules"] = json!([{ "id": "r",
+                "clauses": [{ "attribute": "country", "op": "in", "values": ["AU"] }], "serve": { "variation": 0 } }])
+                })
+                .await
+                .expect_field_error(409, "environments.production.rules");
+            assert_eq!(refused.body["error"], "owned_by_file");
+            assert!(
+                refused.body["message"].as_str().unwrap().contains(file_s),
+                "{}",
+                refused.body
+            );
+            let promote = app
+                .post(
+                    "/api/v1/environments/staging/promote/plan",
+                    json!({ "from": "production", "flags": ["new-lobby"], "parts": ["fallthrough"] }),
+                )
+                .await
+                .expect(200);
+            assert_eq!(promote.body["plan"]["items"][0]["action"], "change", "{}", promote.body);
+            let from_staging = app
+                .post(
+                    "/api/v1/environments/production/promote/plan",
+                    json!({ "from": "staging", "flags": ["new-lobby"], "parts": ["fallthrough"] }),
+                )
+                .await
+                .expect(200)
+                .body;
+            let mut body = json!({ "from": "staging", "flags": ["new-lobby"], "parts": ["fallthrough"] });
+            body["plan"] = json!(from_staging["plan"]["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| json!({ "kind": i["kind"], "key": i["key"], "action": i["action"], "version": i["version"] }))
+                .collect::<Vec<_>>());
+            app.post("/api/v1/environments/production/promote/apply", body)
+                .await
+                .expect_field_error(409, "environments.production.fallthrough");
+            assert_eq!(
+                app.get("/api/v1/flags/new-lobby").await.expect(200).body["version"],
+                version
+            );
+
+            // The kill switch still works; the next apply turns it back on.
+            app.toggle("new-lobby", "production", false).await.expect(200);
+            app.toggle("new-lobby", "production", true)
+                .await
+                .expect_field_error(409, "environments.production.on");
+            // Other environments are the console's.
+            app.toggle("new-lobby", "staging", true).await.expect(200);
+            let applied = run(&app, &["apply", file_s, "--env", "production", "--reason", "r2"]).await;
+            assert_eq!(applied.code, 0, "{}", applied.stderr);
+            let config = app
+                .get("/api/v1/flags/new-lobby/environments/production")
+                .await
+                .expect(200)
+                .body;
+            assert_eq!(config["on"], true);
+
+            // A file that stops managing it gives it back to the console.
+            edit_yaml(&file, |doc| {
+                doc["flags"][0].as_object_mut().unwrap().remove("manage");
+            });
+            let applied = run(&app, &["apply", file_s, "--env", "production", "--reason", "r3"]).await;
+            assert_eq!(applied.code, 0, "{}", applied.stderr);
+            let flag = app.get("/api/v1/flags/new-lobby").await.expect(200).body;
+            assert!(flag.get("managed_by").is_none(), "{flag}");
+            app.toggle("new-lobby", "production", false).await.expect(200);
+        }
+    );
 }

@@ -56,6 +56,7 @@ mod outage;
 mod people;
 mod php_e2e;
 mod preamble;
+mod promote;
 mod protocol_v1;
 mod receipts;
 mod releases;
