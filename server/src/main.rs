@@ -46,6 +46,9 @@ enum Top {
     Plan(cli::flagfile::PlanArgs),
     /// Applies flags-as-code files to an environment, all or nothing.
     Apply(cli::flagfile::ApplyArgs),
+    /// Translates Unleash's or flagd's flags into a flags-as-code file; a
+    /// dry run (report and plan) unless `--apply`.
+    Import(cli::import::ImportArgs),
     #[command(flatten)]
     Client(cli::Command),
 }
@@ -85,6 +88,7 @@ fn main() {
             Top::Export(export) => cli::flagfile::export(&args.remote, &export).await,
             Top::Plan(plan) => cli::flagfile::plan(&args.remote, &plan).await,
             Top::Apply(apply) => cli::flagfile::apply(&args.remote, &apply).await,
+            Top::Import(import) => cli::import::run(&args.remote, &import).await,
             Top::Sync(sync) => daylight_server::sync::run(&args.remote.url, sync).await,
             Top::Client(command) => cli::run(args.remote, command).await,
         }

@@ -10,7 +10,9 @@
 //! - `client`: the HTTP client (base URL, token, error display);
 //! - `output`: tables, records, times, and `--json`;
 //! - `flagfile`: `export`, `plan` and `apply` of flags-as-code files, with
-//!   exit codes of their own.
+//!   exit codes of their own;
+//! - `import`: `daylight import --from unleash|flagd`, translated into a
+//!   flags-as-code file and planned or applied like one.
 
 mod approvals;
 mod bundles;
@@ -22,6 +24,7 @@ mod environments;
 pub mod flagfile;
 mod flags;
 mod freezes;
+pub mod import;
 mod output;
 mod people;
 mod releases;

@@ -4,6 +4,7 @@
 //! `docs/flags-as-code.md`.
 
 pub mod command;
+pub mod import;
 pub mod model;
 pub mod plan;
 pub mod schema;
