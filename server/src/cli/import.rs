@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::client::Client;
 use super::flagfile::{fetch_plan, post_apply, PlanFormat};
@@ -33,7 +33,7 @@ pub struct ImportArgs {
     /// Also write the translated flags file (`.json` as JSON, else YAML).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// `json`: `{report, plan}`.
+    /// `json`: `{report, plan, applied}`.
     #[arg(long, value_enum, default_value = "text")]
     pub format: PlanFormat,
     /// Apply the translation to `--env` (else a dry run).
@@ -131,9 +131,4 @@ fn file_text(file: &FlagFile, as_json: bool) -> Result<String, String> {
     } else {
         serde_yaml_ng::to_string(&value).map_err(|e| e.to_string())
     }
-}
-
-/// For tests and tools: the translated file as JSON (no config versions).
-pub fn file_json(file: &FlagFile) -> Value {
-    serde_json::from_str(&file_text(file, true).unwrap_or_default()).unwrap_or_default()
 }

@@ -649,6 +649,19 @@ mod tests {
     }
 
     #[test]
+    fn a_name_daylight_refuses_as_a_key_is_unmapped_with_the_reason() {
+        let imported = translate(
+            r#"{"version": 2, "features": [{"name": "new lobby", "enabled": true, "strategies": []}]}"#,
+            "production",
+        )
+        .unwrap();
+        assert!(imported.file.flags.is_empty());
+        let report = imported.report.flag("new lobby").unwrap();
+        assert_eq!(report.result, Fidelity::Unmapped);
+        assert!(report.notes[0].contains("at `key`"), "{report:?}");
+    }
+
+    #[test]
     fn rollouts_come_after_the_strategies_that_always_match_their_contexts() {
         let imported = translate(
             r#"{"version": 2, "features": [{"name": "f", "enabled": true, "strategies": [
