@@ -83,7 +83,15 @@ pub struct Variant {
     #[serde(default)]
     pub stickiness: Option<String>,
     #[serde(default)]
+    pub payload: Option<Payload>,
+    #[serde(default)]
     pub overrides: Vec<Override>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Payload {
+    #[serde(default)]
+    pub value: Value,
 }
 
 #[derive(Debug, Deserialize)]
@@ -180,6 +188,16 @@ fn feature_to_flag(
         vec![Value::Bool(false), Value::Bool(true)]
     };
     let index = |name: &str| variations.iter().position(|v| v.as_str() == Some(name));
+    let all_variants = feature
+        .variants
+        .iter()
+        .chain(feature.strategies.iter().flat_map(|s| &s.variants));
+    if all_variants
+        .filter_map(|v| v.payload.as_ref().map(|p| (v, p)))
+        .any(|(v, p)| p.value.as_str() != Some(v.name.as_str()))
+    {
+        notes.approximate("variant payloads are not carried: Daylight serves the variant's name");
+    }
 
     let mut exact_rules = Vec::new();
     let mut rollout_rules = Vec::new();
