@@ -14,11 +14,9 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Map, Value};
 use unleash_yggdrasil::{Context as UnleashContext, EngineState, UpdateMessage};
 
-/// The 350-flag Unleash export every peer benchmark uses.
-const UNLEASH_350: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/peers/unleash-features-350.json"
-);
+/// A 350-flag Unleash export (the pattern the peer benchmarks use: default,
+/// a game constraint, 100 user ids, a 50% rollout, a 50/50 variant split).
+const UNLEASH_350: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/import/unleash-features-350.json");
 /// Every strategy, operator and variant form the translation knows.
 const UNLEASH_RICH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/import/unleash-features.json");
 const FLAGD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/import/flagd-flags.json");
