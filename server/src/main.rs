@@ -59,6 +59,9 @@ enum Top {
     /// `--yes` (or when asked). Exit 0 applied or nothing to do, 2 not
     /// applied, 1 error.
     Promote(cli::promote::PromoteArgs),
+    /// Translates Unleash's or flagd's flags into a flags-as-code file; a
+    /// dry run (report and plan) unless `--apply`.
+    Import(cli::import::ImportArgs),
     #[command(flatten)]
     Client(cli::Command),
 }
@@ -103,6 +106,7 @@ fn main() {
             Top::Plan(plan) => cli::flagfile::plan(&args.remote, &plan).await,
             Top::Apply(apply) => cli::flagfile::apply(&args.remote, &apply).await,
             Top::Promote(promote) => cli::promote::run(&args.remote, &promote).await,
+            Top::Import(import) => cli::import::run(&args.remote, &import).await,
             Top::Sync(sync) => daylight_server::sync::run(&args.remote.url, sync).await,
             Top::Client(command) => cli::run(args.remote, command).await,
         }

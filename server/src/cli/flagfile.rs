@@ -241,7 +241,7 @@ fn files_digest(files: &Files) -> String {
         .collect()
 }
 
-async fn fetch_plan(c: &Client, env: &str, files: &Files) -> Result<Plan, String> {
+pub(crate) async fn fetch_plan(c: &Client, env: &str, files: &Files) -> Result<Plan, String> {
     c.post(&format!("/api/v1/environments/{env}/flagfile/plan"))
         .json(files)
         .send()
@@ -325,18 +325,7 @@ pub async fn apply(remote: &Remote, args: &ApplyArgs) -> i32 {
             }
         },
     };
-    let request = ApplyRequest {
-        files,
-        sources,
-        plan: plan.items.iter().map(Expected::from).collect(),
-    };
-    let answer = client
-        .post(&format!("/api/v1/environments/{}/flagfile/apply", args.env))
-        .comment(&args.reason)
-        .json(&request)
-        .send()
-        .await;
-    match answer.and_then(|a| a.parse::<Applied>()) {
+    match post_apply(&client, &args.env, files, sources, &plan, &args.reason).await {
         Ok(Applied {
             plan: applied,
             change_requests,
@@ -364,4 +353,27 @@ pub async fn apply(remote: &Remote, args: &ApplyArgs) -> i32 {
             1
         }
     }
+}
+
+/// Applies `files` to `env` on the condition that the server still plans
+/// what `plan` shows; the answer is what was applied.
+pub(crate) async fn post_apply(
+    c: &Client,
+    env: &str,
+    files: Files,
+    sources: BTreeMap<String, String>,
+    plan: &Plan,
+    reason: &str,
+) -> Result<Applied, String> {
+    let request = ApplyRequest {
+        files,
+        sources,
+        plan: plan.items.iter().map(Expected::from).collect(),
+    };
+    c.post(&format!("/api/v1/environments/{env}/flagfile/apply"))
+        .comment(reason)
+        .json(&request)
+        .send()
+        .await?
+        .parse()
 }

@@ -12,6 +12,8 @@
 //! - `flagfile`: `export`, `plan` and `apply` of flags-as-code files, with
 //!   exit codes of their own;
 //! - `promote`: flags' config copied between environments.
+//! - `import`: `daylight import --from unleash|flagd`, translated into a
+//!   flags-as-code file and planned or applied like one.
 
 mod approvals;
 mod bundles;
@@ -23,6 +25,7 @@ mod environments;
 pub mod flagfile;
 mod flags;
 mod freezes;
+pub mod import;
 mod output;
 mod people;
 pub mod promote;

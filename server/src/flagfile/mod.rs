@@ -6,6 +6,7 @@
 
 pub mod codegen;
 pub mod command;
+pub mod import;
 pub mod model;
 pub mod plan;
 pub mod schema;

@@ -44,6 +44,7 @@ mod flagfile;
 mod flags;
 mod freezes;
 mod history;
+mod import;
 mod kill_switch;
 mod limits;
 mod logs;
