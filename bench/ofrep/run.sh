@@ -33,7 +33,7 @@
 #   DURATION [10s]    wrk -d
 #   CONNS [64]        wrk -c
 #   PIN [0]           1: server on CPU 0 (taskset -c 0), wrk on CPU 1
-#   PEERS [/work/shared/peers]
+#   PEERS (required)  the folder with Unleash's unleash-features-N.json files
 #   EDGE_PORT [3063]  DAYLIGHT_PORT [8088] (further builds: the next ports)
 #   ENCODING []       e.g. gzip: every request (both servers) says
 #                     `Accept-Encoding: ENCODING`, as browsers do
@@ -58,7 +58,7 @@ RUNS=${RUNS:-3}
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-64}
 PIN=${PIN:-0}
-PEERS=${PEERS:-/work/shared/peers}
+PEERS=${PEERS:?set PEERS to the folder holding unleash-features-5.json and unleash-features-350.json}
 QUIET_MAX=${QUIET_MAX:-10}
 QUIET_WAIT=${QUIET_WAIT:-600}
 EDGE_PORT=${EDGE_PORT:-3063}

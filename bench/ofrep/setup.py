@@ -4,7 +4,7 @@ client-features file (the peers' `unleash-features-{5,350}.json`).
 
 Usage:
     setup.py --url http://127.0.0.1:8088 --token ADMIN_TOKEN \
-             --unleash-file ../shared/peers/unleash-features-350.json [--env production]
+             --unleash-file unleash-features-350.json [--env production]
     setup.py --url ... --token ... --size 350        # same flags, no file needed
 
 Every feature becomes a `client_side` Daylight flag of the same name, turned
