@@ -6,7 +6,7 @@
 // to <env>…" (`promote.js`).
 import { api, enc, get } from './api.js';
 import {
-  ErrorLine, LinesInput, html, parseVariations, pointAt, show, useEffect, useLive, useSession, useState,
+  ErrorLine, LinesInput, html, parseVariations, pointAt, show, useEffect, useLive, useRef, useSession, useState,
   variationKind, variationsText,
 } from './lib.js';
 import { Toggle } from './flags.js';
@@ -175,6 +175,11 @@ export function FlagPage({ flagKey }) {
   const { env, environments, readOnly } = useSession();
   const [flag, setFlag] = useState(null);
   const [draft, setDraft] = useState(null);
+  // The environment the draft is of: after a switch the form waits for that
+  // environment's config, so nothing typed meanwhile lands in the old one.
+  const [draftEnv, setDraftEnv] = useState(null);
+  const currentEnv = useRef(env);
+  currentEnv.current = env;
   const [loadError, setLoadError] = useState(null);
   const [error, setError] = useState(null);
   const [conflict, setConflict] = useState(null);
@@ -210,8 +215,14 @@ export function FlagPage({ flagKey }) {
   }
   /** Replaces the draft with the latest stored config. */
   async function reloadLatest() {
+    const asked = env;
     const f = await load();
-    if (f) setDraft(clone(f.environments?.[env] ?? null));
+    // A later switch loads its own environment.
+    if (currentEnv.current !== asked) return;
+    if (f) {
+      setDraft(clone(f.environments?.[asked] ?? null));
+      setDraftEnv(asked);
+    }
     setConflict(null);
     setChangedElsewhere(null);
     setReapplied(null);
@@ -305,7 +316,7 @@ export function FlagPage({ flagKey }) {
   }
 
   if (loadError) return html`<section><h1>${flagKey}</h1><${ErrorLine} error=${loadError} /><p><a href="#/flags">All flags</a></p></section>`;
-  if (!flag || !draft) return html`<p class="muted">Loading…</p>`;
+  if (!flag || !draft || draftEnv !== env) return html`<p class="muted">Loading…</p>`;
   const variations = flag.variations;
   const set = (patch) => {
     setSaved(false);

@@ -61,11 +61,11 @@ function PromoteDialog({ flag, from, to, dirty, onDone, onCancel }) {
     setError(null);
     try {
       const plan = shown.plan.items.map(({ kind, key, action, version }) => ({ kind, key, action, version }));
-      await api('POST', `/environments/${enc(to.key)}/promote/apply`, {
+      const done = await api('POST', `/environments/${enc(to.key)}/promote/apply`, {
         body: { ...body, plan, from_segments: shown.from_segments },
         comment,
       });
-      onDone();
+      onDone(done.data?.change_requests ?? []);
     } catch (err) {
       setError(err.code === 'frozen' ? { message: `${err.message} — ${to.name || to.key} is in a freeze window.` } : err);
     }
@@ -101,12 +101,18 @@ export function PromoteButtons({ flag, env, dirty, onCopied }) {
     ${others.map(
       (e) => html`<button type="button" id=${`copy-to-${e.key}`} disabled=${readOnly} onClick=${() => (setDone(null), setTo(e))}>Copy to ${e.name || e.key}…</button>`,
     )}
-    ${done ? html`<span class="ok" role="status" id="promote-done">Copied to ${done}.</span>` : null}
+    ${done
+      ? done.requests.length > 0
+        ? html`<span class="ok" role="status" id="promote-done">${done.env} requires approval: proposed as ${done.requests.map(
+            (r, i) => html`${i > 0 ? ', ' : ''}<a href=${`#/requests/${r.id}`}>change request #${r.id}</a>`,
+          )}; it applies once approved.</span>`
+        : html`<span class="ok" role="status" id="promote-done">Copied to ${done.env}.</span>`
+      : null}
     ${to
       ? html`<${PromoteDialog} flag=${flag} from=${env} to=${to} dirty=${dirty}
           onCancel=${() => setTo(null)}
-          onDone=${() => {
-            setDone(to.name || to.key);
+          onDone=${(requests) => {
+            setDone({ env: to.name || to.key, requests });
             setTo(null);
             onCopied();
           }} />`

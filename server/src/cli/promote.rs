@@ -80,6 +80,18 @@ pub async fn run(remote: &Remote, args: &PromoteArgs) -> i32 {
         call = call.comment(reason);
     }
     match call.send().await.and_then(|a| a.parse::<Promotion>()) {
+        Ok(done) if !done.change_requests.is_empty() => {
+            println!(
+                "`{}` requires approvals: proposed {} change request(s), nothing applied yet:",
+                args.to,
+                done.change_requests.len()
+            );
+            for r in &done.change_requests {
+                println!("  #{}  {} {}", r.id, r.subject, r.key);
+            }
+            println!("Once approved, apply each with `daylight change-requests apply ID`.");
+            0
+        }
         Ok(_) => {
             println!("Applied.");
             0

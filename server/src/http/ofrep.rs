@@ -462,30 +462,25 @@ async fn bulk(
         });
     // The answer depends on `Accept-Encoding`; caches must know.
     let vary = (VARY, HeaderValue::from_static("accept-encoding"));
+    // The gzip form is another representation of the same answer: it
+    // carries a weak ETag (RFC 9110 8.8.1), which `If-None-Match` matches
+    // either way; a 304 carries the tag the 200 would have.
+    let gzip = accepts_gzip(headers) && answer.compressible();
+    let etag = if gzip { &answer.weak_etag } else { &answer.etag }.clone();
     if not_modified {
-        return (StatusCode::NOT_MODIFIED, [(ETAG, answer.etag.clone()), vary]).into_response();
+        return (StatusCode::NOT_MODIFIED, [(ETAG, etag), vary]).into_response();
     }
     let json = (CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    match accepts_gzip(headers).then(|| answer.gzip()).flatten() {
-        // Another representation of the same answer: a weak ETag (RFC 9110
-        // 8.8.1), which `If-None-Match` still matches.
-        Some(gzip) => (
+    if gzip {
+        let encoding = (CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        (
             StatusCode::OK,
-            [
-                (ETAG, answer.weak_etag.clone()),
-                json,
-                vary,
-                (CONTENT_ENCODING, HeaderValue::from_static("gzip")),
-            ],
-            gzip.clone(),
+            [(ETAG, etag), json, vary, encoding],
+            answer.gzip().clone(),
         )
-            .into_response(),
-        None => (
-            StatusCode::OK,
-            [(ETAG, answer.etag.clone()), json, vary],
-            answer.body.clone(),
-        )
-            .into_response(),
+            .into_response()
+    } else {
+        (StatusCode::OK, [(ETAG, etag), json, vary], answer.body.clone()).into_response()
     }
 }
 
@@ -500,7 +495,7 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
             let coding = parts.next().unwrap_or_default().trim();
             let wanted = parts
                 .filter_map(|p| p.trim().strip_prefix("q=").or_else(|| p.trim().strip_prefix("Q=")))
-                .all(|q| q.trim().parse::<f32>().map_or(false, |q| q > 0.0));
+                .all(|q| q.trim().parse::<f32>().is_ok_and(|q| q > 0.0));
             if coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") {
                 return wanted;
             }

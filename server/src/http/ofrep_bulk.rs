@@ -175,15 +175,18 @@ impl Answer {
         }
     }
 
-    /// The gzip form, when the answer is long enough to be worth it.
-    pub fn gzip(&self) -> Option<&Bytes> {
-        (self.body.len() >= GZIP_FROM).then(|| {
-            self.gzip.get_or_init(|| {
-                let mut out =
-                    flate2::write::GzEncoder::new(Vec::with_capacity(self.body.len() / 8), flate2::Compression::fast());
-                out.write_all(&self.body).expect("writing to memory");
-                out.finish().expect("writing to memory").into()
-            })
+    /// Whether the answer is long enough for gzip to be worth it.
+    pub fn compressible(&self) -> bool {
+        self.body.len() >= GZIP_FROM
+    }
+
+    /// The gzip form, made on first demand and kept.
+    pub fn gzip(&self) -> &Bytes {
+        self.gzip.get_or_init(|| {
+            let mut out =
+                flate2::write::GzEncoder::new(Vec::with_capacity(self.body.len() / 8), flate2::Compression::fast());
+            out.write_all(&self.body).expect("writing to memory");
+            out.finish().expect("writing to memory").into()
         })
     }
 }

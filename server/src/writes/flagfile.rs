@@ -192,19 +192,12 @@ pub async fn write_planned(
         writes.push(prepare(p, state, &env_keys, &segment_keys, &cohorts, now)?);
     }
 
-    // Where approvals are required, an apply's changes become change
-    // requests (one per flag or segment, against the version the plan
-    // read) and nothing is written yet; a promotion is refused.
+    // Where approvals are required, the changes become change requests
+    // (one per flag or segment, against the version the plan read) and
+    // nothing is written yet.
     let required = environments::approvals_required(&w.db.pool, env).await?;
     if !w.approved && required > 0 {
-        if origin == Origin::Promotion {
-            return Err(ApiError::ApprovalRequired(format!(
-                "`{env}` requires {required} approval(s): `daylight promote` does not propose change requests yet; \
-                 apply to this environment through change requests (POST /api/v1/change-requests) or ask an \
-                 admin to lower its approvals"
-            )));
-        }
-        let proposals = proposals(env, required, &writes, &changes)?;
+        let proposals = proposals(env, required, &writes, &changes, origin)?;
         let change_requests = super::change_requests::open_all(w, env, proposals).await?;
         return Ok(Applied {
             plan: result,
@@ -301,6 +294,7 @@ fn proposals(
     required: i64,
     writes: &[Write],
     changes: &[&Planned],
+    origin: Origin,
 ) -> ApiResult<Vec<(String, Proposed, i64)>> {
     let (mut proposals, mut refused) = (Vec::new(), Vec::new());
     for (write, p) in writes.iter().zip(changes) {
@@ -326,9 +320,10 @@ fn proposals(
     }
     if !refused.is_empty() {
         return Err(ApiError::ApprovalRequired(format!(
-            "`{env}` requires {required} approval(s): `daylight apply` proposes a change request for each flag or segment whose \
+            "`{env}` requires {required} approval(s): `{}` proposes a change request for each flag or segment whose \
              targeting there changes, but {}. Create those and change shared fields with an apply to an environment \
              that needs no approval, then apply here again; nothing was proposed",
+            origin.command(),
             refused.join("; ")
         )));
     }

@@ -67,8 +67,16 @@ impl<'a> Writer<'a> {
         }
     }
 
+    /// A write transaction. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`): a deferred transaction that reads and then
+    /// writes fails at once with "database is locked" when another
+    /// connection wrote in between (the busy timeout cannot wait that out),
+    /// and background writers (usage, browser counts) write every second.
     pub async fn begin(&self) -> ApiResult<Transaction<'static, Any>> {
-        Ok(self.db.pool.begin().await?)
+        Ok(match self.db.backend {
+            crate::db::Backend::Sqlite => self.db.pool.begin_with("BEGIN IMMEDIATE").await?,
+            crate::db::Backend::Postgres => self.db.pool.begin().await?,
+        })
     }
 
     /// Locks the rows of `environments` for the rest of `tx` and brings the

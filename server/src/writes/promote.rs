@@ -63,7 +63,7 @@ pub struct Promote {
 /// A promotion's plan: per flag and per segment the copied rules use, what
 /// would change in the target environment (the same items as
 /// `daylight plan`'s), and the versions read.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Promotion {
     pub from: String,
     pub parts: Vec<Part>,
@@ -73,6 +73,10 @@ pub struct Promotion {
     /// one changed since).
     #[serde(default)]
     pub from_segments: BTreeMap<String, i64>,
+    /// Where `to` requires approvals: the change requests proposed instead
+    /// of writing, one per flag or segment that changes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub change_requests: Vec<crate::store::change_requests::ChangeRequest>,
 }
 
 /// The promotion as a file would say it for `to`, and the source segments'
@@ -205,6 +209,7 @@ pub async fn plan(db: &Db, to: &str, req: &Promote) -> ApiResult<Promotion> {
             items: planned.into_iter().map(|p| p.item).collect(),
         },
         from_segments: files.from_segments,
+        change_requests: Vec::new(),
     })
 }
 
@@ -239,14 +244,13 @@ pub async fn apply(
     }
     let state = promotion_state(w.db, to).await?;
     let planned = planner::plan(to, &files.flags, &files.segments, &state);
-    let plan = flagfile::write_planned(w, to, &state, &planned, expected, Origin::Promotion, &[])
-        .await?
-        .plan;
+    let applied = flagfile::write_planned(w, to, &state, &planned, expected, Origin::Promotion, &[]).await?;
     Ok(Promotion {
         from: req.from.clone(),
         parts: files.parts,
-        plan,
+        plan: applied.plan,
         from_segments: files.from_segments,
+        change_requests: applied.change_requests,
     })
 }
 

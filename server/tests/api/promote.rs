@@ -283,6 +283,64 @@ on_each_backend!(a_promotion_respects_freeze_windows_and_approvals, |app| {
         .expect(404);
 });
 
+on_each_backend!(a_promotion_where_approvals_are_required_is_proposed, |app| {
+    seeded(&app).await;
+    app.request(
+        Method::PUT,
+        "/api/v1/environments/production/approvals",
+        Some(ADMIN),
+        Some(json!({ "required": 1 })),
+        &[],
+    )
+    .await
+    .expect(200);
+    // The rollout alone (no segment to create): one change request for the
+    // flag's production config, against the version shown; nothing served
+    // changes until someone else approves it.
+    let only = json!({ "from": "staging", "flags": ["new-lobby"], "parts": ["fallthrough"] });
+    let shown = app.post(PLAN, only.clone()).await.expect(200).body;
+    let version = item(&shown, "flag", "new-lobby")["version"].clone();
+    let heads = history(&app).await.1;
+    let proposed = apply(&app, apply_body(&only, &shown), "copy the rollout")
+        .await
+        .expect(200);
+    let requests = proposed.body["change_requests"].as_array().unwrap().clone();
+    assert_eq!(requests.len(), 1, "{}", proposed.body);
+    assert_eq!(requests[0]["subject"], "flag");
+    assert_eq!(requests[0]["key"], "new-lobby");
+    assert_eq!(requests[0]["comment"], "copy the rollout");
+    assert_eq!(requests[0]["base_version"], version);
+    assert_eq!(history(&app).await.1, heads, "nothing served changed");
+
+    let bo = app
+        .post("/api/v1/tokens", json!({ "name": "bo", "role": "editor" }))
+        .await
+        .expect(201)
+        .body["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let id = requests[0]["id"].as_i64().unwrap();
+    for (path, body) in [("reviews", Some(json!({ "verdict": "approve" }))), ("apply", None)] {
+        app.request(
+            Method::POST,
+            &format!("/api/v1/change-requests/{id}/{path}"),
+            Some(&bo),
+            body,
+            &[],
+        )
+        .await
+        .expect(200);
+    }
+    let staging = app.get("/api/v1/flags/new-lobby/environments/staging").await.body;
+    let production = app.get("/api/v1/flags/new-lobby/environments/production").await.body;
+    assert_eq!(production["fallthrough"], staging["fallthrough"]);
+    assert!(
+        production["rules"].as_array().is_none_or(|r| r.is_empty()),
+        "only the rollout was copied: {production}"
+    );
+});
+
 on_each_backend!(bad_promotions_name_the_field_and_viewers_cannot_apply, |app| {
     seeded(&app).await;
     app.post(PLAN, json!({ "from": "production", "flags": ["new-lobby"] }))
