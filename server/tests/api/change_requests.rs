@@ -5,22 +5,6 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::harness::{Reply, TestApp};
-
-async fn editor(app: &TestApp, name: &str) -> String {
-    app.post("/api/v1/tokens", json!({ "name": name, "role": "editor" }))
-        .await
-        .expect(201)
-        .body["secret"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
-async fn call(app: &TestApp, token: &str, method: Method, path: &str, body: Option<Value>) -> Reply {
-    app.request(method, path, Some(token), body, &[]).await
-}
-
 fn config_on(on: bool) -> Value {
     json!({ "on": on, "off_variation": 0, "fallthrough": { "variation": 1 } })
 }
@@ -28,44 +12,35 @@ fn config_on(on: bool) -> Value {
 on_each_backend!(changes_to_production_need_another_persons_approval, |app| {
     app.create_flag(json!({ "key": "f" })).await;
     app.toggle("f", "production", true).await.expect(200);
-    app.request(
-        Method::PUT,
-        "/api/v1/environments/production/approvals",
-        Some(crate::harness::ADMIN),
-        Some(json!({ "required": 1 })),
-        &[],
-    )
-    .await
-    .expect(200);
-    let (ana, bo) = (editor(&app, "ana").await, editor(&app, "bo").await);
+    app.require_approvals("production", 1).await;
+    let (ana, bo) = (app.editor_token("ana").await, app.editor_token("bo").await);
 
     // Direct changes are refused and say how to proceed; the kill switch
     // goes straight through, marked; staging needs no approval.
-    let refused = call(
-        &app,
-        &ana,
-        Method::POST,
-        "/api/v1/flags/f/environments/production/toggle",
-        Some(json!({ "on": false, "comment": "incident" })),
-    )
-    .await
-    .expect(200);
+    let refused = app
+        .call_as(
+            &ana,
+            Method::POST,
+            "/api/v1/flags/f/environments/production/toggle",
+            Some(json!({ "on": false, "comment": "incident" })),
+        )
+        .await
+        .expect(200);
     assert_eq!(refused.body["on"], false);
     let audit = app.get("/api/v1/audit?resource_key=f").await.body;
     assert_eq!(audit["entries"][0]["kill_switch"], true, "{audit}");
-    let refused = call(
-        &app,
-        &ana,
-        Method::POST,
-        "/api/v1/flags/f/environments/production/toggle",
-        Some(json!({ "on": true })),
-    )
-    .await
-    .expect(409);
+    let refused = app
+        .call_as(
+            &ana,
+            Method::POST,
+            "/api/v1/flags/f/environments/production/toggle",
+            Some(json!({ "on": true })),
+        )
+        .await
+        .expect(409);
     assert_eq!(refused.body["error"], "approval_required");
     assert!(refused.body["message"].as_str().unwrap().contains("change request"));
-    call(
-        &app,
+    app.call_as(
         &ana,
         Method::POST,
         "/api/v1/flags/f/environments/staging/toggle",
@@ -76,23 +51,22 @@ on_each_backend!(changes_to_production_need_another_persons_approval, |app| {
 
     // Ana proposes turning it back on; she cannot approve it herself, and
     // it cannot apply without an approval.
-    let opened = call(
-        &app,
-        &ana,
-        Method::POST,
-        "/api/v1/change-requests",
-        Some(json!({
+    let opened = app
+        .call_as(
+            &ana,
+            Method::POST,
+            "/api/v1/change-requests",
+            Some(json!({
         "flag": "f", "environment": "production", "config": config_on(true), "comment": "incident over" })),
-    )
-    .await
-    .expect(201)
-    .body;
+        )
+        .await
+        .expect(201)
+        .body;
     let id = opened["id"].as_i64().unwrap();
     assert_eq!(opened["state"], "open");
     assert_eq!(opened["author"], "token:ana");
     let path = format!("/api/v1/change-requests/{id}");
-    call(
-        &app,
+    app.call_as(
         &ana,
         Method::POST,
         &format!("{path}/reviews"),
@@ -100,13 +74,12 @@ on_each_backend!(changes_to_production_need_another_persons_approval, |app| {
     )
     .await
     .expect(403);
-    call(&app, &ana, Method::POST, &format!("{path}/apply"), None)
+    app.call_as(&ana, Method::POST, &format!("{path}/apply"), None)
         .await
         .expect(409);
 
     // Bo approves; then Ana edits the request, which voids the approval.
-    call(
-        &app,
+    app.call_as(
         &bo,
         Method::POST,
         &format!("{path}/reviews"),
@@ -120,8 +93,7 @@ on_each_backend!(changes_to_production_need_another_persons_approval, |app| {
     assert_eq!(view["config"]["on"], true);
     let mut revised = config_on(true);
     revised["fallthrough"] = json!({ "variation": 0 });
-    call(
-        &app,
+    app.call_as(
         &bo,
         Method::PUT,
         &path,
@@ -129,8 +101,7 @@ on_each_backend!(changes_to_production_need_another_persons_approval, |app| {
     )
     .await
     .expect(403);
-    call(
-        &app,
+    app.call_as(
         &ana,
         Method::PUT,
         &path,
@@ -141,11 +112,10 @@ on_each_backend!(changes_to_production_need_another_persons_approval, |app| {
     let view = app.get(&path).await.expect(200).body;
     assert_eq!(view["revision"], 2);
     assert_eq!(view["approved_by"], json!([]), "an edit voids approvals: {view}");
-    call(&app, &ana, Method::POST, &format!("{path}/apply"), None)
+    app.call_as(&ana, Method::POST, &format!("{path}/apply"), None)
         .await
         .expect(409);
-    call(
-        &app,
+    app.call_as(
         &bo,
         Method::POST,
         &format!("{path}/reviews"),
@@ -157,8 +127,8 @@ on_each_backend!(changes_to_production_need_another_persons_approval, |app| {
     // Two applies at once: exactly one wins.
     let apply = format!("{path}/apply");
     let (a, b) = tokio::join!(
-        call(&app, &ana, Method::POST, &apply, None),
-        call(&app, &bo, Method::POST, &apply, None)
+        app.call_as(&ana, Method::POST, &apply, None),
+        app.call_as(&bo, Method::POST, &apply, None)
     );
     let mut statuses = [a.status.as_u16(), b.status.as_u16()];
     statuses.sort();
@@ -178,20 +148,19 @@ on_each_backend!(changes_to_production_need_another_persons_approval, |app| {
 
     // A request whose flag changed since it was opened cannot apply, and
     // nothing is written.
-    let stale = call(
-        &app,
-        &ana,
-        Method::POST,
-        "/api/v1/change-requests",
-        Some(json!({
+    let stale = app
+        .call_as(
+            &ana,
+            Method::POST,
+            "/api/v1/change-requests",
+            Some(json!({
         "flag": "f", "environment": "production", "config": config_on(false), "comment": "" })),
-    )
-    .await
-    .expect(201)
-    .body;
+        )
+        .await
+        .expect(201)
+        .body;
     let stale_path = format!("/api/v1/change-requests/{}", stale["id"]);
-    call(
-        &app,
+    app.call_as(
         &bo,
         Method::POST,
         &format!("{stale_path}/reviews"),
@@ -199,8 +168,7 @@ on_each_backend!(changes_to_production_need_another_persons_approval, |app| {
     )
     .await
     .expect(200);
-    call(
-        &app,
+    app.call_as(
         &ana,
         Method::POST,
         "/api/v1/flags/f/environments/staging/toggle",
@@ -208,7 +176,8 @@ on_each_backend!(changes_to_production_need_another_persons_approval, |app| {
     )
     .await
     .expect(200);
-    let refused = call(&app, &ana, Method::POST, &format!("{stale_path}/apply"), None)
+    let refused = app
+        .call_as(&ana, Method::POST, &format!("{stale_path}/apply"), None)
         .await
         .expect(409);
     assert!(
@@ -223,8 +192,7 @@ on_each_backend!(changes_to_production_need_another_persons_approval, |app| {
     );
 
     // A rejection settles a request.
-    call(
-        &app,
+    app.call_as(
         &bo,
         Method::POST,
         &format!("{stale_path}/reviews"),
@@ -233,24 +201,12 @@ on_each_backend!(changes_to_production_need_another_persons_approval, |app| {
     .await
     .expect(200);
     assert_eq!(app.get(&stale_path).await.body["state"], "rejected");
-    call(&app, &ana, Method::POST, &format!("{stale_path}/apply"), None)
+    app.call_as(&ana, Method::POST, &format!("{stale_path}/apply"), None)
         .await
         .expect(409);
     let inbox = app.get("/api/v1/change-requests?state=open").await.expect(200).body;
     assert_eq!(inbox["change_requests"], json!([]));
 });
-
-async fn require_approvals(app: &TestApp, env: &str, n: i64) {
-    app.request(
-        Method::PUT,
-        &format!("/api/v1/environments/{env}/approvals"),
-        Some(crate::harness::ADMIN),
-        Some(json!({ "required": n })),
-        &[],
-    )
-    .await
-    .expect(200);
-}
 
 fn keys(included: &[&str]) -> Value {
     json!({ "included": included, "excluded": [], "rules": [] })
@@ -262,8 +218,8 @@ on_each_backend!(
         app.post("/api/v1/environments/production/segments", json!({ "key": "beta" }))
             .await
             .expect(201);
-        require_approvals(&app, "production", 1).await;
-        let (ana, bo) = (editor(&app, "ana").await, editor(&app, "bo").await);
+        app.require_approvals("production", 1).await;
+        let (ana, bo) = (app.editor_token("ana").await, app.editor_token("bo").await);
         let segment = "/api/v1/environments/production/segments/beta";
 
         // Direct edits are refused there, key lists included; staging is direct.
@@ -278,20 +234,13 @@ on_each_backend!(
             .await
             .expect(409);
         assert_eq!(refused.body["error"], "approval_required");
-        call(
-            &app,
-            &ana,
-            Method::PUT,
-            &format!("{segment}/included"),
-            Some(json!(["u1"])),
-        )
-        .await
-        .expect(409);
+        app.call_as(&ana, Method::PUT, &format!("{segment}/included"), Some(json!(["u1"])))
+            .await
+            .expect(409);
         app.post("/api/v1/environments/staging/segments", json!({ "key": "beta" }))
             .await
             .expect(201);
-        call(
-            &app,
+        app.call_as(
             &ana,
             Method::PUT,
             "/api/v1/environments/staging/segments/beta/included",
@@ -304,7 +253,10 @@ on_each_backend!(
         let propose = |who: &str, doc: Value, comment: &str| {
             let body = json!({ "segment": "beta", "environment": "production", "config": doc, "comment": comment });
             let (app, who) = (&app, who.to_owned());
-            async move { call(app, &who, Method::POST, "/api/v1/change-requests", Some(body)).await }
+            async move {
+                app.call_as(&who, Method::POST, "/api/v1/change-requests", Some(body))
+                    .await
+            }
         };
         propose(&ana, json!({ "included": ["u1"], "bogus": 1 }), "x")
             .await
@@ -321,8 +273,7 @@ on_each_backend!(
         let approve = |who: &str, id: i64| {
             let (app, who) = (&app, who.to_owned());
             async move {
-                call(
-                    app,
+                app.call_as(
                     &who,
                     Method::POST,
                     &format!("/api/v1/change-requests/{id}/reviews"),
@@ -334,14 +285,8 @@ on_each_backend!(
         let apply = |who: &str, id: i64| {
             let (app, who) = (&app, who.to_owned());
             async move {
-                call(
-                    app,
-                    &who,
-                    Method::POST,
-                    &format!("/api/v1/change-requests/{id}/apply"),
-                    None,
-                )
-                .await
+                app.call_as(&who, Method::POST, &format!("/api/v1/change-requests/{id}/apply"), None)
+                    .await
             }
         };
 
@@ -353,8 +298,7 @@ on_each_backend!(
         assert_eq!(view["approved_by"], json!(["token:bo"]), "{view}");
         assert_eq!(view["current"]["included"], json!([]), "{view}");
         assert_eq!(view["config"]["included"], json!(["u1"]), "{view}");
-        call(
-            &app,
+        app.call_as(
             &ana,
             Method::PUT,
             &path,
@@ -427,8 +371,8 @@ on_each_backend!(
             async move { app.post(&path, body).await }
         };
         publish("production", "1.0.0").await.expect(200);
-        require_approvals(&app, "production", 1).await;
-        let (ana, bo) = (editor(&app, "ana").await, editor(&app, "bo").await);
+        app.require_approvals("production", 1).await;
+        let (ana, bo) = (app.editor_token("ana").await, app.editor_token("bo").await);
 
         let refused = publish("production", "1.1.0").await.expect(409);
         assert_eq!(refused.body["error"], "approval_required");
@@ -436,9 +380,7 @@ on_each_backend!(
         let bundle = "/api/v1/environments/production/apps/web/bundle";
         assert_eq!(app.get(bundle).await.body["live"], "1.0.0");
 
-        let opened = call(
-        &app,
-        &ana,
+        let opened = app.call_as(&ana,
         Method::POST,
         "/api/v1/change-requests",
         Some(json!({ "app": "web", "environment": "production", "publish": { "version": "1.1.0" }, "comment": "ship" })),
@@ -451,8 +393,7 @@ on_each_backend!(
         let id = opened["id"].as_i64().unwrap();
         let view = app.get(&format!("/api/v1/change-requests/{id}")).await.body;
         assert_eq!(view["current"]["live"], "1.0.0", "{view}");
-        call(
-            &app,
+        app.call_as(
             &ana,
             Method::POST,
             &format!("/api/v1/change-requests/{id}/reviews"),
@@ -460,8 +401,7 @@ on_each_backend!(
         )
         .await
         .expect(403);
-        call(
-            &app,
+        app.call_as(
             &bo,
             Method::POST,
             &format!("/api/v1/change-requests/{id}/reviews"),
@@ -469,22 +409,16 @@ on_each_backend!(
         )
         .await
         .expect(200);
-        let applied = call(
-            &app,
-            &ana,
-            Method::POST,
-            &format!("/api/v1/change-requests/{id}/apply"),
-            None,
-        )
-        .await
-        .expect(200)
-        .body;
+        let applied = app
+            .call_as(&ana, Method::POST, &format!("/api/v1/change-requests/{id}/apply"), None)
+            .await
+            .expect(200)
+            .body;
         assert_eq!(applied["state"], "applied");
         assert_eq!(app.get(bundle).await.body["live"], "1.1.0");
 
         // Naming two subjects, or a publish for a flag, is refused by field.
-        call(
-            &app,
+        app.call_as(
             &ana,
             Method::POST,
             "/api/v1/change-requests",
@@ -492,8 +426,7 @@ on_each_backend!(
         )
         .await
         .expect_field_error(400, "flag");
-        call(
-            &app,
+        app.call_as(
             &ana,
             Method::POST,
             "/api/v1/change-requests",

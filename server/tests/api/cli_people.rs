@@ -218,16 +218,6 @@ async fn a_freeze_window_added_from_the_cli_refuses_changes_until_removed() {
     assert_eq!(config["on"], true);
 }
 
-async fn editor(app: &TestApp, name: &str) -> String {
-    app.post("/api/v1/tokens", json!({ "name": name, "role": "editor" }))
-        .await
-        .expect(201)
-        .body["secret"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_request_goes_from_the_cli_through_another_persons_approval() {
     let app = spawn_app(Backend::Sqlite).await;
@@ -244,7 +234,7 @@ async fn a_change_request_goes_from_the_cli_through_another_persons_approval() {
         ok(&app, &["approvals", "show", "--env", "staging"]).await,
         "required: 0\n"
     );
-    let (ana, bo) = (editor(&app, "ana").await, editor(&app, "bo").await);
+    let (ana, bo) = (app.editor_token("ana").await, app.editor_token("bo").await);
 
     let direct = daylight_as(&app, &ana, &["flags", "toggle", "f", "on", "--env", "production"]).await;
     assert_eq!(direct.code, 1);
@@ -384,7 +374,7 @@ async fn scheduled_and_release_change_requests_from_the_cli() {
     let app = spawn_app(Backend::Sqlite).await;
     ok(&app, &["flags", "create", "f"]).await;
     ok(&app, &["approvals", "set", "--env", "production", "1"]).await;
-    let (ana, bo) = (editor(&app, "ana").await, editor(&app, "bo").await);
+    let (ana, bo) = (app.editor_token("ana").await, app.editor_token("bo").await);
 
     // `--at`: applied by the server at that time if approved by then.
     let opened = ok_as(

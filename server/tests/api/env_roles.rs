@@ -23,10 +23,6 @@ async fn token(app: &TestApp, name: &str, role: &str, env_roles: Value) -> Strin
     made["secret"].as_str().unwrap().to_owned()
 }
 
-async fn call(app: &TestApp, token: &str, method: Method, path: &str, body: Option<Value>) -> Reply {
-    app.request(method, path, Some(token), body, &[]).await
-}
-
 /// A 403 that names the role needed and the environment.
 fn refused_in(reply: Reply, env: &str) {
     let body = reply.expect(403).body;
@@ -40,7 +36,8 @@ fn refused_in(reply: Reply, env: &str) {
 on_each_backend!(an_editor_in_staging_writes_there_and_not_in_production, |app| {
     app.create_flag(json!({ "key": "f" })).await;
     let stager = token(&app, "stager", "viewer", json!({ "staging": "editor" })).await;
-    let me = call(&app, &stager, Method::GET, "/api/v1/me", None)
+    let me = app
+        .call_as(&stager, Method::GET, "/api/v1/me", None)
         .await
         .expect(200)
         .body;
@@ -49,7 +46,10 @@ on_each_backend!(an_editor_in_staging_writes_there_and_not_in_production, |app| 
 
     let toggle = |env: &str, on: bool| {
         let (app, stager, path) = (&app, &stager, format!("/api/v1/flags/f/environments/{env}/toggle"));
-        async move { call(app, stager, Method::POST, &path, Some(json!({ "on": on }))).await }
+        async move {
+            app.call_as(stager, Method::POST, &path, Some(json!({ "on": on })))
+                .await
+        }
     };
     assert_eq!(toggle("staging", true).await.expect(200).body["on"], true);
     refused_in(toggle("production", true).await, "production");
@@ -61,8 +61,7 @@ on_each_backend!(an_editor_in_staging_writes_there_and_not_in_production, |app| 
 
     // Segments, bundles, release plans and scheduled changes alike.
     let segment = |env: &str| format!("/api/v1/environments/{env}/segments");
-    call(
-        &app,
+    app.call_as(
         &stager,
         Method::POST,
         &segment("staging"),
@@ -71,8 +70,7 @@ on_each_backend!(an_editor_in_staging_writes_there_and_not_in_production, |app| 
     .await
     .expect(201);
     refused_in(
-        call(
-            &app,
+        app.call_as(
             &stager,
             Method::POST,
             &segment("production"),
@@ -82,8 +80,7 @@ on_each_backend!(an_editor_in_staging_writes_there_and_not_in_production, |app| 
         "production",
     );
     let publish = |env: &str| format!("/api/v1/environments/{env}/apps/web/publish");
-    call(
-        &app,
+    app.call_as(
         &stager,
         Method::POST,
         &publish("staging"),
@@ -92,8 +89,7 @@ on_each_backend!(an_editor_in_staging_writes_there_and_not_in_production, |app| 
     .await
     .expect(200);
     refused_in(
-        call(
-            &app,
+        app.call_as(
             &stager,
             Method::POST,
             &publish("production"),
@@ -104,8 +100,7 @@ on_each_backend!(an_editor_in_staging_writes_there_and_not_in_production, |app| 
     );
     let plan = json!({ "variation": 1, "stages": [{ "weight": 1000, "hold_seconds": 60 }, { "weight": 100000, "hold_seconds": 60 }] });
     refused_in(
-        call(
-            &app,
+        app.call_as(
             &stager,
             Method::POST,
             "/api/v1/flags/f/environments/production/releases",
@@ -114,8 +109,7 @@ on_each_backend!(an_editor_in_staging_writes_there_and_not_in_production, |app| 
         .await,
         "production",
     );
-    call(
-        &app,
+    app.call_as(
         &stager,
         Method::POST,
         "/api/v1/flags/f/environments/staging/releases",
@@ -124,8 +118,7 @@ on_each_backend!(an_editor_in_staging_writes_there_and_not_in_production, |app| 
     .await
     .expect(201);
     refused_in(
-        call(
-            &app,
+        app.call_as(
             &stager,
             Method::POST,
             "/api/v1/flags/f/environments/production/scheduled-changes",
@@ -153,8 +146,7 @@ on_each_backend!(an_editor_in_staging_writes_there_and_not_in_production, |app| 
 
     // The other way round: an editor who is a viewer in production.
     let careful = token(&app, "careful", "editor", json!({ "production": "viewer" })).await;
-    call(
-        &app,
+    app.call_as(
         &careful,
         Method::POST,
         "/api/v1/flags/f/environments/staging/toggle",
@@ -163,8 +155,7 @@ on_each_backend!(an_editor_in_staging_writes_there_and_not_in_production, |app| 
     .await
     .expect(200);
     refused_in(
-        call(
-            &app,
+        app.call_as(
             &careful,
             Method::POST,
             "/api/v1/flags/f/environments/production/toggle",
@@ -175,8 +166,7 @@ on_each_backend!(an_editor_in_staging_writes_there_and_not_in_production, |app| 
     );
     // A plain viewer is still refused before anything is read.
     let viewer = token(&app, "viewer", "viewer", json!({})).await;
-    call(
-        &app,
+    app.call_as(
         &viewer,
         Method::POST,
         "/api/v1/flags/f/environments/staging/toggle",
@@ -328,22 +318,13 @@ on_each_backend!(a_persons_session_shows_and_follows_their_roles_per_environment
 
 on_each_backend!(reviewing_a_change_request_needs_an_editor_in_its_environment, |app| {
     app.create_flag(json!({ "key": "f" })).await;
-    app.request(
-        Method::PUT,
-        "/api/v1/environments/production/approvals",
-        Some(crate::harness::ADMIN),
-        Some(json!({ "required": 1 })),
-        &[],
-    )
-    .await
-    .expect(200);
+    app.require_approvals("production", 1).await;
     let ana = token(&app, "ana", "editor", json!({})).await;
     let watcher = token(&app, "watcher", "editor", json!({ "production": "viewer" })).await;
     let bo = token(&app, "bo", "viewer", json!({ "production": "editor" })).await;
     let config = json!({ "on": true, "off_variation": 0, "fallthrough": { "variation": 1 } });
     refused_in(
-        call(
-            &app,
+        app.call_as(
             &watcher,
             Method::POST,
             "/api/v1/change-requests",
@@ -352,36 +333,29 @@ on_each_backend!(reviewing_a_change_request_needs_an_editor_in_its_environment, 
         .await,
         "production",
     );
-    let id = call(
-        &app,
-        &ana,
-        Method::POST,
-        "/api/v1/change-requests",
-        Some(json!({ "flag": "f", "environment": "production", "config": config })),
-    )
-    .await
-    .expect(201)
-    .body["id"]
+    let id = app
+        .call_as(
+            &ana,
+            Method::POST,
+            "/api/v1/change-requests",
+            Some(json!({ "flag": "f", "environment": "production", "config": config })),
+        )
+        .await
+        .expect(201)
+        .body["id"]
         .as_i64()
         .unwrap();
     let reviews = format!("/api/v1/change-requests/{id}/reviews");
     refused_in(
-        call(
-            &app,
-            &watcher,
-            Method::POST,
-            &reviews,
-            Some(json!({ "verdict": "approve" })),
-        )
-        .await,
+        app.call_as(&watcher, Method::POST, &reviews, Some(json!({ "verdict": "approve" })))
+            .await,
         "production",
     );
-    call(&app, &bo, Method::POST, &reviews, Some(json!({ "verdict": "approve" })))
+    app.call_as(&bo, Method::POST, &reviews, Some(json!({ "verdict": "approve" })))
         .await
         .expect(200);
     refused_in(
-        call(
-            &app,
+        app.call_as(
             &watcher,
             Method::POST,
             &format!("/api/v1/change-requests/{id}/apply"),
@@ -390,15 +364,10 @@ on_each_backend!(reviewing_a_change_request_needs_an_editor_in_its_environment, 
         .await,
         "production",
     );
-    let applied = call(
-        &app,
-        &ana,
-        Method::POST,
-        &format!("/api/v1/change-requests/{id}/apply"),
-        None,
-    )
-    .await
-    .expect(200)
-    .body;
+    let applied = app
+        .call_as(&ana, Method::POST, &format!("/api/v1/change-requests/{id}/apply"), None)
+        .await
+        .expect(200)
+        .body;
     assert_eq!(applied["state"], "applied");
 });

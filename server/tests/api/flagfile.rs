@@ -407,15 +407,7 @@ mod against_a_server {
         let file_s = file.to_str().unwrap();
         assert_eq!(run(&app, &["export", "--out", file_s]).await.code, 0);
         edit_yaml(&file, |doc| doc["flags"][0]["description"] = json!("x"));
-        app.request(
-            Method::PUT,
-            "/api/v1/environments/production/approvals",
-            Some(ADMIN),
-            Some(json!({ "required": 1 })),
-            &[],
-        )
-        .await
-        .expect(200);
+        app.require_approvals("production", 1).await;
         let before = history(&app).await;
         let applied = run(&app, &["apply", file_s, "--env", "production", "--reason", "r"]).await;
         assert_eq!(applied.code, 1);
@@ -434,15 +426,7 @@ mod against_a_server {
             doc["flags"][i]["environments"]["production"]["off_variation"] = json!(1);
             doc["segments"][0]["environments"]["production"]["included"] = json!(["u-1", "u-2"]);
         });
-        app.request(
-            Method::PUT,
-            "/api/v1/environments/production/approvals",
-            Some(ADMIN),
-            Some(json!({ "required": 1 })),
-            &[],
-        )
-        .await
-        .expect(200);
+        app.require_approvals("production", 1).await;
         let flag_version = app.get("/api/v1/flags/checkout").await.body["version"].clone();
         let heads = history(&app).await.1;
         let applied = run(&app, &["apply", file_s, "--env", "production", "--reason", "ship it"]).await;
@@ -470,14 +454,7 @@ mod against_a_server {
         }
 
         // Approved by someone else, each applies like any request.
-        let bo = app
-            .post("/api/v1/tokens", json!({ "name": "bo", "role": "editor" }))
-            .await
-            .expect(201)
-            .body["secret"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let bo = app.editor_token("bo").await;
         for r in [flag_request, segment_request] {
             let id = r["id"].as_i64().unwrap();
             app.request(

@@ -400,6 +400,35 @@ impl TestApp {
         self.request(Method::POST, path, Some(ADMIN), Some(body), &[]).await
     }
 
+    /// A call with `token` instead of the admin's.
+    pub async fn call_as(&self, token: &str, method: Method, path: &str, body: Option<Value>) -> Reply {
+        self.request(method, path, Some(token), body, &[]).await
+    }
+
+    /// A new editor token named `name` (another person, for four eyes).
+    pub async fn editor_token(&self, name: &str) -> String {
+        self.post("/api/v1/tokens", serde_json::json!({ "name": name, "role": "editor" }))
+            .await
+            .expect(201)
+            .body["secret"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Changes in `env` need `n` approvals from now on.
+    pub async fn require_approvals(&self, env: &str, n: i64) {
+        self.request(
+            Method::PUT,
+            &format!("/api/v1/environments/{env}/approvals"),
+            Some(ADMIN),
+            Some(serde_json::json!({ "required": n })),
+            &[],
+        )
+        .await
+        .expect(200);
+    }
+
     pub async fn put_if_match(&self, path: &str, etag: &str, body: Value) -> Reply {
         self.request(Method::PUT, path, Some(ADMIN), Some(body), &[("if-match", etag)])
             .await

@@ -233,15 +233,7 @@ on_each_backend!(a_promotion_respects_freeze_windows_and_approvals, |app| {
     let shown = app.post(PLAN, request()).await.expect(200).body;
     let body = apply_body(&request(), &shown);
 
-    app.request(
-        Method::PUT,
-        "/api/v1/environments/production/approvals",
-        Some(ADMIN),
-        Some(json!({ "required": 1 })),
-        &[],
-    )
-    .await
-    .expect(200);
+    app.require_approvals("production", 1).await;
     let before = history(&app).await;
     let refused = apply(&app, body.clone(), "r").await.expect(409);
     assert_eq!(refused.body["error"], "approval_required", "{}", refused.body);
@@ -254,15 +246,7 @@ on_each_backend!(a_promotion_respects_freeze_windows_and_approvals, |app| {
         refused.body
     );
     assert_eq!(history(&app).await, before);
-    app.request(
-        Method::PUT,
-        "/api/v1/environments/production/approvals",
-        Some(ADMIN),
-        Some(json!({ "required": 0 })),
-        &[],
-    )
-    .await
-    .expect(200);
+    app.require_approvals("production", 0).await;
 
     // A window from an hour ago to an hour ahead holds now on any clock
     // this test runs on.
@@ -285,15 +269,7 @@ on_each_backend!(a_promotion_respects_freeze_windows_and_approvals, |app| {
 
 on_each_backend!(a_promotion_where_approvals_are_required_is_proposed, |app| {
     seeded(&app).await;
-    app.request(
-        Method::PUT,
-        "/api/v1/environments/production/approvals",
-        Some(ADMIN),
-        Some(json!({ "required": 1 })),
-        &[],
-    )
-    .await
-    .expect(200);
+    app.require_approvals("production", 1).await;
     // The rollout alone (no segment to create): one change request for the
     // flag's production config, against the version shown; nothing served
     // changes until someone else approves it.
@@ -312,14 +288,7 @@ on_each_backend!(a_promotion_where_approvals_are_required_is_proposed, |app| {
     assert_eq!(requests[0]["base_version"], version);
     assert_eq!(history(&app).await.1, heads, "nothing served changed");
 
-    let bo = app
-        .post("/api/v1/tokens", json!({ "name": "bo", "role": "editor" }))
-        .await
-        .expect(201)
-        .body["secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let bo = app.editor_token("bo").await;
     let id = requests[0]["id"].as_i64().unwrap();
     for (path, body) in [("reviews", Some(json!({ "verdict": "approve" }))), ("apply", None)] {
         app.request(

@@ -10,39 +10,13 @@ use daylight_server::clock::{Clock, ManualClock};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::harness::{backends, services_available, spawn_app_clocked, spawn_nodes_clocked, Reply, TestApp, ADMIN};
+use crate::harness::{backends, services_available, spawn_app_clocked, spawn_nodes_clocked, TestApp};
 
 const HOUR: i64 = 3_600_000;
 const START: i64 = 1_800_000_000_000;
 
 fn rfc3339(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms).unwrap().to_string()
-}
-
-async fn editor(app: &TestApp, name: &str) -> String {
-    app.post("/api/v1/tokens", json!({ "name": name, "role": "editor" }))
-        .await
-        .expect(201)
-        .body["secret"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
-async fn call(app: &TestApp, token: &str, method: Method, path: &str, body: Option<Value>) -> Reply {
-    app.request(method, path, Some(token), body, &[]).await
-}
-
-async fn require_approvals(app: &TestApp, env: &str, n: i64) {
-    app.request(
-        Method::PUT,
-        &format!("/api/v1/environments/{env}/approvals"),
-        Some(ADMIN),
-        Some(json!({ "required": n })),
-        &[],
-    )
-    .await
-    .expect(200);
 }
 
 fn config_on() -> Value {
@@ -53,15 +27,16 @@ fn config_on() -> Value {
 /// the editors ana and bo.
 async fn setup(app: &TestApp) -> (String, String) {
     app.create_flag(json!({ "key": "f" })).await;
-    require_approvals(app, "production", 1).await;
-    (editor(app, "ana").await, editor(app, "bo").await)
+    app.require_approvals("production", 1).await;
+    (app.editor_token("ana").await, app.editor_token("bo").await)
 }
 
 /// Ana proposes turning `f` on in production at `at`.
 async fn propose_at(app: &TestApp, ana: &str, at: i64) -> i64 {
     let body = json!({ "flag": "f", "environment": "production", "config": config_on(),
         "comment": "launch", "apply_at": rfc3339(at) });
-    let opened = call(app, ana, Method::POST, "/api/v1/change-requests", Some(body))
+    let opened = app
+        .call_as(ana, Method::POST, "/api/v1/change-requests", Some(body))
         .await
         .expect(201)
         .body;
@@ -70,8 +45,7 @@ async fn propose_at(app: &TestApp, ana: &str, at: i64) -> i64 {
 }
 
 async fn approve(app: &TestApp, who: &str, id: i64) {
-    call(
-        app,
+    app.call_as(
         who,
         Method::POST,
         &format!("/api/v1/change-requests/{id}/reviews"),
@@ -115,22 +89,17 @@ async fn an_approved_scheduled_request_applies_at_its_time() {
         // A time in the past is refused by field; so is one that is not a time.
         for at in [json!(rfc3339(START - HOUR)), json!("tomorrow")] {
             let body = json!({ "flag": "f", "environment": "production", "config": config_on(), "apply_at": at });
-            call(&app, &ana, Method::POST, "/api/v1/change-requests", Some(body))
+            app.call_as(&ana, Method::POST, "/api/v1/change-requests", Some(body))
                 .await
                 .expect_field_error(400, "apply_at");
         }
         let id = propose_at(&app, &ana, START + HOUR).await;
         approve(&app, &bo, id).await;
         // Approved, but it is the scheduler's to apply, at its time.
-        let early = call(
-            &app,
-            &bo,
-            Method::POST,
-            &format!("/api/v1/change-requests/{id}/apply"),
-            None,
-        )
-        .await
-        .expect(409);
+        let early = app
+            .call_as(&bo, Method::POST, &format!("/api/v1/change-requests/{id}/apply"), None)
+            .await
+            .expect(409);
         assert!(
             early.body["message"].as_str().unwrap().contains("scheduled"),
             "{}",
@@ -170,23 +139,22 @@ async fn scheduled_request_not_approved_is_not_applied() {
         let id = propose_at(&app, &ana, START + HOUR).await;
         approve(&app, &bo, id).await;
         let path = format!("/api/v1/change-requests/{id}");
-        let moved = call(
-            &app,
-            &ana,
-            Method::PUT,
-            &path,
-            Some(json!({ "apply_at": rfc3339(START + 2 * HOUR) })),
-        )
-        .await
-        .expect(200)
-        .body;
+        let moved = app
+            .call_as(
+                &ana,
+                Method::PUT,
+                &path,
+                Some(json!({ "apply_at": rfc3339(START + 2 * HOUR) })),
+            )
+            .await
+            .expect(200)
+            .body;
         assert_eq!(moved["revision"], 2);
         assert_eq!(moved["comment"], "launch", "the comment stays: {moved}");
         assert_eq!(moved["config"]["on"], true, "the proposal stays: {moved}");
         assert_eq!(app.get(&path).await.body["approved_by"], json!([]));
         // Only its author edits it.
-        call(
-            &app,
+        app.call_as(
             &bo,
             Method::PUT,
             &path,
@@ -207,8 +175,7 @@ async fn scheduled_request_not_approved_is_not_applied() {
         );
         assert_eq!(actions(&app, id).await.last().unwrap(), "change_request.expired");
         // Settled: nobody applies or approves it any more.
-        call(
-            &app,
+        app.call_as(
             &bo,
             Method::POST,
             &format!("{path}/reviews"),
@@ -223,22 +190,21 @@ async fn scheduled_request_not_approved_is_not_applied() {
         // fails with the reason instead of writing over the newer change.
         let stale = propose_at(&app, &ana, clock.now_ms() + HOUR).await;
         approve(&app, &bo, stale).await;
-        let other = call(
-            &app,
-            &bo,
-            Method::POST,
-            "/api/v1/change-requests",
-            Some(json!({ "flag": "f", "environment": "production",
+        let other = app
+            .call_as(
+                &bo,
+                Method::POST,
+                "/api/v1/change-requests",
+                Some(json!({ "flag": "f", "environment": "production",
                 "config": { "on": false, "off_variation": 1, "fallthrough": { "variation": 0 } } })),
-        )
-        .await
-        .expect(201)
-        .body["id"]
+            )
+            .await
+            .expect(201)
+            .body["id"]
             .as_i64()
             .unwrap();
         approve(&app, &ana, other).await;
-        call(
-            &app,
+        app.call_as(
             &bo,
             Method::POST,
             &format!("/api/v1/change-requests/{other}/apply"),
@@ -327,38 +293,36 @@ async fn starting_a_release_plan_goes_through_a_change_request() {
         let app = spawn_app_clocked(backend, Some(clock.clone() as Arc<dyn Clock>)).await;
         let (ana, bo) = setup(&app).await;
         app.toggle("f", "production", true).await.expect(409);
-        require_approvals(&app, "production", 0).await;
+        app.require_approvals("production", 0).await;
         app.toggle("f", "production", true).await.expect(200);
-        require_approvals(&app, "production", 1).await;
-        let plan_id = call(
-            &app,
-            &ana,
-            Method::POST,
-            "/api/v1/flags/f/environments/production/releases",
-            Some(plan()),
-        )
-        .await
-        .expect(201)
-        .body["id"]
+        app.require_approvals("production", 1).await;
+        let plan_id = app
+            .call_as(
+                &ana,
+                Method::POST,
+                "/api/v1/flags/f/environments/production/releases",
+                Some(plan()),
+            )
+            .await
+            .expect(201)
+            .body["id"]
             .as_i64()
             .unwrap();
 
         // Starting it directly is refused and says how to proceed.
-        let refused = call(
-            &app,
-            &ana,
-            Method::POST,
-            &format!("/api/v1/releases/{plan_id}/start"),
-            None,
-        )
-        .await
-        .expect(409);
+        let refused = app
+            .call_as(&ana, Method::POST, &format!("/api/v1/releases/{plan_id}/start"), None)
+            .await
+            .expect(409);
         assert_eq!(refused.body["error"], "approval_required");
 
         // Bad proposals are named by field.
         let propose = |body: Value| {
             let (app, ana) = (&app, ana.clone());
-            async move { call(app, &ana, Method::POST, "/api/v1/change-requests", Some(body)).await }
+            async move {
+                app.call_as(&ana, Method::POST, "/api/v1/change-requests", Some(body))
+                    .await
+            }
         };
         propose(json!({ "release": plan_id, "environment": "production", "config": { "command": "launch" } }))
             .await
@@ -384,16 +348,11 @@ async fn starting_a_release_plan_goes_through_a_change_request() {
         assert_eq!(view["current_version"], opened["base_version"]);
 
         approve(&app, &bo, id).await;
-        let applied = call(
-            &app,
-            &ana,
-            Method::POST,
-            &format!("/api/v1/change-requests/{id}/apply"),
-            None,
-        )
-        .await
-        .expect(200)
-        .body;
+        let applied = app
+            .call_as(&ana, Method::POST, &format!("/api/v1/change-requests/{id}/apply"), None)
+            .await
+            .expect(200)
+            .body;
         assert_eq!(applied["state"], "applied");
         let plan = app.get(&format!("/api/v1/releases/{plan_id}")).await.expect(200).body;
         assert_eq!(plan["state"], "running", "{plan}");
@@ -413,15 +372,9 @@ async fn starting_a_release_plan_goes_through_a_change_request() {
         let plan = app.get(&format!("/api/v1/releases/{plan_id}")).await.body;
         assert_eq!(plan["stage"], 1, "{plan}");
         // Pausing lowers exposure: direct, no request.
-        call(
-            &app,
-            &ana,
-            Method::POST,
-            &format!("/api/v1/releases/{plan_id}/pause"),
-            None,
-        )
-        .await
-        .expect(200);
+        app.call_as(&ana, Method::POST, &format!("/api/v1/releases/{plan_id}/pause"), None)
+            .await
+            .expect(200);
         // A request proposed on an older version of the plan is stale.
         let resume = propose(json!({ "release": plan_id, "environment": "production",
             "config": { "command": "resume" } }))
@@ -430,8 +383,7 @@ async fn starting_a_release_plan_goes_through_a_change_request() {
         .body["id"]
             .as_i64()
             .unwrap();
-        call(
-            &app,
+        app.call_as(
             &ana,
             Method::POST,
             &format!("/api/v1/releases/{plan_id}/rollback"),
@@ -440,16 +392,16 @@ async fn starting_a_release_plan_goes_through_a_change_request() {
         .await
         .expect(200);
         approve(&app, &bo, resume).await;
-        let stale = call(
-            &app,
-            &bo,
-            Method::POST,
-            &format!("/api/v1/change-requests/{resume}/apply"),
-            None,
-        )
-        .await
-        .expect(409)
-        .body;
+        let stale = app
+            .call_as(
+                &bo,
+                Method::POST,
+                &format!("/api/v1/change-requests/{resume}/apply"),
+                None,
+            )
+            .await
+            .expect(409)
+            .body;
         assert!(stale["message"].as_str().unwrap().contains("changed since"), "{stale}");
         let plan = app.get(&format!("/api/v1/releases/{plan_id}")).await.body;
         assert_eq!(plan["state"], "rolled_back", "{plan}");
