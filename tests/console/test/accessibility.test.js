@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { assertAccessible, consoleSuite, openSignedOut, person, signInAs } from './support.js';
+import { assertAccessible, assertFocused, consoleSuite, openSignedOut, person, signInAs } from './support.js';
 
 const suite = consoleSuite();
 
@@ -151,7 +151,7 @@ test('axe-core finds no violations on sign-in, invitations, people, change reque
   // Accepting the invitation; focus starts on the page's heading.
   await out.page.goto(link);
   await out.page.getByLabel('Your name').waitFor();
-  assert.equal(await out.page.evaluate(() => document.activeElement?.tagName), 'H1');
+  await assertFocused(out.page.locator('main h1'), 'the accept-invitation page');
   await assertAccessible(out.page, 'the accept-invitation page');
 
   // The propose dialog (a save that needs approval), then the request.

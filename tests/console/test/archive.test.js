@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { consoleSuite } from './support.js';
+import { assertFocused, consoleSuite } from './support.js';
 
 const suite = consoleSuite();
 
@@ -41,7 +41,7 @@ test('archiving a live flag asks for its key and a comment, warns where it is li
   // Cancel: nothing happens, and focus is back on the button.
   await dialog.getByRole('button', { name: 'Cancel' }).click();
   await dialog.waitFor({ state: 'detached' });
-  assert.equal(await archive.evaluate((el) => el === document.activeElement), true, 'focus returns to Archive');
+  await assertFocused(archive, 'focus returns to Archive');
   assert.equal((await server.call('GET', '/api/v1/flags/checkout-v2', { expect: 200 })).body.archived, false);
 
   await archive.click();

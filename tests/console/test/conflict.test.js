@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { consoleSuite } from './support.js';
+import { assertFocused, consoleSuite } from './support.js';
 
 const suite = consoleSuite();
 
@@ -39,7 +39,7 @@ test('a conflict shows beside Save, the header names the latest version, and my 
   await save.click();
   const conflict = page.locator('#conflict');
   await conflict.waitFor();
-  assert.equal(await conflict.evaluate((el) => el === document.activeElement), true, 'the conflict takes focus');
+  await assertFocused(conflict, 'the conflict takes focus');
   const [box, saveBox] = [await conflict.boundingBox(), await save.boundingBox()];
   assert.ok(Math.abs(saveBox.y - (box.y + box.height)) < 200, `the conflict is right above Save (${box.y + box.height} vs ${saveBox.y})`);
   assert.match(await page.locator('#flag-version').textContent(), /version 1 — version 2 is the latest/);

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, test } from 'node:test';
 
-import { Daylight, checkPrerequisites, launchBrowser, openConsole } from './support.js';
+import { Daylight, assertFocused, checkPrerequisites, launchBrowser, openConsole } from './support.js';
 
 let browser;
 const cleanups = [];
@@ -268,7 +268,8 @@ test('a server-side validation error names the field and points at the input', a
   const alert = page.locator('.config .error[role="alert"]');
   await alert.waitFor();
   assert.match(await alert.textContent(), /rules\[0\]\.clauses\[0\]\.values\[0\]/);
-  assert.equal(await rule.getByLabel(/^Values/).evaluate((el) => el === document.activeElement && el.closest('.invalid') !== null), true);
+  await assertFocused(rule.getByLabel(/^Values/), 'the refused value takes focus');
+  assert.equal(await rule.getByLabel(/^Values/).evaluate((el) => el.closest('.invalid') !== null), true);
 });
 
 test('segments: create one, upload 100,000 keys from a file, and see which flags use it', async () => {

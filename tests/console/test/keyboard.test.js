@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { consoleSuite } from './support.js';
+import { assertFocused, consoleSuite } from './support.js';
 
 const suite = consoleSuite();
 
@@ -35,7 +35,7 @@ test('focus follows sign-in, routes and dialogs; New flag focuses its key; a ski
   await page.getByRole('dialog').waitFor();
   await page.keyboard.press('Escape');
   await page.getByRole('dialog').waitFor({ state: 'detached' });
-  assert.equal(await production.evaluate((el) => el === document.activeElement), true, `focus is on ${await focused(page)}`);
+  await assertFocused(production, 'focus returns to the switch');
 
   // New flag: the key field has focus.
   await page.getByRole('button', { name: 'New flag' }).click();

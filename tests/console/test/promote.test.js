@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
-import { assertAccessible, consoleSuite } from './support.js';
+import { assertAccessible, assertFocused, consoleSuite } from './support.js';
 
 const suite = consoleSuite();
 
@@ -46,7 +46,7 @@ test('copying a flag from staging to production shows the diff and applies it wi
   await assertAccessible(page, 'the copy dialog');
   await page.keyboard.press('Escape');
   await dialog.waitFor({ state: 'detached' });
-  assert.equal(await copy.evaluate((el) => el === document.activeElement), true, 'focus returns to Copy to production…');
+  await assertFocused(copy, 'focus returns to Copy to production…');
   assert.equal((await server.call('GET', '/api/v1/environments/production/segments/vip')).status, 404, 'nothing copied on cancel');
 
   await copy.click();

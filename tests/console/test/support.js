@@ -137,3 +137,24 @@ export async function assertAccessible(page, what) {
   });
   assert.deepEqual(violations, [], `axe-core violations on ${what}`);
 }
+
+/**
+ * Waits (up to `timeout` ms) for `locator`'s element to hold focus, and fails
+ * naming what holds it instead. The console moves focus in effects that run
+ * after the DOM is painted, so checking at once would race with them.
+ */
+export async function assertFocused(locator, what, timeout = 5000) {
+  const page = locator.page();
+  const handle = await locator.elementHandle();
+  try {
+    await page.waitForFunction((el) => el === document.activeElement, handle, { timeout });
+  } catch {
+    const at = await page.evaluate(() => {
+      const el = document.activeElement;
+      return el ? `<${el.tagName.toLowerCase()}${el.id ? ` id="${el.id}"` : ''}>` : 'nothing';
+    });
+    assert.fail(`${what}: focus is on ${at}`);
+  } finally {
+    await handle.dispose();
+  }
+}
