@@ -39,6 +39,10 @@
 #                     `Accept-Encoding: ENCODING`, as browsers do
 #   CONTEXTS [1]      N > 1: bulk requests name users u1..uN in turn
 #                     (get.lua, post.lua), so answers kept per context miss
+#   FLOOR []          path to daylight-bench: also measure `bare-http`, an
+#                     HTTP server on Daylight's serving model that answers
+#                     Daylight's bytes without any work (the floor: what the
+#                     HTTP stack alone allows; table "floor")
 #   QUIET_MAX [10] QUIET_WAIT [600]: before each run wait up to QUIET_WAIT s
 #                     until other processes use under QUIET_MAX % of a core
 #                     (the machine is shared); every run logs the foreign CPU
@@ -198,6 +202,18 @@ start_daylight() { # name binary size file port
   KEY[$name]=$key
 }
 
+start_floor() { # size port: answers the first Daylight build's bytes
+  local size=$1 port=$2
+  echo "== floor (bare-http), $size flags, port $port"
+  "${SERVER_CPU[@]}" "$FLOOR" bare-http --listen "127.0.0.1:$port" \
+    --bulk "$OUT/daylight-$size-bulk.json" --single "$OUT/daylight-$size-single.json" \
+    >"$OUT/floor-$size.log" 2>&1 &
+  SERVER_PID=$!
+  PID[floor]=$SERVER_PID
+  wait_for "http://127.0.0.1:$port/healthz"
+  URL[floor]=http://127.0.0.1:$port
+}
+
 # The wrk arguments for one server and endpoint, into the array `target`.
 set_target() { # server endpoint
   if [ "$1" = edge ]; then
@@ -244,8 +260,14 @@ for size in $SIZES; do
     port=$((port + 1))
   done
 
+  if [ -n "${FLOOR:-}" ]; then
+    port_free "$port" || { echo "port $port is busy" >&2; exit 1; }
+    start_floor "$size" "$port"
+  fi
+
   # ---- the load, servers in turn ----
   for build in "${builds[@]}"; do servers+=("${build%%=*}"); done
+  [ -z "${FLOOR:-}" ] || servers+=(floor)
   for endpoint in bulk single; do
     echo "== $endpoint, $size flags"
     for i in $(seq "$RUNS"); do
@@ -312,4 +334,19 @@ for server in servers:
             ratio = statistics.median(float(b["req_per_s"]) / float(a["req_per_s"]) for a, b in pairs)
             lower = sum(float(b["p99_ms"]) <= float(a["p99_ms"]) for a, b in pairs)
             print(f"| {ep} | {size} | {er:,.0f} | {ep99:.2f} | {dr:,.0f} | {dp99:.2f} | {dr / er:.2f}x | {'yes' if dp99 <= ep99 else 'no'}{note} | {ratio:.2f}x, {lower} of {len(pairs)} | {fe} / {fd} |")
+if "floor" in servers:
+    # How much of what the HTTP stack allows each build reaches.
+    for server in (s for s in servers if s != "floor"):
+        print()
+        print(f"{server} against the floor (bare-http):")
+        print()
+        print(f"| endpoint | flags | floor req/s | floor / Edge | {server} / floor |")
+        print("|---|---|---|---|---|")
+        for size in sorted({k[1] for k in med}, key=int):
+            for ep in ("bulk", "single"):
+                e, f, d = ("edge", size, ep), ("floor", size, ep), (server, size, ep)
+                if e not in med or f not in med or d not in med:
+                    continue
+                fr = m(f, "req_per_s")
+                print(f"| {ep} | {size} | {fr:,.0f} | {fr / m(e, 'req_per_s'):.2f}x | {m(d, 'req_per_s') / fr:.2f} |")
 PY
