@@ -20,8 +20,8 @@ use crate::http::environments::EnvironmentList;
 use crate::http::flagfile::{ApplyRequest, Files};
 use crate::http::flags::FlagList;
 use crate::http::segments::SegmentList;
-use crate::store::segments::StoredSegment;
 use crate::store::change_requests::ChangeRequest;
+use crate::store::segments::StoredSegment;
 use crate::writes::flagfile::{Applied, Expected, Written};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -368,7 +368,12 @@ pub(crate) async fn post_apply(
 pub(crate) fn outcome(plan: &Plan, written: &[Written], proposed: &[ChangeRequest]) -> String {
     let waiting: Vec<&PlanItem> = plan.items.iter().filter(|i| i.change_request.is_some()).collect();
     if waiting.is_empty() && proposed.is_empty() {
-        return if plan.has_changes() { "Applied.\n" } else { "Nothing to apply.\n" }.to_owned();
+        return if plan.has_changes() {
+            "Applied.\n"
+        } else {
+            "Nothing to apply.\n"
+        }
+        .to_owned();
     }
     let env = &plan.environment;
     let mut out = String::new();

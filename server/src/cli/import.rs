@@ -92,10 +92,7 @@ async fn run_inner(remote: &Remote, args: &ImportArgs) -> Result<i32, String> {
             match (&plan, &applied) {
                 (_, Some(applied)) => {
                     print!("{}", render(&applied.plan));
-                    print!(
-                        "{}",
-                        outcome(&applied.plan, &applied.written, &applied.change_requests)
-                    );
+                    print!("{}", outcome(&applied.plan, &applied.written, &applied.change_requests));
                 }
                 (Some(plan), None) => print!("{}", render(plan)),
                 _ => {}

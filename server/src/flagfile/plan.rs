@@ -429,7 +429,11 @@ pub fn render(plan: &Plan) -> String {
             .change_request
             .map(|id| format!(", proposed as change request #{id} (open)"))
             .unwrap_or_default();
-        out.push_str(&format!("{mark} {} {}: {what}{waiting}\n", item.kind.as_str(), item.key));
+        out.push_str(&format!(
+            "{mark} {} {}: {what}{waiting}\n",
+            item.kind.as_str(),
+            item.key
+        ));
         for change in &item.changes {
             if item.action == Action::Create {
                 out.push_str(&format!("    {}: {}\n", change.path, change.new));

@@ -276,12 +276,10 @@ pub(super) async fn store_write(
             flag_writes::store(tx, w, pending, "flag.update", Some(env)).await?
         }
         Write::NewSegment(segment, doc) => {
-            segment_writes::insert(tx, w, segment, doc)
-                .await
-                .map_err(|e| match e {
-                    ApiError::Conflict(_) => moved(p),
-                    other => other,
-                })?;
+            segment_writes::insert(tx, w, segment, doc).await.map_err(|e| match e {
+                ApiError::Conflict(_) => moved(p),
+                other => other,
+            })?;
             touched.insert(env.to_owned());
             true
         }

@@ -182,11 +182,18 @@ pub(super) async fn write(w: &Writer<'_>, batch: Batch<'_>, mut result: Plan) ->
             .filter_map(|(s, p)| s.digest.as_ref().map(|d| ((p.item.kind, p.item.key.as_str()), d)))
             .collect();
         for p in batch.planned {
-            let digest = waiting.get(&(p.item.kind, p.item.key.as_str())).copied().unwrap_or(&p.digest);
+            let digest = waiting
+                .get(&(p.item.kind, p.item.key.as_str()))
+                .copied()
+                .unwrap_or(&p.digest);
             applied::record(&mut tx, env, p.item.kind, &p.item.key, digest, w.actor, now).await?;
         }
+        // A request carrying the file's targeting must be able to apply:
+        // the file takes it over (`manage:`) at the first apply after.
         for (flag, owned) in batch.owners {
-            applied::set_owned(&mut tx, env, flag, owned.as_ref()).await?;
+            let waits = ids.contains_key(&(Kind::Flag, flag.clone()));
+            let owned = if waits { None } else { owned.as_ref() };
+            applied::set_owned(&mut tx, env, flag, owned).await?;
         }
     }
     let mut touched: Vec<String> = touched.into_iter().collect();
@@ -228,7 +235,7 @@ fn split(write: &Write, p: &Planned, batch: &Batch<'_>) -> Result<Split, Vec<Str
             let waits = !same_config(&wanted, &dark);
             Ok(Split {
                 digest: waits.then(|| plan::flag_digest(&direct, env, p.with_targeting)),
-                proposal: waits.then(|| (Proposed::Flag(wanted), direct.version)),
+                proposal: waits.then_some((Proposed::Flag(wanted), direct.version)),
                 direct: Some(Write::NewFlag(direct, doc)),
                 written: Some(written(Action::Create, Vec::new())),
                 open: None,
@@ -283,7 +290,7 @@ fn split(write: &Write, p: &Planned, batch: &Batch<'_>) -> Result<Split, Vec<Str
             let waits = !same_config(&wanted, &config_for(&before.flag, env));
             Ok(Split {
                 digest: waits.then(|| plan::flag_digest(now, env, p.with_targeting)),
-                proposal: waits.then(|| (Proposed::Flag(wanted), now.version)),
+                proposal: waits.then_some((Proposed::Flag(wanted), now.version)),
                 written: direct.as_ref().map(|_| written(Action::Change, fields)),
                 direct: direct.map(Write::Flag),
                 open: None,
@@ -343,11 +350,23 @@ fn descriptive_changes(before: &StoredFlag, after: &StoredFlag) -> Vec<String> {
 }
 
 fn same_config(a: &FlagConfig, b: &FlagConfig) -> bool {
-    FlagConfig { version: 0, ..a.clone() } == FlagConfig { version: 0, ..b.clone() }
+    FlagConfig {
+        version: 0,
+        ..a.clone()
+    } == FlagConfig {
+        version: 0,
+        ..b.clone()
+    }
 }
 
 fn same_rules(a: &SegmentRules, b: &SegmentRules) -> bool {
-    SegmentRules { version: 0, ..a.clone() } == SegmentRules { version: 0, ..b.clone() }
+    SegmentRules {
+        version: 0,
+        ..a.clone()
+    } == SegmentRules {
+        version: 0,
+        ..b.clone()
+    }
 }
 
 /// Whether an open request proposes exactly `proposed` (versions aside).

@@ -16,6 +16,8 @@ flags:
     description: The one-page checkout
     owner: team-pay
     variations: [false, true]
+    manage:
+      production: [targeting]
     environments:
       production:
         on: true
@@ -71,7 +73,11 @@ on_each_backend!(a_new_flag_and_segment_are_written_and_the_config_proposed, |ap
     let applied = run(&app, &["apply", file_s, "--env", "production", "--reason", "abc123"]).await;
     assert_eq!(applied.code, 0, "{}{}", applied.stdout, applied.stderr);
     assert!(applied.stdout.contains("Written at once"), "{}", applied.stdout);
-    assert!(applied.stdout.contains("proposed 1 change request(s)"), "{}", applied.stdout);
+    assert!(
+        applied.stdout.contains("proposed 1 change request(s)"),
+        "{}",
+        applied.stdout
+    );
 
     // The flag exists with its shared fields, off in production; the segment
     // exists; one request carries the flag's config there.
@@ -90,7 +96,10 @@ on_each_backend!(a_new_flag_and_segment_are_written_and_the_config_proposed, |ap
     let open = open_requests(&app).await;
     assert_eq!(open.len(), 1, "{open:?}");
     let (request, id) = (&open[0], open[0]["id"].as_i64().unwrap());
-    assert_eq!((request["subject"].as_str(), request["key"].as_str()), (Some("flag"), Some("new-checkout")));
+    assert_eq!(
+        (request["subject"].as_str(), request["key"].as_str()),
+        (Some("flag"), Some("new-checkout"))
+    );
     assert_eq!(request["base_version"], flag["version"]);
     assert_eq!(request["comment"], "abc123");
     assert!(applied.stdout.contains(&format!("#{id}")), "{}", applied.stdout);
@@ -125,10 +134,23 @@ on_each_backend!(a_new_flag_and_segment_are_written_and_the_config_proposed, |ap
         .expect(200)
         .body;
     assert_eq!(config["on"], true, "{config}");
-    assert_eq!(config["fallthrough"]["rollout"]["variations"][1]["weight"], 10000, "{config}");
+    assert_eq!(
+        config["fallthrough"]["rollout"]["variations"][1]["weight"], 10000,
+        "{config}"
+    );
     assert_eq!(config["rules"][0]["clauses"][0]["values"], json!(["beta"]));
     let plan = run(&app, &["plan", file_s, "--env", "production"]).await;
     assert_eq!(plan.code, 0, "{}", plan.stdout);
+    // The file manages that targeting from the next apply on (not while
+    // the request carrying it waited: it could not have applied).
+    let applied = run(&app, &["apply", file_s, "--env", "production", "--reason", "abc124"]).await;
+    assert!(applied.stdout.contains("Nothing to apply."), "{}", applied.stdout);
+    let flag = app.get("/api/v1/flags/new-checkout").await.expect(200).body;
+    assert_eq!(
+        flag["managed_by"]["production"]["parts"],
+        json!(["targeting"]),
+        "{flag}"
+    );
 });
 
 on_each_backend!(descriptive_fields_are_written_and_targeting_proposed, |app| {
@@ -145,10 +167,16 @@ on_each_backend!(descriptive_fields_are_written_and_targeting_proposed, |app| {
         doc["segments"][0]["environments"]["production"]["included"] = json!(["u-1", "u-2"]);
     });
     app.require_approvals("production", 1).await;
-    let flag_version = app.get("/api/v1/flags/checkout").await.body["version"].as_i64().unwrap();
+    let flag_version = app.get("/api/v1/flags/checkout").await.body["version"]
+        .as_i64()
+        .unwrap();
     let applied = run(&app, &["apply", file_s, "--env", "production", "--reason", "ship it"]).await;
     assert_eq!(applied.code, 0, "{}{}", applied.stdout, applied.stderr);
-    assert!(applied.stdout.contains("proposed 2 change request(s)"), "{}", applied.stdout);
+    assert!(
+        applied.stdout.contains("proposed 2 change request(s)"),
+        "{}",
+        applied.stdout
+    );
 
     // Descriptions written; what production serves waits in two requests,
     // against the versions the direct writes left.
@@ -217,7 +245,11 @@ on_each_backend!(a_variations_change_is_refused_naming_the_field, |app| {
     let applied = run(&app, &["apply", file_s, "--env", "production", "--reason", "r"]).await;
     assert_eq!(applied.code, 1, "{}", applied.stdout);
     assert!(applied.stderr.contains("requires 1 approval"), "{}", applied.stderr);
-    assert!(applied.stderr.contains("flag `checkout`: variations"), "{}", applied.stderr);
+    assert!(
+        applied.stderr.contains("flag `checkout`: variations"),
+        "{}",
+        applied.stderr
+    );
     assert_eq!(history(&app).await, before, "nothing written");
     assert!(open_requests(&app).await.is_empty(), "nothing proposed");
     let flag = app.get("/api/v1/flags/new-lobby").await.body;

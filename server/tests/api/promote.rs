@@ -312,7 +312,10 @@ on_each_backend!(a_promotion_where_approvals_are_required_is_proposed, |app| {
         .body;
     assert_eq!(segment["included"], json!(["u-1"]));
     let production = app.get("/api/v1/flags/new-lobby/environments/production").await.body;
-    assert!(production["rules"].as_array().is_none_or(|r| r.is_empty()), "{production}");
+    assert!(
+        production["rules"].as_array().is_none_or(|r| r.is_empty()),
+        "{production}"
+    );
     let id = requests[0]["id"].as_i64().unwrap();
     for (path, body) in [("reviews", Some(json!({ "verdict": "approve" }))), ("apply", None)] {
         app.call_as(&bo, Method::POST, &format!("/api/v1/change-requests/{id}/{path}"), body)
