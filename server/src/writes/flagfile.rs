@@ -220,6 +220,7 @@ pub async fn write_planned(
     // A flag's shared fields reach every environment: lock them all.
     w.lock(&mut tx, &env_keys).await?;
     check_references(w, &writes, &env_keys)?;
+    super::flagfile_approvals::check_shared(&mut tx, w, &writes, env).await?;
     let mut touched: HashSet<String> = HashSet::new();
     for (write, p) in writes.iter().zip(&changes) {
         store_write(&mut tx, w, write, p, env, &env_keys, origin, &mut touched).await?;

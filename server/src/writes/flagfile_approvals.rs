@@ -22,6 +22,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use daylight::{FlagConfig, SegmentRules};
 use serde_json::Value;
+use sqlx::{Any, Transaction};
 
 use super::change_requests::{self as requests, Proposed};
 use super::flagfile::{check_references, store_write, Applied, Origin, Write, Written};
@@ -212,6 +213,35 @@ pub(super) async fn write(w: &Writer<'_>, batch: Batch<'_>, mut result: Plan) ->
         written: splits.into_iter().filter_map(|s| s.written).collect(),
         change_requests,
     })
+}
+
+/// Where no approval is required in `env`, a flag's variations or
+/// `client_side` still reach every environment: refused (409
+/// `approval_required`, naming the flag and environment) when they would
+/// change what one that requires approvals serves. Read under the locks.
+pub(super) async fn check_shared(
+    tx: &mut Transaction<'_, Any>,
+    w: &Writer<'_>,
+    writes: &[Write],
+    env: &str,
+) -> ApiResult<()> {
+    if w.approved {
+        return Ok(());
+    }
+    for write in writes {
+        let Write::Flag(pending) = write else { continue };
+        for other in pending.changed.iter().filter(|e| *e != env) {
+            let required = crate::store::environments::approvals_required(&mut **tx, other).await?;
+            if required > 0 {
+                return Err(ApiError::ApprovalRequired(format!(
+                    "`{other}` requires {required} approval(s): flag `{}`'s variations or client_side change what it \
+                     serves, and no change request carries them; nothing was applied",
+                    pending.before.flag.key
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Splits one checked write; `Err` names what no request can carry.

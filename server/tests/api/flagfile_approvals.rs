@@ -255,3 +255,33 @@ on_each_backend!(a_variations_change_is_refused_naming_the_field, |app| {
     let flag = app.get("/api/v1/flags/new-lobby").await.body;
     assert_eq!(flag["description"], "The lobby");
 });
+
+on_each_backend!(variations_applied_elsewhere_do_not_bypass_approvals, |app| {
+    seeded(&app).await;
+    let dir = temp();
+    let file = dir.path().join("flags.yaml");
+    let file_s = file.to_str().unwrap();
+    assert_eq!(run(&app, &["export", "--out", file_s]).await.code, 0);
+    edit_yaml(&file, |doc| {
+        let i = flag_index(doc, "checkout");
+        doc["flags"][i]["variations"] = json!(["old", "newer"]);
+    });
+    app.require_approvals("production", 1).await;
+    let before = history(&app).await;
+    let applied = run(&app, &["apply", file_s, "--env", "staging", "--reason", "r"]).await;
+    assert_eq!(applied.code, 1, "{}", applied.stdout);
+    assert!(
+        applied
+            .stderr
+            .contains("`production` requires 1 approval(s): flag `checkout`"),
+        "{}",
+        applied.stderr
+    );
+    assert_eq!(history(&app).await, before, "nothing written");
+    // Without approvals there, the same apply goes through.
+    app.require_approvals("production", 0).await;
+    let applied = run(&app, &["apply", file_s, "--env", "staging", "--reason", "r"]).await;
+    assert_eq!(applied.code, 0, "{}", applied.stderr);
+    let flag = app.get("/api/v1/flags/checkout").await.body;
+    assert_eq!(flag["variations"], json!(["old", "newer"]));
+});
