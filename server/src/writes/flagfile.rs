@@ -111,8 +111,8 @@ impl Origin {
 /// Applies the files to `env` if the server is still as the caller's plan
 /// (`expected`) read it, and records what each flag's file manages there
 /// (`sources`: the file of each flag key, as the CLI read it). Returns the
-/// plan applied, or where `env` requires approvals, the change requests
-/// proposed instead.
+/// plan, what was written and, where `env` requires approvals, the change
+/// requests proposed for the rest.
 pub async fn apply(
     w: &Writer<'_>,
     env: &str,
@@ -142,8 +142,9 @@ pub async fn apply(
 }
 
 /// Writes `planned` (worked out from `state`) to `env` in one transaction
-/// if it is the plan the caller showed (`expected`); refused where the
-/// environment requires approvals or is frozen, as every write is. `owners`
+/// if it is the plan the caller showed (`expected`); where the environment
+/// requires approvals, split into direct writes and change requests
+/// (`flagfile_approvals`); refused in a freeze window. `owners`
 /// (from files) is what each flag's file manages in `env`, recorded with
 /// the digests; a promotion has none and may not write what a file manages.
 pub async fn write_planned(
