@@ -13,15 +13,16 @@ use sha2::{Digest, Sha256};
 use super::client::Client;
 use super::Remote;
 use crate::flagfile::command::collect;
-use crate::flagfile::plan::{render, Plan};
+use crate::flagfile::plan::{render, Action, Plan, PlanItem};
 use crate::flagfile::validate::parse;
 use crate::flagfile::{validate_sources, FileFlag, FileSegment, FlagFile, FORMAT_VERSION};
 use crate::http::environments::EnvironmentList;
 use crate::http::flagfile::{ApplyRequest, Files};
 use crate::http::flags::FlagList;
 use crate::http::segments::SegmentList;
+use crate::store::change_requests::ChangeRequest;
 use crate::store::segments::StoredSegment;
-use crate::writes::flagfile::{Applied, Expected};
+use crate::writes::flagfile::{Applied, Expected, Written};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FileFormat {
@@ -326,26 +327,9 @@ pub async fn apply(remote: &Remote, args: &ApplyArgs) -> i32 {
         },
     };
     match post_apply(&client, &args.env, files, sources, &plan, &args.reason).await {
-        Ok(Applied {
-            plan: applied,
-            change_requests,
-        }) => {
-            print!("{}", render(&applied));
-            if !change_requests.is_empty() {
-                println!(
-                    "`{}` requires approvals: proposed {} change request(s), nothing applied yet:",
-                    args.env,
-                    change_requests.len()
-                );
-                for r in &change_requests {
-                    println!("  #{}  {} {}", r.id, r.subject, r.key);
-                }
-                println!("Once approved, apply each with `daylight change-requests apply ID`.");
-            } else if applied.has_changes() {
-                println!("Applied.");
-            } else {
-                println!("Nothing to apply.");
-            }
+        Ok(applied) => {
+            print!("{}", render(&applied.plan));
+            print!("{}", outcome(&applied.plan, &applied.written, &applied.change_requests));
             0
         }
         Err(e) => {
@@ -376,4 +360,57 @@ pub(crate) async fn post_apply(
         .send()
         .await?
         .parse()
+}
+
+/// What an apply (or promotion, or import) did, after its plan: "Applied."
+/// where it wrote everything; under approvals, what it wrote at once, the
+/// change requests it proposed and those already open that carry the rest.
+pub(crate) fn outcome(plan: &Plan, written: &[Written], proposed: &[ChangeRequest]) -> String {
+    let waiting: Vec<&PlanItem> = plan.items.iter().filter(|i| i.change_request.is_some()).collect();
+    if waiting.is_empty() && proposed.is_empty() {
+        return if plan.has_changes() {
+            "Applied.\n"
+        } else {
+            "Nothing to apply.\n"
+        }
+        .to_owned();
+    }
+    let env = &plan.environment;
+    let mut out = String::new();
+    if !written.is_empty() {
+        out.push_str(&format!(
+            "Written at once (nothing `{env}` serves changes until its requests apply):\n"
+        ));
+        for w in written {
+            let what = if w.action == Action::Create {
+                "created".to_owned()
+            } else {
+                w.fields.join(", ")
+            };
+            out.push_str(&format!("  {} {}: {what}\n", w.kind.as_str(), w.key));
+        }
+    }
+    if !proposed.is_empty() {
+        out.push_str(&format!(
+            "`{env}` requires approvals: proposed {} change request(s), not applied yet:\n",
+            proposed.len()
+        ));
+        for r in proposed {
+            out.push_str(&format!("  #{}  {} {}\n", r.id, r.subject, r.key));
+        }
+    }
+    let new: Vec<i64> = proposed.iter().map(|r| r.id).collect();
+    let already: Vec<&&PlanItem> = waiting
+        .iter()
+        .filter(|i| i.change_request.is_some_and(|id| !new.contains(&id)))
+        .collect();
+    if !already.is_empty() {
+        out.push_str("Already proposed, still open (not proposed again):\n");
+        for i in already {
+            let id = i.change_request.unwrap_or_default();
+            out.push_str(&format!("  #{id}  {} {}\n", i.kind.as_str(), i.key));
+        }
+    }
+    out.push_str("Once approved, apply each with `daylight change-requests apply ID`.\n");
+    out
 }

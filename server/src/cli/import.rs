@@ -12,7 +12,7 @@ use clap::Args;
 use serde_json::json;
 
 use super::client::Client;
-use super::flagfile::{fetch_plan, post_apply, PlanFormat};
+use super::flagfile::{fetch_plan, outcome, post_apply, PlanFormat};
 use super::Remote;
 use crate::flagfile::import::{import, Imported, Tool};
 use crate::flagfile::plan::render;
@@ -92,16 +92,7 @@ async fn run_inner(remote: &Remote, args: &ImportArgs) -> Result<i32, String> {
             match (&plan, &applied) {
                 (_, Some(applied)) => {
                     print!("{}", render(&applied.plan));
-                    if !applied.change_requests.is_empty() {
-                        println!(
-                            "Approvals are required: proposed {} change request(s), nothing applied yet.",
-                            applied.change_requests.len()
-                        );
-                    } else if applied.plan.has_changes() {
-                        println!("Applied.");
-                    } else {
-                        println!("Nothing to apply.");
-                    }
+                    print!("{}", outcome(&applied.plan, &applied.written, &applied.change_requests));
                 }
                 (Some(plan), None) => print!("{}", render(plan)),
                 _ => {}

@@ -8,6 +8,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use clap::Args;
 
 use super::client::Client;
+use super::flagfile::outcome;
 use super::Remote;
 use crate::flagfile::plan::render;
 use crate::http::promote::PromoteApply;
@@ -80,20 +81,8 @@ pub async fn run(remote: &Remote, args: &PromoteArgs) -> i32 {
         call = call.comment(reason);
     }
     match call.send().await.and_then(|a| a.parse::<Promotion>()) {
-        Ok(done) if !done.change_requests.is_empty() => {
-            println!(
-                "`{}` requires approvals: proposed {} change request(s), nothing applied yet:",
-                args.to,
-                done.change_requests.len()
-            );
-            for r in &done.change_requests {
-                println!("  #{}  {} {}", r.id, r.subject, r.key);
-            }
-            println!("Once approved, apply each with `daylight change-requests apply ID`.");
-            0
-        }
-        Ok(_) => {
-            println!("Applied.");
+        Ok(done) => {
+            print!("{}", outcome(&done.plan, &done.written, &done.change_requests));
             0
         }
         Err(e) => {

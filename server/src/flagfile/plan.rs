@@ -79,6 +79,11 @@ pub struct PlanItem {
     /// The fields that differ, server → file (empty when unchanged).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<FieldChange>,
+    /// Where the environment requires approvals: the open change request
+    /// that carries this item's change there (proposed by an earlier apply
+    /// against this version; the item stays a change until it is applied).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change_request: Option<i64>,
 }
 
 /// A plan for one environment.
@@ -112,6 +117,9 @@ pub struct Planned {
     /// The digest of the file-owned fields after applying (recorded by
     /// `apply` to tell drift later).
     pub digest: String,
+    /// Whether a flag's digest covers its targeting in the environment
+    /// (the file manages it), for [`flag_digest`] of another state.
+    pub with_targeting: bool,
 }
 
 /// What the server should hold after applying.
@@ -148,6 +156,7 @@ pub fn plan(env: &str, flags: &[FileFlag], segments: &[FileSegment], server: &Se
             current_digest,
             Target::Flag(after),
             digest,
+            manages_targeting(file, env),
         ));
     }
     let mut segments: Vec<&FileSegment> = segments.iter().collect();
@@ -172,6 +181,7 @@ pub fn plan(env: &str, flags: &[FileFlag], segments: &[FileSegment], server: &Se
             current.map(|_| digest_of(&old)),
             Target::Segment(after),
             digest.clone(),
+            false,
         ));
     }
     out
@@ -188,6 +198,7 @@ fn planned(
     current_digest: Option<String>,
     target: Target,
     digest: String,
+    with_targeting: bool,
 ) -> Planned {
     let mut changes = Vec::new();
     diff("", old, new, &mut changes);
@@ -207,9 +218,11 @@ fn planned(
             action,
             version,
             changes,
+            change_request: None,
         },
         target,
         digest,
+        with_targeting,
     }
 }
 
@@ -331,6 +344,18 @@ fn segment_view(segment: &StoredSegment) -> Value {
     })
 }
 
+/// The digest `apply` records for a flag in `env` when the server holds
+/// `stored` (not the file's target: under approvals a config waits in a
+/// change request, and the next plan must show it as a change, not drift).
+pub fn flag_digest(stored: &StoredFlag, env: &str, with_targeting: bool) -> String {
+    digest_of(&flag_view(stored, env, with_targeting))
+}
+
+/// [`flag_digest`] for a segment.
+pub fn segment_digest(stored: &StoredSegment) -> String {
+    digest_of(&segment_view(stored))
+}
+
 /// SHA-256 of the canonical JSON (object keys sorted) of a view.
 fn digest_of(view: &Value) -> String {
     let text = serde_json::to_string(view).unwrap_or_default();
@@ -400,7 +425,15 @@ pub fn render(plan: &Plan) -> String {
                 continue;
             }
         };
-        out.push_str(&format!("{mark} {} {}: {what}\n", item.kind.as_str(), item.key));
+        let waiting = item
+            .change_request
+            .map(|id| format!(", proposed as change request #{id} (open)"))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "{mark} {} {}: {what}{waiting}\n",
+            item.kind.as_str(),
+            item.key
+        ));
         for change in &item.changes {
             if item.action == Action::Create {
                 out.push_str(&format!("    {}: {}\n", change.path, change.new));

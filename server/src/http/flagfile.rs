@@ -72,14 +72,17 @@ pub struct ApplyRequest {
 /// Applies the files to the environment in one transaction, if the server
 /// is still as the plan read it (409 naming what moved otherwise; nothing
 /// is written). One audit entry per change, with `X-Audit-Comment` (the
-/// reason). Where the environment needs approvals, nothing is written:
-/// each changed flag or segment becomes a change request instead (against
-/// the version the plan read, the reason as its comment), listed in
-/// `change_requests`.
+/// reason). Where the environment needs approvals, new flags (off there)
+/// and segments and descriptive fields are written (`written`) and each
+/// flag config or segment's keys and rules that changes there becomes a
+/// change request (the reason as its comment), listed in `change_requests`,
+/// in the same transaction; a change of variations or `client_side` is
+/// refused (409 `approval_required`), as is one an open request already
+/// covers differently (409 naming it).
 #[utoipa::path(operation_id = "flagfile_apply", post, path = "/api/v1/environments/{env}/flagfile/apply", tag = "flags",
     params(("env" = String, Path), ("X-Audit-Comment" = Option<String>, Header, description = "The reason, recorded in the audit log")),
     request_body = ApplyRequest,
-    responses((status = 200, body = Applied, description = "The plan applied, or the change requests proposed"), (status = 400, body = ErrorBody),
+    responses((status = 200, body = Applied, description = "The plan, what was written and the change requests proposed"), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 423, body = ErrorBody)))]
 async fn apply(edit: Editing<Path<String>, Body<ApplyRequest>>) -> ApiResult<Json<Applied>> {
     let Editing {

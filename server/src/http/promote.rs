@@ -61,8 +61,10 @@ pub struct PromoteApply {
 /// target is still as the plan read it and the source's segments are
 /// unchanged (409 naming what moved otherwise; nothing is written). Editor
 /// role in the environment; one audit entry per flag or segment written,
-/// with `X-Audit-Comment` (the reason). Refused (409 `approval_required`)
-/// where the environment needs approvals, and in a freeze window (423).
+/// with `X-Audit-Comment` (the reason). Where the environment needs
+/// approvals, new segments are written and each flag config or segment's
+/// keys and rules that changes is proposed as a change request, as
+/// `flagfile/apply` does. Refused in a freeze window (423).
 #[utoipa::path(operation_id = "promote_apply", post, path = "/api/v1/environments/{env}/promote/apply", tag = "flags",
     params(("env" = String, Path, description = "The target environment"),
         ("X-Audit-Comment" = Option<String>, Header, description = "The reason, recorded in the audit log")),

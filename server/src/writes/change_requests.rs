@@ -66,7 +66,7 @@ pub enum Proposed {
 }
 
 impl Proposed {
-    fn subject(&self) -> Subject {
+    pub fn subject(&self) -> Subject {
         match self {
             Proposed::Flag(_) => Subject::Flag,
             Proposed::Segment(_) => Subject::Segment,
@@ -314,6 +314,44 @@ pub async fn open_all(
         opened.push(get(w, id).await?);
     }
     Ok(opened)
+}
+
+/// Proposes `proposed` for `key` in `env` against version `base` inside the
+/// caller's transaction, with the writer's comment: for a batch (`daylight
+/// apply`) that checked it as a whole and writes other rows with it.
+pub async fn open_in(
+    tx: &mut Transaction<'_, Any>,
+    w: &Writer<'_>,
+    env: &str,
+    key: &str,
+    proposed: &Proposed,
+    base_version: i64,
+) -> ApiResult<i64> {
+    let doc = proposed.doc()?;
+    let id = rows::insert(
+        tx,
+        &NewRequest {
+            subject: proposed.subject().as_str(),
+            key,
+            environment: env,
+            base_version,
+            config: &doc,
+            comment: w.comment,
+            author: w.actor,
+            now: w.clock.now_ms(),
+            apply_at: None,
+        },
+    )
+    .await?;
+    append_audit(
+        tx,
+        AuditEntry {
+            after: Some(doc),
+            ..audit(w, "change_request.open", &id.to_string(), env)
+        },
+    )
+    .await?;
+    Ok(id)
 }
 
 pub async fn get(w: &Writer<'_>, id: i64) -> ApiResult<ChangeRequest> {

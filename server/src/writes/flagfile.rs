@@ -8,12 +8,14 @@
 //! batch as a whole (a flag may use a segment the same apply creates), then
 //! written under the environments' locks with one audit entry per change;
 //! a write that finds a row moved meanwhile rolls the whole apply back.
-//! Where the environment requires approvals, the same checked changes are
-//! proposed as change requests instead (one per flag or segment).
+//! Where the environment requires approvals, what would change what it
+//! serves is proposed as change requests and the rest written, in one
+//! transaction (`flagfile_approvals`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
+use sqlx::{Any, Transaction};
 use utoipa::ToSchema;
 
 use super::Writer;
@@ -22,9 +24,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::flagfile::plan::{self, Action, Kind, Plan, PlanItem, Planned, ServerState, Target};
 use crate::flagfile::{FileFlag, FileSegment};
 use crate::store::flagfile::Owned;
-use crate::store::flags::{config_for, rules_for};
+use crate::store::flags::rules_for;
 use crate::store::{environments, flagfile as applied, flags as flag_rows, segments as segment_rows};
-use crate::writes::change_requests::Proposed;
 use crate::writes::flags::{self as flag_writes, FlagMeta};
 use crate::writes::segments as segment_writes;
 
@@ -70,13 +71,16 @@ pub async fn server_state(db: &Db, env: &str) -> ApiResult<ServerState> {
 pub async fn plan(db: &Db, env: &str, flags: &[FileFlag], segments: &[FileSegment]) -> ApiResult<Plan> {
     check_unique(flags, segments)?;
     let state = server_state(db, env).await?;
-    Ok(Plan {
+    let mut plan = Plan {
         environment: env.to_owned(),
         items: plan::plan(env, flags, segments, &state)
             .into_iter()
             .map(|p| p.item)
             .collect(),
-    })
+    };
+    let open = super::flagfile_approvals::open_requests(db, env).await?;
+    super::flagfile_approvals::mark_open(&mut plan, &open);
+    Ok(plan)
 }
 
 /// Who asks for a batch: the files (`daylight apply`) or a promotion from
@@ -89,7 +93,7 @@ pub enum Origin {
 }
 
 impl Origin {
-    fn command(self) -> &'static str {
+    pub(super) fn command(self) -> &'static str {
         match self {
             Origin::Files => "daylight apply",
             Origin::Promotion => "daylight promote",
@@ -107,8 +111,8 @@ impl Origin {
 /// Applies the files to `env` if the server is still as the caller's plan
 /// (`expected`) read it, and records what each flag's file manages there
 /// (`sources`: the file of each flag key, as the CLI read it). Returns the
-/// plan applied, or where `env` requires approvals, the change requests
-/// proposed instead.
+/// plan, what was written and, where `env` requires approvals, the change
+/// requests proposed for the rest.
 pub async fn apply(
     w: &Writer<'_>,
     env: &str,
@@ -138,8 +142,9 @@ pub async fn apply(
 }
 
 /// Writes `planned` (worked out from `state`) to `env` in one transaction
-/// if it is the plan the caller showed (`expected`); refused where the
-/// environment requires approvals or is frozen, as every write is. `owners`
+/// if it is the plan the caller showed (`expected`); where the environment
+/// requires approvals, split into direct writes and change requests
+/// (`flagfile_approvals`); refused in a freeze window. `owners`
 /// (from files) is what each flag's file manages in `env`, recorded with
 /// the digests; a promotion has none and may not write what a file manages.
 pub async fn write_planned(
@@ -192,62 +197,34 @@ pub async fn write_planned(
         writes.push(prepare(p, state, &env_keys, &segment_keys, &cohorts, now)?);
     }
 
-    // Where approvals are required, the changes become change requests
-    // (one per flag or segment, against the version the plan read) and
-    // nothing is written yet.
+    // Where approvals are required, what changes what the environment
+    // serves becomes change requests, the rest is written now, in one
+    // transaction (`flagfile_approvals`).
     let required = environments::approvals_required(&w.db.pool, env).await?;
     if !w.approved && required > 0 {
-        let proposals = proposals(env, required, &writes, &changes, origin)?;
-        let change_requests = super::change_requests::open_all(w, env, proposals).await?;
-        return Ok(Applied {
-            plan: result,
-            change_requests,
-        });
+        let batch = super::flagfile_approvals::Batch {
+            env,
+            required,
+            planned,
+            changes: &changes,
+            writes: &writes,
+            env_keys: &env_keys,
+            segment_keys: &segment_keys,
+            cohorts: &cohorts,
+            origin,
+            owners,
+        };
+        return super::flagfile_approvals::write(w, batch, result).await;
     }
 
     let mut tx = w.begin().await?;
     // A flag's shared fields reach every environment: lock them all.
     w.lock(&mut tx, &env_keys).await?;
     check_references(w, &writes, &env_keys)?;
+    super::flagfile_approvals::check_shared(&mut tx, w, &writes, env).await?;
     let mut touched: HashSet<String> = HashSet::new();
     for (write, p) in writes.iter().zip(&changes) {
-        let stored = match write {
-            Write::NewFlag(stored, doc) => {
-                flag_writes::insert(&mut tx, w, stored, doc, &env_keys)
-                    .await
-                    .map_err(|e| match e {
-                        ApiError::Conflict(_) => moved(p),
-                        other => other,
-                    })?;
-                touched.extend(env_keys.iter().cloned());
-                true
-            }
-            Write::Flag(pending) => {
-                if origin == Origin::Promotion {
-                    flag_writes::check_not_file_owned(&mut tx, pending).await?;
-                }
-                touched.extend(pending.changed.iter().cloned());
-                flag_writes::store(&mut tx, w, pending, "flag.update", Some(env)).await?
-            }
-            Write::NewSegment(segment, doc) => {
-                segment_writes::insert(&mut tx, w, segment, doc)
-                    .await
-                    .map_err(|e| match e {
-                        ApiError::Conflict(_) => moved(p),
-                        other => other,
-                    })?;
-                touched.insert(env.to_owned());
-                true
-            }
-            Write::Segment(before, after, doc) => {
-                touched.insert(env.to_owned());
-                segment_writes::store(&mut tx, w, before, after, doc, "segment.update").await?
-            }
-        };
-        if !stored {
-            // Dropping `tx` rolls back everything written so far.
-            return Err(moved(p));
-        }
+        store_write(&mut tx, w, write, p, env, &env_keys, origin, &mut touched).await?;
     }
     if record {
         for p in planned {
@@ -260,17 +237,80 @@ pub async fn write_planned(
     let mut touched: Vec<String> = touched.into_iter().collect();
     touched.sort();
     w.commit(tx, &touched).await?;
-    Ok(Applied::direct(result))
+    let written = changes.iter().map(|p| Written::of(&p.item)).collect();
+    Ok(Applied {
+        plan: result,
+        written,
+        change_requests: Vec::new(),
+    })
 }
 
-/// What an apply did: the plan it applied, or where the environment
-/// requires approvals, the change requests it proposed instead.
+/// Writes one checked write of the batch in `tx`, noting the environments
+/// whose rulesets it changes; 409 (rolling the batch back when `tx` is
+/// dropped) when its row moved since the plan.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn store_write(
+    tx: &mut Transaction<'_, Any>,
+    w: &Writer<'_>,
+    write: &Write,
+    p: &Planned,
+    env: &str,
+    env_keys: &[String],
+    origin: Origin,
+    touched: &mut HashSet<String>,
+) -> ApiResult<()> {
+    let stored = match write {
+        Write::NewFlag(stored, doc) => {
+            flag_writes::insert(tx, w, stored, doc, env_keys)
+                .await
+                .map_err(|e| match e {
+                    ApiError::Conflict(_) => moved(p),
+                    other => other,
+                })?;
+            touched.extend(env_keys.iter().cloned());
+            true
+        }
+        Write::Flag(pending) => {
+            if origin == Origin::Promotion {
+                flag_writes::check_not_file_owned(tx, pending).await?;
+            }
+            touched.extend(pending.changed.iter().cloned());
+            flag_writes::store(tx, w, pending, "flag.update", Some(env)).await?
+        }
+        Write::NewSegment(segment, doc) => {
+            segment_writes::insert(tx, w, segment, doc).await.map_err(|e| match e {
+                ApiError::Conflict(_) => moved(p),
+                other => other,
+            })?;
+            touched.insert(env.to_owned());
+            true
+        }
+        Write::Segment(before, after, doc) => {
+            touched.insert(env.to_owned());
+            segment_writes::store(tx, w, before, after, doc, "segment.update").await?
+        }
+    };
+    if !stored {
+        return Err(moved(p));
+    }
+    Ok(())
+}
+
+/// What an apply did: the plan, what it wrote, and where the environment
+/// requires approvals, the change requests it proposed.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Applied {
     #[serde(flatten)]
     pub plan: Plan,
-    /// The change requests proposed instead of writing, one per flag or
-    /// segment that changes (absent when the apply wrote directly).
+    /// What was written at once: every change where no approval is
+    /// required; under approvals, created flags (off there) and segments,
+    /// and descriptive fields.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub written: Vec<Written>,
+    /// The change requests this apply proposed (under approvals), one per
+    /// flag config or segment's keys and rules that changes. An item whose
+    /// change an open request already carries names it in
+    /// `items[].change_request` and is not proposed again.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub change_requests: Vec<crate::store::change_requests::ChangeRequest>,
 }
@@ -279,68 +319,48 @@ impl Applied {
     fn direct(plan: Plan) -> Applied {
         Applied {
             plan,
+            written: Vec::new(),
             change_requests: Vec::new(),
         }
     }
 }
 
-/// The change request each write becomes where approvals are required: a
-/// flag's config in `env`, a segment's keys and rules, against the version
-/// the plan read. Creating, or changing what a request cannot carry (a
-/// flag's shared fields, a segment's name), is refused for the whole apply
-/// (409 `approval_required`), naming the items; nothing is proposed.
-fn proposals(
-    env: &str,
-    required: i64,
-    writes: &[Write],
-    changes: &[&Planned],
-    origin: Origin,
-) -> ApiResult<Vec<(String, Proposed, i64)>> {
-    let (mut proposals, mut refused) = (Vec::new(), Vec::new());
-    for (write, p) in writes.iter().zip(changes) {
-        let name = format!("{} `{}`", p.item.kind.as_str(), p.item.key);
-        match write {
-            Write::Flag(pending) if only_config_in(pending, env) => proposals.push((
-                p.item.key.clone(),
-                Proposed::Flag(config_for(&pending.after.flag, env)),
-                pending.before.version,
-            )),
-            Write::Segment(before, after, _)
-                if before.name == after.name && before.description == after.description =>
-            {
-                proposals.push((
-                    p.item.key.clone(),
-                    Proposed::Segment(after.rules.clone()),
-                    before.rules.version as i64,
-                ))
-            }
-            Write::NewFlag(..) | Write::NewSegment(..) => refused.push(format!("{name} is new")),
-            _ => refused.push(format!("{name} changes more than its targeting in `{env}`")),
-        }
-    }
-    if !refused.is_empty() {
-        return Err(ApiError::ApprovalRequired(format!(
-            "`{env}` requires {required} approval(s): `{}` proposes a change request for each flag or segment whose \
-             targeting there changes, but {}. Create those and change shared fields with an apply to an environment \
-             that needs no approval, then apply here again; nothing was proposed",
-            origin.command(),
-            refused.join("; ")
-        )));
-    }
-    Ok(proposals)
+/// A flag or segment an apply wrote at once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Written {
+    pub kind: Kind,
+    pub key: String,
+    /// `create` or `change`.
+    pub action: Action,
+    /// The top-level fields changed (`description`, `environments`, …);
+    /// empty for a creation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<String>,
 }
 
-/// Whether a flag edit changes only its config in `env`.
-fn only_config_in(pending: &flag_writes::PendingUpdate, env: &str) -> bool {
-    let (before, mut same) = (&pending.before, pending.after.clone());
-    match before.flag.environments.get(env) {
-        Some(config) => same.flag.environments.insert(env.to_owned(), config.clone()),
-        None => same.flag.environments.remove(env),
-    };
-    same.flag == before.flag
-        && same.owner == before.owner
-        && same.expires == before.expires
-        && same.archived == before.archived
+impl Written {
+    /// Every field of a plan item's changes.
+    fn of(item: &PlanItem) -> Written {
+        let mut fields: Vec<String> = Vec::new();
+        if item.action != Action::Create {
+            for change in &item.changes {
+                let top = change.path.split(['.', '[']).next().unwrap_or_default().to_owned();
+                if !fields.contains(&top) {
+                    fields.push(top);
+                }
+            }
+        }
+        Written {
+            kind: item.kind,
+            key: item.key.clone(),
+            action: if item.action == Action::Create {
+                Action::Create
+            } else {
+                Action::Change
+            },
+            fields,
+        }
+    }
 }
 
 /// A key twice in the files (the CLI merges files; an API caller might not).
@@ -414,7 +434,7 @@ fn version(v: Option<i64>) -> String {
     v.map_or_else(|| "none (absent)".to_owned(), |v| v.to_string())
 }
 
-fn moved(p: &Planned) -> ApiError {
+pub(super) fn moved(p: &Planned) -> ApiError {
     ApiError::Conflict(format!(
         "{} `{}` changed on the server while applying; nothing was applied. Plan again.",
         p.item.kind.as_str(),
@@ -423,7 +443,7 @@ fn moved(p: &Planned) -> ApiError {
 }
 
 /// A checked write of the batch.
-enum Write {
+pub(super) enum Write {
     NewFlag(crate::store::flags::StoredFlag, String),
     Flag(flag_writes::PendingUpdate),
     NewSegment(crate::store::segments::StoredSegment, String),
@@ -505,7 +525,7 @@ fn in_item(e: impl Into<ApiError>, p: &Planned) -> ApiError {
 /// Under the locks: each environment with every write of the batch applied
 /// still compiles, and the batch introduces no dangling reference
 /// (prerequisite, segment) and no cycle.
-fn check_references(w: &Writer<'_>, writes: &[Write], env_keys: &[String]) -> ApiResult<()> {
+pub(super) fn check_references(w: &Writer<'_>, writes: &[Write], env_keys: &[String]) -> ApiResult<()> {
     for env in env_keys {
         let Some(ruleset) = w.live.get(env) else {
             continue;

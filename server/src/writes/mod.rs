@@ -10,6 +10,7 @@ pub mod cohorts;
 pub mod credentials;
 pub mod environments;
 pub mod flagfile;
+pub mod flagfile_approvals;
 pub mod flags;
 pub mod freezes;
 pub mod people;

@@ -73,8 +73,12 @@ pub struct Promotion {
     /// one changed since).
     #[serde(default)]
     pub from_segments: BTreeMap<String, i64>,
-    /// Where `to` requires approvals: the change requests proposed instead
-    /// of writing, one per flag or segment that changes.
+    /// What was written at once (as `daylight apply`'s `written`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub written: Vec<flagfile::Written>,
+    /// Where `to` requires approvals: the change requests proposed, one per
+    /// flag config or segment's keys and rules that changes (new segments
+    /// are written at once).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub change_requests: Vec<crate::store::change_requests::ChangeRequest>,
 }
@@ -201,14 +205,18 @@ pub async fn plan(db: &Db, to: &str, req: &Promote) -> ApiResult<Promotion> {
     let files = as_files(db, to, req).await?;
     let state = promotion_state(db, to).await?;
     let planned = planner::plan(to, &files.flags, &files.segments, &state);
+    let mut plan = Plan {
+        environment: to.to_owned(),
+        items: planned.into_iter().map(|p| p.item).collect(),
+    };
+    let open = super::flagfile_approvals::open_requests(db, to).await?;
+    super::flagfile_approvals::mark_open(&mut plan, &open);
     Ok(Promotion {
         from: req.from.clone(),
         parts: files.parts,
-        plan: Plan {
-            environment: to.to_owned(),
-            items: planned.into_iter().map(|p| p.item).collect(),
-        },
+        plan,
         from_segments: files.from_segments,
+        written: Vec::new(),
         change_requests: Vec::new(),
     })
 }
@@ -250,6 +258,7 @@ pub async fn apply(
         parts: files.parts,
         plan: applied.plan,
         from_segments: files.from_segments,
+        written: applied.written,
         change_requests: applied.change_requests,
     })
 }

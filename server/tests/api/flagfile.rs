@@ -41,7 +41,7 @@ fn usage_errors_exit_two() {
 
 // ---- export, plan, apply against a running server ----
 
-mod against_a_server {
+pub(crate) mod against_a_server {
     use reqwest::Method;
     use serde_json::{json, Value};
 
@@ -50,7 +50,7 @@ mod against_a_server {
 
     /// A server with two flags (one with targeting in production, owner
     /// and expiry) and a segment the targeting uses.
-    async fn seeded(app: &TestApp) {
+    pub(crate) async fn seeded(app: &TestApp) {
         app.post(
             "/api/v1/environments/production/segments",
             json!({ "key": "vip", "name": "VIPs", "included": ["u-1"] }),
@@ -76,7 +76,7 @@ mod against_a_server {
     }
 
     /// Audit entries and each environment's change-log head.
-    async fn history(app: &TestApp) -> (usize, Vec<i64>) {
+    pub(crate) async fn history(app: &TestApp) -> (usize, Vec<i64>) {
         let audit = app.get("/api/v1/audit?limit=1000").await.expect(200).body;
         let envs = app.get("/api/v1/environments").await.expect(200).body;
         let heads = envs["environments"]
@@ -88,22 +88,22 @@ mod against_a_server {
         (audit["entries"].as_array().unwrap().len(), heads)
     }
 
-    async fn run(app: &TestApp, args: &[&str]) -> Run {
+    pub(crate) async fn run(app: &TestApp, args: &[&str]) -> Run {
         daylight(app, args).await
     }
 
-    fn temp() -> tempfile::TempDir {
+    pub(crate) fn temp() -> tempfile::TempDir {
         tempfile::tempdir().unwrap()
     }
 
     /// Edits a YAML file as JSON.
-    fn edit_yaml(path: &std::path::Path, edit: impl FnOnce(&mut Value)) {
+    pub(crate) fn edit_yaml(path: &std::path::Path, edit: impl FnOnce(&mut Value)) {
         let mut doc: Value = serde_yaml_ng::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         edit(&mut doc);
         std::fs::write(path, serde_yaml_ng::to_string(&doc).unwrap()).unwrap();
     }
 
-    fn flag_index(doc: &Value, key: &str) -> usize {
+    pub(crate) fn flag_index(doc: &Value, key: &str) -> usize {
         doc["flags"]
             .as_array()
             .unwrap()
@@ -398,91 +398,6 @@ mod against_a_server {
             .await
             .expect(200);
         assert_eq!(run(&app, &["plan", file_s, "--env", "production"]).await.code, 0);
-    });
-
-    on_each_backend!(apply_is_refused_where_approvals_are_required, |app| {
-        seeded(&app).await;
-        let dir = temp();
-        let file = dir.path().join("flags.yaml");
-        let file_s = file.to_str().unwrap();
-        assert_eq!(run(&app, &["export", "--out", file_s]).await.code, 0);
-        edit_yaml(&file, |doc| doc["flags"][0]["description"] = json!("x"));
-        app.require_approvals("production", 1).await;
-        let before = history(&app).await;
-        let applied = run(&app, &["apply", file_s, "--env", "production", "--reason", "r"]).await;
-        assert_eq!(applied.code, 1);
-        assert!(applied.stderr.contains("requires 1 approval"), "{}", applied.stderr);
-        assert_eq!(history(&app).await, before);
-    });
-
-    on_each_backend!(apply_proposes_change_requests_where_approvals_are_required, |app| {
-        seeded(&app).await;
-        let dir = temp();
-        let file = dir.path().join("flags.yaml");
-        let file_s = file.to_str().unwrap();
-        assert_eq!(run(&app, &["export", "--out", file_s]).await.code, 0);
-        edit_yaml(&file, |doc| {
-            let i = flag_index(doc, "checkout");
-            doc["flags"][i]["environments"]["production"]["off_variation"] = json!(1);
-            doc["segments"][0]["environments"]["production"]["included"] = json!(["u-1", "u-2"]);
-        });
-        app.require_approvals("production", 1).await;
-        let flag_version = app.get("/api/v1/flags/checkout").await.body["version"].clone();
-        let heads = history(&app).await.1;
-        let applied = run(&app, &["apply", file_s, "--env", "production", "--reason", "ship it"]).await;
-        assert_eq!(applied.code, 0, "{}{}", applied.stdout, applied.stderr);
-        assert!(
-            applied.stdout.contains("proposed 2 change request(s)"),
-            "{}",
-            applied.stdout
-        );
-        // Nothing served changed; two requests wait, against the versions read.
-        assert_eq!(history(&app).await.1, heads);
-        let open = app.get("/api/v1/change-requests?state=open").await.expect(200).body;
-        let open = open["change_requests"].as_array().unwrap().clone();
-        assert_eq!(open.len(), 2, "{open:?}");
-        let flag_request = open.iter().find(|r| r["subject"] == "flag").unwrap();
-        let segment_request = open.iter().find(|r| r["subject"] == "segment").unwrap();
-        assert_eq!(flag_request["key"], "checkout");
-        assert_eq!(flag_request["base_version"], flag_version);
-        assert_eq!(flag_request["comment"], "ship it");
-        assert_eq!(segment_request["key"], "vip");
-        assert_eq!(segment_request["base_version"], 1);
-        for r in [flag_request, segment_request] {
-            let id = r["id"].as_i64().unwrap();
-            assert!(applied.stdout.contains(&format!("#{id}")), "{}", applied.stdout);
-        }
-
-        // Approved by someone else, each applies like any request.
-        let bo = app.editor_token("bo").await;
-        for r in [flag_request, segment_request] {
-            let id = r["id"].as_i64().unwrap();
-            app.request(
-                Method::POST,
-                &format!("/api/v1/change-requests/{id}/reviews"),
-                Some(&bo),
-                Some(json!({ "verdict": "approve" })),
-                &[],
-            )
-            .await
-            .expect(200);
-            app.request(
-                Method::POST,
-                &format!("/api/v1/change-requests/{id}/apply"),
-                Some(&bo),
-                None,
-                &[],
-            )
-            .await
-            .expect(200);
-        }
-        let config = app.get("/api/v1/flags/checkout/environments/production").await.body;
-        assert_eq!(config["off_variation"], 1, "{config}");
-        let segment = app.get("/api/v1/environments/production/segments/vip").await.body;
-        assert_eq!(segment["included"], json!(["u-1", "u-2"]));
-        // The files and the server agree now: nothing left to apply.
-        let plan = run(&app, &["plan", file_s, "--env", "production"]).await;
-        assert_eq!(plan.code, 0, "{}", plan.stdout);
     });
 
     on_each_backend!(

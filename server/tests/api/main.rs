@@ -41,6 +41,7 @@ mod destructive;
 mod env_roles;
 mod explain;
 mod flagfile;
+mod flagfile_approvals;
 mod flags;
 mod freezes;
 mod history;

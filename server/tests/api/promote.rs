@@ -228,25 +228,10 @@ on_each_backend!(a_stale_promotion_is_refused_and_nothing_is_written, |app| {
         .expect(404);
 });
 
-on_each_backend!(a_promotion_respects_freeze_windows_and_approvals, |app| {
+on_each_backend!(a_promotion_respects_freeze_windows, |app| {
     seeded(&app).await;
     let shown = app.post(PLAN, request()).await.expect(200).body;
     let body = apply_body(&request(), &shown);
-
-    app.require_approvals("production", 1).await;
-    let before = history(&app).await;
-    let refused = apply(&app, body.clone(), "r").await.expect(409);
-    assert_eq!(refused.body["error"], "approval_required", "{}", refused.body);
-    assert!(
-        refused.body["message"]
-            .as_str()
-            .unwrap()
-            .contains("`production` requires 1 approval"),
-        "{}",
-        refused.body
-    );
-    assert_eq!(history(&app).await, before);
-    app.require_approvals("production", 0).await;
 
     // A window from an hour ago to an hour ahead holds now on any clock
     // this test runs on.
@@ -308,6 +293,37 @@ on_each_backend!(a_promotion_where_approvals_are_required_is_proposed, |app| {
         production["rules"].as_array().is_none_or(|r| r.is_empty()),
         "only the rollout was copied: {production}"
     );
+
+    // The rules with the segment they use: the segment is created at once
+    // (nothing uses it in production yet), the config proposed.
+    let shown = app.post(PLAN, request()).await.expect(200).body;
+    assert_eq!(item(&shown, "segment", "vip")["action"], "create");
+    let proposed = apply(&app, apply_body(&request(), &shown), "copy the rules")
+        .await
+        .expect(200);
+    let requests = proposed.body["change_requests"].as_array().unwrap().clone();
+    assert_eq!(requests.len(), 1, "{}", proposed.body);
+    assert_eq!(requests[0]["subject"], "flag");
+    assert_eq!(proposed.body["written"][0]["key"], "vip", "{}", proposed.body);
+    let segment = app
+        .get("/api/v1/environments/production/segments/vip")
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(segment["included"], json!(["u-1"]));
+    let production = app.get("/api/v1/flags/new-lobby/environments/production").await.body;
+    assert!(
+        production["rules"].as_array().is_none_or(|r| r.is_empty()),
+        "{production}"
+    );
+    let id = requests[0]["id"].as_i64().unwrap();
+    for (path, body) in [("reviews", Some(json!({ "verdict": "approve" }))), ("apply", None)] {
+        app.call_as(&bo, Method::POST, &format!("/api/v1/change-requests/{id}/{path}"), body)
+            .await
+            .expect(200);
+    }
+    let production = app.get("/api/v1/flags/new-lobby/environments/production").await.body;
+    assert_eq!(production["rules"], staging["rules"]);
 });
 
 on_each_backend!(bad_promotions_name_the_field_and_viewers_cannot_apply, |app| {
