@@ -5,6 +5,7 @@
 // one when a save needs approval, and the approvals setting per environment
 // (admins).
 import { api, get, enc } from './api.js';
+import { ApplyAtField, applyAtBody, localInput, zone } from './applyat.js';
 import { diff, ruleChanges } from './diff.js';
 import { ConfirmDialog, ErrorLine, formatTime, html, show, useLive, useLoad, useSession, useState } from './lib.js';
 
@@ -16,15 +17,6 @@ function applyError(err) {
     };
   }
   return err;
-}
-
-/** The browser's zone, said beside the time field: the time typed is in it. */
-const zone = () => Intl.DateTimeFormat().resolvedOptions().timeZone;
-
-/** A time as a `datetime-local` field's value, in the browser's zone. */
-function localInput(ms) {
-  const d = new Date(ms - new Date(ms).getTimezoneOffset() * 60000);
-  return d.toISOString().slice(0, 16);
 }
 
 /** What a request changes, linked to its page: a flag, a segment (of its environment), an app's bundle, a release plan. */
@@ -232,14 +224,16 @@ function ScheduleForm({ id, applyAt, onSaved }) {
   </form>`;
 }
 
-/** After a save answered 409 `approval_required`: propose the same config as a request. */
+/** After a save answered 409 `approval_required`: propose the same config as a request, by hand or at a time. */
 export function ProposeDialog({ flagKey, env, config, message, onProposed, onCancel }) {
   const [error, setError] = useState(null);
+  const [at, setAt] = useState('');
   return html`<${ConfirmDialog} title="Propose a change request" confirmLabel="Propose" needComment onCancel=${onCancel}
     onConfirm=${async (comment) => {
       setError(null);
       try {
-        const { data } = await api('POST', '/change-requests', { body: { flag: flagKey, environment: env, config, comment } });
+        const body = { flag: flagKey, environment: env, config, comment, ...applyAtBody(at) };
+        const { data } = await api('POST', '/change-requests', { body });
         onProposed(data);
       } catch (err) {
         setError(err);
@@ -247,6 +241,7 @@ export function ProposeDialog({ flagKey, env, config, message, onProposed, onCan
     }}>
     <p>${message}</p>
     <p>Your change to <code>${flagKey}</code> in <strong>${env}</strong> can go to review instead: once other people approve it, anyone with the editor role applies it.</p>
+    <${ApplyAtField} value=${at} onInput=${setAt} />
     <${ErrorLine} error=${error} />
   <//>`;
 }

@@ -29,6 +29,7 @@ pub mod import;
 mod output;
 mod people;
 pub mod promote;
+mod proposals;
 mod releases;
 mod routing;
 mod schedule;

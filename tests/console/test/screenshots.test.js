@@ -115,6 +115,39 @@ test('screenshots of the main pages', { skip: process.env.CONSOLE_SCREENSHOTS !=
     await entry.getByRole('button', { name: 'Show changes' }).click();
     await shot('audit', true);
 
+    // "Copy to Production…" from staging: the server's plan, field by field.
+    const staged = await api('GET', '/flags/live-chat/environments/staging');
+    await api('PUT', '/flags/live-chat/environments/staging', {
+      ...staged.body,
+      targets: [{ variation: 1, values: ['table-7', 'table-12'] }],
+      rules: [{ id: 'staff', description: 'Staff first', clauses: [{ attribute: '', op: 'in_segment', values: ['staff'] }], serve: { variation: 1 } }],
+    }, { 'If-Match': staged.headers.get('etag') });
+    await page.locator('#env-select').selectOption('staging');
+    await page.goto(`${server.url}/#/flags/live-chat`);
+    await page.getByRole('heading', { name: 'Targeting in staging' }).waitFor();
+    await page.locator('#copy-to-production').click();
+    await page.locator('#promote-plan').waitFor();
+    await shot('promote');
+    await page.keyboard.press('Escape');
+    await page.locator('#env-select').selectOption('production');
+
+    // A change request in production: its diff, an approval, the apply to come.
+    await api('PUT', '/environments/production/approvals', { required: 1 });
+    const editor = await server.token('editor');
+    const dark = await api('GET', '/flags/dark-mode/environments/production');
+    const proposed = await server.call('POST', '/api/v1/change-requests', {
+      token: editor,
+      expect: 201,
+      body: {
+        flag: 'dark-mode', environment: 'production', comment: 'VIP players first, then everyone',
+        config: { ...dark.body, on: true, rules: [{ id: 'vip', description: 'VIP players', clauses: [{ attribute: '', op: 'in_segment', values: ['vip'] }], serve: { variation: 1 } }], fallthrough: { variation: 0 } },
+      },
+    });
+    await api('POST', `/change-requests/${proposed.body.id}/reviews`, { verdict: 'approve', comment: 'checked with support' });
+    await page.goto(`${server.url}/#/requests/${proposed.body.id}`);
+    await page.locator('#approval-count', { hasText: '1 of 1' }).waitFor();
+    await shot('request', true);
+
     await context.close();
     const viewer = await openConsole(browser, server, await server.token('viewer'), { viewport: { width: 1280, height: 500 } });
     await viewer.page.locator('tr[data-flag="new-lobby"]').waitFor();
