@@ -146,8 +146,7 @@ export function RequestPage({ id }) {
   return html`<section class="change-request">
     <p class="crumbs"><a href="#/requests">Change requests</a> ›</p>
     <h1>Change request #${view.id}</h1>
-    <p><span class="request-state" id="request-state-text">${view.state}</span> ·
-      ${subjectLink(view)} in <strong>${view.environment}</strong> ·
+    <p><span class="request-state" id="request-state-text">${view.state}</span> · ${subjectLink(view)} in <strong>${view.environment}</strong> ·
       proposed by <strong>${view.author}</strong> ${formatTime(view.created_at)} · revision ${view.revision}
       ${view.settled_by ? html` · ${view.state} by <strong>${view.settled_by}</strong>` : null}</p>
     ${view.comment ? html`<p class="comment">“${view.comment}”</p>` : null}
@@ -168,8 +167,7 @@ export function RequestPage({ id }) {
     ${view.reviews.length === 0
       ? html`<p class="muted">No reviews yet.</p>`
       : html`<ul class="reviews">${view.reviews.map(
-          (r) => html`<li><strong>${r.reviewer}</strong> ${{ approve: 'approved', reject: 'rejected', comment: 'commented' }[r.verdict] ?? r.verdict}
-            revision ${r.revision}, ${formatTime(r.at)}${r.comment ? html`: “${r.comment}”` : null}</li>`,
+          (r) => html`<li><strong>${r.reviewer}</strong> ${{ approve: 'approved', reject: 'rejected', comment: 'commented' }[r.verdict] ?? r.verdict} revision ${r.revision}, ${formatTime(r.at)}${r.comment ? html`: “${r.comment}”` : null}</li>`,
         )}</ul>`}
     ${open && !readOnly
       ? html`<form class="card" onSubmit=${(e) => (e.preventDefault(), act('review', 'comment'))} aria-labelledby="review-title">

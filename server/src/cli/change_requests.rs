@@ -187,6 +187,17 @@ pub async fn run(c: &Client, cmd: ChangeRequestCmd) -> Result<Reply, String> {
                 apply_at: at,
                 ..Proposal::default()
             };
+            let bundle_args = publish.is_some()
+                || canary.is_some()
+                || canary_segment.is_some()
+                || canary_cohort.is_some()
+                || min_supported.is_some();
+            if segment.is_none() && (included.is_some() || excluded.is_some()) {
+                return Err("--included and --excluded are for a segment (--segment KEY)".into());
+            }
+            if app.is_none() && bundle_args {
+                return Err("--publish and the canary options are for an app's bundle (--app APP)".into());
+            }
             if let Some(key) = segment {
                 if on || off {
                     return Err("--on and --off are for a flag".into());

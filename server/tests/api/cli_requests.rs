@@ -58,7 +58,7 @@ on_each_backend!(segment_and_bundle_change_requests_are_opened_from_the_cli, |ap
     // A segment's keys and rules from a YAML file.
     let rules = TempFile::new(
         "beta.yaml",
-        "included: [u1, u2]\nexcluded: [u3]\nrules:\n  - clauses:\n      - {attribute: country, op: in, values: [NL]}\n",
+        "included: [u1, u2]\nexcluded: [u3]\nrules:\n  - id: dutch\n    clauses:\n      - {attribute: country, op: in, values: [NL]}\n",
     );
     let opened = ok_as(
         &app,
@@ -151,9 +151,8 @@ on_each_backend!(segment_and_bundle_change_requests_are_opened_from_the_cli, |ap
     );
     assert_eq!(now["canary"]["weight"], 10_000, "{now}");
 
-    let mut whole = now.clone();
-    whole["live"] = json!("1.1.0");
-    whole.as_object_mut().unwrap().remove("canary");
+    // The bundle config's own fields, without the canary: 1.1.0 live for everyone.
+    let whole = json!({ "live": "1.1.0", "reload": now["reload"], "versions": now["versions"] });
     let config = TempFile::new("web.json", &whole.to_string());
     let opened = ok_as(
         &app,
@@ -192,7 +191,8 @@ on_each_backend!(segment_and_bundle_change_requests_are_opened_from_the_cli, |ap
         ],
     )
     .await;
-    assert_eq!(mixed.code, 2, "{}", mixed.stderr);
+    assert_eq!(mixed.code, 1);
+    assert!(mixed.stderr.contains("are for an app's bundle"), "{}", mixed.stderr);
     let nothing = daylight_as(
         &app,
         &ana,
