@@ -5,7 +5,7 @@
 
 use std::io::Read;
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use daylight::model::FlagConfig;
 use serde_json::Value;
 
@@ -35,46 +35,7 @@ pub enum ChangeRequestCmd {
     /// ones with `--included`/`--excluded` files of keys. An app's bundle
     /// (`--app APP`): `--publish VERSION` (with `--canary …` as `bundles
     /// publish` takes them) or the whole bundle config (`--config FILE`).
-    Open {
-        /// The flag (none with `--segment` or `--app`).
-        #[arg(required_unless_present_any = ["segment", "app"], conflicts_with_all = ["segment", "app"])]
-        flag: Option<String>,
-        #[arg(long, conflicts_with = "app")]
-        segment: Option<String>,
-        #[arg(long)]
-        app: Option<String>,
-        #[arg(long)]
-        env: String,
-        #[arg(long, conflicts_with_all = ["on", "off", "included", "excluded", "publish"])]
-        config: Option<String>,
-        #[arg(long, conflicts_with = "off")]
-        on: bool,
-        #[arg(long)]
-        off: bool,
-        /// A segment's included keys, one a line.
-        #[arg(long, requires = "segment")]
-        included: Option<std::path::PathBuf>,
-        /// A segment's excluded keys, one a line.
-        #[arg(long, requires = "segment")]
-        excluded: Option<std::path::PathBuf>,
-        /// Publish this bundle version: live, or a canary with `--canary`.
-        #[arg(long, requires = "app")]
-        publish: Option<String>,
-        #[arg(long, requires = "publish")]
-        canary: Option<f64>,
-        #[arg(long, requires = "publish")]
-        canary_segment: Option<String>,
-        #[arg(long, requires = "publish", conflicts_with = "canary")]
-        canary_cohort: Option<String>,
-        #[arg(long, requires = "publish")]
-        min_supported: Option<String>,
-        #[arg(long, default_value = "")]
-        comment: String,
-        /// Apply it at this time (RFC 3339) if approved by then; it
-        /// expires otherwise.
-        #[arg(long)]
-        at: Option<String>,
-    },
+    Open(Box<OpenArgs>),
     /// Proposes a command for a release plan (`start`, `resume` or `skip`)
     /// where its environment requires approvals.
     Release {
@@ -115,6 +76,49 @@ pub enum ChangeRequestCmd {
     Comment { id: i64, text: String },
     /// Applies an approved request onto the version it was proposed against.
     Apply { id: i64 },
+}
+
+// What `open` proposes (boxed: by far the largest of the commands).
+#[derive(Debug, Args)]
+pub struct OpenArgs {
+    /// The flag (none with `--segment` or `--app`).
+    #[arg(required_unless_present_any = ["segment", "app"], conflicts_with_all = ["segment", "app"])]
+    flag: Option<String>,
+    #[arg(long, conflicts_with = "app")]
+    segment: Option<String>,
+    #[arg(long)]
+    app: Option<String>,
+    #[arg(long)]
+    env: String,
+    #[arg(long, conflicts_with_all = ["on", "off", "included", "excluded", "publish"])]
+    config: Option<String>,
+    #[arg(long, conflicts_with = "off")]
+    on: bool,
+    #[arg(long)]
+    off: bool,
+    /// A segment's included keys, one a line.
+    #[arg(long, requires = "segment")]
+    included: Option<std::path::PathBuf>,
+    /// A segment's excluded keys, one a line.
+    #[arg(long, requires = "segment")]
+    excluded: Option<std::path::PathBuf>,
+    /// Publish this bundle version: live, or a canary with `--canary`.
+    #[arg(long, requires = "app")]
+    publish: Option<String>,
+    #[arg(long, requires = "publish")]
+    canary: Option<f64>,
+    #[arg(long, requires = "publish")]
+    canary_segment: Option<String>,
+    #[arg(long, requires = "publish", conflicts_with = "canary")]
+    canary_cohort: Option<String>,
+    #[arg(long, requires = "publish")]
+    min_supported: Option<String>,
+    #[arg(long, default_value = "")]
+    comment: String,
+    /// Apply it at this time (RFC 3339) if approved by then; it
+    /// expires otherwise.
+    #[arg(long)]
+    at: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -163,24 +167,25 @@ pub async fn run(c: &Client, cmd: ChangeRequestCmd) -> Result<Reply, String> {
             let answer = c.get(&format!("/api/v1/change-requests/{id}")).send().await?;
             Ok(Reply::new(answer, show))
         }
-        ChangeRequestCmd::Open {
-            flag,
-            segment,
-            app,
-            env,
-            config,
-            on,
-            off,
-            included,
-            excluded,
-            publish,
-            canary,
-            canary_segment,
-            canary_cohort,
-            min_supported,
-            comment,
-            at,
-        } => {
+        ChangeRequestCmd::Open(args) => {
+            let OpenArgs {
+                flag,
+                segment,
+                app,
+                env,
+                config,
+                on,
+                off,
+                included,
+                excluded,
+                publish,
+                canary,
+                canary_segment,
+                canary_cohort,
+                min_supported,
+                comment,
+                at,
+            } = *args;
             let mut body = Proposal {
                 environment: env,
                 comment,
