@@ -39,6 +39,10 @@ function headerText(text) {
 
 let onUnauthorized = () => {};
 export const whenUnauthorized = (fn) => (onUnauthorized = fn);
+// A write refused with 403 may mean the role changed since the console read
+// it: the shell then reads the session again.
+let onForbidden = () => {};
+export const whenForbidden = (fn) => (onForbidden = fn);
 
 /**
  * One call: `api('PUT', '/flags/x/environments/production', { body, version, comment })`.
@@ -72,6 +76,7 @@ export async function api(method, path, { body, text, version, comment, confirm,
   if (!res.ok) {
     const error = new ApiError(res.status, data);
     if (res.status === 401 && !quiet && sentUnder === epoch) onUnauthorized(error);
+    if (res.status === 403 && !SAFE.has(method) && sentUnder === epoch) onForbidden(error);
     throw error;
   }
   const etag = res.headers.get('ETag');

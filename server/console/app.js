@@ -1,8 +1,10 @@
 // The console shell: sign-in (a person's session, or a token for
 // automation), the navigation, the environment picker, the viewer banner,
-// hash routing and the live feed.
+// hash routing and the live feed. Who is signed in is read again while
+// the console is open (whoami.js): a role changed by an admin shows at once.
 import { api, getToken, setCsrf, setToken, whenUnauthorized } from './api.js';
-import { AcceptInvitation, SignIn, personOf } from './signin.js';
+import { AcceptInvitation, SignIn } from './signin.js';
+import { readMe, useFreshMe } from './whoami.js';
 import { PeoplePage } from './people.js';
 import { RequestsPage, RequestPage } from './requests.js';
 import { Live } from './live.js';
@@ -205,17 +207,13 @@ function App() {
       setNotice(token ? 'Your token is no longer valid: sign in again.' : 'Your session has ended: sign in again.');
       setMe(null);
     });
-    if (getToken()) {
-      api('GET', '/me', { quiet: true })
-        .then(({ data }) => setMe({ ...data, actor: `token:${data.name}`, person: false }))
-        .catch(() => (setToken(null), setMe(null)));
-    } else {
-      // A person's session cookie, if any (HttpOnly: only the server can tell).
-      api('GET', '/session', { quiet: true })
-        .then(({ data }) => (setCsrf(data.csrf_token), setMe(personOf(data))))
-        .catch(() => setMe(null));
-    }
+    // A token in this tab, else a person's session cookie, if any (HttpOnly: only the server can tell).
+    const token = !!getToken();
+    readMe({ quiet: true })
+      .then(setMe)
+      .catch(() => (token && setToken(null), setMe(null)));
   }, []);
+  useFreshMe(me, setMe);
   const signedIn = (m) => (setNotice(null), setMe(m));
   if (route.page === 'accept' && route.key) return html`<${AcceptInvitation} code=${route.key} onSignedIn=${signedIn} />`;
   if (route.page === 'setup' && route.key) return html`<${AcceptInvitation} setup=${true} code=${route.key} onSignedIn=${signedIn} />`;

@@ -5,6 +5,7 @@
 // The scheduler moves plans on the server; this page follows the audit log
 // and re-reads every few seconds so countdowns stay true.
 import { api, enc, get } from './api.js';
+import { ApplyAtField, applyAtBody } from './applyat.js';
 import {
   ConfirmDialog, ErrorLine, PRODUCTION, formatTime, html, pointAt, toPercent, useEffect, useLive, useLoad, useSession,
   useState,
@@ -78,6 +79,8 @@ export function PlanControls({ plan, name, onChanged }) {
   // skip can be proposed as a change request instead.
   const [proposing, setProposing] = useState(null);
   const [proposed, setProposed] = useState(null);
+  const [proposeAt, setProposeAt] = useState('');
+  const [proposeError, setProposeError] = useState(null);
 
   async function act(command, comment) {
     setError(null);
@@ -98,15 +101,16 @@ export function PlanControls({ plan, name, onChanged }) {
   }
   async function propose(comment) {
     setError(null);
+    setProposeError(null);
     try {
-      const { data } = await api('POST', '/change-requests', {
-        body: { release: plan.id, environment: plan.environment, config: { command: proposing.command }, comment },
-      });
+      const body = { release: plan.id, environment: plan.environment, config: { command: proposing.command }, comment, ...applyAtBody(proposeAt) };
+      const { data } = await api('POST', '/change-requests', { body });
       setProposing(null);
+      setProposeAt('');
       setProposed(data);
     } catch (e) {
-      setProposing(null);
-      setError(e);
+      // Kept open: the time or the comment can be fixed and sent again.
+      setProposeError(e);
     }
   }
   const button = (command, label, cls = '') =>
@@ -120,9 +124,11 @@ export function PlanControls({ plan, name, onChanged }) {
       : null}
     ${proposing
       ? html`<${ConfirmDialog} title="Propose a change request" confirmLabel="Propose" needComment
-          onConfirm=${propose} onCancel=${() => setProposing(null)}>
+          onConfirm=${propose} onCancel=${() => (setProposing(null), setProposeError(null))}>
           <p>${proposing.message}</p>
           <p>“${COMMANDS[proposing.command].label}” for <strong>${name}</strong> in <strong>${plan.environment}</strong> can go to review instead: once other people approve it, it makes the same move.</p>
+          <${ApplyAtField} value=${proposeAt} onInput=${setProposeAt} />
+          <${ErrorLine} error=${proposeError} />
         <//>`
       : null}
     <div class="actions left">

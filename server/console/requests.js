@@ -5,6 +5,7 @@
 // one when a save needs approval, and the approvals setting per environment
 // (admins).
 import { api, get, enc } from './api.js';
+import { ApplyAtField, applyAtBody, localInput, zone } from './applyat.js';
 import { diff, ruleChanges } from './diff.js';
 import { ConfirmDialog, ErrorLine, formatTime, html, show, useLive, useLoad, useSession, useState } from './lib.js';
 
@@ -16,15 +17,6 @@ function applyError(err) {
     };
   }
   return err;
-}
-
-/** The browser's zone, said beside the time field: the time typed is in it. */
-const zone = () => Intl.DateTimeFormat().resolvedOptions().timeZone;
-
-/** A time as a `datetime-local` field's value, in the browser's zone. */
-function localInput(ms) {
-  const d = new Date(ms - new Date(ms).getTimezoneOffset() * 60000);
-  return d.toISOString().slice(0, 16);
 }
 
 /** What a request changes, linked to its page: a flag, a segment (of its environment), an app's bundle, a release plan. */
@@ -154,8 +146,7 @@ export function RequestPage({ id }) {
   return html`<section class="change-request">
     <p class="crumbs"><a href="#/requests">Change requests</a> ›</p>
     <h1>Change request #${view.id}</h1>
-    <p><span class="request-state" id="request-state-text">${view.state}</span> ·
-      ${subjectLink(view)} in <strong>${view.environment}</strong> ·
+    <p><span class="request-state" id="request-state-text">${view.state}</span> · ${subjectLink(view)} in <strong>${view.environment}</strong> ·
       proposed by <strong>${view.author}</strong> ${formatTime(view.created_at)} · revision ${view.revision}
       ${view.settled_by ? html` · ${view.state} by <strong>${view.settled_by}</strong>` : null}</p>
     ${view.comment ? html`<p class="comment">“${view.comment}”</p>` : null}
@@ -176,8 +167,7 @@ export function RequestPage({ id }) {
     ${view.reviews.length === 0
       ? html`<p class="muted">No reviews yet.</p>`
       : html`<ul class="reviews">${view.reviews.map(
-          (r) => html`<li><strong>${r.reviewer}</strong> ${{ approve: 'approved', reject: 'rejected', comment: 'commented' }[r.verdict] ?? r.verdict}
-            revision ${r.revision}, ${formatTime(r.at)}${r.comment ? html`: “${r.comment}”` : null}</li>`,
+          (r) => html`<li><strong>${r.reviewer}</strong> ${{ approve: 'approved', reject: 'rejected', comment: 'commented' }[r.verdict] ?? r.verdict} revision ${r.revision}, ${formatTime(r.at)}${r.comment ? html`: “${r.comment}”` : null}</li>`,
         )}</ul>`}
     ${open && !readOnly
       ? html`<form class="card" onSubmit=${(e) => (e.preventDefault(), act('review', 'comment'))} aria-labelledby="review-title">
@@ -232,14 +222,16 @@ function ScheduleForm({ id, applyAt, onSaved }) {
   </form>`;
 }
 
-/** After a save answered 409 `approval_required`: propose the same config as a request. */
+/** After a save answered 409 `approval_required`: propose the same config as a request, by hand or at a time. */
 export function ProposeDialog({ flagKey, env, config, message, onProposed, onCancel }) {
   const [error, setError] = useState(null);
+  const [at, setAt] = useState('');
   return html`<${ConfirmDialog} title="Propose a change request" confirmLabel="Propose" needComment onCancel=${onCancel}
     onConfirm=${async (comment) => {
       setError(null);
       try {
-        const { data } = await api('POST', '/change-requests', { body: { flag: flagKey, environment: env, config, comment } });
+        const body = { flag: flagKey, environment: env, config, comment, ...applyAtBody(at) };
+        const { data } = await api('POST', '/change-requests', { body });
         onProposed(data);
       } catch (err) {
         setError(err);
@@ -247,6 +239,7 @@ export function ProposeDialog({ flagKey, env, config, message, onProposed, onCan
     }}>
     <p>${message}</p>
     <p>Your change to <code>${flagKey}</code> in <strong>${env}</strong> can go to review instead: once other people approve it, anyone with the editor role applies it.</p>
+    <${ApplyAtField} value=${at} onInput=${setAt} />
     <${ErrorLine} error=${error} />
   <//>`;
 }

@@ -1,16 +1,19 @@
-//! `daylight change-requests`: four-eyes changes to a flag's config or a
-//! release plan's step where an environment requires approvals: propose
-//! (now or for a time, `--at`), review, apply. See docs/people.md.
+//! `daylight change-requests`: four-eyes changes to a flag's config, a
+//! segment, an app's bundle or a release plan's step where an environment
+//! requires approvals: propose (now or for a time, `--at`), review, apply.
+//! See docs/people.md.
 
 use std::io::Read;
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use daylight::model::FlagConfig;
 use serde_json::Value;
 
 use super::client::Client;
 use super::output::{record, table, time, Reply};
+use super::proposals;
 use crate::http::change_requests::{ListQuery, Proposal, RequestList, RequestView, ReviewRequest, Revision};
+use crate::store::bundles::Publish;
 use crate::store::change_requests::ChangeRequest;
 use crate::writes::releases::{Step, StepCommand};
 
@@ -25,26 +28,14 @@ pub enum ChangeRequestCmd {
     /// One request: the current config against the proposed one, the
     /// reviews, and who approved it.
     Show { id: i64 },
-    /// Proposes a config for a flag in one environment: the whole config
-    /// as JSON (`--config FILE.json`, or `-` for stdin), or the current one
-    /// turned `--on` or `--off`.
-    Open {
-        flag: String,
-        #[arg(long)]
-        env: String,
-        #[arg(long, required_unless_present_any = ["on", "off"], conflicts_with_all = ["on", "off"])]
-        config: Option<String>,
-        #[arg(long, conflicts_with = "off")]
-        on: bool,
-        #[arg(long)]
-        off: bool,
-        #[arg(long, default_value = "")]
-        comment: String,
-        /// Apply it at this time (RFC 3339) if approved by then; it
-        /// expires otherwise.
-        #[arg(long)]
-        at: Option<String>,
-    },
+    /// Proposes a change in one environment. A flag's config: the whole
+    /// config as JSON (`--config FILE.json`, or `-` for stdin), or the
+    /// current one turned `--on` or `--off`. A segment (`--segment KEY`):
+    /// its keys and rules (`--config FILE`, JSON or YAML), or the current
+    /// ones with `--included`/`--excluded` files of keys. An app's bundle
+    /// (`--app APP`): `--publish VERSION` (with `--canary …` as `bundles
+    /// publish` takes them) or the whole bundle config (`--config FILE`).
+    Open(Box<OpenArgs>),
     /// Proposes a command for a release plan (`start`, `resume` or `skip`)
     /// where its environment requires approvals.
     Release {
@@ -85,6 +76,49 @@ pub enum ChangeRequestCmd {
     Comment { id: i64, text: String },
     /// Applies an approved request onto the version it was proposed against.
     Apply { id: i64 },
+}
+
+// What `open` proposes (boxed: by far the largest of the commands).
+#[derive(Debug, Args)]
+pub struct OpenArgs {
+    /// The flag (none with `--segment` or `--app`).
+    #[arg(required_unless_present_any = ["segment", "app"], conflicts_with_all = ["segment", "app"])]
+    flag: Option<String>,
+    #[arg(long, conflicts_with = "app")]
+    segment: Option<String>,
+    #[arg(long)]
+    app: Option<String>,
+    #[arg(long)]
+    env: String,
+    #[arg(long, conflicts_with_all = ["on", "off", "included", "excluded", "publish"])]
+    config: Option<String>,
+    #[arg(long, conflicts_with = "off")]
+    on: bool,
+    #[arg(long)]
+    off: bool,
+    /// A segment's included keys, one a line.
+    #[arg(long, requires = "segment")]
+    included: Option<std::path::PathBuf>,
+    /// A segment's excluded keys, one a line.
+    #[arg(long, requires = "segment")]
+    excluded: Option<std::path::PathBuf>,
+    /// Publish this bundle version: live, or a canary with `--canary`.
+    #[arg(long, requires = "app")]
+    publish: Option<String>,
+    #[arg(long, requires = "publish")]
+    canary: Option<f64>,
+    #[arg(long, requires = "publish")]
+    canary_segment: Option<String>,
+    #[arg(long, requires = "publish", conflicts_with = "canary")]
+    canary_cohort: Option<String>,
+    #[arg(long, requires = "publish")]
+    min_supported: Option<String>,
+    #[arg(long, default_value = "")]
+    comment: String,
+    /// Apply it at this time (RFC 3339) if approved by then; it
+    /// expires otherwise.
+    #[arg(long)]
+    at: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -133,32 +167,84 @@ pub async fn run(c: &Client, cmd: ChangeRequestCmd) -> Result<Reply, String> {
             let answer = c.get(&format!("/api/v1/change-requests/{id}")).send().await?;
             Ok(Reply::new(answer, show))
         }
-        ChangeRequestCmd::Open {
-            flag,
-            env,
-            config,
-            on,
-            off: _,
-            comment,
-            at,
-        } => {
-            let config: FlagConfig = match config {
-                Some(source) => read_config(&source)?,
-                None => {
-                    let path = format!("/api/v1/flags/{flag}/environments/{env}");
-                    let mut current: FlagConfig = c.get(&path).send().await?.parse()?;
-                    current.on = on;
-                    current
-                }
-            };
-            let body = Proposal {
-                flag: Some(flag),
+        ChangeRequestCmd::Open(args) => {
+            let OpenArgs {
+                flag,
+                segment,
+                app,
+                env,
+                config,
+                on,
+                off,
+                included,
+                excluded,
+                publish,
+                canary,
+                canary_segment,
+                canary_cohort,
+                min_supported,
+                comment,
+                at,
+            } = *args;
+            let mut body = Proposal {
                 environment: env,
-                config: Some(serde_json::to_value(config).map_err(|e| e.to_string())?),
                 comment,
                 apply_at: at,
                 ..Proposal::default()
             };
+            let bundle_args = publish.is_some()
+                || canary.is_some()
+                || canary_segment.is_some()
+                || canary_cohort.is_some()
+                || min_supported.is_some();
+            if segment.is_none() && (included.is_some() || excluded.is_some()) {
+                return Err("--included and --excluded are for a segment (--segment KEY)".into());
+            }
+            if app.is_none() && bundle_args {
+                return Err("--publish and the canary options are for an app's bundle (--app APP)".into());
+            }
+            if let Some(key) = segment {
+                if on || off {
+                    return Err("--on and --off are for a flag".into());
+                }
+                let rules = proposals::segment(
+                    c,
+                    &body.environment,
+                    &key,
+                    config.as_deref(),
+                    included.as_deref(),
+                    excluded.as_deref(),
+                )
+                .await?;
+                (body.segment, body.config) = (Some(key), Some(rules));
+            } else if let Some(key) = app {
+                if on || off {
+                    return Err("--on and --off are for a flag".into());
+                }
+                let publish = publish.map(|version| Publish {
+                    version,
+                    canary_percent: canary,
+                    canary_segment,
+                    canary_cohort,
+                    min_supported,
+                });
+                (body.config, body.publish) = proposals::bundle(config.as_deref(), publish)?;
+                body.app = Some(key);
+            } else {
+                let flag = flag.ok_or("name a flag, or --segment or --app")?;
+                let config: FlagConfig = match config {
+                    Some(source) => read_config(&source)?,
+                    None if on || off => {
+                        let path = format!("/api/v1/flags/{flag}/environments/{}", body.environment);
+                        let mut current: FlagConfig = c.get(&path).send().await?.parse()?;
+                        current.on = on;
+                        current
+                    }
+                    None => return Err("say what to propose for the flag: --config FILE, --on or --off".into()),
+                };
+                body.config = Some(serde_json::to_value(config).map_err(|e| e.to_string())?);
+                body.flag = Some(flag);
+            }
             let answer = c.post("/api/v1/change-requests").json(&body).send().await?;
             Ok(Reply::record::<ChangeRequest>(answer))
         }
@@ -221,17 +307,22 @@ async fn review(c: &Client, id: i64, verdict: &str, comment: String) -> Result<R
     Ok(Reply::record::<ChangeRequest>(answer))
 }
 
-/// A config from a JSON file, or from stdin for `-`.
-fn read_config(source: &str) -> Result<FlagConfig, String> {
-    let text = if source == "-" {
+/// A file's text, or stdin's for `-`.
+pub(super) fn read_source(source: &str) -> Result<String, String> {
+    if source == "-" {
         let mut text = String::new();
         std::io::stdin()
             .read_to_string(&mut text)
             .map_err(|e| format!("cannot read stdin: {e}"))?;
-        text
+        Ok(text)
     } else {
-        std::fs::read_to_string(source).map_err(|e| format!("cannot read {source}: {e}"))?
-    };
+        std::fs::read_to_string(source).map_err(|e| format!("cannot read {source}: {e}"))
+    }
+}
+
+/// A flag config from a JSON file, or from stdin for `-`.
+fn read_config(source: &str) -> Result<FlagConfig, String> {
+    let text = read_source(source)?;
     serde_json::from_str(&text).map_err(|e| format!("{source} is not a flag config: {e}"))
 }
 

@@ -29,6 +29,7 @@ pub mod import;
 mod output;
 mod people;
 pub mod promote;
+mod proposals;
 mod releases;
 mod routing;
 mod schedule;
@@ -107,7 +108,7 @@ pub enum Command {
     /// How many approvals a flag change needs in an environment.
     #[command(subcommand)]
     Approvals(ApprovalCmd),
-    /// Four-eyes flag changes: propose, review, apply.
+    /// Four-eyes changes (flags, segments, bundles, release plans): propose, review, apply.
     #[command(subcommand)]
     ChangeRequests(ChangeRequestCmd),
 }

@@ -66,6 +66,8 @@ pub static ASSETS: &[Asset] = assets![
     "signin.js",
     "people.js",
     "requests.js",
+    "applyat.js",
+    "whoami.js",
     "freeze.js",
     "archive.js",
     "promote.js",

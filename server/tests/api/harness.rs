@@ -124,6 +124,23 @@ pub async fn spawn_app_clocked(backend: Backend, clock: Option<Arc<dyn Clock>>) 
     spawn_app_full(backend, |s| s.scheduler_tick_ms = 24 * 3_600_000, clock).await
 }
 
+/// [`spawn_app_clocked`] with settings changed by `configure`.
+pub async fn spawn_app_clocked_with(
+    backend: Backend,
+    configure: impl FnOnce(&mut Settings),
+    clock: Arc<dyn Clock>,
+) -> TestApp {
+    spawn_app_full(
+        backend,
+        |s| {
+            s.scheduler_tick_ms = 24 * 3_600_000;
+            configure(s);
+        },
+        Some(clock),
+    )
+    .await
+}
+
 /// `spawn_app` with settings changed by `configure` (limits, origins…).
 pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> TestApp {
     spawn_app_full(backend, configure, None).await

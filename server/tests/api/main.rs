@@ -33,6 +33,7 @@ mod bundles;
 mod change_requests;
 mod cli;
 mod cli_people;
+mod cli_requests;
 mod client_values;
 mod codegen;
 mod cohorts;

@@ -407,3 +407,65 @@ async fn starting_a_release_plan_goes_through_a_change_request() {
         assert_eq!(plan["state"], "rolled_back", "{plan}");
     }
 }
+
+/// A webhook subscribed to `change_request.expired` and `.failed` gets each
+/// settled request's id and reason, as the scheduler settles them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_deliver_expired_and_failed_requests_with_the_reason() {
+    use crate::webhooks::{allow_loopback, eventually, Receiver, SECRET};
+    for backend in backends() {
+        let clock = Arc::new(ManualClock::new(START));
+        let app = crate::harness::spawn_app_clocked_with(backend, allow_loopback, clock.clone()).await;
+        let receiver = Receiver::start(0).await;
+        let events = json!(["change_request.expired", "change_request.failed"]);
+        app.post(
+            "/api/v1/webhooks",
+            json!({ "url": receiver.url, "secret": SECRET, "events": events }),
+        )
+        .await
+        .expect(201);
+        let (ana, bo) = setup(&app).await;
+
+        // Never approved: it expires. Approved, but the flag moves first: it fails.
+        let expired = propose_at(&app, &ana, START + HOUR).await;
+        let failed = propose_at(&app, &ana, START + HOUR).await;
+        approve(&app, &bo, failed).await;
+        app.require_approvals("production", 0).await;
+        app.edit_config("f", "production", |c| c["off_variation"] = json!(1))
+            .await
+            .expect(200);
+        app.require_approvals("production", 1).await;
+
+        clock.advance(HOUR);
+        assert_eq!(app.tick().await.unapplied_requests, 2);
+        eventually("both deliveries", async || receiver.delivered().len() >= 2).await;
+        let mut got: Vec<(String, String, String)> = receiver
+            .delivered()
+            .iter()
+            .map(|d| {
+                let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+                (
+                    text(&d["event"]),
+                    text(&d["entry"]["resource_key"]),
+                    text(&d["entry"]["comment"]),
+                )
+            })
+            .collect();
+        got.sort();
+        assert_eq!(got.len(), 2, "only the subscribed events: {got:?}");
+        assert_eq!(
+            (got[0].0.as_str(), got[0].1.clone()),
+            ("change_request.expired", expired.to_string())
+        );
+        assert!(got[0].2.contains("not approved by its time"), "{got:?}");
+        assert_eq!(
+            (got[1].0.as_str(), got[1].1.clone()),
+            ("change_request.failed", failed.to_string())
+        );
+        assert!(got[1].2.contains("changed since"), "{got:?}");
+        for d in receiver.delivered() {
+            assert_eq!(d["entry"]["actor"], "scheduler", "{d}");
+            assert_eq!(d["entry"]["environment"], "production", "{d}");
+        }
+    }
+}

@@ -15,11 +15,11 @@ use sha2::Sha256;
 
 use crate::harness::{self, TestApp};
 
-const SECRET: &str = "whsec-test-0123456789";
+pub(crate) const SECRET: &str = "whsec-test-0123456789";
 
 /// The receivers here listen on loopback, which webhooks may reach only
 /// when allowed.
-fn allow_loopback(s: &mut daylight_server::Settings) {
+pub(crate) fn allow_loopback(s: &mut daylight_server::Settings) {
     s.webhook_allowed_networks = vec!["127.0.0.0/8".parse().unwrap()];
 }
 
@@ -32,13 +32,13 @@ struct Received {
 }
 
 /// A receiver answering 500 to its first `fail_first` requests, then 200.
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     got: Arc<Mutex<Vec<Received>>>,
 }
 
 impl Receiver {
-    async fn start(fail_first: usize) -> Receiver {
+    pub(crate) async fn start(fail_first: usize) -> Receiver {
         let got: Arc<Mutex<Vec<Received>>> = Arc::default();
         let failures = Arc::new(AtomicUsize::new(fail_first));
         let (g, f) = (got.clone(), failures.clone());
@@ -75,7 +75,7 @@ impl Receiver {
     }
 
     /// Successful deliveries by audit action.
-    fn delivered(&self) -> Vec<Value> {
+    pub(crate) fn delivered(&self) -> Vec<Value> {
         self.received()
             .into_iter()
             .filter(|r| r.answered == 200)
@@ -84,7 +84,7 @@ impl Receiver {
     }
 }
 
-async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+pub(crate) async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(15);
     while !check().await {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");

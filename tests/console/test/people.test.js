@@ -1,13 +1,14 @@
 // People in the console: an invitation accepted and a person signed in with
 // email and password whose change the audit log names; a wrong password
 // refused; four eyes (proposed by one person, approved and applied by
-// another); a scheduled request's time; a person who is a viewer in
-// production only; and a frozen
-// environment's banner and refused save.
+// another); a scheduled request's time, set on its page or when proposing;
+// a person who is a viewer in production only; a role changed by an admin
+// showing without a reload; and a frozen environment's banner and refused
+// save.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { consoleSuite, openSignedOut, person, signInAs } from './support.js';
+import { assertAccessible, assertFocused, consoleSuite, openSignedOut, person, signInAs } from './support.js';
 
 const suite = consoleSuite();
 
@@ -370,4 +371,62 @@ test('a person who is a viewer in production sees it read-only and edits staging
   await cy.page.getByRole('heading', { name: 'Targeting in production' }).waitFor();
   assert.equal(await cy.page.locator('#read-only-banner').count(), 0);
   assert.equal(await cy.page.getByLabel('When off, serve').isDisabled(), false);
+});
+
+test('a change request proposed with a time says when it applies; a past time is refused in words', async () => {
+  const { server, page } = await suite.setup('admin');
+  await server.call('POST', '/api/v1/flags', { body: { key: 'checkout', name: 'Checkout' }, expect: 201 });
+  await server.call('PUT', '/api/v1/environments/production/approvals', { body: { required: 1 }, expect: 200 });
+  await setOffVariation(page, 'checkout', 1);
+  const dialog = page.getByRole('dialog', { name: 'Propose a change request' });
+  await dialog.waitFor();
+  await dialog.getByLabel(/Comment/).fill('at launch');
+  const at = dialog.getByLabel(/^Apply at/);
+  await at.fill('2001-01-01T10:00');
+  await dialog.getByRole('button', { name: 'Propose' }).click();
+  await dialog.getByRole('alert').getByText('Choose a time in the future').waitFor();
+  await assertFocused(at, 'a past time refused');
+  assert.equal((await server.call('GET', '/api/v1/change-requests?state=open', { expect: 200 })).body.change_requests.length, 0);
+  await assertAccessible(page, 'the propose dialog with its time refused');
+
+  await at.fill('2030-06-01T10:00');
+  await dialog.getByRole('button', { name: 'Propose' }).click();
+  await page.locator('#proposed a').click();
+  const schedule = page.locator('#request-schedule');
+  await schedule.waitFor();
+  assert.match(await schedule.innerText(), /^Scheduled: applies at .* if approved by then/);
+  const [request] = (await server.call('GET', '/api/v1/change-requests?state=open', { expect: 200 })).body.change_requests;
+  assert.equal(request.apply_at, await page.evaluate(() => new Date('2030-06-01T10:00').getTime()));
+  assert.equal(request.comment, 'at launch');
+  await assertAccessible(page, 'a request proposed with a time');
+});
+
+test('a role an admin changes shows in the person\'s open console without a reload', async () => {
+  const { server } = await suite.setup('admin');
+  await server.call('POST', '/api/v1/flags', { body: { key: 'checkout', name: 'Checkout' }, expect: 201 });
+  await person(server, 'bo@example.com', 'viewer');
+  const bo = await signedOut(server, '/');
+  await signInAs(bo.page, 'bo@example.com', 'correct horse battery');
+  await bo.page.locator('#read-only-banner').waitFor();
+  await bo.page.goto(`${server.url}/#/flags/checkout`);
+  await bo.page.getByRole('heading', { name: 'Targeting in production' }).waitFor();
+  assert.equal(await bo.page.getByLabel('When off, serve').isDisabled(), true);
+  const { id } = (await server.call('GET', '/api/v1/accounts', { expect: 200 })).body.accounts.find((a) => a.email === 'bo@example.com');
+  const setRole = (role) => server.call('PATCH', `/api/v1/accounts/${id}`, { body: { role }, expect: 200 });
+
+  // Made an editor: the console reads the session again when the tab is shown.
+  await setRole('editor');
+  await bo.page.evaluate(() => document.dispatchEvent(new Event('visibilitychange')));
+  await bo.page.locator('#signed-in-as', { hasText: '(editor)' }).waitFor();
+  await bo.page.locator('#read-only-banner').waitFor({ state: 'detached' });
+  assert.equal(await bo.page.getByLabel('When off, serve').isDisabled(), false);
+
+  // Made a viewer again: the next write is refused (403), and the console reads the session again.
+  await setRole('viewer');
+  await bo.page.getByLabel('When off, serve').selectOption('1');
+  await bo.page.getByRole('button', { name: 'Save production' }).click();
+  await bo.page.locator('#read-only-banner').waitFor();
+  await bo.page.locator('#signed-in-as', { hasText: '(viewer)' }).waitFor();
+  assert.equal(await bo.page.getByLabel('When off, serve').isDisabled(), true);
+  assert.equal((await server.call('GET', '/api/v1/flags/checkout/environments/production', { expect: 200 })).body.off_variation ?? 0, 0);
 });
