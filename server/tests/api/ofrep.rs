@@ -255,6 +255,7 @@ async fn a_key_over_its_rate_limit_gets_429_with_retry_after() {
     app.ofrep(&b, None, json!({})).await.expect(200);
 }
 
+/// `metadata` (OpenFeature's `flagMetadata`) says which rule matched, as
 /// docs/sdk-js.md promises; a failed prerequisite is named to server keys
 /// only (a client key is public, the prerequisite may be server-only).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

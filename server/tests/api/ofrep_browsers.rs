@@ -143,8 +143,6 @@ async fn ofrep_refuses_origins_outside_the_allowed_list() {
     }
 }
 
-/// `metadata` (OpenFeature's `flagMetadata`) says which rule matched, as
-
 /// `eventStreams.url` is built from `Host` and `X-Forwarded-Proto`: values a
 /// browser could be handed a hostile URL from get no `eventStreams`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
