@@ -1,6 +1,6 @@
 //! Skipping a Rust test (or part of one) whose service is missing: the one
 //! helper every Rust suite uses, included with `#[path]` by
-//! `server/tests/api/harness.rs` and `tests/chaos/tests/chaos.rs`.
+//! `server/tests/api/harness/mod.rs` and `tests/chaos/tests/chaos.rs`.
 //!
 //! A skipped test still ends `ok` in cargo's output, so a skip is never only
 //! a message: it fails under `DAYLIGHT_REQUIRE_SERVICES=1` (CI), and

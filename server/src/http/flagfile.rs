@@ -11,7 +11,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{Body, Editing};
-use crate::auth::{Admin, Role};
+use super::planned;
+use crate::auth::Admin;
 use crate::error::{ApiResult, ErrorBody};
 use crate::flagfile::plan::Plan;
 use crate::flagfile::{FileFlag, FileSegment};
@@ -49,10 +50,7 @@ async fn plan(
     Path(env): Path<String>,
     Body(files): Body<Files>,
 ) -> ApiResult<Json<Plan>> {
-    admin.require(Role::Viewer)?;
-    Ok(Json(
-        flagfile::plan(&state.db, &env, &files.flags, &files.segments).await?,
-    ))
+    planned::plan(&admin, flagfile::plan(&state.db, &env, &files.flags, &files.segments)).await
 }
 
 /// The files and the plan shown for them.
@@ -85,20 +83,8 @@ pub struct ApplyRequest {
     responses((status = 200, body = Applied, description = "The plan, what was written and the change requests proposed"), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 423, body = ErrorBody)))]
 async fn apply(edit: Editing<Path<String>, Body<ApplyRequest>>) -> ApiResult<Json<Applied>> {
-    let Editing {
-        path: Path(env),
-        body: Body(req),
-        author,
-        ..
-    } = edit;
-    let applied = flagfile::apply(
-        &author.writer(),
-        &env,
-        &req.files.flags,
-        &req.files.segments,
-        &req.plan,
-        &req.sources,
-    )
-    .await?;
-    Ok(Json(applied))
+    planned::apply(edit, async |w, env, req: ApplyRequest| {
+        flagfile::apply(w, env, &req.files.flags, &req.files.segments, &req.plan, &req.sources).await
+    })
+    .await
 }

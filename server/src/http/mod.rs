@@ -27,6 +27,7 @@ mod ofrep_bulk;
 pub(crate) mod oidc;
 pub mod origin;
 pub(crate) mod people;
+mod planned;
 pub(crate) mod promote;
 mod receipts;
 pub(crate) mod releases;

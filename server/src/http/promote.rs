@@ -12,7 +12,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{Body, Editing};
-use crate::auth::{Admin, Role};
+use super::planned;
+use crate::auth::Admin;
 use crate::error::{ApiResult, ErrorBody};
 use crate::state::AdminState;
 use crate::writes::flagfile::Expected;
@@ -41,8 +42,7 @@ async fn plan(
     Path(env): Path<String>,
     Body(req): Body<Promote>,
 ) -> ApiResult<Json<Promotion>> {
-    admin.require(Role::Viewer)?;
-    Ok(Json(promote::plan(&state.db, &env, &req).await?))
+    planned::plan(&admin, promote::plan(&state.db, &env, &req)).await
 }
 
 /// A promotion and the plan shown for it.
@@ -72,12 +72,8 @@ pub struct PromoteApply {
     responses((status = 200, body = Promotion, description = "The plan applied"), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 423, body = ErrorBody)))]
 async fn apply(edit: Editing<Path<String>, Body<PromoteApply>>) -> ApiResult<Json<Promotion>> {
-    let Editing {
-        path: Path(env),
-        body: Body(req),
-        author,
-        ..
-    } = edit;
-    let applied = promote::apply(&author.writer(), &env, &req.promote, &req.plan, &req.from_segments).await?;
-    Ok(Json(applied))
+    planned::apply(edit, async |w, env, req: PromoteApply| {
+        promote::apply(w, env, &req.promote, &req.plan, &req.from_segments).await
+    })
+    .await
 }

@@ -149,8 +149,18 @@ mod against_a_server {
     use serde_json::Value;
 
     use super::UNLEASH_350;
-    use crate::cli::daylight;
+    use crate::cli::{daylight, Run};
     use crate::harness::TestApp;
+
+    /// `daylight import` of the 350-flag export into production: the plan,
+    /// or with a reason, the apply.
+    async fn import_350(app: &TestApp, apply_with_reason: Option<&str>) -> Run {
+        let mut args = vec!["import", "--from", "unleash", UNLEASH_350, "--env", "production"];
+        if let Some(reason) = apply_with_reason {
+            args.extend(["--apply", "--reason", reason]);
+        }
+        daylight(app, &args).await
+    }
 
     async fn history(app: &TestApp) -> (usize, Value) {
         let audit = app.get("/api/v1/audit?limit=1000").await.expect(200).body;
@@ -159,11 +169,7 @@ mod against_a_server {
     }
 
     on_each_backend!(the_350_flag_export_applies_once_and_then_plans_nothing, |app| {
-        let dry = daylight(
-            &app,
-            &["import", "--from", "unleash", UNLEASH_350, "--env", "production"],
-        )
-        .await;
+        let dry = import_350(&app, None).await;
         assert_eq!(dry.code, 2, "changes pending: {}{}", dry.stdout, dry.stderr);
         assert!(
             dry.stdout.contains("210 exact, 140 approximate, 0 unmapped"),
@@ -176,21 +182,7 @@ mod against_a_server {
             "{}",
             dry.stdout
         );
-        let applied = daylight(
-            &app,
-            &[
-                "import",
-                "--from",
-                "unleash",
-                UNLEASH_350,
-                "--env",
-                "production",
-                "--apply",
-                "--reason",
-                "from unleash",
-            ],
-        )
-        .await;
+        let applied = import_350(&app, Some("from unleash")).await;
         assert_eq!(applied.code, 0, "{}", applied.stderr);
         assert!(applied.stdout.contains("Applied."), "{}", applied.stdout);
         let flag = app.get("/api/v1/flags/game-constraint").await.expect(200).body;
@@ -205,11 +197,7 @@ mod against_a_server {
 
         // Idempotent: a second import plans nothing and writes nothing.
         let before = history(&app).await;
-        let again = daylight(
-            &app,
-            &["import", "--from", "unleash", UNLEASH_350, "--env", "production"],
-        )
-        .await;
+        let again = import_350(&app, None).await;
         assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
         assert!(
             again
@@ -218,21 +206,7 @@ mod against_a_server {
             "{}",
             again.stdout
         );
-        let reapplied = daylight(
-            &app,
-            &[
-                "import",
-                "--from",
-                "unleash",
-                UNLEASH_350,
-                "--env",
-                "production",
-                "--apply",
-                "--reason",
-                "again",
-            ],
-        )
-        .await;
+        let reapplied = import_350(&app, Some("again")).await;
         assert_eq!(reapplied.code, 0, "{}", reapplied.stderr);
         assert!(reapplied.stdout.contains("Nothing to apply."), "{}", reapplied.stdout);
         assert_eq!(history(&app).await, before, "no audit entry, no change-log row");

@@ -1,6 +1,6 @@
 //! API integration tests: a real server on an ephemeral port, on SQLite and
 //! (when `DAYLIGHT_TEST_POSTGRES_URL` is set) PostgreSQL. One binary, one
-//! harness (`harness.rs`); `TEST_LOG=1` shows the server's logs.
+//! harness (`harness/`); `TEST_LOG=1` shows the server's logs.
 
 mod harness;
 
@@ -53,6 +53,7 @@ mod logs;
 mod migrations;
 mod nodes;
 mod ofrep;
+mod ofrep_browsers;
 mod oidc;
 mod openapi;
 mod outage;
@@ -64,6 +65,7 @@ mod protocol_v1;
 mod receipts;
 mod releases;
 mod routing;
+mod scheduled_changes;
 mod scheduled_requests;
 mod sdk;
 mod security;
@@ -72,4 +74,5 @@ mod setup;
 mod shutdown;
 mod stream;
 mod usage;
+mod usage_limits;
 mod webhooks;

@@ -10,7 +10,7 @@ use daylight_server::clock::{Clock, ManualClock};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::harness::{backends, services_available, spawn_app_clocked, spawn_nodes_clocked, TestApp};
+use crate::harness::{backends, services_available, spawn_app_clocked, spawn_nodes_clocked, Backend, Reply, TestApp};
 
 const HOUR: i64 = 3_600_000;
 const START: i64 = 1_800_000_000_000;
@@ -21,6 +21,14 @@ fn rfc3339(ms: i64) -> String {
 
 fn config_on() -> Value {
     json!({ "on": true, "off_variation": 0, "fallthrough": { "variation": 1 } })
+}
+
+/// A server on `backend` whose scheduler reads the returned clock (at
+/// `START`, moved by the test).
+async fn clocked(backend: Backend) -> (Arc<ManualClock>, TestApp) {
+    let clock = Arc::new(ManualClock::new(START));
+    let app = spawn_app_clocked(backend, Some(clock.clone() as Arc<dyn Clock>)).await;
+    (clock, app)
 }
 
 /// Flag `f` (off in production), production requiring one approval, and
@@ -42,6 +50,19 @@ async fn propose_at(app: &TestApp, ana: &str, at: i64) -> i64 {
         .body;
     assert_eq!(opened["apply_at"], at, "{opened}");
     opened["id"].as_i64().unwrap()
+}
+
+/// Ana proposes turning `f` on at `at` and bo approves it.
+async fn approved_at(app: &TestApp, (ana, bo): (&str, &str), at: i64) -> i64 {
+    let id = propose_at(app, ana, at).await;
+    approve(app, bo, id).await;
+    id
+}
+
+/// `who` applies request `id` by hand.
+async fn apply(app: &TestApp, who: &str, id: i64) -> Reply {
+    app.call_as(who, Method::POST, &format!("/api/v1/change-requests/{id}/apply"), None)
+        .await
 }
 
 async fn approve(app: &TestApp, who: &str, id: i64) {
@@ -82,8 +103,7 @@ async fn actions(app: &TestApp, id: i64) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_approved_scheduled_request_applies_at_its_time() {
     for backend in backends() {
-        let clock = Arc::new(ManualClock::new(START));
-        let app = spawn_app_clocked(backend, Some(clock.clone() as Arc<dyn Clock>)).await;
+        let (clock, app) = clocked(backend).await;
         let (ana, bo) = setup(&app).await;
 
         // A time in the past is refused by field; so is one that is not a time.
@@ -93,13 +113,9 @@ async fn an_approved_scheduled_request_applies_at_its_time() {
                 .await
                 .expect_field_error(400, "apply_at");
         }
-        let id = propose_at(&app, &ana, START + HOUR).await;
-        approve(&app, &bo, id).await;
+        let id = approved_at(&app, (&ana, &bo), START + HOUR).await;
         // Approved, but it is the scheduler's to apply, at its time.
-        let early = app
-            .call_as(&bo, Method::POST, &format!("/api/v1/change-requests/{id}/apply"), None)
-            .await
-            .expect(409);
+        let early = apply(&app, &bo, id).await.expect(409);
         assert!(
             early.body["message"].as_str().unwrap().contains("scheduled"),
             "{}",
@@ -130,14 +146,12 @@ async fn an_approved_scheduled_request_applies_at_its_time() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scheduled_request_not_approved_is_not_applied() {
     for backend in backends() {
-        let clock = Arc::new(ManualClock::new(START));
-        let app = spawn_app_clocked(backend, Some(clock.clone() as Arc<dyn Clock>)).await;
+        let (clock, app) = clocked(backend).await;
         let (ana, bo) = setup(&app).await;
 
         // Approved, then the author moves the time: a new revision, whose
         // approvals are gone by the time it comes.
-        let id = propose_at(&app, &ana, START + HOUR).await;
-        approve(&app, &bo, id).await;
+        let id = approved_at(&app, (&ana, &bo), START + HOUR).await;
         let path = format!("/api/v1/change-requests/{id}");
         let moved = app
             .call_as(
@@ -188,8 +202,7 @@ async fn scheduled_request_not_approved_is_not_applied() {
 
         // Approved in time, but the flag moved since it was proposed: it
         // fails with the reason instead of writing over the newer change.
-        let stale = propose_at(&app, &ana, clock.now_ms() + HOUR).await;
-        approve(&app, &bo, stale).await;
+        let stale = approved_at(&app, (&ana, &bo), clock.now_ms() + HOUR).await;
         let other = app
             .call_as(
                 &bo,
@@ -204,14 +217,7 @@ async fn scheduled_request_not_approved_is_not_applied() {
             .as_i64()
             .unwrap();
         approve(&app, &ana, other).await;
-        app.call_as(
-            &bo,
-            Method::POST,
-            &format!("/api/v1/change-requests/{other}/apply"),
-            None,
-        )
-        .await
-        .expect(200);
+        apply(&app, &bo, other).await.expect(200);
         clock.advance(HOUR);
         assert_eq!(app.tick().await.unapplied_requests, 1);
         let view = app.get(&format!("/api/v1/change-requests/{stale}")).await.body;
@@ -248,11 +254,9 @@ async fn applied_once(app: &TestApp, id: i64) {
 async fn two_runners_never_apply_one_scheduled_request_twice() {
     // Two ticks at once over one database, on each backend.
     for backend in backends() {
-        let clock = Arc::new(ManualClock::new(START));
-        let app = spawn_app_clocked(backend, Some(clock.clone() as Arc<dyn Clock>)).await;
+        let (clock, app) = clocked(backend).await;
         let (ana, bo) = setup(&app).await;
-        let id = propose_at(&app, &ana, START + HOUR).await;
-        approve(&app, &bo, id).await;
+        let id = approved_at(&app, (&ana, &bo), START + HOUR).await;
         clock.advance(HOUR);
         let (a, b) = tokio::join!(app.tick(), app.tick());
         assert_eq!(a.applied_requests + b.applied_requests, 1, "{a:?} {b:?}");
@@ -289,8 +293,7 @@ fn plan() -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn starting_a_release_plan_goes_through_a_change_request() {
     for backend in backends() {
-        let clock = Arc::new(ManualClock::new(START));
-        let app = spawn_app_clocked(backend, Some(clock.clone() as Arc<dyn Clock>)).await;
+        let (clock, app) = clocked(backend).await;
         let (ana, bo) = setup(&app).await;
         app.toggle("f", "production", true).await.expect(409);
         app.require_approvals("production", 0).await;
@@ -348,11 +351,7 @@ async fn starting_a_release_plan_goes_through_a_change_request() {
         assert_eq!(view["current_version"], opened["base_version"]);
 
         approve(&app, &bo, id).await;
-        let applied = app
-            .call_as(&ana, Method::POST, &format!("/api/v1/change-requests/{id}/apply"), None)
-            .await
-            .expect(200)
-            .body;
+        let applied = apply(&app, &ana, id).await.expect(200).body;
         assert_eq!(applied["state"], "applied");
         let plan = app.get(&format!("/api/v1/releases/{plan_id}")).await.expect(200).body;
         assert_eq!(plan["state"], "running", "{plan}");
@@ -392,16 +391,7 @@ async fn starting_a_release_plan_goes_through_a_change_request() {
         .await
         .expect(200);
         approve(&app, &bo, resume).await;
-        let stale = app
-            .call_as(
-                &bo,
-                Method::POST,
-                &format!("/api/v1/change-requests/{resume}/apply"),
-                None,
-            )
-            .await
-            .expect(409)
-            .body;
+        let stale = apply(&app, &bo, resume).await.expect(409).body;
         assert!(stale["message"].as_str().unwrap().contains("changed since"), "{stale}");
         let plan = app.get(&format!("/api/v1/releases/{plan_id}")).await.body;
         assert_eq!(plan["state"], "rolled_back", "{plan}");

@@ -4,6 +4,9 @@
 //! connection, then makes K changes and reports how long each took to reach
 //! every connection.
 
+mod lines;
+mod setup;
+
 use std::collections::HashMap;
 use std::process::Stdio;
 use std::time::Duration;
@@ -13,7 +16,10 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::mpsc;
 
-use crate::util::{cpu_ms, loopback_addr, median, mono_ns, pct, rss_kib, source_ips};
+use crate::util::{cpu_ms, loopback_addr, median, mono_ns, rss_kib, source_ips};
+
+use lines::{parse_line, r1, stats, Line};
+use setup::{http_client, setup, trim_base, Api};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Kind {
@@ -122,212 +128,6 @@ pub fn run(args: StreamArgs) -> i32 {
             }
         }
     })
-}
-
-struct Api {
-    http: reqwest::Client,
-    base: String,
-    token: String,
-}
-
-impl Api {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<(u16, Value), String> {
-        let mut req = self
-            .http
-            .request(method, format!("{}{}", self.base, path))
-            .bearer_auth(&self.token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.map_err(|e| format!("{path}: {e}"))?;
-        let status = resp.status().as_u16();
-        let text = resp.text().await.map_err(|e| format!("{path}: {e}"))?;
-        Ok((status, serde_json::from_str(&text).unwrap_or(Value::String(text))))
-    }
-}
-
-fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("http client")
-}
-
-fn trim_base(url: &str) -> String {
-    let rest = url.strip_prefix("http://").unwrap_or(url);
-    format!("http://{}", rest.split('/').next().unwrap_or(rest))
-}
-
-/// Creates the flag (if missing) and a key; returns (key secret, flag is on).
-async fn setup(api: &Api, args: &StreamArgs, flag: &str) -> Result<(String, bool), String> {
-    let client = args.kind == Kind::Client;
-    let (status, body) = api
-        .call(
-            reqwest::Method::POST,
-            "/api/v1/flags",
-            Some(json!({ "key": flag, "name": flag, "client_side": client, "description": "daylight-bench stream propagation" })),
-        )
-        .await?;
-    match status {
-        201 => {}
-        409 => {
-            let (_, f) = api
-                .call(reqwest::Method::GET, &format!("/api/v1/flags/{flag}"), None)
-                .await?;
-            if client && f["client_side"] != json!(true) {
-                return Err(format!(
-                    "flag `{flag}` exists and is not client_side; pass another --flag"
-                ));
-            }
-        }
-        _ => return Err(format!("creating flag `{flag}`: HTTP {status}: {body}")),
-    }
-    for i in 0..args.extra_flags {
-        let extra = format!("bench-extra-{i}");
-        let (status, body) = api
-            .call(
-                reqwest::Method::POST,
-                "/api/v1/flags",
-                Some(json!({ "key": extra, "client_side": client, "description": "daylight-bench extra flag" })),
-            )
-            .await?;
-        if status != 201 && status != 409 {
-            return Err(format!("creating flag `{extra}`: HTTP {status}: {body}"));
-        }
-        let (status, body) = api
-            .call(
-                reqwest::Method::POST,
-                &format!("/api/v1/flags/{extra}/environments/{}/toggle", args.env),
-                Some(json!({ "on": true })),
-            )
-            .await?;
-        if status != 200 {
-            return Err(format!("turning `{extra}` on: HTTP {status}: {body}"));
-        }
-    }
-    let (status, cfg) = api
-        .call(
-            reqwest::Method::GET,
-            &format!("/api/v1/flags/{flag}/environments/{}", args.env),
-            None,
-        )
-        .await?;
-    if status != 200 {
-        return Err(format!("reading flag `{flag}` in `{}`: HTTP {status}: {cfg}", args.env));
-    }
-    let on = cfg["on"].as_bool().unwrap_or(false);
-    if client && cfg["fallthrough"]["variation"] != json!(1) {
-        // A new flag serves variation 0 both off and on: a toggle would not
-        // change any browser's value, and a client-key stream sends nothing
-        // when nothing changed. Serve `true` when on.
-        serve_true_when_on(api, flag, &args.env).await?;
-    }
-    let key = match &args.key {
-        Some(k) => k.clone(),
-        None => {
-            let kind = if client { "client" } else { "server" };
-            let (status, body) = api
-                .call(
-                    reqwest::Method::POST,
-                    &format!("/api/v1/environments/{}/keys", args.env),
-                    Some(json!({ "kind": kind, "name": "daylight-bench" })),
-                )
-                .await?;
-            if status != 201 && status != 200 {
-                return Err(format!("creating a {kind} key: HTTP {status}: {body}"));
-            }
-            body["secret"]
-                .as_str()
-                .ok_or_else(|| format!("no `secret` in {body}"))?
-                .to_owned()
-        }
-    };
-    Ok((key, on))
-}
-
-/// Sets the flag's fallthrough to variation 1 (`PUT` with `If-Match`).
-async fn serve_true_when_on(api: &Api, flag: &str, env: &str) -> Result<(), String> {
-    let url = format!("{}/api/v1/flags/{flag}/environments/{env}", api.base);
-    let resp = api
-        .http
-        .get(&url)
-        .bearer_auth(&api.token)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    let etag = resp
-        .headers()
-        .get(reqwest::header::ETAG)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .ok_or("no ETag on the flag config")?;
-    let mut cfg: Value = resp.json().await.map_err(|e| e.to_string())?;
-    cfg["fallthrough"] = json!({ "variation": 1 });
-    let resp = api
-        .http
-        .put(&url)
-        .bearer_auth(&api.token)
-        .header(reqwest::header::IF_MATCH, etag)
-        .json(&cfg)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    if !resp.status().is_success() {
-        let status = resp.status();
-        return Err(format!(
-            "setting `{flag}` to serve true: HTTP {status}: {}",
-            resp.text().await.unwrap_or_default()
-        ));
-    }
-    Ok(())
-}
-
-enum Line {
-    Ready(Value),
-    All(usize),
-    /// Worker, change, receipt times in the worker's connection order.
-    Data(usize, usize, Vec<u64>),
-    End(Value),
-    Closed(usize),
-}
-
-fn parse_line(worker: usize, line: &str) -> Option<Line> {
-    let (tag, rest) = line.split_once(' ').unwrap_or((line, ""));
-    match tag {
-        "READY" => Some(Line::Ready(serde_json::from_str(rest).ok()?)),
-        "ALL" => Some(Line::All(rest.trim().parse().ok()?)),
-        "DATA" => {
-            let mut it = rest.split(' ');
-            let k = it.next()?.parse().ok()?;
-            Some(Line::Data(worker, k, it.filter_map(|t| t.parse().ok()).collect()))
-        }
-        "END" => Some(Line::End(serde_json::from_str(rest).unwrap_or(Value::Null))),
-        _ => None,
-    }
-}
-
-struct Stats {
-    p50: f64,
-    p99: f64,
-    max: f64,
-}
-
-fn stats(mut v: Vec<f64>) -> Stats {
-    v.sort_by(f64::total_cmp);
-    Stats {
-        p50: pct(&v, 50.0),
-        p99: pct(&v, 99.0),
-        max: v.last().copied().unwrap_or(f64::NAN),
-    }
-}
-
-fn r1(x: f64) -> Value {
-    if x.is_finite() {
-        json!((x * 100.0).round() / 100.0)
-    } else {
-        Value::Null
-    }
 }
 
 async fn run_async(args: StreamArgs) -> Result<(), String> {
