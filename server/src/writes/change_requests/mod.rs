@@ -269,57 +269,6 @@ pub async fn open(
     get(w, id).await
 }
 
-/// Proposes several changes in `env` at once (`daylight apply` where
-/// approvals are required), each against the version given (409 naming it
-/// when it moved), with the writer's comment: all of them or none.
-pub async fn open_all(
-    w: &Writer<'_>,
-    env: &str,
-    proposals: Vec<(String, Proposed, i64)>,
-) -> ApiResult<Vec<ChangeRequest>> {
-    let mut checked = Vec::new();
-    for (key, proposed, base) in proposals {
-        let (subject, doc) = (proposed.subject(), proposed.doc()?);
-        prepare(w, &key, env, proposed, Some(base)).await?;
-        checked.push((subject, key, doc, base));
-    }
-    let now = w.clock.now_ms();
-    let mut tx = w.begin().await?;
-    let mut ids = Vec::new();
-    for (subject, key, doc, base_version) in &checked {
-        let id = rows::insert(
-            &mut tx,
-            &NewRequest {
-                subject: subject.as_str(),
-                key,
-                environment: env,
-                base_version: *base_version,
-                config: doc,
-                comment: w.comment,
-                author: w.actor,
-                now,
-                apply_at: None,
-            },
-        )
-        .await?;
-        append_audit(
-            &mut tx,
-            AuditEntry {
-                after: Some(doc.clone()),
-                ..audit(w, "change_request.open", &id.to_string(), env)
-            },
-        )
-        .await?;
-        ids.push(id);
-    }
-    w.commit(tx, &[]).await?;
-    let mut opened = Vec::new();
-    for id in ids {
-        opened.push(get(w, id).await?);
-    }
-    Ok(opened)
-}
-
 /// Proposes `proposed` for `key` in `env` against version `base` inside the
 /// caller's transaction, with the writer's comment: for a batch (`daylight
 /// apply`) that checked it as a whole and writes other rows with it.
