@@ -10,7 +10,7 @@ use PHPUnit\Framework\TestCase;
 
 /**
  * The portable subset: what it refuses (the cases of the Rust SDK's
- * `portable_regex.rs`), and that what it accepts matches like JavaScript
+ * `portable_regex` module), and that what it accepts matches like JavaScript
  * (tests/fixtures/regex-cases.json, written by node).
  */
 final class PortableRegexTest extends TestCase

@@ -2,7 +2,7 @@
  * Validation and compilation of one flag or one segment into the form the
  * evaluator reads: targets in a map, segment keys in sets, rollouts as
  * running sums, clauses compiled (see `clause.ts`). The checks and their
- * paths are those of the Rust SDK's `ruleset.rs`.
+ * paths are those of the Rust SDK's `ruleset` module.
  */
 import type { JsonValue } from '../api/json.js';
 import { ValidationError } from '../api/errors.js';

@@ -1,6 +1,6 @@
 /**
  * The portable regex subset of the `matches` operator
- * (`docs/regex-subset.md`; the Rust SDK's `portable_regex.rs`).
+ * (`docs/regex-subset.md`; the Rust SDK's `portable_regex` module).
  *
  * JavaScript's `RegExp` accepts more than the subset (look-around,
  * back-references, `\b`, …) and backtracks, so a pattern is checked here

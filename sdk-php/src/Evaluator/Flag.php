@@ -9,7 +9,7 @@ use Daylight\ValidationError;
 /**
  * One flag in one environment, compiled: targets in a map, rules with
  * compiled clauses, serves as a fixed variation (int) or a rollout. The
- * checks and their paths are those of the Rust SDK's `ruleset.rs`.
+ * checks and their paths are those of the Rust SDK's `ruleset` module.
  *
  * @internal
  */

@@ -8,7 +8,7 @@ use Daylight\Evaluator\Data\CaseClasses;
 
 /**
  * The portable regex subset of the `matches` operator (`docs/regex-subset.md`;
- * the Rust SDK's `portable_regex.rs`), checked and translated to PCRE.
+ * the Rust SDK's `portable_regex` module), checked and translated to PCRE.
  *
  * A pattern is read by a small parser that accepts exactly the subset and
  * refuses everything else, with a message that points at the offending
