@@ -65,7 +65,7 @@ function PromoteDialog({ flag, from, to, dirty, onDone, onCancel }) {
         body: { ...body, plan, from_segments: shown.from_segments },
         comment,
       });
-      onDone(done.data?.change_requests ?? []);
+      onDone(done.data?.change_requests ?? [], done.data?.written ?? []);
     } catch (err) {
       setError(err.code === 'frozen' ? { message: `${err.message} — ${to.name || to.key} is in a freeze window.` } : err);
     }
@@ -103,7 +103,9 @@ export function PromoteButtons({ flag, env, dirty, onCopied }) {
     )}
     ${done
       ? done.requests.length > 0
-        ? html`<span class="ok" role="status" id="promote-done">${done.env} requires approval: proposed as ${done.requests.map(
+        ? html`<span class="ok" role="status" id="promote-done">${done.written.length > 0
+            ? `Written in ${done.env} now: ${done.written.map((w) => `${w.kind} ${w.key} (${w.action === 'create' ? 'created' : w.fields.join(', ')})`).join('; ')}. `
+            : ''}${done.env} requires approval: proposed as ${done.requests.map(
             (r, i) => html`${i > 0 ? ', ' : ''}<a href=${`#/requests/${r.id}`}>change request #${r.id}</a>`,
           )}; it applies once approved.</span>`
         : html`<span class="ok" role="status" id="promote-done">Copied to ${done.env}.</span>`
@@ -111,8 +113,8 @@ export function PromoteButtons({ flag, env, dirty, onCopied }) {
     ${to
       ? html`<${PromoteDialog} flag=${flag} from=${env} to=${to} dirty=${dirty}
           onCancel=${() => setTo(null)}
-          onDone=${(requests) => {
-            setDone({ env: to.name || to.key, requests });
+          onDone=${(requests, written) => {
+            setDone({ env: to.name || to.key, requests, written });
             setTo(null);
             onCopied();
           }} />`

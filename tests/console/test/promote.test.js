@@ -75,6 +75,40 @@ test('copying a flag from staging to production shows the diff and applies it wi
   await dialog.waitFor({ state: 'detached' });
 });
 
+test('copying to an environment that requires approval creates the segment there and proposes the targeting', async () => {
+  const { server, page } = await suite.setup('editor');
+  await server.call('PUT', '/api/v1/environments/production/approvals', { body: { required: 1 }, expect: 200 });
+  await server.call('POST', '/api/v1/environments/staging/segments', { body: { key: 'vip', name: 'VIPs', included: ['u-1'] }, expect: 201 });
+  await server.call('POST', '/api/v1/flags', { body: { key: 'new-lobby', name: 'New lobby' }, expect: 201 });
+  const path = '/api/v1/flags/new-lobby/environments/staging';
+  const read = await server.call('GET', path, { expect: 200 });
+  const staging = { ...read.body, rules: [{ id: 'vips', clauses: [{ attribute: 'key', op: 'in_segment', values: ['vip'] }], serve: { variation: 1 } }] };
+  await server.call('PUT', path, { body: staging, headers: { 'If-Match': read.headers.get('etag') }, expect: 200 });
+
+  await page.goto(`${server.url}/#/flags/new-lobby`);
+  await page.getByLabel('Environment', { exact: true }).selectOption('staging');
+  await page.getByRole('heading', { name: 'Targeting in staging' }).waitFor();
+  await page.getByRole('button', { name: /^Copy to production…$/i }).click();
+  const dialog = page.getByRole('dialog');
+  await dialog.locator('#promote-plan').waitFor();
+  await dialog.getByLabel(/^Comment/).fill('VIPs first in production');
+  await dialog.getByRole('button', { name: /^Copy to production$/i }).click();
+  await dialog.waitFor({ state: 'detached' });
+  const done = page.locator('#promote-done');
+  await done.getByText(/requires approval: proposed as change request #\d+/i).waitFor();
+  assert.match(await done.textContent(), /Written in production now: segment vip \(created\)/);
+
+  // The segment is there; the flag's production targeting waits for approval.
+  const vip = (await server.call('GET', '/api/v1/environments/production/segments/vip', { expect: 200 })).body;
+  assert.deepEqual(vip.included, ['u-1']);
+  const production = (await server.call('GET', '/api/v1/flags/new-lobby/environments/production', { expect: 200 })).body;
+  assert.deepEqual(production.rules, []);
+  const id = Number((await done.getByRole('link').first().textContent()).match(/#(\d+)/)[1]);
+  const request = (await server.call('GET', `/api/v1/change-requests/${id}`, { expect: 200 })).body;
+  assert.equal(request.state, 'open');
+  assert.equal(request.key, 'new-lobby');
+});
+
 test('targeting a flags-as-code file manages is read-only in the console, naming the file', async () => {
   const { server, page } = await suite.setup();
   const dir = await mkdtemp(join(tmpdir(), 'daylight-flags-'));
