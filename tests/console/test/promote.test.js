@@ -96,7 +96,7 @@ test('copying to an environment that requires approval creates the segment there
   await dialog.waitFor({ state: 'detached' });
   const done = page.locator('#promote-done');
   await done.getByText(/requires approval: proposed as change request #\d+/i).waitFor();
-  assert.match(await done.textContent(), /Written in production now: segment vip \(created\)/);
+  assert.match(await done.textContent(), /Written in production now: segment vip \(created\)/i);
 
   // The segment is there; the flag's production targeting waits for approval.
   const vip = (await server.call('GET', '/api/v1/environments/production/segments/vip', { expect: 200 })).body;

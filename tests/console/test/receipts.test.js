@@ -51,7 +51,11 @@ test('turning a flag off shows how many connected SDKs have the change, live and
 
   await page.getByRole('switch', { name: /new-lobby in staging/ }).click();
   const live = page.getByRole('status').filter({ hasText: /connected SDKs/ });
-  await live.filter({ hasText: 'Reached 1 of 2 connected SDKs' }).waitFor();
+  await live.filter({ hasText: 'Reached 1 of 2 connected SDKs' }).waitFor().catch(async (e) => {
+    // Say what the page showed instead (a receipt still counting, or none).
+    const shown = (await live.allTextContents()).join(' | ') || 'no receipt status';
+    assert.fail(`${e.message}\nthe page showed: ${shown}`);
+  });
   const text = await live.textContent();
   assert.match(text, /in \d+ ms \(median \d+ ms\)/);
   assert.match(text, /1 without receipts/);
