@@ -276,6 +276,6 @@ export function ProposeDialog({ subject = 'flag', subjectKey, flagKey, env, conf
  */
 export function ProposedNotice({ request, baseVersion }) {
   const moved = baseVersion != null && request.base_version !== baseVersion;
-  return html`<p class="ok" role="status" id="proposed">Proposed as <a href=${`#/requests/${request.id}`}>change request #${request.id}</a>: it applies once approved.
+  return html`<p class="ok proposed" role="status">Proposed as <a href=${`#/requests/${request.id}`}>change request #${request.id}</a>: it applies once approved.
     ${moved ? html` It changed since you opened it (version ${baseVersion} then, ${request.base_version} now): check the request's diff.` : null}</p>`;
 }

@@ -10,9 +10,10 @@ import { assertAccessible, consoleSuite } from './support.js';
 
 const suite = consoleSuite();
 
-/** Another editor approves request `id` and applies it. */
+/** Another editor (a token of another name than the page's) approves request `id` and applies it. */
 async function approveAndApply(server, id) {
-  const other = await server.token('editor');
+  const created = await server.call('POST', '/api/v1/tokens', { body: { name: 'second editor', role: 'editor' }, expect: 201 });
+  const other = created.body.secret;
   await server.call('POST', `/api/v1/change-requests/${id}/reviews`, { body: { verdict: 'approve' }, expect: 200, token: other });
   await server.call('POST', `/api/v1/change-requests/${id}/apply`, { expect: 200, token: other });
 }
@@ -24,7 +25,7 @@ async function propose(page, where, comment, what) {
   await assertAccessible(page, `the propose dialog for ${what}`);
   if (comment !== null) await dialog.getByLabel(/^Comment/).fill(comment);
   await dialog.getByRole('button', { name: 'Propose' }).click();
-  const notice = where.locator('#proposed');
+  const notice = where.locator('.proposed');
   await notice.waitFor();
   const [, id] = /change request #(\d+)/.exec(await notice.innerText());
   return Number(id);
@@ -44,11 +45,11 @@ test('an editor proposes included keys for a segment; another approves and appli
   // The pasted keys now live in the request.
   assert.equal(await page.locator('#upload-included-text').inputValue(), '');
 
-  await page.locator('#proposed a').click();
+  await page.locator('.proposed a').click();
   await page.getByRole('heading', { name: `Change request #${id}` }).waitFor();
-  const diff = page.locator('table.diff tr', { hasText: 'included' });
-  await diff.waitFor();
-  assert.match(await diff.locator('td.after').innerText(), /ana.*bo/s);
+  await page.locator('table.diff tr', { hasText: 'included[1]' }).waitFor();
+  const rows = await page.locator('table.diff tbody tr').allInnerTexts();
+  assert.deepEqual(rows.map((r) => r.split(/\s+/).join(' ')), ['included[0] — "ana"', 'included[1] — "bo"']);
   assert.match(await page.locator('.change-request').innerText(), /segment beta in production/);
 
   await approveAndApply(server, id);
@@ -71,7 +72,7 @@ test('an editor proposes a segment rule; the name edit the request cannot carry 
   await dialog.getByText('the name and description stay as they are').waitFor();
   await dialog.getByLabel(/^Comment/).fill('a rule');
   await dialog.getByRole('button', { name: 'Propose' }).click();
-  await page.locator('#proposed').waitFor();
+  await page.locator('.proposed').waitFor();
   const [request] = (await server.call('GET', '/api/v1/change-requests?state=open', { expect: 200 })).body.change_requests;
   assert.deepEqual([request.subject, request.key, request.config.rules.length], ['segment', 'beta', 1]);
 });
@@ -96,9 +97,11 @@ test('an editor proposes a bundle canary; another approves and applies it', asyn
   await confirm.getByLabel(/^Comment/).fill('canary to a quarter');
   await confirm.getByRole('button', { name: 'Save in production' }).click();
   const id = await propose(page, card, null, 'a bundle');
+  // The production confirmation closed with the proposal: no dialog is left open.
+  assert.equal(await page.locator('dialog[open]').count(), 0);
   assert.ok(!(await server.call('GET', '/api/v1/environments/production/apps/web/bundle', { expect: 200 })).body.canary, 'nothing applied yet');
 
-  await card.locator('#proposed a').click();
+  await card.locator('.proposed a').click();
   await page.getByRole('heading', { name: `Change request #${id}` }).waitFor();
   await page.locator('.comment', { hasText: 'canary to a quarter' }).waitFor();
   const diff = page.locator('table.diff');
@@ -125,6 +128,7 @@ test('an editor proposes a publish in production', async () => {
   await confirm.getByLabel(/^Comment/).fill('the new lobby');
   await confirm.getByRole('button', { name: 'Publish in production' }).click();
   const id = await propose(page, card, null, 'a publish');
+  assert.equal(await page.locator('dialog[open]').count(), 0);
   await approveAndApply(server, id);
   await card.locator('dl.facts code', { hasText: '2.0.0' }).first().waitFor();
   assert.equal((await server.call('GET', '/api/v1/environments/production/apps/web/bundle', { expect: 200 })).body.live, '2.0.0');
