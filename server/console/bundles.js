@@ -56,10 +56,11 @@ function PublishEffect({ body, live }) {
 
 /**
  * A refused write's change request: the dialog while `asked` (`{message,
- * comment, config | publish}`), then the notice of the proposed request.
+ * comment, config | publish}`), then the notice of the proposed request
+ * (`proposed`: `{request, base}`, the config version the page showed).
  */
-function Proposal({ env, app, asked, proposed, baseVersion, onCancel, onProposed }) {
-  if (proposed) return html`<${ProposedNotice} request=${proposed} baseVersion=${baseVersion} />`;
+function Proposal({ env, app, asked, proposed, onCancel, onProposed }) {
+  if (proposed) return html`<${ProposedNotice} request=${proposed.request} baseVersion=${proposed.base} />`;
   if (!asked) return null;
   return html`<${ProposeDialog} subject="bundle" subjectKey=${app.key} env=${env} config=${asked.config} publish=${asked.publish}
     message=${asked.message} comment=${asked.comment} onCancel=${onCancel} onProposed=${onProposed} />`;
@@ -126,11 +127,11 @@ function Publish({ env, app, live, version, segments, onDone }) {
         <//>`
       : null}
   </form>
-  <${Proposal} env=${env} app=${app} asked=${needsApproval} proposed=${proposed} baseVersion=${version}
+  <${Proposal} env=${env} app=${app} asked=${needsApproval} proposed=${proposed}
     onCancel=${() => setNeedsApproval(null)}
     onProposed=${(request) => {
       setNeedsApproval(null);
-      setProposed(request);
+      setProposed({ request, base: version });
       setForm({ version: '', canary: '', segment: '', min: '', comment: '' });
       onDone();
     }} />`;
@@ -222,7 +223,6 @@ function Settings({ env, app, status, segments, onDone }) {
     </div>
     <${ErrorLine} error=${error} />
     <div class="actions left"><button type="button" onClick=${() => setForm(null)}>Cancel</button><button type="submit" class="primary">Save settings</button></div>
-
     ${asking
       ? html`<${ConfirmDialog}
           title=${`Change ${app.key}’s bundle settings in production?`}

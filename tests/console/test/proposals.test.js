@@ -2,7 +2,9 @@
 // requires an approval: the refused write opens the propose dialog (axe
 // clean), the request's page shows the diff, and once another editor
 // approves and applies it (through the API, with their own token) the
-// segment or bundle has the change.
+// segment or bundle has the change. A request opened on a newer version
+// than the page showed says so, and a segment's name (which no request
+// carries) is said to stay.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
@@ -57,7 +59,7 @@ test('an editor proposes included keys for a segment; another approves and appli
   assert.deepEqual((await server.call('GET', '/api/v1/environments/production/segments/beta', { expect: 200 })).body.included, ['ana', 'bo']);
 });
 
-test('an editor proposes a segment rule; the name edit the request cannot carry is said', async () => {
+test('an editor proposes a segment rule: the name the request cannot carry and a newer version meanwhile are said', async () => {
   const { server, page } = await suite.setup('editor');
   await server.call('POST', '/api/v1/environments/production/segments', { body: { key: 'beta', name: 'Beta' }, expect: 201 });
   await server.call('PUT', '/api/v1/environments/production/approvals', { body: { required: 1 }, expect: 200 });
@@ -70,9 +72,16 @@ test('an editor proposes a segment rule; the name edit the request cannot carry 
   await page.getByRole('button', { name: 'Save segment' }).click();
   const dialog = page.getByRole('dialog', { name: 'Propose a change request' });
   await dialog.getByText('the name and description stay as they are').waitFor();
+  // Meanwhile someone changes the segment (approvals off for a moment): the
+  // request is opened on the newer version, and the notice says so.
+  await server.call('PUT', '/api/v1/environments/production/approvals', { body: { required: 0 }, expect: 200 });
+  await server.call('PUT', '/api/v1/environments/production/segments/beta/included', { body: ['cy'], expect: 200 });
+  await server.call('PUT', '/api/v1/environments/production/approvals', { body: { required: 1 }, expect: 200 });
   await dialog.getByLabel(/^Comment/).fill('a rule');
   await dialog.getByRole('button', { name: 'Propose' }).click();
-  await page.locator('.proposed').waitFor();
+  const notice = page.locator('.proposed');
+  await notice.waitFor();
+  assert.match(await notice.innerText(), /changed since you opened it \(version 1 then, 2 now\): check the request's diff/);
   const [request] = (await server.call('GET', '/api/v1/change-requests?state=open', { expect: 200 })).body.change_requests;
   assert.deepEqual([request.subject, request.key, request.config.rules.length], ['segment', 'beta', 1]);
 });
