@@ -1,9 +1,12 @@
 // Bundles: per app, the versions it has published, what the chosen
 // environment serves (live, canary share or segment, minimum supported
 // version, reload policy), publishing, and a live chart of the browsers
-// connected per version (the status endpoint, polled every 2 s).
+// connected per version (the status endpoint, polled every 2 s). Where the
+// environment requires approvals, a refused publish or settings save is
+// offered as a change request.
 import { api, enc, get } from './api.js';
 import { ConfirmDialog, ErrorLine, PRODUCTION, html, toPercent, toWeight, useEffect, useLive, useLoad, useSession, useState } from './lib.js';
+import { ProposeDialog, ProposedNotice } from './requests.js';
 
 const POLL_MS = 2000;
 const WINDOW = 90; // samples kept: three minutes
@@ -51,10 +54,25 @@ function PublishEffect({ body, live }) {
     ${body.min_supported ? ` Pages older than ${body.min_supported} are unsupported and reload.` : ''}</p>`;
 }
 
-function Publish({ env, app, live, segments, onDone }) {
+/**
+ * A refused write's change request: the dialog while `asked` (`{message,
+ * comment, config | publish}`), then the notice of the proposed request
+ * (`proposed`: `{request, base}`, the config version the page showed).
+ */
+function Proposal({ env, app, asked, proposed, onCancel, onProposed }) {
+  if (proposed) return html`<${ProposedNotice} request=${proposed.request} baseVersion=${proposed.base} />`;
+  if (!asked) return null;
+  return html`<${ProposeDialog} subject="bundle" subjectKey=${app.key} env=${env} config=${asked.config} publish=${asked.publish}
+    message=${asked.message} comment=${asked.comment} onCancel=${onCancel} onProposed=${onProposed} />`;
+}
+
+function Publish({ env, app, live, version, segments, onDone }) {
   const { readOnly } = useSession();
   const [form, setForm] = useState({ version: '', canary: '', segment: '', min: '', comment: '' });
   const [error, setError] = useState(null);
+  // A publish refused with 409 approval_required, then the request proposed.
+  const [needsApproval, setNeedsApproval] = useState(null);
+  const [proposed, setProposed] = useState(null);
   const set = (k) => (e) => setForm({ ...form, [k]: e.target.value });
   const id = `pub-${app.key}`;
   const [asking, setAsking] = useState(null);
@@ -66,13 +84,15 @@ function Publish({ env, app, live, segments, onDone }) {
     if (form.segment) body.canary_segment = form.segment;
     if (form.min.trim()) body.min_supported = form.min.trim();
     if (env === PRODUCTION && !confirmed) return setAsking(body);
+    setProposed(null);
     try {
       setAsking(null);
       await api('POST', `/environments/${enc(env)}/apps/${enc(app.key)}/publish`, { body, comment });
       setForm({ version: '', canary: '', segment: '', min: '', comment: '' });
       onDone();
     } catch (err) {
-      setError(err);
+      if (err.code === 'approval_required') setNeedsApproval({ message: err.message, publish: body, comment });
+      else setError(err);
     }
   }
   return html`<form onSubmit=${submit} class="publish">
@@ -106,7 +126,15 @@ function Publish({ env, app, live, segments, onDone }) {
           <${PublishEffect} body=${asking} live=${live} />
         <//>`
       : null}
-  </form>`;
+  </form>
+  <${Proposal} env=${env} app=${app} asked=${needsApproval} proposed=${proposed}
+    onCancel=${() => setNeedsApproval(null)}
+    onProposed=${(request) => {
+      setNeedsApproval(null);
+      setProposed({ request, base: version });
+      setForm({ version: '', canary: '', segment: '', min: '', comment: '' });
+      onDone();
+    }} />`;
 }
 
 /** Edits the live version, canary, minimum supported version and reload policy (PUT with If-Match). */
@@ -116,8 +144,12 @@ function Settings({ env, app, status, segments, onDone }) {
   const [error, setError] = useState(null);
   // Production: the settings to save wait for a confirmation with a comment.
   const [asking, setAsking] = useState(null);
+  // A save refused with 409 approval_required, then the request proposed.
+  const [needsApproval, setNeedsApproval] = useState(null);
+  const [proposed, setProposed] = useState(null);
   const id = `set-${app.key}`;
   function start() {
+    setProposed(null);
     setForm({
       live: status.live ?? '',
       canaryVersion: status.canary?.version ?? '',
@@ -153,11 +185,18 @@ function Settings({ env, app, status, segments, onDone }) {
       setForm(null);
       onDone();
     } catch (err) {
+      if (err.code === 'approval_required') {
+        // The whole config, with the versions the server keeps (so the request's diff shows only the edit).
+        return setNeedsApproval({ message: err.message, config: { ...body, versions: app.versions }, comment });
+      }
       setError(err.status === 409 ? { message: 'Not saved: these settings changed meanwhile (shown above now). Edit again.' } : err);
       if (err.status === 409) onDone();
     }
   }
-  if (!form) return html`<div class="actions left"><button type="button" disabled=${readOnly} onClick=${start}>Edit settings</button></div>`;
+  if (!form) {
+    return html`<div class="actions left"><button type="button" disabled=${readOnly} onClick=${start}>Edit settings</button></div>
+      ${proposed ? html`<${ProposedNotice} request=${proposed.request} baseVersion=${proposed.base} />` : null}`;
+  }
   const versionSelect = (key, label, allowNone) => html`<div><label for=${`${id}-${key}`}>${label}</label>
     <select id=${`${id}-${key}`} value=${form[key]} onChange=${set(key)}>
       ${allowNone ? html`<option value="">none</option>` : null}${app.versions.map((v) => html`<option value=${v}>${v}</option>`)}
@@ -198,7 +237,14 @@ function Settings({ env, app, status, segments, onDone }) {
             : html`<p>No version is live: open pages get no target version.</p>`}
         <//>`
       : null}
-  </form>`;
+  </form>
+  <${Proposal} env=${env} app=${app} asked=${needsApproval}
+    onCancel=${() => setNeedsApproval(null)}
+    onProposed=${(request) => {
+      setNeedsApproval(null);
+      setProposed({ request, base: status.version });
+      setForm(null);
+    }} />`;
 }
 
 function AppCard({ env, app, segments, onPublished }) {
@@ -250,7 +296,7 @@ function AppCard({ env, app, segments, onPublished }) {
           <tbody>${status.clients.map((c) => html`<tr><td><code>${c.version}</code></td><td class="num">${c.connected}</td></tr>`)}</tbody></table>
         <${Settings} env=${env} app=${app} status=${status} segments=${segments} onDone=${() => (poll(), onPublished())} />`
       : null}
-    <${Publish} env=${env} app=${app} live=${status?.live ?? null} segments=${segments} onDone=${() => (poll(), onPublished())} />
+    <${Publish} env=${env} app=${app} live=${status?.live ?? null} version=${status?.version} segments=${segments} onDone=${() => (poll(), onPublished())} />
   </article>`;
 }
 

@@ -113,9 +113,9 @@ export function variationsText(variations) {
  * `needComment` makes the comment required (production); `typeToConfirm`
  * (a flag key, say) must be typed exactly before the confirm button works.
  */
-export function ConfirmDialog({ title, children, confirmLabel, needComment, typeToConfirm, onConfirm, onCancel }) {
+export function ConfirmDialog({ title, children, confirmLabel, needComment, typeToConfirm, initialComment, onConfirm, onCancel }) {
   const ref = useRef(null);
-  const [comment, setComment] = useState('');
+  const [comment, setComment] = useState(initialComment ?? '');
   const [typed, setTyped] = useState('');
   const [busy, setBusy] = useState(false);
   useEffect(() => {

@@ -19,6 +19,13 @@ function applyError(err) {
   return err;
 }
 
+/** What applying a request did, per subject. */
+const APPLIED = {
+  flag: 'Applied: the flag now serves the proposed config.',
+  segment: 'Applied: the segment now has the proposed keys and rules.',
+  bundle: 'Applied: the bundle now has the proposed config.',
+};
+
 /** What a request changes, linked to its page: a flag, a segment (of its environment), an app's bundle, a release plan. */
 function subjectLink(r) {
   if (r.subject === 'release') return html`release plan <a href="#/releases"><code>#${r.key}</code></a>`;
@@ -131,7 +138,7 @@ export function RequestPage({ id }) {
     try {
       if (what === 'apply') {
         await api('POST', `/change-requests/${enc(id)}/apply`);
-        setDone('Applied: the flag now serves the proposed config.');
+        setDone(APPLIED[view.subject] ?? 'Applied.');
       } else {
         await api('POST', `/change-requests/${enc(id)}/reviews`, { body: { verdict, comment: comment.trim() } });
         setComment('');
@@ -222,15 +229,32 @@ function ScheduleForm({ id, applyAt, onSaved }) {
   </form>`;
 }
 
-/** After a save answered 409 `approval_required`: propose the same config as a request, by hand or at a time. */
-export function ProposeDialog({ flagKey, env, config, message, onProposed, onCancel }) {
+/** What a request proposes for, in words: "flag `x`", "segment `x`", "the bundle of `x`". */
+function subjectWords(subject, key) {
+  if (subject === 'segment') return html`segment <code>${key}</code>`;
+  if (subject === 'bundle') return html`the bundle of <code>${key}</code>`;
+  return html`<code>${key}</code>`;
+}
+
+/**
+ * After a save answered 409 `approval_required`: propose the same change as
+ * a request, by hand or at a time. `subject` is `flag` (the default; `config`
+ * its whole config), `segment` (`config`: its `included`, `excluded` and
+ * `rules`) or `bundle` (`config`: its whole bundle config, or `publish`:
+ * what a publish takes); `subjectKey` (or `flagKey`) names it. `note` says
+ * what the request leaves out; `comment` starts the comment field.
+ */
+export function ProposeDialog({ subject = 'flag', subjectKey, flagKey, env, config, publish, message, note, comment, onProposed, onCancel }) {
+  const key = subjectKey ?? flagKey;
   const [error, setError] = useState(null);
   const [at, setAt] = useState('');
-  return html`<${ConfirmDialog} title="Propose a change request" confirmLabel="Propose" needComment onCancel=${onCancel}
-    onConfirm=${async (comment) => {
+  const named = { flag: 'flag', segment: 'segment', bundle: 'app' }[subject];
+  return html`<${ConfirmDialog} title="Propose a change request" confirmLabel="Propose" needComment initialComment=${comment} onCancel=${onCancel}
+    onConfirm=${async (text) => {
       setError(null);
       try {
-        const body = { flag: flagKey, environment: env, config, comment, ...applyAtBody(at) };
+        const what = publish ? { publish } : { config };
+        const body = { [named]: key, environment: env, ...what, comment: text, ...applyAtBody(at) };
         const { data } = await api('POST', '/change-requests', { body });
         onProposed(data);
       } catch (err) {
@@ -238,8 +262,20 @@ export function ProposeDialog({ flagKey, env, config, message, onProposed, onCan
       }
     }}>
     <p>${message}</p>
-    <p>Your change to <code>${flagKey}</code> in <strong>${env}</strong> can go to review instead: once other people approve it, anyone with the editor role applies it.</p>
+    <p>Your change to ${subjectWords(subject, key)} in <strong>${env}</strong> can go to review instead: once other people approve it, anyone with the editor role applies it.</p>
+    ${note ? html`<p class="muted">${note}</p>` : null}
     <${ApplyAtField} value=${at} onInput=${setAt} />
     <${ErrorLine} error=${error} />
   <//>`;
+}
+
+/**
+ * "Proposed as change request #N", linked; and, when the subject moved on
+ * from the version the page showed (`baseVersion`) before the request was
+ * opened, that the request is against the newer one: check its diff.
+ */
+export function ProposedNotice({ request, baseVersion }) {
+  const moved = baseVersion != null && request.base_version !== baseVersion;
+  return html`<p class="ok proposed" role="status">Proposed as <a href=${`#/requests/${request.id}`}>change request #${request.id}</a>: it applies once approved.
+    ${moved ? html` It changed since you opened it (version ${baseVersion} then, ${request.base_version} now): check the request's diff.` : null}</p>`;
 }

@@ -1,11 +1,14 @@
 // Segments (cohorts) of the chosen environment: the list with sizes and
 // whether a flag uses them, "new segment", and one segment's page: its
 // rules, its key lists (bulk upload of 100,000 keys from a file or pasted
-// text) and the flags that use it.
+// text) and the flags that use it. Where the environment requires
+// approvals, a refused edit of its keys or rules is offered as a change
+// request.
 import { api, enc, get } from './api.js';
 import { ConfirmDialog, ErrorLine, html, pointAt, useLive, useLoad, useSession, useState } from './lib.js';
 import { AttributeList, ClauseList, newClause } from './rules.js';
 import { FreezeBanner } from './freeze.js';
+import { ProposeDialog, ProposedNotice } from './requests.js';
 
 function NewSegment({ env, onClose }) {
   const [form, setForm] = useState({ key: '', name: '', description: '' });
@@ -62,7 +65,7 @@ export function SegmentsPage() {
 }
 
 /** Replaces a key list from a file or pasted text (one key per line). */
-function KeyUpload({ env, segment, which, onDone }) {
+function KeyUpload({ env, segment, which, onDone, onNeedsApproval }) {
   const { readOnly } = useSession();
   const [text, setText] = useState('');
   const [busy, setBusy] = useState(false);
@@ -74,15 +77,15 @@ function KeyUpload({ env, segment, which, onDone }) {
     setBusy(true);
     setError(null);
     setMessage(null);
+    const current = segment[which];
+    const typed = [...new Set(body.split('\n').map((l) => l.trim()).filter((l) => l !== ''))];
+    let list = typed;
+    if (how === 'add') list = [...new Set([...current, ...typed])];
+    if (how === 'remove') {
+      const gone = new Set(typed);
+      list = current.filter((k) => !gone.has(k));
+    }
     try {
-      const current = segment[which];
-      const typed = [...new Set(body.split('\n').map((l) => l.trim()).filter((l) => l !== ''))];
-      let list = typed;
-      if (how === 'add') list = [...new Set([...current, ...typed])];
-      if (how === 'remove') {
-        const gone = new Set(typed);
-        list = current.filter((k) => !gone.has(k));
-      }
       const { data } = await api('PUT', `/environments/${enc(env)}/segments/${enc(segment.key)}/${which}`, {
         ...(how === 'replace' ? { text: body } : { body: list }),
         version: segment.version,
@@ -94,6 +97,12 @@ function KeyUpload({ env, segment, which, onDone }) {
       setText('');
       onDone();
     } catch (err) {
+      if (err.code === 'approval_required') {
+        // The list this send would have written, with the segment's other keys and rules.
+        const { included, excluded, rules } = segment;
+        onNeedsApproval({ message: err.message, config: { included, excluded, rules, [which]: list }, where: which, keep: () => setText('') });
+        return;
+      }
       setError(err.status === 409 ? { message: 'The segment changed meanwhile: nothing was replaced. It has been reloaded; try again.' } : err);
       if (err.status === 409) onDone();
     } finally {
@@ -140,6 +149,9 @@ export function SegmentPage({ segmentKey }) {
   const [draft, setDraft] = useState(null);
   const [saveError, setSaveError] = useState(null);
   const [deleting, setDeleting] = useState(false);
+  // A save refused with 409 approval_required: offer a change request.
+  const [needsApproval, setNeedsApproval] = useState(null);
+  const [proposed, setProposed] = useState(null);
   useLive((entries) => {
     if (entries.some((e) => e.resource_kind === 'segment' && e.resource_key === segmentKey && !draft)) reload();
     if (entries.some((e) => e.resource_kind === 'flag' || e.resource_kind === 'release')) reloadFlags();
@@ -151,13 +163,23 @@ export function SegmentPage({ segmentKey }) {
   async function save(e) {
     e.preventDefault();
     setSaveError(null);
+    setProposed(null);
     try {
       await api('PATCH', `/environments/${enc(env)}/segments/${enc(segmentKey)}`, { body: edit, version: segment.version });
       setDraft(null);
       pointAt(null);
       reload();
     } catch (err) {
-      if (err.status === 409) {
+      if (err.code === 'approval_required') {
+        const renamed = edit.name !== segment.name || edit.description !== segment.description;
+        setNeedsApproval({
+          message: err.message,
+          config: { included: segment.included, excluded: segment.excluded, rules: edit.rules },
+          note: renamed ? 'A request carries the keys and rules only: the name and description stay as they are.' : null,
+          where: 'definition',
+          keep: () => setDraft(null),
+        });
+      } else if (err.status === 409) {
         setSaveError({ message: 'Not saved: someone changed this segment since you opened it. Reload the latest version and redo your edit.' });
       } else {
         setSaveError(err);
@@ -166,6 +188,8 @@ export function SegmentPage({ segmentKey }) {
     }
   }
   const users = usedBy(flags?.flags ?? [], env, segmentKey);
+  // The proposed request, beside the part of the page it came from.
+  const notice = (where) => (proposed?.where === where ? html`<${ProposedNotice} request=${proposed.request} baseVersion=${proposed.base} />` : null);
   return html`<section>
     <p class="crumbs"><a href="#/segments">Segments</a> ›</p>
     <div class="title-row"><h1>${segment.name || segment.key}</h1><code class="key">${segment.key}</code>
@@ -220,6 +244,7 @@ export function SegmentPage({ segmentKey }) {
         </ol>
         <button type="button" onClick=${() => set({ rules: [...edit.rules, { id: `rule-${edit.rules.length + 1}`, clauses: [newClause()] }] })}>Add rule</button>
         <${ErrorLine} error=${saveError} />
+        ${notice('definition')}
         <div class="actions">
           <button type="button" disabled=${!draft} onClick=${() => (setDraft(null), setSaveError(null), reload())}>Discard / reload</button>
           <button type="submit" class="primary" disabled=${!draft}>Save segment</button>
@@ -227,8 +252,21 @@ export function SegmentPage({ segmentKey }) {
       </fieldset>
     </form>
     <div class="card"><h2>Included keys</h2><${KeyPreview} keys=${segment.included} which="included" />
-      <${KeyUpload} env=${env} segment=${segment} which="included" onDone=${reload} /></div>
+      <${KeyUpload} env=${env} segment=${segment} which="included" onDone=${reload} onNeedsApproval=${setNeedsApproval} />
+      ${notice('included')}</div>
     <div class="card"><h2>Excluded keys</h2><${KeyPreview} keys=${segment.excluded} which="excluded" />
-      <${KeyUpload} env=${env} segment=${segment} which="excluded" onDone=${reload} /></div>
+      <${KeyUpload} env=${env} segment=${segment} which="excluded" onDone=${reload} onNeedsApproval=${setNeedsApproval} />
+      ${notice('excluded')}</div>
+    ${needsApproval
+      ? html`<${ProposeDialog} subject="segment" subjectKey=${segmentKey} env=${env} config=${needsApproval.config}
+          message=${needsApproval.message} note=${needsApproval.note}
+          onCancel=${() => setNeedsApproval(null)}
+          onProposed=${(request) => {
+            // The edit now lives in the request: the page shows the segment as it is.
+            needsApproval.keep();
+            setNeedsApproval(null);
+            setProposed({ request, base: segment.version, where: needsApproval.where });
+          }} />`
+      : null}
   </section>`;
 }
