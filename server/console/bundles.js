@@ -57,12 +57,12 @@ function PublishEffect({ body, live }) {
 /**
  * A refused write's change request: the dialog while `asked` (`{message,
  * comment, config | publish}`), then the notice of the proposed request
- * (`proposed`: `{request, base}`, the config version the page showed).
+ * (`proposed`: `{request}`); `base` is the config version the page showed.
  */
-function Proposal({ env, app, asked, proposed, onCancel, onProposed }) {
-  if (proposed) return html`<${ProposedNotice} request=${proposed.request} baseVersion=${proposed.base} />`;
+function Proposal({ env, app, base, asked, proposed, onCancel, onProposed }) {
+  if (proposed) return html`<${ProposedNotice} request=${proposed.request} />`;
   if (!asked) return null;
-  return html`<${ProposeDialog} subject="bundle" subjectKey=${app.key} env=${env} config=${asked.config} publish=${asked.publish}
+  return html`<${ProposeDialog} subject="bundle" subjectKey=${app.key} env=${env} config=${asked.config} publish=${asked.publish} baseVersion=${base}
     message=${asked.message} comment=${asked.comment} onCancel=${onCancel} onProposed=${onProposed} />`;
 }
 
@@ -127,11 +127,11 @@ function Publish({ env, app, live, version, segments, onDone }) {
         <//>`
       : null}
   </form>
-  <${Proposal} env=${env} app=${app} asked=${needsApproval} proposed=${proposed}
+  <${Proposal} env=${env} app=${app} base=${version} asked=${needsApproval} proposed=${proposed}
     onCancel=${() => setNeedsApproval(null)}
     onProposed=${(request) => {
       setNeedsApproval(null);
-      setProposed({ request, base: version });
+      setProposed({ request });
       setForm({ version: '', canary: '', segment: '', min: '', comment: '' });
       onDone();
     }} />`;
@@ -195,7 +195,7 @@ function Settings({ env, app, status, segments, onDone }) {
   }
   if (!form) {
     return html`<div class="actions left"><button type="button" disabled=${readOnly} onClick=${start}>Edit settings</button></div>
-      ${proposed ? html`<${ProposedNotice} request=${proposed.request} baseVersion=${proposed.base} />` : null}`;
+      ${proposed ? html`<${ProposedNotice} request=${proposed.request} />` : null}`;
   }
   const versionSelect = (key, label, allowNone) => html`<div><label for=${`${id}-${key}`}>${label}</label>
     <select id=${`${id}-${key}`} value=${form[key]} onChange=${set(key)}>
@@ -238,11 +238,11 @@ function Settings({ env, app, status, segments, onDone }) {
         <//>`
       : null}
   </form>
-  <${Proposal} env=${env} app=${app} asked=${needsApproval}
+  <${Proposal} env=${env} app=${app} base=${status.version} asked=${needsApproval}
     onCancel=${() => setNeedsApproval(null)}
     onProposed=${(request) => {
       setNeedsApproval(null);
-      setProposed({ request, base: status.version });
+      setProposed({ request });
       setForm(null);
     }} />`;
 }

@@ -242,9 +242,10 @@ function subjectWords(subject, key) {
  * its whole config), `segment` (`config`: its `included`, `excluded` and
  * `rules`) or `bundle` (`config`: its whole bundle config, or `publish`:
  * what a publish takes); `subjectKey` (or `flagKey`) names it. `note` says
- * what the request leaves out; `comment` starts the comment field.
+ * what the request leaves out; `comment` starts the comment field;
+ * `baseVersion` is the version the page showed (409 if it moved since).
  */
-export function ProposeDialog({ subject = 'flag', subjectKey, flagKey, env, config, publish, message, note, comment, onProposed, onCancel }) {
+export function ProposeDialog({ subject = 'flag', subjectKey, flagKey, env, config, publish, baseVersion, message, note, comment, onProposed, onCancel }) {
   const key = subjectKey ?? flagKey;
   const [error, setError] = useState(null);
   const [at, setAt] = useState('');
@@ -254,7 +255,10 @@ export function ProposeDialog({ subject = 'flag', subjectKey, flagKey, env, conf
       setError(null);
       try {
         const what = publish ? { publish } : { config };
-        const body = { [named]: key, environment: env, ...what, comment: text, ...applyAtBody(at) };
+        // Against the version the page showed: if it moved meanwhile, the
+        // server refuses rather than open a request that would undo it.
+        const base = baseVersion != null ? { base_version: baseVersion } : {};
+        const body = { [named]: key, environment: env, ...what, ...base, comment: text, ...applyAtBody(at) };
         const { data } = await api('POST', '/change-requests', { body });
         onProposed(data);
       } catch (err) {
@@ -269,13 +273,7 @@ export function ProposeDialog({ subject = 'flag', subjectKey, flagKey, env, conf
   <//>`;
 }
 
-/**
- * "Proposed as change request #N", linked; and, when the subject moved on
- * from the version the page showed (`baseVersion`) before the request was
- * opened, that the request is against the newer one: check its diff.
- */
-export function ProposedNotice({ request, baseVersion }) {
-  const moved = baseVersion != null && request.base_version !== baseVersion;
-  return html`<p class="ok proposed" role="status">Proposed as <a href=${`#/requests/${request.id}`}>change request #${request.id}</a>: it applies once approved.
-    ${moved ? html` It changed since you opened it (version ${baseVersion} then, ${request.base_version} now): check the request's diff.` : null}</p>`;
+/** "Proposed as change request #N", linked. */
+export function ProposedNotice({ request }) {
+  return html`<p class="ok proposed" role="status">Proposed as <a href=${`#/requests/${request.id}`}>change request #${request.id}</a>: it applies once approved.</p>`;
 }

@@ -189,7 +189,7 @@ export function SegmentPage({ segmentKey }) {
   }
   const users = usedBy(flags?.flags ?? [], env, segmentKey);
   // The proposed request, beside the part of the page it came from.
-  const notice = (where) => (proposed?.where === where ? html`<${ProposedNotice} request=${proposed.request} baseVersion=${proposed.base} />` : null);
+  const notice = (where) => (proposed?.where === where ? html`<${ProposedNotice} request=${proposed.request} />` : null);
   return html`<section>
     <p class="crumbs"><a href="#/segments">Segments</a> ›</p>
     <div class="title-row"><h1>${segment.name || segment.key}</h1><code class="key">${segment.key}</code>
@@ -258,14 +258,14 @@ export function SegmentPage({ segmentKey }) {
       <${KeyUpload} env=${env} segment=${segment} which="excluded" onDone=${reload} onNeedsApproval=${setNeedsApproval} />
       ${notice('excluded')}</div>
     ${needsApproval
-      ? html`<${ProposeDialog} subject="segment" subjectKey=${segmentKey} env=${env} config=${needsApproval.config}
+      ? html`<${ProposeDialog} subject="segment" subjectKey=${segmentKey} env=${env} config=${needsApproval.config} baseVersion=${segment.version}
           message=${needsApproval.message} note=${needsApproval.note}
           onCancel=${() => setNeedsApproval(null)}
           onProposed=${(request) => {
             // The edit now lives in the request: the page shows the segment as it is.
             needsApproval.keep();
             setNeedsApproval(null);
-            setProposed({ request, base: segment.version, where: needsApproval.where });
+            setProposed({ request, where: needsApproval.where });
           }} />`
       : null}
   </section>`;

@@ -64,6 +64,12 @@ pub struct Proposal {
     pub publish: Option<Publish>,
     #[serde(default)]
     pub comment: String,
+    /// The version of what it changes that the proposer read (a flag's, a
+    /// segment's, an app's bundle config's, a release plan's): 409 when it
+    /// has moved since, so a request never silently undoes a newer change.
+    /// Without it, the request is against the version current now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_version: Option<i64>,
     /// When to apply it (RFC 3339, in the future): the server applies it
     /// then if it is approved by then, and marks it `expired` otherwise.
     /// Without it, someone applies it once approved.
@@ -141,7 +147,16 @@ async fn open(
             ))
         }
     };
-    let request = requests::open(&w, &key, &req.environment, proposal, &req.comment, apply_at).await?;
+    let request = requests::open(
+        &w,
+        &key,
+        &req.environment,
+        proposal,
+        &req.comment,
+        apply_at,
+        req.base_version,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(request)))
 }
 

@@ -328,9 +328,34 @@ on_each_backend!(
         assert_eq!(stored["included"], json!(["u9"]));
         assert_eq!(stored["version"], 2);
 
-        // A fresh request on the current version applies, once, even when two
-        // people click at the same time.
-        let fresh = propose(&ana, keys(&["u1", "u2"]), "again").await.expect(201).body;
+        // A proposal naming the version its author read is refused when that
+        // moved on (it would undo u9), and opens nothing.
+        let open_before = app.get("/api/v1/change-requests?state=open").await.body;
+        let read_v1 = json!({ "segment": "beta", "environment": "production", "config": keys(&["u1", "u2"]),
+            "comment": "from a stale page", "base_version": 1 });
+        let refused = app
+            .call_as(&ana, Method::POST, "/api/v1/change-requests", Some(read_v1))
+            .await
+            .expect(409)
+            .body;
+        assert!(
+            refused["message"]
+                .as_str()
+                .unwrap()
+                .contains("you sent version 1, it is now at 2"),
+            "{refused}"
+        );
+        assert_eq!(app.get("/api/v1/change-requests?state=open").await.body, open_before);
+
+        // A fresh request on the current version (named) applies, once, even
+        // when two people click at the same time.
+        let read_v2 = json!({ "segment": "beta", "environment": "production", "config": keys(&["u1", "u2"]),
+            "comment": "again", "base_version": 2 });
+        let fresh = app
+            .call_as(&ana, Method::POST, "/api/v1/change-requests", Some(read_v2))
+            .await
+            .expect(201)
+            .body;
         assert_eq!(fresh["base_version"], 2);
         let fresh = fresh["id"].as_i64().unwrap();
         approve(&bo, fresh).await.expect(200);

@@ -59,7 +59,7 @@ test('an editor proposes included keys for a segment; another approves and appli
   assert.deepEqual((await server.call('GET', '/api/v1/environments/production/segments/beta', { expect: 200 })).body.included, ['ana', 'bo']);
 });
 
-test('an editor proposes a segment rule: the name the request cannot carry and a newer version meanwhile are said', async () => {
+test('an editor proposes a segment rule: the name the request cannot carry is said, and a segment changed meanwhile is not proposed over', async () => {
   const { server, page } = await suite.setup('editor');
   await server.call('POST', '/api/v1/environments/production/segments', { body: { key: 'beta', name: 'Beta' }, expect: 201 });
   await server.call('PUT', '/api/v1/environments/production/approvals', { body: { required: 1 }, expect: 200 });
@@ -72,18 +72,17 @@ test('an editor proposes a segment rule: the name the request cannot carry and a
   await page.getByRole('button', { name: 'Save segment' }).click();
   const dialog = page.getByRole('dialog', { name: 'Propose a change request' });
   await dialog.getByText('the name and description stay as they are').waitFor();
-  // Meanwhile someone changes the segment (approvals off for a moment): the
-  // request is opened on the newer version, and the notice says so.
+  // Meanwhile someone changes the segment (approvals off for a moment): a
+  // request against the page's version 1 would undo that; it is refused.
   await server.call('PUT', '/api/v1/environments/production/approvals', { body: { required: 0 }, expect: 200 });
   await server.call('PUT', '/api/v1/environments/production/segments/beta/included', { body: ['cy'], expect: 200 });
   await server.call('PUT', '/api/v1/environments/production/approvals', { body: { required: 1 }, expect: 200 });
   await dialog.getByLabel(/^Comment/).fill('a rule');
   await dialog.getByRole('button', { name: 'Propose' }).click();
-  const notice = page.locator('.proposed');
-  await notice.waitFor();
-  assert.match(await notice.innerText(), /changed since you opened it \(version 1 then, 2 now\): check the request's diff/);
-  const [request] = (await server.call('GET', '/api/v1/change-requests?state=open', { expect: 200 })).body.change_requests;
-  assert.deepEqual([request.subject, request.key, request.config.rules.length], ['segment', 'beta', 1]);
+  await dialog.getByRole('alert').getByText(/changed since you read it \(you sent version 1, it is now at 2\)/).waitFor();
+  assert.deepEqual((await server.call('GET', '/api/v1/change-requests?state=open', { expect: 200 })).body.change_requests, []);
+  await dialog.getByRole('button', { name: 'Cancel' }).click();
+  await dialog.waitFor({ state: 'detached' });
 });
 
 test('an editor proposes a bundle canary; another approves and applies it', async () => {

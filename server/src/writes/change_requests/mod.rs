@@ -227,7 +227,8 @@ fn check_apply_at(w: &Writer<'_>, apply_at: Option<i64>) -> ApiResult<()> {
 }
 
 /// Proposes `proposed` for `key` in `env` against the subject's version
-/// now; with `apply_at`, the scheduler applies it then if approved by then.
+/// now (409 when that is not `expected`, the version the proposer read);
+/// with `apply_at`, the scheduler applies it then if approved by then.
 pub async fn open(
     w: &Writer<'_>,
     key: &str,
@@ -235,11 +236,12 @@ pub async fn open(
     proposed: Proposed,
     comment: &str,
     apply_at: Option<i64>,
+    expected: Option<i64>,
 ) -> ApiResult<ChangeRequest> {
     let subject = proposed.subject();
     let doc = proposed.doc()?;
     check_apply_at(w, apply_at)?;
-    let (_, base_version) = prepare(w, key, env, proposed, None).await?;
+    let (_, base_version) = prepare(w, key, env, proposed, expected).await?;
     let now = w.clock.now_ms();
     let mut tx = w.begin().await?;
     let id = rows::insert(
