@@ -175,7 +175,7 @@ export function SegmentPage({ segmentKey }) {
         setNeedsApproval({
           message: err.message,
           config: { included: segment.included, excluded: segment.excluded, rules: edit.rules },
-          note: renamed ? 'A request carries the keys and rules only: the name and description stay as they are.' : null,
+          note: renamed ? 'A request carries the keys and rules only: the name and description stay as they are (saved on their own, they need no approval).' : null,
           where: 'definition',
           keep: () => setDraft(null),
         });

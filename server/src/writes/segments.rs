@@ -110,7 +110,13 @@ pub async fn write(
 ) -> ApiResult<()> {
     let (before, after) = (&pending.before, &pending.after);
     fits(w, tx, after).await?;
-    w.check_approvals(tx, &before.environment, "").await?;
+    // A name or description is not served: it changes directly where
+    // approvals are required, as a flags file's apply writes it.
+    let mut served = after.rules.clone();
+    served.version = before.rules.version;
+    if served != before.rules {
+        w.check_approvals(tx, &before.environment, "").await?;
+    }
     if !store(tx, w, before, after, &pending.doc, action).await? {
         return Err(ApiError::Conflict(format!(
             "segment `{}` changed while you wrote it; reload and retry",

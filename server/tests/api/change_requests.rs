@@ -384,6 +384,36 @@ on_each_backend!(
                 .starts_with(&format!("change request {fresh}: again (approved by token:bo)")),
             "{audit}"
         );
+
+        // A name and description alone are not served: they go straight
+        // through; with a rules change too, the whole edit is refused.
+        let renamed = app
+            .request(
+                Method::PATCH,
+                segment,
+                Some(&ana),
+                Some(json!({ "name": "Beta testers", "description": "opted in" })),
+                &[("if-match", "\"3\"")],
+            )
+            .await
+            .expect(200)
+            .body;
+        assert_eq!(
+            (renamed["name"].as_str(), renamed["included"].clone()),
+            (Some("Beta testers"), json!(["u1", "u2"]))
+        );
+        let both = app
+            .request(
+                Method::PATCH,
+                segment,
+                Some(&ana),
+                Some(json!({ "name": "Beta", "included": ["u3"] })),
+                &[("if-match", &format!("\"{}\"", renamed["version"]))],
+            )
+            .await
+            .expect(409);
+        assert_eq!(both.body["error"], "approval_required");
+        assert_eq!(app.get(segment).await.body["name"], "Beta testers");
     }
 );
 
