@@ -5,8 +5,7 @@
 //! - writes at once what does not change that: a new flag (its config there
 //!   the server's default for a new flag, off), a new segment (nothing uses
 //!   it there until a flag's rules do, which come through a request), and
-//!   descriptive fields (a flag's name, description, tags, owner, expiry; a
-//!   segment's name and description);
+//!   descriptive fields (`served` says which);
 //! - proposes a change request for each flag config there that differs
 //!   (a new flag's too, against the version just written) and each existing
 //!   segment's keys and rules that differ;
@@ -20,12 +19,13 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use daylight::{FlagConfig, SegmentRules};
+use daylight::FlagConfig;
 use serde_json::Value;
 use sqlx::{Any, Transaction};
 
 use super::change_requests::{self as requests, Proposed};
 use super::flagfile::{check_references, store_write, Applied, Origin, Write, Written};
+use super::served;
 use super::Writer;
 use crate::db::{now_ms, Db};
 use crate::error::{ApiError, ApiResult};
@@ -262,7 +262,7 @@ fn split(write: &Write, p: &Planned, batch: &Batch<'_>) -> Result<Split, Vec<Str
             let dark = FlagConfig::dark(0);
             direct.flag.environments.insert(env.to_owned(), dark.clone());
             let doc = serde_json::to_string(&direct.flag).map_err(|e| vec![e.to_string()])?;
-            let waits = !same_config(&wanted, &dark);
+            let waits = served::config_serves_differently(&wanted, &dark);
             Ok(Split {
                 digest: waits.then(|| plan::flag_digest(&direct, env, p.with_targeting)),
                 proposal: waits.then_some((Proposed::Flag(wanted), direct.version)),
@@ -286,16 +286,12 @@ fn split(write: &Write, p: &Planned, batch: &Batch<'_>) -> Result<Split, Vec<Str
                     refused.push(format!("{name}: environments.{other}"));
                 }
             }
-            let fields = descriptive_changes(before, after);
+            let fields = served::flag_descriptive_changes(before, after);
             let direct = if fields.is_empty() {
                 None
             } else {
                 let mut edit = |f: &mut StoredFlag| {
-                    f.flag.name = after.flag.name.clone();
-                    f.flag.description = after.flag.description.clone();
-                    f.flag.tags = after.flag.tags.clone();
-                    f.owner = after.owner.clone();
-                    f.expires = after.expires.clone();
+                    served::take_flag_descriptive(f, after);
                     Ok(())
                 };
                 let d = flag_writes::prepare_from(
@@ -317,7 +313,7 @@ fn split(write: &Write, p: &Planned, batch: &Batch<'_>) -> Result<Split, Vec<Str
             }
             let now = direct.as_ref().map_or(before, |d| &d.after);
             let wanted = config_for(&after.flag, env);
-            let waits = !same_config(&wanted, &config_for(&before.flag, env));
+            let waits = served::config_serves_differently(&wanted, &config_for(&before.flag, env));
             Ok(Split {
                 digest: waits.then(|| plan::flag_digest(now, env, p.with_targeting)),
                 proposal: waits.then_some((Proposed::Flag(wanted), now.version)),
@@ -334,25 +330,18 @@ fn split(write: &Write, p: &Planned, batch: &Batch<'_>) -> Result<Split, Vec<Str
             open: None,
         }),
         Write::Segment(before, after, _) => {
-            let mut fields = Vec::new();
-            if before.name != after.name {
-                fields.push("name".to_owned());
-            }
-            if before.description != after.description {
-                fields.push("description".to_owned());
-            }
+            let fields = served::segment_descriptive_changes(before, after);
             let mut now = before.clone();
             let direct = if fields.is_empty() {
                 None
             } else {
-                now.name = after.name.clone();
-                now.description = after.description.clone();
+                served::take_segment_descriptive(&mut now, after);
                 now.rules.version = before.rules.version + 1;
                 now.updated_at = after.updated_at;
                 let doc = doc_of(&now.rules).map_err(|e| vec![e.to_string()])?;
                 Some(Write::Segment(before.clone(), now.clone(), doc))
             };
-            let waits = !same_rules(&before.rules, &after.rules);
+            let waits = served::segment_serves_differently(before, after);
             Ok(Split {
                 digest: waits.then(|| plan::segment_digest(&now)),
                 proposal: waits.then(|| (Proposed::Segment(after.rules.clone()), now.rules.version as i64)),
@@ -361,41 +350,6 @@ fn split(write: &Write, p: &Planned, batch: &Batch<'_>) -> Result<Split, Vec<Str
                 open: None,
             })
         }
-    }
-}
-
-/// The descriptive fields that differ (written at once under approvals).
-fn descriptive_changes(before: &StoredFlag, after: &StoredFlag) -> Vec<String> {
-    [
-        ("name", before.flag.name != after.flag.name),
-        ("description", before.flag.description != after.flag.description),
-        ("tags", before.flag.tags != after.flag.tags),
-        ("owner", before.owner != after.owner),
-        ("expires", before.expires != after.expires),
-    ]
-    .into_iter()
-    .filter(|(_, differs)| *differs)
-    .map(|(field, _)| field.to_owned())
-    .collect()
-}
-
-fn same_config(a: &FlagConfig, b: &FlagConfig) -> bool {
-    FlagConfig {
-        version: 0,
-        ..a.clone()
-    } == FlagConfig {
-        version: 0,
-        ..b.clone()
-    }
-}
-
-fn same_rules(a: &SegmentRules, b: &SegmentRules) -> bool {
-    SegmentRules {
-        version: 0,
-        ..a.clone()
-    } == SegmentRules {
-        version: 0,
-        ..b.clone()
     }
 }
 

@@ -18,6 +18,7 @@ pub mod promote;
 pub mod releases;
 pub mod schedule;
 pub mod segments;
+pub mod served;
 pub mod webhooks;
 
 use sqlx::{Any, Transaction};

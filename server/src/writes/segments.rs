@@ -6,7 +6,7 @@
 
 use sqlx::{Any, Transaction};
 
-use super::Writer;
+use super::{served, Writer};
 use crate::db::now_ms;
 use crate::error::{ApiError, ApiResult};
 use crate::store::segments::{self as rows, doc_of, StoredSegment};
@@ -112,9 +112,7 @@ pub async fn write(
     fits(w, tx, after).await?;
     // A name or description is not served: it changes directly where
     // approvals are required, as a flags file's apply writes it.
-    let mut served = after.rules.clone();
-    served.version = before.rules.version;
-    if served != before.rules {
+    if served::segment_serves_differently(before, after) {
         w.check_approvals(tx, &before.environment, "").await?;
     }
     if !store(tx, w, before, after, &pending.doc, action).await? {
