@@ -5,6 +5,7 @@
 use serde_json::{json, Value};
 
 use crate::cli::{daylight_as, ok, ok_as};
+use crate::harness::TestApp;
 
 /// The value of a record's `name: value` line.
 fn field(out: &str, name: &str) -> String {
@@ -40,6 +41,20 @@ impl Drop for TempFile {
     }
 }
 
+/// `change-requests open` in production as `ana`, proposing what `args`
+/// say; the request's record.
+async fn open(app: &TestApp, ana: &str, args: &[&str]) -> String {
+    let mut all = vec!["change-requests", "open", "--env", "production"];
+    all.extend_from_slice(args);
+    ok_as(app, ana, &all).await
+}
+
+/// Bo approves request `id` and ana applies it; the applied record.
+async fn approve_and_apply(app: &TestApp, (ana, bo): (&str, &str), id: &str) -> String {
+    ok_as(app, bo, &["change-requests", "approve", id]).await;
+    ok_as(app, ana, &["change-requests", "apply", id]).await
+}
+
 on_each_backend!(segment_and_bundle_change_requests_are_opened_from_the_cli, |app| {
     app.post("/api/v1/environments/production/segments", json!({ "key": "beta" }))
         .await
@@ -60,16 +75,12 @@ on_each_backend!(segment_and_bundle_change_requests_are_opened_from_the_cli, |ap
         "beta.yaml",
         "included: [u1, u2]\nexcluded: [u3]\nrules:\n  - id: dutch\n    clauses:\n      - {attribute: country, op: in, values: [NL]}\n",
     );
-    let opened = ok_as(
+    let opened = open(
         &app,
         &ana,
         &[
-            "change-requests",
-            "open",
             "--segment",
             "beta",
-            "--env",
-            "production",
             "--config",
             rules.path(),
             "--comment",
@@ -81,8 +92,7 @@ on_each_backend!(segment_and_bundle_change_requests_are_opened_from_the_cli, |ap
     let first = id(&opened);
     // Not applied before the approval.
     assert_eq!(app.get(segment).await.expect(200).body["included"], json!([]));
-    ok_as(&app, &bo, &["change-requests", "approve", &first]).await;
-    let applied = ok_as(&app, &ana, &["change-requests", "apply", &first]).await;
+    let applied = approve_and_apply(&app, (&ana, &bo), &first).await;
     assert_eq!(field(&applied, "state"), "applied");
     let now = app.get(segment).await.expect(200).body;
     assert_eq!(
@@ -94,24 +104,9 @@ on_each_backend!(segment_and_bundle_change_requests_are_opened_from_the_cli, |ap
 
     // The included keys replaced from a file of keys: the rest stays.
     let keys = TempFile::new("beta.txt", "u7\n\nu8\n");
-    let opened = ok_as(
-        &app,
-        &ana,
-        &[
-            "change-requests",
-            "open",
-            "--segment",
-            "beta",
-            "--env",
-            "production",
-            "--included",
-            keys.path(),
-        ],
-    )
-    .await;
+    let opened = open(&app, &ana, &["--segment", "beta", "--included", keys.path()]).await;
     let second = id(&opened);
-    ok_as(&app, &bo, &["change-requests", "approve", &second]).await;
-    ok_as(&app, &ana, &["change-requests", "apply", &second]).await;
+    approve_and_apply(&app, (&ana, &bo), &second).await;
     let now = app.get(segment).await.expect(200).body;
     assert_eq!(
         (&now["included"], &now["excluded"]),
@@ -121,28 +116,11 @@ on_each_backend!(segment_and_bundle_change_requests_are_opened_from_the_cli, |ap
     assert_eq!(now["rules"].as_array().map(Vec::len), Some(1), "{now}");
 
     // A bundle: a canary publish, then the whole config from a JSON file.
-    let opened = ok_as(
-        &app,
-        &ana,
-        &[
-            "change-requests",
-            "open",
-            "--app",
-            "web",
-            "--env",
-            "production",
-            "--publish",
-            "1.1.0",
-            "--canary",
-            "10",
-        ],
-    )
-    .await;
+    let opened = open(&app, &ana, &["--app", "web", "--publish", "1.1.0", "--canary", "10"]).await;
     assert_eq!(field(&opened, "subject"), "bundle");
     let third = id(&opened);
     assert_eq!(app.get(bundle).await.body["canary"], Value::Null);
-    ok_as(&app, &bo, &["change-requests", "approve", &third]).await;
-    ok_as(&app, &ana, &["change-requests", "apply", &third]).await;
+    approve_and_apply(&app, (&ana, &bo), &third).await;
     let now = app.get(bundle).await.expect(200).body;
     assert_eq!(
         (&now["live"], &now["canary"]["version"]),
@@ -154,24 +132,9 @@ on_each_backend!(segment_and_bundle_change_requests_are_opened_from_the_cli, |ap
     // The bundle config's own fields, without the canary: 1.1.0 live for everyone.
     let whole = json!({ "live": "1.1.0", "reload": now["reload"], "versions": now["versions"] });
     let config = TempFile::new("web.json", &whole.to_string());
-    let opened = ok_as(
-        &app,
-        &ana,
-        &[
-            "change-requests",
-            "open",
-            "--app",
-            "web",
-            "--env",
-            "production",
-            "--config",
-            config.path(),
-        ],
-    )
-    .await;
+    let opened = open(&app, &ana, &["--app", "web", "--config", config.path()]).await;
     let fourth = id(&opened);
-    ok_as(&app, &bo, &["change-requests", "approve", &fourth]).await;
-    ok_as(&app, &ana, &["change-requests", "apply", &fourth]).await;
+    approve_and_apply(&app, (&ana, &bo), &fourth).await;
     let now = app.get(bundle).await.expect(200).body;
     assert_eq!((&now["live"], &now["canary"]), (&json!("1.1.0"), &Value::Null), "{now}");
 

@@ -42,6 +42,8 @@ fn usage_errors_exit_two() {
 // ---- export, plan, apply against a running server ----
 
 pub(crate) mod against_a_server {
+    use std::path::PathBuf;
+
     use reqwest::Method;
     use serde_json::{json, Value};
 
@@ -75,25 +77,38 @@ pub(crate) mod against_a_server {
             .await;
     }
 
-    /// Audit entries and each environment's change-log head.
-    pub(crate) async fn history(app: &TestApp) -> (usize, Vec<i64>) {
-        let audit = app.get("/api/v1/audit?limit=1000").await.expect(200).body;
-        let envs = app.get("/api/v1/environments").await.expect(200).body;
-        let heads = envs["environments"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["version"].as_i64().unwrap())
-            .collect();
-        (audit["entries"].as_array().unwrap().len(), heads)
-    }
-
     pub(crate) async fn run(app: &TestApp, args: &[&str]) -> Run {
         daylight(app, args).await
     }
 
-    pub(crate) fn temp() -> tempfile::TempDir {
-        tempfile::tempdir().unwrap()
+    /// A new temp dir holding file `name` with `text`: the dir (the file
+    /// lives as long as it) and the file.
+    pub(crate) fn written(name: &str, text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(name);
+        std::fs::write(&file, text).unwrap();
+        (dir, file)
+    }
+
+    /// A [`seeded`] server exported to `flags.yaml` in a new temp dir: the
+    /// dir (the file lives as long as it) and the file.
+    pub(crate) async fn exported(app: &TestApp) -> (tempfile::TempDir, PathBuf) {
+        seeded(app).await;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("flags.yaml");
+        let exported = run(app, &["export", "--out", file.to_str().unwrap()]).await;
+        assert_eq!(exported.code, 0, "{}", exported.stderr);
+        (dir, file)
+    }
+
+    /// `daylight plan FILE --env ENV`.
+    pub(crate) async fn daylight_plan(app: &TestApp, file: &str, env: &str) -> Run {
+        run(app, &["plan", file, "--env", env]).await
+    }
+
+    /// `daylight apply FILE --env ENV --reason REASON`.
+    pub(crate) async fn daylight_apply(app: &TestApp, file: &str, env: &str, reason: &str) -> Run {
+        run(app, &["apply", file, "--env", env, "--reason", reason]).await
     }
 
     /// Edits a YAML file as JSON.
@@ -136,12 +151,8 @@ pub(crate) mod against_a_server {
     });
 
     on_each_backend!(export_validates_and_applies_as_a_no_op, |app| {
-        seeded(&app).await;
-        let dir = temp();
-        let file = dir.path().join("flags.yaml");
+        let (dir, file) = exported(&app).await;
         let file_s = file.to_str().unwrap();
-        let exported = run(&app, &["export", "--out", file_s]).await;
-        assert_eq!(exported.code, 0, "{}", exported.stderr);
         let text = std::fs::read_to_string(&file).unwrap();
         assert!(text.contains("owner: team-lobby"), "{text}");
         assert!(text.contains("expires: 2099-03-31"), "{text}");
@@ -150,8 +161,8 @@ pub(crate) mod against_a_server {
         let valid = run(&app, &["validate", file_s]).await;
         assert_eq!(valid.code, 0, "{}", valid.stdout);
 
-        let before = history(&app).await;
-        let plan = run(&app, &["plan", file_s, "--env", "production"]).await;
+        let before = app.history().await;
+        let plan = daylight_plan(&app, file_s, "production").await;
         assert_eq!(plan.code, 0, "{}{}", plan.stdout, plan.stderr);
         assert!(
             plan.stdout
@@ -159,11 +170,11 @@ pub(crate) mod against_a_server {
             "{}",
             plan.stdout
         );
-        let applied = run(&app, &["apply", file_s, "--env", "production", "--reason", "r1"]).await;
+        let applied = daylight_apply(&app, file_s, "production", "r1").await;
         assert_eq!(applied.code, 0, "{}", applied.stderr);
         assert!(applied.stdout.contains("Nothing to apply."), "{}", applied.stdout);
         assert_eq!(
-            history(&app).await,
+            app.history().await,
             before,
             "a no-op apply writes no audit or change-log row"
         );
@@ -198,11 +209,8 @@ pub(crate) mod against_a_server {
     });
 
     on_each_backend!(a_changed_default_is_planned_applied_and_then_settled, |app| {
-        seeded(&app).await;
-        let dir = temp();
-        let file = dir.path().join("flags.yaml");
+        let (_dir, file) = exported(&app).await;
         let file_s = file.to_str().unwrap();
-        assert_eq!(run(&app, &["export", "--out", file_s]).await.code, 0);
         edit_yaml(&file, |doc| {
             let i = flag_index(doc, "checkout");
             doc["flags"][i]["environments"]["production"]["off_variation"] = json!(1);
@@ -210,7 +218,7 @@ pub(crate) mod against_a_server {
             let j = flag_index(doc, "new-lobby");
             doc["flags"][j]["environments"]["production"]["rules"] = json!([]);
         });
-        let plan = run(&app, &["plan", file_s, "--env", "production"]).await;
+        let plan = daylight_plan(&app, file_s, "production").await;
         assert_eq!(plan.code, 2, "{}{}", plan.stdout, plan.stderr);
         assert!(
             plan.stdout.contains("~ flag checkout: change (version 1)"),
@@ -228,7 +236,7 @@ pub(crate) mod against_a_server {
             plan.stdout
         );
 
-        let (audit_before, _) = history(&app).await;
+        let (audit_before, _) = app.history().await;
         let applied = run(
             &app,
             &["apply", file_s, "--env", "production", "--reason", "commit abc123"],
@@ -249,22 +257,14 @@ pub(crate) mod against_a_server {
         assert_eq!(entries[0]["comment"], "commit abc123");
         assert!(entries[0]["actor"].as_str().is_some_and(|a| !a.is_empty()));
 
-        let again = run(&app, &["plan", file_s, "--env", "production"]).await;
+        let again = daylight_plan(&app, file_s, "production").await;
         assert_eq!(again.code, 0, "{}", again.stdout);
     });
 
     on_each_backend!(an_edit_in_the_console_after_an_apply_is_drift, |app| {
-        seeded(&app).await;
-        let dir = temp();
-        let file = dir.path().join("flags.yaml");
+        let (_dir, file) = exported(&app).await;
         let file_s = file.to_str().unwrap();
-        assert_eq!(run(&app, &["export", "--out", file_s]).await.code, 0);
-        assert_eq!(
-            run(&app, &["apply", file_s, "--env", "production", "--reason", "baseline"])
-                .await
-                .code,
-            0
-        );
+        assert_eq!(daylight_apply(&app, file_s, "production", "baseline").await.code, 0);
         // The file's description, edited in the console.
         patch_flag(&app, "checkout", json!({ "description": "edited by hand" })).await;
         // Targeting edited in the console is not drift: the console owns it.
@@ -283,16 +283,13 @@ pub(crate) mod against_a_server {
         let lobby = items.iter().find(|i| i["key"] == "new-lobby").unwrap();
         assert_eq!(lobby["action"], "unchanged");
 
-        let text = run(&app, &["plan", file_s, "--env", "production"]).await;
+        let text = daylight_plan(&app, file_s, "production").await;
         assert!(text.stdout.contains("! flag checkout: drift"), "{}", text.stdout);
     });
 
     on_each_backend!(a_stale_plan_is_refused_and_nothing_is_applied, |app| {
-        seeded(&app).await;
-        let dir = temp();
-        let file = dir.path().join("flags.yaml");
+        let (dir, file) = exported(&app).await;
         let file_s = file.to_str().unwrap();
-        assert_eq!(run(&app, &["export", "--out", file_s]).await.code, 0);
         edit_yaml(&file, |doc| {
             let i = flag_index(doc, "checkout");
             doc["flags"][i]["description"] = json!("from the file");
@@ -300,38 +297,25 @@ pub(crate) mod against_a_server {
             doc["flags"][j]["description"] = json!("from the file");
         });
         let plan_file = dir.path().join("plan.json");
-        let plan = run(
-            &app,
-            &[
-                "plan",
-                file_s,
-                "--env",
-                "production",
-                "--out",
-                plan_file.to_str().unwrap(),
-            ],
-        )
-        .await;
+        let plan_s = plan_file.to_str().unwrap();
+        let plan = run(&app, &["plan", file_s, "--env", "production", "--out", plan_s]).await;
         assert_eq!(plan.code, 2, "{}{}", plan.stdout, plan.stderr);
         // The second flag of the plan changes meanwhile (in key order:
         // checkout, then new-lobby).
         app.toggle("new-lobby", "staging", true).await.expect(200);
-        let before = history(&app).await;
+        let before = app.history().await;
 
-        let applied = run(
-            &app,
-            &[
-                "apply",
-                file_s,
-                "--env",
-                "production",
-                "--plan",
-                plan_file.to_str().unwrap(),
-                "--reason",
-                "r",
-            ],
-        )
-        .await;
+        let apply_plan = [
+            "apply",
+            file_s,
+            "--env",
+            "production",
+            "--plan",
+            plan_s,
+            "--reason",
+            "r",
+        ];
+        let applied = run(&app, &apply_plan).await;
         assert_eq!(applied.code, 1, "{}", applied.stdout);
         assert!(applied.stderr.contains("nothing was applied"), "{}", applied.stderr);
         assert!(
@@ -340,7 +324,7 @@ pub(crate) mod against_a_server {
             applied.stderr
         );
         assert!(!applied.stderr.contains("flag `checkout`"), "{}", applied.stderr);
-        assert_eq!(history(&app).await, before, "no audit or change-log row");
+        assert_eq!(app.history().await, before, "no audit or change-log row");
         for key in ["checkout", "new-lobby"] {
             let flag = app.get(&format!("/api/v1/flags/{key}")).await.expect(200).body;
             assert_ne!(flag["description"], "from the file", "{key} was applied");
@@ -348,20 +332,7 @@ pub(crate) mod against_a_server {
 
         // A plan of files edited since is refused too.
         edit_yaml(&file, |doc| doc["flags"][0]["description"] = json!("later"));
-        let applied = run(
-            &app,
-            &[
-                "apply",
-                file_s,
-                "--env",
-                "production",
-                "--plan",
-                plan_file.to_str().unwrap(),
-                "--reason",
-                "r",
-            ],
-        )
-        .await;
+        let applied = run(&app, &apply_plan).await;
         assert_eq!(applied.code, 1);
         assert!(
             applied.stderr.contains("the files changed since the plan"),
@@ -371,24 +342,21 @@ pub(crate) mod against_a_server {
     });
 
     on_each_backend!(a_new_flag_and_the_segment_it_uses_are_created_together, |app| {
-        let dir = temp();
-        let file = dir.path().join("flags.yaml");
-        std::fs::write(
-            &file,
+        let (_dir, file) = written(
+            "flags.yaml",
             "version: 1\n\
              flags:\n  - key: beta-ui\n    owner: team-ui\n    variations: [false, true]\n    environments:\n      \
              production:\n        off_variation: 0\n        rules:\n          - id: testers\n            clauses: \
              [{ attribute: key, op: in_segment, values: [testers] }]\n            serve: { variation: 1 }\n        \
              fallthrough: { variation: 0 }\n\
              segments:\n  - key: testers\n    environments:\n      production:\n        included: [u-7]\n",
-        )
-        .unwrap();
+        );
         let file_s = file.to_str().unwrap();
-        let plan = run(&app, &["plan", file_s, "--env", "production"]).await;
+        let plan = daylight_plan(&app, file_s, "production").await;
         assert_eq!(plan.code, 2, "{}{}", plan.stdout, plan.stderr);
         assert!(plan.stdout.contains("+ flag beta-ui: create"), "{}", plan.stdout);
         assert!(plan.stdout.contains("+ segment testers: create"), "{}", plan.stdout);
-        let applied = run(&app, &["apply", file_s, "--env", "production", "--reason", "new"]).await;
+        let applied = daylight_apply(&app, file_s, "production", "new").await;
         assert_eq!(applied.code, 0, "{}", applied.stderr);
         let flag = app.get("/api/v1/flags/beta-ui").await.expect(200).body;
         assert_eq!(flag["owner"], "team-ui");
@@ -397,23 +365,20 @@ pub(crate) mod against_a_server {
         app.get("/api/v1/environments/production/segments/testers")
             .await
             .expect(200);
-        assert_eq!(run(&app, &["plan", file_s, "--env", "production"]).await.code, 0);
+        assert_eq!(daylight_plan(&app, file_s, "production").await.code, 0);
     });
 
     on_each_backend!(
         a_file_that_manages_targeting_owns_it_and_other_writes_are_refused,
         |app| {
-            let dir = temp();
-            let file = dir.path().join("lobby.yaml");
-            let file_s = file.to_str().unwrap();
-            std::fs::write(
-            &file,
-            "version: 1\n\
+            let (_dir, file) = written(
+                "lobby.yaml",
+                "version: 1\n\
              flags:\n  - key: new-lobby\n    variations: [false, true]\n    manage:\n      production: [targeting]\n    \
              environments:\n      production: { on: true, off_variation: 0, fallthrough: { variation: 1 } }\n",
-        )
-        .unwrap();
-            let applied = run(&app, &["apply", file_s, "--env", "production", "--reason", "r"]).await;
+            );
+            let file_s = file.to_str().unwrap();
+            let applied = daylight_apply(&app, file_s, "production", "r").await;
             assert_eq!(applied.code, 0, "{}", applied.stderr);
             let flag = app.get("/api/v1/flags/new-lobby").await.expect(200).body;
             assert_eq!(flag["managed_by"]["production"]["file"], file_s);
@@ -474,7 +439,7 @@ pub(crate) mod against_a_server {
                 .expect_field_error(409, "environments.production.on");
             // Other environments are the console's.
             app.toggle("new-lobby", "staging", true).await.expect(200);
-            let applied = run(&app, &["apply", file_s, "--env", "production", "--reason", "r2"]).await;
+            let applied = daylight_apply(&app, file_s, "production", "r2").await;
             assert_eq!(applied.code, 0, "{}", applied.stderr);
             let config = app
                 .get("/api/v1/flags/new-lobby/environments/production")
@@ -487,7 +452,7 @@ pub(crate) mod against_a_server {
             edit_yaml(&file, |doc| {
                 doc["flags"][0].as_object_mut().unwrap().remove("manage");
             });
-            let applied = run(&app, &["apply", file_s, "--env", "production", "--reason", "r3"]).await;
+            let applied = daylight_apply(&app, file_s, "production", "r3").await;
             assert_eq!(applied.code, 0, "{}", applied.stderr);
             let flag = app.get("/api/v1/flags/new-lobby").await.expect(200).body;
             assert!(flag.get("managed_by").is_none(), "{flag}");

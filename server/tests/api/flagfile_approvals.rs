@@ -3,10 +3,9 @@
 //! segment's keys and rules) that changes is proposed as a change request,
 //! in one transaction; variations are refused (docs/flags-as-code.md).
 
-use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::flagfile::against_a_server::{edit_yaml, flag_index, history, run, seeded, temp};
+use crate::flagfile::against_a_server::{daylight_apply, daylight_plan, edit_yaml, exported, flag_index, written};
 use crate::harness::TestApp;
 
 const FILE: &str = "version: 1
@@ -44,33 +43,12 @@ async fn open_requests(app: &TestApp) -> Vec<Value> {
     open["change_requests"].as_array().unwrap().clone()
 }
 
-/// Another editor approves request `id` and applies it.
-async fn approve_and_apply(app: &TestApp, bo: &str, id: i64) {
-    for (path, body) in [("reviews", Some(json!({ "verdict": "approve" }))), ("apply", None)] {
-        app.call_as(bo, Method::POST, &format!("/api/v1/change-requests/{id}/{path}"), body)
-            .await
-            .expect(200);
-    }
-}
-
-async fn audit_actions(app: &TestApp) -> Vec<String> {
-    let audit = app.get("/api/v1/audit?limit=1000").await.expect(200).body;
-    audit["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 on_each_backend!(a_new_flag_and_segment_are_written_and_the_config_proposed, |app| {
-    let dir = temp();
-    let file = dir.path().join("flags.yaml");
+    let (_dir, file) = written("flags.yaml", FILE);
     let file_s = file.to_str().unwrap();
-    std::fs::write(&file, FILE).unwrap();
     app.require_approvals("production", 1).await;
 
-    let applied = run(&app, &["apply", file_s, "--env", "production", "--reason", "abc123"]).await;
+    let applied = daylight_apply(&app, file_s, "production", "abc123").await;
     assert_eq!(applied.code, 0, "{}{}", applied.stdout, applied.stderr);
     assert!(applied.stdout.contains("Written at once"), "{}", applied.stdout);
     assert!(
@@ -103,14 +81,14 @@ on_each_backend!(a_new_flag_and_segment_are_written_and_the_config_proposed, |ap
     assert_eq!(request["base_version"], flag["version"]);
     assert_eq!(request["comment"], "abc123");
     assert!(applied.stdout.contains(&format!("#{id}")), "{}", applied.stdout);
-    let actions = audit_actions(&app).await;
+    let actions = app.audit_actions("limit=1000").await;
     for action in ["flag.create", "segment.create", "change_request.open"] {
         assert!(actions.iter().any(|a| a == action), "{action} in {actions:?}");
     }
 
     // Until it applies, the plan shows the change, proposed; applying
     // again proposes nothing new and writes nothing.
-    let plan = run(&app, &["plan", file_s, "--env", "production"]).await;
+    let plan = daylight_plan(&app, file_s, "production").await;
     assert_eq!(plan.code, 2, "{}", plan.stdout);
     assert!(
         plan.stdout.contains(&format!("proposed as change request #{id}")),
@@ -118,16 +96,16 @@ on_each_backend!(a_new_flag_and_segment_are_written_and_the_config_proposed, |ap
         plan.stdout
     );
     assert!(!plan.stdout.contains("drift:"), "{}", plan.stdout);
-    let heads = history(&app).await.1;
-    let again = run(&app, &["apply", file_s, "--env", "production", "--reason", "abc123"]).await;
+    let heads = app.history().await.1;
+    let again = daylight_apply(&app, file_s, "production", "abc123").await;
     assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
     assert!(again.stdout.contains("Already proposed"), "{}", again.stdout);
     assert_eq!(open_requests(&app).await.len(), 1);
-    assert_eq!(history(&app).await.1, heads);
+    assert_eq!(app.history().await.1, heads);
 
     // Approved by someone else and applied, production serves the rollout.
     let bo = app.editor_token("bo").await;
-    approve_and_apply(&app, &bo, id).await;
+    app.approve_and_apply(&bo, id).await;
     let config = app
         .get("/api/v1/flags/new-checkout/environments/production")
         .await
@@ -139,11 +117,11 @@ on_each_backend!(a_new_flag_and_segment_are_written_and_the_config_proposed, |ap
         "{config}"
     );
     assert_eq!(config["rules"][0]["clauses"][0]["values"], json!(["beta"]));
-    let plan = run(&app, &["plan", file_s, "--env", "production"]).await;
+    let plan = daylight_plan(&app, file_s, "production").await;
     assert_eq!(plan.code, 0, "{}", plan.stdout);
     // The file manages that targeting from the next apply on (not while
     // the request carrying it waited: it could not have applied).
-    let applied = run(&app, &["apply", file_s, "--env", "production", "--reason", "abc124"]).await;
+    let applied = daylight_apply(&app, file_s, "production", "abc124").await;
     assert!(applied.stdout.contains("Nothing to apply."), "{}", applied.stdout);
     let flag = app.get("/api/v1/flags/new-checkout").await.expect(200).body;
     assert_eq!(
@@ -154,11 +132,8 @@ on_each_backend!(a_new_flag_and_segment_are_written_and_the_config_proposed, |ap
 });
 
 on_each_backend!(descriptive_fields_are_written_and_targeting_proposed, |app| {
-    seeded(&app).await;
-    let dir = temp();
-    let file = dir.path().join("flags.yaml");
+    let (_dir, file) = exported(&app).await;
     let file_s = file.to_str().unwrap();
-    assert_eq!(run(&app, &["export", "--out", file_s]).await.code, 0);
     edit_yaml(&file, |doc| {
         let i = flag_index(doc, "checkout");
         doc["flags"][i]["description"] = json!("Checkout, redone");
@@ -170,7 +145,7 @@ on_each_backend!(descriptive_fields_are_written_and_targeting_proposed, |app| {
     let flag_version = app.get("/api/v1/flags/checkout").await.body["version"]
         .as_i64()
         .unwrap();
-    let applied = run(&app, &["apply", file_s, "--env", "production", "--reason", "ship it"]).await;
+    let applied = daylight_apply(&app, file_s, "production", "ship it").await;
     assert_eq!(applied.code, 0, "{}{}", applied.stdout, applied.stderr);
     assert!(
         applied.stdout.contains("proposed 2 change request(s)"),
@@ -203,12 +178,12 @@ on_each_backend!(descriptive_fields_are_written_and_targeting_proposed, |app| {
         doc["flags"][i]["environments"]["production"]["off_variation"] = json!(0);
         doc["flags"][i]["environments"]["production"]["on"] = json!(true);
     });
-    let before = history(&app).await;
-    let refused = run(&app, &["apply", file_s, "--env", "production", "--reason", "r"]).await;
+    let before = app.history().await;
+    let refused = daylight_apply(&app, file_s, "production", "r").await;
     assert_eq!(refused.code, 1, "{}", refused.stdout);
     let flag_id = flag_request["id"].as_i64().unwrap();
     assert!(refused.stderr.contains(&format!("#{flag_id}")), "{}", refused.stderr);
-    assert_eq!(history(&app).await, before);
+    assert_eq!(app.history().await, before);
     assert_eq!(open_requests(&app).await.len(), 2);
     edit_yaml(&file, |doc| {
         let i = flag_index(doc, "checkout");
@@ -218,22 +193,19 @@ on_each_backend!(descriptive_fields_are_written_and_targeting_proposed, |app| {
 
     let bo = app.editor_token("bo").await;
     for r in &open {
-        approve_and_apply(&app, &bo, r["id"].as_i64().unwrap()).await;
+        app.approve_and_apply(&bo, r["id"].as_i64().unwrap()).await;
     }
     let config = app.get("/api/v1/flags/checkout/environments/production").await.body;
     assert_eq!(config["off_variation"], 1, "{config}");
     let segment = app.get("/api/v1/environments/production/segments/vip").await.body;
     assert_eq!(segment["included"], json!(["u-1", "u-2"]));
-    let plan = run(&app, &["plan", file_s, "--env", "production"]).await;
+    let plan = daylight_plan(&app, file_s, "production").await;
     assert_eq!(plan.code, 0, "{}", plan.stdout);
 });
 
 on_each_backend!(a_variations_change_is_refused_naming_the_field, |app| {
-    seeded(&app).await;
-    let dir = temp();
-    let file = dir.path().join("flags.yaml");
+    let (_dir, file) = exported(&app).await;
     let file_s = file.to_str().unwrap();
-    assert_eq!(run(&app, &["export", "--out", file_s]).await.code, 0);
     edit_yaml(&file, |doc| {
         let i = flag_index(doc, "checkout");
         doc["flags"][i]["variations"] = json!(["old", "new", "newer"]);
@@ -241,8 +213,8 @@ on_each_backend!(a_variations_change_is_refused_naming_the_field, |app| {
         doc["flags"][i]["description"] = json!("would be written alone");
     });
     app.require_approvals("production", 1).await;
-    let before = history(&app).await;
-    let applied = run(&app, &["apply", file_s, "--env", "production", "--reason", "r"]).await;
+    let before = app.history().await;
+    let applied = daylight_apply(&app, file_s, "production", "r").await;
     assert_eq!(applied.code, 1, "{}", applied.stdout);
     assert!(applied.stderr.contains("requires 1 approval"), "{}", applied.stderr);
     assert!(
@@ -250,25 +222,22 @@ on_each_backend!(a_variations_change_is_refused_naming_the_field, |app| {
         "{}",
         applied.stderr
     );
-    assert_eq!(history(&app).await, before, "nothing written");
+    assert_eq!(app.history().await, before, "nothing written");
     assert!(open_requests(&app).await.is_empty(), "nothing proposed");
     let flag = app.get("/api/v1/flags/new-lobby").await.body;
     assert_eq!(flag["description"], "The lobby");
 });
 
 on_each_backend!(variations_applied_elsewhere_do_not_bypass_approvals, |app| {
-    seeded(&app).await;
-    let dir = temp();
-    let file = dir.path().join("flags.yaml");
+    let (_dir, file) = exported(&app).await;
     let file_s = file.to_str().unwrap();
-    assert_eq!(run(&app, &["export", "--out", file_s]).await.code, 0);
     edit_yaml(&file, |doc| {
         let i = flag_index(doc, "checkout");
         doc["flags"][i]["variations"] = json!(["old", "newer"]);
     });
     app.require_approvals("production", 1).await;
-    let before = history(&app).await;
-    let applied = run(&app, &["apply", file_s, "--env", "staging", "--reason", "r"]).await;
+    let before = app.history().await;
+    let applied = daylight_apply(&app, file_s, "staging", "r").await;
     assert_eq!(applied.code, 1, "{}", applied.stdout);
     assert!(
         applied
@@ -277,10 +246,10 @@ on_each_backend!(variations_applied_elsewhere_do_not_bypass_approvals, |app| {
         "{}",
         applied.stderr
     );
-    assert_eq!(history(&app).await, before, "nothing written");
+    assert_eq!(app.history().await, before, "nothing written");
     // Without approvals there, the same apply goes through.
     app.require_approvals("production", 0).await;
-    let applied = run(&app, &["apply", file_s, "--env", "staging", "--reason", "r"]).await;
+    let applied = daylight_apply(&app, file_s, "staging", "r").await;
     assert_eq!(applied.code, 0, "{}", applied.stderr);
     let flag = app.get("/api/v1/flags/checkout").await.body;
     assert_eq!(flag["variations"], json!(["old", "newer"]));

@@ -123,28 +123,20 @@ on_each_backend!(ofrep_single_and_bulk, |app| {
     assert_eq!(keys, vec!["config", "public"]);
     let etag = bulk.etag();
     assert!(!etag.is_empty());
-    let again = app
-        .request(
-            Method::POST,
-            "/ofrep/v1/evaluate/flags",
-            Some(&client),
-            Some(json!({ "context": { "targetingKey": "u1" } })),
-            &[("if-none-match", &etag)],
+    // The same request with the ETag: 304 until a flag changes.
+    let if_none_match = [("if-none-match", etag.as_str())];
+    let conditional = || {
+        app.ofrep_with(
+            &client,
+            None,
+            json!({ "context": { "targetingKey": "u1" } }),
+            &if_none_match,
         )
-        .await
-        .expect(304);
+    };
+    let again = conditional().await.expect(304);
     assert_eq!(again.etag(), etag);
     app.toggle("public", "production", false).await.expect(200);
-    let changed = app
-        .request(
-            Method::POST,
-            "/ofrep/v1/evaluate/flags",
-            Some(&client),
-            Some(json!({ "context": { "targetingKey": "u1" } })),
-            &[("if-none-match", &etag)],
-        )
-        .await
-        .expect(200);
+    let changed = conditional().await.expect(200);
     assert_ne!(changed.etag(), etag);
     let public = changed.body["flags"]
         .as_array()
@@ -183,13 +175,7 @@ on_each_backend!(ofrep_evaluations_keep_request_ids_cors_metrics_and_errors, |ap
     assert_eq!(id.len(), 36, "a generated request id: {id}");
     // The caller's request id is kept.
     let r = app
-        .request(
-            Method::POST,
-            "/ofrep/v1/evaluate/flags",
-            Some(&client),
-            Some(json!({})),
-            &[("x-request-id", "trace-42")],
-        )
+        .ofrep_with(&client, None, json!({}), &[("x-request-id", "trace-42")])
         .await
         .expect(200);
     assert_eq!(r.headers["x-request-id"], "trace-42");
@@ -454,15 +440,9 @@ on_each_backend!(ofrep_bulk_answers_in_gzip_when_asked_and_per_context, |app| {
 
     // Either form's ETag gets 304 for the other (weak comparison).
     let weak = format!("W/{}", plain_headers["etag"].to_str().unwrap());
-    app.request(
-        Method::POST,
-        "/ofrep/v1/evaluate/flags",
-        Some(&client),
-        Some(json!({ "context": omaha })),
-        &[("if-none-match", &weak)],
-    )
-    .await
-    .expect(304);
+    app.ofrep_with(&client, None, json!({ "context": omaha }), &[("if-none-match", &weak)])
+        .await
+        .expect(304);
 
     // Answers kept per context: alternating contexts each get their own.
     for _ in 0..3 {

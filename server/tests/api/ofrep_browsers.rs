@@ -1,34 +1,15 @@
 //! OFREP for browsers: CORS, allowed origins, the event streams that tell
 //! browsers to refetch and the hosts their URLs are built from.
 
-use reqwest::Method;
 use serde_json::json;
 
 on_each_backend!(ofrep_cors_for_browsers, |app| {
-    let r = app
-        .request(
-            Method::OPTIONS,
-            "/ofrep/v1/evaluate/flags",
-            None,
-            None,
-            &[
-                ("origin", "https://app.example"),
-                ("access-control-request-method", "POST"),
-                ("access-control-request-headers", "authorization,content-type"),
-            ],
-        )
-        .await;
+    let r = app.preflight("/ofrep/v1/evaluate/flags", "https://app.example").await;
     assert!(r.status.is_success(), "preflight: {}", r.status);
     assert_eq!(r.headers["access-control-allow-origin"], "*");
     let client = app.sdk_key("production", "client").await;
     let r = app
-        .request(
-            Method::POST,
-            "/ofrep/v1/evaluate/flags",
-            Some(&client),
-            Some(json!({})),
-            &[("origin", "https://app.example")],
-        )
+        .ofrep_with(&client, None, json!({}), &[("origin", "https://app.example")])
         .await
         .expect(200);
     let exposed = r.headers["access-control-expose-headers"]
@@ -97,27 +78,13 @@ async fn ofrep_refuses_origins_outside_the_allowed_list() {
     .await;
     app.create_flag(json!({ "key": "public", "client_side": true })).await;
     let client = app.sdk_key("production", "client").await;
-    for path in ["/ofrep/v1/evaluate/flags", "/ofrep/v1/evaluate/flags/public"] {
-        let preflight = |origin: &'static str| {
-            let app = &app;
-            async move {
-                app.request(
-                    Method::OPTIONS,
-                    path,
-                    None,
-                    None,
-                    &[
-                        ("origin", origin),
-                        ("access-control-request-method", "POST"),
-                        ("access-control-request-headers", "authorization,content-type"),
-                    ],
-                )
-                .await
-            }
-        };
-        let refused = preflight("https://evil.example").await.expect(403);
+    for (path, flag) in [
+        ("/ofrep/v1/evaluate/flags", None),
+        ("/ofrep/v1/evaluate/flags/public", Some("public")),
+    ] {
+        let refused = app.preflight(path, "https://evil.example").await.expect(403);
         assert!(refused.headers.get("access-control-allow-origin").is_none());
-        let ok = preflight("https://app.example").await;
+        let ok = app.preflight(path, "https://app.example").await;
         assert!(ok.status.is_success(), "{path}: {}", ok.status);
         assert_eq!(ok.headers["access-control-allow-origin"], "https://app.example");
 
@@ -125,8 +92,7 @@ async fn ofrep_refuses_origins_outside_the_allowed_list() {
             let (app, client) = (&app, &client);
             async move {
                 let headers: Vec<(&str, &str)> = origin.map(|o| ("origin", o)).into_iter().collect();
-                app.request(Method::POST, path, Some(client), Some(json!({})), &headers)
-                    .await
+                app.ofrep_with(client, flag, json!({}), &headers).await
             }
         };
         let refused = evaluate(Some("https://evil.example")).await.expect(403);
@@ -153,16 +119,7 @@ async fn event_stream_urls_come_only_from_a_valid_host_and_scheme() {
     let streams = |headers: Vec<(&'static str, &'static str)>| {
         let (app, client) = (&app, &client);
         async move {
-            let r = app
-                .request(
-                    Method::POST,
-                    "/ofrep/v1/evaluate/flags",
-                    Some(client),
-                    Some(json!({})),
-                    &headers,
-                )
-                .await
-                .expect(200);
+            let r = app.ofrep_with(client, None, json!({}), &headers).await.expect(200);
             r.body["eventStreams"][0]["url"].as_str().map(str::to_owned)
         }
     };

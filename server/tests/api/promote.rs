@@ -62,19 +62,6 @@ async fn apply(app: &TestApp, body: Value, comment: &str) -> crate::harness::Rep
     .await
 }
 
-/// Audit entries and each environment's change-log head.
-async fn history(app: &TestApp) -> (usize, Vec<i64>) {
-    let audit = app.get("/api/v1/audit?limit=1000").await.expect(200).body;
-    let envs = app.get("/api/v1/environments").await.expect(200).body;
-    let heads = envs["environments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["version"].as_i64().unwrap())
-        .collect();
-    (audit["entries"].as_array().unwrap().len(), heads)
-}
-
 fn item<'a>(shown: &'a Value, kind: &str, key: &str) -> &'a Value {
     shown["plan"]["items"]
         .as_array()
@@ -86,9 +73,9 @@ fn item<'a>(shown: &'a Value, kind: &str, key: &str) -> &'a Value {
 
 on_each_backend!(promote_copies_rules_rollout_targets_and_the_segment_they_use, |app| {
     seeded(&app).await;
-    let before = history(&app).await;
+    let before = app.history().await;
     let shown = app.post(PLAN, request()).await.expect(200).body;
-    assert_eq!(history(&app).await, before, "a plan writes nothing");
+    assert_eq!(app.history().await, before, "a plan writes nothing");
     assert_eq!(shown["from"], "staging");
     assert_eq!(shown["plan"]["environment"], "production");
     assert_eq!(
@@ -166,9 +153,9 @@ on_each_backend!(promote_copies_rules_rollout_targets_and_the_segment_they_use, 
         .unwrap()
         .iter()
         .all(|i| i["action"] == "unchanged"));
-    let settled = history(&app).await;
+    let settled = app.history().await;
     apply(&app, apply_body(&request(), &again), "again").await.expect(200);
-    assert_eq!(history(&app).await, settled);
+    assert_eq!(app.history().await, settled);
 
     // Only the parts asked for: on/off alone.
     let on = json!({ "from": "staging", "flags": ["new-lobby"], "parts": ["on"] });
@@ -191,12 +178,12 @@ on_each_backend!(a_stale_promotion_is_refused_and_nothing_is_written, |app| {
     // The target moved since the plan.
     let shown = app.post(PLAN, request()).await.expect(200).body;
     app.toggle("new-lobby", "production", true).await.expect(200);
-    let before = history(&app).await;
+    let before = app.history().await;
     let refused = apply(&app, apply_body(&request(), &shown), "r").await.expect(409);
     let message = refused.body["message"].as_str().unwrap();
     assert!(message.contains("nothing was applied"), "{message}");
     assert!(message.contains("flag `new-lobby` changed on the server"), "{message}");
-    assert_eq!(history(&app).await, before, "no audit or change-log row");
+    assert_eq!(app.history().await, before, "no audit or change-log row");
     app.get("/api/v1/environments/production/segments/vip")
         .await
         .expect(404);
@@ -218,11 +205,11 @@ on_each_backend!(a_stale_promotion_is_refused_and_nothing_is_written, |app| {
     )
     .await
     .expect(200);
-    let before = history(&app).await;
+    let before = app.history().await;
     let refused = apply(&app, apply_body(&request(), &shown), "r").await.expect(409);
     let message = refused.body["message"].as_str().unwrap();
     assert!(message.contains("segment `vip` in `staging`"), "{message}");
-    assert_eq!(history(&app).await, before);
+    assert_eq!(app.history().await, before);
     app.get("/api/v1/environments/production/segments/vip")
         .await
         .expect(404);
@@ -243,10 +230,10 @@ on_each_backend!(a_promotion_respects_freeze_windows, |app| {
     )
     .await
     .expect(201);
-    let before = history(&app).await;
+    let before = app.history().await;
     let refused = apply(&app, body, "r").await.expect(423);
     assert_eq!(refused.body["error"], "frozen");
-    assert_eq!(history(&app).await, before);
+    assert_eq!(app.history().await, before);
     app.get("/api/v1/environments/production/segments/vip")
         .await
         .expect(404);
@@ -261,7 +248,7 @@ on_each_backend!(a_promotion_where_approvals_are_required_is_proposed, |app| {
     let only = json!({ "from": "staging", "flags": ["new-lobby"], "parts": ["fallthrough"] });
     let shown = app.post(PLAN, only.clone()).await.expect(200).body;
     let version = item(&shown, "flag", "new-lobby")["version"].clone();
-    let heads = history(&app).await.1;
+    let heads = app.history().await.1;
     let proposed = apply(&app, apply_body(&only, &shown), "copy the rollout")
         .await
         .expect(200);
@@ -271,21 +258,11 @@ on_each_backend!(a_promotion_where_approvals_are_required_is_proposed, |app| {
     assert_eq!(requests[0]["key"], "new-lobby");
     assert_eq!(requests[0]["comment"], "copy the rollout");
     assert_eq!(requests[0]["base_version"], version);
-    assert_eq!(history(&app).await.1, heads, "nothing served changed");
+    assert_eq!(app.history().await.1, heads, "nothing served changed");
 
     let bo = app.editor_token("bo").await;
     let id = requests[0]["id"].as_i64().unwrap();
-    for (path, body) in [("reviews", Some(json!({ "verdict": "approve" }))), ("apply", None)] {
-        app.request(
-            Method::POST,
-            &format!("/api/v1/change-requests/{id}/{path}"),
-            Some(&bo),
-            body,
-            &[],
-        )
-        .await
-        .expect(200);
-    }
+    app.approve_and_apply(&bo, id).await;
     let staging = app.get("/api/v1/flags/new-lobby/environments/staging").await.body;
     let production = app.get("/api/v1/flags/new-lobby/environments/production").await.body;
     assert_eq!(production["fallthrough"], staging["fallthrough"]);
@@ -317,11 +294,7 @@ on_each_backend!(a_promotion_where_approvals_are_required_is_proposed, |app| {
         "{production}"
     );
     let id = requests[0]["id"].as_i64().unwrap();
-    for (path, body) in [("reviews", Some(json!({ "verdict": "approve" }))), ("apply", None)] {
-        app.call_as(&bo, Method::POST, &format!("/api/v1/change-requests/{id}/{path}"), body)
-            .await
-            .expect(200);
-    }
+    app.approve_and_apply(&bo, id).await;
     let production = app.get("/api/v1/flags/new-lobby/environments/production").await.body;
     assert_eq!(production["rules"], staging["rules"]);
 });
@@ -367,7 +340,7 @@ on_each_backend!(bad_promotions_name_the_field_and_viewers_cannot_apply, |app| {
 on_each_backend!(the_cli_shows_the_diff_and_applies_only_with_yes, |app| {
     seeded(&app).await;
     let args = ["promote", "new-lobby", "--from", "staging", "--to", "production"];
-    let before = history(&app).await;
+    let before = app.history().await;
     let shown = daylight(&app, &args).await;
     assert_eq!(shown.code, 2, "{}{}", shown.stdout, shown.stderr);
     assert!(
@@ -378,7 +351,7 @@ on_each_backend!(the_cli_shows_the_diff_and_applies_only_with_yes, |app| {
     assert!(shown.stdout.contains("~ flag new-lobby: change"), "{}", shown.stdout);
     assert!(shown.stdout.contains("+ segment vip: create"), "{}", shown.stdout);
     assert!(shown.stdout.contains("Not applied"), "{}", shown.stdout);
-    assert_eq!(history(&app).await, before, "nothing applied without --yes");
+    assert_eq!(app.history().await, before, "nothing applied without --yes");
 
     let mut yes = args.to_vec();
     yes.extend(["--yes", "--reason", "ship the lobby"]);

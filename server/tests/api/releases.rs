@@ -8,15 +8,13 @@ use daylight_server::clock::{Clock, ManualClock};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::harness::{self, spawn_app_clocked, TestApp, Tick};
+use crate::harness::{self, clocked, TestApp, Tick, CLOCK_START, HOUR};
 
-pub(crate) const HOUR: i64 = 3_600_000;
-
-pub(crate) fn clock() -> Arc<ManualClock> {
-    Arc::new(ManualClock::new(1_800_000_000_000))
+fn clock() -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(CLOCK_START))
 }
 
-pub(crate) fn dyn_clock(c: &Arc<ManualClock>) -> Option<Arc<dyn Clock>> {
+fn dyn_clock(c: &Arc<ManualClock>) -> Option<Arc<dyn Clock>> {
     Some(c.clone() as Arc<dyn Clock>)
 }
 
@@ -64,26 +62,10 @@ async fn served_new(app: &TestApp, tables: std::ops::Range<i64>) -> Vec<i64> {
     on
 }
 
-pub(crate) async fn audit_actions(app: &TestApp, kind: &str) -> Vec<String> {
-    let log = app
-        .get(&format!("/api/v1/audit?resource_kind={kind}&limit=1000"))
-        .await
-        .expect(200);
-    let mut actions: Vec<String> = log.body["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap().to_owned())
-        .collect();
-    actions.reverse();
-    actions
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plan_runs_its_stages_on_schedule_pauses_and_rolls_back() {
     for backend in harness::backends() {
-        let clock = clock();
-        let app = spawn_app_clocked(backend, dyn_clock(&clock)).await;
+        let (clock, app) = clocked(backend).await;
         app.create_flag(json!({ "key": "new-lobby" })).await;
         let created = app
             .post("/api/v1/flags/new-lobby/environments/staging/releases", plan())
@@ -210,7 +192,7 @@ async fn a_plan_runs_its_stages_on_schedule_pauses_and_rolls_back() {
         assert_eq!(prod["version"], 1);
 
         assert_eq!(
-            audit_actions(&app, "release").await,
+            app.audit_actions("resource_kind=release&limit=1000").await,
             [
                 "release.create",
                 "release.start",
@@ -234,8 +216,7 @@ async fn a_plan_runs_its_stages_on_schedule_pauses_and_rolls_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_plan_move_is_one_audit_entry_with_the_flag_change() {
     for backend in harness::backends() {
-        let clock = clock();
-        let app = spawn_app_clocked(backend, dyn_clock(&clock)).await;
+        let (_, app) = clocked(backend).await;
         app.create_flag(json!({ "key": "new-lobby" })).await;
         let id = app
             .post("/api/v1/flags/new-lobby/environments/staging/releases", plan())
@@ -299,8 +280,7 @@ async fn each_plan_move_is_one_audit_entry_with_the_flag_change() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plan_completes_and_bad_plans_name_the_field() {
     for backend in harness::backends() {
-        let clock = clock();
-        let app = spawn_app_clocked(backend, dyn_clock(&clock)).await;
+        let (clock, app) = clocked(backend).await;
         app.create_flag(json!({ "key": "new-lobby" })).await;
         let path = "/api/v1/flags/new-lobby/environments/staging/releases";
         app.post(path, json!({ "variation": 5, "stages": [{ "weight": 1000 }] }))
@@ -388,7 +368,7 @@ async fn two_nodes_advance_each_stage_exactly_once() {
     clock.advance(HOUR);
     let done = wait_for(&nodes[0], id, "completion", |p| p["state"] == "completed").await;
     assert_eq!(done["stage"], 3);
-    let actions = audit_actions(&nodes[0], "release").await;
+    let actions = nodes[0].audit_actions("resource_kind=release&limit=1000").await;
     assert_eq!(
         actions,
         [

@@ -6,28 +6,15 @@ use daylight_server::clock::Clock;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::harness::{self, spawn_app_clocked, TestApp, Tick};
-use crate::releases::{audit_actions, clock, dyn_clock, HOUR};
+use crate::harness::{self, clocked, rfc3339, Backend, Tick, HOUR};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scheduled_changes_apply_once_on_time_and_can_be_cancelled() {
     for backend in harness::backends() {
-        let clock = clock();
-        let app = spawn_app_clocked(backend, dyn_clock(&clock)).await;
+        let (clock, app) = clocked(backend).await;
         app.create_flag(json!({ "key": "tournament" })).await;
         let path = "/api/v1/flags/tournament/environments/production/scheduled-changes";
-        let at = |ms: i64| {
-            let secs = (clock.now_ms() + ms) / 1000;
-            // RFC 3339 by hand: the test avoids a date crate.
-            let (days, rem) = (secs / 86_400, secs % 86_400);
-            let (y, m, d) = civil(days);
-            format!(
-                "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-                rem / 3600,
-                rem % 3600 / 60,
-                rem % 60
-            )
-        };
+        let at = |ms: i64| rfc3339(clock.now_ms() + ms);
         let on = app
             .post(path, json!({ "at": at(HOUR), "change": { "on": true } }))
             .await
@@ -97,7 +84,7 @@ async fn scheduled_changes_apply_once_on_time_and_can_be_cancelled() {
             .collect();
         assert_eq!(states, ["applied", "cancelled"]);
         assert_eq!(
-            audit_actions(&app, "scheduled_change").await,
+            app.audit_actions("resource_kind=scheduled_change&limit=1000").await,
             [
                 "schedule.create",
                 "schedule.create",
@@ -114,34 +101,11 @@ async fn scheduled_changes_apply_once_on_time_and_can_be_cancelled() {
 /// tick is driven by hand with the manual clock.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_that_no_longer_validates_fails_alone_and_the_others_apply() {
-    let clock = clock();
-    let dir = tempfile::tempdir().unwrap();
-    let mut settings =
-        daylight_server::Settings::for_tests(format!("sqlite://{}/daylight.db", dir.path().display()), harness::ADMIN);
-    // The background scheduler ticks once at start; this test ticks itself.
-    settings.scheduler_tick_ms = 24 * HOUR as u64;
-    let built = daylight_server::Application::build(settings)
-        .await
-        .expect("the server starts")
-        .with_clock(clock.clone());
-    let state = built.state().clone();
-    let url = format!("http://127.0.0.1:{}", built.port());
-    tokio::spawn(built.run_until(std::future::pending()));
-    let app = TestApp::remote(url);
+    let (clock, app) = clocked(Backend::Sqlite).await;
     for key in ["a", "b", "c"] {
         app.create_flag(json!({ "key": key })).await;
     }
-    let at = {
-        let secs = (clock.now_ms() + HOUR) / 1000;
-        let (days, rem) = (secs / 86_400, secs % 86_400);
-        let (y, m, d) = civil(days);
-        format!(
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-            rem / 3600,
-            rem % 3600 / 60,
-            rem % 60
-        )
-    };
+    let at = rfc3339(clock.now_ms() + HOUR);
     let schedule = |flag: &'static str, change: Value| {
         let (app, at) = (&app, at.clone());
         async move {
@@ -168,9 +132,8 @@ async fn a_change_that_no_longer_validates_fails_alone_and_the_others_apply() {
     let fine = schedule("c", json!({ "on": true })).await;
 
     clock.advance(HOUR);
-    let tick = daylight_server::releases::scheduler::tick(&state, clock.as_ref())
-        .await
-        .expect("one bad change does not fail the tick");
+    // One bad change does not fail the tick.
+    let tick = app.tick().await;
     assert_eq!((tick.applied_changes, tick.failed_changes), (1, 1), "{tick:?}");
     let change = |id: &Value| {
         let app = &app;
@@ -189,21 +152,5 @@ async fn a_change_that_no_longer_validates_fails_alone_and_the_others_apply() {
         true
     );
     // The next tick has nothing left to do, and fails nothing.
-    let tick = daylight_server::releases::scheduler::tick(&state, clock.as_ref())
-        .await
-        .expect("a quiet tick");
-    assert_eq!(tick, Default::default());
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.
-fn civil(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
+    assert_eq!(app.tick().await, Tick::default());
 }

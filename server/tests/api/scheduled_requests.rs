@@ -10,25 +10,12 @@ use daylight_server::clock::{Clock, ManualClock};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::harness::{backends, services_available, spawn_app_clocked, spawn_nodes_clocked, Backend, Reply, TestApp};
-
-const HOUR: i64 = 3_600_000;
-const START: i64 = 1_800_000_000_000;
-
-fn rfc3339(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms).unwrap().to_string()
-}
+use crate::harness::{
+    backends, clocked, rfc3339, services_available, spawn_nodes_clocked, Reply, TestApp, CLOCK_START, HOUR,
+};
 
 fn config_on() -> Value {
     json!({ "on": true, "off_variation": 0, "fallthrough": { "variation": 1 } })
-}
-
-/// A server on `backend` whose scheduler reads the returned clock (at
-/// `START`, moved by the test).
-async fn clocked(backend: Backend) -> (Arc<ManualClock>, TestApp) {
-    let clock = Arc::new(ManualClock::new(START));
-    let app = spawn_app_clocked(backend, Some(clock.clone() as Arc<dyn Clock>)).await;
-    (clock, app)
 }
 
 /// Flag `f` (off in production), production requiring one approval, and
@@ -84,20 +71,10 @@ async fn flag_on(app: &TestApp) -> bool {
         == true
 }
 
+/// Request `id`'s audit trail, oldest first.
 async fn actions(app: &TestApp, id: i64) -> Vec<String> {
-    let log = app
-        .get(&format!("/api/v1/audit?resource_kind=change_request&resource_key={id}"))
+    app.audit_actions(&format!("resource_kind=change_request&resource_key={id}"))
         .await
-        .expect(200)
-        .body;
-    let mut actions: Vec<String> = log["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap().to_owned())
-        .collect();
-    actions.reverse();
-    actions
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -107,13 +84,13 @@ async fn an_approved_scheduled_request_applies_at_its_time() {
         let (ana, bo) = setup(&app).await;
 
         // A time in the past is refused by field; so is one that is not a time.
-        for at in [json!(rfc3339(START - HOUR)), json!("tomorrow")] {
+        for at in [json!(rfc3339(CLOCK_START - HOUR)), json!("tomorrow")] {
             let body = json!({ "flag": "f", "environment": "production", "config": config_on(), "apply_at": at });
             app.call_as(&ana, Method::POST, "/api/v1/change-requests", Some(body))
                 .await
                 .expect_field_error(400, "apply_at");
         }
-        let id = approved_at(&app, (&ana, &bo), START + HOUR).await;
+        let id = approved_at(&app, (&ana, &bo), CLOCK_START + HOUR).await;
         // Approved, but it is the scheduler's to apply, at its time.
         let early = apply(&app, &bo, id).await.expect(409);
         assert!(
@@ -132,7 +109,7 @@ async fn an_approved_scheduled_request_applies_at_its_time() {
         let view = app.get(&format!("/api/v1/change-requests/{id}")).await.expect(200).body;
         assert_eq!(view["state"], "applied", "{view}");
         assert_eq!(view["settled_by"], "scheduler");
-        assert_eq!(view["settled_at"], START + HOUR);
+        assert_eq!(view["settled_at"], CLOCK_START + HOUR);
         assert_eq!(
             actions(&app, id).await,
             ["change_request.open", "change_request.approve", "change_request.apply"]
@@ -151,14 +128,14 @@ async fn scheduled_request_not_approved_is_not_applied() {
 
         // Approved, then the author moves the time: a new revision, whose
         // approvals are gone by the time it comes.
-        let id = approved_at(&app, (&ana, &bo), START + HOUR).await;
+        let id = approved_at(&app, (&ana, &bo), CLOCK_START + HOUR).await;
         let path = format!("/api/v1/change-requests/{id}");
         let moved = app
             .call_as(
                 &ana,
                 Method::PUT,
                 &path,
-                Some(json!({ "apply_at": rfc3339(START + 2 * HOUR) })),
+                Some(json!({ "apply_at": rfc3339(CLOCK_START + 2 * HOUR) })),
             )
             .await
             .expect(200)
@@ -172,7 +149,7 @@ async fn scheduled_request_not_approved_is_not_applied() {
             &bo,
             Method::PUT,
             &path,
-            Some(json!({ "apply_at": rfc3339(START + 3 * HOUR) })),
+            Some(json!({ "apply_at": rfc3339(CLOCK_START + 3 * HOUR) })),
         )
         .await
         .expect(403);
@@ -256,7 +233,7 @@ async fn two_runners_never_apply_one_scheduled_request_twice() {
     for backend in backends() {
         let (clock, app) = clocked(backend).await;
         let (ana, bo) = setup(&app).await;
-        let id = approved_at(&app, (&ana, &bo), START + HOUR).await;
+        let id = approved_at(&app, (&ana, &bo), CLOCK_START + HOUR).await;
         clock.advance(HOUR);
         let (a, b) = tokio::join!(app.tick(), app.tick());
         assert_eq!(a.applied_requests + b.applied_requests, 1, "{a:?} {b:?}");
@@ -267,7 +244,7 @@ async fn two_runners_never_apply_one_scheduled_request_twice() {
     if !services_available() {
         return;
     }
-    let clock = Arc::new(ManualClock::new(START));
+    let clock = Arc::new(ManualClock::new(CLOCK_START));
     let nodes = spawn_nodes_clocked(
         2,
         |s| s.scheduler_tick_ms = 24 * HOUR as u64,
@@ -275,7 +252,7 @@ async fn two_runners_never_apply_one_scheduled_request_twice() {
     )
     .await;
     let (ana, bo) = setup(&nodes[0]).await;
-    let id = propose_at(&nodes[1], &ana, START + HOUR).await;
+    let id = propose_at(&nodes[1], &ana, CLOCK_START + HOUR).await;
     approve(&nodes[0], &bo, id).await;
     clock.advance(HOUR);
     let (a, b) = tokio::join!(nodes[0].tick(), nodes[1].tick());
@@ -404,7 +381,7 @@ async fn starting_a_release_plan_goes_through_a_change_request() {
 async fn webhooks_deliver_expired_and_failed_requests_with_the_reason() {
     use crate::webhooks::{allow_loopback, eventually, Receiver, SECRET};
     for backend in backends() {
-        let clock = Arc::new(ManualClock::new(START));
+        let clock = Arc::new(ManualClock::new(CLOCK_START));
         let app = crate::harness::spawn_app_clocked_with(backend, allow_loopback, clock.clone()).await;
         let receiver = Receiver::start(0).await;
         let events = json!(["change_request.expired", "change_request.failed"]);
@@ -417,8 +394,8 @@ async fn webhooks_deliver_expired_and_failed_requests_with_the_reason() {
         let (ana, bo) = setup(&app).await;
 
         // Never approved: it expires. Approved, but the flag moves first: it fails.
-        let expired = propose_at(&app, &ana, START + HOUR).await;
-        let failed = propose_at(&app, &ana, START + HOUR).await;
+        let expired = propose_at(&app, &ana, CLOCK_START + HOUR).await;
+        let failed = propose_at(&app, &ana, CLOCK_START + HOUR).await;
         approve(&app, &bo, failed).await;
         app.require_approvals("production", 0).await;
         app.edit_config("f", "production", |c| c["off_variation"] = json!(1))

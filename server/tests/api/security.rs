@@ -204,33 +204,17 @@ async fn only_allowed_origins_may_open_browser_streams_and_use_ofrep_cors() {
     assert_eq!(app.stream(hello(&server_key)).await.next().await["type"], "welcome");
 
     // OFREP CORS answers the same list.
-    let preflight = |origin: &'static str| {
-        let app = &app;
-        async move {
-            app.request(
-                Method::OPTIONS,
-                "/ofrep/v1/evaluate/flags",
-                None,
-                None,
-                &[
-                    ("origin", origin),
-                    ("access-control-request-method", "POST"),
-                    ("access-control-request-headers", "authorization,content-type"),
-                ],
-            )
-            .await
-        }
-    };
-    let ok = preflight("http://localhost:3000").await;
+    let ok = app.preflight("/ofrep/v1/evaluate/flags", "http://localhost:3000").await;
     assert_eq!(ok.headers["access-control-allow-origin"], "http://localhost:3000");
-    let other = preflight("https://evil.example.net").await;
+    let other = app
+        .preflight("/ofrep/v1/evaluate/flags", "https://evil.example.net")
+        .await;
     assert!(other.headers.get("access-control-allow-origin").is_none());
     let answer = app
-        .request(
-            Method::POST,
-            "/ofrep/v1/evaluate/flags",
-            Some(&key),
-            Some(json!({ "context": {} })),
+        .ofrep_with(
+            &key,
+            None,
+            json!({ "context": {} }),
             &[("origin", "https://app.example.com")],
         )
         .await

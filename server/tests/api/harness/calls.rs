@@ -1,5 +1,6 @@
 //! `TestApp`'s calls: requests as the bootstrap admin or another token,
-//! and the flag, key, token and OFREP helpers built on them.
+//! and the flag, key, token, change-request, audit and OFREP helpers built
+//! on them.
 
 use reqwest::Method;
 use serde_json::Value;
@@ -133,6 +134,52 @@ impl TestApp {
             .to_owned()
     }
 
+    /// `token` (another editor than the author) approves change request
+    /// `id` and applies it.
+    pub async fn approve_and_apply(&self, token: &str, id: i64) {
+        for (step, body) in [
+            ("reviews", Some(serde_json::json!({ "verdict": "approve" }))),
+            ("apply", None),
+        ] {
+            self.call_as(
+                token,
+                Method::POST,
+                &format!("/api/v1/change-requests/{id}/{step}"),
+                body,
+            )
+            .await
+            .expect(200);
+        }
+    }
+
+    /// How many audit entries there are, and each environment's change-log
+    /// head: equal before and after a call that wrote nothing.
+    pub async fn history(&self) -> (usize, Vec<i64>) {
+        let audit = self.get("/api/v1/audit?limit=1000").await.expect(200).body;
+        let envs = self.get("/api/v1/environments").await.expect(200).body;
+        let heads = envs["environments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["version"].as_i64().unwrap())
+            .collect();
+        (audit["entries"].as_array().unwrap().len(), heads)
+    }
+
+    /// The actions of the audit entries `query` selects (`resource_kind=…`),
+    /// oldest first.
+    pub async fn audit_actions(&self, query: &str) -> Vec<String> {
+        let log = self.get(&format!("/api/v1/audit?{query}")).await.expect(200).body;
+        let mut actions: Vec<String> = log["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["action"].as_str().unwrap().to_owned())
+            .collect();
+        actions.reverse();
+        actions
+    }
+
     /// Changes in `env` need `n` approvals from now on.
     pub async fn require_approvals(&self, env: &str, n: i64) {
         self.request(
@@ -227,11 +274,29 @@ impl TestApp {
         r.body["secret"].as_str().expect("a secret").to_owned()
     }
 
+    /// An OFREP evaluation with SDK key `key`: of `flag`, or without one
+    /// the bulk evaluation.
     pub async fn ofrep(&self, key: &str, flag: Option<&str>, body: Value) -> Reply {
+        self.ofrep_with(key, flag, body, &[]).await
+    }
+
+    /// [`TestApp::ofrep`] with `headers` (a browser's `Origin`, an ETag…).
+    pub async fn ofrep_with(&self, key: &str, flag: Option<&str>, body: Value, headers: &[(&str, &str)]) -> Reply {
         let path = match flag {
             Some(flag) => format!("/ofrep/v1/evaluate/flags/{flag}"),
             None => "/ofrep/v1/evaluate/flags".to_owned(),
         };
-        self.request(Method::POST, &path, Some(key), Some(body), &[]).await
+        self.request(Method::POST, &path, Some(key), Some(body), headers).await
+    }
+
+    /// A browser's CORS preflight from `origin` of a POST to `path` with
+    /// `Authorization` and `Content-Type`.
+    pub async fn preflight(&self, path: &str, origin: &str) -> Reply {
+        let headers = [
+            ("origin", origin),
+            ("access-control-request-method", "POST"),
+            ("access-control-request-headers", "authorization,content-type"),
+        ];
+        self.request(Method::OPTIONS, path, None, None, &headers).await
     }
 }

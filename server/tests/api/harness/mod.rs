@@ -3,6 +3,7 @@
 //! a fresh PostgreSQL database) and returns typed request helpers.
 
 mod calls;
+mod clock;
 mod processes;
 mod stream;
 
@@ -18,6 +19,7 @@ use serde_json::Value;
 mod skip;
 pub use skip::skip;
 
+pub use clock::{clocked, rfc3339, CLOCK_START, HOUR};
 pub use processes::{free_port, ServerProcess, ThrowawayRedis};
 pub use stream::Stream;
 
