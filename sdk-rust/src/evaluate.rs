@@ -196,6 +196,18 @@ impl Ruleset {
         }
     }
 
+    /// Evaluates flag `key` for `ctx` as [`Ruleset::evaluate`] does, with
+    /// the bucket (0 to 99,999) that picked the variation when a rollout
+    /// did (as [`Ruleset::rollout_bucket`] would say, without hashing again).
+    pub fn evaluate_with_bucket<'a>(&'a self, key: &str, ctx: &Context) -> (Detail<'a>, Option<u32>) {
+        let mut bucket = crate::trace::RolloutBucket::default();
+        let detail = match self.flags.get(key) {
+            Some(flag) => self.eval_flag(flag, ctx, 0, &mut bucket),
+            None => Detail::error(ErrorKind::FlagNotFound),
+        };
+        (detail, bucket.0)
+    }
+
     /// Evaluates flag `key` for `ctx` as [`Ruleset::evaluate`] does, and
     /// records each step that decided the answer (`crate::trace`). The same
     /// code path; `evaluate` passes a recorder that records nothing.
@@ -253,8 +265,8 @@ impl Ruleset {
             let matched = rule.clauses.iter().all(|c| c.matches(ctx, &self.segments));
             trace.rule(index, rule, ctx, &self.segments, matched);
             if matched {
-                let (variation, in_rollout) = serve(&rule.serve, ctx);
-                trace.served(&rule.serve, ctx, variation);
+                let (variation, in_rollout, bucket) = serve(&rule.serve, ctx);
+                trace.served(&rule.serve, variation, in_rollout, bucket);
                 return served(
                     flag,
                     variation,
@@ -267,8 +279,8 @@ impl Ruleset {
             }
         }
         trace.fallthrough();
-        let (variation, in_rollout) = serve(&flag.fallthrough, ctx);
-        trace.served(&flag.fallthrough, ctx, variation);
+        let (variation, in_rollout, bucket) = serve(&flag.fallthrough, ctx);
+        trace.served(&flag.fallthrough, variation, in_rollout, bucket);
         served(flag, variation, Reason::Fallthrough { in_rollout })
     }
 }
@@ -292,10 +304,12 @@ fn served<'a>(flag: &'a CompiledFlag, variation: usize, reason: Reason<'a>) -> D
     }
 }
 
-/// The variation a serve picks, and whether a rollout decided it.
-fn serve(serve: &CompiledServe, ctx: &Context) -> (usize, bool) {
+/// The variation a serve picks, whether a rollout decided it, and the
+/// bucket the rollout hashed (`None` for a plain variation or without a
+/// bucket value).
+fn serve(serve: &CompiledServe, ctx: &Context) -> (usize, bool, Option<u32>) {
     let rollout = match serve {
-        CompiledServe::Variation(v) => return (*v, false),
+        CompiledServe::Variation(v) => return (*v, false, None),
         CompiledServe::Rollout(r) => r,
     };
     let value_bucket = rollout_bucket(rollout, ctx);
@@ -307,7 +321,11 @@ fn serve(serve: &CompiledServe, ctx: &Context) -> (usize, bool) {
         .find(|(_, end)| *end > b)
         .or(rollout.thresholds.last())
         .map_or(0, |(v, _)| *v);
-    (variation, value_bucket.is_some() && rollout.thresholds.len() > 1)
+    (
+        variation,
+        value_bucket.is_some() && rollout.thresholds.len() > 1,
+        value_bucket,
+    )
 }
 
 /// The bucket of `ctx` in `rollout`, or `None` without a bucket value.

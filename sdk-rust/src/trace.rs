@@ -13,7 +13,6 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::context::{Attr, Context};
-use crate::evaluate::rollout_bucket;
 use crate::model::{FlagConfig, Op};
 use crate::ruleset::{CompiledFlag, CompiledRule, CompiledServe, Membership, Segments};
 
@@ -32,13 +31,25 @@ pub(crate) trait Recorder {
     #[inline(always)]
     fn fallthrough(&mut self) {}
     #[inline(always)]
-    fn served(&mut self, _serve: &CompiledServe, _ctx: &Context, _variation: usize) {}
+    fn served(&mut self, _serve: &CompiledServe, _variation: usize, _in_rollout: bool, _bucket: Option<u32>) {}
 }
 
 /// Records nothing (every evaluation that does not explain).
 pub(crate) struct NoTrace;
 
 impl Recorder for NoTrace {}
+
+/// Records only the bucket that picked the variation, when a rollout did:
+/// what a single-flag OFREP answer reports, at no extra hash.
+#[derive(Default)]
+pub(crate) struct RolloutBucket(pub Option<u32>);
+
+impl Recorder for RolloutBucket {
+    #[inline(always)]
+    fn served(&mut self, _serve: &CompiledServe, _variation: usize, in_rollout: bool, bucket: Option<u32>) {
+        self.0 = bucket.filter(|_| in_rollout);
+    }
+}
 
 /// The steps of one evaluation, in the order the evaluator took them.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -266,7 +277,7 @@ impl Recorder for Trace {
         self.steps.push(Step::Fallthrough);
     }
 
-    fn served(&mut self, serve: &CompiledServe, ctx: &Context, variation: usize) {
+    fn served(&mut self, serve: &CompiledServe, variation: usize, _in_rollout: bool, bucket: Option<u32>) {
         let CompiledServe::Rollout(rollout) = serve else { return };
         let mut from = 0;
         let thresholds = rollout
@@ -285,7 +296,7 @@ impl Recorder for Trace {
                 crate::context::AttrName::Named(name) => name.to_string(),
             },
             salt: String::from_utf8_lossy(salt).into_owned(),
-            bucket: rollout_bucket(rollout, ctx),
+            bucket,
             thresholds,
             variation,
         }));
@@ -342,8 +353,12 @@ mod tests {
     fn traced(ctx: &Context) -> (Option<usize>, Vec<Step>) {
         let rules = ruleset();
         let (detail, trace) = rules.evaluate_traced("lobby", ctx);
-        // The traced evaluation answers exactly what the plain one does.
+        // The traced evaluation answers exactly what the plain one does,
+        // and so does the one that reports the bucket.
         assert_eq!(detail, rules.evaluate("lobby", ctx));
+        let (bucketed, bucket) = rules.evaluate_with_bucket("lobby", ctx);
+        assert_eq!(bucketed, detail);
+        assert_eq!(bucket, rules.rollout_bucket("lobby", &detail.reason, ctx));
         (detail.variation, trace.steps)
     }
 
@@ -370,6 +385,31 @@ mod tests {
                 _ => None,
             })
             .expect("rollout step")
+    }
+
+    #[test]
+    fn the_bucket_is_reported_only_when_a_rollout_picked_the_variation() {
+        let mut picked = 0;
+        for i in 0..200 {
+            let ctx = Context::new(format!("u{i}")).with("player_id", format!("p{i}"));
+            let (variation, steps) = traced(&ctx);
+            let (_, bucket) = ruleset().evaluate_with_bucket("lobby", &ctx);
+            assert_eq!(bucket, rollout(&steps).bucket, "the trace's bucket for p{i}");
+            assert!(bucket.is_some());
+            picked += usize::from(variation == Some(1));
+        }
+        assert!(
+            (5..=40).contains(&picked),
+            "about 10% of 200 get the rollout's true: {picked}"
+        );
+        // A target match, a rule match, a missing bucket value: no bucket.
+        for ctx in [
+            Context::new("vip-1"),
+            Context::new("u").with("tier", "gold"),
+            Context::new("u"),
+        ] {
+            assert_eq!(ruleset().evaluate_with_bucket("lobby", &ctx).1, None);
+        }
     }
 
     #[test]

@@ -5,11 +5,11 @@
 //! path, storing the captured parameter and the matched path in the
 //! request, and cloning the route's boxed service with its layers
 //! (docs/benchmarks.md, "Seventh session"). So a POST to one of the two
-//! evaluation paths goes straight to [`ofrep::evaluate`] behind the same CORS
-//! layer the OFREP routes have; every other request, including the other
-//! methods on those paths (preflights, 405s), goes to the router. The router's
-//! two evaluation routes call the same function, so the answer is the same
-//! either way.
+//! evaluation paths goes straight to [`ofrep::evaluate`] with the CORS
+//! headers the OFREP routes' layer gives it; every other request, including
+//! the other methods on those paths (preflights, 405s), goes to the router.
+//! The router's two evaluation routes call the same function, so the answer
+//! is the same either way.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -17,27 +17,27 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use axum::extract::Request;
+use axum::http::header::{ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS, ORIGIN, VARY};
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use futures_util::future::Either;
-use tower::{Layer, Service};
-use tower_http::cors::{self, Cors};
+use tower::Service;
 
-use super::observe::RouteLabel;
 use super::ofrep;
+use crate::limits::Origins;
 use crate::state::AppState;
 
 /// Evaluations first, then `router` for everything else.
 #[derive(Clone)]
 pub struct Direct<R> {
-    evaluations: Cors<Evaluations>,
+    evaluations: Evaluations,
     router: R,
 }
 
 impl<R> Direct<R> {
     pub fn new(state: AppState, router: R) -> Self {
-        let cors = ofrep::cors(state.origins.clone());
         Direct {
-            evaluations: cors.layer(Evaluations(state)),
+            evaluations: Evaluations(state),
             router,
         }
     }
@@ -49,7 +49,7 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Either<cors::ResponseFuture<EvaluationFuture>, R::Future>;
+    type Future = Either<EvaluationFuture, R::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         // `Evaluations` is always ready.
@@ -67,8 +67,8 @@ where
 
 type EvaluationFuture = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
 
-/// Answers the requests `ofrep::evaluation` recognises, labelled with their
-/// route template for the request metrics (as the router's routes are).
+/// Answers the requests `ofrep::evaluation` recognises (`super::observe`
+/// labels them with their route template for the request metrics).
 /// Browser origins outside the allowed list get 403, as on the OFREP routes.
 /// Holds `AppState` itself, one clone per evaluation (see `crate::state`).
 #[derive(Clone)]
@@ -86,15 +86,91 @@ impl Service<Request> for Evaluations {
     fn call(&mut self, req: Request) -> Self::Future {
         let state = self.0.clone();
         Box::pin(async move {
-            let label = ofrep::evaluation(req.method(), req.uri().path()).map(|e| RouteLabel(e.route()));
-            let mut response = match super::origin::check_origin(&state.origins, req.headers()) {
+            let origin = req.headers().get(ORIGIN).cloned();
+            let origins = state.origins.clone();
+            let mut response = match super::origin::check_origin(&origins, req.headers()) {
                 Ok(()) => ofrep::evaluate(state, req).await,
                 Err(refused) => refused.into_response(),
             };
-            if let Some(label) = label {
-                response.extensions_mut().insert(label);
-            }
+            cors_headers(&origins, origin.as_ref(), response.headers_mut());
             Ok(response)
         })
+    }
+}
+
+/// The headers `ofrep::cors`'s layer adds to a request that is no
+/// preflight (preflights go to the router, through that layer): the allowed
+/// origin (`*`, or the request's own when it is allowed), `Vary: Origin`
+/// when the answer depends on it, and the headers a browser may read.
+/// Written here rather than through `tower_http::cors`, which builds a
+/// header map per request: a tenth of a small evaluation's instructions
+/// (docs/benchmarks.md, "Fifteenth session"). The test below holds the two
+/// to the same headers.
+fn cors_headers(origins: &Origins, origin: Option<&HeaderValue>, headers: &mut HeaderMap) {
+    if origins.allows_any() {
+        headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    } else {
+        headers.append(VARY, HeaderValue::from_static("origin"));
+        if let Some(origin) = origin.filter(|o| origins.allows(o.as_bytes())) {
+            headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+        }
+    }
+    headers.insert(
+        ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("etag,retry-after"),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use axum::body::Body;
+    use axum::http::Method;
+    use tower::{Layer, ServiceExt};
+
+    use super::*;
+
+    /// What `ofrep::cors`'s layer adds to a POST's answer.
+    async fn by_the_layer(origins: &Arc<Origins>, origin: Option<&str>) -> HeaderMap {
+        let answer =
+            tower::service_fn(|_: Request| async { Ok::<_, std::convert::Infallible>(Response::new(Body::empty())) });
+        let mut req = Request::builder().method(Method::POST).uri("/ofrep/v1/evaluate/flags");
+        if let Some(origin) = origin {
+            req = req.header(ORIGIN, origin);
+        }
+        let response = ofrep::cors(origins.clone())
+            .layer(answer)
+            .oneshot(req.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        response.headers().clone()
+    }
+
+    #[tokio::test]
+    async fn the_direct_path_adds_the_headers_the_cors_layer_does() {
+        let any = Arc::new(Origins::new(&[]));
+        let listed = Arc::new(Origins::new(&["https://shop.example".to_owned()]));
+        for origins in [&any, &listed] {
+            for origin in [None, Some("https://shop.example"), Some("https://other.example")] {
+                let mut direct = HeaderMap::new();
+                let value = origin.map(|o| HeaderValue::from_str(o).unwrap());
+                cors_headers(origins, value.as_ref(), &mut direct);
+                let layer = by_the_layer(origins, origin).await;
+                let sorted = |h: &HeaderMap| {
+                    let mut all: Vec<(String, Vec<u8>)> =
+                        h.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect();
+                    all.sort();
+                    all
+                };
+                assert_eq!(
+                    sorted(&direct),
+                    sorted(&layer),
+                    "any origin: {}, origin {origin:?}",
+                    origins.allows_any()
+                );
+                assert!(!direct.is_empty());
+            }
+        }
     }
 }

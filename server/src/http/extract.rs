@@ -57,7 +57,14 @@ pub(crate) async fn read_body(body: axum::body::Body, BodyLimit(limit): BodyLimi
     if body.size_hint().lower() > limit as u64 {
         return Err(ApiError::TooLarge(limit));
     }
-    match Limited::new(body, limit).collect().await {
+    // A declared length within the limit is all there is (hyper reads no
+    // more than `Content-Length`): no need to count bytes as they come.
+    let collected = if body.size_hint().exact().is_some() {
+        body.collect().await.map_err(Into::into)
+    } else {
+        Limited::new(body, limit).collect().await
+    };
+    match collected {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<LengthLimitError>() => Err(ApiError::TooLarge(limit)),
         Err(e) => Err(ApiError::bad_request(
@@ -400,6 +407,27 @@ pub fn etag(version: i64) -> [(axum::http::HeaderName, String); 1] {
 mod tests {
     use super::*;
     use serde::Deserialize;
+
+    #[tokio::test]
+    async fn bodies_are_read_to_the_limit_with_or_without_a_declared_length() {
+        let chunks = |n: usize| {
+            let parts = (0..n).map(|_| Ok::<_, std::io::Error>(Bytes::from_static(&[b'x'; 100])));
+            axum::body::Body::from_stream(futures_util::stream::iter(parts.collect::<Vec<_>>()))
+        };
+        // No declared length (chunked): counted as it comes.
+        assert_eq!(read_body(chunks(3), BodyLimit(300)).await.unwrap().len(), 300);
+        assert!(matches!(
+            read_body(chunks(4), BodyLimit(300)).await,
+            Err(ApiError::TooLarge(300))
+        ));
+        // A declared length: refused before reading over the limit, read whole within it.
+        let declared = |n: usize| axum::body::Body::from(vec![b'x'; n]);
+        assert_eq!(read_body(declared(300), BodyLimit(300)).await.unwrap().len(), 300);
+        assert!(matches!(
+            read_body(declared(301), BodyLimit(300)).await,
+            Err(ApiError::TooLarge(300))
+        ));
+    }
 
     #[derive(Debug, Serialize, Deserialize)]
     struct Outer {

@@ -218,7 +218,7 @@ pub fn router(
             .layer(trace)
     });
     tower::ServiceBuilder::new()
-        .layer(tower::layer::layer_fn(observe::Observe))
+        .layer(observe::Observe::layer(trace.is_some()))
         .option_layer(trace)
         .service(direct::Direct::new(state, routes))
 }

@@ -25,9 +25,20 @@ use axum::response::{IntoResponse, Response};
 /// router per request; one layer rather than tower-http's two request-id
 /// layers, which also store the id in the request's extensions (a map
 /// allocated per request) where nothing reads it. Applied with
-/// `tower::layer::layer_fn(Observe)`.
+/// `Observe::layer`.
 #[derive(Clone)]
-pub struct Observe<S>(pub S);
+pub struct Observe<S> {
+    inner: S,
+    /// Whether the request span (`TraceLayer`, only with INFO on) reads the
+    /// id from the request; otherwise it goes on the response only.
+    id_in_request: bool,
+}
+
+impl<S> Observe<S> {
+    pub fn layer(id_in_request: bool) -> impl tower::Layer<S, Service = Observe<S>> + Clone {
+        tower::layer::layer_fn(move |inner| Observe { inner, id_in_request })
+    }
+}
 
 impl<S> tower::Service<Request> for Observe<S>
 where
@@ -38,7 +49,7 @@ where
     type Future = ObserveFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.0.poll_ready(cx)
+        self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut req: Request) -> Self::Future {
@@ -46,16 +57,22 @@ where
             Some(id) => id.clone(),
             None => {
                 let id = new_request_id();
-                req.headers_mut().insert(X_REQUEST_ID, id.clone());
+                if self.id_in_request {
+                    req.headers_mut().insert(X_REQUEST_ID, id.clone());
+                }
                 id
             }
         };
+        // An evaluation's route is known from its path (`super::direct`
+        // answers it before the router, which would label it).
+        let route = super::ofrep::evaluation(req.method(), req.uri().path()).map(|e| e.route());
         ObserveFuture {
             start: Instant::now(),
             request_id: Some(request_id),
             method: method_label(req.method()),
+            route,
             step: Step::Handler {
-                inner: self.0.call(req),
+                inner: self.inner.call(req),
             },
         }
     }
@@ -66,6 +83,7 @@ pin_project_lite::pin_project! {
         start: Instant,
         request_id: Option<HeaderValue>,
         method: metrics::SharedString,
+        route: Option<&'static str>,
         #[pin]
         step: Step<F>,
     }
@@ -106,13 +124,43 @@ where
             if let Some(id) = this.request_id.take() {
                 response.headers_mut().entry(X_REQUEST_ID).or_insert(id);
             }
-            let route = response.extensions().get::<RouteLabel>().map_or("unmatched", |r| r.0);
-            let (count, duration) = handles(route, this.method.clone(), response.status());
-            count.increment(1);
-            duration.record(this.start.elapsed().as_secs_f64());
+            let route = match this.route {
+                Some(route) => route,
+                None => response.extensions().get::<RouteLabel>().map_or("unmatched", |r| r.0),
+            };
+            record(
+                route,
+                this.method,
+                response.status(),
+                this.start.elapsed().as_secs_f64(),
+            );
             return Poll::Ready(Ok(response));
         }
     }
+}
+
+type Labels = (&'static str, metrics::SharedString, u16);
+
+/// Counts a request and records its duration. Each worker thread keeps the
+/// handles of its last combination: a busy node answers one route with 200
+/// again and again, and then skips the shared map's lock and hash.
+fn record(route: &'static str, method: &metrics::SharedString, status: axum::http::StatusCode, seconds: f64) {
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(Labels, (metrics::Counter, metrics::Histogram))>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    LAST.with_borrow_mut(|last| {
+        let same = |labels: &Labels| labels.0 == route && labels.1 == *method && labels.2 == status.as_u16();
+        let (_, (count, duration)) = match last {
+            Some(kept) if same(&kept.0) => kept,
+            _ => last.insert((
+                (route, method.clone(), status.as_u16()),
+                handles(route, method.clone(), status),
+            )),
+        };
+        count.increment(1);
+        duration.record(seconds);
+    });
 }
 
 /// The request counter and latency histogram for one route, method and
@@ -125,8 +173,7 @@ fn handles(
     status: axum::http::StatusCode,
 ) -> (metrics::Counter, metrics::Histogram) {
     use std::sync::{OnceLock, RwLock};
-    type Handles =
-        foldhash::HashMap<(&'static str, metrics::SharedString, u16), (metrics::Counter, metrics::Histogram)>;
+    type Handles = foldhash::HashMap<Labels, (metrics::Counter, metrics::Histogram)>;
     static HANDLES: OnceLock<RwLock<Handles>> = OnceLock::new();
     let handles = HANDLES.get_or_init(Default::default);
     let id = (route, method, status.as_u16());
@@ -311,17 +358,19 @@ fn new_request_id() -> HeaderValue {
             std::cell::RefCell::new(rand::rngs::SmallRng::from_os_rng());
     }
     const HEX: &[u8; 16] = b"0123456789abcdef";
+    // A version 4 UUID: the version and variant bits set, the rest random.
     let bits: u128 = RNG.with_borrow_mut(|rng| rng.random::<u128>()) & 0xFFFF_FFFF_FFFF_4FFF_BFFF_FFFF_FFFF_FFFF
         | 0x4000_8000_0000_0000_0000;
     let mut id = [0u8; 36];
-    let mut digit = 0;
-    for (i, out) in id.iter_mut().enumerate() {
-        if matches!(i, 8 | 13 | 18 | 23) {
-            *out = b'-';
-        } else {
-            *out = HEX[((bits >> (124 - 4 * digit)) & 0xF) as usize];
-            digit += 1;
+    let mut at = 0;
+    for (i, byte) in bits.to_be_bytes().into_iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            id[at] = b'-';
+            at += 1;
         }
+        id[at] = HEX[usize::from(byte >> 4)];
+        id[at + 1] = HEX[usize::from(byte & 0xF)];
+        at += 2;
     }
     HeaderValue::from_bytes(&id).expect("hex digits and dashes are a valid header value")
 }

@@ -16,8 +16,8 @@ use axum::{Json, Router};
 use bytes::Bytes;
 use daylight::{Context, ContextError, ContextReader, Detail, ErrorKind, Ruleset};
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde::Deserialize;
+use serde_json::json;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
 use super::extract::read_body;
@@ -134,82 +134,64 @@ async fn routed(State(state): State<AppState>, req: Request) -> Response {
     evaluate(state, req).await
 }
 
-/// One flag's successful evaluation.
-#[derive(Serialize)]
-struct Success<'a> {
-    key: &'a str,
-    value: &'a Value,
-    reason: &'static str,
-    variant: VariantName,
-    metadata: Metadata<'a>,
-}
-
-/// A variation index written as a JSON string (`"1"`) without allocating.
-struct VariantName(usize);
-
-impl Serialize for VariantName {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        const SMALL: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
-        match SMALL.get(self.0) {
-            Some(name) => s.serialize_str(name),
-            None => s.collect_str(&self.0),
-        }
-    }
-}
-
-/// Members in the order the earlier `json!` map wrote them, so answers and
-/// their ETags stay byte for byte the same.
-#[derive(Serialize)]
-struct EventStream {
-    #[serde(rename = "inactivityDelaySec")]
-    inactivity_delay_sec: u32,
-    r#type: &'static str,
-    url: String,
-}
-
-/// `flagMetadata` for OpenFeature: which rule matched (or which
-/// prerequisite failed), borrowed from the ruleset, the flag's version,
-/// and in a single-flag answer the bucket when a rollout picked the
-/// variation (explaining one flag; the bulk answer leaves it out, as it
-/// would cost every rollout flag a second hash and some 35 bytes). Members
-/// in alphabetical order, like the rest of the bulk answer.
-#[derive(Serialize)]
-struct Metadata<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
+/// One flag's successful evaluation, written straight into its buffer:
+/// `{"key","value","reason","variant","metadata"}` in that order, with
+/// `flagMetadata` for OpenFeature in alphabetical order: the bucket when a
+/// rollout picked the variation (explaining one flag; the bulk answer
+/// leaves it out), which prerequisite failed (server keys only,
+/// [`super::disclosed_prerequisite`]), which rule matched, and the flag's
+/// version. Written by hand rather than by serde: member names are
+/// constants, and a small answer is most of what this endpoint does
+/// (docs/benchmarks.md, "Fifteenth session"); the bytes are pinned by
+/// `tests/api/ofrep.rs`.
+fn single_answer(
+    rules: &Ruleset,
+    key: &str,
+    detail: &Detail<'_>,
     bucket: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    prerequisite_key: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    rule_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    rule_index: Option<usize>,
-    version: u64,
+    kind: KeyKind,
+) -> Option<Vec<u8>> {
+    let (value, variation) = (detail.value?, detail.variation?);
+    let mut out = Vec::with_capacity(128 + key.len());
+    let mut number = itoa::Buffer::new();
+    out.extend_from_slice(br#"{"key":"#);
+    json_str(&mut out, key);
+    out.extend_from_slice(br#","value":"#);
+    serde_json::to_writer(&mut out, value).ok()?;
+    out.extend_from_slice(br#","reason":""#);
+    out.extend_from_slice(detail.reason.openfeature_reason().as_bytes());
+    out.extend_from_slice(br#"","variant":""#);
+    out.extend_from_slice(number.format(variation).as_bytes());
+    out.extend_from_slice(br#"","metadata":{"#);
+    if let Some(bucket) = bucket {
+        out.extend_from_slice(br#""bucket":"#);
+        out.extend_from_slice(number.format(bucket).as_bytes());
+        out.push(b',');
+    }
+    if let Some(prerequisite) = super::disclosed_prerequisite(&detail.reason, kind) {
+        out.extend_from_slice(br#""prerequisite_key":"#);
+        json_str(&mut out, prerequisite);
+        out.push(b',');
+    }
+    if let daylight::Reason::RuleMatch {
+        rule_index, rule_id, ..
+    } = detail.reason
+    {
+        out.extend_from_slice(br#""rule_id":"#);
+        json_str(&mut out, rule_id);
+        out.extend_from_slice(br#","rule_index":"#);
+        out.extend_from_slice(number.format(rule_index).as_bytes());
+        out.push(b',');
+    }
+    out.extend_from_slice(br#""version":"#);
+    out.extend_from_slice(number.format(rules.flag_version(key).unwrap_or_default()).as_bytes());
+    out.extend_from_slice(b"}}");
+    Some(out)
 }
 
-impl<'a> Metadata<'a> {
-    /// A client key is not told the keys of prerequisite flags
-    /// ([`super::disclosed_prerequisite`]).
-    fn new(
-        rules: &Ruleset,
-        key: &str,
-        reason: &daylight::Reason<'a>,
-        kind: KeyKind,
-        explain: Option<&Context>,
-    ) -> Self {
-        let (rule_index, rule_id) = match *reason {
-            daylight::Reason::RuleMatch {
-                rule_index, rule_id, ..
-            } => (Some(rule_index), Some(rule_id)),
-            _ => (None, None),
-        };
-        Metadata {
-            bucket: explain.and_then(|ctx| rules.rollout_bucket(key, reason, ctx)),
-            prerequisite_key: super::disclosed_prerequisite(reason, kind),
-            rule_id,
-            rule_index,
-            version: rules.flag_version(key).unwrap_or_default(),
-        }
-    }
+/// `s` as a JSON string.
+fn json_str(out: &mut Vec<u8>, s: &str) {
+    serde_json::to_writer(out, s).expect("a string serialises");
 }
 
 /// An OFREP error body: `key` and `errorCode` are what stock clients read.
@@ -341,22 +323,6 @@ fn visible(rules: &Ruleset, key: &SdkKey, flag: &str) -> bool {
     key.kind == KeyKind::Server || rules.is_client_side(flag)
 }
 
-fn success<'a>(
-    rules: &Ruleset,
-    key: &'a str,
-    detail: &Detail<'a>,
-    kind: KeyKind,
-    explain: Option<&Context>,
-) -> Option<Success<'a>> {
-    Some(Success {
-        key,
-        value: detail.value?,
-        reason: detail.reason.openfeature_reason(),
-        variant: VariantName(detail.variation?),
-        metadata: Metadata::new(rules, key, &detail.reason, kind, explain),
-    })
-}
-
 /// What every evaluation request needs: a valid key, a readable context
 /// and the key's ruleset; or the OFREP error response to send instead.
 async fn prepare(
@@ -415,14 +381,20 @@ async fn single(state: &AppState, key: Result<SdkKey, ApiError>, flag: &str, bod
     if !visible(&rules, &sdk_key, flag) {
         return not_found(flag);
     }
-    let detail = rules.evaluate(flag, &ctx);
+    let (detail, bucket) = rules.evaluate_with_bucket(flag, &ctx);
     evaluations().increment(1);
     match detail.reason {
         daylight::Reason::Error {
             error_kind: ErrorKind::FlagNotFound,
         } => not_found(flag),
-        _ => match success(&rules, flag, &detail, sdk_key.kind, Some(&ctx)) {
-            Some(ok) => Json(ok).into_response(),
+        _ => match single_answer(&rules, flag, &detail, bucket, sdk_key.kind) {
+            Some(answer) => {
+                let mut response = Response::new(axum::body::Body::from(answer));
+                response
+                    .headers_mut()
+                    .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                response
+            }
             None => failure(
                 StatusCode::BAD_REQUEST,
                 Some(flag),
@@ -449,7 +421,6 @@ async fn bulk(
     // answers given lately (`super::ofrep_bulk`): a client that polls with
     // the same context gets the same bytes without an evaluation.
     let kept = super::ofrep_bulk::kept(&rules, sdk_key.kind);
-    let streams = streams.map(|s| serde_json::to_string(&s).expect("event streams serialise"));
     let answer = kept.answer(&rules, &ctx, sdk_key.kind, streams.as_deref(), &request);
     evaluations().increment(kept.len() as u64);
     let not_modified = if_none_match
@@ -470,18 +441,20 @@ async fn bulk(
     if not_modified {
         return (StatusCode::NOT_MODIFIED, [(ETAG, etag), vary]).into_response();
     }
-    let json = (CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    if gzip {
-        let encoding = (CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-        (
-            StatusCode::OK,
-            [(ETAG, etag), json, vary, encoding],
-            answer.gzip().clone(),
-        )
-            .into_response()
+    let mut response = Response::new(axum::body::Body::from(if gzip {
+        answer.gzip().clone()
     } else {
-        (StatusCode::OK, [(ETAG, etag), json, vary], answer.body.clone()).into_response()
+        answer.body.clone()
+    }));
+    let headers = response.headers_mut();
+    headers.reserve(8);
+    headers.insert(ETAG, etag);
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(vary.0, vary.1);
+    if gzip {
+        headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
+    response
 }
 
 /// Whether `Accept-Encoding` takes gzip (RFC 9110 12.5.3): named, or `*`
@@ -510,7 +483,9 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
 /// The `eventStreams` extension: where a browser provider listens for
 /// "re-fetch" notices instead of polling. Offered to client keys, whose key is
 /// public and may travel in the URL (a server key never goes into a URL).
-fn event_streams(headers: &HeaderMap, key: &SdkKey) -> Option<[EventStream; 1]> {
+/// The member's JSON value, written directly: every piece is checked or
+/// encoded to characters a JSON string holds as they are.
+fn event_streams(headers: &HeaderMap, key: &SdkKey) -> Option<String> {
     if key.kind != KeyKind::Client {
         return None;
     }
@@ -528,12 +503,15 @@ fn event_streams(headers: &HeaderMap, key: &SdkKey) -> Option<[EventStream; 1]> 
             .into_iter()
             .find(|s| s.as_bytes().eq_ignore_ascii_case(proto))?,
     };
-    let key = url::form_urlencoded::byte_serialize(secret.trim().as_bytes()).collect::<String>();
-    Some([EventStream {
-        inactivity_delay_sec: 120,
-        r#type: "sse",
-        url: format!("{scheme}://{host}/ofrep/v1/event-stream?key={key}"),
-    }])
+    let mut out = String::with_capacity(96 + host.len() + secret.len());
+    out.push_str(r#"[{"inactivityDelaySec":120,"type":"sse","url":""#);
+    out.push_str(scheme);
+    out.push_str("://");
+    out.push_str(host);
+    out.push_str("/ofrep/v1/event-stream?key=");
+    out.extend(url::form_urlencoded::byte_serialize(secret.trim().as_bytes()));
+    out.push_str(r#""}]"#);
+    Some(out)
 }
 
 /// `host[:port]` as a `Host` header may carry it: a name, an IPv4 address
@@ -572,4 +550,119 @@ async fn configuration(key: Result<SdkKey, ApiError>) -> Response {
         }
     }))
     .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Serialize;
+    use serde_json::{json, Value};
+
+    use super::*;
+
+    /// The answer as the serde structs wrote it before `single_answer`.
+    #[derive(Serialize)]
+    struct Reference<'a> {
+        key: &'a str,
+        value: &'a Value,
+        reason: &'static str,
+        variant: String,
+        metadata: ReferenceMetadata<'a>,
+    }
+
+    #[derive(Serialize)]
+    struct ReferenceMetadata<'a> {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        bucket: Option<u32>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        prerequisite_key: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        rule_id: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        rule_index: Option<usize>,
+        version: u64,
+    }
+
+    #[test]
+    fn a_single_answer_is_byte_for_byte_what_serde_wrote() {
+        let rules = super::super::ofrep_bulk::tests::ruleset();
+        let mut answered = 0;
+        for kind in [KeyKind::Client, KeyKind::Server] {
+            for ctx in [
+                json!({ "key": "u1", "game": "omaha" }),
+                json!({ "key": "u2" }),
+                json!({}),
+            ] {
+                let ctx = Context::from_json(&ctx).unwrap();
+                for key in rules.flag_keys() {
+                    let (detail, bucket) = rules.evaluate_with_bucket(key, &ctx);
+                    let got = single_answer(&rules, key, &detail, bucket, kind);
+                    let want = detail.value.zip(detail.variation).map(|(value, variation)| {
+                        let (rule_id, rule_index) = match detail.reason {
+                            daylight::Reason::RuleMatch {
+                                rule_index, rule_id, ..
+                            } => (Some(rule_id), Some(rule_index)),
+                            _ => (None, None),
+                        };
+                        serde_json::to_vec(&Reference {
+                            key,
+                            value,
+                            reason: detail.reason.openfeature_reason(),
+                            variant: variation.to_string(),
+                            metadata: ReferenceMetadata {
+                                bucket: rules.rollout_bucket(key, &detail.reason, &ctx),
+                                prerequisite_key: super::super::disclosed_prerequisite(&detail.reason, kind),
+                                rule_id,
+                                rule_index,
+                                version: rules.flag_version(key).unwrap_or_default(),
+                            },
+                        })
+                        .unwrap()
+                    });
+                    assert_eq!(
+                        got.as_deref().map(String::from_utf8_lossy),
+                        want.as_deref().map(String::from_utf8_lossy),
+                        "{key} for {kind:?}"
+                    );
+                    answered += usize::from(got.is_some());
+                }
+            }
+        }
+        assert!(answered > 20, "most flags serve a value: {answered}");
+    }
+
+    #[test]
+    fn event_streams_are_the_json_serde_wrote() {
+        let client = SdkKey {
+            id: 1,
+            environment: "production".into(),
+            kind: KeyKind::Client,
+        };
+        for (host, proto, secret) in [
+            ("127.0.0.1:8080", None, "dl_client_0123abcd"),
+            ("shop.example", Some("HTTPS"), "odd+key/=~"),
+            ("[::1]:9", Some("wss"), "k"),
+        ] {
+            let mut headers = HeaderMap::new();
+            headers.insert(axum::http::header::HOST, HeaderValue::from_str(host).unwrap());
+            headers.insert(
+                AUTHORIZATION,
+                HeaderValue::from_str(&format!("Bearer {secret}")).unwrap(),
+            );
+            if let Some(proto) = proto {
+                headers.insert("x-forwarded-proto", HeaderValue::from_str(proto).unwrap());
+            }
+            let scheme = proto.unwrap_or("http").to_ascii_lowercase();
+            let key = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect::<String>();
+            let want = json!([{ "inactivityDelaySec": 120, "type": "sse",
+                "url": format!("{scheme}://{host}/ofrep/v1/event-stream?key={key}") }]);
+            let got = event_streams(&headers, &client).expect("offered to a client key");
+            assert_eq!(got, want.to_string(), "{host}");
+        }
+        let mut server = client.clone();
+        server.kind = KeyKind::Server;
+        let mut headers = HeaderMap::new();
+        headers.insert(axum::http::header::HOST, HeaderValue::from_static("shop.example"));
+        headers.insert(AUTHORIZATION, HeaderValue::from_static("Bearer dl_server_x"));
+        assert_eq!(event_streams(&headers, &server), None, "never a server key in a URL");
+    }
 }

@@ -200,7 +200,9 @@ impl quick_cache::Weighter<Box<[u8]>, Rc<Answer>> for AnswerWeight {
     }
 }
 
-type Answers = quick_cache::unsync::Cache<Box<[u8]>, Rc<Answer>, AnswerWeight>;
+/// Keyed by the request's bytes, hashed with foldhash: std's SipHash cost
+/// a polled answer a few percent of its instructions.
+type Answers = quick_cache::unsync::Cache<Box<[u8]>, Rc<Answer>, AnswerWeight, foldhash::fast::RandomState>;
 
 /// What a thread keeps for one ruleset and key kind: the pieces, and the
 /// answers it gave lately by request.
@@ -256,7 +258,13 @@ pub fn kept(rules: &Arc<Ruleset>, kind: KeyKind) -> Rc<Kept> {
         }
         let kept = Rc::new(Kept {
             pieces: Pieces::build(rules, kind),
-            answers: RefCell::new(Answers::with_weighter(256, ANSWER_BYTES, AnswerWeight)),
+            answers: RefCell::new(Answers::with(
+                256,
+                ANSWER_BYTES,
+                AnswerWeight,
+                Default::default(),
+                Default::default(),
+            )),
         });
         cache.retain(|(r, k, _)| !(*k == kind && r.environment() == rules.environment()));
         if cache.len() >= CACHED {
@@ -268,7 +276,7 @@ pub fn kept(rules: &Arc<Ruleset>, kind: KeyKind) -> Rc<Kept> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use daylight::{Detail, RulesetDocument};
     use serde_json::{json, Value};
@@ -302,7 +310,9 @@ mod tests {
         json!({ "flags": flags }).to_string()
     }
 
-    fn ruleset() -> Ruleset {
+    /// Flags with keys, values and rule ids that need escaping, rules,
+    /// a rollout, a prerequisite and no off variation.
+    pub(in crate::http) fn ruleset() -> Ruleset {
         let doc: RulesetDocument = serde_json::from_value(json!({
             "environment": "production",
             "version": 7,
