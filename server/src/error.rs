@@ -52,6 +52,13 @@ pub enum ApiError {
     /// (409 `owned_by_file`; `field` names the part, the message the file).
     #[error("`{field}` is managed by {file}: change it there and run `daylight apply`")]
     OwnedByFile { file: String, field: String },
+    /// A write to what a running or paused release plan moves: the
+    /// fallthrough, or its rule, in its environment (409 `owned_by_release`;
+    /// `field` names the part).
+    #[error(
+        "`{field}` is moved by release plan {plan}: use the plan (next stage, pause, roll back), or roll it back first"
+    )]
+    OwnedByRelease { plan: i64, field: String },
     /// A destructive write to something still in use needs it confirmed
     /// (409 `confirmation_required`).
     #[error("{0}")]
@@ -113,7 +120,7 @@ impl ApiError {
             ApiError::Frozen(_) => StatusCode::LOCKED,
             ApiError::ApprovalRequired(_) => StatusCode::CONFLICT,
             ApiError::ConfirmationRequired(_) => StatusCode::CONFLICT,
-            ApiError::OwnedByFile { .. } => StatusCode::CONFLICT,
+            ApiError::OwnedByFile { .. } | ApiError::OwnedByRelease { .. } => StatusCode::CONFLICT,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -134,6 +141,7 @@ impl ApiError {
             ApiError::ApprovalRequired(_) => "approval_required",
             ApiError::ConfirmationRequired(_) => "confirmation_required",
             ApiError::OwnedByFile { .. } => "owned_by_file",
+            ApiError::OwnedByRelease { .. } => "owned_by_release",
             ApiError::TooManyRequests { .. } => "rate_limited",
             ApiError::Internal(_) => "internal",
         }
@@ -171,7 +179,7 @@ impl IntoResponse for ApiError {
         }
         let field = match &self {
             ApiError::Invalid { field, .. } => field.clone(),
-            ApiError::OwnedByFile { field, .. } => Some(field.clone()),
+            ApiError::OwnedByFile { field, .. } | ApiError::OwnedByRelease { field, .. } => Some(field.clone()),
             _ => None,
         };
         let mut body = json!({ "error": self.code(), "message": self.to_string(), "field": field });

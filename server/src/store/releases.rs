@@ -68,6 +68,16 @@ pub async fn due(db: &Db, now: i64) -> ApiResult<Vec<i64>> {
     )
 }
 
+/// The plans moving `flag`'s rollout now (running or paused), read in `tx`.
+pub async fn moving_in(tx: &mut Transaction<'_, Any>, flag: &str) -> ApiResult<Vec<ReleasePlan>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} WHERE flag_key = $1 AND state IN ('running', 'paused')"
+    ))
+    .bind(flag)
+    .fetch_all(&mut **tx)
+    .await?)
+}
+
 /// Running plans that have a guard.
 pub async fn guarded(db: &Db) -> ApiResult<Vec<ReleasePlan>> {
     let plans: Vec<ReleasePlan> = sqlx::query_as(&format!("SELECT {COLUMNS} WHERE state = 'running'"))

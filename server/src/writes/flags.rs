@@ -271,11 +271,14 @@ pub async fn write(
     action: &str,
     environment: Option<&str>,
 ) -> ApiResult<bool> {
-    Ok(lock_and_check(tx, w, pending).await? && store(tx, w, pending, action, environment).await?)
+    Ok(lock_and_check(tx, w, pending).await?
+        && check_not_plan_owned(tx, pending).await?
+        && store(tx, w, pending, action, environment).await?)
 }
 
 /// [`write`] without the audit row, for writers that audit the edit as
-/// part of their own entry (a release plan's move is one entry).
+/// part of their own entry (a release plan's move is one entry); the plan
+/// moves what it owns, so [`check_not_plan_owned`] is not asked.
 pub async fn write_rows(tx: &mut Transaction<'_, Any>, w: &Writer<'_>, pending: &PendingUpdate) -> ApiResult<bool> {
     Ok(lock_and_check(tx, w, pending).await? && store_rows(tx, pending).await?)
 }
@@ -300,6 +303,47 @@ async fn lock_and_check(tx: &mut Transaction<'_, Any>, w: &Writer<'_>, pending: 
     // A cohort raised since the edit was prepared: stale like a concurrent
     // write (the environments' locks order the two).
     cohorts_hold(tx, &after.flag).await
+}
+
+/// Refuses (409 `owned_by_release`) an edit to what a running or paused
+/// release plan moves in its environment: the fallthrough and the plan's
+/// rule. Only the plan's own moves (next stage, pause, roll back: written
+/// through [`write_rows`]) change those until it ends; a page, the CLI, a
+/// flags file, a change request or a scheduled change would otherwise be
+/// overwritten by the plan's next stage, or undo its cohort. The kill switch
+/// does not come here (`true`: nothing to refuse).
+pub async fn check_not_plan_owned(tx: &mut Transaction<'_, Any>, pending: &PendingUpdate) -> ApiResult<bool> {
+    if pending.kill_switch || pending.changed.is_empty() {
+        return Ok(true);
+    }
+    for plan in crate::store::releases::moving_in(tx, &pending.before.flag.key).await? {
+        let env = plan.environment.as_str();
+        if !pending.changed.iter().any(|c| c == env) {
+            continue;
+        }
+        let (before, after) = (
+            config_for(&pending.before.flag, env),
+            config_for(&pending.after.flag, env),
+        );
+        let rule = |c: &daylight::FlagConfig| {
+            c.rules
+                .iter()
+                .find(|r| r.id == crate::releases::plan::RELEASE_RULE_ID)
+                .cloned()
+        };
+        let field = if before.fallthrough != after.fallthrough {
+            "fallthrough"
+        } else if rule(&before) != rule(&after) {
+            "rules"
+        } else {
+            continue;
+        };
+        return Err(ApiError::OwnedByRelease {
+            plan: plan.id,
+            field: format!("environments.{env}.{field}"),
+        });
+    }
+    Ok(true)
 }
 
 /// Refuses (409 `owned_by_file`) an edit to a part of the flag's config

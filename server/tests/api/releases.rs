@@ -517,3 +517,59 @@ async fn a_guard_rolls_back_a_harmful_release_and_sdks_see_it_within_a_second() 
         client.close().await;
     }
 }
+
+/// While a plan runs or is paused it owns the fallthrough it moves: a direct
+/// edit is refused (it would be overwritten by the next stage, or undo the
+/// cohort), the rest of the config stays editable, the kill switch always
+/// goes through, and once the plan ends the fallthrough is free again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_plan_owns_its_fallthrough_until_it_ends() {
+    for backend in harness::backends() {
+        let (_clock, app) = clocked(backend).await;
+        app.create_flag(json!({ "key": "new-lobby" })).await;
+        let id = app
+            .post("/api/v1/flags/new-lobby/environments/staging/releases", plan())
+            .await
+            .expect(201)
+            .body["id"]
+            .as_i64()
+            .unwrap();
+        let serve_true = |c: &mut Value| c["fallthrough"] = json!({ "variation": 1 });
+        app.post(&format!("/api/v1/releases/{id}/start"), json!(null))
+            .await
+            .expect(200);
+        for state in ["running", "paused"] {
+            let refused = app.edit_config("new-lobby", "staging", serve_true).await.expect(409);
+            assert_eq!(refused.body["error"], "owned_by_release", "{state}: {}", refused.body);
+            assert_eq!(refused.body["field"], "environments.staging.fallthrough");
+            assert!(
+                refused.body["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains(&format!("release plan {id}")),
+                "{}",
+                refused.body
+            );
+            if state == "running" {
+                app.post(&format!("/api/v1/releases/{id}/pause"), json!(null))
+                    .await
+                    .expect(200);
+            }
+        }
+        // The rest of the config is not the plan's.
+        app.edit_config("new-lobby", "staging", |c| {
+            c["rules"] = json!([{ "id": "vips", "clauses": [{ "attribute": "tier", "op": "in", "values": ["gold"] }],
+                                  "serve": { "variation": 1 } }]);
+        })
+        .await
+        .expect(200);
+        // Other environments are not either.
+        app.edit_config("new-lobby", "production", serve_true).await.expect(200);
+        // The kill switch never waits.
+        app.toggle("new-lobby", "staging", false).await.expect(200);
+        app.post(&format!("/api/v1/releases/{id}/rollback"), json!(null))
+            .await
+            .expect(200);
+        app.edit_config("new-lobby", "staging", serve_true).await.expect(200);
+    }
+}
