@@ -272,8 +272,8 @@ pub(super) async fn store_write(
         }
         Write::Flag(pending) => {
             if origin == Origin::Promotion {
-                flag_writes::check_not_file_owned(tx, pending).await?;
-                flag_writes::check_not_plan_owned(tx, pending).await?;
+                crate::writes::owned::check_not_file_owned(tx, pending).await?;
+                crate::writes::owned::check_not_plan_owned(tx, pending).await?;
             }
             touched.extend(pending.changed.iter().cloned());
             flag_writes::store(tx, w, pending, "flag.update", Some(env)).await?

@@ -272,13 +272,13 @@ pub async fn write(
     environment: Option<&str>,
 ) -> ApiResult<bool> {
     Ok(lock_and_check(tx, w, pending).await?
-        && check_not_plan_owned(tx, pending).await?
+        && super::owned::check_not_plan_owned(tx, pending).await?
         && store(tx, w, pending, action, environment).await?)
 }
 
 /// [`write`] without the audit row, for writers that audit the edit as
 /// part of their own entry (a release plan's move is one entry); the plan
-/// moves what it owns, so [`check_not_plan_owned`] is not asked.
+/// moves what it owns, so [`super::owned::check_not_plan_owned`] is not asked.
 pub async fn write_rows(tx: &mut Transaction<'_, Any>, w: &Writer<'_>, pending: &PendingUpdate) -> ApiResult<bool> {
     Ok(lock_and_check(tx, w, pending).await? && store_rows(tx, pending).await?)
 }
@@ -298,90 +298,11 @@ async fn lock_and_check(tx: &mut Transaction<'_, Any>, w: &Writer<'_>, pending: 
         w.check_approvals(tx, env, "; turning the flag off goes through at once")
             .await?;
     }
-    check_not_file_owned(tx, pending).await?;
+    super::owned::check_not_file_owned(tx, pending).await?;
     check_in_rulesets(w.live, key, |env| rules_for(after, env), &pending.changed)?;
     // A cohort raised since the edit was prepared: stale like a concurrent
     // write (the environments' locks order the two).
     cohorts_hold(tx, &after.flag).await
-}
-
-/// Refuses (409 `owned_by_release`) an edit to what a running or paused
-/// release plan moves in its environment: the fallthrough and the plan's
-/// rule. Only the plan's own moves (next stage, pause, roll back: written
-/// through [`write_rows`]) change those until it ends; a page, the CLI, a
-/// flags file, a change request or a scheduled change would otherwise be
-/// overwritten by the plan's next stage, or undo its cohort. The kill switch
-/// does not come here (`true`: nothing to refuse).
-pub async fn check_not_plan_owned(tx: &mut Transaction<'_, Any>, pending: &PendingUpdate) -> ApiResult<bool> {
-    if pending.kill_switch || pending.changed.is_empty() {
-        return Ok(true);
-    }
-    for plan in crate::store::releases::moving_in(tx, &pending.before.flag.key).await? {
-        let env = plan.environment.as_str();
-        if !pending.changed.iter().any(|c| c == env) {
-            continue;
-        }
-        let (before, after) = (
-            config_for(&pending.before.flag, env),
-            config_for(&pending.after.flag, env),
-        );
-        let rule = |c: &daylight::FlagConfig| {
-            c.rules
-                .iter()
-                .find(|r| r.id == crate::releases::plan::RELEASE_RULE_ID)
-                .cloned()
-        };
-        let field = if before.fallthrough != after.fallthrough {
-            "fallthrough"
-        } else if rule(&before) != rule(&after) {
-            "rules"
-        } else {
-            continue;
-        };
-        return Err(ApiError::OwnedByRelease {
-            plan: plan.id,
-            field: format!("environments.{env}.{field}"),
-        });
-    }
-    Ok(true)
-}
-
-/// Refuses (409 `owned_by_file`) an edit to a part of the flag's config
-/// that a flags-as-code file manages in an environment: only `daylight
-/// apply` writes those. The kill switch does not come here: it never waits.
-pub async fn check_not_file_owned(tx: &mut Transaction<'_, Any>, pending: &PendingUpdate) -> ApiResult<()> {
-    if pending.changed.is_empty() {
-        return Ok(());
-    }
-    let owned = crate::store::flagfile::owned_in(tx, &pending.before.flag.key).await?;
-    for env in &pending.changed {
-        let Some(owner) = owned.get(env) else {
-            continue;
-        };
-        if !owner.parts.contains(&crate::flagfile::model::ManagedPart::Targeting) {
-            continue;
-        }
-        let (before, after) = (
-            config_for(&pending.before.flag, env),
-            config_for(&pending.after.flag, env),
-        );
-        let field = [
-            ("on", before.on != after.on),
-            ("prerequisites", before.prerequisites != after.prerequisites),
-            ("targets", before.targets != after.targets),
-            ("rules", before.rules != after.rules),
-            ("fallthrough", before.fallthrough != after.fallthrough),
-        ]
-        .into_iter()
-        .find(|(_, differs)| *differs);
-        if let Some((field, _)) = field {
-            return Err(ApiError::OwnedByFile {
-                file: owner.file.clone(),
-                field: format!("environments.{env}.{field}"),
-            });
-        }
-    }
-    Ok(())
 }
 
 /// The rows of a prepared edit, with no checks: the flag row (only if it is

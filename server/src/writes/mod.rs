@@ -13,6 +13,7 @@ pub mod flagfile;
 pub mod flagfile_approvals;
 pub mod flags;
 pub mod freezes;
+pub mod owned;
 pub mod people;
 pub mod promote;
 pub mod releases;
