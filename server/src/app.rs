@@ -218,9 +218,10 @@ impl Application {
             shutdown.await;
             stopping.stop_streams(STREAMS_STOPPING).await;
         };
+        let evaluations = crate::http::evaluations(&self.state);
         let router = crate::http::router(self.state, self.max_body_bytes);
         let served = match self.http_threads {
-            Some(threads) => crate::http::workers::serve(self.listener, router, threads, shutdown)
+            Some(threads) => crate::http::workers::serve(self.listener, router, evaluations, threads, shutdown)
                 .await
                 .map(Some),
             None => axum::serve(

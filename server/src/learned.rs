@@ -29,7 +29,8 @@ const SEEN: usize = 16;
 
 #[derive(Default)]
 pub struct LearnedAttributes {
-    by_environment: ArcSwap<HashMap<String, Arc<Names>>>,
+    /// Hashed with foldhash: every evaluation looks its environment up here.
+    by_environment: ArcSwap<foldhash::HashMap<String, Arc<Names>>>,
     adding: Mutex<()>,
 }
 

@@ -18,7 +18,8 @@ use crate::change::Change;
 use crate::receipts::{Receipt, Receipts};
 
 pub struct Live {
-    rulesets: ArcSwap<HashMap<String, Arc<Ruleset>>>,
+    /// Hashed with foldhash: every evaluation looks its environment up here.
+    rulesets: ArcSwap<foldhash::HashMap<String, Arc<Ruleset>>>,
     /// Serialises catch-ups so two of them never apply the same change twice.
     catching_up: Mutex<()>,
     /// Every applied change, for streams (subscribers filter by environment).
@@ -73,7 +74,7 @@ impl Default for Live {
 impl Live {
     pub fn new() -> Live {
         Live {
-            rulesets: ArcSwap::from_pointee(HashMap::new()),
+            rulesets: ArcSwap::from_pointee(Default::default()),
             catching_up: Mutex::new(()),
             applied: broadcast::channel(BROADCAST_CAPACITY).0,
             written: OnceLock::new(),

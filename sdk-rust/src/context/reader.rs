@@ -1,6 +1,7 @@
 //! Reading a context straight from JSON text or a `serde_json::Value`
 //! (`ContextReader`), within its limits.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -37,11 +38,11 @@ impl ContextReader {
     fn member<'de, A: MapAccess<'de>>(
         &self,
         map: &mut A,
-        name: String,
+        name: Cow<'de, str>,
         reading: &mut Reading<'_>,
     ) -> Result<Result<(), ContextError>, A::Error> {
         let is_key = name == "key";
-        if is_key || Some(name.as_str()) == self.targeting_key {
+        if is_key || Some(&*name) == self.targeting_key {
             let found = map.next_value_seed(StringOrOther)?;
             if let Some(Some(key)) = &found {
                 if let Err(e) = reading.budget.string(&name, key.len()) {
@@ -71,7 +72,7 @@ impl ContextReader {
                 return Ok(Err(e));
             }
         }
-        reading.context.put(name, value);
+        reading.context.put(name.into_owned(), value);
         Ok(Ok(()))
     }
 }
@@ -98,7 +99,7 @@ impl<'de> Visitor<'de> for ContextReader {
             key: None,
             alias: None,
         };
-        while let Some(name) = map.next_key::<String>()? {
+        while let Some(name) = map.next_key_seed(MemberName)? {
             if let Err(e) = self.member(&mut map, name, &mut reading)? {
                 while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
                 return Ok(Err(e));
@@ -209,6 +210,36 @@ impl<'de> Visitor<'de> for AttrReader<'_> {
             name: self.name.to_owned(),
             max,
         }))
+    }
+}
+
+/// A member name, borrowed from the JSON text when it holds no escapes:
+/// the names that are not kept (`key`, `targetingKey`, skipped members) cost
+/// no allocation.
+struct MemberName;
+
+impl<'de> DeserializeSeed<'de> for MemberName {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for MemberName {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a member name")
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v))
     }
 }
 

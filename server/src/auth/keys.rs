@@ -104,11 +104,14 @@ impl KeyCache {
     }
 
     /// The cached key for `secret` and when it was read from the database.
+    /// Compared in constant time by `constant_time_eq`, a machine word at a
+    /// time: `subtle`'s byte-by-byte compare was two thirds of the key
+    /// check of every evaluation (docs/benchmarks.md, "Sixteenth session").
     fn cached(&self, slot: u64, secret: &str) -> Option<(SdkKey, Instant)> {
-        use subtle::ConstantTimeEq;
         let keys = self.read();
         let cached = keys.get(&slot)?;
-        bool::from(cached.secret.as_bytes().ct_eq(secret.as_bytes())).then(|| (cached.key.clone(), cached.at))
+        constant_time_eq::constant_time_eq(cached.secret.as_bytes(), secret.as_bytes())
+            .then(|| (cached.key.clone(), cached.at))
     }
 
     /// The key a secret belongs to (cached), or `Unauthorized`.
@@ -116,7 +119,10 @@ impl KeyCache {
         let slot = self.hasher.hash_one(secret);
         match self.cached(slot, secret) {
             Some((key, at)) if at.elapsed() < KEY_CACHE_TTL => Ok(key),
-            cached => self.fetch(db, slot, secret.into(), cached.map(|(key, _)| key)).await,
+            // Boxed: the database query's future is large, and without the
+            // box every evaluation's future carries room for it (and moves
+            // it) although nearly every lookup is a hit.
+            cached => Box::pin(self.fetch(db, slot, secret.into(), cached.map(|(key, _)| key))).await,
         }
     }
 
@@ -127,7 +133,7 @@ impl KeyCache {
     pub async fn lookup_without_waiting(self: &Arc<Self>, db: &Db, secret: &str) -> ApiResult<SdkKey> {
         let slot = self.hasher.hash_one(secret);
         match self.cached(slot, secret) {
-            None => self.fetch(db, slot, secret.into(), None).await,
+            None => Box::pin(self.fetch(db, slot, secret.into(), None)).await,
             Some((key, at)) if at.elapsed() < KEY_CACHE_TTL => Ok(key),
             Some((key, _)) => {
                 // Looks fresh again until the refresh lands: one refresh, not one per request.

@@ -10,20 +10,31 @@
 //! the other methods on those paths (preflights, 405s), goes to the router.
 //! The router's two evaluation routes call the same function, so the answer
 //! is the same either way.
+//!
+//! Two places do this. Where connections are served by `super::workers`
+//! and no request span is wanted (below INFO), [`Evaluations::observed`]
+//! takes the request as hyper hands it over, before the tower stack, and
+//! does what `super::observe` does for every other request (request id,
+//! metrics): that skips the stack's glue, layers and boxed body, about a
+//! tenth of a small evaluation (docs/benchmarks.md, "Sixteenth session").
+//! Otherwise [`Direct`] does it inside the stack, under `observe` and the
+//! request span.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use axum::extract::Request;
 use axum::http::header::{ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS, ORIGIN, VARY};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use futures_util::future::Either;
 use tower::Service;
 
-use super::ofrep;
+use super::{observe, ofrep};
 use crate::limits::Origins;
 use crate::state::AppState;
 
@@ -65,14 +76,40 @@ where
     }
 }
 
-type EvaluationFuture = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+pub type EvaluationFuture = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
 
 /// Answers the requests `ofrep::evaluation` recognises (`super::observe`
 /// labels them with their route template for the request metrics).
 /// Browser origins outside the allowed list get 403, as on the OFREP routes.
 /// Holds `AppState` itself, one clone per evaluation (see `crate::state`).
 #[derive(Clone)]
-struct Evaluations(AppState);
+pub struct Evaluations(AppState);
+
+impl Evaluations {
+    pub fn new(state: AppState) -> Self {
+        Evaluations(state)
+    }
+
+    /// Answers an evaluation request as hyper hands it over, with what
+    /// `super::observe` gives every other request: the request id on the
+    /// answer and the request metrics. Its answers are JSON, so none needs
+    /// `observe`'s rewrite of plain-text errors.
+    /// `route` is the template of the request's path (`ofrep::Evaluation::route`).
+    pub fn observed<B>(&self, route: &'static str, req: axum::http::Request<B>) -> EvaluationFuture
+    where
+        B: axum::body::HttpBody<Data = Bytes> + Send + 'static,
+        B::Error: Into<axum::BoxError>,
+    {
+        let state = self.0.clone();
+        Box::pin(async move {
+            let start = Instant::now();
+            let request_id = observe::request_id(req.headers());
+            let mut response = answer(state, req).await;
+            observe::finish(&mut response, request_id, route, &observe::POST, start);
+            Ok(response)
+        })
+    }
+}
 
 impl Service<Request> for Evaluations {
     type Response = Response;
@@ -85,17 +122,25 @@ impl Service<Request> for Evaluations {
 
     fn call(&mut self, req: Request) -> Self::Future {
         let state = self.0.clone();
-        Box::pin(async move {
-            let origin = req.headers().get(ORIGIN).cloned();
-            let origins = state.origins.clone();
-            let mut response = match super::origin::check_origin(&origins, req.headers()) {
-                Ok(()) => ofrep::evaluate(state, req).await,
-                Err(refused) => refused.into_response(),
-            };
-            cors_headers(&origins, origin.as_ref(), response.headers_mut());
-            Ok(response)
-        })
+        Box::pin(async move { Ok(answer(state, req).await) })
     }
+}
+
+/// What the OFREP routes' layers and handler give a POST: the origin
+/// check, the evaluation and the CORS headers.
+async fn answer<B>(state: AppState, req: axum::http::Request<B>) -> Response
+where
+    B: axum::body::HttpBody<Data = Bytes>,
+    B::Error: Into<axum::BoxError>,
+{
+    let origin = req.headers().get(ORIGIN).cloned();
+    let origins = state.origins.clone();
+    let mut response = match super::origin::check_origin(&origins, req.headers()) {
+        Ok(()) => ofrep::evaluate(state, req).await,
+        Err(refused) => refused.into_response(),
+    };
+    cors_headers(&origins, origin.as_ref(), response.headers_mut());
+    response
 }
 
 /// The headers `ofrep::cors`'s layer adds to a request that is no

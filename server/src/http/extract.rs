@@ -49,29 +49,46 @@ where
 /// The whole request body, up to the configured limit
 /// (`DAYLIGHT_MAX_BODY_BYTES`; 413 beyond it). Read here rather than through
 /// axum's `Bytes` extractor so that the OFREP endpoints, served before the
-/// router (`super::direct`), and every other handler share one reader.
-pub(crate) async fn read_body(body: axum::body::Body, BodyLimit(limit): BodyLimit) -> ApiResult<Bytes> {
-    use axum::body::HttpBody as _;
-    use http_body_util::{BodyExt, LengthLimitError, Limited};
+/// router (`super::direct`, on hyper's own body), and every other handler
+/// share one reader.
+pub(crate) async fn read_body<B>(body: B, BodyLimit(limit): BodyLimit) -> ApiResult<Bytes>
+where
+    B: axum::body::HttpBody<Data = Bytes>,
+    B::Error: Into<axum::BoxError>,
+{
+    use http_body_util::BodyExt;
     // A declared length over the limit is refused without reading a byte.
     if body.size_hint().lower() > limit as u64 {
         return Err(ApiError::TooLarge(limit));
     }
-    // A declared length within the limit is all there is (hyper reads no
-    // more than `Content-Length`): no need to count bytes as they come.
-    let collected = if body.size_hint().exact().is_some() {
-        body.collect().await.map_err(Into::into)
-    } else {
-        Limited::new(body, limit).collect().await
-    };
-    match collected {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<LengthLimitError>() => Err(ApiError::TooLarge(limit)),
-        Err(e) => Err(ApiError::bad_request(
-            "bad_body",
-            format!("the request body could not be read: {e}"),
-        )),
+    let unreadable =
+        |e: B::Error| ApiError::bad_request("bad_body", format!("the request body could not be read: {}", e.into()));
+    // Counted as it comes (a chunked body declares no length). A body is
+    // nearly always one frame, kept as it is: no copy, and none of
+    // `collect`'s buffer list (docs/benchmarks.md, "Sixteenth session").
+    let mut body = std::pin::pin!(body);
+    let mut first = Bytes::new();
+    let mut joined: Option<bytes::BytesMut> = None;
+    while let Some(frame) = body.as_mut().frame().await {
+        let Ok(data) = frame.map_err(unreadable)?.into_data() else {
+            continue; // trailers
+        };
+        let read = first.len() + joined.as_ref().map_or(0, |j| j.len()) + data.len();
+        if read > limit {
+            return Err(ApiError::TooLarge(limit));
+        }
+        match &mut joined {
+            None if first.is_empty() => first = data,
+            None => {
+                let mut all = bytes::BytesMut::with_capacity(read);
+                all.extend_from_slice(&first);
+                all.extend_from_slice(&data);
+                joined = Some(all);
+            }
+            Some(all) => all.extend_from_slice(&data),
+        }
     }
+    Ok(joined.map_or(first, bytes::BytesMut::freeze))
 }
 
 /// Parses `bytes` as a `T`, naming the field of any error.
@@ -411,11 +428,18 @@ mod tests {
     #[tokio::test]
     async fn bodies_are_read_to_the_limit_with_or_without_a_declared_length() {
         let chunks = |n: usize| {
-            let parts = (0..n).map(|_| Ok::<_, std::io::Error>(Bytes::from_static(&[b'x'; 100])));
+            let parts = (0..n).map(|i| Ok::<_, std::io::Error>(Bytes::from(vec![b'a' + i as u8; 100])));
             axum::body::Body::from_stream(futures_util::stream::iter(parts.collect::<Vec<_>>()))
         };
-        // No declared length (chunked): counted as it comes.
-        assert_eq!(read_body(chunks(3), BodyLimit(300)).await.unwrap().len(), 300);
+        // No declared length (chunked): counted as it comes, the frames joined in order.
+        let read = read_body(chunks(3), BodyLimit(300)).await.unwrap();
+        assert_eq!(read.len(), 300);
+        assert_eq!((read[0], read[100], read[299]), (b'a', b'b', b'c'));
+        assert_eq!(
+            &read_body(chunks(1), BodyLimit(300)).await.unwrap()[..],
+            &[b'a'; 100][..]
+        );
+        assert!(read_body(chunks(0), BodyLimit(300)).await.unwrap().is_empty());
         assert!(matches!(
             read_body(chunks(4), BodyLimit(300)).await,
             Err(ApiError::TooLarge(300))

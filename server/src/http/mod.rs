@@ -201,9 +201,7 @@ pub fn router(
     let routes = tower::ServiceBuilder::new()
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .service(routes);
-    // Spans and request events are only built when INFO is enabled: with
-    // `RUST_LOG=warn` the layer would do its work for nothing.
-    let trace = (tracing::level_filters::LevelFilter::current() >= tracing::Level::INFO).then(|| {
+    let trace = request_spans().then(|| {
         let trace = TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let id = req
                 .headers()
@@ -221,6 +219,19 @@ pub fn router(
         .layer(observe::Observe::layer(trace.is_some()))
         .option_layer(trace)
         .service(direct::Direct::new(state, routes))
+}
+
+/// Spans and request events are only built when INFO is enabled: with
+/// `RUST_LOG=warn` the layer would do its work for nothing.
+fn request_spans() -> bool {
+    tracing::level_filters::LevelFilter::current() >= tracing::Level::INFO
+}
+
+/// What answers OFREP evaluations as they come off a connection
+/// (`workers::serve`), ahead of [`router`]'s stack: only when there are no
+/// request spans, which live in that stack.
+pub fn evaluations(state: &AppState) -> Option<direct::Evaluations> {
+    (!request_spans()).then(|| direct::Evaluations::new(state.clone()))
 }
 
 /// What an SDK key is told of a failed prerequisite: its key, to server

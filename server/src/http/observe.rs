@@ -53,16 +53,11 @@ where
     }
 
     fn call(&mut self, mut req: Request) -> Self::Future {
-        let request_id = match req.headers().get(X_REQUEST_ID) {
-            Some(id) => id.clone(),
-            None => {
-                let id = new_request_id();
-                if self.id_in_request {
-                    req.headers_mut().insert(X_REQUEST_ID, id.clone());
-                }
-                id
-            }
-        };
+        let had_id = req.headers().contains_key(X_REQUEST_ID);
+        let request_id = request_id(req.headers());
+        if self.id_in_request && !had_id {
+            req.headers_mut().insert(X_REQUEST_ID, request_id.clone());
+        }
         // An evaluation's route is known from its path (`super::direct`
         // answers it before the router, which would label it).
         let route = super::ofrep::evaluation(req.method(), req.uri().path()).map(|e| e.route());
@@ -121,22 +116,40 @@ where
             };
             let this = self.as_mut().project();
             let mut response = response;
-            if let Some(id) = this.request_id.take() {
-                response.headers_mut().entry(X_REQUEST_ID).or_insert(id);
-            }
             let route = match this.route {
                 Some(route) => route,
                 None => response.extensions().get::<RouteLabel>().map_or("unmatched", |r| r.0),
             };
-            record(
-                route,
-                this.method,
-                response.status(),
-                this.start.elapsed().as_secs_f64(),
-            );
+            if let Some(id) = this.request_id.take() {
+                finish(&mut response, id, route, this.method, *this.start);
+            }
             return Poll::Ready(Ok(response));
         }
     }
+}
+
+/// The request's own `x-request-id`, or a new one.
+pub(super) fn request_id(headers: &axum::http::HeaderMap) -> HeaderValue {
+    match headers.get(X_REQUEST_ID) {
+        Some(id) => id.clone(),
+        None => new_request_id(),
+    }
+}
+
+/// The method label of every evaluation.
+pub(super) const POST: metrics::SharedString = metrics::SharedString::const_str("POST");
+
+/// What every answer gets on its way out: the request id (unless the
+/// handler set one) and the request metrics.
+pub(super) fn finish(
+    response: &mut Response,
+    request_id: HeaderValue,
+    route: &'static str,
+    method: &metrics::SharedString,
+    start: Instant,
+) {
+    response.headers_mut().entry(X_REQUEST_ID).or_insert(request_id);
+    record(route, method, response.status(), start.elapsed().as_secs_f64());
 }
 
 type Labels = (&'static str, metrics::SharedString, u16);
@@ -348,7 +361,8 @@ const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// An `x-request-id` value shaped like a UUID v4, from the thread-local RNG:
 /// tower-http's `MakeRequestUuid` asks the kernel (`getrandom`) on every
-/// request. Written into one buffer; no formatting machinery.
+/// request. Written into one buffer, two hex digits at a time from a
+/// table; no formatting machinery.
 fn new_request_id() -> HeaderValue {
     use rand::{Rng, SeedableRng};
     // Ids only correlate logs: a fast generator per thread, seeded from
@@ -357,20 +371,26 @@ fn new_request_id() -> HeaderValue {
         static RNG: std::cell::RefCell<rand::rngs::SmallRng> =
             std::cell::RefCell::new(rand::rngs::SmallRng::from_os_rng());
     }
-    const HEX: &[u8; 16] = b"0123456789abcdef";
+    /// The two hex digits of every byte value.
+    const PAIRS: [[u8; 2]; 256] = {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut pairs = [[0; 2]; 256];
+        let mut byte = 0;
+        while byte < 256 {
+            pairs[byte] = [HEX[byte >> 4], HEX[byte & 0xF]];
+            byte += 1;
+        }
+        pairs
+    };
     // A version 4 UUID: the version and variant bits set, the rest random.
     let bits: u128 = RNG.with_borrow_mut(|rng| rng.random::<u128>()) & 0xFFFF_FFFF_FFFF_4FFF_BFFF_FFFF_FFFF_FFFF
         | 0x4000_8000_0000_0000_0000;
-    let mut id = [0u8; 36];
-    let mut at = 0;
-    for (i, byte) in bits.to_be_bytes().into_iter().enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            id[at] = b'-';
-            at += 1;
-        }
-        id[at] = HEX[usize::from(byte >> 4)];
-        id[at + 1] = HEX[usize::from(byte & 0xF)];
-        at += 2;
+    let mut id = [b'-'; 36];
+    // Where each byte's two digits go: the dashes sit at 8, 13, 18 and 23.
+    const AT: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+    for (byte, at) in bits.to_be_bytes().into_iter().zip(AT) {
+        let [high, low] = PAIRS[usize::from(byte)];
+        (id[at], id[at + 1]) = (high, low);
     }
     HeaderValue::from_bytes(&id).expect("hex digits and dashes are a valid header value")
 }
@@ -396,5 +416,19 @@ mod tests {
             matches!(&groups[3][..1], "8" | "9" | "a" | "b"),
             "variant nibble in {a}"
         );
+        // Lower-case digits, and every digit but the version's is random:
+        // it takes more than one value over 64 ids.
+        let ids: Vec<Vec<u8>> = (0..64).map(|_| new_request_id().as_bytes().to_vec()).collect();
+        for at in 0..36 {
+            let seen: std::collections::BTreeSet<u8> = ids.iter().map(|id| id[at]).collect();
+            match at {
+                8 | 13 | 18 | 23 => assert_eq!(seen, [b'-'].into()),
+                14 => assert_eq!(seen, [b'4'].into()),
+                _ => assert!(
+                    seen.len() > 1 && seen.iter().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')),
+                    "position {at}: {seen:?}"
+                ),
+            }
+        }
     }
 }

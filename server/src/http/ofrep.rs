@@ -88,19 +88,28 @@ impl Evaluation<'_> {
 /// The evaluation a request asks for; `None` for any other request (which
 /// the router answers). Matches exactly what the two routes above match.
 pub fn evaluation<'a>(method: &Method, path: &'a str) -> Option<Evaluation<'a>> {
+    const BULK: &str = "/ofrep/v1/evaluate/flags";
     if method != Method::POST {
         return None;
     }
-    let rest = path.strip_prefix("/ofrep/v1/evaluate/flags")?;
-    if rest.is_empty() {
-        return Some(Evaluation::Bulk);
+    // On bytes: `str`'s pattern searcher cost more than the rest of this
+    // check on every request.
+    match path.as_bytes().strip_prefix(BULK.as_bytes())? {
+        [] => Some(Evaluation::Bulk),
+        [b'/', key @ ..] if !key.is_empty() && key.iter().all(|&b| b != b'/') => {
+            Some(Evaluation::Single(&path[BULK.len() + 1..]))
+        }
+        _ => None,
     }
-    let key = rest.strip_prefix('/')?;
-    (!key.is_empty() && !key.contains('/')).then_some(Evaluation::Single(key))
 }
 
-/// Answers an OFREP evaluation request, single or bulk (on `AppState`, see `crate::state`).
-pub async fn evaluate(state: AppState, req: Request) -> Response {
+/// Answers an OFREP evaluation request, single or bulk (on `AppState`, see
+/// `crate::state`), with axum's body (the routes) or hyper's (`super::direct`).
+pub async fn evaluate<B>(state: AppState, req: axum::http::Request<B>) -> Response
+where
+    B: axum::body::HttpBody<Data = Bytes>,
+    B::Error: Into<axum::BoxError>,
+{
     let (parts, body) = req.into_parts();
     let Some(evaluation) = evaluation(&parts.method, parts.uri.path()) else {
         return ApiError::NotFound("route".into()).into_response();
@@ -325,12 +334,16 @@ fn visible(rules: &Ruleset, key: &SdkKey, flag: &str) -> bool {
 
 /// What every evaluation request needs: a valid key, a readable context
 /// and the key's ruleset; or the OFREP error response to send instead.
-async fn prepare(
+async fn prepare<B>(
     state: &AppState,
     key: Result<SdkKey, ApiError>,
-    body: axum::body::Body,
+    body: B,
     flag: Option<&str>,
-) -> Result<(SdkKey, Context, std::sync::Arc<Ruleset>, Bytes), Box<Response>> {
+) -> Result<(SdkKey, Context, std::sync::Arc<Ruleset>, Bytes), Box<Response>>
+where
+    B: axum::body::HttpBody<Data = Bytes>,
+    B::Error: Into<axum::BoxError>,
+{
     let sdk_key = key.map_err(|e| Box::new(auth_failure(e)))?;
     if let Err(wait) = state.limits.check(sdk_key.id) {
         let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
@@ -373,7 +386,11 @@ fn not_found(flag: &str) -> Response {
     )
 }
 
-async fn single(state: &AppState, key: Result<SdkKey, ApiError>, flag: &str, body: axum::body::Body) -> Response {
+async fn single<B>(state: &AppState, key: Result<SdkKey, ApiError>, flag: &str, body: B) -> Response
+where
+    B: axum::body::HttpBody<Data = Bytes>,
+    B::Error: Into<axum::BoxError>,
+{
     let (sdk_key, ctx, rules, _) = match prepare(state, key, body, Some(flag)).await {
         Ok(prepared) => prepared,
         Err(response) => return *response,
@@ -389,7 +406,9 @@ async fn single(state: &AppState, key: Result<SdkKey, ApiError>, flag: &str, bod
         } => not_found(flag),
         _ => match single_answer(&rules, flag, &detail, bucket, sdk_key.kind) {
             Some(answer) => {
-                let mut response = Response::new(axum::body::Body::from(answer));
+                // As a boxed slice, which `Bytes` takes over as it is: from a
+                // `Vec` with spare capacity it allocates a shared header.
+                let mut response = Response::new(axum::body::Body::from(Bytes::from(answer.into_boxed_slice())));
                 response
                     .headers_mut()
                     .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -405,12 +424,11 @@ async fn single(state: &AppState, key: Result<SdkKey, ApiError>, flag: &str, bod
     }
 }
 
-async fn bulk(
-    state: &AppState,
-    key: Result<SdkKey, ApiError>,
-    headers: &HeaderMap,
-    body: axum::body::Body,
-) -> Response {
+async fn bulk<B>(state: &AppState, key: Result<SdkKey, ApiError>, headers: &HeaderMap, body: B) -> Response
+where
+    B: axum::body::HttpBody<Data = Bytes>,
+    B::Error: Into<axum::BoxError>,
+{
     let streams = key.as_ref().ok().and_then(|k| event_streams(headers, k));
     let if_none_match = headers.get(IF_NONE_MATCH);
     let (sdk_key, ctx, rules, request) = match prepare(state, key, body, None).await {

@@ -14,18 +14,22 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::Request;
 use axum::response::Response;
+use futures_util::future::Either;
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
+use hyper_util::service::{TowerToHyperService, TowerToHyperServiceFuture};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
-use tower::ServiceExt;
+
+use super::direct::{EvaluationFuture, Evaluations};
 
 /// How long a stop waits for requests in flight before dropping them.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -38,10 +42,13 @@ pub struct Parked {
 
 /// Serves `service` on `listener` with `threads` worker threads until
 /// `shutdown` resolves, then waits for the workers to drain their
-/// connections.
+/// connections. With `evaluations`, OFREP evaluation requests are answered
+/// by it as they come off the connection (`super::direct`), and never
+/// reach `service`.
 pub async fn serve<S>(
     listener: TcpListener,
     service: S,
+    evaluations: Option<Evaluations>,
     threads: usize,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<Parked>
@@ -57,9 +64,10 @@ where
         let (done_tx, done_rx) = oneshot::channel();
         let (exit_tx, exit_rx) = oneshot::channel();
         let service = service.clone();
+        let evaluations = evaluations.clone();
         std::thread::Builder::new()
             .name(format!("daylight-http-{index}"))
-            .spawn(move || worker(service, rx, done_tx, exit_rx))?;
+            .spawn(move || worker(service, evaluations, rx, done_tx, exit_rx))?;
         workers.push(conns);
         exits.push(exit_tx);
         drained.push(done_rx);
@@ -104,6 +112,7 @@ where
 
 fn worker<S>(
     service: S,
+    evaluations: Option<Evaluations>,
     mut conns: mpsc::UnboundedReceiver<std::net::TcpStream>,
     drained: oneshot::Sender<()>,
     exit: oneshot::Receiver<()>,
@@ -129,20 +138,15 @@ fn worker<S>(
             // A stream push is one small write, which Nagle's algorithm would
             // hold back while an earlier one is still unacknowledged.
             let _ = stream.set_nodelay(true);
-            let peer = stream.peer_addr().ok();
-            let service = service
-                .clone()
-                .map_request(move |req: hyper::Request<hyper::body::Incoming>| {
-                    let mut req = req.map(Body::new);
-                    // The admin API throttles wrong credentials per address;
-                    // evaluation requests skip the extension map's allocation.
-                    if let Some(peer) = peer.filter(|_| req.uri().path().starts_with("/api/")) {
-                        req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
-                    }
-                    req
-                });
+            let front = Front {
+                evaluations: evaluations.clone(),
+                router: TowerToHyperService::new(WithPeer {
+                    inner: service.clone(),
+                    peer: stream.peer_addr().ok(),
+                }),
+            };
             let conn = builder
-                .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
+                .serve_connection_with_upgrades(TokioIo::new(stream), front)
                 .into_owned();
             let conn = graceful.watch(conn);
             tokio::spawn(async move {
@@ -157,6 +161,65 @@ fn worker<S>(
         let _ = drained.send(());
         let _ = exit.await;
     });
+}
+
+/// A connection's service: evaluations to `evaluations` when there is one,
+/// everything else to the tower stack.
+struct Front<S> {
+    evaluations: Option<Evaluations>,
+    router: TowerToHyperService<WithPeer<S>>,
+}
+
+impl<S> hyper::service::Service<hyper::Request<Incoming>> for Front<S>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible> + Clone,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<EvaluationFuture, TowerToHyperServiceFuture<WithPeer<S>, hyper::Request<Incoming>>>;
+
+    fn call(&self, req: hyper::Request<Incoming>) -> Self::Future {
+        let route = self
+            .evaluations
+            .as_ref()
+            .and_then(|_| super::ofrep::evaluation(req.method(), req.uri().path()))
+            .map(|e| e.route());
+        match (&self.evaluations, route) {
+            (Some(evaluations), Some(route)) => Either::Left(evaluations.observed(route, req)),
+            _ => Either::Right(self.router.call(req)),
+        }
+    }
+}
+
+/// Hands hyper's request to the tower stack with axum's body type, and
+/// with the peer's address for the admin API, which throttles wrong
+/// credentials per address (other requests skip the extension map's
+/// allocation).
+#[derive(Clone)]
+struct WithPeer<S> {
+    inner: S,
+    peer: Option<SocketAddr>,
+}
+
+impl<S> tower::Service<hyper::Request<Incoming>> for WithPeer<S>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: hyper::Request<Incoming>) -> S::Future {
+        let mut req = req.map(Body::new);
+        if let Some(peer) = self.peer.filter(|_| req.uri().path().starts_with("/api/")) {
+            req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+        }
+        self.inner.call(req)
+    }
 }
 
 fn is_connection_error(e: &std::io::Error) -> bool {
@@ -191,7 +254,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
-        let served = tokio::spawn(serve(listener, app, threads, async move {
+        let served = tokio::spawn(serve(listener, app, None, threads, async move {
             let _ = stopped.await;
         }));
         (url, stop, served)
