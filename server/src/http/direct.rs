@@ -218,4 +218,79 @@ mod tests {
             }
         }
     }
+
+    const TOKEN: &str = "dl_admin_direct_unit_test_bootstrap";
+
+    async fn send(
+        service: impl Service<Request, Response = Response, Error = Infallible>,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (axum::http::StatusCode, HeaderMap, Bytes) {
+        let mut req = Request::builder().method(method).uri(path);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        let answer = service.oneshot(req.body(Body::from(body.to_owned())).unwrap()).await.unwrap();
+        let (parts, body) = answer.into_parts();
+        (parts.status, parts.headers, axum::body::to_bytes(body, 1 << 20).await.unwrap())
+    }
+
+    /// Evaluations answered at the connection (`Evaluations::observed`,
+    /// below INFO) get what the stack gives them under `observe` with
+    /// request spans (`Direct`): the same status, body and headers.
+    #[tokio::test]
+    async fn evaluations_at_the_connection_are_answered_as_in_the_stack() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/daylight.db", dir.path().display());
+        let app = crate::Application::build(crate::Settings::for_tests(url, TOKEN)).await.unwrap();
+        let state = app.state().clone();
+        let stack = super::super::router(state.clone(), 1 << 20);
+        let admin = format!("Bearer {TOKEN}");
+        let admin = [("authorization", admin.as_str()), ("content-type", "application/json")];
+        let created = send(stack.clone(), Method::POST, "/api/v1/flags", &admin, r#"{"key":"f"}"#).await;
+        assert_eq!(created.0, 201, "{:?}", created.2);
+        let key = send(stack.clone(), Method::POST, "/api/v1/environments/production/keys", &admin, r#"{"kind":"server"}"#).await;
+        let key: serde_json::Value = serde_json::from_slice(&key.2).unwrap();
+        let bearer = format!("Bearer {}", key["secret"].as_str().unwrap());
+
+        let context = r#"{"context":{"targetingKey":"u1","game":"omaha"}}"#;
+        let with_key = [("authorization", bearer.as_str()), ("origin", "https://shop.example")];
+        let cases: [(&str, &[(&str, &str)], &str, u16); 6] = [
+            ("/ofrep/v1/evaluate/flags/f", &with_key, context, 200),
+            ("/ofrep/v1/evaluate/flags", &with_key, context, 200),
+            ("/ofrep/v1/evaluate/flags/missing", &with_key, context, 404),
+            ("/ofrep/v1/evaluate/flags/f", &with_key, "{not json", 400),
+            ("/ofrep/v1/evaluate/flags/f", &[], context, 401),
+            ("/ofrep/v1/evaluate/flags/f", &[("authorization", bearer.as_str()), ("x-request-id", "trace-7")], "{}", 200),
+        ];
+        let evaluations = Evaluations::new(state.clone());
+        for (path, headers, body, status) in cases {
+            let route = ofrep::evaluation(&Method::POST, path).unwrap().route();
+            let at_connection = tower::service_fn(|req: Request| evaluations.observed(route, req));
+            let (a, b) = (
+                send(at_connection, Method::POST, path, headers, body).await,
+                send(stack.clone(), Method::POST, path, headers, body).await,
+            );
+            assert_eq!((a.0.as_u16(), &a.2), (status, &b.2), "{path} {body}");
+            assert_eq!(b.0.as_u16(), status, "{path} {body}");
+            let names = |h: &HeaderMap| {
+                let mut all: Vec<(String, Vec<u8>)> = h
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+                    .filter(|(k, _)| k != "x-request-id")
+                    .collect();
+                all.sort();
+                all
+            };
+            assert_eq!(names(&a.1), names(&b.1), "{path} {body}");
+            let ids = (&a.1["x-request-id"], &b.1["x-request-id"]);
+            if headers.iter().any(|(name, _)| *name == "x-request-id") {
+                assert_eq!((ids.0.as_bytes(), ids.1.as_bytes()), (&b"trace-7"[..], &b"trace-7"[..]));
+            } else {
+                assert_eq!((ids.0.len(), ids.1.len()), (36, 36), "new ids on {path}");
+            }
+        }
+    }
 }

@@ -67,13 +67,13 @@ where
     // nearly always one frame, kept as it is: no copy, and none of
     // `collect`'s buffer list (docs/benchmarks.md, "Sixteenth session").
     let mut body = std::pin::pin!(body);
-    let mut first = Bytes::new();
+    let (mut read, mut first) = (0, Bytes::new());
     let mut joined: Option<bytes::BytesMut> = None;
     while let Some(frame) = body.as_mut().frame().await {
         let Ok(data) = frame.map_err(unreadable)?.into_data() else {
             continue; // trailers
         };
-        let read = first.len() + joined.as_ref().map_or(0, |j| j.len()) + data.len();
+        read += data.len();
         if read > limit {
             return Err(ApiError::TooLarge(limit));
         }
