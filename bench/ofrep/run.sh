@@ -21,8 +21,10 @@
 # bounded durations.
 #
 # Requests (context u1, game omaha): Edge GET /api/frontend?userId=u1&
-# properties[game]=omaha and GET /api/frontend/features/rollout-50 (no
-# context, as Edge's frontend API is usually called for one flag); Daylight
+# properties[game]=omaha and GET /api/frontend/features/rollout-50 with the
+# same query (until the sixteenth session the single flag was asked with no
+# context, which Edge answers without bucketing: less work than Daylight's
+# single answer, docs/benchmarks.md "Sixteenth session"); Daylight
 # POST /ofrep/v1/evaluate/flags and .../flags/rollout-50 with the context as
 # the JSON body (post.lua; client key from setup.py). Results and their
 # reading: docs/benchmarks.md, "OFREP throughput against Unleash Edge".
@@ -219,7 +221,7 @@ set_target() { # server endpoint
   if [ "$1" = edge ]; then
     local auth='Authorization: *:development.frontend'
     if [ "$2" = bulk ]; then target=(-H "$auth" -s "$HERE/get.lua" "$EDGE/api/frontend?$QUERY")
-    else target=(-H "$auth" "$EDGE/api/frontend/features/rollout-50"); fi
+    else target=(-H "$auth" "$EDGE/api/frontend/features/rollout-50?$QUERY"); fi
   else
     if [ "$2" = bulk ]; then target=(-s "$HERE/post.lua" "${URL[$1]}/ofrep/v1/evaluate/flags")
     else target=(-s "$HERE/post.lua" "${URL[$1]}/ofrep/v1/evaluate/flags/rollout-50"); fi
@@ -246,7 +248,17 @@ for size in $SIZES; do
   wait_for "$EDGE/api/frontend?$QUERY" -H 'Authorization: *:development.frontend'
   curl -sf "$EDGE/api/frontend?$QUERY" -H 'Authorization: *:development.frontend' >"$OUT/edge-$size-bulk.json"
   curl -s -o "$OUT/edge-$size-single.json" -w '  single flag GET /api/frontend/features/rollout-50: HTTP %{http_code}\n' \
-    "$EDGE/api/frontend/features/rollout-50" -H 'Authorization: *:development.frontend'
+    "$EDGE/api/frontend/features/rollout-50?$QUERY" -H 'Authorization: *:development.frontend'
+  # The single answer must be the bulk one's for the same context (the
+  # query reached the evaluation).
+  python3 - "$OUT/edge-$size-bulk.json" "$OUT/edge-$size-single.json" <<'PY'
+import json, sys
+bulk = {t["name"]: t["enabled"] for t in json.load(open(sys.argv[1]))["toggles"]}
+single = json.load(open(sys.argv[2]))
+on = bulk.get("rollout-50", False)
+print(f"  Edge rollout-50 for u1: single {single['enabled']}, bulk {on}")
+sys.exit(0 if single["enabled"] == on else 1)
+PY
   echo "  server RSS before load: $(rss) KiB"
   servers+=(edge)
   fi

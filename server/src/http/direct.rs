@@ -232,9 +232,16 @@ mod tests {
         for (name, value) in headers {
             req = req.header(*name, *value);
         }
-        let answer = service.oneshot(req.body(Body::from(body.to_owned())).unwrap()).await.unwrap();
+        let answer = service
+            .oneshot(req.body(Body::from(body.to_owned())).unwrap())
+            .await
+            .unwrap();
         let (parts, body) = answer.into_parts();
-        (parts.status, parts.headers, axum::body::to_bytes(body, 1 << 20).await.unwrap())
+        (
+            parts.status,
+            parts.headers,
+            axum::body::to_bytes(body, 1 << 20).await.unwrap(),
+        )
     }
 
     /// Evaluations answered at the connection (`Evaluations::observed`,
@@ -244,26 +251,41 @@ mod tests {
     async fn evaluations_at_the_connection_are_answered_as_in_the_stack() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/daylight.db", dir.path().display());
-        let app = crate::Application::build(crate::Settings::for_tests(url, TOKEN)).await.unwrap();
+        let app = crate::Application::build(crate::Settings::for_tests(url, TOKEN))
+            .await
+            .unwrap();
         let state = app.state().clone();
         let stack = super::super::router(state.clone(), 1 << 20);
         let admin = format!("Bearer {TOKEN}");
         let admin = [("authorization", admin.as_str()), ("content-type", "application/json")];
         let created = send(stack.clone(), Method::POST, "/api/v1/flags", &admin, r#"{"key":"f"}"#).await;
         assert_eq!(created.0, 201, "{:?}", created.2);
-        let key = send(stack.clone(), Method::POST, "/api/v1/environments/production/keys", &admin, r#"{"kind":"server"}"#).await;
+        let key = send(
+            stack.clone(),
+            Method::POST,
+            "/api/v1/environments/production/keys",
+            &admin,
+            r#"{"kind":"server"}"#,
+        )
+        .await;
         let key: serde_json::Value = serde_json::from_slice(&key.2).unwrap();
         let bearer = format!("Bearer {}", key["secret"].as_str().unwrap());
 
         let context = r#"{"context":{"targetingKey":"u1","game":"omaha"}}"#;
         let with_key = [("authorization", bearer.as_str()), ("origin", "https://shop.example")];
-        let cases: [(&str, &[(&str, &str)], &str, u16); 6] = [
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str, u16);
+        let cases: [Case; 6] = [
             ("/ofrep/v1/evaluate/flags/f", &with_key, context, 200),
             ("/ofrep/v1/evaluate/flags", &with_key, context, 200),
             ("/ofrep/v1/evaluate/flags/missing", &with_key, context, 404),
             ("/ofrep/v1/evaluate/flags/f", &with_key, "{not json", 400),
             ("/ofrep/v1/evaluate/flags/f", &[], context, 401),
-            ("/ofrep/v1/evaluate/flags/f", &[("authorization", bearer.as_str()), ("x-request-id", "trace-7")], "{}", 200),
+            (
+                "/ofrep/v1/evaluate/flags/f",
+                &[("authorization", bearer.as_str()), ("x-request-id", "trace-7")],
+                "{}",
+                200,
+            ),
         ];
         let evaluations = Evaluations::new(state.clone());
         for (path, headers, body, status) in cases {

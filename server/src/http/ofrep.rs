@@ -118,7 +118,7 @@ where
     match evaluation {
         Evaluation::Single(raw) => {
             // Decoded as axum's `Path` would (most keys have nothing to decode).
-            let flag = if raw.contains('%') {
+            let flag = if raw.bytes().any(|b| b == b'%') {
                 match percent_encoding::percent_decode_str(raw).decode_utf8() {
                     Ok(flag) => flag,
                     Err(_) => {
@@ -406,9 +406,7 @@ where
         } => not_found(flag),
         _ => match single_answer(&rules, flag, &detail, bucket, sdk_key.kind) {
             Some(answer) => {
-                // As a boxed slice, which `Bytes` takes over as it is: from a
-                // `Vec` with spare capacity it allocates a shared header.
-                let mut response = Response::new(axum::body::Body::from(Bytes::from(answer.into_boxed_slice())));
+                let mut response = Response::new(axum::body::Body::from(answer));
                 response
                     .headers_mut()
                     .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
