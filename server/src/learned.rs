@@ -12,6 +12,7 @@
 //! whose set of names was recorded recently (by its fingerprint) takes no
 //! lock. Apps send few shapes of context, so the lock is rare.
 
+use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -27,11 +28,23 @@ const MAX_ENVIRONMENTS: usize = 1000;
 /// Fingerprints of recorded name sets remembered per environment.
 const SEEN: usize = 16;
 
-#[derive(Default)]
 pub struct LearnedAttributes {
-    /// Hashed with foldhash: every evaluation looks its environment up here.
     by_environment: ArcSwap<foldhash::HashMap<String, Arc<Names>>>,
     adding: Mutex<()>,
+    /// Tells this node's instance from others in one process (tests), for
+    /// the per-thread cache in `record`.
+    id: u64,
+}
+
+impl Default for LearnedAttributes {
+    fn default() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        LearnedAttributes {
+            by_environment: Default::default(),
+            adding: Mutex::default(),
+            id: NEXT.fetch_add(1, Ordering::Relaxed),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -59,7 +72,27 @@ impl LearnedAttributes {
             return;
         }
         let fingerprint = hasher.finish().max(1);
-        let Some(names) = self.names(environment) else { return };
+        // Each thread keeps the names of the environment it recorded in
+        // last: a busy node's evaluations then skip the map of environments
+        // (a load, a hash and a reference count each).
+        thread_local! {
+            static LAST: RefCell<Option<(u64, Box<str>, Arc<Names>)>> = const { RefCell::new(None) };
+        }
+        LAST.with_borrow_mut(|last| {
+            let known = matches!(last, Some((id, env, _)) if *id == self.id && **env == *environment);
+            if !known {
+                let Some(names) = self.names(environment) else { return };
+                *last = Some((self.id, environment.into(), names));
+            }
+            if let Some((_, _, names)) = last {
+                Self::note(names, fingerprint, ctx);
+            }
+        });
+    }
+
+    /// Adds the names of `ctx` (whose set has `fingerprint`) unless the set
+    /// was recorded lately.
+    fn note(names: &Names, fingerprint: u64, ctx: &Context) {
         if names.seen.iter().any(|s| s.load(Ordering::Relaxed) == fingerprint) {
             return;
         }

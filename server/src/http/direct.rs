@@ -100,11 +100,11 @@ impl Evaluations {
         B: axum::body::HttpBody<Data = Bytes> + Send + 'static,
         B::Error: Into<axum::BoxError>,
     {
-        let state = self.0.clone();
+        let start = Instant::now();
+        let request_id = observe::request_id(req.headers());
+        let answering = answer(self.0.clone(), req);
         Box::pin(async move {
-            let start = Instant::now();
-            let request_id = observe::request_id(req.headers());
-            let mut response = answer(state, req).await;
+            let mut response = answering.await;
             observe::finish(&mut response, request_id, route, &observe::POST, start);
             Ok(response)
         })
@@ -121,26 +121,33 @@ impl Service<Request> for Evaluations {
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        let state = self.0.clone();
-        Box::pin(async move { Ok(answer(state, req).await) })
+        let answering = answer(self.0.clone(), req);
+        Box::pin(async move { Ok(answering.await) })
     }
 }
 
 /// What the OFREP routes' layers and handler give a POST: the origin
-/// check, the evaluation and the CORS headers.
-async fn answer<B>(state: AppState, req: axum::http::Request<B>) -> Response
+/// check, the evaluation and the CORS headers. The evaluation's future is
+/// made here, so the one returned holds it rather than the request as well.
+fn answer<B>(state: AppState, req: axum::http::Request<B>) -> impl Future<Output = Response> + Send
 where
-    B: axum::body::HttpBody<Data = Bytes>,
+    B: axum::body::HttpBody<Data = Bytes> + Send,
     B::Error: Into<axum::BoxError>,
 {
     let origin = req.headers().get(ORIGIN).cloned();
     let origins = state.origins.clone();
-    let mut response = match super::origin::check_origin(&origins, req.headers()) {
-        Ok(()) => ofrep::evaluate(state, req).await,
-        Err(refused) => refused.into_response(),
+    let evaluating = match super::origin::check_origin(&origins, req.headers()) {
+        Ok(()) => Ok(ofrep::evaluate(state, req)),
+        Err(refused) => Err(refused.into_response()),
     };
-    cors_headers(&origins, origin.as_ref(), response.headers_mut());
-    response
+    async move {
+        let mut response = match evaluating {
+            Ok(evaluating) => evaluating.await,
+            Err(refused) => refused,
+        };
+        cors_headers(&origins, origin.as_ref(), response.headers_mut());
+        response
+    }
 }
 
 /// The headers `ofrep::cors`'s layer adds to a request that is no

@@ -105,22 +105,25 @@ pub fn evaluation<'a>(method: &Method, path: &'a str) -> Option<Evaluation<'a>> 
 
 /// Answers an OFREP evaluation request, single or bulk (on `AppState`, see
 /// `crate::state`), with axum's body (the routes) or hyper's (`super::direct`).
-pub async fn evaluate<B>(state: AppState, req: axum::http::Request<B>) -> Response
+/// Not an `async fn`: the request is taken apart before the future is made,
+/// so the future holds its parts once (an `async fn` keeps its arguments
+/// beside everything it awaits), and the only awaits are the key's (a miss)
+/// and the body's. The future is allocated and moved on every request.
+pub fn evaluate<B>(state: AppState, req: axum::http::Request<B>) -> impl std::future::Future<Output = Response> + Send
 where
-    B: axum::body::HttpBody<Data = Bytes>,
+    B: axum::body::HttpBody<Data = Bytes> + Send,
     B::Error: Into<axum::BoxError>,
 {
     let (parts, body) = req.into_parts();
-    let Some(evaluation) = evaluation(&parts.method, parts.uri.path()) else {
-        return ApiError::NotFound("route".into()).into_response();
-    };
-    let key = SdkKey::of(&state.db, &state.keys, &parts.headers).await;
-    match evaluation {
-        Evaluation::Single(raw) => {
+    async move {
+        let Some(evaluation) = evaluation(&parts.method, parts.uri.path()) else {
+            return ApiError::NotFound("route".into()).into_response();
+        };
+        let flag = match evaluation {
             // Decoded as axum's `Path` would (most keys have nothing to decode).
-            let flag = if raw.bytes().any(|b| b == b'%') {
+            Evaluation::Single(raw) if raw.bytes().any(|b| b == b'%') => {
                 match percent_encoding::percent_decode_str(raw).decode_utf8() {
-                    Ok(flag) => flag,
+                    Ok(flag) => Some(flag),
                     Err(_) => {
                         return failure(
                             StatusCode::BAD_REQUEST,
@@ -130,12 +133,23 @@ where
                         )
                     }
                 }
-            } else {
-                std::borrow::Cow::Borrowed(raw)
-            };
-            single(&state, key, &flag, body).await
+            }
+            Evaluation::Single(raw) => Some(std::borrow::Cow::Borrowed(raw)),
+            Evaluation::Bulk => None,
+        };
+        let key = SdkKey::of(&state.db, &state.keys, &parts.headers).await;
+        let streams = match (&flag, &key) {
+            (None, Ok(key)) => event_streams(&parts.headers, key),
+            _ => None,
+        };
+        let prepared = match prepare(&state, key, body, flag.as_deref()).await {
+            Ok(prepared) => prepared,
+            Err(response) => return *response,
+        };
+        match flag {
+            Some(flag) => single(prepared, &flag),
+            None => bulk(prepared, &parts.headers, streams.as_deref()),
         }
-        Evaluation::Bulk => bulk(&state, key, &parts.headers, body).await,
     }
 }
 
@@ -339,7 +353,7 @@ async fn prepare<B>(
     key: Result<SdkKey, ApiError>,
     body: B,
     flag: Option<&str>,
-) -> Result<(SdkKey, Context, std::sync::Arc<Ruleset>, Bytes), Box<Response>>
+) -> Result<Prepared, Box<Response>>
 where
     B: axum::body::HttpBody<Data = Bytes>,
     B::Error: Into<axum::BoxError>,
@@ -386,15 +400,11 @@ fn not_found(flag: &str) -> Response {
     )
 }
 
-async fn single<B>(state: &AppState, key: Result<SdkKey, ApiError>, flag: &str, body: B) -> Response
-where
-    B: axum::body::HttpBody<Data = Bytes>,
-    B::Error: Into<axum::BoxError>,
-{
-    let (sdk_key, ctx, rules, _) = match prepare(state, key, body, Some(flag)).await {
-        Ok(prepared) => prepared,
-        Err(response) => return *response,
-    };
+/// What [`prepare`] gives: the key, the context, the key's ruleset and the
+/// request body.
+type Prepared = (SdkKey, Context, std::sync::Arc<Ruleset>, Bytes);
+
+fn single((sdk_key, ctx, rules, _): Prepared, flag: &str) -> Response {
     if !visible(&rules, &sdk_key, flag) {
         return not_found(flag);
     }
@@ -422,22 +432,13 @@ where
     }
 }
 
-async fn bulk<B>(state: &AppState, key: Result<SdkKey, ApiError>, headers: &HeaderMap, body: B) -> Response
-where
-    B: axum::body::HttpBody<Data = Bytes>,
-    B::Error: Into<axum::BoxError>,
-{
-    let streams = key.as_ref().ok().and_then(|k| event_streams(headers, k));
+fn bulk((sdk_key, ctx, rules, request): Prepared, headers: &HeaderMap, streams: Option<&str>) -> Response {
     let if_none_match = headers.get(IF_NONE_MATCH);
-    let (sdk_key, ctx, rules, request) = match prepare(state, key, body, None).await {
-        Ok(prepared) => prepared,
-        Err(response) => return *response,
-    };
     // The visible flags' pieces, serialised once per ruleset, and the
     // answers given lately (`super::ofrep_bulk`): a client that polls with
     // the same context gets the same bytes without an evaluation.
     let kept = super::ofrep_bulk::kept(&rules, sdk_key.kind);
-    let answer = kept.answer(&rules, &ctx, sdk_key.kind, streams.as_deref(), &request);
+    let answer = kept.answer(&rules, &ctx, sdk_key.kind, streams, &request);
     evaluations().increment(kept.len() as u64);
     let not_modified = if_none_match
         .and_then(|v| v.to_str().ok())
