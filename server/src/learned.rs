@@ -75,8 +75,9 @@ impl LearnedAttributes {
         // Each thread keeps the names of the environment it recorded in
         // last: a busy node's evaluations then skip the map of environments
         // (a load, a hash and a reference count each).
+        type Last = Option<(u64, Box<str>, Arc<Names>)>;
         thread_local! {
-            static LAST: RefCell<Option<(u64, Box<str>, Arc<Names>)>> = const { RefCell::new(None) };
+            static LAST: RefCell<Last> = const { RefCell::new(None) };
         }
         LAST.with_borrow_mut(|last| {
             let known = matches!(last, Some((id, env, _)) if *id == self.id && **env == *environment);
