@@ -23,15 +23,17 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use std::time::Instant;
 
+use axum::body::Body;
 use axum::extract::Request;
 use axum::http::header::{ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS, ORIGIN, VARY};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use futures_util::future::Either;
+use futures_util::future::{Either, NeverError};
+use futures_util::FutureExt;
 use tower::Service;
 
 use super::{observe, ofrep};
@@ -60,7 +62,7 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Either<EvaluationFuture, R::Future>;
+    type Future = Either<NeverError<Answering<Body>>, R::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         // `Evaluations` is always ready.
@@ -69,19 +71,16 @@ where
 
     fn call(&mut self, req: Request) -> Self::Future {
         if ofrep::evaluation(req.method(), req.uri().path()).is_some() {
-            Either::Left(self.evaluations.call(req))
+            Either::Left(answer(&self.evaluations.0, req).never_error())
         } else {
             Either::Right(self.router.call(req))
         }
     }
 }
 
-pub type EvaluationFuture = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
-
 /// Answers the requests `ofrep::evaluation` recognises (`super::observe`
 /// labels them with their route template for the request metrics).
 /// Browser origins outside the allowed list get 403, as on the OFREP routes.
-/// Holds `AppState` itself, one clone per evaluation (see `crate::state`).
 #[derive(Clone)]
 pub struct Evaluations(AppState);
 
@@ -95,58 +94,77 @@ impl Evaluations {
     /// answer and the request metrics. Its answers are JSON, so none needs
     /// `observe`'s rewrite of plain-text errors.
     /// `route` is the template of the request's path (`ofrep::Evaluation::route`).
-    pub fn observed<B>(&self, route: &'static str, req: axum::http::Request<B>) -> EvaluationFuture
-    where
-        B: axum::body::HttpBody<Data = Bytes> + Send + 'static,
-        B::Error: Into<axum::BoxError>,
-    {
-        let start = Instant::now();
-        let request_id = observe::request_id(req.headers());
-        let answering = answer(self.0.clone(), req);
-        Box::pin(async move {
-            let mut response = answering.await;
-            observe::finish(&mut response, request_id, route, &observe::POST, start);
-            Ok(response)
-        })
+    pub fn observed<B>(&self, route: &'static str, req: axum::http::Request<B>) -> Observed<B> {
+        Observed {
+            start: Instant::now(),
+            request_id: Some(observe::request_id(req.headers())),
+            route,
+            answering: answer(&self.0, req),
+        }
     }
 }
 
-impl Service<Request> for Evaluations {
-    type Response = Response;
-    type Error = Infallible;
-    type Future = EvaluationFuture;
+/// The future of [`Evaluations::observed`].
+pub struct Observed<B> {
+    start: Instant,
+    /// `None` once answered.
+    request_id: Option<HeaderValue>,
+    route: &'static str,
+    answering: Answering<B>,
+}
 
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
+impl<B> Future for Observed<B>
+where
+    B: axum::body::HttpBody<Data = Bytes> + Unpin,
+    B::Error: Into<axum::BoxError>,
+{
+    type Output = Result<Response, Infallible>;
 
-    fn call(&mut self, req: Request) -> Self::Future {
-        let answering = answer(self.0.clone(), req);
-        Box::pin(async move { Ok(answering.await) })
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let mut response = ready!(Pin::new(&mut this.answering).poll(cx));
+        if let Some(id) = this.request_id.take() {
+            observe::finish(&mut response, id, this.route, &observe::POST, this.start);
+        }
+        Poll::Ready(Ok(response))
     }
 }
 
 /// What the OFREP routes' layers and handler give a POST: the origin
-/// check, the evaluation and the CORS headers. The evaluation's future is
-/// made here, so the one returned holds it rather than the request as well.
-fn answer<B>(state: AppState, req: axum::http::Request<B>) -> impl Future<Output = Response> + Send
+/// check, the evaluation and the CORS headers.
+fn answer<B>(state: &AppState, req: axum::http::Request<B>) -> Answering<B> {
+    let cors = Cors::of(&state.origins, req.headers().get(ORIGIN));
+    let evaluating = match super::origin::check_origin(&state.origins, req.headers()) {
+        Ok(()) => ofrep::evaluate(state.clone(), req),
+        Err(refused) => ofrep::Evaluating::Answered(Some(refused.into_response())),
+    };
+    Answering {
+        evaluating,
+        cors: Some(cors),
+    }
+}
+
+/// The future of [`answer`].
+pub struct Answering<B> {
+    evaluating: ofrep::Evaluating<B>,
+    /// `None` once added to the answer.
+    cors: Option<Cors>,
+}
+
+impl<B> Future for Answering<B>
 where
-    B: axum::body::HttpBody<Data = Bytes> + Send,
+    B: axum::body::HttpBody<Data = Bytes> + Unpin,
     B::Error: Into<axum::BoxError>,
 {
-    let origin = req.headers().get(ORIGIN).cloned();
-    let origins = state.origins.clone();
-    let evaluating = match super::origin::check_origin(&origins, req.headers()) {
-        Ok(()) => Ok(ofrep::evaluate(state, req)),
-        Err(refused) => Err(refused.into_response()),
-    };
-    async move {
-        let mut response = match evaluating {
-            Ok(evaluating) => evaluating.await,
-            Err(refused) => refused,
-        };
-        cors_headers(&origins, origin.as_ref(), response.headers_mut());
-        response
+    type Output = Response;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response> {
+        let this = &mut *self;
+        let mut response = ready!(Pin::new(&mut this.evaluating).poll(cx));
+        if let Some(cors) = this.cors.take() {
+            cors.add_to(response.headers_mut());
+        }
+        Poll::Ready(response)
     }
 }
 
@@ -156,21 +174,41 @@ where
 /// when the answer depends on it, and the headers a browser may read.
 /// Written here rather than through `tower_http::cors`, which builds a
 /// header map per request: a tenth of a small evaluation's instructions
-/// (docs/benchmarks.md, "Fifteenth session"). The test below holds the two
-/// to the same headers.
-fn cors_headers(origins: &Origins, origin: Option<&HeaderValue>, headers: &mut HeaderMap) {
-    if origins.allows_any() {
-        headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
-    } else {
-        headers.append(VARY, HeaderValue::from_static("origin"));
-        if let Some(origin) = origin.filter(|o| origins.allows(o.as_bytes())) {
-            headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+/// (docs/benchmarks.md, "Fifteenth session"). Settled from the request
+/// before the evaluation, so the answer's future keeps two small values.
+/// The test below holds the two to the same headers.
+struct Cors {
+    allow_origin: Option<HeaderValue>,
+    vary: bool,
+}
+
+impl Cors {
+    fn of(origins: &Origins, origin: Option<&HeaderValue>) -> Cors {
+        if origins.allows_any() {
+            Cors {
+                allow_origin: Some(HeaderValue::from_static("*")),
+                vary: false,
+            }
+        } else {
+            Cors {
+                allow_origin: origin.filter(|o| origins.allows(o.as_bytes())).cloned(),
+                vary: true,
+            }
         }
     }
-    headers.insert(
-        ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static("etag,retry-after"),
-    );
+
+    fn add_to(self, headers: &mut HeaderMap) {
+        if self.vary {
+            headers.append(VARY, HeaderValue::from_static("origin"));
+        }
+        if let Some(origin) = self.allow_origin {
+            headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        }
+        headers.insert(
+            ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("etag,retry-after"),
+        );
+    }
 }
 
 #[cfg(test)]
@@ -207,7 +245,7 @@ mod tests {
             for origin in [None, Some("https://shop.example"), Some("https://other.example")] {
                 let mut direct = HeaderMap::new();
                 let value = origin.map(|o| HeaderValue::from_str(o).unwrap());
-                cors_headers(origins, value.as_ref(), &mut direct);
+                Cors::of(origins, value.as_ref()).add_to(&mut direct);
                 let layer = by_the_layer(origins, origin).await;
                 let sorted = |h: &HeaderMap| {
                     let mut all: Vec<(String, Vec<u8>)> =

@@ -2,7 +2,10 @@
 //! offending field on error and refuses unknown fields, `If-Match`, the
 //! audit comment header, and `Editing`, the preamble of every admin write.
 
+use std::future::Future;
 use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
 
 use axum::extract::{FromRef, FromRequest, FromRequestParts, Path, Request};
 use axum::http::header::{CONTENT_TYPE, IF_MATCH};
@@ -51,44 +54,78 @@ where
 /// axum's `Bytes` extractor so that the OFREP endpoints, served before the
 /// router (`super::direct`, on hyper's own body), and every other handler
 /// share one reader.
-pub(crate) async fn read_body<B>(body: B, BodyLimit(limit): BodyLimit) -> ApiResult<Bytes>
+pub(crate) fn read_body<B>(body: B, BodyLimit(limit): BodyLimit) -> Reading<B> {
+    Reading {
+        body,
+        limit,
+        read: 0,
+        first: Bytes::new(),
+        joined: None,
+    }
+}
+
+/// The future of [`read_body`]. A named type rather than an `async fn`, so
+/// an evaluation's future (`super::ofrep::Evaluating`) holds it inline: no
+/// allocation, and nothing moved but its few fields.
+pub(crate) struct Reading<B> {
+    body: B,
+    limit: usize,
+    /// Bytes read so far (a chunked body declares no length).
+    read: usize,
+    /// A body is nearly always one frame, kept as it is: no copy, and none
+    /// of `collect`'s buffer list (docs/benchmarks.md, "Sixteenth session").
+    first: Bytes,
+    /// The frames so far, once there is more than one.
+    joined: Option<bytes::BytesMut>,
+}
+
+impl<B> Future for Reading<B>
 where
-    B: axum::body::HttpBody<Data = Bytes>,
+    B: axum::body::HttpBody<Data = Bytes> + Unpin,
     B::Error: Into<axum::BoxError>,
 {
-    use http_body_util::BodyExt;
-    // A declared length over the limit is refused without reading a byte.
-    if body.size_hint().lower() > limit as u64 {
-        return Err(ApiError::TooLarge(limit));
-    }
-    let unreadable =
-        |e: B::Error| ApiError::bad_request("bad_body", format!("the request body could not be read: {}", e.into()));
-    // Counted as it comes (a chunked body declares no length). A body is
-    // nearly always one frame, kept as it is: no copy, and none of
-    // `collect`'s buffer list (docs/benchmarks.md, "Sixteenth session").
-    let mut body = std::pin::pin!(body);
-    let (mut read, mut first) = (0, Bytes::new());
-    let mut joined: Option<bytes::BytesMut> = None;
-    while let Some(frame) = body.as_mut().frame().await {
-        let Ok(data) = frame.map_err(unreadable)?.into_data() else {
-            continue; // trailers
-        };
-        read += data.len();
-        if read > limit {
-            return Err(ApiError::TooLarge(limit));
-        }
-        match &mut joined {
-            None if first.is_empty() => first = data,
-            None => {
-                let mut all = bytes::BytesMut::with_capacity(read);
-                all.extend_from_slice(&first);
-                all.extend_from_slice(&data);
-                joined = Some(all);
+    type Output = ApiResult<Bytes>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        loop {
+            // A declared length over the limit is refused without reading
+            // (the rest of) it.
+            if this.read as u64 + this.body.size_hint().lower() > this.limit as u64 {
+                return Poll::Ready(Err(ApiError::TooLarge(this.limit)));
             }
-            Some(all) => all.extend_from_slice(&data),
+            let Some(frame) = ready!(Pin::new(&mut this.body).poll_frame(cx)) else {
+                let first = std::mem::take(&mut this.first);
+                return Poll::Ready(Ok(this.joined.take().map_or(first, bytes::BytesMut::freeze)));
+            };
+            let data = match frame {
+                Ok(frame) => match frame.into_data() {
+                    Ok(data) => data,
+                    Err(_) => continue, // trailers
+                },
+                Err(e) => {
+                    return Poll::Ready(Err(ApiError::bad_request(
+                        "bad_body",
+                        format!("the request body could not be read: {}", e.into()),
+                    )))
+                }
+            };
+            this.read += data.len();
+            if this.read > this.limit {
+                return Poll::Ready(Err(ApiError::TooLarge(this.limit)));
+            }
+            match &mut this.joined {
+                None if this.first.is_empty() => this.first = data,
+                None => {
+                    let mut all = bytes::BytesMut::with_capacity(this.read);
+                    all.extend_from_slice(&this.first);
+                    all.extend_from_slice(&data);
+                    this.joined = Some(all);
+                }
+                Some(all) => all.extend_from_slice(&data),
+            }
         }
     }
-    Ok(joined.map_or(first, bytes::BytesMut::freeze))
 }
 
 /// Parses `bytes` as a `T`, naming the field of any error.

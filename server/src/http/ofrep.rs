@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
-use super::extract::read_body;
+use super::extract::{read_body, Reading};
 use crate::auth::{KeyKind, SdkKey};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -68,6 +68,9 @@ pub fn cors(origins: std::sync::Arc<crate::limits::Origins>) -> CorsLayer {
         })
 }
 
+/// The bulk evaluation's path; a single flag's key follows it after a `/`.
+const BULK: &str = "/ofrep/v1/evaluate/flags";
+
 /// An evaluation request: every flag, or one flag (its key as it is in the
 /// path, percent-encoded).
 pub enum Evaluation<'a> {
@@ -88,7 +91,6 @@ impl Evaluation<'_> {
 /// The evaluation a request asks for; `None` for any other request (which
 /// the router answers). Matches exactly what the two routes above match.
 pub fn evaluation<'a>(method: &Method, path: &'a str) -> Option<Evaluation<'a>> {
-    const BULK: &str = "/ofrep/v1/evaluate/flags";
     if method != Method::POST {
         return None;
     }
@@ -105,54 +107,191 @@ pub fn evaluation<'a>(method: &Method, path: &'a str) -> Option<Evaluation<'a>> 
 
 /// Answers an OFREP evaluation request, single or bulk (on `AppState`, see
 /// `crate::state`), with axum's body (the routes) or hyper's (`super::direct`).
-/// Not an `async fn`: the request is taken apart before the future is made,
-/// so the future holds its parts once (an `async fn` keeps its arguments
-/// beside everything it awaits), and the only awaits are the key's (a miss)
-/// and the body's. The future is allocated and moved on every request.
-pub fn evaluate<B>(state: AppState, req: axum::http::Request<B>) -> impl std::future::Future<Output = Response> + Send
-where
-    B: axum::body::HttpBody<Data = Bytes> + Send,
-    B::Error: Into<axum::BoxError>,
-{
+/// All but reading the body is done here or once it is read, so the future
+/// ([`Evaluating`]) keeps only what the answer needs across that wait.
+/// Answers in this order: a flag key that is not UTF-8 (400), the key
+/// (401), the key's rate limit (429), the body (413, 400), the evaluation.
+pub fn evaluate<B>(state: AppState, req: axum::http::Request<B>) -> Evaluating<B> {
     let (parts, body) = req.into_parts();
-    async move {
-        let Some(evaluation) = evaluation(&parts.method, parts.uri.path()) else {
-            return ApiError::NotFound("route".into()).into_response();
-        };
-        let flag = match evaluation {
-            // Decoded as axum's `Path` would (most keys have nothing to decode).
-            Evaluation::Single(raw) if raw.bytes().any(|b| b == b'%') => {
-                match percent_encoding::percent_decode_str(raw).decode_utf8() {
-                    Ok(flag) => Some(flag),
-                    Err(_) => {
-                        return failure(
-                            StatusCode::BAD_REQUEST,
-                            None,
-                            "GENERAL",
-                            "the flag key in the path is not UTF-8",
-                        )
-                    }
+    let flag = match evaluation(&parts.method, parts.uri.path()) {
+        None => return Evaluating::Answered(Some(ApiError::NotFound("route".into()).into_response())),
+        Some(Evaluation::Bulk) => Flag::All,
+        // Decoded as axum's `Path` would (most keys have nothing to decode).
+        Some(Evaluation::Single(raw)) if raw.bytes().any(|b| b == b'%') => {
+            match percent_encoding::percent_decode_str(raw).decode_utf8() {
+                Ok(flag) => Flag::Decoded(flag.into_owned()),
+                Err(_) => {
+                    return Evaluating::Answered(Some(failure(
+                        StatusCode::BAD_REQUEST,
+                        None,
+                        "GENERAL",
+                        "the flag key in the path is not UTF-8",
+                    )))
                 }
             }
-            Evaluation::Single(raw) => Some(std::borrow::Cow::Borrowed(raw)),
-            Evaluation::Bulk => None,
-        };
-        let key = SdkKey::of(&state.db, &state.keys, &parts.headers).await;
-        let streams = match (&flag, &key) {
-            (None, Ok(key)) => event_streams(&parts.headers, key),
-            _ => None,
-        };
-        let prepared = match prepare(&state, key, body, flag.as_deref()).await {
-            Ok(prepared) => prepared,
-            Err(response) => return *response,
-        };
-        match flag {
-            Some(flag) => single(prepared, &flag),
-            None => bulk(prepared, &parts.headers, streams.as_deref()),
+        }
+        Some(Evaluation::Single(_)) => Flag::InPath(parts.uri),
+    };
+    let Some(secret) = crate::auth::sdk_secret(&parts.headers) else {
+        return Evaluating::Answered(Some(auth_failure(ApiError::Unauthorized)));
+    };
+    let key = match state.keys.fresh(secret) {
+        Some(key) => {
+            if let Some(limited) = rate_limited(&state, &key, flag.key()) {
+                return Evaluating::Answered(Some(limited));
+            }
+            Key::Known(key)
+        }
+        // Not in the cache (or stale): the database is asked, boxed so that
+        // the query's future does not make every evaluation's larger.
+        None => {
+            let (looking, secret) = (state.clone(), secret.to_owned());
+            Key::Looking(Box::pin(async move { looking.keys.lookup(&looking.db, &secret).await }))
+        }
+    };
+    // A context is small (`ContextLimits`): a larger body is refused before
+    // it is read to the end or parsed, so it holds no worker thread.
+    let limit = state.max_body_bytes.min(crate::limits::CONTEXT_BODY_BYTES);
+    Evaluating::Pending(Pending {
+        state,
+        key,
+        asked: Asked {
+            flag,
+            headers: parts.headers,
+        },
+        body: read_body(body, crate::state::BodyLimit(limit)),
+    })
+}
+
+/// The future of [`evaluate`]: a named type rather than an `async` block,
+/// so that it is stored in place, with no allocation, and moves only what
+/// it holds (the `async` version was about 1.7 KB, allocated and moved
+/// several times per request: docs/benchmarks.md, "Seventeenth session").
+pub enum Evaluating<B> {
+    /// Answered before the body was read (`None` once given).
+    Answered(Option<Response>),
+    Pending(Pending<B>),
+}
+
+/// An evaluation waiting for its key (a cache miss) or its body.
+pub struct Pending<B> {
+    state: AppState,
+    key: Key,
+    asked: Asked,
+    body: Reading<B>,
+}
+
+enum Key {
+    Known(SdkKey),
+    Looking(std::pin::Pin<Box<dyn std::future::Future<Output = Result<SdkKey, ApiError>> + Send>>),
+}
+
+/// What the request asks: one flag or all, and the headers the bulk
+/// answer reads (`If-None-Match`, `Accept-Encoding`, the host for
+/// `eventStreams`).
+struct Asked {
+    flag: Flag,
+    headers: HeaderMap,
+}
+
+enum Flag {
+    All,
+    /// The key as it is in the path (after `BULK` and a `/`).
+    InPath(axum::http::Uri),
+    /// The key, percent-decoded.
+    Decoded(String),
+}
+
+impl Flag {
+    /// The flag's key; `None` for every flag.
+    fn key(&self) -> Option<&str> {
+        match self {
+            Flag::All => None,
+            Flag::InPath(uri) => Some(&uri.path()[BULK.len() + 1..]),
+            Flag::Decoded(key) => Some(key),
         }
     }
 }
 
+impl<B> std::future::Future for Evaluating<B>
+where
+    B: axum::body::HttpBody<Data = Bytes> + Unpin,
+    B::Error: Into<axum::BoxError>,
+{
+    type Output = Response;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Response> {
+        use std::task::{ready, Poll};
+        let pending = match &mut *self {
+            Evaluating::Answered(answer) => return Poll::Ready(answer.take().expect("an evaluation is answered once")),
+            Evaluating::Pending(pending) => pending,
+        };
+        let flag = pending.asked.flag.key();
+        if let Key::Looking(looking) = &mut pending.key {
+            let key = match ready!(looking.as_mut().poll(cx)) {
+                Ok(key) => key,
+                Err(e) => return Poll::Ready(auth_failure(e)),
+            };
+            if let Some(limited) = rate_limited(&pending.state, &key, flag) {
+                return Poll::Ready(limited);
+            }
+            pending.key = Key::Known(key);
+        }
+        let read = ready!(std::pin::Pin::new(&mut pending.body).poll(cx));
+        let Key::Known(key) = &pending.key else {
+            unreachable!("the key is known before the body is read")
+        };
+        Poll::Ready(answer(&pending.state, key, &pending.asked, read))
+    }
+}
+
+/// The 429 for a key over its rate limit, if it is.
+fn rate_limited(state: &AppState, key: &SdkKey, flag: Option<&str>) -> Option<Response> {
+    let wait = state.limits.check(key.id).err()?;
+    let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+    let mut response = failure(
+        StatusCode::TOO_MANY_REQUESTS,
+        flag,
+        "GENERAL",
+        format!("rate limit reached for this key; retry in {seconds} s"),
+    );
+    response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds));
+    Some(response)
+}
+
+/// The answer once the body is read: its context, then one flag or all.
+fn answer(state: &AppState, key: &SdkKey, asked: &Asked, read: Result<Bytes, ApiError>) -> Response {
+    let flag = asked.flag.key();
+    let body = match read {
+        Ok(body) => body,
+        Err(ApiError::TooLarge(limit)) => {
+            return failure(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                flag,
+                "INVALID_CONTEXT",
+                format!("the request body is over {limit} bytes, more than any context may hold"),
+            )
+        }
+        Err(e) => return e.into_response(),
+    };
+    let ctx = match read_context(&body) {
+        Ok(ctx) => ctx,
+        Err((code, details)) => return failure(StatusCode::BAD_REQUEST, flag, code, details),
+    };
+    let Some(rules) = state.live.get(&key.environment) else {
+        return failure(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            None,
+            "GENERAL",
+            "environment not loaded",
+        );
+    };
+    state.learned.record(&key.environment, &ctx);
+    match flag {
+        Some(flag) => single(&rules, key, &ctx, flag),
+        None => bulk(&rules, key, &ctx, &body, &asked.headers),
+    }
+}
 async fn routed(State(state): State<AppState>, req: Request) -> Response {
     evaluate(state, req).await
 }
@@ -331,64 +470,8 @@ impl<'de> Deserialize<'de> for WithTargetingKey {
     }
 }
 
-fn ruleset_for(state: &AppState, key: &SdkKey) -> Result<std::sync::Arc<Ruleset>, Box<Response>> {
-    state.live.get(&key.environment).ok_or_else(|| {
-        Box::new(failure(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            None,
-            "GENERAL",
-            "environment not loaded",
-        ))
-    })
-}
-
 fn visible(rules: &Ruleset, key: &SdkKey, flag: &str) -> bool {
     key.kind == KeyKind::Server || rules.is_client_side(flag)
-}
-
-/// What every evaluation request needs: a valid key, a readable context
-/// and the key's ruleset; or the OFREP error response to send instead.
-async fn prepare<B>(
-    state: &AppState,
-    key: Result<SdkKey, ApiError>,
-    body: B,
-    flag: Option<&str>,
-) -> Result<Prepared, Box<Response>>
-where
-    B: axum::body::HttpBody<Data = Bytes>,
-    B::Error: Into<axum::BoxError>,
-{
-    let sdk_key = key.map_err(|e| Box::new(auth_failure(e)))?;
-    if let Err(wait) = state.limits.check(sdk_key.id) {
-        let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
-        let mut response = failure(
-            StatusCode::TOO_MANY_REQUESTS,
-            flag,
-            "GENERAL",
-            format!("rate limit reached for this key; retry in {seconds} s"),
-        );
-        response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds));
-        return Err(Box::new(response));
-    }
-    // A context is small (`ContextLimits`): a larger body is refused before
-    // it is read to the end or parsed, so it holds no worker thread.
-    let limit = state.max_body_bytes.min(crate::limits::CONTEXT_BODY_BYTES);
-    let body = read_body(body, crate::state::BodyLimit(limit))
-        .await
-        .map_err(|e| match e {
-            ApiError::TooLarge(limit) => Box::new(failure(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                flag,
-                "INVALID_CONTEXT",
-                format!("the request body is over {limit} bytes, more than any context may hold"),
-            )),
-            e => Box::new(e.into_response()),
-        })?;
-    let ctx = read_context(&body)
-        .map_err(|(code, details)| Box::new(failure(StatusCode::BAD_REQUEST, flag, code, details)))?;
-    let rules = ruleset_for(state, &sdk_key)?;
-    state.learned.record(&sdk_key.environment, &ctx);
-    Ok((sdk_key, ctx, rules, body))
 }
 
 fn not_found(flag: &str) -> Response {
@@ -400,21 +483,17 @@ fn not_found(flag: &str) -> Response {
     )
 }
 
-/// What [`prepare`] gives: the key, the context, the key's ruleset and the
-/// request body.
-type Prepared = (SdkKey, Context, std::sync::Arc<Ruleset>, Bytes);
-
-fn single((sdk_key, ctx, rules, _): Prepared, flag: &str) -> Response {
-    if !visible(&rules, &sdk_key, flag) {
+fn single(rules: &Ruleset, sdk_key: &SdkKey, ctx: &Context, flag: &str) -> Response {
+    if !visible(rules, sdk_key, flag) {
         return not_found(flag);
     }
-    let (detail, bucket) = rules.evaluate_with_bucket(flag, &ctx);
+    let (detail, bucket) = rules.evaluate_with_bucket(flag, ctx);
     evaluations().increment(1);
     match detail.reason {
         daylight::Reason::Error {
             error_kind: ErrorKind::FlagNotFound,
         } => not_found(flag),
-        _ => match single_answer(&rules, flag, &detail, bucket, sdk_key.kind) {
+        _ => match single_answer(rules, flag, &detail, bucket, sdk_key.kind) {
             Some(answer) => {
                 let mut response = Response::new(axum::body::Body::from(answer));
                 response
@@ -432,13 +511,20 @@ fn single((sdk_key, ctx, rules, _): Prepared, flag: &str) -> Response {
     }
 }
 
-fn bulk((sdk_key, ctx, rules, request): Prepared, headers: &HeaderMap, streams: Option<&str>) -> Response {
+fn bulk(
+    rules: &std::sync::Arc<Ruleset>,
+    sdk_key: &SdkKey,
+    ctx: &Context,
+    request: &Bytes,
+    headers: &HeaderMap,
+) -> Response {
     let if_none_match = headers.get(IF_NONE_MATCH);
+    let streams = event_streams(headers, sdk_key);
     // The visible flags' pieces, serialised once per ruleset, and the
     // answers given lately (`super::ofrep_bulk`): a client that polls with
     // the same context gets the same bytes without an evaluation.
-    let kept = super::ofrep_bulk::kept(&rules, sdk_key.kind);
-    let answer = kept.answer(&rules, &ctx, sdk_key.kind, streams, &request);
+    let kept = super::ofrep_bulk::kept(rules, sdk_key.kind);
+    let answer = kept.answer(rules, ctx, sdk_key.kind, streams.as_deref(), request);
     evaluations().increment(kept.len() as u64);
     let not_modified = if_none_match
         .and_then(|v| v.to_str().ok())

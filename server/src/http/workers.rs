@@ -29,7 +29,7 @@ use hyper_util::service::{TowerToHyperService, TowerToHyperServiceFuture};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
-use super::direct::{EvaluationFuture, Evaluations};
+use super::direct::{Evaluations, Observed};
 
 /// How long a stop waits for requests in flight before dropping them.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -176,7 +176,7 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Either<EvaluationFuture, TowerToHyperServiceFuture<WithPeer<S>, hyper::Request<Incoming>>>;
+    type Future = Either<Observed<Incoming>, TowerToHyperServiceFuture<WithPeer<S>, hyper::Request<Incoming>>>;
 
     fn call(&self, req: hyper::Request<Incoming>) -> Self::Future {
         let route = self
