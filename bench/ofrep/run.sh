@@ -50,7 +50,9 @@
 #                     (the machine is shared); every run logs the foreign CPU
 #
 # Output: OUT_DIR/raw/*.txt (every wrk run), OUT_DIR/results.tsv (one line
-# per run) and a markdown summary on stdout (medians and the ratios).
+# per run, with the server's user and system CPU and wrk's) and a markdown
+# summary on stdout (medians, the ratios, and the CPU per request of the
+# server in user space, the server in the kernel, and wrk).
 set -euo pipefail
 
 EDGE_BIN=${1:?usage: run.sh EDGE_BIN DAYLIGHT_BIN [OUT_DIR]}
@@ -85,7 +87,7 @@ fi
 
 mkdir -p "$OUT/raw"
 RESULTS=$OUT/results.tsv
-printf 'server\tsize\tendpoint\trun\treq_per_s\tp99_ms\tnon2xx\terrors\tserver_cpu_pct\tforeign_cpu_pct\n' >"$RESULTS"
+printf 'server\tsize\tendpoint\trun\treq_per_s\tp99_ms\tnon2xx\terrors\tserver_cpu_pct\tforeign_cpu_pct\tserver_user_pct\tserver_sys_pct\twrk_cpu_pct\n' >"$RESULTS"
 
 # Running servers: label -> pid; Daylight builds: label -> URL, client key.
 declare -A PID=() URL=() KEY=()
@@ -130,6 +132,9 @@ PY
 
 busy_jiffies() { awk '/^cpu / {print $2+$3+$4+$7+$8}' /proc/stat; }
 proc_jiffies() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# The server's user and system time (jiffies), apart: most of a small
+# request's cost is the kernel's (docs/benchmarks.md, "Seventeenth session").
+proc_user() { awk '{print $14}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
 # Waits (at most QUIET_WAIT seconds) until the machine is quiet: CPU used by
 # others over 2 s below QUIET_MAX % of one core. Others' builds and benchmarks
@@ -150,23 +155,24 @@ wait_quiet() {
 
 measure() { # server size endpoint run wrk-args...
   local server=$1 size=$2 endpoint=$3 i=$4; shift 4
-  local raw b0 b1 s0 s1 w foreign rps p99 non2xx errs
+  local raw b0 b1 s0 s1 u0 u1 w foreign rps p99 non2xx errs user
   SERVER_PID=${PID[$server]}
   wait_quiet
   raw=$OUT/raw/$server-$size-$endpoint-$i.txt
   echo "+ ${WRK_CPU[*]} wrk -t2 -c$CONNS -d$DURATION --latency $*" >"$raw"
-  b0=$(busy_jiffies); s0=$(proc_jiffies "$SERVER_PID")
+  b0=$(busy_jiffies); s0=$(proc_jiffies "$SERVER_PID"); u0=$(proc_user "$SERVER_PID")
   # post.lua reads the client key from the environment.
   DAYLIGHT_KEY=${KEY[$server]:-} /usr/bin/time -f 'wrk cpu %U %S' -a -o "$raw" \
     "${WRK_CPU[@]}" wrk -t2 -c"$CONNS" -d"$DURATION" --timeout 5s --latency "$@" >>"$raw" 2>&1
-  b1=$(busy_jiffies); s1=$(proc_jiffies "$SERVER_PID")
+  b1=$(busy_jiffies); s1=$(proc_jiffies "$SERVER_PID"); u1=$(proc_user "$SERVER_PID")
   w=$(awk '/^wrk cpu/ {printf "%d", ($3+$4)*100}' "$raw")
   # CPU used by anything but this server and wrk during the run, in % of
   # one core (other people's builds and benchmarks make a run unreliable).
   foreign=$(( (b1 - b0 - (s1 - s0) - w) * 100 / ${DURATION%s} / 100 ))
   read -r rps p99 non2xx errs < <(parse_wrk "$raw")
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$server" "$size" "$endpoint" "$i" "$rps" "$p99" "$non2xx" "$errs" \
-    "$(( (s1 - s0) / ${DURATION%s} ))" "$foreign" >>"$RESULTS"
+  user=$(( (u1 - u0) / ${DURATION%s} ))
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$server" "$size" "$endpoint" "$i" "$rps" "$p99" "$non2xx" "$errs" \
+    "$(( (s1 - s0) / ${DURATION%s} ))" "$foreign" "$user" "$(( (s1 - s0) / ${DURATION%s} - user ))" "$((w / ${DURATION%s}))" >>"$RESULTS"
   echo "  $server $size $endpoint run $i: $rps req/s, p99 $p99 ms (non-2xx $non2xx, socket errors $errs)," \
     "server CPU $(( (s1 - s0) / ${DURATION%s} ))% of a core, foreign CPU ${foreign}%, server RSS $(rss) KiB"
 }
@@ -302,6 +308,18 @@ for r in rows:
 def m(k, field):
     return statistics.median(float(r[field]) for r in med[k])
 servers = [s for s in dict.fromkeys(r["server"] for r in rows) if s != "edge"]
+# Where the CPU of a request goes: the server's user and system time and
+# wrk's, in microseconds per request (medians of the runs).
+print()
+print("CPU per request, µs (medians): server user + server system, and wrk:")
+print()
+print("| server | endpoint | flags | server user | server system | wrk |")
+print("|---|---|---|---|---|---|")
+for k in sorted(med, key=lambda k: (int(k[1]), k[2], k[0])):
+    if "server_user_pct" not in med[k][0]:
+        continue
+    per = lambda field: statistics.median(float(r[field]) * 1e4 / float(r["req_per_s"]) for r in med[k])
+    print(f"| {k[0]} | {k[2]} | {k[1]} | {per('server_user_pct'):.1f} | {per('server_sys_pct'):.1f} | {per('wrk_cpu_pct'):.1f} |")
 if not any(r["server"] == "edge" for r in rows):
     # No Edge: each further build against the first.
     first = servers[0]

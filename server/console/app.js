@@ -79,7 +79,8 @@ function useOpenRequests(live) {
   useEffect(() => {
     const load = () =>
       api('GET', '/change-requests?state=open').then(
-        ({ data }) => setCount(data.change_requests.length),
+        // A page holds up to 500; past that the count says "500+".
+        ({ data }) => setCount(`${data.change_requests.length}${data.next_before_id ? '+' : ''}`),
         () => {},
       );
     load();

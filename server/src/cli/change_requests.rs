@@ -24,6 +24,12 @@ pub enum ChangeRequestCmd {
         /// `open`, `applied`, `rejected`, `expired` or `failed`.
         #[arg(long)]
         state: Option<String>,
+        /// Only requests older than this id (the next page).
+        #[arg(long)]
+        before_id: Option<i64>,
+        /// At most this many (1 to 500; 500 when not given).
+        #[arg(long)]
+        limit: Option<i64>,
     },
     /// One request: the current config against the proposed one, the
     /// reviews, and who approved it.
@@ -130,14 +136,26 @@ pub enum ReleaseCommand {
 
 pub async fn run(c: &Client, cmd: ChangeRequestCmd) -> Result<Reply, String> {
     match cmd {
-        ChangeRequestCmd::List { state } => {
+        ChangeRequestCmd::List {
+            state,
+            before_id,
+            limit,
+        } => {
             let answer = c
                 .get("/api/v1/change-requests")
-                .query(&ListQuery { state })
+                .query(&ListQuery {
+                    state,
+                    before_id,
+                    limit,
+                })
                 .send()
                 .await?;
             Ok(Reply::new(answer, |list: RequestList| {
-                table(
+                let more = list
+                    .next_before_id
+                    .map(|id| format!("\nolder requests: --before-id {id}"))
+                    .unwrap_or_default();
+                let rows = table(
                     [
                         "ID",
                         "KEY",
@@ -160,7 +178,8 @@ pub async fn run(c: &Client, cmd: ChangeRequestCmd) -> Result<Reply, String> {
                             r.subject,
                         ]
                     }),
-                )
+                );
+                rows + &more
             }))
         }
         ChangeRequestCmd::Show { id } => {

@@ -165,24 +165,45 @@ async fn open(
 pub struct ListQuery {
     /// `open`, `applied`, `rejected`, `expired`, `failed`.
     pub state: Option<String>,
+    /// Only requests with an id below this: the next page is
+    /// `before_id=` the previous page's `next_before_id`.
+    pub before_id: Option<i64>,
+    /// At most this many (1 to 500; 500 when unset).
+    pub limit: Option<i64>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct RequestList {
     /// Newest first.
     pub change_requests: Vec<ChangeRequest>,
+    /// Set when there are older requests: pass it as `before_id`.
+    pub next_before_id: Option<i64>,
 }
 
-/// Change requests, newest first (an inbox: `?state=open`).
+/// Change requests, newest first (an inbox: `?state=open`), a page at a
+/// time (`limit`, `before_id`).
 #[utoipa::path(operation_id = "change_requests_list", get, path = "/api/v1/change-requests", tag = "change requests",
-    params(ListQuery), responses((status = 200, body = RequestList)))]
+    params(ListQuery), responses((status = 200, body = RequestList), (status = 400, body = ErrorBody)))]
 async fn list(
     State(state): State<AdminState>,
     _admin: Admin,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<RequestList>> {
+    let limit = q.limit.unwrap_or(500);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::invalid("limit", "must be between 1 and 500"));
+    }
+    // One more than asked tells whether there is a next page.
+    let mut change_requests = rows::list(&state.db, q.state.as_deref(), q.before_id, limit + 1).await?;
+    let next_before_id = if change_requests.len() as i64 > limit {
+        change_requests.truncate(limit as usize);
+        change_requests.last().map(|r| r.id)
+    } else {
+        None
+    };
     Ok(Json(RequestList {
-        change_requests: rows::list(&state.db, q.state.as_deref()).await?,
+        change_requests,
+        next_before_id,
     }))
 }
 

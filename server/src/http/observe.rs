@@ -53,11 +53,16 @@ where
     }
 
     fn call(&mut self, mut req: Request) -> Self::Future {
-        let had_id = req.headers().contains_key(X_REQUEST_ID);
-        let request_id = request_id(req.headers());
-        if self.id_in_request && !had_id {
-            req.headers_mut().insert(X_REQUEST_ID, request_id.clone());
-        }
+        let request_id = match req.headers().get(X_REQUEST_ID) {
+            Some(id) => id.clone(),
+            None => {
+                let id = new_request_id();
+                if self.id_in_request {
+                    req.headers_mut().insert(X_REQUEST_ID, id.clone());
+                }
+                id
+            }
+        };
         // An evaluation's route is known from its path (`super::direct`
         // answers it before the router, which would label it).
         let route = super::ofrep::evaluation(req.method(), req.uri().path()).map(|e| e.route());

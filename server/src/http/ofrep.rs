@@ -240,7 +240,10 @@ where
         let Key::Known(key) = &pending.key else {
             unreachable!("the key is known before the body is read")
         };
-        Poll::Ready(answer(&pending.state, key, &pending.asked, read))
+        let answered = answer(&pending.state, key, &pending.asked, read);
+        // What it held goes now; polled again, it says it has answered.
+        *self = Evaluating::Answered(None);
+        Poll::Ready(answered)
     }
 }
 
@@ -291,6 +294,7 @@ fn answer(state: &AppState, key: &SdkKey, asked: &Asked, read: Result<Bytes, Api
         None => bulk(&rules, key, &ctx, &body, &asked.headers),
     }
 }
+
 async fn routed(State(state): State<AppState>, req: Request) -> Response {
     evaluate(state, req).await
 }

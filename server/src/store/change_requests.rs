@@ -97,11 +97,15 @@ pub async fn get(db: &Db, id: i64) -> ApiResult<Option<ChangeRequest>> {
         .await?)
 }
 
-pub async fn list(db: &Db, state: Option<&str>) -> ApiResult<Vec<ChangeRequest>> {
+/// Requests newest first, in `state` when given, below id `before` when
+/// given, at most `limit`.
+pub async fn list(db: &Db, state: Option<&str>, before: Option<i64>, limit: i64) -> ApiResult<Vec<ChangeRequest>> {
     Ok(sqlx::query_as(&format!(
-        "{REQUEST} WHERE ($1 IS NULL OR state = $1) ORDER BY id DESC LIMIT 500"
+        "{REQUEST} WHERE ($1 IS NULL OR state = $1) AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3"
     ))
     .bind(state)
+    .bind(before)
+    .bind(limit)
     .fetch_all(&db.pool)
     .await?)
 }

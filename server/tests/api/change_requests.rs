@@ -491,3 +491,56 @@ on_each_backend!(
         .expect_field_error(400, "publish");
     }
 );
+
+on_each_backend!(the_change_request_list_comes_a_page_at_a_time, |app| {
+    app.create_flag(json!({ "key": "f" })).await;
+    app.require_approvals("production", 1).await;
+    let ana = app.editor_token("ana").await;
+    let mut opened = Vec::new();
+    for i in 0..5 {
+        let request = app
+            .call_as(
+                &ana,
+                Method::POST,
+                "/api/v1/change-requests",
+                Some(json!({ "flag": "f", "environment": "production", "config": config_on(i % 2 == 0), "comment": format!("step {i}") })),
+            )
+            .await
+            .expect(201);
+        opened.push(request.body["id"].as_i64().unwrap());
+    }
+    // Newest first, two at a time, until no `next_before_id`.
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/change-requests?state=open&limit=2".to_owned();
+    loop {
+        let page = app.get(&path).await.expect(200).body;
+        let ids: Vec<i64> = page["change_requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_i64().unwrap())
+            .collect();
+        assert!(ids.len() <= 2, "{page}");
+        seen.extend(ids);
+        match page["next_before_id"].as_i64() {
+            Some(before) => {
+                assert_eq!(Some(&before), seen.last(), "{page}");
+                path = format!("/api/v1/change-requests?state=open&limit=2&before_id={before}");
+            }
+            None => break,
+        }
+    }
+    opened.reverse();
+    assert_eq!(seen, opened);
+    // Unset, the limit is 500: all of them, and no next page.
+    let all = app.get("/api/v1/change-requests").await.expect(200).body;
+    assert_eq!(all["change_requests"].as_array().unwrap().len(), 5);
+    assert_eq!(all["next_before_id"], Value::Null);
+    for bad in ["0", "501", "-1"] {
+        let refused = app
+            .get(&format!("/api/v1/change-requests?limit={bad}"))
+            .await
+            .expect(400);
+        assert_eq!(refused.body["field"], "limit", "{bad}: {}", refused.body);
+    }
+});

@@ -141,3 +141,25 @@ test('an editor proposes a publish in production', async () => {
   await card.locator('dl.facts code', { hasText: '2.0.0' }).first().waitFor();
   assert.equal((await server.call('GET', '/api/v1/environments/production/apps/web/bundle', { expect: 200 })).body.live, '2.0.0');
 });
+
+test('the change requests page shows the newest 500 and the older ones on request; the count says 500+', async () => {
+  const { server, page } = await suite.setup('editor');
+  await server.call('POST', '/api/v1/flags', { body: { key: 'busy' }, expect: 201 });
+  await server.call('PUT', '/api/v1/environments/production/approvals', { body: { required: 1 }, expect: 200 });
+  for (let i = 0; i < 502; i++) {
+    await server.call('POST', '/api/v1/change-requests', {
+      body: { flag: 'busy', environment: 'production', config: { on: i % 2 === 0, off_variation: 0, fallthrough: { variation: 1 } }, comment: `step ${i}` },
+      expect: 201,
+    });
+  }
+  await page.goto(`${server.url}/#/requests`);
+  const rows = page.locator('table[aria-label="Change requests"] tbody tr');
+  await page.locator('tr', { hasText: 'step 501' }).waitFor();
+  assert.equal(await rows.count(), 500);
+  // The count follows the live feed as the requests arrive.
+  await page.locator('nav .count', { hasText: '500+' }).waitFor();
+  await page.getByRole('button', { name: 'Show older requests' }).click();
+  await page.locator('tr', { hasText: 'step 0' }).waitFor();
+  assert.equal(await rows.count(), 502);
+  assert.equal(await page.getByRole('button', { name: 'Show older requests' }).count(), 0);
+});
