@@ -44,6 +44,13 @@ test('copying a flag from staging to production shows the diff and applies it wi
   assert.match(shown, /segment vip: created/);
   assert.doesNotMatch(shown, /environments\.production\.on/, 'on/off is not copied by default');
   await assertAccessible(page, 'the copy dialog');
+  // Long values (the rules' JSON) wrap within the dialog: no "After" cell
+  // runs past its edge.
+  const edge = await dialog.boundingBox();
+  for (const cell of await dialog.locator('#promote-plan td.after').all()) {
+    const box = await cell.boundingBox();
+    assert.ok(box.x + box.width <= edge.x + edge.width, `an After cell ends at ${box.x + box.width}, past the dialog's edge at ${edge.x + edge.width}`);
+  }
   await page.keyboard.press('Escape');
   await dialog.waitFor({ state: 'detached' });
   await assertFocused(copy, 'focus returns to Copy to production…');
