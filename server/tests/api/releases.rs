@@ -19,6 +19,18 @@ fn dyn_clock(c: &Arc<ManualClock>) -> Option<Arc<dyn Clock>> {
 }
 
 /// 1% → 5% → 25% → 100%, an hour each, bucketed by table.
+/// Creates flag `new-lobby` and a release plan for it in staging
+/// ([`plan`]); the plan's id.
+async fn flag_and_plan(app: &harness::TestApp) -> i64 {
+    app.create_flag(json!({ "key": "new-lobby" })).await;
+    app.post("/api/v1/flags/new-lobby/environments/staging/releases", plan())
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap()
+}
+
 fn plan() -> Value {
     json!({
         "variation": 1,
@@ -217,14 +229,7 @@ async fn a_plan_runs_its_stages_on_schedule_pauses_and_rolls_back() {
 async fn each_plan_move_is_one_audit_entry_with_the_flag_change() {
     for backend in harness::backends() {
         let (_, app) = clocked(backend).await;
-        app.create_flag(json!({ "key": "new-lobby" })).await;
-        let id = app
-            .post("/api/v1/flags/new-lobby/environments/staging/releases", plan())
-            .await
-            .expect(201)
-            .body["id"]
-            .as_i64()
-            .unwrap();
+        let id = flag_and_plan(&app).await;
         for action in ["start", "skip", "pause", "resume", "rollback"] {
             app.post(&format!("/api/v1/releases/{id}/{action}"), json!(null))
                 .await
@@ -342,14 +347,7 @@ async fn two_nodes_advance_each_stage_exactly_once() {
     // Both nodes tick every 10 ms on one clock, so every due stage is raced.
     let mut nodes = harness::spawn_nodes_clocked(2, |s| s.scheduler_tick_ms = 10, dyn_clock(&clock)).await;
     let a = &nodes[0];
-    a.create_flag(json!({ "key": "new-lobby" })).await;
-    let id = a
-        .post("/api/v1/flags/new-lobby/environments/staging/releases", plan())
-        .await
-        .expect(201)
-        .body["id"]
-        .as_i64()
-        .unwrap();
+    let id = flag_and_plan(a).await;
     nodes[1]
         .post(&format!("/api/v1/releases/{id}/start"), json!(null))
         .await
@@ -409,14 +407,7 @@ async fn a_restarted_server_catches_up_one_stage() {
     let url = format!("sqlite://{}/daylight.db", dir.path().display());
     let settings = || daylight_server::Settings::for_tests(url.clone(), harness::ADMIN);
     let mut first = harness::start_clocked(settings(), harness::Backend::Sqlite, dyn_clock(&clock)).await;
-    first.create_flag(json!({ "key": "new-lobby" })).await;
-    let id = first
-        .post("/api/v1/flags/new-lobby/environments/staging/releases", plan())
-        .await
-        .expect(201)
-        .body["id"]
-        .as_i64()
-        .unwrap();
+    let id = flag_and_plan(&first).await;
     first
         .post(&format!("/api/v1/releases/{id}/start"), json!(null))
         .await
@@ -526,14 +517,7 @@ async fn a_guard_rolls_back_a_harmful_release_and_sdks_see_it_within_a_second() 
 async fn a_running_plan_owns_its_fallthrough_until_it_ends() {
     for backend in harness::backends() {
         let (_clock, app) = clocked(backend).await;
-        app.create_flag(json!({ "key": "new-lobby" })).await;
-        let id = app
-            .post("/api/v1/flags/new-lobby/environments/staging/releases", plan())
-            .await
-            .expect(201)
-            .body["id"]
-            .as_i64()
-            .unwrap();
+        let id = flag_and_plan(&app).await;
         let serve_true = |c: &mut Value| c["fallthrough"] = json!({ "variation": 1 });
         app.post(&format!("/api/v1/releases/{id}/start"), json!(null))
             .await

@@ -222,18 +222,10 @@ impl TestApp {
 
     /// Creates an SDK key and returns its secret.
     pub async fn sdk_key(&self, env: &str, kind: &str) -> String {
-        let r = self
-            .post(
-                &format!("/api/v1/environments/{env}/keys"),
-                serde_json::json!({ "kind": kind }),
-            )
-            .await
-            .expect(201);
-        r.body["secret"].as_str().expect("a secret").to_owned()
+        self.sdk_key_with_id(env, kind).await.1
     }
 
     /// Creates an SDK key and returns its id and secret.
-    #[allow(dead_code)]
     pub async fn sdk_key_with_id(&self, env: &str, kind: &str) -> (i64, String) {
         let r = self
             .post(
