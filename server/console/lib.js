@@ -58,6 +58,30 @@ export function useLoad(load, deps) {
   return [state.data, state.error, reload];
 }
 
+/**
+ * The pages of a list older than its `first` (the API's `next_before_id`,
+ * passed back as `before_id`), loaded one at a time on request: `{ rows,
+ * next, more, error }`. They stay through reloads while `scope` (the list's
+ * filter) is the same and the first page ends where it did.
+ * `fetchPage(before)` reads one page as `{ rows, next_before_id }`.
+ */
+export function useOlderPages(scope, first, fetchPage) {
+  const from = first?.next_before_id ?? null;
+  const [older, setOlder] = useState({ scope: null, from: null, rows: [], next: null });
+  const [error, setError] = useState(null);
+  const current = older.scope === scope && older.from === from ? older : { scope, from, rows: [], next: from };
+  async function more() {
+    setError(null);
+    try {
+      const page = await fetchPage(current.next);
+      setOlder({ scope, from, rows: [...current.rows, ...page.rows], next: page.next_before_id ?? null });
+    } catch (err) {
+      setError(err);
+    }
+  }
+  return { rows: current.rows, next: current.next, more, error };
+}
+
 /** An error from the API as a readable line (with the field it names). */
 export function ErrorLine({ error }) {
   if (!error) return null;

@@ -7,8 +7,8 @@
 import { api, enc, get } from './api.js';
 import { ApplyAtField, applyAtBody } from './applyat.js';
 import {
-  ConfirmDialog, ErrorLine, PRODUCTION, formatTime, html, pointAt, toPercent, useEffect, useLive, useLoad, useSession,
-  useState,
+  ConfirmDialog, ErrorLine, PRODUCTION, formatTime, html, pointAt, toPercent, useEffect, useLive, useLoad, useOlderPages,
+  useSession, useState,
 } from './lib.js';
 
 const REFRESH_MS = 3000;
@@ -285,10 +285,15 @@ export function ReleasesPage() {
   const [data, error, reload] = useLoad(
     async () => {
       const [plans, flags] = await Promise.all([get(`/releases?environment=${enc(env)}`), get('/flags')]);
-      return { plans: plans.plans, flags: flags.flags };
+      return { plans: plans.plans, next_before_id: plans.next_before_id, flags: flags.flags };
     },
     [env],
   );
+  // Older than the newest 500, on request.
+  const older = useOlderPages(env, data, async (before) => {
+    const page = await get(`/releases?environment=${enc(env)}&before_id=${before}`);
+    return { rows: page.plans, next_before_id: page.next_before_id };
+  });
   useLive((entries) => {
     if (entries.some((e) => e.resource_kind === 'release' || e.resource_kind === 'flag')) reload();
   });
@@ -310,14 +315,17 @@ export function ReleasesPage() {
       : null}
     ${data === undefined ? html`<p class="muted">Loading…</p>` : null}
     ${data && data.plans.length === 0 ? html`<p class="muted">No release plans in ${env} yet.</p>` : null}
-    ${data?.plans.map((plan) => html`<${Plan} key=${plan.id} plan=${plan} flags=${data.flags} onChanged=${reload} />`)}
+    ${data?.plans.concat(older.rows).map((plan) => html`<${Plan} key=${plan.id} plan=${plan} flags=${data.flags} onChanged=${reload} />`)}
+    ${older.next ? html`<button type="button" id="older-plans" onClick=${older.more}>Show older plans</button>` : null}
+    <${ErrorLine} error=${older.error} />
   </section>`;
 }
 
-/** The plans of one flag in one environment that are not over yet. */
+/** The plans of one flag in one environment that are not over yet (the
+ * flag's own newest 500: one is in flight at a time, and it is the newest). */
 export async function activePlans(flagKey, env) {
-  const { plans } = await get(`/releases?environment=${enc(env)}`);
-  return plans.filter((p) => p.flag_key === flagKey && ['pending', 'running', 'paused'].includes(p.state));
+  const { plans } = await get(`/flags/${enc(flagKey)}/environments/${enc(env)}/releases`);
+  return plans.filter((p) => ['pending', 'running', 'paused'].includes(p.state));
 }
 
 /** Whether a plan is changing the flag's config now (it owns the fallthrough). */

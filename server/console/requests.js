@@ -7,7 +7,7 @@
 import { api, get, enc } from './api.js';
 import { ApplyAtField, applyAtBody, localInput, zone } from './applyat.js';
 import { diff, ruleChanges } from './diff.js';
-import { ConfirmDialog, ErrorLine, formatTime, html, show, useLive, useLoad, useSession, useState } from './lib.js';
+import { ConfirmDialog, ErrorLine, formatTime, html, show, useLive, useLoad, useOlderPages, useSession, useState } from './lib.js';
 
 /** The refusals of applying, in words. */
 function applyError(err) {
@@ -39,20 +39,12 @@ export function RequestsPage() {
   const [state, setState] = useState('open');
   const [data, error, reload] = useLoad(() => get(`/change-requests?state=${enc(state)}`), [state]);
   useLive((entries) => entries.some((e) => e.resource_kind === 'change_request') && reload());
-  // Pages older than the first (500 each), shown on request; a reload starts over.
-  const [older, setOlder] = useState({ of: null, rows: [], next: null });
-  const more = older.of === data ? older : { of: data, rows: [], next: data?.next_before_id ?? null };
-  const [olderError, setOlderError] = useState(null);
-  async function showOlder() {
-    setOlderError(null);
-    try {
-      const page = await get(`/change-requests?state=${enc(state)}&before_id=${more.next}`);
-      setOlder({ of: data, rows: [...more.rows, ...page.change_requests], next: page.next_before_id ?? null });
-    } catch (err) {
-      setOlderError(err);
-    }
-  }
-  const requests = [...(data?.change_requests ?? []), ...more.rows];
+  // Older than the newest 500, on request.
+  const older = useOlderPages(state, data, async (before) => {
+    const page = await get(`/change-requests?state=${enc(state)}&before_id=${before}`);
+    return { rows: page.change_requests, next_before_id: page.next_before_id };
+  });
+  const requests = [...(data?.change_requests ?? []), ...older.rows];
   return html`<section>
     <h1>Change requests</h1>
     <p class="muted">In an environment that needs approvals, a change to a flag, a segment or a bundle, or a release plan's start, resume or skip, becomes a request that other people approve before it applies. A request with a time applies then if approved by then, and expires otherwise. Turning a flag off never waits.</p>
@@ -74,8 +66,8 @@ export function RequestsPage() {
             </tr>`,
           )}</tbody>
         </table>`}
-    ${more.next ? html`<button type="button" id="older-requests" onClick=${showOlder}>Show older requests</button>` : null}
-    <${ErrorLine} error=${olderError} />
+    ${older.next ? html`<button type="button" id="older-requests" onClick=${older.more}>Show older requests</button>` : null}
+    <${ErrorLine} error=${older.error} />
     ${me.role === 'admin' ? html`<${ApprovalSettings} environments=${environments} />` : null}
   </section>`;
 }

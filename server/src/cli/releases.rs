@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::client::Client;
 use super::output::{maybe_time, table, Reply};
-use crate::http::releases::{Filter, PlanCommand, PlanList};
+use crate::http::releases::{PlanCommand, PlanFilter, PlanList};
 use crate::releases::plan::{Guard, GuardAction, PlanSpec, Stage};
 use crate::store::releases::ReleasePlan;
 
@@ -54,6 +54,12 @@ pub enum ReleaseCmd {
         env: Option<String>,
         #[arg(long)]
         state: Option<String>,
+        /// Only plans older than this id (the next page).
+        #[arg(long)]
+        before_id: Option<i64>,
+        /// At most this many (1 to 500; 500 when not given).
+        #[arg(long)]
+        limit: Option<i64>,
     },
     Get {
         id: i64,
@@ -119,15 +125,27 @@ pub async fn run(c: &Client, cmd: ReleaseCmd) -> Result<Reply, String> {
                 .await?;
             Ok(Reply::record::<ReleasePlan>(answer))
         }
-        ReleaseCmd::List { flag, env, state } => {
-            let filter = Filter {
+        ReleaseCmd::List {
+            flag,
+            env,
+            state,
+            before_id,
+            limit,
+        } => {
+            let filter = PlanFilter {
                 flag,
                 environment: env,
                 state,
+                before_id,
+                limit,
             };
             let answer = c.get("/api/v1/releases").query(&filter).send().await?;
             Ok(Reply::new(answer, |list: PlanList| {
-                table(
+                let more = list
+                    .next_before_id
+                    .map(|id| format!("\nolder plans: --before-id {id}"))
+                    .unwrap_or_default();
+                let rows = table(
                     ["ID", "FLAG", "ENVIRONMENT", "STATE", "STAGE", "NEXT"],
                     list.plans.into_iter().map(|p| {
                         let stage = p
@@ -143,7 +161,8 @@ pub async fn run(c: &Client, cmd: ReleaseCmd) -> Result<Reply, String> {
                             maybe_time(p.progress.next_at),
                         ]
                     }),
-                )
+                );
+                rows + &more
             }))
         }
         ReleaseCmd::Get { id } => Ok(Reply::record::<ReleasePlan>(

@@ -189,18 +189,9 @@ async fn list(
     _admin: Admin,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<RequestList>> {
-    let limit = q.limit.unwrap_or(500);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::invalid("limit", "must be between 1 and 500"));
-    }
-    // One more than asked tells whether there is a next page.
-    let mut change_requests = rows::list(&state.db, q.state.as_deref(), q.before_id, limit + 1).await?;
-    let next_before_id = if change_requests.len() as i64 > limit {
-        change_requests.truncate(limit as usize);
-        change_requests.last().map(|r| r.id)
-    } else {
-        None
-    };
+    let size = super::paging::size(q.limit)?;
+    let mut change_requests = rows::list(&state.db, q.state.as_deref(), q.before_id, size + 1).await?;
+    let next_before_id = super::paging::cut(&mut change_requests, size, |r| r.id);
     Ok(Json(RequestList {
         change_requests,
         next_before_id,

@@ -26,6 +26,7 @@ mod ofrep;
 mod ofrep_bulk;
 pub(crate) mod oidc;
 pub mod origin;
+mod paging;
 pub(crate) mod people;
 mod planned;
 pub(crate) mod promote;

@@ -49,42 +49,77 @@ pub struct Filter {
     pub state: Option<String>,
 }
 
-#[derive(Debug, Deserialize, Serialize, ToSchema)]
-pub struct PlanList {
-    pub plans: Vec<ReleasePlan>,
+/// Which release plans to list, a page at a time (`super::paging`).
+#[derive(Debug, Default, Deserialize, Serialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PlanFilter {
+    pub flag: Option<String>,
+    pub environment: Option<String>,
+    /// e.g. `running`, `pending`.
+    pub state: Option<String>,
+    /// Only plans with an id below this: the next page is `before_id=`
+    /// the previous page's `next_before_id`.
+    pub before_id: Option<i64>,
+    /// At most this many (1 to 500; 500 when unset).
+    pub limit: Option<i64>,
 }
 
-/// Release plans of one flag in one environment, newest first.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+pub struct PlanList {
+    /// Newest first.
+    pub plans: Vec<ReleasePlan>,
+    /// Set when there are older plans: pass it as `before_id`.
+    pub next_before_id: Option<i64>,
+}
+
+/// A page of release plans, newest first.
+async fn plan_page(state: &ReleaseState, f: &PlanFilter) -> ApiResult<PlanList> {
+    let size = super::paging::size(f.limit)?;
+    let which = releases::Listing {
+        flag: f.flag.as_deref(),
+        environment: f.environment.as_deref(),
+        state: f.state.as_deref(),
+        before: f.before_id,
+        limit: size + 1,
+    };
+    let mut plans = releases::list(&state.db, &which).await?;
+    let next_before_id = super::paging::cut(&mut plans, size, |p| p.id);
+    Ok(PlanList { plans, next_before_id })
+}
+
+/// Release plans of one flag in one environment, newest first, a page at a
+/// time (`before_id`, `limit`; the `flag` and `environment` of the query are
+/// the path's).
 #[utoipa::path(operation_id = "releases_list_for_flag", get, path = "/api/v1/flags/{key}/environments/{env}/releases", tag = "releases",
-    params(("key" = String, Path), ("env" = String, Path)),
-    responses((status = 200, body = PlanList), (status = 401, body = ErrorBody)))]
+    params(("key" = String, Path), ("env" = String, Path), PlanFilter),
+    responses((status = 200, body = PlanList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn list_for_flag(
     State(state): State<ReleaseState>,
     admin: Admin,
     Path((key, env)): Path<(String, String)>,
+    Query(f): Query<PlanFilter>,
 ) -> ApiResult<Json<PlanList>> {
     admin.require(Role::Viewer)?;
-    let plans = releases::list(&state.db, Some(&key), Some(&env), None).await?;
-    Ok(Json(PlanList { plans }))
+    let f = PlanFilter {
+        flag: Some(key),
+        environment: Some(env),
+        ..f
+    };
+    Ok(Json(plan_page(&state, &f).await?))
 }
 
-/// Every release plan, newest first, filtered by flag, environment or state.
-#[utoipa::path(operation_id = "releases_list", get, path = "/api/v1/releases", tag = "releases", params(Filter),
-    responses((status = 200, body = PlanList), (status = 401, body = ErrorBody)))]
+/// Every release plan, newest first, filtered by flag, environment or
+/// state, a page at a time (`before_id`, `limit`).
+#[utoipa::path(operation_id = "releases_list", get, path = "/api/v1/releases", tag = "releases", params(PlanFilter),
+    responses((status = 200, body = PlanList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn list_all(
     State(state): State<ReleaseState>,
     admin: Admin,
-    Query(f): Query<Filter>,
+    Query(f): Query<PlanFilter>,
 ) -> ApiResult<Json<PlanList>> {
     admin.require(Role::Viewer)?;
-    let plans = releases::list(
-        &state.db,
-        f.flag.as_deref(),
-        f.environment.as_deref(),
-        f.state.as_deref(),
-    )
-    .await?;
-    Ok(Json(PlanList { plans }))
+    Ok(Json(plan_page(&state, &f).await?))
 }
 
 /// Creates a release plan (pending until started). One plan per flag and

@@ -40,20 +40,28 @@ pub async fn get(db: &Db, id: i64) -> ApiResult<ReleasePlan> {
         .ok_or_else(|| ApiError::NotFound(format!("release plan {id}")))
 }
 
-/// Plans, newest first, optionally of one flag, environment or state.
-pub async fn list(
-    db: &Db,
-    flag: Option<&str>,
-    environment: Option<&str>,
-    state: Option<&str>,
-) -> ApiResult<Vec<ReleasePlan>> {
+/// Which plans [`list`] reads: of one flag, environment or state, below id
+/// `before`, at most `limit`.
+#[derive(Debug, Default)]
+pub struct Listing<'a> {
+    pub flag: Option<&'a str>,
+    pub environment: Option<&'a str>,
+    pub state: Option<&'a str>,
+    pub before: Option<i64>,
+    pub limit: i64,
+}
+
+/// Plans, newest first.
+pub async fn list(db: &Db, which: &Listing<'_>) -> ApiResult<Vec<ReleasePlan>> {
     Ok(sqlx::query_as(&format!(
         "SELECT {COLUMNS} WHERE ($1 IS NULL OR flag_key = $1) AND ($2 IS NULL OR environment = $2)
-         AND ($3 IS NULL OR state = $3) ORDER BY id DESC LIMIT 500"
+         AND ($3 IS NULL OR state = $3) AND ($4 IS NULL OR id < $4) ORDER BY id DESC LIMIT $5"
     ))
-    .bind(flag)
-    .bind(environment)
-    .bind(state)
+    .bind(which.flag)
+    .bind(which.environment)
+    .bind(which.state)
+    .bind(which.before)
+    .bind(which.limit)
     .fetch_all(&db.pool)
     .await?)
 }

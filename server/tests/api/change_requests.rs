@@ -510,26 +510,9 @@ on_each_backend!(the_change_request_list_comes_a_page_at_a_time, |app| {
         opened.push(request.body["id"].as_i64().unwrap());
     }
     // Newest first, two at a time, until no `next_before_id`.
-    let mut seen = Vec::new();
-    let mut path = "/api/v1/change-requests?state=open&limit=2".to_owned();
-    loop {
-        let page = app.get(&path).await.expect(200).body;
-        let ids: Vec<i64> = page["change_requests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["id"].as_i64().unwrap())
-            .collect();
-        assert!(ids.len() <= 2, "{page}");
-        seen.extend(ids);
-        match page["next_before_id"].as_i64() {
-            Some(before) => {
-                assert_eq!(Some(&before), seen.last(), "{page}");
-                path = format!("/api/v1/change-requests?state=open&limit=2&before_id={before}");
-            }
-            None => break,
-        }
-    }
+    let seen = app
+        .read_pages("/api/v1/change-requests?state=open&limit=2", "change_requests", 2)
+        .await;
     opened.reverse();
     assert_eq!(seen, opened);
     // Unset, the limit is 500: all of them, and no next page.

@@ -557,3 +557,35 @@ async fn a_running_plan_owns_its_fallthrough_until_it_ends() {
         app.edit_config("new-lobby", "staging", serve_true).await.expect(200);
     }
 }
+
+on_each_backend!(release_plans_come_a_page_at_a_time, |app| {
+    let mut made = Vec::new();
+    for flag in ["a", "b", "c", "d", "e"] {
+        app.create_flag(json!({ "key": flag })).await;
+        let path = format!("/api/v1/flags/{flag}/environments/staging/releases");
+        made.push(app.post(&path, plan()).await.expect(201).body["id"].as_i64().unwrap());
+    }
+    // Newest first, two at a time, until no `next_before_id`.
+    let seen = app
+        .read_pages("/api/v1/releases?environment=staging&limit=2", "plans", 2)
+        .await;
+    made.reverse();
+    assert_eq!(seen, made);
+    // Unset, the limit is 500; one flag's list is its own plans.
+    let all = app.get("/api/v1/releases").await.expect(200).body;
+    assert_eq!(
+        (all["plans"].as_array().unwrap().len(), &all["next_before_id"]),
+        (5, &Value::Null)
+    );
+    let of_c = app
+        .get("/api/v1/flags/c/environments/staging/releases")
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(of_c["plans"].as_array().unwrap().len(), 1, "{of_c}");
+    assert_eq!(of_c["plans"][0]["flag_key"], "c");
+    for bad in ["0", "501"] {
+        let refused = app.get(&format!("/api/v1/releases?limit={bad}")).await.expect(400);
+        assert_eq!(refused.body["field"], "limit", "{bad}: {}", refused.body);
+    }
+});

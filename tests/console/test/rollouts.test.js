@@ -163,3 +163,20 @@ test('where approvals are required, starting a plan is proposed as a change requ
   assert.equal(request.comment, 'launch after review');
   assert.equal((await server.call('GET', `/api/v1/releases/${plan.id}`, { expect: 200 })).body.state, 'pending');
 });
+
+test('the rollouts page shows the newest 500 plans and the older ones on request', async () => {
+  const { server, page } = await suite.setup('editor');
+  const spec = { variation: 1, stages: [{ weight: 1000, hold_seconds: 3600 }, { weight: 100000, hold_seconds: 3600 }] };
+  for (let i = 0; i < 501; i++) {
+    await server.call('POST', '/api/v1/flags', { body: { key: `f${i}` }, expect: 201 });
+    await server.call('POST', `/api/v1/flags/f${i}/environments/production/releases`, { body: spec, expect: 201 });
+  }
+  await page.goto(`${server.url}/#/releases`);
+  const plans = page.locator('article.plan');
+  await page.locator('article.plan h2', { hasText: /^f500$/ }).waitFor();
+  assert.equal(await plans.count(), 500);
+  await page.getByRole('button', { name: 'Show older plans' }).click();
+  await page.locator('article.plan h2', { hasText: /^f0$/ }).waitFor();
+  assert.equal(await plans.count(), 501);
+  assert.equal(await page.getByRole('button', { name: 'Show older plans' }).count(), 0);
+});

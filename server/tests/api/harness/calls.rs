@@ -220,6 +220,29 @@ impl TestApp {
         .await
     }
 
+    /// The ids of a list read a page at a time: `path` (with its query and
+    /// a `limit`), then again with `before_id` set to each page's
+    /// `next_before_id`, which must be the page's last id, until there is
+    /// none. No page may hold more than `limit` of `field`.
+    #[allow(dead_code)]
+    pub async fn read_pages(&self, path: &str, field: &str, limit: usize) -> Vec<i64> {
+        let mut ids = Vec::new();
+        let mut next = path.to_owned();
+        loop {
+            let page = self.get(&next).await.expect(200).body;
+            let rows = page[field].as_array().expect("a list");
+            assert!(rows.len() <= limit, "{page}");
+            ids.extend(rows.iter().map(|r| r["id"].as_i64().expect("an id")));
+            match page["next_before_id"].as_i64() {
+                Some(before) => {
+                    assert_eq!(Some(&before), ids.last(), "{page}");
+                    next = format!("{path}&before_id={before}");
+                }
+                None => return ids,
+            }
+        }
+    }
+
     /// Creates an SDK key and returns its secret.
     pub async fn sdk_key(&self, env: &str, kind: &str) -> String {
         self.sdk_key_with_id(env, kind).await.1
