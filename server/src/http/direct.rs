@@ -70,10 +70,9 @@ where
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        if ofrep::evaluation(req.method(), req.uri().path()).is_some() {
-            Either::Left(answer(&self.evaluations.0, req).never_error())
-        } else {
-            Either::Right(self.router.call(req))
+        match ofrep::evaluation(req.method(), req.uri().path()) {
+            Some(asked) => Either::Left(answer(&self.evaluations.0, req, asked).never_error()),
+            None => Either::Right(self.router.call(req)),
         }
     }
 }
@@ -93,13 +92,13 @@ impl Evaluations {
     /// `super::observe` gives every other request: the request id on the
     /// answer and the request metrics. Its answers are JSON, so none needs
     /// `observe`'s rewrite of plain-text errors.
-    /// `route` is the template of the request's path (`ofrep::Evaluation::route`).
-    pub fn observed<B>(&self, route: &'static str, req: axum::http::Request<B>) -> Observed<B> {
+    /// `asked` is what `ofrep::evaluation` found for the request.
+    pub fn observed<B>(&self, asked: ofrep::Evaluation, req: axum::http::Request<B>) -> Observed<B> {
         Observed {
             start: Instant::now(),
             request_id: Some(observe::request_id(req.headers())),
-            route,
-            answering: answer(&self.0, req),
+            route: asked.route(),
+            answering: answer(&self.0, req, asked),
         }
     }
 }
@@ -132,10 +131,10 @@ where
 
 /// What the OFREP routes' layers and handler give a POST: the origin
 /// check, the evaluation and the CORS headers.
-fn answer<B>(state: &AppState, req: axum::http::Request<B>) -> Answering<B> {
+fn answer<B>(state: &AppState, req: axum::http::Request<B>, asked: ofrep::Evaluation) -> Answering<B> {
     let cors = Cors::of(&state.origins, req.headers().get(ORIGIN));
     let evaluating = match super::origin::check_origin(&state.origins, req.headers()) {
-        Ok(()) => ofrep::evaluate(state.clone(), req),
+        Ok(()) => ofrep::evaluate(state.clone(), req, asked),
         Err(refused) => ofrep::Evaluating::Answered(Some(refused.into_response())),
     };
     Answering {
@@ -334,8 +333,8 @@ mod tests {
         ];
         let evaluations = Evaluations::new(state.clone());
         for (path, headers, body, status) in cases {
-            let route = ofrep::evaluation(&Method::POST, path).unwrap().route();
-            let at_connection = tower::service_fn(|req: Request| evaluations.observed(route, req));
+            let asked = ofrep::evaluation(&Method::POST, path).unwrap();
+            let at_connection = tower::service_fn(|req: Request| evaluations.observed(asked, req));
             let (a, b) = (
                 send(at_connection, Method::POST, path, headers, body).await,
                 send(stack.clone(), Method::POST, path, headers, body).await,

@@ -70,26 +70,28 @@ pub fn cors(origins: std::sync::Arc<crate::limits::Origins>) -> CorsLayer {
 /// The bulk evaluation's path; a single flag's key follows it after a `/`.
 const BULK: &str = "/ofrep/v1/evaluate/flags";
 
-/// An evaluation request: every flag, or one flag (its key as it is in the
-/// path, percent-encoded).
-pub enum Evaluation<'a> {
+/// An evaluation request: every flag, or one flag (its key is the path
+/// after `BULK` and a `/`). Found once per request by [`evaluation`] and
+/// passed on, so the path is matched once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Evaluation {
     Bulk,
-    Single(&'a str),
+    Single,
 }
 
-impl Evaluation<'_> {
+impl Evaluation {
     /// The route template, the label of the request metrics.
-    pub fn route(&self) -> &'static str {
+    pub fn route(self) -> &'static str {
         match self {
             Evaluation::Bulk => "/ofrep/v1/evaluate/flags",
-            Evaluation::Single(_) => "/ofrep/v1/evaluate/flags/{key}",
+            Evaluation::Single => "/ofrep/v1/evaluate/flags/{key}",
         }
     }
 }
 
 /// The evaluation a request asks for; `None` for any other request (which
 /// the router answers). Matches exactly what the two routes above match.
-pub fn evaluation<'a>(method: &Method, path: &'a str) -> Option<Evaluation<'a>> {
+pub fn evaluation(method: &Method, path: &str) -> Option<Evaluation> {
     if method != Method::POST {
         return None;
     }
@@ -97,27 +99,25 @@ pub fn evaluation<'a>(method: &Method, path: &'a str) -> Option<Evaluation<'a>> 
     // check on every request.
     match path.as_bytes().strip_prefix(BULK.as_bytes())? {
         [] => Some(Evaluation::Bulk),
-        [b'/', key @ ..] if !key.is_empty() && key.iter().all(|&b| b != b'/') => {
-            Some(Evaluation::Single(&path[BULK.len() + 1..]))
-        }
+        [b'/', key @ ..] if !key.is_empty() && key.iter().all(|&b| b != b'/') => Some(Evaluation::Single),
         _ => None,
     }
 }
 
 /// Answers an OFREP evaluation request, single or bulk (on `AppState`, see
-/// `crate::state`), with axum's body (the routes) or hyper's (`super::direct`).
+/// `crate::state`), with axum's body (the routes) or hyper's (`super::direct`);
+/// `asked` is what [`evaluation`] found for it.
 /// All but reading the body is done here or once it is read, so the future
 /// ([`Evaluating`]) keeps only what the answer needs across that wait.
 /// Answers in this order: a flag key that is not UTF-8 (400), the key
 /// (401), the key's rate limit (429), the body (413, 400), the evaluation.
-pub fn evaluate<B>(state: AppState, req: axum::http::Request<B>) -> Evaluating<B> {
+pub fn evaluate<B>(state: AppState, req: axum::http::Request<B>, asked: Evaluation) -> Evaluating<B> {
     let (parts, body) = req.into_parts();
-    let flag = match evaluation(&parts.method, parts.uri.path()) {
-        None => return Evaluating::Answered(Some(ApiError::NotFound("route".into()).into_response())),
-        Some(Evaluation::Bulk) => Flag::All,
+    let flag = match asked {
+        Evaluation::Bulk => Flag::All,
         // Decoded as axum's `Path` would (most keys have nothing to decode).
-        Some(Evaluation::Single(raw)) if raw.bytes().any(|b| b == b'%') => {
-            match percent_encoding::percent_decode_str(raw).decode_utf8() {
+        Evaluation::Single if parts.uri.path().bytes().any(|b| b == b'%') => {
+            match percent_encoding::percent_decode_str(&parts.uri.path()[BULK.len() + 1..]).decode_utf8() {
                 Ok(flag) => Flag::Decoded(flag.into_owned()),
                 Err(_) => {
                     return Evaluating::Answered(Some(failure(
@@ -129,7 +129,7 @@ pub fn evaluate<B>(state: AppState, req: axum::http::Request<B>) -> Evaluating<B
                 }
             }
         }
-        Some(Evaluation::Single(_)) => Flag::InPath(parts.uri),
+        Evaluation::Single => Flag::InPath(parts.uri),
     };
     let Some(secret) = crate::auth::sdk_secret(&parts.headers) else {
         return Evaluating::Answered(Some(auth_failure(ApiError::Unauthorized)));
@@ -296,7 +296,10 @@ fn answer(state: &AppState, key: &SdkKey, asked: &Asked, read: Result<Bytes, Api
 }
 
 async fn routed(State(state): State<AppState>, req: Request) -> Response {
-    evaluate(state, req).await
+    match evaluation(req.method(), req.uri().path()) {
+        Some(asked) => evaluate(state, req, asked).await,
+        None => ApiError::NotFound("route".into()).into_response(),
+    }
 }
 
 /// One flag's successful evaluation, written straight into its buffer:

@@ -179,13 +179,12 @@ where
     type Future = Either<Observed<Incoming>, TowerToHyperServiceFuture<WithPeer<S>, hyper::Request<Incoming>>>;
 
     fn call(&self, req: hyper::Request<Incoming>) -> Self::Future {
-        let route = self
+        let asked = self
             .evaluations
             .as_ref()
-            .and_then(|_| super::ofrep::evaluation(req.method(), req.uri().path()))
-            .map(|e| e.route());
-        match (&self.evaluations, route) {
-            (Some(evaluations), Some(route)) => Either::Left(evaluations.observed(route, req)),
+            .and_then(|_| super::ofrep::evaluation(req.method(), req.uri().path()));
+        match (&self.evaluations, asked) {
+            (Some(evaluations), Some(asked)) => Either::Left(evaluations.observed(asked, req)),
             _ => Either::Right(self.router.call(req)),
         }
     }
